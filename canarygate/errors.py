@@ -1,0 +1,51 @@
+"""Errors the core raises. Each message says what happened and, where it can, what to do.
+
+The Kubernetes access layer translates API failures into these at its boundary, so neither face
+ever sees a client exception.
+"""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """Base of every error the core raises."""
+
+
+class InvalidGate(GateError):
+    """A CanaryGate, a gate name, a state or an input file that cannot be used as it is."""
+
+
+class NotFound(GateError):
+    """The object asked for does not exist."""
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "", namespace: str = ""):
+        super().__init__(message)
+        self.kind, self.name, self.namespace = kind, name, namespace
+
+
+class CrdMissing(NotFound):
+    """The API server does not serve the resource: its CRD is not installed."""
+
+
+class Conflict(GateError):
+    """The object changed under us more times than we retry, or already exists."""
+
+
+class Forbidden(GateError):
+    """RBAC refused the request; the message names the user and the verb."""
+
+
+class Unauthorized(GateError):
+    """The API server did not accept our credentials."""
+
+
+class Unreachable(GateError):
+    """The API server could not be reached, or answered with a server error."""
+
+
+class Invalid(GateError):
+    """The API server rejected an object as invalid (422), with its field causes."""
+
+
+class ConfigError(GateError):
+    """The kubeconfig (or in-cluster config) cannot be used: missing file, context, or credentials."""

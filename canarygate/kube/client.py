@@ -1,0 +1,160 @@
+"""A thin JSON client over the official ``kubernetes`` ApiClient, and the one place API errors
+become :mod:`canarygate.errors`.
+
+The official client does the HTTP, TLS, tokens and exec credential plugins; this layer asks for
+plain JSON (no typed models, which cost import time) and translates failures with their causes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from canarygate import errors
+from canarygate.kube.resources import Resource
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class Kube:
+    """JSON requests to one API server through an official ``ApiClient``."""
+
+    def __init__(self, api_client, *, timeout: float | None = None):
+        self.api_client = api_client
+        self.timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        body: Any = None,
+        content_type: str = JSON,
+        resource: Resource | None = None,
+        name: str = "",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the decoded JSON answer.
+
+        ``resource`` and ``name`` only shape error messages. Raises NotFound, CrdMissing, Conflict,
+        Forbidden, Unauthorized, Invalid or Unreachable.
+        """
+        response = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise translate(response.status, data, resource=resource, name=name, method=method)
+        return json.loads(data) if data else {}
+
+    def stream(
+        self, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the JSON lines of a watch until the server ends it."""
+        response = self._send("GET", path, query=query, timeout=timeout)
+        if response.status != 200:
+            raise translate(response.status, response.read(), method="WATCH")
+        raw = response.response
+        try:
+            buffer = b""
+            for chunk in raw.stream(amt=None, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except Exception as e:  # urllib3 protocol/read errors end the watch
+            if isinstance(e, json.JSONDecodeError):
+                raise errors.Unreachable(f"the watch stream was cut mid-event: {e}") from e
+            if _is_transport_error(e):
+                raise errors.Unreachable(f"the watch stream broke: {e}") from e
+            raise
+        finally:
+            raw.release_conn()
+
+    def _send(self, method, path, *, query=(), body=None, content_type=JSON, timeout=None):
+        client = self.api_client
+        headers = {"Accept": JSON}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        params = client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        limit = timeout if timeout is not None else self.timeout
+        try:
+            return client.call_api(*params, _request_timeout=limit)
+        except Exception as e:
+            if _is_transport_error(e):
+                host = client.configuration.host
+                raise errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}") from e
+            from kubernetes.client.exceptions import ApiException
+
+            if isinstance(e, ApiException):
+                raise errors.Unreachable(f"the API server connection failed: {e.reason}") from e
+            raise
+
+
+def _is_transport_error(e: BaseException) -> bool:
+    import urllib3
+
+    return isinstance(e, (urllib3.exceptions.HTTPError, OSError))
+
+
+def _short(e: BaseException) -> str:
+    reason = getattr(e, "reason", None)
+    text = str(reason or e)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text
+
+
+def status_message(data: bytes) -> tuple[str, dict[str, Any]]:
+    """The message and details of a Status body, or the raw text when it is not one."""
+    try:
+        body = json.loads(data)
+    except (ValueError, TypeError):
+        return (data or b"").decode("utf-8", "replace").strip(), {}
+    if isinstance(body, Mapping) and body.get("kind") == "Status":
+        return str(body.get("message", "")), dict(body.get("details") or {})
+    return (data or b"").decode("utf-8", "replace").strip(), {}
+
+
+def translate(
+    status: int, data: bytes, *, resource: Resource | None = None, name: str = "", method: str = ""
+) -> errors.GateError:
+    """The core error for an API failure, keeping the server's own message."""
+    message, details = status_message(data)
+    what = resource.qualified if resource else "resource"
+    if status == 404:
+        if details.get("name") or (name and "could not find the requested resource" not in message):
+            return errors.NotFound(message or f'{what} "{name}" not found', kind=what, name=name)
+        if resource is not None:
+            return errors.CrdMissing(
+                f"the API server does not serve {what}: is its CRD installed?", kind=what, name=name
+            )
+        return errors.NotFound(message or "not found")
+    if status == 409:
+        return errors.Conflict(message or f'{what} "{name}" was changed by someone else')
+    if status == 403:
+        return errors.Forbidden(message or f"forbidden to {method.lower()} {what}")
+    if status == 401:
+        return errors.Unauthorized("the API server did not accept your credentials (Unauthorized): log in again")
+    if status in (400, 422):
+        causes = details.get("causes") or ()
+        lines = [f"{c.get('field', '')}: {c.get('message', '')}".strip(": ") for c in causes]
+        text = message if not lines else message.split(":")[0] + ":\n  " + "\n  ".join(lines)
+        return errors.Invalid(text or "the API server rejected the request as invalid")
+    if status == 429 or status >= 500:
+        return errors.Unreachable(f"the API server answered {status}: {message or 'server error'}")
+    return errors.GateError(f"the API server answered {status}: {message}")

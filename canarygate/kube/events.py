@@ -1,0 +1,64 @@
+"""Kubernetes Events on CanaryGates: the audit trail people see in ``kubectl describe`` and ``show``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from canarygate import errors
+from canarygate.kube.client import Kube
+from canarygate.kube.resources import EVENTS
+from canarygate.model import API_VERSION, KIND, CanaryGate
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+def record_event(
+    kube: Kube,
+    gate: CanaryGate,
+    *,
+    reason: str,
+    message: str,
+    now: str,
+    type: str = NORMAL,
+    component: str = "kubectl-gate",
+    action: str = "",
+) -> dict[str, Any]:
+    """Create a core/v1 Event about ``gate`` (``now`` as RFC 3339)."""
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{gate.name}.{uuid.uuid4().hex[:16]}", "namespace": gate.namespace},
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": gate.name,
+            "namespace": gate.namespace,
+            "uid": gate.uid,
+            "resourceVersion": gate.resource_version,
+        },
+        "reason": reason,
+        "message": message,
+        "type": type,
+        "source": {"component": component},
+        "reportingComponent": component,
+        "reportingInstance": component,
+        "action": action or reason,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    return kube.request("POST", EVENTS.path(gate.namespace), body=event, resource=EVENTS)
+
+
+def list_events(kube: Kube, gate: CanaryGate, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Events about ``gate``, oldest first; empty when Events may not be listed."""
+    selector = f"involvedObject.kind={KIND},involvedObject.name={gate.name}"
+    try:
+        raw = kube.request("GET", EVENTS.path(gate.namespace), query=[("fieldSelector", selector)], resource=EVENTS)
+    except (errors.Forbidden, errors.NotFound):
+        return []
+    items = raw.get("items") or []
+    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return items[-limit:]

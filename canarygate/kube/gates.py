@@ -1,0 +1,162 @@
+"""Read CanaryGates, and write live gate changes with optimistic concurrency.
+
+A live change is a merge patch of one annotation carrying the resourceVersion it was computed
+from: the API server refuses it (409) if anything changed in between, and we read again and retry,
+so two people changing gates at once lose nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from canarygate import errors, gates, rollouts
+from canarygate.annotations import SCOPE_ROLLOUT, LiveChange, annotation_key
+from canarygate.kube import canaries
+from canarygate.kube.client import JSON_PATCH, MERGE_PATCH, Kube
+from canarygate.kube.resources import CANARYGATES
+from canarygate.model import CanaryGate, parse_canarygate
+
+#: How many times a change is re-read and re-tried after a 409 before giving up.
+CONFLICT_RETRIES = 5
+
+
+def get_gate(kube: Kube, namespace: str, name: str) -> CanaryGate:
+    """The CanaryGate ``namespace/name``; NotFound or CrdMissing when it is not there."""
+    raw = kube.request("GET", CANARYGATES.path(namespace, name), resource=CANARYGATES, name=name)
+    return parse_canarygate(raw)
+
+
+def find_gate(kube: Kube, namespace: str, name: str) -> CanaryGate | None:
+    """Like :func:`get_gate` but None when the CanaryGate does not exist."""
+    try:
+        return get_gate(kube, namespace, name)
+    except errors.CrdMissing:
+        raise
+    except errors.NotFound:
+        return None
+
+
+def list_gates_raw(kube: Kube, namespace: str | None = None) -> dict[str, Any]:
+    """The list object (items and the list's resourceVersion), across namespaces when None."""
+    return kube.request("GET", CANARYGATES.path(namespace), resource=CANARYGATES)
+
+
+def list_gates(kube: Kube, namespace: str | None = None) -> list[CanaryGate]:
+    """Every CanaryGate in ``namespace`` (all namespaces when None), sorted by namespace and name."""
+    items = list_gates_raw(kube, namespace).get("items") or []
+    return sorted((parse_canarygate(i) for i in items), key=lambda g: (g.namespace, g.name))
+
+
+def write_live_change(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    *,
+    gate: str,
+    state: str,
+    by: str,
+    at: str,
+    scope: str = SCOPE_ROLLOUT,
+    reason: str = "",
+    on_conflict: Callable[[int], None] | None = None,
+) -> tuple[CanaryGate, LiveChange]:
+    """Set the live state of one gate, bound to the rollout the Canary is in now.
+
+    Reads the CanaryGate and its Canary, patches the annotation with the CanaryGate's
+    resourceVersion as precondition, and retries from a fresh read on 409 (``on_conflict`` is told
+    the attempt number). Returns the updated CanaryGate and the change written.
+    """
+    gates.check_gate(gate)
+    state = gates.normalize_state(state)
+    for attempt in range(CONFLICT_RETRIES + 1):
+        current = get_gate(kube, namespace, name)
+        canary = canaries.find_canary(kube, current.target.namespace, current.target.name)
+        change = LiveChange(
+            gate=gate, state=state, scope=scope, by=by, at=at, reason=reason, rollout=rollouts.mark_of(canary)
+        )
+        patch = {
+            "metadata": {
+                "resourceVersion": current.resource_version,
+                "annotations": {change.key: change.encode()},
+            }
+        }
+        try:
+            raw = kube.request(
+                "PATCH", CANARYGATES.path(namespace, name), body=patch, content_type=MERGE_PATCH,
+                resource=CANARYGATES, name=name,
+            )
+        except errors.Conflict:
+            if on_conflict:
+                on_conflict(attempt + 1)
+            continue
+        return parse_canarygate(raw), change
+    raise errors.Conflict(
+        f"CanaryGate {namespace}/{name} kept changing while we wrote {gate}; nothing was changed: try again"
+    )
+
+
+def _annotation_path(gate: str) -> str:
+    # NB: JSON Pointer escapes "/" as "~1" (RFC 6901).
+    return "/metadata/annotations/" + annotation_key(gate).replace("~", "~0").replace("/", "~1")
+
+
+def replace_live_change(kube: Kube, gate: CanaryGate, expected: LiveChange, new: LiveChange | None) -> bool:
+    """Swap the annotation for ``expected.gate`` if it still holds ``expected`` exactly.
+
+    ``new`` None removes it. One JSON patch with a ``test`` op, so a change someone made meanwhile is
+    never overwritten. Returns False when the annotation had changed (nothing written).
+    """
+    path = _annotation_path(expected.gate)
+    ops: list[dict[str, Any]] = [{"op": "test", "path": path, "value": expected.encode()}]
+    ops.append({"op": "remove", "path": path} if new is None else {"op": "replace", "path": path, "value": new.encode()})
+    try:
+        kube.request(
+            "PATCH", CANARYGATES.path(gate.namespace, gate.name), body=ops, content_type=JSON_PATCH,
+            resource=CANARYGATES, name=gate.name,
+        )
+    except (errors.Invalid, errors.Conflict, errors.NotFound):
+        return False  # NB: a failed JSON-patch test is 422 Invalid on kube-apiserver.
+    return True
+
+
+def patch_gate_status(kube: Kube, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``status`` into the CanaryGate's status subresource."""
+    return kube.request(
+        "PATCH", CANARYGATES.path(namespace, name, "status"), body={"status": status},
+        content_type=MERGE_PATCH, resource=CANARYGATES, name=name,
+    )
+
+
+def apply_gate(kube: Kube, manifest: dict[str, Any], *, dry_run: bool = False) -> tuple[str, dict[str, Any]]:
+    """Create the CanaryGate, or update its spec, labels and annotations given in ``manifest``.
+
+    Live-state annotations already on the object are kept (the manifest does not own them).
+    Returns ("created" | "configured" | "unchanged", the object as the server has it).
+    """
+    meta = manifest.get("metadata") or {}
+    namespace, name = meta.get("namespace", ""), meta.get("name", "")
+    query = [("dryRun", "All")] if dry_run else []
+    existing = find_gate(kube, namespace, name)
+    if existing is None:
+        raw = kube.request(
+            "POST", CANARYGATES.path(namespace), query=query, body=manifest, resource=CANARYGATES, name=name
+        )
+        return "created", raw
+    patch: dict[str, Any] = {"spec": manifest.get("spec") or {}}
+    old_spec = existing.raw.get("spec") or {}
+    # NB: merge patch cannot unset a key by omission; null out what the manifest dropped.
+    for key in old_spec:
+        if key not in patch["spec"]:
+            patch["spec"][key] = None
+    if meta.get("labels") or meta.get("annotations"):
+        patch["metadata"] = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+    raw = kube.request(
+        "PATCH", CANARYGATES.path(namespace, name), query=query, body=patch, content_type=MERGE_PATCH,
+        resource=CANARYGATES, name=name,
+    )
+    changed = raw.get("spec") != old_spec or any(
+        (existing.raw.get("metadata") or {}).get(k, {}) != (raw.get("metadata") or {}).get(k, {})
+        for k in ("labels", "annotations")
+    )
+    return ("configured" if changed else "unchanged"), raw

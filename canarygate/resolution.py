@@ -1,0 +1,114 @@
+"""Effective gate state: live if present and in force, else declared, else the default.
+
+Pure: takes a parsed CanaryGate and Canary, returns :class:`Decision` values. The sidecar answers
+Flagger from them; ``kubectl gate show`` prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from canarygate import gates, rollouts
+from canarygate.annotations import LiveChange
+from canarygate.model import Canary, CanaryGate
+
+LIVE = "live"
+DECLARED = "declared"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A gate's effective state and where it comes from."""
+
+    gate: str
+    state: str
+    source: str  # live, declared or default
+    change: LiveChange | None = None  # the live change in force, when source is live
+
+    @property
+    def opened(self) -> bool:
+        return self.state == gates.OPENED
+
+    @property
+    def set_by(self) -> str:
+        return self.change.by if self.change else ""
+
+    @property
+    def set_at(self) -> str:
+        return self.change.at if self.change else ""
+
+    @property
+    def reason(self) -> str:
+        return self.change.reason if self.change else ""
+
+    @property
+    def scope(self) -> str:
+        return self.change.scope if self.change else ""
+
+
+def resolve_gate(
+    gate: CanaryGate | None,
+    name: str,
+    *,
+    canary: Canary | None = None,
+    consumed: Collection[str] = (),
+) -> Decision:
+    """The effective state of gate ``name``; a missing CanaryGate (None) gives the defaults.
+
+    ``consumed`` holds encoded live changes already used up (one-step approvals the sidecar has
+    answered but whose removal has not reached its cache yet); they no longer count.
+    """
+    gates.check_gate(name)
+    if gate is not None:
+        change = gate.live.get(name)
+        if change is not None and change.encode() not in consumed and rollouts.in_force(change, canary):
+            return Decision(name, change.state, LIVE, change)
+        if name in gate.declared:
+            return Decision(name, gate.declared[name], DECLARED)
+    return Decision(name, gates.DEFAULTS[name], DEFAULT)
+
+
+def resolve_gates(
+    gate: CanaryGate | None, *, canary: Canary | None = None, consumed: Collection[str] = ()
+) -> dict[str, Decision]:
+    """Every gate's decision, in Flagger's order."""
+    return {name: resolve_gate(gate, name, canary=canary, consumed=consumed) for name in gates.GATES}
+
+
+def closed_gates(decisions: dict[str, Decision]) -> list[str]:
+    """The progress gates that are closed, and rollback when it is opened (armed)."""
+    return [
+        d.gate
+        for d in decisions.values()
+        if (d.gate == gates.ROLLBACK and d.opened) or (d.gate != gates.ROLLBACK and not d.opened)
+    ]
+
+
+def holding_gate(decisions: dict[str, Decision], canary: Canary | None) -> str | None:
+    """The closed gate that holds the Canary's rollout now, if one does.
+
+    Read from the phase as Flagger sets it (CONTRACT §3-4): Waiting is held by confirm-rollout,
+    WaitingPromotion by confirm-promotion; in Progressing the first closed gate Flagger meets in a tick.
+    """
+    if canary is None:
+        return None
+    closed = {name for name, d in decisions.items() if name != gates.ROLLBACK and not d.opened}
+    if canary.phase == "Waiting":
+        return gates.CONFIRM_ROLLOUT
+    if canary.phase == "WaitingPromotion":
+        return gates.CONFIRM_PROMOTION
+    if canary.phase == "Progressing":
+        first_tick = canary.canary_weight == 0 and canary.iterations == 0
+        order = (
+            (gates.PRE_ROLLOUT, gates.CONFIRM_TRAFFIC_INCREASE)
+            if first_tick
+            else (gates.ROLLOUT, gates.CONFIRM_TRAFFIC_INCREASE)
+        )
+        for name in order:
+            if name in closed:
+                return name
+        if canary.canary_weight >= canary.max_weight and gates.CONFIRM_PROMOTION in closed:
+            return gates.CONFIRM_PROMOTION
+    return None
