@@ -20,7 +20,7 @@ from canarygate.model import CanaryGate
 CANARY_API_VERSION = "flagger.app/v1beta1"
 CANARY_KIND = "Canary"
 #: Where the sidecar's Service answers, when no endpoint is given (deploy/sidecar).
-DEFAULT_ENDPOINT = "http://canary-gate.canary-gate"
+DEFAULT_ENDPOINT = "http://canary-gate-sidecar.canary-gate"
 #: Metadata keys that mark a webhook as a gate webhook (shared with the Go original).
 GATE_NAME_KEY = "gate_name"
 GATE_NAMESPACE_KEY = "gate_namespace"
