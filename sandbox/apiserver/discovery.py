@@ -1,0 +1,88 @@
+"""Discovery documents: aggregated (apidiscovery.k8s.io/v2) and legacy.
+
+kubectl 1.37 asks ``/api`` and ``/apis`` for the aggregated form first and reads
+the answer as aggregated *only* when its Content-Type carries the v2 parameters;
+``kubectl auth can-i`` also reads the legacy per-group-version list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.apiserver.resources import Registry, ResourceType
+
+AGGREGATED_CT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    return "as=APIGroupDiscoveryList" in accept and "v=v2" in accept and "g=apidiscovery.k8s.io" in accept
+
+
+def _aggregated_resource(r: ResourceType) -> dict[str, Any]:
+    kind = {"group": r.group, "version": r.version, "kind": r.kind}
+    out: dict[str, Any] = {"resource": r.plural, "responseKind": kind,
+                           "scope": "Namespaced" if r.namespaced else "Cluster",
+                           "singularResource": r.singular, "verbs": sorted(r.verbs)}
+    if r.short_names:
+        out["shortNames"] = list(r.short_names)
+    if r.categories:
+        out["categories"] = list(r.categories)
+    if r.subresources:
+        out["subresources"] = [{"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]}
+                               for s in r.subresources]
+    return out
+
+
+def aggregated(registry: Registry, *, core: bool) -> dict[str, Any]:
+    items = []
+    for group, versions in registry.group_versions().items():
+        if (group == "") != core:
+            continue
+        items.append({"metadata": {"name": group, "creationTimestamp": None},
+                      "versions": [{"version": v, "freshness": "Current",
+                                    "resources": [_aggregated_resource(r)
+                                                  for r in registry.in_group_version(group, v)]}
+                                   for v in versions]})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": items}
+
+
+def api_versions(server_address: str) -> dict[str, Any]:
+    return {"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+
+
+def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
+    versions = registry.group_versions().get(group)
+    if not versions or not group:
+        return None
+    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+def api_group_list(registry: Registry) -> dict[str, Any]:
+    groups = [api_group(registry, g) for g in registry.group_versions() if g]
+    for g in groups:
+        g.pop("kind")
+        g.pop("apiVersion")
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_resource_list(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+    rs = registry.in_group_version(group, version)
+    if not rs:
+        return None
+    resources = []
+    for r in rs:
+        entry: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                                 "kind": r.kind, "verbs": sorted(r.verbs)}
+        if r.short_names:
+            entry["shortNames"] = list(r.short_names)
+        if r.categories:
+            entry["categories"] = list(r.categories)
+        resources.append(entry)
+        for sub in r.subresources:
+            resources.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
+                              "kind": r.kind, "verbs": ["get", "patch", "update"]})
+    gv = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

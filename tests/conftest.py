@@ -1,0 +1,120 @@
+"""Shared fixtures: the sandbox Kubernetes API (or a real cluster), clients, kubectl.
+
+* ``apiserver``: the session's :class:`sandbox.apiserver.ApiServer`.  Emulator-only
+  tests (fault injection, request log) use it and skip when GATE_E2E_KUBECONFIG
+  points at a real cluster.
+* ``kubeconfig`` / ``api_client``: the admin kubeconfig and a ``kubernetes`` ApiClient
+  built from it (the real cluster's when GATE_E2E_KUBECONFIG is set).
+* ``namespace``: a unique namespace per test, created through the API, deleted after.
+* ``kubectl``: runs the virtualenv's kubectl (never the one on PATH) against it.
+* ``crds``: the CanaryGate and Flagger Canary CRDs, installed once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import kubernetes
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+E2E_KUBECONFIG = os.environ.get("GATE_E2E_KUBECONFIG")
+CRD_FILES = (ROOT / "deploy" / "crd" / "canarygate.yaml", ROOT / "canarygate" / "data" / "flagger-canary-crd.yaml")
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+@pytest.fixture(scope="session")
+def _sandbox():
+    if E2E_KUBECONFIG:
+        yield None
+        return
+    from sandbox.apiserver import ApiServer
+    with ApiServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def apiserver(_sandbox):
+    if _sandbox is None:
+        pytest.skip("GATE_E2E_KUBECONFIG is set: this test needs the sandbox emulator "
+                    "(fault injection or request log), which a real cluster does not have")
+    return _sandbox
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(_sandbox, tmp_path_factory) -> str:
+    if _sandbox is None:
+        return E2E_KUBECONFIG
+    return _sandbox.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig):
+    client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(api_client, request):
+    core = kubernetes.client.CoreV1Api(api_client)
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"t-{base}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"sandbox.test/owner": "pytest"}}})
+    yield name
+    try:
+        core.delete_namespace(name)
+    except kubernetes.client.ApiException as e:
+        if e.status != 404:
+            raise
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig, tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("kubecache")
+
+    def run(*args: str, input: str | None = None, kubeconfig: str | None = None,  # noqa: A002
+            check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KUBECACHEDIR": str(cache_dir), "KUBECONFIG": kubeconfig or default_config}
+        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True, env=env,
+                              timeout=60)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+        return proc
+
+    default_config = kubeconfig
+    return run
+
+
+@pytest.fixture(scope="session")
+def crds(api_client) -> list[str]:
+    """Install the CRDs (create, or leave as they are if present) and wait until Established."""
+    ext = kubernetes.client.ApiextensionsV1Api(api_client)
+    names = []
+    for path in CRD_FILES:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            names.append(doc["metadata"]["name"])
+            try:
+                ext.create_custom_resource_definition(doc)
+            except kubernetes.client.ApiException as e:
+                if e.status != 409:
+                    raise
+    deadline = time.monotonic() + 30
+    for name in names:
+        while True:
+            crd = ext.read_custom_resource_definition(name)
+            if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not Established")
+            time.sleep(0.2)
+    return names
