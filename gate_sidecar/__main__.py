@@ -1,0 +1,200 @@
+"""``gate-sidecar``: serve Flagger's gate webhooks from CanaryGate state.
+
+Starts two informers (CanaryGates, Canaries), the background writer and a waitress server. SIGTERM
+(and Ctrl-C) stops gracefully: /readyz turns 503, the listener closes, calls in flight finish,
+pending writes are made, then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+import click
+
+from gate_sidecar import config as cfg
+
+log = logging.getLogger("gate_sidecar")
+
+CONTEXT_SETTINGS = {"auto_envvar_prefix": cfg.ENV_PREFIX, "help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _listen(ctx, param, value):
+    try:
+        return cfg.parse_listen(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--listen", default=cfg.DEFAULT_LISTEN, show_default=True, callback=_listen, metavar="HOST:PORT",
+    help="Address to serve on. Env: GATE_SIDECAR_LISTEN.",
+)
+@click.option(
+    "--namespaces", default="", metavar="NS[,NS...]",
+    help="Namespaces whose CanaryGates and Canaries to watch; empty or * watches all (needs the "
+    "ClusterRole). Calls about other namespaces answer 503. Env: GATE_SIDECAR_NAMESPACES.",
+)
+@click.option(
+    "--kubeconfig", type=click.Path(dir_okay=False), default=None,
+    help="Kubeconfig to use (default: $KUBECONFIG, else in-cluster config when run in a pod, else "
+    "~/.kube/config). Env: GATE_SIDECAR_KUBECONFIG.",
+)
+@click.option("--context", default=None, help="Kubeconfig context (default: current). Env: GATE_SIDECAR_CONTEXT.")
+@click.option(
+    "--in-cluster/--no-in-cluster", default=None,
+    help="Use the pod's service account. Default: on when no kubeconfig is given and "
+    "KUBERNETES_SERVICE_HOST is set. Env: GATE_SIDECAR_IN_CLUSTER.",
+)
+@click.option(
+    "--fail-closed-after", type=click.FloatRange(min=0.5), default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
+    show_default=True, metavar="SECONDS",
+    help="Fail closed when the API server has been out of reach this long: progress gates answer "
+    "503 and rollback does not signal, until the watches are back. Until the first sync the "
+    "sidecar always fails closed. Env: GATE_SIDECAR_FAIL_CLOSED_AFTER.",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Log lines as text or one JSON object per line. Env: GATE_SIDECAR_LOG_FORMAT.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info", show_default=True, help="Env: GATE_SIDECAR_LOG_LEVEL.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+    help="Worker threads of the HTTP server. Env: GATE_SIDECAR_THREADS.",
+)
+@click.option(
+    "--status-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, metavar="SECONDS",
+    help="At most one status write per CanaryGate per interval (the latest event wins). "
+    "Env: GATE_SIDECAR_STATUS_INTERVAL.",
+)
+@click.option(
+    "--shutdown-timeout", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="SECONDS",
+    help="On SIGTERM, how long calls in flight and pending writes may take. Env: GATE_SIDECAR_SHUTDOWN_TIMEOUT.",
+)
+@click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
+def main(
+    listen, namespaces, kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads,
+    status_interval, shutdown_timeout,
+):
+    """Answer Flagger's gate webhooks from CanaryGate resources.
+
+    Flagger POSTs to /confirm-rollout, /pre-rollout, /rollout, /confirm-traffic-increase,
+    /confirm-promotion, /post-rollout and /rollback; an open gate answers 200, a closed one 403
+    (for /rollback, 200 means "roll back now"). /event records Flagger's events on the CanaryGate's
+    status. /healthz, /readyz (200 once the cache has synced), /version and /metrics (Prometheus)
+    are for operators.
+
+    Answers come from a watch-fed cache: a webhook call makes no API request. Every flag can also be
+    set with an environment variable GATE_SIDECAR_<FLAG> (for example GATE_SIDECAR_LISTEN).
+    """
+    host, port = listen
+    config = cfg.Config(
+        host=host,
+        port=port,
+        namespaces=cfg.parse_namespaces(namespaces),
+        kubeconfig=kubeconfig,
+        context=context,
+        in_cluster=cfg.in_cluster_by_default(kubeconfig) if in_cluster is None else in_cluster,
+        fail_closed_after=fail_closed_after,
+        log_format=log_format,
+        log_level=log_level,
+        threads=threads,
+        status_interval=status_interval,
+        shutdown_timeout=shutdown_timeout,
+    )
+    cfg.configure_logging(config.log_format, config.log_level)
+    sys.exit(serve(config))
+
+
+def serve(config: cfg.Config) -> int:
+    """Run the sidecar until SIGTERM/SIGINT; the exit status."""
+    import waitress
+
+    from canarygate import errors
+    from canarygate.kube.connect import Settings, connect
+    from canarygate.kube.resources import CANARIES, CANARYGATES
+    from canarygate.kube.watching import Informer
+
+    from gate_sidecar.app import create_app
+    from gate_sidecar.cache import GateCache
+    from gate_sidecar.metrics import Metrics
+    from gate_sidecar.writes import Writer
+
+    started = time.monotonic()
+    try:
+        connection = connect(
+            Settings(kubeconfig=config.kubeconfig, context=config.context, in_cluster=config.in_cluster,
+                     request_timeout="10s")
+        )
+    except errors.ConfigError as e:
+        log.error("%s", e)
+        return 2
+    kube = connection.kube
+    cache = GateCache(namespaces=config.namespaces, fail_closed_after=config.fail_closed_after)
+    informers = []
+    for namespace in config.namespaces or (None,):
+        informers.append(Informer(
+            kube, CANARYGATES, namespace=namespace,
+            on_list=lambda items, ns=namespace: cache.replace_gates(items, ns), on_event=cache.apply_gate_event,
+        ))
+        informers.append(Informer(
+            kube, CANARIES, namespace=namespace, missing_ok=True,
+            on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns), on_event=cache.apply_canary_event,
+        ))
+    cache.health.extend(informers)
+    metrics = Metrics()
+    writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
+    app = create_app(cache=cache, writer=writer, metrics=metrics)
+    server = waitress.create_server(
+        app, host=config.host, port=config.port, threads=config.threads, ident="gate-sidecar",
+        channel_timeout=30, connection_limit=1000, clear_untrusted_proxy_headers=True,
+    )
+
+    def on_signal(signum, frame):
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        app.draining = True
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    writer.start()
+    for informer in informers:
+        informer.start()
+    scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
+    log.info(
+        "gate-sidecar serving on http://%s:%d (API %s, watching %s, fail closed after %gs)",
+        config.host, server.effective_port, connection.server, scope, config.fail_closed_after,
+    )
+    _announce_ready(cache, started)
+    try:
+        server.run()  # returns after SystemExit from the signal handler, calls in flight done
+    finally:
+        app.draining = True
+        server.close()
+        for informer in informers:
+            informer.stop()
+        writer.stop(config.shutdown_timeout)
+        log.info("gate-sidecar stopped")
+    return 0
+
+
+def _announce_ready(cache, started: float) -> None:
+    """Log once when the cache has synced, with the time it took (a daemon thread)."""
+    import threading
+
+    def wait():
+        while not cache.synced:
+            time.sleep(0.01)
+        log.info("ready: cache synced with %d CanaryGates in %.2fs", len(cache), time.monotonic() - started)
+
+    threading.Thread(target=wait, name="ready-announcer", daemon=True).start()
+
+
+if __name__ == "__main__":
+    main(prog_name="gate-sidecar")

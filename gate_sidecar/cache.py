@@ -1,0 +1,284 @@
+"""The sidecar's memory of the cluster: CanaryGates and Canaries, fed by two informers.
+
+Webhook calls read it and never wait for the API server. The feeding thread parses each object once,
+when it arrives, so a lookup is a few dict reads. Writers replace whole entries (never mutate one in
+place), so readers need no lock.
+
+It also keeps the one-step approvals already answered but not yet removed from the cluster
+(``consumed``), so a second call cannot reuse a step before the removal lands.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from canarygate import errors
+from canarygate.model import Canary, CanaryGate, parse_canary, parse_canarygate
+from canarygate.rendering import GATE_NAME_KEY, GATE_NAMESPACE_KEY
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+#: How a CanaryGate was found for a call (answer bodies and logs say it).
+BY_METADATA = "metadata"
+BY_TARGET = "target"
+BY_NAME = "name"
+
+
+class Health(Protocol):
+    """What the cache needs to know of a feed: has it synced, and how old is its news."""
+
+    synced: bool
+
+    def age(self, now: float | None = None) -> float: ...
+
+
+@dataclass
+class StaticHealth:
+    """A feed that is always in the given state: for tests and for caches filled by hand."""
+
+    synced: bool = True
+    seconds: float = 0.0
+
+    def age(self, now: float | None = None) -> float:
+        return self.seconds
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One CanaryGate as cached: parsed, or the reason it could not be (then ``gate`` is None)."""
+
+    key: Key
+    gate: CanaryGate | None
+    error: str = ""
+    #: The Canary it drives (namespace, name); read from the raw spec when parsing failed.
+    target: Key | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The CanaryGate a call is about: ``entry`` None means it does not exist (defaults apply)."""
+
+    key: Key
+    how: str
+    entry: Entry | None
+    #: False when ``key``'s namespace is not one this sidecar watches: it cannot know.
+    watched: bool = True
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key[0]}/{self.key[1]}"
+
+
+Listener = Callable[[str, Key], None]
+
+
+class GateCache:
+    """CanaryGates and Canaries by (namespace, name), and CanaryGates by the Canary they target.
+
+    ``namespaces`` None means every namespace is watched. ``fail_closed_after``: once any feed has
+    not heard from the API server for longer than this (seconds), :meth:`trusted` is False.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespaces: Iterable[str] | None = None,
+        fail_closed_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        health: Iterable[Health] = (),
+    ):
+        self.namespaces = frozenset(namespaces) if namespaces is not None else None
+        self.fail_closed_after = fail_closed_after
+        self.clock = clock
+        self.health: list[Health] = list(health)
+        self._gates: dict[Key, Entry] = {}
+        self._by_target: dict[Key, tuple[Key, ...]] = {}
+        self._canaries: dict[Key, Canary] = {}
+        self._consumed: dict[Key, frozenset[str]] = {}
+        self._lock = threading.Lock()  # writers only
+        self.listeners: list[Listener] = []
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        return bool(self.health) and all(h.synced for h in self.health)
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the stalest feed last heard from the API server (inf before the first list)."""
+        if not self.health:
+            return float("inf")
+        now = self.clock() if now is None else now
+        return max(h.age(now) for h in self.health)
+
+    def trusted(self, now: float | None = None) -> bool:
+        """True when answers may be given from memory: synced and not cut off past the bound."""
+        return self.synced and self.age(now) <= self.fail_closed_after
+
+    def watches(self, namespace: str) -> bool:
+        return self.namespaces is None or namespace in self.namespaces
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+    # -- reading (the webhook hot path) ---------------------------------------------------------
+    def canary(self, namespace: str, name: str) -> Canary | None:
+        return self._canaries.get((namespace, name))
+
+    def entry(self, key: Key) -> Entry | None:
+        return self._gates.get(key)
+
+    def entries(self) -> list[Entry]:
+        return list(self._gates.values())
+
+    def gates_for_canary(self, key: Key) -> tuple[Key, ...]:
+        """The CanaryGates that target this Canary, and one of the same name, sorted."""
+        keys = set(self._by_target.get(key, ()))
+        if key in self._gates:
+            keys.add(key)
+        return tuple(sorted(keys))
+
+    def find(self, namespace: str, name: str, metadata: Mapping[str, Any] | None) -> Lookup:
+        """The CanaryGate for a call about Canary ``namespace/name``.
+
+        ``metadata.gate_name``/``gate_namespace`` (the Canaries this project and the Go original
+        render) name it; else a CanaryGate whose ``spec.target`` is the Canary; else the Canary's
+        own name and namespace.
+        """
+        if metadata:
+            gate_name = metadata.get(GATE_NAME_KEY)
+            if isinstance(gate_name, str) and gate_name:
+                gate_ns = metadata.get(GATE_NAMESPACE_KEY)
+                key = (gate_ns if isinstance(gate_ns, str) and gate_ns else namespace, gate_name)
+                return Lookup(key, BY_METADATA, self._gates.get(key), self.watches(key[0]))
+        key = (namespace, name)
+        targeting = self._by_target.get(key)
+        if targeting:
+            return Lookup(targeting[0], BY_TARGET, self._gates.get(targeting[0]), True)
+        return Lookup(key, BY_NAME, self._gates.get(key), self.watches(namespace))
+
+    def consumed(self, key: Key) -> frozenset[str]:
+        return self._consumed.get(key, frozenset())
+
+    def consume(self, key: Key, encoded: str) -> bool:
+        """Remember a one-step approval as used; False when it already was (someone else used it)."""
+        with self._lock:
+            used = self._consumed.get(key, frozenset())
+            if encoded in used:
+                return False
+            self._consumed[key] = used | {encoded}
+            return True
+
+    # -- feeding (informer threads) --------------------------------------------------------------
+    def replace_gates(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
+        """A full list of CanaryGates in ``namespace`` (all when None): the others there are gone."""
+        fresh = {self._key(raw): self._parse_gate(raw) for raw in items}
+        with self._lock:
+            stale = [k for k in self._gates if (namespace is None or k[0] == namespace) and k not in fresh]
+            for key in stale:
+                self._drop_gate(key)
+            for key, entry in fresh.items():
+                self._put_gate(key, entry)
+        for key in set(stale) | set(fresh):
+            self._notify("gate", key)
+
+    def apply_gate_event(self, kind: str, raw: dict[str, Any]) -> None:
+        key = self._key(raw)
+        with self._lock:
+            if kind == "DELETED":
+                self._drop_gate(key)
+            else:
+                self._put_gate(key, self._parse_gate(raw))
+        self._notify("gate", key)
+
+    def replace_canaries(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
+        fresh = {self._key(raw): parse_canary(raw) for raw in items}
+        with self._lock:
+            stale = [k for k in self._canaries if (namespace is None or k[0] == namespace) and k not in fresh]
+            for key in stale:
+                del self._canaries[key]
+            self._canaries.update(fresh)
+        for key in set(stale) | set(fresh):
+            self._notify("canary", key)
+
+    def apply_canary_event(self, kind: str, raw: dict[str, Any]) -> None:
+        key = self._key(raw)
+        with self._lock:
+            if kind == "DELETED":
+                self._canaries.pop(key, None)
+            else:
+                self._canaries[key] = parse_canary(raw)
+        self._notify("canary", key)
+
+    def fill(self, gates: Iterable[dict[str, Any]] = (), canaries: Iterable[dict[str, Any]] = ()) -> GateCache:
+        """Load objects by hand and mark the cache synced (tests, benchmarks)."""
+        self.replace_gates(list(gates))
+        self.replace_canaries(list(canaries))
+        if not self.health:
+            self.health.append(StaticHealth())
+        return self
+
+    # -- internals ---------------------------------------------------------------------------------
+    @staticmethod
+    def _key(raw: Mapping[str, Any]) -> Key:
+        meta = raw.get("metadata") or {}
+        return (meta.get("namespace", ""), meta.get("name", ""))
+
+    @staticmethod
+    def _parse_gate(raw: dict[str, Any]) -> Entry:
+        key = GateCache._key(raw)
+        try:
+            gate = parse_canarygate(raw)
+        except errors.InvalidGate as e:
+            log.warning("%s", e)
+            target = (raw.get("spec") or {}).get("target")
+            target = target if isinstance(target, dict) else {}
+            return Entry(key, None, str(e), (target.get("namespace") or key[0], target.get("name") or key[1]))
+        return Entry(key, gate, "", (gate.target.namespace, gate.target.name))
+
+    @staticmethod
+    def _target_of(entry: Entry | None) -> Key | None:
+        return entry.target if entry is not None else None
+
+    def _put_gate(self, key: Key, entry: Entry) -> None:
+        old_target = self._target_of(self._gates.get(key))
+        self._gates[key] = entry
+        new_target = self._target_of(entry)
+        if old_target != new_target:
+            self._unindex(old_target, key)
+        if new_target is not None and key not in self._by_target.get(new_target, ()):
+            self._by_target[new_target] = tuple(sorted((*self._by_target.get(new_target, ()), key)))
+        used = self._consumed.get(key)
+        if used and entry.gate is not None:
+            # Forget consumed steps once the cluster no longer holds them (the removal landed).
+            present = {c.encode() for c in entry.gate.live.values()}
+            kept = used & present
+            if kept != used:
+                self._consumed[key] = frozenset(kept)
+
+    def _drop_gate(self, key: Key) -> None:
+        entry = self._gates.pop(key, None)
+        self._unindex(self._target_of(entry), key)
+        self._consumed.pop(key, None)
+
+    def _unindex(self, target: Key | None, key: Key) -> None:
+        if target is None:
+            return
+        keys = tuple(k for k in self._by_target.get(target, ()) if k != key)
+        if keys:
+            self._by_target[target] = keys
+        else:
+            self._by_target.pop(target, None)
+
+    def _notify(self, kind: str, key: Key) -> None:
+        for listener in self.listeners:
+            try:
+                listener(kind, key)
+            except Exception:  # a listener's bug must not stop the feed
+                log.exception("cache listener failed for %s %s/%s", kind, *key)

@@ -1,0 +1,85 @@
+"""The sidecar's settings: command-line flags, each also read from ``GATE_SIDECAR_<FLAG>``.
+
+Parsing helpers are pure; :mod:`gate_sidecar.__main__` declares the flags (their ``--help`` is the
+reference) and builds a :class:`Config`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+ENV_PREFIX = "GATE_SIDECAR"
+DEFAULT_LISTEN = "0.0.0.0:8080"
+#: How long the API server may be out of reach before progress gates answer 503 (seconds).
+DEFAULT_FAIL_CLOSED_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str
+    port: int
+    #: None: every namespace.
+    namespaces: tuple[str, ...] | None
+    kubeconfig: str | None
+    context: str | None
+    in_cluster: bool
+    fail_closed_after: float
+    log_format: str
+    log_level: str
+    threads: int
+    status_interval: float
+    shutdown_timeout: float
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[IPv6]:PORT``; ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:8080 or :8080)")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def parse_namespaces(value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list; empty (or ``*``) means every namespace (None)."""
+    names = tuple(sorted({n.strip() for n in (value or "").split(",") if n.strip()}))
+    if not names or "*" in names:
+        return None
+    return names
+
+
+def in_cluster_by_default(kubeconfig: str | None) -> bool:
+    """Use the pod's service account when no kubeconfig is given and we run in a pod."""
+    return not kubeconfig and not os.environ.get("KUBECONFIG") and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, ensure_ascii=False)
+
+
+def configure_logging(log_format: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Waitress logs every queue backlog at WARNING; keep it, but not the urllib3 retry chatter.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -1,0 +1,346 @@
+"""The sidecar's few writes, made by one background thread so that webhook answers never wait on them.
+
+* **status**: the latest Flagger event, phase and checksum on the CanaryGate's status, coalesced: at
+  most one write per CanaryGate per ``status_interval`` (1 s), the latest event wins.
+* **consume**: a one-step approval (scope ``step``) is removed once answered; the cache already
+  treats it as used, so a second call cannot reuse it meanwhile. A failed JSON-patch ``test`` while
+  the cache still shows the same change is retried with backoff (the write raced a watch event).
+* **expire / bind**: live changes whose rollout has ended are removed, and idle ones are bound to the
+  rollout they meet (:mod:`canarygate.rollouts`). Reviewed whenever a CanaryGate or its Canary
+  changes, and after every (re)list, so a rollout that ended while the sidecar was down is noticed.
+* **event**: the first time a closed gate holds a rollout, a Kubernetes Event on the CanaryGate names
+  the gate and the command that opens it.
+
+Every write is conditional (JSON-patch ``test``) or idempotent (status merge), so a write based on a
+slightly old cache never undoes someone else's change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from canarygate import errors, gates, rollouts
+from canarygate.annotations import LiveChange
+from canarygate.kube import events as kube_events
+from canarygate.kube import gates as kube_gates
+from canarygate.kube.client import Kube
+from canarygate.model import Canary, CanaryGate
+from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
+
+from gate_sidecar.answers import open_command
+from gate_sidecar.cache import GateCache, Key
+
+log = logging.getLogger(__name__)
+
+#: Gates that hold a rollout when closed (post-rollout is only reported; rollback is inverted).
+HOLDING_GATES = frozenset(gates.PROGRESS_GATES) - {gates.POST_ROLLOUT}
+#: How many "already announced" holds are remembered (oldest forgotten first).
+HELD_MEMORY = 10_000
+CONSUME_RETRIES = 5
+
+
+def rfc3339(ts: float | None = None) -> str:
+    moment = datetime.datetime.fromtimestamp(time.time() if ts is None else ts, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NullWriter:
+    """Takes the hot path's requests and writes nothing (unit tests; a read-only sidecar)."""
+
+    def note_event(self, key: Key, payload: Mapping[str, Any]) -> None:
+        pass
+
+    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> None:
+        pass
+
+    def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
+        pass
+
+    def review(self, kind: str, key: Key) -> None:
+        pass
+
+    def start(self) -> NullWriter:
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        pass
+
+
+@dataclass
+class _Consume:
+    key: Key
+    gate: CanaryGate
+    change: LiveChange
+    attempts: int = 0
+    due: float = 0.0
+
+
+@dataclass
+class _Pending:
+    status: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    consume: list[_Consume] = field(default_factory=list)
+    events: list[tuple[Key, str, str]] = field(default_factory=list)
+    review: set[Key] = field(default_factory=set)
+
+
+class Writer(NullWriter):
+    """Queues writes from any thread and makes them in its own (see the module docstring)."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        cache: GateCache,
+        *,
+        metrics=None,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], float] = time.time,
+        status_interval: float = 1.0,
+        component: str = "gate-sidecar",
+    ):
+        self.kube = kube
+        self.cache = cache
+        self.metrics = metrics
+        self.clock = clock
+        self.wallclock = wallclock
+        self.status_interval = status_interval
+        self.component = component
+        self._cv = threading.Condition()
+        self._pending = _Pending()
+        self._status_written: dict[Key, float] = {}
+        self._held: OrderedDict[tuple, None] = OrderedDict()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        cache.listeners.append(self.review)
+
+    # -- requests (any thread; cheap) ---------------------------------------------------------------
+    def note_event(self, key: Key, payload: Mapping[str, Any]) -> None:
+        with self._cv:
+            self._pending.status[key] = dict(payload)
+            self._cv.notify()
+
+    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> None:
+        with self._cv:
+            self._pending.consume.append(_Consume(key, gate, change))
+            self._cv.notify()
+
+    def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
+        if hook not in HOLDING_GATES:
+            return
+        mark = rollouts.mark_of(canary)
+        seen = (key, hook, mark.active, mark.since)
+        if seen in self._held:
+            return
+        with self._cv:
+            if seen in self._held:
+                return
+            self._held[seen] = None
+            while len(self._held) > HELD_MEMORY:
+                self._held.popitem(last=False)
+            canary_ref = canary.ref if canary else "its Canary"
+            message = (
+                f"Gate {hook} is closed ({decision.source}) and holds the rollout of {canary_ref}: "
+                f"{gates.DESCRIPTIONS[hook]}. Open it with: {open_command(hook, key[0], key[1])}"
+            )
+            self._pending.events.append((key, hook, message))
+            self._cv.notify()
+
+    def review(self, kind: str, key: Key) -> None:
+        """A CanaryGate or a Canary changed: check the live changes of the CanaryGates concerned."""
+        keys = (key,) if kind == "gate" else self.cache.gates_for_canary(key)
+        if not keys:
+            return
+        with self._cv:
+            self._pending.review.update(keys)
+            self._cv.notify()
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> Writer:
+        self._thread = threading.Thread(target=self.run, name="gate-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Make the pending writes (status without waiting out the interval), then end the thread."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        while True:
+            with self._cv:
+                work, wait = self._take(final=self._stopping)
+                if work is None:
+                    if self._stopping:
+                        return
+                    self._cv.wait(wait)
+                    continue
+            self._do(work)
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _take(self, *, final: bool) -> tuple[_Pending | None, float]:
+        """The work due now (removed from the queue), or None and how long to wait."""
+        now = self.clock()
+        pending = self._pending
+        work = _Pending()
+        wait = 1.0
+        for key, payload in list(pending.status.items()):
+            due = self._status_written.get(key, float("-inf")) + self.status_interval
+            if final or due <= now:
+                work.status[key] = pending.status.pop(key)
+            else:
+                wait = min(wait, due - now)
+        keep = []
+        for item in pending.consume:
+            if final or item.due <= now:
+                work.consume.append(item)
+            else:
+                keep.append(item)
+                wait = min(wait, item.due - now)
+        pending.consume = keep
+        work.events, pending.events = pending.events, []
+        if pending.review and (final or self.cache.trusted(now)):
+            work.review, pending.review = pending.review, set()
+        elif pending.review:
+            wait = min(wait, 0.5)  # not synced or cut off: a review could expire changes wrongly
+        if work.status or work.consume or work.events or work.review:
+            return work, 0.0
+        return None, max(wait, 0.01)
+
+    def _do(self, work: _Pending) -> None:
+        for item in work.consume:
+            self._consume(item)
+        for key in sorted(work.review):
+            self._review(key)
+        for key, payload in work.status.items():
+            self._status_written[key] = self.clock()
+            self._write_status(key, payload)
+        for key, hook, message in work.events:
+            self._event(key, hook, message)
+
+    def _count(self, kind: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.wrote(kind, result)
+
+    def _consume(self, item: _Consume) -> None:
+        try:
+            done = kube_gates.replace_live_change(self.kube, item.gate, item.change, None)
+        except errors.GateError as e:
+            done, reason = False, str(e)
+        else:
+            reason = "the annotation changed"
+        if done:
+            log.info("consumed the one-step approval of %s on CanaryGate %s/%s", item.change.gate, *item.key)
+            self._count("consume", "ok")
+            return
+        entry = self.cache.entry(item.key)
+        current = entry.gate.live.get(item.change.gate) if entry and entry.gate else None
+        if current is not None and current.encode() == item.change.encode() and item.attempts < CONSUME_RETRIES:
+            item.attempts += 1
+            item.due = self.clock() + 0.1 * 2**item.attempts
+            with self._cv:
+                self._pending.consume.append(item)
+            self._count("consume", "retry")
+            return
+        # Someone changed the gate meanwhile (or it is gone): the step is not ours to remove any more.
+        log.info("one-step approval of %s on %s/%s not removed: %s", item.change.gate, *item.key, reason)
+        self._count("consume", "skipped")
+
+    def _review(self, key: Key) -> None:
+        entry = self.cache.entry(key)
+        if entry is None or entry.gate is None or not entry.gate.live or entry.target is None:
+            return
+        gate = entry.gate
+        if not self.cache.watches(entry.target[0]):
+            return  # NB: its Canary is not in our cache; absence would look like an ended rollout
+        canary = self.cache.canary(*entry.target)
+        used = self.cache.consumed(key)
+        for change in gate.live.values():
+            if change.encode() in used:
+                continue
+            if not rollouts.in_force(change, canary):
+                self._replace(gate, change, None, "expire")
+                continue
+            bound = rollouts.binding_for(change, canary)
+            if bound is not None:
+                self._replace(gate, change, bound, "bind")
+
+    def _replace(self, gate: CanaryGate, change: LiveChange, new: LiveChange | None, kind: str) -> None:
+        try:
+            done = kube_gates.replace_live_change(self.kube, gate, change, new)
+        except errors.GateError as e:
+            log.warning("cannot %s the live change of %s on %s: %s", kind, change.gate, gate.ref, e)
+            self._count(kind, "error")
+            return
+        if done:
+            what = "ended (its rollout is over)" if new is None else "bound to the rollout now running"
+            log.info("live change of %s on CanaryGate %s %s", change.gate, gate.ref, what)
+        self._count(kind, "ok" if done else "skipped")
+
+    def _write_status(self, key: Key, payload: Mapping[str, Any]) -> None:
+        entry = self.cache.entry(key)
+        if entry is None or entry.gate is None:
+            return  # no CanaryGate (defaults): nowhere to record
+        gate = entry.gate
+        canary = self.cache.canary(*entry.target) if entry.target else None
+        decisions = resolve_gates(gate, canary=canary, consumed=self.cache.consumed(key))
+        metadata = payload.get("metadata") or {}
+        event: dict[str, Any] = {
+            "message": str(metadata.get("eventMessage", "")),
+            "type": str(metadata.get("eventType", "")),
+            "phase": str(payload.get("phase", "")),
+            "checksum": str(payload.get("checksum", "")),
+            "time": _event_time(metadata.get("timestamp"), self.wallclock()),
+        }
+        status: dict[str, Any] = {
+            "target": f"{gate.target.namespace}/{gate.target.name}",
+            "phase": str(payload.get("phase", "")) or (canary.phase if canary else ""),
+            "checksum": str(payload.get("checksum", "")),
+            "holding": holding_gate(decisions, canary) or "",
+            "closedGates": ",".join(closed_gates(decisions)),
+            "lastEvent": event,
+            "observedGeneration": gate.generation,
+        }
+        if canary is not None:
+            status["canaryWeight"] = canary.canary_weight
+        try:
+            kube_gates.patch_gate_status(self.kube, gate.namespace, gate.name, status)
+        except errors.NotFound:
+            self._count("status", "skipped")
+        except errors.GateError as e:
+            log.warning("cannot write the status of CanaryGate %s: %s", gate.ref, e)
+            self._count("status", "error")
+        else:
+            self._count("status", "ok")
+
+    def _event(self, key: Key, hook: str, message: str) -> None:
+        entry = self.cache.entry(key)
+        if entry is None or entry.gate is None:
+            return
+        try:
+            kube_events.record_event(
+                self.kube, entry.gate, reason="GateHolding", message=message,
+                now=rfc3339(self.wallclock()), component=self.component,
+            )
+        except errors.GateError as e:
+            log.warning("cannot record an Event on CanaryGate %s: %s", entry.gate.ref, e)
+            self._count("event", "error")
+        else:
+            log.info("%s", message)
+            self._count("event", "ok")
+
+
+def _event_time(value: Any, fallback: float) -> str:
+    """Flagger's event timestamp (epoch milliseconds as a string) as RFC 3339."""
+    try:
+        return rfc3339(int(str(value)) / 1000)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return rfc3339(fallback)
