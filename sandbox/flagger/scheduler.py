@@ -13,7 +13,8 @@ The only I/O goes through the injected callables: ``hooks(webhook, payload) -> H
 (see :mod:`sandbox.flagger.webhooks`), ``metrics(canary) -> MetricFailure | None`` and an
 optional ``on_status(status)`` called after each status write, at the point in the tick where
 Flagger writes it, so that a webhook server reading the Canary during a later hook of the
-same tick sees what it would see with Flagger.
+same tick sees what it would see with Flagger (``on_event(event)`` likewise for events, before
+the event webhooks are called, and ``on_action(action)`` for workload actions).
 
 Two copies of the status are kept, as in Flagger: ``mem`` is the Canary object the tick holds
 (its phase and checksum go into payloads and events) and ``server`` is what the API holds.
@@ -288,7 +289,9 @@ def advance(canary: Mapping[str, Any], target: Target | None, now: datetime,
             hooks: HookCaller, metrics: Callable[[Mapping[str, Any]], MetricFailure | None]
             = simulated_metrics, *, routes: Routes = Routes(), mesh_provider: str = "",
             event_webhook: str | None = None,
-            on_status: Callable[[dict[str, Any]], None] | None = None) -> Tick:
+            on_status: Callable[[dict[str, Any]], None] | None = None,
+            on_event: Callable[[Event], None] | None = None,
+            on_action: Callable[[str], None] | None = None) -> Tick:
     """Run one ``advanceCanary`` tick for ``canary``; see the module docstring.
 
     ``target`` None means the target workload does not exist. ``mesh_provider`` is Flagger's
@@ -296,14 +299,14 @@ def advance(canary: Mapping[str, Any], target: Target | None, now: datetime,
     blue/green). ``event_webhook`` is the global ``-event-webhook`` URL.
     """
     run = _Run(canary, target, now, hooks, metrics, routes, mesh_provider, event_webhook,
-               on_status)
+               on_status, on_event, on_action)
     run.advance()
     return run.tick
 
 
 class _Run:
     def __init__(self, canary, target, now, hooks, metrics, routes, mesh_provider,
-                 event_webhook, on_status):
+                 event_webhook, on_status, on_event, on_action):
         self.canary = copy.deepcopy(dict(canary))
         meta = self.canary.get("metadata") or {}
         self.name = meta.get("name", "")
@@ -321,6 +324,8 @@ class _Run:
         self.provider = self.spec.get("provider") or mesh_provider
         self.event_webhook = event_webhook
         self.on_status = on_status
+        self.on_event = on_event
+        self.on_action = on_action
         self.server: dict[str, Any] = copy.deepcopy(self.canary.get("status") or {})
         self.mem: dict[str, Any] = copy.deepcopy(self.server)
         self.tick = Tick(status=self.server, routes=routes)
@@ -376,6 +381,14 @@ class _Run:
             if steps[i] == canary_weight:
                 return min(max_step, steps[i + 1] - canary_weight)
         return max_step
+
+    def act(self, *actions: str) -> None:
+        """A workload action (``initialize``, ``scale-to-zero``, ``scale-from-zero``,
+        ``promote``), carried out by ``on_action`` at this point of the tick."""
+        for action in actions:
+            self.tick.actions.append(action)
+            if self.on_action is not None:
+                self.on_action(action)
 
     # -- status writes -----------------------------------------------------------------
     def _write(self, status: dict[str, Any]) -> None:
@@ -435,7 +448,10 @@ class _Run:
         obj = self._object(phase)
         obj_phase = obj.get("phase") or ""
         checksum = checksums.canary_checksum(obj)
-        self.tick.events.append(Event(type_, message, obj_phase, checksum))
+        recorded = Event(type_, message, obj_phase, checksum)
+        self.tick.events.append(recorded)
+        if self.on_event is not None:
+            self.on_event(recorded)
         event_hooks = [w for w in self.analysis.get("webhooks") or []
                        if webhooks.hook_type(w) == "event"]
         if not event_hooks and self.event_webhook:
@@ -547,14 +563,14 @@ class _Run:
         if not self.skip and phase in ("", INITIALIZING):
             self.info("all the metrics providers are available!")
         # canaryController.Initialize: create the primary, wait for it while initialising
-        self.tick.actions.append("initialize")
+        self.act("initialize")
         if phase in ("", INITIALIZING) and not self.skip and not self.target.primary.ready:
             self.warn(self._primary_error())
             if not self.target.primary.retriable:
                 self.rollback()
             return
         if phase in ("", INITIALIZING):
-            self.tick.actions.append("scale-to-zero")
+            self.act("scale-to-zero")
             # setPhaseInitialized
             self.mem["phase"] = INITIALIZED
             self.sync_status(INITIALIZED)
@@ -609,7 +625,7 @@ class _Run:
             return
 
         if self.phase == FINALISING:
-            self.tick.actions.append("scale-to-zero")
+            self.act("scale-to-zero")
             self.set_status_phase(SUCCEEDED)
             self.post_rollout(SUCCEEDED, event_phase=SUCCEEDED)
             self.info(f"Promotion completed! Scaling down {self.target_who}", phase=SUCCEEDED)
@@ -696,14 +712,14 @@ class _Run:
         if not self.confirm_rollout():
             return False
         self.info(f"New revision detected! Scaling up {self.target_who}", phase=PROGRESSING)
-        self.tick.actions.append("scale-from-zero")
+        self.act("scale-from-zero")
         self.sync_status(PROGRESSING)
         return False
 
     def skip_analysis(self) -> None:
         self.tick.routes = Routes(TOTAL_WEIGHT, 0, False)
         self.info(f"Copying {self.target_who} template spec to {self.primary_name}.{self.namespace}")
-        self.tick.actions += ["promote", "scale-to-zero"]
+        self.act("promote", "scale-to-zero")
         self.set_status_phase(SUCCEEDED)
         self.post_rollout(SUCCEEDED, event_phase=SUCCEEDED)
         self.info(f"Promotion completed! Canary analysis was skipped for {self.target_who}",
@@ -724,7 +740,7 @@ class _Run:
 
     def promote(self) -> None:
         self.info(f"Copying {self.target_who} template spec to {self.primary_name}.{self.namespace}")
-        self.tick.actions.append("promote")
+        self.act("promote")
         self.set_status_phase(PROMOTING)
 
     def run_canary(self, mirrored: bool, canary_weight: int, primary_weight: int,
@@ -808,7 +824,7 @@ class _Run:
                       f"{self._int(self.mem, 'failedChecks')}")
         self.tick.routes = Routes(TOTAL_WEIGHT, 0, False)
         self.warn(f"Canary failed! Scaling down {self.who}", phase=FAILED)
-        self.tick.actions.append("scale-to-zero")
+        self.act("scale-to-zero")
         self.sync_status(FAILED)
         self.post_rollout(FAILED)
 

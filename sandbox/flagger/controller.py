@@ -1,0 +1,426 @@
+"""The Flagger simulator's control loop, against any Kubernetes API server.
+
+What Flagger's controller does around ``advanceCanary`` (``pkg/controller/controller.go``,
+``scheduler.go``, ``job.go``), through the official ``kubernetes`` client:
+
+* **Discovery** (``scheduleCanaries``, every control-loop interval = 10 s x time scale): list
+  the Canaries of the namespaces asked (all namespaces by default). A Canary without status
+  conditions gets Flagger's ``Initializing`` status at once (``syncHandler``).
+* **One job per Canary**: a thread that ticks once when created, then every
+  ``analysis.interval`` (default 60 s, at least 10 s) x time scale. A job is re-created when the
+  interval changes and stopped when the Canary is gone.
+* **Each tick** reads the Canary and its target Deployment, hashes the pod template
+  (``lastAppliedSpec``), reads the sandbox's readiness annotations, and runs
+  :func:`sandbox.flagger.scheduler.advance` with the real webhook caller. Status writes go
+  through the status subresource (PUT, re-read on conflict) at the moment Flagger writes them;
+  each Kubernetes event is created as a core/v1 Event (reason ``Synced``, source ``flagger``,
+  involvedObject the Canary; repeats within 10 minutes bump ``count`` as client-go's
+  correlator does) before its event webhooks are called.
+* **Workloads**: the ``<target>-primary`` Deployment is created from the target (selector label
+  value suffixed ``-primary``), the target is scaled to zero and back, and promotion copies the
+  target's pod template into the primary. No Services and no pods: readiness is simulated.
+* **Routes** live in memory per Canary (the sandbox has no mesh). After a restart they are
+  rebuilt from ``status.canaryWeight``.
+
+Sandbox annotations on the Canary: ``sandbox.flagger.app/metrics: fail`` makes metric checks
+fail; ``sandbox.flagger.app/primary-ready`` / ``canary-ready``: ``"false"`` (not ready yet)
+or ``"deadline"`` (progress deadline exceeded).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiException
+
+from sandbox.flagger import checksum, scheduler, webhooks
+
+log = logging.getLogger("sandbox.flagger")
+
+GROUP, VERSION, PLURAL = "flagger.app", "v1beta1", "canaries"
+CONTROL_LOOP_INTERVAL = 10.0
+EVENT_AGGREGATION_WINDOW = 600.0
+HISTORY_LIMIT = 500
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Job:
+    """One canary's clock: a thread calling ``tick`` now, then every ``interval`` seconds."""
+
+    def __init__(self, key: tuple[str, str], interval: float, tick) -> None:
+        self.key = key
+        self.interval = interval
+        self._tick = tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"canary-{key[0]}.{key[1]}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        if wait and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self._tick(*self.key)
+            # like Go's ticker: missed ticks are dropped, ticks never overlap
+            next_at += self.interval
+            now = time.monotonic()
+            if next_at < now:
+                next_at = now + self.interval - ((now - next_at) % self.interval)
+            self._stop.wait(max(0.0, next_at - now))
+
+
+class FlaggerController:
+    """Runs Canaries through Flagger's phases; see the module docstring."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, time_scale: float = 1.0,
+                 namespaces: Iterable[str] | None = None, mesh_provider: str = "",
+                 event_webhook: str | None = None, hooks: scheduler.HookCaller | None = None):
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.api_client = api_client
+        self.time_scale = time_scale
+        self.namespaces = list(namespaces) if namespaces else None
+        self.mesh_provider = mesh_provider
+        self.event_webhook = event_webhook
+        self.hooks = hooks or webhooks.WebhookCaller(time_scale=time_scale)
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.apps = kubernetes.client.AppsV1Api(api_client)
+        self._jobs: dict[tuple[str, str], _Job] = {}
+        self._routes: dict[tuple[str, str], scheduler.Routes] = {}
+        self._events: dict[tuple, tuple[str, int, float]] = {}
+        self._history: dict[tuple[str, str], list[scheduler.Tick]] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def control_interval(self) -> float:
+        return min(CONTROL_LOOP_INTERVAL, max(0.05, CONTROL_LOOP_INTERVAL * self.time_scale))
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._loop = threading.Thread(target=self._control_loop, daemon=True,
+                                      name="flagger-control-loop")
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=30)
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+        for job in jobs:
+            job.stop(wait=False)
+        for job in jobs:
+            job.stop()
+
+    def history(self, namespace: str, name: str) -> list[scheduler.Tick]:
+        """The ticks run for one Canary so far (most recent last, bounded)."""
+        with self._lock:
+            return list(self._history.get((namespace, name), []))
+
+    # -- scheduleCanaries ----------------------------------------------------------------
+    def _control_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.schedule_canaries()
+            except Exception:  # noqa: BLE001 - the loop must survive API hiccups
+                log.exception("listing canaries failed")
+            self._stop.wait(self.control_interval)
+
+    def _list_canaries(self) -> list[dict[str, Any]]:
+        if self.namespaces is None:
+            return self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL).get("items", [])
+        items: list[dict[str, Any]] = []
+        for ns in self.namespaces:
+            items += self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL).get("items", [])
+        return items
+
+    def schedule_canaries(self) -> None:
+        """One pass of Flagger's control loop: initialise new Canaries, (re)start jobs."""
+        current: dict[tuple[str, str], float] = {}
+        for canary in self._list_canaries():
+            meta = canary.get("metadata") or {}
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            if meta.get("deletionTimestamp"):
+                continue
+            initial = scheduler.initializing_status(canary, _now())
+            if initial is not None:  # syncHandler: Initializing for Canaries without conditions
+                self._write_status(canary, initial)
+            current[key] = scheduler.analysis_interval(canary) * self.time_scale
+        with self._lock:
+            if self._stop.is_set():
+                return
+            for key, interval in current.items():
+                job = self._jobs.get(key)
+                if job is not None and job.interval == interval:
+                    continue
+                if job is not None:
+                    job.stop(wait=False)
+                job = _Job(key, interval, self.tick)
+                self._jobs[key] = job
+                job.start()
+            for key in [k for k in self._jobs if k not in current]:
+                self._jobs.pop(key).stop(wait=False)
+                self._routes.pop(key, None)
+
+    # -- one tick ------------------------------------------------------------------------
+    def tick(self, namespace: str, name: str) -> scheduler.Tick | None:
+        """Run ``advanceCanary`` once for one Canary; None when it no longer exists."""
+        try:
+            return self._tick(namespace, name)
+        except Exception:  # noqa: BLE001 - a failed tick is logged, the job goes on
+            log.exception("tick of canary %s.%s failed", name, namespace)
+            return None
+
+    def _tick(self, namespace: str, name: str) -> scheduler.Tick | None:
+        key = (namespace, name)
+        try:
+            canary = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        holder = {"canary": canary}
+        target = self._read_target(canary)
+        routes = self._routes.get(key)
+        if routes is None:
+            weight = int((canary.get("status") or {}).get("canaryWeight") or 0)
+            routes = scheduler.Routes(scheduler.TOTAL_WEIGHT - weight, weight, False)
+
+        def on_status(status: dict[str, Any]) -> None:
+            holder["canary"] = self._write_status(holder["canary"], status)
+
+        def on_event(event: scheduler.Event) -> None:
+            self._record_event(holder["canary"], event)
+
+        def on_action(action: str) -> None:
+            self._apply_action(holder["canary"], action)
+
+        result = scheduler.advance(canary, target, _now(), self.hooks, routes=routes,
+                                   mesh_provider=self.mesh_provider,
+                                   event_webhook=self.event_webhook,
+                                   on_status=on_status, on_event=on_event,
+                                   on_action=on_action)
+        with self._lock:
+            self._routes[key] = result.routes
+            history = self._history.setdefault(key, [])
+            history.append(result)
+            del history[:-HISTORY_LIMIT]
+        log.info("canary %s.%s: %s weight=%s", name, namespace, result.phase,
+                 result.status.get("canaryWeight"))
+        return result
+
+    def _read_target(self, canary: Mapping[str, Any]) -> scheduler.Target | None:
+        meta = canary.get("metadata") or {}
+        ref = (canary.get("spec") or {}).get("targetRef") or {}
+        try:
+            deployment = self.apps.read_namespaced_deployment(ref.get("name", ""), meta.get("namespace"))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        template = self.api_client.sanitize_for_serialization(deployment.spec.template)
+        annotations = meta.get("annotations") or {}
+        return scheduler.Target(
+            template_hash=checksum.compute_hash(template),
+            primary=scheduler.readiness_from_annotation(annotations.get(scheduler.PRIMARY_READY_ANNOTATION)),
+            canary=scheduler.readiness_from_annotation(annotations.get(scheduler.CANARY_READY_ANNOTATION)))
+
+    # -- writes ----------------------------------------------------------------------------
+    def _write_status(self, canary: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """``UpdateStatus`` through the status subresource, re-reading on a 409 conflict."""
+        meta = canary.get("metadata") or {}
+        ns, name = meta.get("namespace"), meta.get("name")
+        obj = copy.deepcopy(canary)
+        for _ in range(5):
+            obj["status"] = copy.deepcopy(status)
+            try:
+                return self.custom.replace_namespaced_custom_object_status(
+                    GROUP, VERSION, ns, PLURAL, name, obj)
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+                obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        raise RuntimeError(f"status of canary {name}.{ns}: too many conflicts")
+
+    def _record_event(self, canary: Mapping[str, Any], event: scheduler.Event) -> None:
+        """Create (or bump the count of) a core/v1 Event as Flagger's recorder does."""
+        meta = canary.get("metadata") or {}
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        stamp = scheduler.rfc3339(_now())
+        key = (ns, name, meta.get("uid"), event.type, event.reason, event.message)
+        try:
+            with self._lock:
+                previous = self._events.get(key)
+            if previous and time.monotonic() - previous[2] < EVENT_AGGREGATION_WINDOW:
+                event_name, count, _ = previous
+                self.core.patch_namespaced_event(event_name, ns, {
+                    "count": count + 1, "lastTimestamp": stamp})
+                with self._lock:
+                    self._events[key] = (event_name, count + 1, time.monotonic())
+                return
+            event_name = f"{name}.{time.time_ns():x}"
+            self.core.create_namespaced_event(ns, {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": event_name, "namespace": ns},
+                "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
+                                   "name": name, "namespace": ns, "uid": meta.get("uid"),
+                                   "resourceVersion": meta.get("resourceVersion")},
+                "reason": event.reason, "message": event.message, "type": event.type,
+                "source": {"component": "flagger"}, "reportingComponent": "flagger",
+                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
+            with self._lock:
+                self._events[key] = (event_name, 1, time.monotonic())
+        except ApiException as e:
+            log.warning("event for canary %s.%s not recorded: %s", name, ns, e.reason)
+
+    def _apply_action(self, canary: Mapping[str, Any], action: str) -> None:
+        meta = canary.get("metadata") or {}
+        ns = meta.get("namespace", "")
+        ref = (canary.get("spec") or {}).get("targetRef") or {}
+        target = ref.get("name", "")
+        if (ref.get("kind") or "Deployment") != "Deployment":
+            return
+        try:
+            if action == "initialize":
+                self._ensure_primary(canary, ns, target)
+            elif action == "scale-to-zero":
+                self.apps.patch_namespaced_deployment(target, ns, {"spec": {"replicas": 0}})
+            elif action == "scale-from-zero":
+                self._scale_from_zero(ns, target)
+            elif action == "promote":
+                self._promote(ns, target)
+        except ApiException as e:
+            log.warning("%s of %s.%s failed: %s", action, target, ns, e.reason)
+
+    def _ensure_primary(self, canary: Mapping[str, Any], ns: str, target: str) -> None:
+        primary = f"{target}-primary"
+        try:
+            self.apps.read_namespaced_deployment(primary, ns)
+            return
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        source = self.api_client.sanitize_for_serialization(
+            self.apps.read_namespaced_deployment(target, ns))
+        spec = copy.deepcopy(source.get("spec") or {})
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        label = next((k for k in ("app", "name", "app.kubernetes.io/name") if k in selector), None)
+        if label is not None:
+            value = f"{selector[label]}-primary"
+            selector[label] = value
+            spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})[label] = value
+        if not spec.get("replicas"):
+            spec["replicas"] = 1
+        meta = canary.get("metadata") or {}
+        self.apps.create_namespaced_deployment(ns, {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": primary, "namespace": ns,
+                         "labels": {label or "app": f"{target}-primary"},
+                         "ownerReferences": [{
+                             "apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
+                             "name": meta.get("name"), "uid": meta.get("uid"),
+                             "controller": True, "blockOwnerDeletion": True}]},
+            "spec": spec})
+
+    def _scale_from_zero(self, ns: str, target: str) -> None:
+        deployment = self.apps.read_namespaced_deployment(target, ns)
+        replicas = deployment.spec.replicas or 0
+        if replicas <= 0:
+            try:
+                replicas = self.apps.read_namespaced_deployment(f"{target}-primary", ns).spec.replicas or 1
+            except ApiException:
+                replicas = 1
+        self.apps.patch_namespaced_deployment(target, ns, {"spec": {"replicas": replicas}})
+
+    def _promote(self, ns: str, target: str) -> None:
+        source = self.api_client.sanitize_for_serialization(self.apps.read_namespaced_deployment(target, ns))
+        primary = self.api_client.sanitize_for_serialization(
+            self.apps.read_namespaced_deployment(f"{target}-primary", ns))
+        template = copy.deepcopy((source.get("spec") or {}).get("template") or {})
+        labels = (((primary.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+        if labels is not None:
+            template.setdefault("metadata", {})["labels"] = labels
+        primary["spec"]["template"] = template
+        self.apps.replace_namespaced_deployment(f"{target}-primary", ns, primary)
+
+
+class FlaggerSimulator:
+    """Context manager running a :class:`FlaggerController` for tests and the demo.
+
+    ``with FlaggerSimulator(kubeconfig=path, time_scale=0.01) as flagger: ...`` ticks each
+    Canary every ``analysis.interval x 0.01`` seconds (a ``1m`` interval becomes 0.6 s).
+    ``namespaces`` limits it to those namespaces (all by default).
+    """
+
+    def __init__(self, kubeconfig: str | None = None, *, time_scale: float = 1.0,
+                 namespaces: Iterable[str] | None = None, context: str | None = None,
+                 api_client: kubernetes.client.ApiClient | None = None,
+                 mesh_provider: str = "", event_webhook: str | None = None):
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self._own_client = api_client is None
+        self._api_client = api_client
+        self.controller: FlaggerController | None = None
+        self._options = dict(time_scale=time_scale, namespaces=namespaces,
+                             mesh_provider=mesh_provider, event_webhook=event_webhook)
+
+    def __enter__(self) -> "FlaggerSimulator":
+        if self._api_client is None:
+            self._api_client = kubernetes.config.new_client_from_config(
+                config_file=self.kubeconfig, context=self.context)
+        self.controller = FlaggerController(self._api_client, **self._options)
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+        if self._own_client and self._api_client is not None:
+            self._api_client.close()
+
+    def history(self, namespace: str, name: str) -> list[scheduler.Tick]:
+        assert self.controller is not None
+        return self.controller.history(namespace, name)
+
+    def wait_for_phase(self, namespace: str, name: str, phase: str | Iterable[str],
+                       timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the API until the Canary's ``status.phase`` is ``phase`` (or one of them)."""
+        assert self.controller is not None
+        wanted = {phase} if isinstance(phase, str) else set(phase)
+        deadline = time.monotonic() + timeout
+        seen = None
+        while True:
+            try:
+                canary = self.controller.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name)
+                seen = (canary.get("status") or {}).get("phase")
+                if seen in wanted:
+                    return canary
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"canary {name}.{namespace} not in {sorted(wanted)} "
+                                   f"after {timeout}s (phase {seen!r})")
+            time.sleep(0.05)
