@@ -102,6 +102,7 @@ class WatchStream:
         return self._line("ERROR", status.status_body(410, str(e), reason="Expired"))
 
     def __iter__(self) -> Iterator[bytes]:
+        yield b""     # NB: sends the 200 and headers now, as kube-apiserver flushes them when a watch starts
         start = time.monotonic()
         deadline = start + self.timeout
         epoch = self.store.cut_epoch
