@@ -21,3 +21,18 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+.PHONY: binary release-artifacts image
+
+# A onefile dist/kubectl-gate for this OS and architecture (PyInstaller).
+binary: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[build]'
+	$(PY) packaging/build_binary.py --release-name
+
+# VERSION=0.1.0; dist/bin holds kubectl-gate-<os>-<arch>[.exe] from every platform's CI job.
+release-artifacts: $(STAMP)
+	$(PY) packaging/release.py --version $(VERSION) --binaries dist/bin --out dist/release
+
+# The sidecar image (needs a Docker engine).
+image:
+	docker build -t ghcr.io/canary-gate/gate-sidecar:$(or $(VERSION),0.1.0) .
