@@ -1,0 +1,106 @@
+"""``kubectl gate open|close GATE NAME``: a live gate change, audited.
+
+The change is a merge patch of one annotation with the CanaryGate's resourceVersion as
+precondition, retried from a fresh read on conflict; it names the user (SelfSubjectReview, else
+the kubeconfig user), and an Event on the CanaryGate records who did what and why.
+"""
+
+from __future__ import annotations
+
+import click
+
+from canarygate import errors
+from canarygate import gates as gate_names
+from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP, SCOPE_STICKY, LiveChange
+from canarygate.kube import events
+from canarygate.kube import gates as kube_gates
+from canarygate.model import CanaryGate
+from kubectl_gate import lookup
+from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
+from kubectl_gate.options import GATE, kube_options, name_options, pick_name
+
+VERBS = {gate_names.OPENED: "opened", gate_names.CLOSED: "closed"}
+
+
+def scope_text(change: LiveChange) -> str:
+    if change.scope == SCOPE_STICKY:
+        return "until changed (sticky)"
+    if change.scope == SCOPE_STEP:
+        return "for one step"
+    return "for this rollout" if change.rollout.active else "for the next rollout"
+
+
+def change_gate(
+    gctx: GateContext,
+    name: str,
+    gate: str,
+    state: str,
+    *,
+    scope: str = SCOPE_ROLLOUT,
+    reason: str = "",
+    event_reason: str = "",
+    namespace: str | None = None,
+) -> tuple[CanaryGate, LiveChange]:
+    """Write one live change and record an Event about it; returns the updated CanaryGate and the change."""
+    namespace = namespace or gctx.ns
+    lookup.get_gate(gctx, name, namespace)  # not found: say so with close names, before anything else
+    user = gctx.username()
+
+    def on_conflict(attempt: int) -> None:
+        gctx.err(f"CanaryGate {namespace}/{name} changed meanwhile; reading it again (retry {attempt})")
+
+    try:
+        updated, change = kube_gates.write_live_change(
+            gctx.kube, namespace, name, gate=gate, state=state, by=user, at=rfc3339(gctx.now()),
+            scope=scope, reason=reason, on_conflict=on_conflict,
+        )
+    except errors.Forbidden as e:
+        raise errors.Forbidden(
+            f"{user} may not change gates of CanaryGate {namespace}/{name}: that takes 'patch' on "
+            f"canarygates.piggysec.com in namespace {namespace} ({e})"
+        ) from e
+    verb = VERBS[change.state]
+    message = f"{user} {verb} {gate} {scope_text(change)}" + (f": {reason}" if reason else "")
+    try:
+        events.record_event(
+            gctx.kube, updated, reason=event_reason or ("GateOpened" if verb == "opened" else "GateClosed"),
+            message=message, now=rfc3339(gctx.now()),
+        )
+    except errors.GateError as e:  # the change is made; a missing audit Event must not hide that
+        gctx.err(f"warning: the gate was {verb} but its Event could not be recorded: {e}")
+    return updated, change
+
+
+def _change_command(state: str) -> click.Command:
+    verb = "open" if state == gate_names.OPENED else "close"
+
+    @click.command(verb)
+    @click.argument("gate", type=GATE)
+    @click.argument("name", required=False)
+    @name_options
+    @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
+    @click.option("--sticky", is_flag=True, help="Keep this state until someone changes it (default: this rollout).")
+    @kube_options
+    @pass_gate_ctx
+    def command(gctx: GateContext, gate: str, name: str | None, deployment: str | None, reason: str,
+                sticky: bool) -> None:
+        name = pick_name(name, deployment)
+        updated, change = change_gate(gctx, name, gate, state, scope=SCOPE_STICKY if sticky else SCOPE_ROLLOUT,
+                                      reason=reason)
+        gctx.out(f"gate {gate} of canarygate/{name} {VERBS[state]} {scope_text(change)}")
+        if gate == gate_names.ROLLBACK and state == gate_names.OPENED:
+            gctx.err("the rollback gate is open: Flagger rolls the canary back on its next check")
+
+    command.__doc__ = (
+        f"{verb.capitalize()} GATE of CanaryGate NAME, for the rollout in progress (or the next one if none\n"
+        f"is running); --sticky keeps it {VERBS[state]} until changed. The gates: "
+        + ", ".join(gate_names.GATES)
+        + f".\n\n\b\nExamples:\n  kubectl gate {verb} confirm-promotion demo -n demo-ns --reason \"CAB-42\"\n"
+        f"  kubectl gate {verb} confirm-rollout -d demo -c prod    (the Go canary-gate CLI's form)"
+    )
+    command.help = command.__doc__
+    return command
+
+
+open_command = _change_command(gate_names.OPENED)
+close_command = _change_command(gate_names.CLOSED)

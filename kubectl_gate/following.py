@@ -1,0 +1,87 @@
+"""Follow a CanaryGate and its Canary together: one watch thread each, changes merged in order."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from canarygate.kube import watching
+from canarygate.kube.resources import CANARIES, CANARYGATES
+from canarygate.model import Canary, CanaryGate, parse_canary, parse_canarygate
+from kubectl_gate.context import GateContext
+
+_END = object()
+
+
+class Follower:
+    """The latest CanaryGate and Canary, updated from watches; iterate :meth:`changes` for updates."""
+
+    def __init__(self, gctx: GateContext, name: str, namespace: str | None = None):
+        self.kube = gctx.kube
+        self.namespace = namespace or gctx.ns
+        self.name = name
+        self.gate_raw: dict[str, Any] | None = None
+        self.canary_raw: dict[str, Any] | None = None
+        self._seen = {"gate": False, "canary": False}
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._target: tuple[str, str] | None = None
+
+    @property
+    def gate(self) -> CanaryGate | None:
+        return parse_canarygate(self.gate_raw) if self.gate_raw is not None else None
+
+    @property
+    def canary(self) -> Canary | None:
+        return parse_canary(self.canary_raw) if self.canary_raw is not None else None
+
+    def _run(self, key: str, resource, namespace: str, name: str) -> None:
+        from canarygate import errors
+
+        try:
+            for obj in watching.follow(self.kube, resource, namespace, name, stop=self._stop):
+                self._queue.put((key, obj))
+        except errors.CrdMissing as e:
+            # NB: no Flagger CRD means no Canary, which is a state to show, not an error.
+            self._queue.put((key, None) if key == "canary" else ("error", e))
+        except BaseException as e:  # handed to the reader, who raises it in the main thread
+            self._queue.put(("error", e))
+
+    def _start(self, key: str, resource, namespace: str, name: str) -> None:
+        threading.Thread(target=self._run, args=(key, resource, namespace, name), daemon=True).start()
+
+    def changes(self, *, deadline: float | None = None) -> Iterator[str]:
+        """Yield "gate" or "canary" after each change, once both have been read; stops at ``deadline``."""
+        self._start("gate", CANARYGATES, self.namespace, self.name)
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    key, obj = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    return
+                if key == "error":
+                    raise obj
+                if key == "gate":
+                    self.gate_raw = obj
+                    if obj is not None:
+                        target = (self.gate.target.namespace, self.gate.target.name)
+                        if target != self._target:
+                            self._target = target
+                            self.canary_raw = None
+                            self._seen["canary"] = False
+                            self._start("canary", CANARIES, *target)
+                    elif self._target is None:
+                        self._seen["canary"] = True  # no gate, no target: nothing to wait for
+                else:
+                    if self._target is None:
+                        continue
+                    self.canary_raw = obj
+                self._seen[key] = True
+                if all(self._seen.values()):
+                    yield key
+        finally:
+            self._stop.set()

@@ -1,0 +1,119 @@
+"""Flags shared by the commands, declared once.
+
+kubectl's connection flags are accepted before or after the command name (``kubectl gate -n x
+list`` and ``kubectl gate list -n x``); their callbacks write into the :class:`GateContext`.
+
+``-c`` is the Go canary-gate CLI's flag for the kubeconfig *context*, so here ``-c`` is an alias
+of ``--context``; ``--cluster`` keeps kubectl's meaning (a cluster entry of the kubeconfig). When
+a value only makes sense as the other one, the error says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from kubectl_gate.context import GateContext
+
+OUTPUTS = ("json", "yaml", "wide", "name")
+
+
+def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return
+        setattr(ctx.ensure_object(GateContext), attr, value)
+
+    return callback
+
+
+def kube_options(f: Callable) -> Callable:
+    """kubectl's connection flags; they fill the GateContext and are not passed to the command."""
+    opts = [
+        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_setter("kubeconfig"),
+                     help="Path to the kubeconfig file (default: KUBECONFIG, which may list several files, "
+                          "then ~/.kube/config)."),
+        click.option("--context", "-c", "context", metavar="NAME", expose_value=False, callback=_setter("context"),
+                     help="The kubeconfig context to use (-c as in the Go canary-gate CLI)."),
+        click.option("--cluster", metavar="NAME", expose_value=False, callback=_setter("cluster"),
+                     help="The kubeconfig cluster to use (kubectl's meaning; for a context use -c/--context)."),
+        click.option("--user", metavar="NAME", expose_value=False, callback=_setter("user"),
+                     help="The kubeconfig user to use."),
+        click.option("--namespace", "-n", "--ns", "namespace", metavar="NS", expose_value=False,
+                     callback=_setter("namespace"), help="Namespace (default: the context's namespace)."),
+        click.option("--request-timeout", metavar="DURATION", expose_value=False,
+                     callback=_setter("request_timeout"),
+                     help="How long to wait for one API request (e.g. 5s, 1m; 0 = no limit)."),
+        click.option("--no-color", is_flag=True, expose_value=False, callback=_setter("no_color"),
+                     help="No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def all_namespaces_option(f: Callable) -> Callable:
+    return click.option("--all-namespaces", "-A", is_flag=True, expose_value=False,
+                        callback=_setter("all_namespaces"), help="Across all namespaces.")(f)
+
+
+def output_option(*choices: str, help: str = "Output format.") -> Callable[[Callable], Callable]:
+    return click.option("--output", "-o", type=click.Choice(choices or OUTPUTS), default=None, help=help)
+
+
+def name_options(f: Callable) -> Callable:
+    """``-d/--deployment NAME``: the Go canary-gate CLI's way to name the CanaryGate."""
+    return click.option("--deployment", "-d", "deployment", metavar="NAME", default=None,
+                        help="The CanaryGate name (alias kept from the Go canary-gate CLI).")(f)
+
+
+def pick_name(name: str | None, deployment: str | None) -> str:
+    """The CanaryGate name from the argument or ``-d``; a usage error when neither or both differ."""
+    if name and deployment and name != deployment:
+        raise click.UsageError(f"two names given: {name!r} and -d {deployment!r}; give one")
+    chosen = name or deployment
+    if not chosen:
+        raise click.UsageError("missing the CanaryGate NAME (or -d NAME)")
+    return chosen
+
+
+class GateName(click.ParamType):
+    """One of the seven gates; an unknown name is a usage error listing them."""
+
+    name = "GATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from canarygate import gates
+
+        try:
+            return gates.check_gate(str(value).strip().lower())
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+GATE = GateName()
+
+
+class Duration(click.ParamType):
+    """A duration as kubectl writes them: 90, 90s, 5m, 1h30m, 500ms; 0 means no limit."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import re
+
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return float(text)
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration: use e.g. 30s, 10m or 1h30m", param, ctx)
+        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+        return sum(float(n) * scale[u] for n, u in parts)
+
+
+DURATION = Duration()

@@ -1,0 +1,292 @@
+"""Pure renderers: data in, ``str`` out. Colour and Unicode are parameters, time is ``now``.
+
+Tables follow kubectl: upper-case headers, no borders, NAMESPACE first with ``-A``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+from tabulate import tabulate
+
+from canarygate import gates, resolution
+from kubectl_gate.views import GateView, closed_text, event_time
+
+ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
+ASCII_ICONS = {"ok": "+", "bad": "x", "wait": "~", "run": "*", "idle": "-", "warn": "!", "unknown": "?"}
+COLORS = {"ok": "green", "bad": "red", "wait": "yellow", "run": "bright_blue", "idle": None, "warn": "red",
+          "unknown": "yellow"}
+
+PHASE_KIND = {
+    "Succeeded": "ok", "Failed": "bad", "Progressing": "run", "Promoting": "run", "Finalising": "run",
+    "Waiting": "wait", "WaitingPromotion": "wait", "Initializing": "idle", "Initialized": "idle",
+    "Terminating": "idle", "Terminated": "idle",
+}
+
+
+class Style:
+    def __init__(self, *, color: bool = False, unicode: bool = True):
+        self.color, self.unicode = color, unicode
+
+    def icon(self, kind: str, text: str = "") -> str:
+        mark = (ICONS if self.unicode else ASCII_ICONS)[kind]
+        word = f"{mark} {text}" if text else mark
+        if self.color and COLORS[kind]:
+            return click.style(word, fg=COLORS[kind])
+        return word
+
+    def bold(self, text: str) -> str:
+        return click.style(text, bold=True) if self.color else text
+
+
+def parse_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def age(value: str, now: datetime) -> str:
+    """kubectl-style age of an RFC 3339 time: 45s, 12m, 5h, 3d; empty when unknown."""
+    moment = parse_time(value)
+    if moment is None:
+        return ""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 3600 * 2:
+        return f"{seconds // 60}m"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, no_headers: bool = False) -> str:
+    if no_headers:
+        text = tabulate(rows, tablefmt="plain", disable_numparse=True) if rows else ""
+    else:
+        text = tabulate(rows, headers=list(headers), tablefmt="plain", disable_numparse=True)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def phase_text(view: GateView, style: Style) -> str:
+    if view.canary is None:
+        return style.icon("unknown", "no canary")
+    phase = view.canary.phase or "Unknown"
+    return style.icon(PHASE_KIND.get(phase, "unknown"), phase)
+
+
+def list_table(
+    views: Sequence[GateView], *, now: datetime, wide: bool = False, all_namespaces: bool = False,
+    no_headers: bool = False, style: Style = Style(),
+) -> str:
+    """The ``kubectl gate list`` table."""
+    headers = ["NAME", "TARGET", "PHASE", "WEIGHT", "HELD-AT", "CLOSED"]
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers += ["LIVE", "WEBHOOKS", "AGE"]
+    rows = []
+    for view in views:
+        target = f"{view.gate.target.namespace}/{view.gate.target.name}"
+        row = [view.gate.name, target, phase_text(view, style), view.weight, view.holding or "-", closed_text(view)]
+        if all_namespaces:
+            row.insert(0, view.gate.namespace)
+        if wide:
+            live = [d.gate for d in view.decisions.values() if d.source == resolution.LIVE]
+            hooks = "-" if view.coverage is None else ("ok" if not view.missing_hooks else f"missing {len(view.missing_hooks)}")
+            created = ((view.gate.raw.get("metadata") or {}).get("creationTimestamp")) or ""
+            row += [",".join(live) or "-", hooks, age(created, now) or "-"]
+        rows.append(row)
+    return _table(headers, rows, no_headers=no_headers)
+
+
+def gate_state_text(decision: resolution.Decision, holding: str | None, style: Style) -> str:
+    if decision.gate == gates.ROLLBACK:
+        return style.icon("warn", "opened (armed)") if decision.opened else style.icon("idle", "closed")
+    if decision.opened:
+        return style.icon("ok", "opened")
+    if decision.gate == holding:
+        return style.icon("wait", "closed, holding")
+    return style.icon("bad", "closed")
+
+
+def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: str = "") -> str:
+    """The ``kubectl gate show`` page."""
+    gate, canary = view.gate, view.canary
+    ns_flag = f" -n {gate.namespace}" if gate.namespace else ""
+    lines = [
+        f"Name:          {style.bold(gate.name)}",
+        f"Namespace:     {gate.namespace}",
+        f"Canary:        {gate.target.namespace}/{gate.target.name}",
+        f"Phase:         {phase_text(view, style)}",
+    ]
+    if canary is not None:
+        lines.append(f"Weight:        {canary.canary_weight}/{canary.max_weight}")
+        lines.append(f"Failed checks: {canary.failed_checks}/{canary.threshold}")
+        if view.holding:
+            decision = view.decisions[view.holding]
+            lines.append(
+                f"Held at:       {style.icon('wait', view.holding)} ({decision.source}); "
+                f"to go on: kubectl gate promote {gate.name}{ns_flag}"
+            )
+        elif canary.active:
+            lines.append("Held at:       -")
+        event = view.canary_event
+        if event is not None:
+            when = age(event_time(event), now)
+            lines.append(
+                f"Last event:    {event.get('message', '')} ({event.get('type', 'Normal')} {event.get('reason', '')}"
+                + (f", {when} ago)" if when else ")")
+            )
+        missing = view.missing_hooks
+        if not missing:
+            lines.append(f"Webhooks:      {style.icon('ok', 'every gate and the event hook call the sidecar')}")
+        else:
+            lines.append(
+                f"Webhooks:      {style.icon('warn', 'not sent to the sidecar: ' + ', '.join(missing))}; "
+                f"fix: kubectl gate apply -f <canarygate.yaml>"
+            )
+    else:
+        lines.append(
+            f"               no Flagger Canary {gate.target.namespace}/{gate.target.name}: "
+            f"create it with kubectl gate apply -f <canarygate.yaml>"
+        )
+    for problem in gate.problems:
+        lines.append(f"Problem:       {style.icon('warn', problem)}")
+    lines.append("")
+    rows = []
+    for decision in view.decisions.values():
+        rows.append([
+            decision.gate,
+            gate_state_text(decision, view.holding, style),
+            decision.source,
+            decision.set_by or "-" if decision.source == resolution.LIVE else "",
+            age(decision.set_at, now) if decision.set_at else "",
+            decision.scope,
+            decision.reason,
+        ])
+    lines.append(_table(["GATE", "STATE", "SOURCE", "SET BY", "AGE", "SCOPE", "REASON"], rows))
+    if view.gate_events:
+        lines.append("")
+        lines.append("Recent changes:")
+        rows = [
+            [age(event_time(e), now) or "-", e.get("reason", ""), e.get("message", "")]
+            for e in view.gate_events[-5:]
+        ]
+        lines.extend("  " + line for line in _table(["AGE", "REASON", "MESSAGE"], rows, no_headers=True).splitlines())
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def names(views: Sequence[GateView]) -> str:
+    return "\n".join(f"canarygate.piggysec.com/{v.gate.name}" for v in views)
+
+
+def dump(data: Any, fmt: str) -> str:
+    """JSON (indented) or YAML text of ``data``."""
+    import json
+
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip("\n")
+
+
+def dump_line(data: Mapping[str, Any]) -> str:
+    """One JSON object on one line (watch streams)."""
+    import json
+
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+DIAGRAM = """\
+  new revision
+       │
+       ▼
+ ┌─────────────────┐ closed: the canary stays at zero replicas, nothing moves
+ │ confirm-rollout │───────────────────────────────────────────────▶ (wait)
+ └─────────────────┘
+       │ opened
+       ▼
+ ┌─────────────────┐ closed: counts as a failed check
+ │   pre-rollout   │───────────────────────────────────────────────▶ (failed check)
+ └─────────────────┘
+       │ opened
+       ▼
+ ┌─────────────────┐ closed: counts as a failed check ──▶ too many ──▶ ROLLBACK
+ │     rollout     │◀────────────────────────────────────┐
+ └─────────────────┘  on every analysis step             │
+       │ opened, metrics healthy                         │ opened: next
+       ▼                                                 │ traffic step
+ ┌──────────────────────────┐                            │
+ │ confirm-traffic-increase │────────────────────────────┘
+ └──────────────────────────┘ closed: hold at this weight, metrics keep running
+       │ opened at max weight
+       ▼
+ ┌───────────────────┐ closed: hold at max weight, metrics keep running
+ │ confirm-promotion │───────────────────────────────────────────────▶ (wait)
+ └───────────────────┘
+       │ opened
+       ▼
+   PROMOTE: the primary gets the new revision
+       │
+       ▼
+ ┌─────────────────┐ closed: only reported; the release is already done
+ │  post-rollout   │
+ └─────────────────┘
+
+ ┌─────────────────┐ polled during the analysis and while waiting:
+ │    rollback     │ opened = roll back now ─────────────────────────▶ ROLLBACK
+ └─────────────────┘ closed (the default) = carry on"""
+
+
+EXPLAIN_BODY = """\
+Flagger moves a canary release through phases and calls a webhook before each one. Canary Gate
+answers those webhooks from the gate states on a CanaryGate resource: an opened gate lets Flagger
+go on, a closed one makes it wait (or, for the checks, count a failure). The rollback gate works
+the other way round: opened means "roll back now".
+
+Where a gate's state comes from (shown by 'kubectl gate show'):
+  declared  spec.<gate> of the CanaryGate: owned by whoever owns the manifest, usually Git
+  live      set with 'kubectl gate open|close': an annotation recording who, when and why
+  default   every gate opened, except rollback (closed)
+The effective state is live if a live change is in force, else declared, else the default.
+
+How long a live change holds (its scope):
+  rollout   the default: until the rollout in progress ends (or the next one, if none is running)
+  sticky    --sticky: until someone changes it again
+  step      'promote' without --full: one "go on", then the gate is back to what it was
+
+What to run:
+  kubectl gate show NAME           where the rollout is and which gate holds it
+  kubectl gate promote NAME        let it past the gate holding it now (one step)
+  kubectl gate promote NAME --full open every progress gate for the rest of this rollout
+  kubectl gate abort NAME          open the rollback gate: Flagger rolls back on its next check;
+                                   it cannot stop a promotion already under way
+  kubectl gate close GATE NAME     stop at GATE for this rollout (--sticky: until reopened)"""
+
+
+def explain_text(*, gate: str | None = None) -> str:
+    """The ``kubectl gate explain`` page: the diagram and one paragraph per gate."""
+    rows = [[name, gates.DEFAULTS[name], gates.DESCRIPTIONS[name]] for name in gates.GATES]
+    if gate is not None:
+        rows = [row for row in rows if row[0] == gate]
+        return _table(["GATE", "DEFAULT", "WHAT IT DOES"], rows)
+    parts = [
+        "How Canary Gate gates a Flagger release",
+        "",
+        DIAGRAM,
+        "",
+        EXPLAIN_BODY,
+        "",
+        "The gates, in the order Flagger meets them:",
+        "",
+        _table(["GATE", "DEFAULT", "WHAT IT DOES"], rows),
+    ]
+    return "\n".join(parts)
