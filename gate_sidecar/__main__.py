@@ -119,7 +119,7 @@ def serve(config: cfg.Config) -> int:
     from canarygate import errors
     from canarygate.kube.connect import Settings, connect
     from canarygate.kube.resources import CANARIES, CANARYGATES
-    from canarygate.kube.watching import Informer
+    from canarygate.kube.informers import Informer
 
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache

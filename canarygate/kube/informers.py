@@ -1,0 +1,213 @@
+"""Informers: keep an in-memory copy of one resource current, the way client-go's reflector does.
+
+An :class:`Informer` lists the resource, hands the items to ``on_list``, then watches from the list's
+resourceVersion (with bookmarks) and hands every change to ``on_event``. It relists when the watch
+says 410 Gone/Expired (or refuses to start from our resourceVersion), and reconnects with capped
+exponential backoff when the API server cannot be reached.
+
+It keeps two facts a fail-closed reader needs: :attr:`Informer.synced` (the first list has landed)
+and :meth:`Informer.age` (seconds since the API server last answered; 0 while a watch is open), so
+a caller can refuse to guess when its copy may be out of date.
+
+Only the thread running :meth:`Informer.run` calls the callbacks; they must be quick.
+(:mod:`canarygate.kube.watching` follows one object for the CLI; this module keeps whole caches.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from canarygate import errors
+from canarygate.kube.client import Kube
+from canarygate.kube.resources import Resource
+
+log = logging.getLogger(__name__)
+
+#: Watch event types the callbacks receive (BOOKMARK and ERROR are handled here).
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+OnList = Callable[[list[dict[str, Any]]], None]
+OnEvent = Callable[[str, dict[str, Any]], None]
+
+
+class Informer:
+    """List-then-watch loop for ``resource`` in ``namespace`` (all namespaces when None).
+
+    ``watch_timeout`` is the server-side ``timeoutSeconds`` of each watch (jittered up to +20%, so
+    many informers do not reconnect in step); the socket read timeout is a little longer, so a
+    silently dead connection is noticed too. ``backoff`` is (first, cap) seconds between failed
+    attempts. ``missing_ok``: a resource the server does not serve (CRD not installed) counts as
+    an empty, synced list, re-checked every ``backoff`` cap.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        on_list: OnList,
+        on_event: OnEvent,
+        clock: Callable[[], float] = time.monotonic,
+        watch_timeout: float = 240.0,
+        backoff: tuple[float, float] = (0.1, 5.0),
+        missing_ok: bool = False,
+    ):
+        self.kube = kube
+        self.resource = resource
+        self.namespace = namespace
+        self.on_list = on_list
+        self.on_event = on_event
+        self.clock = clock
+        self.watch_timeout = watch_timeout
+        self.backoff = backoff
+        self.missing_ok = missing_ok
+        #: True once the first list has been handed to ``on_list``; never goes back to False.
+        self.synced = False
+        #: Lists made (the first one included) and watches opened: for logs, metrics and tests.
+        self.lists = 0
+        self.watches = 0
+        self._watching = False
+        self._last_contact: float | None = None
+        self._resource_version = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def scope(self) -> str:
+        return f"{self.resource.qualified} in {self.namespace or 'all namespaces'}"
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the API server last answered; 0 while a watch is open, inf before any answer."""
+        if self._watching:
+            return 0.0
+        if self._last_contact is None:
+            return float("inf")
+        return max(0.0, (self.clock() if now is None else now) - self._last_contact)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Informer:
+        """Run :meth:`run` in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name=f"informer-{self.resource.plural}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Ask the loop to end; it does at the next event, error or watch timeout (the thread is a daemon)."""
+        self._stop.set()
+        if self._thread is not None and timeout:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """List and watch until :meth:`stop`; never raises for API trouble."""
+        delay = self.backoff[0]
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self._list()
+                    need_list = False
+                self._watch()
+                delay = self.backoff[0]  # a watch that opened and ended normally: go again at once
+            except _Relist as e:
+                log.info("relisting %s: %s", self.scope, e)
+                need_list = True
+            except errors.Unreachable as e:
+                log.warning("cannot watch %s (retrying in %.1fs): %s", self.scope, delay, e)
+                self._stop.wait(delay * (1 + random.random() / 5))
+                delay = min(delay * 2, self.backoff[1])
+            except errors.GateError as e:
+                # Forbidden, Unauthorized, an unexpected answer: keep trying, relist to be safe.
+                log.error("cannot list or watch %s (retrying in %.1fs): %s", self.scope, delay, e)
+                need_list = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+            except Exception:  # a bug in a callback must not end the informer silently
+                log.exception("informer for %s failed; relisting", self.scope)
+                need_list = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+            finally:
+                self._watching = False
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _list(self) -> None:
+        try:
+            raw = self.kube.request("GET", self.resource.path(self.namespace), resource=self.resource)
+        except errors.CrdMissing:
+            if not self.missing_ok:
+                raise
+            self._contact()
+            self.on_list([])
+            self.synced = True
+            log.warning("%s is not served (CRD not installed?): treated as empty", self.scope)
+            self._stop.wait(self.backoff[1])
+            raise _Relist("checking again whether the resource is served") from None
+        items = list(raw.get("items") or ())
+        self._resource_version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
+        self._contact()
+        self.lists += 1
+        self.on_list(items)
+        if not self.synced:
+            log.info("synced %s: %d objects", self.scope, len(items))
+        self.synced = True
+
+    def _watch(self) -> None:
+        timeout = int(self.watch_timeout * (1 + random.random() / 5))
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", timeout),
+        ]
+        if self._resource_version:
+            query.append(("resourceVersion", self._resource_version))
+        stream = self.kube.stream(self.resource.path(self.namespace), query=query, timeout=(5.0, timeout + 15.0))
+        # NB: the request goes out on the first next(), which returns only with the first event; a
+        # watch being opened counts as open (a refused connection fails at once, a slow one within
+        # the 5 s connect timeout), so a quiet, healthy watch does not look like a lost API server.
+        self._watching = True
+        try:
+            first = next(stream, None)
+        except errors.Unreachable:
+            raise
+        except errors.GateError as e:
+            # 410 Gone (our resourceVersion is too old) and anything else unexpected: start over.
+            raise _Relist(f"the watch was refused: {e}") from e
+        self.watches += 1
+        try:
+            if first is not None:
+                self._handle(first)
+            for event in stream:
+                if self._stop.is_set():
+                    return
+                self._handle(event)
+        finally:
+            self._watching = False
+            self._contact()
+            stream.close()
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            code = obj.get("code")
+            if code in (410, 500) or obj.get("reason") in ("Expired", "Gone"):
+                raise _Relist(f"the watch expired ({code} {obj.get('reason', '')}: {obj.get('message', '')})")
+            raise _Relist(f"the watch sent an error: {obj.get('message') or obj}")
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self._resource_version = str(rv)
+        if kind in (ADDED, MODIFIED, DELETED):
+            self.on_event(kind, obj)
+
+    def _contact(self) -> None:
+        self._last_contact = self.clock()
+
+
+class _Relist(Exception):
+    """The watch cannot go on from our resourceVersion: list again."""
