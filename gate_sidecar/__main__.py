@@ -117,7 +117,7 @@ def serve(config: cfg.Config) -> int:
     import waitress
 
     from canarygate import errors
-    from canarygate.kube.connect import Settings, connect
+    from canarygate.kube.service import connect_service
     from canarygate.kube.resources import CANARIES, CANARYGATES
     from canarygate.kube.informers import Informer
 
@@ -128,14 +128,12 @@ def serve(config: cfg.Config) -> int:
 
     started = time.monotonic()
     try:
-        connection = connect(
-            Settings(kubeconfig=config.kubeconfig, context=config.context, in_cluster=config.in_cluster,
-                     request_timeout="10s")
+        kube, server_url = connect_service(
+            kubeconfig=config.kubeconfig, context=config.context, in_cluster=config.in_cluster, timeout=10.0
         )
     except errors.ConfigError as e:
         log.error("%s", e)
         return 2
-    kube = connection.kube
     cache = GateCache(namespaces=config.namespaces, fail_closed_after=config.fail_closed_after)
     informers = []
     for namespace in config.namespaces or (None,):
@@ -169,7 +167,7 @@ def serve(config: cfg.Config) -> int:
     scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
     log.info(
         "gate-sidecar serving on http://%s:%d (API %s, watching %s, fail closed after %gs)",
-        config.host, server.effective_port, connection.server, scope, config.fail_closed_after,
+        config.host, server.effective_port, server_url, scope, config.fail_closed_after,
     )
     _announce_ready(cache, started)
     try:
