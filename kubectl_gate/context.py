@@ -41,7 +41,7 @@ class GateContext:
     clock: Callable[[], datetime] = utcnow
     stdout: IO[str] | None = None
     stderr: IO[str] | None = None
-    #: Builds the connection from settings; tests may inject one. Default: canarygate.kube.connect.
+    #: Builds the connection from settings; tests may inject one. Default: canarygate.kube.session.open_connection.
     connector: Callable[[Any], Any] | None = None
     _connection: Any = field(default=None, repr=False)
     _username: str | None = field(default=None, repr=False)
@@ -68,7 +68,7 @@ class GateContext:
 
             connector = self.connector
             if connector is None:
-                from canarygate.kube.connect import connect as connector
+                from canarygate.kube.session import open_connection as connector
             try:
                 self._connection = connector(self.settings())
             except errors.ConfigError as e:
