@@ -5,6 +5,27 @@ project, the official Python client and kubectl 1.37 use: discovery, openapi v3,
 CRUD/patch/watch with real resourceVersion semantics, CRDs with schema validation,
 bearer-token authentication and RBAC, and fault injection.  It shares no code with
 the product.
+
+Known edges (what it does not do):
+
+* Server-side apply is a create-or-merge: no field ownership, no managedFields, no
+  removal of fields a manager dropped, no apply conflicts.
+* Strategic merge patch is approximated from a table of merge keys (see
+  ``patching``), not from Go struct tags.
+* No controllers: Deployments never become ready, pods never run, namespaces are
+  deleted at once with their contents (no Terminating phase), garbage collection
+  by ownerReferences does not happen.
+* One storage version per CRD, no conversion webhooks; CEL validation rules,
+  ``x-kubernetes-validations`` and ``selectableFields`` are ignored.
+* Protobuf request bodies are decoded only for the kinds kubectl's typed commands
+  send (Namespace, reviews, ConfigMap/Secret metadata, a Deployment's basics);
+  answers are always JSON.  No CBOR.
+* Anonymous requests are ``system:anonymous``; no impersonation, no
+  service-account token minting (add tokens with ``add_token``).
+* Lists ignore ``resourceVersion`` and ``resourceVersionMatch`` (always the latest);
+  ``limit``/``continue`` paging is by offset.
+* The history kept for watches is a count of events, not a time window; use
+  ``compact()`` to make every older resourceVersion 410 Gone.
 """
 
 from sandbox.apiserver.app import RequestRecord

@@ -23,7 +23,17 @@ OBJECT_META = {1: ("name", "str"), 2: ("generateName", "str"), 3: ("namespace", 
 RESOURCE_ATTRIBUTES = {1: ("namespace", "str"), 2: ("verb", "str"), 3: ("group", "str"), 4: ("version", "str"),
                        5: ("resource", "str"), 6: ("subresource", "str"), 7: ("name", "str")}
 NON_RESOURCE_ATTRIBUTES = {1: ("path", "str"), 2: ("verb", "str")}
+LABEL_SELECTOR = {1: ("matchLabels", ("map", None))}
+CONTAINER = {1: ("name", "str"), 2: ("image", "str"), 3: ("command", ("repeated", "str")),
+             4: ("args", ("repeated", "str")), 6: ("ports", ("repeated", {1: ("name", "str"),
+                                                                            3: ("containerPort", "int"),
+                                                                            4: ("protocol", "str")})),
+             7: ("env", ("repeated", {1: ("name", "str"), 2: ("value", "str")}))}
+POD_TEMPLATE = {1: ("metadata", OBJECT_META), 2: ("spec", {2: ("containers", ("repeated", CONTAINER))})}
 SCHEMAS: dict[str, dict] = {
+    # NB: only the fields `kubectl create deployment` fills in
+    "Deployment": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("replicas", "int"), 2: ("selector", LABEL_SELECTOR),
+                                                              3: ("template", POD_TEMPLATE)})},
     "Namespace": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("finalizers", ("repeated", "str"))})},
     "SelfSubjectReview": {1: ("metadata", OBJECT_META)},
     "SelfSubjectAccessReview": {1: ("metadata", OBJECT_META),
@@ -92,7 +102,12 @@ def decode_message(buf: bytes, schema: dict) -> dict[str, Any]:
             entry = dict(fields(val))
             out.setdefault(name, {})[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
         elif kind[0] == "repeated":
-            out.setdefault(name, []).append(val.decode() if isinstance(val, bytes) else val)
+            item_kind = kind[1]
+            if isinstance(item_kind, dict):
+                item = decode_message(val, item_kind)
+            else:
+                item = val.decode() if isinstance(val, bytes) else val
+            out.setdefault(name, []).append(item)
     return out
 
 

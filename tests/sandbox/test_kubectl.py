@@ -171,3 +171,12 @@ def test_auth_can_i(kubectl, api_client, crds, namespace, bob_kubeconfig):
     assert forbidden.stderr.strip() == (
         f'Error from server (Forbidden): canarygates.piggysec.com "x" is forbidden: User "bob" cannot delete '
         f'resource "canarygates" in API group "piggysec.com" in the namespace "{namespace}"')
+
+
+def test_create_deployment_and_set_image(kubectl, namespace):
+    created = kubectl("create", "deployment", "web", "--image=nginx:1.26", "-n", namespace)
+    assert created.stdout.strip() == "deployment.apps/web created"
+    updated = kubectl("set", "image", "deployment/web", "nginx=nginx:1.27", "-n", namespace)
+    assert updated.stdout.strip() == "deployment.apps/web image updated"
+    image = kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    assert image.stdout == "nginx:1.27"
