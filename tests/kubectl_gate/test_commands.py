@@ -1,0 +1,211 @@
+"""Commands against the sandbox API with the real ``kubernetes`` client (CliRunner). Covers:
+apply (created/unchanged/configured, live changes kept, server and client dry runs, invalid file
+changes nothing); list and show (golden, namespace replaced), -o json/yaml/name, -A; open/close
+(annotation with user and reason, Event recorded, --sticky, -d and status all aliases); not
+found with close names; CRD not installed; forbidden with who and what; unreachable API; -c vs
+--cluster hints; promote refuses without a rollout; wait exit codes (promoted, failed, waiting,
+timeout 124) on Canaries whose status the test sets; KUBECONFIG with several files.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import yaml
+
+from canarygate.kube.resources import CANARIES, CANARYGATES
+
+from .test_offline import SEED, golden
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def seed(namespace: str) -> str:
+    return SEED.replace("demo-ns", namespace)
+
+
+def apply_seed(kube, tmp_path) -> None:
+    path = tmp_path / "gate.yaml"
+    path.write_text(seed(kube.namespace))
+    result = kube("apply", "-f", str(path))
+    assert result.exit_code == 0, result.output
+
+
+def set_status(api_client, namespace, status, name="demo"):
+    from canarygate.kube.client import MERGE_PATCH, Kube
+
+    Kube(api_client).request("PATCH", CANARIES.path(namespace, name, "status"), body={"status": status},
+                             content_type=MERGE_PATCH)
+
+
+def test_apply_then_list_and_show(kube, tmp_path):
+    path = tmp_path / "gate.yaml"
+    path.write_text(seed(kube.namespace))
+    first = kube("apply", "-f", str(path))
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == ["canarygate.piggysec.com/demo created", "canary.flagger.app/demo created"]
+    again = kube("apply", "-f", str(path))
+    assert again.stdout.splitlines() == ["canarygate.piggysec.com/demo unchanged", "canary.flagger.app/demo unchanged"]
+    listed = kube("list")
+    golden("list-sandbox.txt", listed.stdout.replace(kube.namespace, "NS"))
+    shown = kube("show", "demo")
+    assert shown.exit_code == 0
+    golden("show-sandbox.txt", shown.stdout.replace(kube.namespace, "NS"))
+    data = json.loads(kube("show", "demo", "-o", "json").stdout)
+    assert data["closed"] == ["confirm-promotion"] and data["webhooks"] == {"missing": []}
+    assert kube("list", "-o", "name").stdout.strip() == "canarygate.piggysec.com/demo"
+    everywhere = kube("list", "-A", ns=False)
+    assert kube.namespace in everywhere.stdout and everywhere.stdout.startswith("NAMESPACE")
+    assert yaml.safe_load(kube("list", "-o", "yaml").stdout)["items"][0]["name"] == "demo"
+
+
+def test_apply_invalid_changes_nothing_and_dry_runs_send_nothing(kube, tmp_path, api_client):
+    bad = yaml.safe_load(seed(kube.namespace))
+    bad["spec"]["flagger"]["analysis"]["threshold"] = "two"
+    good = yaml.safe_load(seed(kube.namespace))
+    good["metadata"]["name"] = "other"
+    path = tmp_path / "gates.yaml"
+    path.write_text(yaml.safe_dump_all([good, bad]))
+    result = kube("apply", "-f", str(path))
+    assert result.exit_code == 1 and "nothing was applied" in result.stderr
+    assert "No CanaryGates found" in kube("list").stderr
+    path.write_text(seed(kube.namespace))
+    for mode in ("server", "client"):
+        dry = kube("apply", "-f", str(path), f"--dry-run={mode}")
+        assert dry.exit_code == 0 and "dry run" in dry.stdout, dry.output
+    assert "No CanaryGates found" in kube("list").stderr
+
+
+def test_open_close_record_who_why_and_an_event(kube, tmp_path):
+    apply_seed(kube, tmp_path)
+    closed = kube("close", "confirm-rollout", "demo", "--reason", "CAB-1 freeze")
+    assert closed.exit_code == 0, closed.output
+    assert "closed for the next rollout" in closed.stdout
+    gate = json.loads(kube("show", "demo", "-o", "json").stdout)
+    entry = next(g for g in gate["gates"] if g["gate"] == "confirm-rollout")
+    assert entry == {"gate": "confirm-rollout", "state": "closed", "source": "live", "setBy": "admin",
+                     "setAt": "2026-11-22T10:00:00Z", "scope": "rollout", "reason": "CAB-1 freeze"}
+    shown = kube("show", "demo")
+    assert "admin closed confirm-rollout for the next rollout: CAB-1 freeze" in shown.stdout
+    sticky = kube("open", "confirm-promotion", "-d", "demo", "--sticky")
+    assert "until changed (sticky)" in sticky.stdout
+    go = kube("status", "all", "-d", "demo", "-o", "json")
+    entry = next(g for g in json.loads(go.stdout)["gates"] if g["gate"] == "confirm-promotion")
+    assert entry["state"] == "opened" and entry["scope"] == "sticky"
+    only = kube("status", "confirm-promotion", "-d", "demo")
+    assert "confirm-promotion" in only.stdout and "\nconfirm-rollout " not in only.stdout
+
+
+def test_not_found_suggests_close_names(kube, tmp_path):
+    apply_seed(kube, tmp_path)
+    result = kube("show", "dmeo")
+    assert result.exit_code == 1
+    assert 'CanaryGate "dmeo" not found' in result.stderr and 'did you mean "demo"' in result.stderr
+    assert "Traceback" not in result.output
+    assert kube("open", "rollout", "nope").exit_code == 1
+
+
+def test_crd_not_installed_says_how_to_install(invoke, tmp_path):
+    from sandbox.apiserver import ApiServer
+
+    with ApiServer() as bare:
+        config = bare.write_kubeconfig(tmp_path / "config")
+        result = invoke(["list", "--kubeconfig", str(config)])
+    assert result.exit_code == 1
+    assert "CanaryGate CRD" in result.stderr and "kubectl gate install | kubectl apply -f -" in result.stderr
+
+
+def test_forbidden_names_the_user_and_the_verb(kube, tmp_path, apiserver):
+    apply_seed(kube, tmp_path)
+    apiserver.add_token("bob-token", "bob")
+    config = apiserver.write_kubeconfig(tmp_path / "bob", token="bob-token", namespace=kube.namespace)
+    from click.testing import CliRunner
+
+    from kubectl_gate.cli import cli
+
+    out = CliRunner().invoke(cli, ["open", "confirm-promotion", "demo", "--kubeconfig", str(config)])
+    assert out.exit_code == 1
+    assert 'User "bob" cannot get' in out.stderr and "Traceback" not in out.output
+    # A reader (get, list) may look but not change: the message says who and which verb is missing.
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                     "metadata": {"name": "gate-reader", "namespace": kube.namespace},
+                     "rules": [{"apiGroups": ["piggysec.com", "flagger.app"], "resources": ["canarygates", "canaries"],
+                                "verbs": ["get", "list", "watch"]}]})
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                     "metadata": {"name": "gate-reader", "namespace": kube.namespace},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-reader"},
+                     "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}]})
+    assert CliRunner().invoke(cli, ["show", "demo", "--kubeconfig", str(config)]).exit_code == 0
+    out = CliRunner().invoke(cli, ["open", "confirm-promotion", "demo", "--kubeconfig", str(config)])
+    assert out.exit_code == 1, out.output
+    assert "bob may not change gates" in out.stderr and "'patch'" in out.stderr
+
+
+def test_unreachable_api_and_flag_hints(invoke, tmp_path, kubeconfig):
+    config = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
+    down = tmp_path / "down"
+    down.write_text(yaml.safe_dump(config))
+    result = invoke(["list", "--kubeconfig", str(down), "--request-timeout", "2s"])
+    assert result.exit_code == 1 and "cannot reach the API server" in result.stderr
+    context = config["contexts"][0]["name"]
+    cluster = config["clusters"][0]["name"]
+    wrong = invoke(["list", "--kubeconfig", str(kubeconfig), "--cluster", context + "-ctx-only"])
+    assert wrong.exit_code == 1 and "not found in the kubeconfig" in wrong.stderr
+    if context != cluster:
+        hint = invoke(["list", "--kubeconfig", str(kubeconfig), "-c", cluster])
+        assert "use --cluster" in hint.stderr
+
+
+def test_kubeconfig_list_first_file_wins(invoke, tmp_path, kubeconfig, namespace, crds):
+    config = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
+    first = dict(config)
+    first["contexts"] = [{"name": "a", "context": {**config["contexts"][0]["context"], "namespace": namespace}}]
+    first["current-context"] = "a"
+    second = dict(config)
+    second["current-context"] = config["contexts"][0]["name"]
+    (tmp_path / "1").write_text(yaml.safe_dump(first))
+    (tmp_path / "2").write_text(yaml.safe_dump(second))
+    result = invoke(["list"], env={"KUBECONFIG": f"{tmp_path / '1'}:{tmp_path / '2'}"})
+    assert result.exit_code == 0, result.output
+    assert f"namespace {namespace}" in result.stderr  # the first file's context and namespace
+
+
+def test_promote_and_abort_refuse_without_a_rollout(kube, tmp_path):
+    apply_seed(kube, tmp_path)
+    result = kube("promote", "demo")
+    assert result.exit_code == 1 and "no rollout in progress" in result.stderr
+    assert kube("abort", "demo").exit_code == 1
+
+
+def test_promote_opens_the_holding_gate_for_one_step(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 40, "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    assert kube("show", "demo", "--exit-code").exit_code == 4
+    result = kube("promote", "demo", "--reason", "looks good")
+    assert result.exit_code == 0, result.output
+    assert "confirm-promotion opened for one step" in result.stdout
+    entry = next(g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]
+                 if g["gate"] == "confirm-promotion")
+    assert entry["scope"] == "step" and entry["state"] == "opened"
+    aborted = kube("abort", "demo")
+    assert aborted.exit_code == 0 and "rollback gate opened" in aborted.stdout
+
+
+def test_wait_exit_codes(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "Succeeded"})
+    assert kube("wait", "demo", "--for", "promoted", "--timeout", "5s").exit_code == 0
+    set_status(api_client, kube.namespace, {"phase": "Failed"})
+    failed = kube("wait", "demo", "--for", "promoted", "--timeout", "5s")
+    assert failed.exit_code == 3 and "rolled back" in failed.stderr
+    assert kube("wait", "demo", "--for", "failed", "--timeout", "5s").exit_code == 0
+    set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 40})
+    held = kube("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "5s")
+    assert held.exit_code == 0 and "waiting at gate confirm-promotion" in held.stdout
+    timed_out = kube("wait", "demo", "--for", "promoted", "--timeout", "1s")
+    assert timed_out.exit_code == 124 and "waiting at closed gate confirm-promotion" in timed_out.stderr
+    assert kube("wait", "nope", "--for", "promoted").exit_code == 1
+    assert kube("wait", "demo", "--for", "gate=nope").exit_code == 2
