@@ -71,33 +71,28 @@ def connect(settings: Settings = Settings()) -> Connection:
                 configuration.host,
             )
         paths = settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        merged = config.kube_config.KubeConfigMerger(paths)
-        if not merged.config:
+        merged = config.kube_config.KubeConfigMerger(paths).config
+        if merged is None:
             raise errors.ConfigError(
                 f"no kubeconfig found at {paths}: pass --kubeconfig, set KUBECONFIG, or run inside a cluster"
             )
-        raw = merged.config.value if hasattr(merged.config, "value") else merged.config
-        context_name = settings.context or raw.get("current-context")
-        contexts = {c["name"]: c for c in raw.get("contexts") or ()}
+        data = _plain(merged)
+        context_name = settings.context or data.get("current-context")
+        entries = {_plain(c).get("name"): _plain(c) for c in data.get("contexts") or ()}
         if not context_name:
             raise errors.ConfigError("the kubeconfig has no current context: pass --context")
-        if context_name not in contexts:
-            known = ", ".join(sorted(contexts)) or "none"
+        if context_name not in entries:
+            known = ", ".join(sorted(str(n) for n in entries)) or "none"
             raise errors.ConfigError(f'context "{context_name}" not found in the kubeconfig (contexts: {known})')
-        context = dict(contexts[context_name].get("context") or {})
+        context = dict(_plain(entries[context_name].get("context") or {}))
         if settings.cluster:
             context["cluster"] = settings.cluster
         if settings.user:
             context["user"] = settings.user
-        raw = dict(raw)
-        raw["contexts"] = [c for c in raw.get("contexts") or () if c["name"] != context_name] + [
-            {"name": context_name, "context": context}
-        ]
-        loader = config.kube_config.KubeConfigLoader(
-            config_dict=raw,
-            active_context=context_name,
-            config_base_path=os.path.dirname(os.path.expanduser(paths.split(os.pathsep)[0])),
-        )
+        # NB: the merged config keeps each entry's file path, which relative certificate paths need;
+        # overrides go into the entry in place.
+        entries[context_name]["context"] = context
+        loader = config.kube_config.KubeConfigLoader(config_dict=merged, active_context=context_name)
         loader.load_and_set(configuration)
     except ConfigException as e:
         raise errors.ConfigError(f"cannot use the kubeconfig: {e}") from e
@@ -111,6 +106,11 @@ def connect(settings: Settings = Settings()) -> Connection:
         context.get("user", ""),
         configuration.host,
     )
+
+
+def _plain(node):
+    """The dict or list inside a kubeconfig ConfigNode (the merger wraps entries in them)."""
+    return getattr(node, "value", node)
 
 
 def _in_cluster_namespace() -> str:
