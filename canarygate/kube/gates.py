@@ -7,6 +7,8 @@ so two people changing gates at once lose nothing.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,7 @@ from canarygate.kube.resources import CANARYGATES
 from canarygate.model import CanaryGate, parse_canarygate
 
 #: How many times a change is re-read and re-tried after a 409 before giving up.
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 8
 
 
 def get_gate(kube: Kube, namespace: str, name: str) -> CanaryGate:
@@ -89,6 +91,8 @@ def write_live_change(
         except errors.Conflict:
             if on_conflict:
                 on_conflict(attempt + 1)
+            # NB: jittered back-off, so writers racing on one object stop colliding in lock-step.
+            time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 4)))
             continue
         return parse_canarygate(raw), change
     raise errors.Conflict(
