@@ -166,7 +166,7 @@ def serve(config: cfg.Config) -> int:
         informer.start()
     scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
     log.info(
-        "gate-sidecar serving on http://%s:%d (API %s, watching %s, fail closed after %gs)",
+        "gate-sidecar serving on http://%s:%s (API %s, watching %s, fail closed after %gs)",
         config.host, server.effective_port, server_url, scope, config.fail_closed_after,
     )
     _announce_ready(cache, started)

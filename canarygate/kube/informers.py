@@ -133,7 +133,7 @@ class Informer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
             finally:
-                self._watching = False
+                self._watching = False  # NB: except-blocks above run first; _watch clears it itself
 
     # -- steps ---------------------------------------------------------------------------------
     def _list(self) -> None:
@@ -174,8 +174,10 @@ class Informer:
         try:
             first = next(stream, None)
         except errors.Unreachable:
+            self._watching = False
             raise
         except errors.GateError as e:
+            self._watching = False
             # 410 Gone (our resourceVersion is too old) and anything else unexpected: start over.
             raise _Relist(f"the watch was refused: {e}") from e
         self.watches += 1

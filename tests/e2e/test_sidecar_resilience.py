@@ -1,0 +1,126 @@
+"""End to end: the sidecar when things go wrong, and what it asks of the API server.
+
+Covers: a restart mid-rollout answers the same and the rollout goes on; a rollout that ended while
+the sidecar was down ends its live change once the sidecar is back; the API server down (fail
+closed: 503, rollback not signalled, /readyz 503) and back (answers again); webhook calls make no
+API request (the emulator's request log); the sidecar's token can do what the shipped ClusterRole
+allows and a write outside it is refused; SIGTERM exits 0.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from canarygate import errors
+from canarygate.kube.client import MERGE_PATCH, Kube
+from canarygate.kube.service import connect_service
+
+pytestmark = pytest.mark.e2e
+
+ANNOTATION = "gate.piggysec.com/"
+
+
+def body(namespace: str, name: str = "demo", phase: str = "Progressing") -> dict:
+    return {"name": name, "namespace": namespace, "phase": phase, "checksum": "85d557f47b",
+            "metadata": {"gate_name": name, "gate_namespace": namespace}}
+
+
+def test_restart_mid_rollout_answers_the_same(rollouts, sidecar, namespace):
+    # NB: while the sidecar restarts, Flagger's rollout hooks fail and count as failed checks; at this
+    # time scale a restart spans several ticks, so the threshold is raised to keep the rollout alive.
+    rollouts.create(confirm_promotion="closed", analysis={
+        "interval": "10s", "threshold": 50, "maxWeight": 40, "stepWeight": 10, "stepWeightPromotion": 100})
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    before = sidecar.call("confirm-promotion", body(namespace))
+    assert sidecar.restart().call("confirm-promotion", body(namespace)) == before
+    assert before[0] == 403
+    held = rollouts.wait_more_ticks(3)
+    assert {t.phase for t in held} == {"WaitingPromotion"}
+    rollouts.set_gate("confirm-promotion", "opened")
+    rollouts.wait_phase("demo", "Succeeded")
+
+
+def test_rollout_that_ended_while_the_sidecar_was_down_ends_its_live_change(
+    rollouts, sidecar, namespace, kube, wait_until
+):
+    rollouts.create(confirm_promotion="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    rollouts.set_gate("rollout", "opened")  # bound to this rollout
+    sidecar.stop()
+    # Metrics fail while nobody answers: Flagger rolls this rollout back without the sidecar.
+    kube.request("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
+                 body={"metadata": {"annotations": {"sandbox.flagger.app/metrics": "fail"}}}, content_type=MERGE_PATCH)
+    rollouts.wait_phase("demo", "Failed")
+    assert ANNOTATION + "rollout" in rollouts.gate()["metadata"]["annotations"]
+    sidecar.start()
+    wait_until(lambda: ANNOTATION + "rollout" not in (rollouts.gate()["metadata"].get("annotations") or {}),
+               what="the live change of the ended rollout to be removed")
+    status, answer = sidecar.call("confirm-promotion", body(namespace))
+    assert status == 403 and answer["source"] == "declared"
+
+
+def test_api_server_down_fails_closed_and_recovers(apiserver, make_sidecar, kube, namespace, crds, wait_until):
+    sidecar = make_sidecar()
+    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body={
+        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
+        "metadata": {"name": "demo", "namespace": namespace}, "spec": {"rollback": "opened"}})
+    wait_until(lambda: sidecar.call("rollback", body(namespace))[0] == 200, what="the sidecar to see the gate")
+    try:
+        apiserver.faults.down = True
+        status, answer = wait_until(
+            lambda: (r := sidecar.call("confirm-rollout", body(namespace)))[0] == 503 and r,
+            what="fail closed",
+        )
+        assert answer["allowed"] is False and answer["state"] == "unknown"
+        status, answer = sidecar.call("rollback", body(namespace))
+        assert status == 503 and "not signalling a rollback" in answer["message"]
+        assert sidecar.get("/readyz")[0] == 503
+    finally:
+        apiserver.faults.down = False
+    wait_until(lambda: sidecar.call("confirm-rollout", body(namespace))[0] == 200, what="answers after recovery")
+    assert sidecar.call("rollback", body(namespace))[0] == 200
+    assert sidecar.get("/readyz")[0] == 200
+
+
+def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, crds, wait_until):
+    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body={
+        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
+        "metadata": {"name": "demo", "namespace": namespace}, "spec": {"confirm-rollout": "opened"}})
+    wait_until(lambda: sidecar.call("confirm-rollout", body(namespace))[1]["source"] == "declared",
+               what="the sidecar to see the gate")
+    started = time.time()
+    for hook in ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
+                 "post-rollout", "rollback") * 20:
+        assert sidecar.call(hook, body(namespace))[0] in (200, 403)
+    ended = time.time()
+    by_sidecar = [r for r in apiserver.requests if r.user.startswith("system:serviceaccount:canary-gate:")
+                  and started <= r.time <= ended]
+    assert by_sidecar == []
+
+
+def test_the_shipped_role_is_enough_and_nothing_more(apiserver, sidecar_kubeconfig, rollouts, namespace):
+    # Everything the rollout scenarios need went through with the role: no refusal in the log.
+    rollouts.create(confirm_rollout="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "Waiting")
+    rollouts.set_gate("confirm-rollout", "opened")
+    rollouts.wait_phase("demo", "Succeeded")
+    refused = [r for r in apiserver.requests
+               if r.user.startswith("system:serviceaccount:canary-gate:") and r.status == 403]
+    assert refused == []
+    # A write outside the role (the Canary itself, a Secret) is refused.
+    own: Kube = connect_service(kubeconfig=sidecar_kubeconfig)[0]
+    with pytest.raises(errors.Forbidden):
+        own.request("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
+                    body={"spec": {"suspend": True}}, content_type=MERGE_PATCH)
+    with pytest.raises(errors.Forbidden):
+        own.request("GET", f"/api/v1/namespaces/{namespace}/secrets")
+
+
+def test_sigterm_stops_gracefully(sidecar):
+    assert sidecar.stop() == 0
+    assert "gate-sidecar stopped" in sidecar.log()
