@@ -28,10 +28,12 @@ AGE_COLUMN = {"name": "Age", "type": "date", "format": "", "priority": 0,
 
 
 def parse_time(value: str) -> dt.datetime | None:
+    """An RFC 3339 time as metav1.Time accepts it (``Z`` or an offset, fractional seconds or not)."""
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    except (TypeError, ValueError):
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
         return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
 def human_duration(seconds: float) -> str:
