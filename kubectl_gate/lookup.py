@@ -38,14 +38,15 @@ def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
     return message + " (no CanaryGates there: kubectl gate list -A)"
 
 
-def object_events(gctx: GateContext, namespace: str, kind: str, name: str) -> list[dict]:
-    """Events about one object, oldest first; empty when they may not be read."""
-    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+def object_events(gctx: GateContext, namespace: str, kind: str, name: str, *, any_kind: bool = False) -> list[dict]:
+    """Events about one object, oldest first; empty when they may not be read (``any_kind``: every
+    kind of object with that name, so one request serves a CanaryGate and its same-named Canary)."""
+    selector = f"involvedObject.name={name}" if any_kind else f"involvedObject.kind={kind},involvedObject.name={name}"
     try:
         raw = gctx.kube.request("GET", EVENTS.path(namespace), query=[("fieldSelector", selector)], resource=EVENTS)
     except (errors.Forbidden, errors.NotFound):
         return []
-    items = [i for i in raw.get("items") or () if (i.get("involvedObject") or {}).get("kind") == kind
+    items = [i for i in raw.get("items") or () if (any_kind or (i.get("involvedObject") or {}).get("kind") == kind)
              and (i.get("involvedObject") or {}).get("name") == name]
     items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or "")
     return items
@@ -58,7 +59,12 @@ def load_view(gctx: GateContext, name: str, *, with_events: bool = True, gate: C
     gate_events: list = []
     canary_events: list = []
     if with_events:
-        gate_events = object_events(gctx, gate.namespace, "CanaryGate", gate.name)[-20:]
-        if canary is not None:
-            canary_events = object_events(gctx, canary.namespace, "Canary", canary.name)
+        if canary is not None and (canary.namespace, canary.name) == (gate.namespace, gate.name):
+            both = object_events(gctx, gate.namespace, "", gate.name, any_kind=True)
+            gate_events = [e for e in both if (e.get("involvedObject") or {}).get("kind") == "CanaryGate"][-20:]
+            canary_events = [e for e in both if (e.get("involvedObject") or {}).get("kind") == "Canary"]
+        else:
+            gate_events = object_events(gctx, gate.namespace, "CanaryGate", gate.name)[-20:]
+            if canary is not None:
+                canary_events = object_events(gctx, canary.namespace, "Canary", canary.name)
     return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events)

@@ -30,6 +30,8 @@ class Target:
     namespace: str
     headers: dict[str, str]
     ssl_context: ssl.SSLContext | None
+    context: str = ""
+    user: str = ""
 
 
 def _load(paths: list[str]) -> tuple[dict[str, Any], str]:
@@ -95,10 +97,17 @@ def target(*, kubeconfig: str | None = None, context: str | None = None, cluster
     server = cl.get("server") or ""
     if not server:
         raise LiteError("no server")
+    unsupported = [k for k in ("proxy-url", "tls-server-name") if cl.get(k)] + [
+        k for k in ("auth-provider", "as", "as-groups", "impersonate") if usr.get(k)]
+    if unsupported or any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+        raise LiteError(f"not supported here: {', '.join(unsupported) or 'proxy'}")
     headers: dict[str, str] = {"Accept": "application/json"}
     ssl_context = None
     if server.startswith("https"):
-        ssl_context = ssl.create_default_context()
+        # NB: the system CA store (~20 ms to load) only when the kubeconfig names no CA of its own.
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if not (cl.get("certificate-authority-data") or cl.get("certificate-authority")):
+            ssl_context.load_default_certs()
         if cl.get("insecure-skip-tls-verify"):
             ssl_context.check_hostname = False
             ssl_context.verify_mode = ssl.CERT_NONE
@@ -132,7 +141,8 @@ def target(*, kubeconfig: str | None = None, context: str | None = None, cluster
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     if cert and ssl_context is not None:
         ssl_context.load_cert_chain(cert, key)
-    return Target(server.rstrip("/"), namespace or ctx.get("namespace") or "default", headers, ssl_context)
+    return Target(server.rstrip("/"), namespace or ctx.get("namespace") or "default", headers, ssl_context,
+                  context_name, user_name or "")
 
 
 def _pem_file(text: str) -> str:

@@ -87,6 +87,10 @@ def open_connection(settings: Settings = Settings()) -> Connection:
     """A connection as kubectl would open it with the same flags; ConfigError says what is wrong."""
     if settings.in_cluster:
         return connect(settings)
+    if os.environ.get("KUBECTL_GATE_CLIENT", "fast") != "kubernetes":
+        fast = _fast_connection(settings)
+        if fast is not None:
+            return fast
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -134,3 +138,30 @@ def open_connection(settings: Settings = Settings()) -> Connection:
         context.get("user", ""),
         configuration.host,
     )
+
+
+def _fast_connection(settings: Settings) -> Connection | None:
+    """The standard-library client (:mod:`canarygate.kube.fastclient`) when the kubeconfig allows it.
+
+    Only when the context resolves cleanly: every error message comes from the official path.
+    """
+    from canarygate.kube import fastclient
+
+    try:
+        raw = merge_kubeconfigs(kubeconfig_paths(settings))
+    except errors.ConfigError:
+        return None
+    context_name = settings.context or raw.get("current-context")
+    if not context_name or context_name not in {c["name"] for c in raw["contexts"]}:
+        return None
+    if settings.cluster and settings.cluster not in {c["name"] for c in raw["clusters"]}:
+        return None
+    if settings.user and settings.user not in {u["name"] for u in raw["users"]}:
+        return None
+    made = fastclient.api_client(kubeconfig=settings.kubeconfig, context=settings.context, cluster=settings.cluster,
+                                 user=settings.user, namespace=settings.namespace)
+    if made is None:
+        return None
+    api, where = made
+    return Connection(Kube(api, timeout=parse_timeout(settings.request_timeout)), where.namespace, where.context,
+                      where.user, where.server)

@@ -10,8 +10,10 @@ timeout 124) on Canaries whose status the test sets; KUBECONFIG with several fil
 from __future__ import annotations
 
 import json
+import re
 import pathlib
 
+import pytest
 import yaml
 
 from canarygate.kube.resources import CANARIES, CANARYGATES
@@ -19,6 +21,18 @@ from canarygate.kube.resources import CANARIES, CANARYGATES
 from .test_offline import SEED, golden
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True, params=["kubernetes", "fast"])
+def api_client_kind(request, monkeypatch):
+    """Every test runs with the official ``kubernetes`` client and with the standard-library one."""
+    monkeypatch.setenv("KUBECTL_GATE_CLIENT", request.param)
+    return request.param
+
+
+def squeeze(text: str) -> str:
+    """Column padding depends on the (random) namespace's length: compare with runs of spaces as two."""
+    return re.sub(r" {2,}", "  ", text)
 
 
 def seed(namespace: str) -> str:
@@ -48,10 +62,10 @@ def test_apply_then_list_and_show(kube, tmp_path):
     again = kube("apply", "-f", str(path))
     assert again.stdout.splitlines() == ["canarygate.piggysec.com/demo unchanged", "canary.flagger.app/demo unchanged"]
     listed = kube("list")
-    golden("list-sandbox.txt", listed.stdout.replace(kube.namespace, "NS"))
+    golden("list-sandbox.txt", squeeze(listed.stdout.replace(kube.namespace, "NS")))
     shown = kube("show", "demo")
     assert shown.exit_code == 0
-    golden("show-sandbox.txt", shown.stdout.replace(kube.namespace, "NS"))
+    golden("show-sandbox.txt", squeeze(shown.stdout.replace(kube.namespace, "NS")))
     data = json.loads(kube("show", "demo", "-o", "json").stdout)
     assert data["closed"] == ["confirm-promotion"] and data["webhooks"] == {"missing": []}
     assert kube("list", "-o", "name").stdout.strip() == "canarygate.piggysec.com/demo"
