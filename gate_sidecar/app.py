@@ -69,6 +69,13 @@ class GateSidecar:
             ],
             strict_slashes=False,
         )
+        #: Exact (method, path) -> (endpoint, values), derived from the Map: the hot path skips the
+        #: Map's general matcher; anything else (404, 405, HEAD) goes through it.
+        self._fast_routes = {
+            (method, rule.rule): (rule.endpoint, dict(rule.defaults or {}))
+            for rule in self.url_map.iter_rules()
+            for method in rule.methods or ()
+        }
 
     # -- webhooks ------------------------------------------------------------------------------------
     def on_gate(self, request: Request, hook: str) -> Response:
@@ -163,10 +170,13 @@ class GateSidecar:
         return Response(answers.encode(body), status, mimetype=JSON)
 
     def dispatch_request(self, request: Request) -> tuple[str, Response]:
-        adapter = self.url_map.bind_to_environ(request.environ)
         endpoint = "unmatched"
         try:
-            endpoint, values = adapter.match()
+            route = self._fast_routes.get((request.method, request.environ.get("PATH_INFO", "")))
+            if route is not None:
+                endpoint, values = route
+            else:
+                endpoint, values = self.url_map.bind_to_environ(request.environ).match()
             return endpoint, getattr(self, f"on_{endpoint}")(request, **values)
         except HTTPException as e:
             return endpoint, error_response(e)

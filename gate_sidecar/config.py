@@ -83,3 +83,6 @@ def configure_logging(log_format: str, level: str) -> None:
     root.setLevel(level.upper())
     # Waitress logs every queue backlog at WARNING; keep it, but not the urllib3 retry chatter.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+    # NB: waitress logs "Task queue depth is N" at WARNING whenever all its threads are busy: under a
+    # burst that is one line per request; the latency histogram shows queuing better.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)

@@ -1,0 +1,333 @@
+"""Benchmark of the gate sidecar against its budgets (DESIGN.md), on the sandbox API emulator.
+
+``python -m benchmarks.sidecar`` (or ``make bench``) prints a table; :func:`run` returns the figures.
+
+Setup: the emulator with 1,000 CanaryGates (10 namespaces) and their Canaries; the sidecar as a
+subprocess (``python -m gate_sidecar``) with a token bound to the shipped ClusterRole; a bare WSGI
+app answering 200 served by the same server (waitress, same thread count) in another subprocess.
+Load: 16 concurrent callers (4 processes x 4 threads, one keep-alive connection each) POST Flagger
+payloads for random CanaryGates, for a fixed time, first to the bare app, then to the sidecar.
+
+Figures: throughput and p50/p99 latency for both and their ratio; API requests the sidecar made
+during its load (budget 0); its resident memory (budget < 100 MB); time from spawn to /readyz and
+from cache sync to ready (budget 2 s); how long a gate change takes to reach the answers (p99,
+budget 200 ms).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GATES = 1000
+NAMESPACES = 10
+CALLERS_PROCESSES = 4
+CALLERS_THREADS = 4
+DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+THREADS = 8
+CHANGES = 50
+SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(port: int, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise TimeoutError(f"127.0.0.1:{port}{path} not ready")
+
+
+def _bodies(count: int = 200) -> list[bytes]:
+    rng = random.Random(7)
+    out = []
+    for _ in range(count):
+        i = rng.randrange(GATES)
+        ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
+        out.append(json.dumps({"name": name, "namespace": ns, "phase": "Progressing", "checksum": "85d557f47b",
+                               "metadata": {"gate_name": name, "gate_namespace": ns}},
+                              separators=(",", ":")).encode())
+    return out
+
+
+# -- load generator (child processes) -------------------------------------------------------------------
+def _caller(port: int, path: str, bodies: list[bytes], until: float, out: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    latencies, errors, i = [], 0, 0
+    while time.perf_counter() < until:
+        body = bodies[i % len(bodies)]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status not in (200, 403):
+                errors += 1
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            continue
+        latencies.append(time.perf_counter() - t0)
+    out.append((latencies, errors))
+
+
+def _load_process(port: int, path: str, duration: float, start_at: float, queue) -> None:
+    bodies = _bodies()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    until = time.perf_counter() + duration
+    out: list = []
+    threads = [threading.Thread(target=_caller, args=(port, path, bodies, until, out)) for _ in range(CALLERS_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put(([x for lat, _ in out for x in lat], sum(e for _, e in out)))
+
+
+def measure_load(port: int, path: str, duration: float = DURATION) -> dict[str, float]:
+    """16 callers for ``duration`` seconds: requests/s, p50 and p99 latency (ms), errors."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 1.5  # let the spawned interpreters start first
+    procs = [ctx.Process(target=_load_process, args=(port, path, duration, start_at, queue))
+             for _ in range(CALLERS_PROCESSES)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=duration + 60) for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(x for lat, _ in results for x in lat)
+    errors = sum(e for _, e in results)
+    return {
+        "rps": len(latencies) / duration,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "errors": errors,
+        "requests": len(latencies),
+    }
+
+
+# -- the bare app --------------------------------------------------------------------------------------------
+def bare_app(environ, start_response):
+    """The baseline: read the body, answer 200 with a small JSON body."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    environ["wsgi.input"].read(length)
+    body = b'{"allowed":true}'
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def serve_bare(port: int, threads: int = THREADS) -> None:
+    import logging
+
+    import waitress
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    waitress.serve(bare_app, host="127.0.0.1", port=port, threads=threads, ident="bare", _quiet=True)
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+def _populate(srv) -> None:
+    import yaml
+
+    for path in (ROOT / "deploy/crd/canarygate.yaml", ROOT / "canarygate/data/flagger-canary-crd.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                srv.apply(doc)
+    for name in ("clusterrole.yaml", "clusterrolebinding.yaml"):
+        srv.apply(yaml.safe_load((ROOT / "deploy/sidecar" / name).read_text()))
+    for n in range(NAMESPACES):
+        srv.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}})
+    for i in range(GATES):
+        ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
+        srv.apply({"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
+                   "metadata": {"name": name, "namespace": ns},
+                   "spec": {"confirm-promotion": "closed" if i % 3 == 0 else "opened",
+                            "target": {"namespace": ns, "name": name}}})
+        srv.apply({"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": name, "namespace": ns},
+                   "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                            "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}},
+                   "status": {"phase": "Progressing", "canaryWeight": 10, "conditions": [
+                       {"type": "Promoted", "status": "Unknown", "reason": "Progressing",
+                        "lastTransitionTime": "2026-11-22T10:00:00Z"}]}})
+
+
+def _propagation(srv, port: int) -> list[float]:
+    """Seconds from a gate change accepted by the API to the sidecar's answer showing it."""
+    import kubernetes
+
+    from canarygate.kube.client import MERGE_PATCH, Kube
+
+    tmp = tempfile.mkdtemp()
+    kube = Kube(kubernetes.config.new_client_from_config(config_file=srv.write_kubeconfig(f"{tmp}/admin")))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    out = []
+    for k in range(CHANGES):
+        i = 1 + 3 * k  # opened confirm-promotion gates (i % 3 == 1)
+        ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
+        body = json.dumps({"name": name, "namespace": ns, "metadata": {"gate_name": name, "gate_namespace": ns}})
+        kube.request("PATCH", f"/apis/piggysec.com/v1alpha1/namespaces/{ns}/canarygates/{name}",
+                     body={"spec": {"confirm-promotion": "closed"}}, content_type=MERGE_PATCH)
+        t0 = time.perf_counter()
+        while True:
+            conn.request("POST", "/confirm-promotion", body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            if response.status == 403:
+                break
+            if time.perf_counter() - t0 > 5:
+                raise TimeoutError(f"gate change on {ns}/{name} not seen after 5 s")
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, Any]:
+    from sandbox.apiserver import ApiServer
+
+    figures: dict[str, Any] = {}
+    tmp = tempfile.mkdtemp(prefix="bench-sidecar-")
+    with ApiServer() as srv:
+        _populate(srv)
+        token = "bench-" + secrets.token_hex(8)
+        srv.add_token(token, SIDECAR_USER, ("system:serviceaccounts", "system:serviceaccounts:canary-gate"))
+        kubeconfig = srv.write_kubeconfig(f"{tmp}/sidecar", token=token)
+
+        bare_port, side_port = _free_port(), _free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--bare", str(bare_port)], cwd=ROOT)
+        log_path = Path(tmp) / "sidecar.log"
+        spawned = time.monotonic()
+        with open(log_path, "wb") as log:
+            sidecar = subprocess.Popen(
+                [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{side_port}", "--kubeconfig", kubeconfig,
+                 "--threads", str(THREADS), "--log-level", "warning"],
+                cwd=ROOT, stdout=log, stderr=log)
+        try:
+            _wait_http(side_port, "/readyz")
+            figures["ready_after_spawn_s"] = time.monotonic() - spawned
+            _wait_http(bare_port, "/")
+            figures["rss_idle_mb"] = _rss_mb(sidecar.pid)
+
+            figures["bare"] = measure_load(bare_port, "/confirm-promotion", duration)
+            # Warm-up: each CanaryGate answered once, so the one-off "held by" Events (a third of the
+            # gates are closed) are written before the measured window.
+            warm = http.client.HTTPConnection("127.0.0.1", side_port, timeout=10)
+            for body in _bodies():
+                warm.request("POST", "/confirm-promotion", body=body, headers={"Content-Type": "application/json"})
+                warm.getresponse().read()
+            time.sleep(1.0)
+            figures["api_writes_warmup"] = sum(1 for r in srv.requests if r.user == SIDECAR_USER and r.method != "GET")
+            srv.clear_requests()
+            window = time.time()
+            figures["sidecar"] = measure_load(side_port, "/confirm-promotion", duration)
+            figures["api_requests_during_load"] = sum(
+                1 for r in srv.requests if r.user == SIDECAR_USER and r.time >= window)
+            figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(1, figures["sidecar"]["requests"])
+            figures["throughput_ratio"] = figures["sidecar"]["rps"] / figures["bare"]["rps"]
+            figures["rss_mb"] = _rss_mb(sidecar.pid)
+            changes = sorted(_propagation(srv, side_port))
+            figures["change_p50_ms"] = 1000 * changes[len(changes) // 2]
+            figures["change_p99_ms"] = 1000 * changes[min(len(changes) - 1, int(len(changes) * 0.99))]
+            figures["change_max_ms"] = 1000 * changes[-1]
+            # Time from a synced cache to ready: restart with the API up, read /readyz as fast as possible.
+            figures["ready_after_sync_s"] = _ready_after_sync(sidecar, side_port, kubeconfig, log_path)
+        finally:
+            for proc in (bare, sidecar):
+                proc.terminate()
+                proc.wait(10)
+    if print_table:
+        print(table(figures))
+    return figures
+
+
+def _ready_after_sync(sidecar: subprocess.Popen, port: int, kubeconfig: str, log_path: Path) -> float:
+    """Restart the sidecar; seconds between its 'cache synced' log line and /readyz answering 200.
+
+    The sidecar logs when its cache has synced (time since start); /readyz is polled every 5 ms from
+    the spawn, so the difference is what readiness adds on top of the sync.
+    """
+    sidecar.terminate()
+    sidecar.wait(10)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{port}", "--kubeconfig", kubeconfig,
+             "--log-format", "json"], cwd=ROOT, stdout=log, stderr=log)
+    spawned = time.monotonic()
+    try:
+        _wait_http(port, "/readyz")
+        ready = time.monotonic() - spawned
+        synced = None
+        for line in log_path.read_text().splitlines()[::-1]:
+            if line.startswith("{") and "cache synced" in line:
+                synced = float(json.loads(line)["message"].rsplit(" in ", 1)[1].rstrip("s"))
+                break
+        return max(0.0, ready - synced) if synced is not None else float("nan")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def table(f: dict[str, Any]) -> str:
+    b, s = f["bare"], f["sidecar"]
+    rows = [
+        ("figure", "bare WSGI app", "gate sidecar", "budget"),
+        ("throughput (req/s, 16 callers)", f"{b['rps']:.0f}", f"{s['rps']:.0f}", ""),
+        ("throughput ratio", "", f"{f['throughput_ratio']:.0%}", ">= 80%"),
+        ("p50 latency (ms)", f"{b['p50_ms']:.2f}", f"{s['p50_ms']:.2f}", ""),
+        ("p99 latency (ms)", f"{b['p99_ms']:.2f}", f"{s['p99_ms']:.2f}", "< 10"),
+        ("errors", str(b["errors"]), str(s["errors"]), "0"),
+        ("API requests per webhook call", "", f"{f['api_requests_per_call']:.0f} "
+         f"({f['api_requests_during_load']} in {s['requests']} calls)", "0"),
+        ("resident memory (MB)", "", f"{f['rss_mb']:.1f} (idle {f['rss_idle_mb']:.1f})", "< 100"),
+        ("spawn to ready (s)", "", f"{f['ready_after_spawn_s']:.2f}", ""),
+        ("synced cache to ready (s)", "", f"{f['ready_after_sync_s']:.3f}", "< 2"),
+        ("gate change to answer p50/p99 (ms)", "", f"{f['change_p50_ms']:.0f} / {f['change_p99_ms']:.0f}", "p99 < 200"),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, {DURATION:g}s per run, " \
+           f"waitress {THREADS} threads, {os.cpu_count()} CPUs\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--bare":
+        serve_bare(int(sys.argv[2]))
+    else:
+        run()
