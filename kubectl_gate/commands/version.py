@@ -49,6 +49,8 @@ def version_command(gctx: GateContext, client_only: bool, sidecar_namespace: str
         try:
             answer = sidecar_version(gctx, namespace=sidecar_namespace, service=sidecar_service)
             data["sidecar"] = answer if isinstance(answer, dict) else {"version": str(answer)}
+        except errors.NotFound:
+            note = f"sidecar: not reachable (no Service {sidecar_namespace}/{sidecar_service} behind the API proxy)"
         except errors.GateError as e:
             note = f"sidecar: not reachable ({str(e).splitlines()[0]})"
     if output in ("json", "yaml"):
