@@ -160,7 +160,9 @@ class GateCache:
         key = (namespace, name)
         targeting = self._by_target.get(key)
         if targeting:
-            return Lookup(targeting[0], BY_TARGET, self._gates.get(targeting[0]), True)
+            # NB: a CanaryGate without spec.target targets the Canary of its own name.
+            found = key if key in targeting else targeting[0]
+            return Lookup(found, BY_NAME if found == key else BY_TARGET, self._gates.get(found), True)
         return Lookup(key, BY_NAME, self._gates.get(key), self.watches(namespace))
 
     def consumed(self, key: Key) -> frozenset[str]:
