@@ -139,7 +139,7 @@ def translate(
     if status == 404:
         if details.get("name") or (name and "could not find the requested resource" not in message):
             return errors.NotFound(message or f'{what} "{name}" not found', kind=what, name=name)
-        if resource is not None:
+        if resource is not None and resource.custom:
             return errors.CrdMissing(
                 f"the API server does not serve {what}: is its CRD installed?", kind=what, name=name
             )

@@ -59,6 +59,10 @@ def list_events(kube: Kube, gate: CanaryGate, *, limit: int = 50) -> list[dict[s
         raw = kube.request("GET", EVENTS.path(gate.namespace), query=[("fieldSelector", selector)], resource=EVENTS)
     except (errors.Forbidden, errors.NotFound):
         return []
-    items = raw.get("items") or []
+    # NB: filter here too: a server may ignore a field selector it does not index.
+    items = [
+        e for e in raw.get("items") or ()
+        if (e.get("involvedObject") or {}).get("kind") == KIND and (e.get("involvedObject") or {}).get("name") == gate.name
+    ]
     items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
     return items[-limit:]

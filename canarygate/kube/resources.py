@@ -19,6 +19,11 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
+    def custom(self) -> bool:
+        """True for a resource served from a CRD (a group outside Kubernetes' own)."""
+        return bool(self.group) and "." in self.group and not self.group.endswith("k8s.io")
+
+    @property
     def qualified(self) -> str:
         """``plural.group``, as kubectl names it in messages (``canarygates.piggysec.com``)."""
         return f"{self.plural}.{self.group}" if self.group else self.plural

@@ -16,7 +16,7 @@ import yaml
 
 from canarygate import errors
 from canarygate.annotations import SCOPE_STEP
-from canarygate.kube import canaries, connect, gates, identity
+from canarygate.kube import canaries, connect, events, gates, identity
 from canarygate.kube.client import Kube
 from canarygate.kube.resources import Resource
 
@@ -151,6 +151,10 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
     unserved = Resource("example.com", "v1", "widgets", "Widget")
     with pytest.raises(errors.CrdMissing, match="widgets.example.com"):
         kube.request("GET", unserved.path(namespace, "w"), resource=unserved, name="w")
+    builtin = Resource("", "v1", "widgets", "Widget")
+    with pytest.raises(errors.NotFound) as found:
+        kube.request("GET", builtin.path(namespace, "w"), resource=builtin, name="w")
+    assert not isinstance(found.value, errors.CrdMissing)  # only custom resources have a CRD to install
     apiserver.add_token("nobody-token", "nobody", ("system:authenticated",))
     nobody = connect.connect(connect.Settings(kubeconfig=apiserver.write_kubeconfig(tmp_path / "nobody",
                                                                                     token="nobody-token"))).kube
@@ -159,6 +163,17 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
     assert identity.whoami(nobody) == "nobody"
     assert identity.can_i(nobody, verb="patch", group="piggysec.com", resource="canarygates",
                           namespace=namespace) is False
+
+
+def test_events_about_a_gate(kube, namespace, crds):
+    make_gate(kube, namespace)
+    gate = gates.get_gate(kube, namespace, "demo")
+    events.record_event(kube, gate, reason="GateOpened", message="alice opened rollback", now=NOW)
+    other = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "demo.other", "namespace": namespace},
+             "involvedObject": {"kind": "Canary", "name": "demo", "namespace": namespace},
+             "reason": "Synced", "message": "not about the gate", "type": "Normal"}
+    kube.request("POST", f"/api/v1/namespaces/{namespace}/events", body=other)
+    assert [e["message"] for e in events.list_events(kube, gate)] == ["alice opened rollback"]
 
 
 def test_unreachable_api_server(kube, namespace, crds, apiserver):
