@@ -3,7 +3,6 @@ the sandbox kubeconfig when a test asks for ``kube``), a fixed ``NOW``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +10,7 @@ from click.testing import CliRunner
 from kubectl_gate.cli import cli
 from kubectl_gate.context import GateContext
 
-NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+from helpers.cli import NOW
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import yaml
 
 from canarygate.kube.resources import CANARIES, CANARYGATES
 
-from .test_offline import SEED, golden
+from helpers.cli import SEED, golden
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

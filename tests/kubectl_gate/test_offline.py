@@ -20,40 +20,10 @@ from canarygate.model import parse_canary, parse_canarygate
 from kubectl_gate import printing
 from kubectl_gate.views import build_view
 
-from .conftest import NOW
+from helpers.cli import GOLDEN, NOW, SEED, golden  # noqa: F401
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
 BIN = pathlib.Path(sys.executable).parent
 
-SEED = """\
-apiVersion: piggysec.com/v1alpha1
-kind: CanaryGate
-metadata:
-  name: demo
-  namespace: demo-ns
-spec:
-  confirm-promotion: closed
-  target: {namespace: demo-ns, name: demo}
-  flagger:
-    targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}
-    service: {port: 8080}
-    analysis:
-      interval: 10s
-      threshold: 2
-      maxWeight: 40
-      stepWeight: 10
-      webhooks:
-        - {name: load-test, url: "http://loadtester/", metadata: {cmd: "hey"}}
-        - {name: smoke, type: pre-rollout, url: "http://smoke/"}
-"""
-
-
-def golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    text = "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
-    if os.environ.get("KUBECTL_GATE_REGENERATE") or not path.exists():
-        path.write_text(text)
-    assert text == path.read_text(), f"golden {name} differs (regenerate with KUBECTL_GATE_REGENERATE=1)"
 
 
 def test_help_lists_commands_and_exit_codes(invoke):
