@@ -31,6 +31,10 @@ class Conflict(GateError):
     """The object changed under us more times than we retry, or already exists."""
 
 
+class Expired(GateError):
+    """410 Gone: the resourceVersion asked for is older than the server keeps; list again."""
+
+
 class Forbidden(GateError):
     """RBAC refused the request; the message names the user and the verb."""
 

@@ -146,6 +146,8 @@ def translate(
         return errors.NotFound(message or "not found")
     if status == 409:
         return errors.Conflict(message or f'{what} "{name}" was changed by someone else')
+    if status == 410:
+        return errors.Expired(message or "the resourceVersion is too old: list again")
     if status == 403:
         return errors.Forbidden(message or f"forbidden to {method.lower()} {what}")
     if status == 401:
