@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import time
 from typing import Any
 
 from canarygate import errors
@@ -29,7 +29,9 @@ def record_event(
     event = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{gate.name}.{uuid.uuid4().hex[:16]}", "namespace": gate.namespace},
+        # NB: named as client-go's recorder names events (name.<unix nanoseconds in hex>), so they
+        # list in the order they happened.
+        "metadata": {"name": f"{gate.name}.{time.time_ns():x}", "namespace": gate.namespace},
         "involvedObject": {
             "apiVersion": API_VERSION,
             "kind": KIND,
