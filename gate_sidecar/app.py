@@ -6,6 +6,13 @@ wrappable ``wsgi_app``. Built by :func:`create_app` from its collaborators; no m
 A webhook call reads the cache and answers; it makes no API request. What has to be written (a
 consumed one-step approval, the latest event, the "held by" Event) is handed to the writer, which
 writes in its own thread.
+
+The hot path (measured in BENCHMARKS.md): a gate call whose route is an exact ``POST`` route of the
+``Map`` and whose body has a plain ``Content-Length`` within the limit is answered straight from the
+WSGI environ, without werkzeug's Request and Response objects; everything else (other methods,
+trailing slashes, chunked or oversized bodies, 404, 405) goes through the ``Map`` and werkzeug as
+before. Both paths share :meth:`GateSidecar.decide`, which keeps each encoded answer until the
+cached CanaryGate, Canary or consumed steps it was computed from are replaced.
 """
 
 from __future__ import annotations
@@ -17,23 +24,30 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import werkzeug
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 import canarygate
 from canarygate import gates
 from canarygate.annotations import SCOPE_STEP
-from canarygate.resolution import LIVE, resolve_gate
+from canarygate.model import Canary
+from canarygate.resolution import LIVE, Decision, resolve_gate
 
 from gate_sidecar import answers
-from gate_sidecar.cache import GateCache
+from gate_sidecar.cache import Entry, GateCache, Lookup
 from gate_sidecar.metrics import Metrics
 from gate_sidecar.writes import NullWriter
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+#: Status lines as werkzeug's Response writes them ("403 FORBIDDEN"), so both paths send the same.
+STATUS_LINES = {code: f"{code} {name.upper()}" for code, name in HTTP_STATUS_CODES.items()}
+#: Encoded answers kept at most (each a few hundred bytes); the table is emptied when full, so
+#: payloads naming ever new Canaries cannot grow it without bound.
+MAX_CACHED_ANSWERS = 8192
 
 
 class SidecarRequest(Request):
@@ -76,32 +90,68 @@ class GateSidecar:
             for rule in self.url_map.iter_rules()
             for method in rule.methods or ()
         }
+        #: (hook, Canary namespace, name, CanaryGate key, found_by) -> the objects an answer was
+        #: computed from, and the answer (see :meth:`decide`).
+        self._answers: dict[tuple, tuple] = {}
 
     # -- webhooks ------------------------------------------------------------------------------------
     def on_gate(self, request: Request, hook: str) -> Response:
-        payload = self._payload(request)
+        status, body = self.decide(self._payload(request), hook)
+        return Response(body, status, mimetype=JSON)
+
+    def decide(self, payload: answers.Payload, hook: str) -> tuple[int, bytes]:
+        """The status and encoded body answering ``hook`` for ``payload``, with its side effects.
+
+        Side effects on every call, cached or not: the decision is counted, a closed gate that
+        holds a rollout is reported to the writer (it announces each hold once), and a one-step
+        approval is consumed (those answers are never cached).
+        """
         namespace, name = payload["namespace"], payload["name"]
         lookup = self.cache.find(namespace, name, payload.get("metadata"))
-        canary_ref = f"{namespace}/{name}"
         if not self.cache.trusted(self.clock()):
             why = (
                 "the sidecar has not synced its cache with the API server yet"
                 if not self.cache.synced
                 else f"the API server has not answered for over {self.cache.fail_closed_after:g}s"
             )
-            return self._answer(hook, *answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why))
+            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", why)
         if not lookup.watched:
             why = f"namespace {lookup.key[0]} is not watched by this sidecar (see --namespaces)"
-            return self._answer(hook, *answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why))
+            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", why)
         entry = lookup.entry
         if entry is not None and entry.gate is None:
-            why = f"CanaryGate {lookup.ref} cannot be read: {entry.error}"
-            return self._answer(hook, *answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why))
-        gate = entry.gate if entry is not None else None
+            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", f"CanaryGate {lookup.ref} cannot be read: {entry.error}")
         target = entry.target if entry is not None and entry.target else (namespace, name)
         canary = self.cache.canary(*target)
-        decision = resolve_gate(gate, hook, canary=canary, consumed=self.cache.consumed(lookup.key))
+        consumed = self.cache.consumed(lookup.key)
+        # The answer is a function of (hook, the call's Canary, the lookup) and of the cached objects
+        # it was computed from. Those are immutable and replaced whole on every change, so an answer
+        # is reused only while the very same objects are still in the cache: never stale.
+        memo_key = (hook, namespace, name, lookup.key, lookup.how)
+        memo = self._answers.get(memo_key)
+        if memo is not None and memo[0] is entry and memo[1] is canary and memo[2] == consumed:
+            _, _, _, status, body, decision, counter = memo
+        else:
+            status, body, decision, cacheable = self._resolve(hook, lookup, entry, canary, consumed, f"{namespace}/{name}")
+            counter = self.metrics.decision_counter(hook, status, decision.source)
+            if cacheable:
+                if len(self._answers) >= MAX_CACHED_ANSWERS:
+                    self._answers.clear()
+                self._answers[memo_key] = (entry, canary, consumed, status, body, decision, counter)
+        if status != 200 and hook != gates.ROLLBACK and entry is not None:
+            self.writer.held(lookup.key, hook, decision, canary)
+        counter.inc()
+        return status, body
+
+    def _resolve(
+        self, hook: str, lookup: Lookup, entry: Entry | None, canary: Canary | None, consumed: frozenset[str], canary_ref: str
+    ) -> tuple[int, bytes, Decision, bool]:
+        """Resolve and encode; the last item says whether the answer may be reused (not a consumed step)."""
+        gate = entry.gate if entry is not None else None
+        decision = resolve_gate(gate, hook, canary=canary, consumed=consumed)
+        cacheable = True
         if decision.opened and decision.source == LIVE and decision.scope == SCOPE_STEP and gate is not None:
+            cacheable = False
             change = decision.change
             assert change is not None
             if self.cache.consume(lookup.key, change.encode()):
@@ -111,10 +161,12 @@ class GateSidecar:
         status, body = answers.gate_answer(
             hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref
         )
-        if status != 200 and hook != gates.ROLLBACK and gate is not None:
-            self.writer.held(lookup.key, hook, decision, canary)
-        self.metrics.decided(hook, status, decision.source)
-        return Response(answers.encode(body), status, mimetype=JSON)
+        return status, answers.encode(body), decision, cacheable
+
+    def _unknown(self, hook: str, ref: str, canary_ref: str, why: str) -> tuple[int, bytes]:
+        status, body = answers.unknown_answer(hook, ref=ref, canary=canary_ref, why=why)
+        self.metrics.decided(hook, status, body.get("source", ""))
+        return status, answers.encode(body)
 
     def on_event(self, request: Request) -> Response:
         payload = self._payload(request)
@@ -165,10 +217,6 @@ class GateSidecar:
     def _payload(self, request: Request) -> answers.Payload:
         return answers.decode_body(request.get_data(cache=False))
 
-    def _answer(self, hook: str, status: int, body: answers.Answer) -> Response:
-        self.metrics.decided(hook, status, body.get("source", ""))
-        return Response(answers.encode(body), status, mimetype=JSON)
-
     def dispatch_request(self, request: Request) -> tuple[str, Response]:
         endpoint = "unmatched"
         try:
@@ -186,11 +234,33 @@ class GateSidecar:
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
+        route = self._fast_routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")))
+        if route is not None and route[0] == "gate":
+            length = _plain_length(environ)
+            if length is not None:
+                result = self._fast_gate(environ, start_response, route[1]["hook"], length)
+                self.metrics.observe("gate", time.perf_counter() - started)
+                return result
         request = SidecarRequest(environ)
         endpoint, response = self.dispatch_request(request)
         result = response(environ, start_response)
         self.metrics.observe(endpoint, time.perf_counter() - started)
         return result
+
+    def _fast_gate(self, environ: dict[str, Any], start_response: Callable, hook: str, length: int) -> Iterable[bytes]:
+        """A gate call answered from the environ: what ``on_gate`` answers, without werkzeug's objects."""
+        try:
+            raw = environ["wsgi.input"].read(length) if length else b""
+            if len(raw) != length:
+                raise ClientDisconnected()  # what werkzeug's LimitedStream says of a short body
+            status, body = self.decide(answers.decode_body(raw), hook)
+        except HTTPException as e:
+            return error_response(e)(environ, start_response)
+        except Exception:
+            log.exception("bug while answering %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            return error_response(InternalServerError("the sidecar failed; see its log"))(environ, start_response)
+        start_response(STATUS_LINES[status], [("Content-Type", JSON), ("Content-Length", str(len(body)))])
+        return [body]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         return self.wsgi_app(environ, start_response)
@@ -219,6 +289,19 @@ def create_app(
     metrics = metrics or Metrics()
     metrics.watch_cache(age=lambda: cache.age(clock()), synced=lambda: cache.synced, size=lambda: len(cache))
     return GateSidecar(cache=cache, writer=writer or NullWriter(), metrics=metrics, clock=clock)
+
+
+def _plain_length(environ: dict[str, Any]) -> int | None:
+    """The body's length when the fast path may read it: a plain Content-Length within the limit.
+
+    None (werkzeug's path decides: 413, chunked bodies...) for no or odd Content-Length, a
+    Transfer-Encoding, or a body over the limit.
+    """
+    value = environ.get("CONTENT_LENGTH")
+    if not value or not value.isascii() or not value.isdigit() or environ.get("HTTP_TRANSFER_ENCODING"):
+        return None
+    length = int(value)
+    return length if length <= answers.MAX_BODY else None
 
 
 def _finite(value: float) -> float | None:

@@ -67,11 +67,15 @@ class Metrics:
         self.watched.set_function(lambda: float(size()))
 
     def decided(self, gate: str, answer: int, source: str) -> None:
+        self.decision_counter(gate, answer, source).inc()  # type: ignore[attr-defined]
+
+    def decision_counter(self, gate: str, answer: int, source: str):
+        """The bound counter child for these labels (callers may keep it and call ``inc()``)."""
         key = (gate, str(answer), source)
         child = self._decision_children.get(key)
         if child is None:
             child = self._decision_children[key] = self.decisions.labels(*key)
-        child.inc()  # type: ignore[attr-defined]
+        return child
 
     def observe(self, endpoint: str, seconds: float) -> None:
         child = self._latency_children.get(endpoint)
