@@ -5,7 +5,8 @@
 candidate per line, then ``:<directive>`` (4: no file completion; 0: files allowed).
 
 This module knows the command line statically (no command module, no ``kubernetes`` import) and
-asks the API only for names, with the standard-library client of :mod:`canarygate.kube.lite`.
+asks the API only for names, with :mod:`canarygate.kube.kubeconfig` and the light transport
+(:mod:`canarygate.kube.light`, standard library only).
 """
 
 from __future__ import annotations
@@ -121,45 +122,44 @@ def _flag_values(flag: str, current: str, flags: dict[str, str], spec, command) 
 
 
 def _kubeconfig_names(flags: dict[str, str], section: str) -> list[str]:
-    from canarygate.kube import lite
+    from canarygate.kube import kubeconfig
 
     try:
-        return lite.names(flags.get("--kubeconfig") or None, section)
+        return kubeconfig.names(flags.get("--kubeconfig") or None, section)
     except Exception:  # completion never fails loudly
         return []
 
 
 def _target(flags: dict[str, str]):
-    from canarygate.kube import lite
+    """(light API client, namespace) for the flags given so far; raises when the light transport cannot serve."""
+    from canarygate.kube import kubeconfig, light
 
-    return lite.target(
+    resolved = kubeconfig.resolve(
         kubeconfig=flags.get("--kubeconfig") or None,
         context=flags.get("--context") or flags.get("-c") or None,
         cluster=flags.get("--cluster") or None,
         user=flags.get("--user") or None,
         namespace=flags.get("--namespace") or flags.get("-n") or flags.get("--ns") or None,
     )
+    return light.LightApiClient(light.target(resolved)), resolved.namespace
 
 
 def _list_names(flags: dict[str, str], path: str) -> list[str]:
-    from canarygate.kube import lite
-
     try:
-        data = lite.get(_target(flags), path)
+        api, _ = _target(flags)
+        data = api.get(path, timeout=3.0)
     except Exception:
         return []
     return sorted((i.get("metadata") or {}).get("name", "") for i in data.get("items") or ())
 
 
 def _gate_names(flags: dict[str, str]) -> list[str]:
-    from canarygate.kube import lite
-
     try:
-        where = _target(flags)
+        api, namespace = _target(flags)
         path = "/apis/piggysec.com/v1alpha1"
         if "--all-namespaces" not in flags and "-A" not in flags:
-            path += f"/namespaces/{where.namespace}"
-        data = lite.get(where, path + "/canarygates")
+            path += f"/namespaces/{namespace}"
+        data = api.get(path + "/canarygates", timeout=3.0)
     except Exception:
         return []
     return sorted((i.get("metadata") or {}).get("name", "") for i in data.get("items") or ())

@@ -41,7 +41,7 @@ class GateContext:
     clock: Callable[[], datetime] = utcnow
     stdout: IO[str] | None = None
     stderr: IO[str] | None = None
-    #: Builds the connection from settings; tests may inject one. Default: canarygate.kube.session.open_connection.
+    #: Builds the connection from settings; tests may inject one. Default: canarygate.kube.connect.connect.
     connector: Callable[[Any], Any] | None = None
     _connection: Any = field(default=None, repr=False)
     _username: str | None = field(default=None, repr=False)
@@ -49,7 +49,8 @@ class GateContext:
     # -- connection ---------------------------------------------------------------------------
 
     def settings(self):
-        from canarygate.kube.connect import Settings
+        """Connection settings; the light transport unless KUBECTL_GATE_CLIENT=kubernetes."""
+        from canarygate.kube.connect import LIGHT, OFFICIAL, Settings
 
         return Settings(
             kubeconfig=self.kubeconfig,
@@ -58,6 +59,7 @@ class GateContext:
             user=self.user,
             namespace=self.namespace,
             request_timeout=self.request_timeout,
+            transport=OFFICIAL if os.environ.get("KUBECTL_GATE_CLIENT") == "kubernetes" else LIGHT,
         )
 
     @property
@@ -68,7 +70,7 @@ class GateContext:
 
             connector = self.connector
             if connector is None:
-                from canarygate.kube.session import open_connection as connector
+                from canarygate.kube.connect import connect as connector
             try:
                 self._connection = connector(self.settings())
             except errors.ConfigError as e:
@@ -163,17 +165,11 @@ def _flag_hint(gctx: GateContext) -> str:
 
 
 def _kubeconfig_names(explicit: str | None) -> tuple[set[str], set[str]]:
-    import yaml
+    from canarygate import errors
+    from canarygate.kube import kubeconfig
 
-    paths = explicit or os.environ.get("KUBECONFIG") or "~/.kube/config"
-    contexts: set[str] = set()
-    clusters: set[str] = set()
-    for path in (paths.split(os.pathsep) if not explicit else [explicit]):
-        try:
-            with open(os.path.expanduser(path)) as f:
-                data = yaml.safe_load(f) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        contexts.update(c.get("name", "") for c in data.get("contexts") or ())
-        clusters.update(c.get("name", "") for c in data.get("clusters") or ())
-    return contexts, clusters
+    try:
+        merged = kubeconfig.load(kubeconfig.paths(explicit))
+    except errors.ConfigError:
+        return set(), set()
+    return {c["name"] for c in merged["contexts"]}, {c["name"] for c in merged["clusters"]}

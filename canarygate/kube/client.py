@@ -1,13 +1,16 @@
-"""A thin JSON client over the official ``kubernetes`` ApiClient, and the one place API errors
-become :mod:`canarygate.errors`.
+"""A thin JSON client over an ``ApiClient``, and the one place API errors become :mod:`canarygate.errors`.
 
-The official client does the HTTP, TLS, tokens and exec credential plugins; this layer asks for
+The ``ApiClient`` is the official ``kubernetes`` one or the light transport's stand-in
+(:mod:`canarygate.kube.light`); either does the HTTP, TLS and credentials. This layer asks for
 plain JSON (no typed models, which cost import time) and translates failures with their causes.
+It imports neither transport, so the light path never loads urllib3 or ``kubernetes``.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +23,7 @@ JSON_PATCH = "application/json-patch+json"
 
 
 class Kube:
-    """JSON requests to one API server through an official ``ApiClient``."""
+    """JSON requests to one API server through an ``ApiClient`` (official or light)."""
 
     def __init__(self, api_client, *, timeout: float | None = None):
         self.api_client = api_client
@@ -96,17 +99,18 @@ class Kube:
             if _is_transport_error(e):
                 host = client.configuration.host
                 raise errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}") from e
-            from kubernetes.client.exceptions import ApiException
-
-            if isinstance(e, ApiException):
+            official = sys.modules.get("kubernetes.client.exceptions")  # NB: loaded if the official client is used
+            if official is not None and isinstance(e, official.ApiException):
                 raise errors.Unreachable(f"the API server connection failed: {e.reason}") from e
             raise
 
 
 def _is_transport_error(e: BaseException) -> bool:
-    import urllib3
-
-    return isinstance(e, (urllib3.exceptions.HTTPError, OSError))
+    """Socket, TLS and HTTP protocol failures of either transport (urllib3's only if it is loaded)."""
+    if isinstance(e, (OSError, http.client.HTTPException)):
+        return True
+    urllib3 = sys.modules.get("urllib3.exceptions")
+    return urllib3 is not None and isinstance(e, urllib3.HTTPError)
 
 
 def _short(e: BaseException) -> str:
