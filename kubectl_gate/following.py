@@ -1,4 +1,5 @@
-"""Follow a CanaryGate and its Canary together: one watch thread each, changes merged in order."""
+"""Follow a CanaryGate and its Canary together: one informer thread each
+(:func:`canarygate.kube.informers.follow_object`), changes merged in order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from canarygate.kube import watching
+from canarygate.kube import informers
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from canarygate.model import Canary, CanaryGate, parse_canary, parse_canarygate
 from kubectl_gate.context import GateContext
@@ -27,7 +28,7 @@ class Follower:
         self.canary_raw: dict[str, Any] | None = None
         self._seen = {"gate": False, "canary": False}
         self._queue: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
+        self._informers: list[informers.Informer] = []
         self._target: tuple[str, str] | None = None
 
     @property
@@ -38,20 +39,23 @@ class Follower:
     def canary(self) -> Canary | None:
         return parse_canary(self.canary_raw) if self.canary_raw is not None else None
 
-    def _run(self, key: str, resource, namespace: str, name: str) -> None:
+    def _run(self, key: str, where: tuple[str, str], informer: informers.Informer) -> None:
         from canarygate import errors
 
         try:
-            for obj in watching.follow(self.kube, resource, namespace, name, stop=self._stop):
-                self._queue.put((key, obj))
+            informer.run()
         except errors.CrdMissing as e:
             # NB: no Flagger CRD means no Canary, which is a state to show, not an error.
-            self._queue.put((key, None) if key == "canary" else ("error", e))
+            self._queue.put((key, where, None) if key == "canary" else ("error", where, e))
         except BaseException as e:  # handed to the reader, who raises it in the main thread
-            self._queue.put(("error", e))
+            self._queue.put(("error", where, e))
 
     def _start(self, key: str, resource, namespace: str, name: str) -> None:
-        threading.Thread(target=self._run, args=(key, resource, namespace, name), daemon=True).start()
+        where = (namespace, name)
+        informer = informers.follow_object(self.kube, resource, namespace, name,
+                                           lambda obj: self._queue.put((key, where, obj)))
+        self._informers.append(informer)
+        threading.Thread(target=self._run, args=(key, where, informer), daemon=True).start()
 
     def changes(self, *, deadline: float | None = None) -> Iterator[str]:
         """Yield "gate" or "canary" after each change, once both have been read; stops at ``deadline``."""
@@ -60,7 +64,7 @@ class Follower:
             while True:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    key, obj = self._queue.get(timeout=timeout)
+                    key, where, obj = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     return
                 if key == "error":
@@ -77,11 +81,12 @@ class Follower:
                     elif self._target is None:
                         self._seen["canary"] = True  # no gate, no target: nothing to wait for
                 else:
-                    if self._target is None:
-                        continue
+                    if where != self._target:
+                        continue  # no target yet, or the Canary of an earlier target
                     self.canary_raw = obj
                 self._seen[key] = True
                 if all(self._seen.values()):
                     yield key
         finally:
-            self._stop.set()
+            for informer in self._informers:
+                informer.stop()

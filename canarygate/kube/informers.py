@@ -10,7 +10,10 @@ and :meth:`Informer.age` (seconds since the API server last answered; 0 while a 
 a caller can refuse to guess when its copy may be out of date.
 
 Only the thread running :meth:`Informer.run` calls the callbacks; they must be quick.
-(:mod:`canarygate.kube.watching` follows one object for the CLI; this module keeps whole caches.)
+
+The one watch mechanism of the project: the sidecar keeps whole caches with it, and the CLI's
+``show --watch`` and ``wait`` follow one object with :func:`follow_object` (a field selector on
+``metadata.name``; ``fatal`` errors such as Forbidden end it instead of being retried).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ class Informer:
     many informers do not reconnect in step); the socket read timeout is a little longer, so a
     silently dead connection is noticed too. ``backoff`` is (first, cap) seconds between failed
     attempts. ``missing_ok``: a resource the server does not serve (CRD not installed) counts as
-    an empty, synced list, re-checked every ``backoff`` cap.
+    an empty, synced list, re-checked every ``backoff`` cap. ``field_selector`` narrows list and
+    watch (e.g. ``metadata.name=demo``). ``fatal``: error classes that end :meth:`run` by raising
+    instead of being retried (none by default: a service keeps trying).
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class Informer:
         watch_timeout: float = 240.0,
         backoff: tuple[float, float] = (0.1, 5.0),
         missing_ok: bool = False,
+        field_selector: str = "",
+        fatal: tuple[type[BaseException], ...] = (),
     ):
         self.kube = kube
         self.resource = resource
@@ -67,6 +74,8 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.backoff = backoff
         self.missing_ok = missing_ok
+        self.field_selector = field_selector
+        self.fatal = fatal
         #: True once the first list has been handed to ``on_list``; never goes back to False.
         self.synced = False
         #: Lists made (the first one included) and watches opened: for logs, metrics and tests.
@@ -104,7 +113,7 @@ class Informer:
             self._thread.join(timeout)
 
     def run(self) -> None:
-        """List and watch until :meth:`stop`; never raises for API trouble."""
+        """List and watch until :meth:`stop`; raises only the ``fatal`` errors, retries the rest."""
         delay = self.backoff[0]
         need_list = True
         while not self._stop.is_set():
@@ -114,6 +123,8 @@ class Informer:
                     need_list = False
                 self._watch()
                 delay = self.backoff[0]  # a watch that opened and ended normally: go again at once
+            except self.fatal:
+                raise
             except _Relist as e:
                 log.info("relisting %s: %s", self.scope, e)
                 need_list = True
@@ -138,7 +149,8 @@ class Informer:
     # -- steps ---------------------------------------------------------------------------------
     def _list(self) -> None:
         try:
-            raw = self.kube.request("GET", self.resource.path(self.namespace), resource=self.resource)
+            raw = self.kube.request("GET", self.resource.path(self.namespace), query=self._selector(),
+                                    resource=self.resource)
         except errors.CrdMissing:
             if not self.missing_ok:
                 raise
@@ -163,6 +175,7 @@ class Informer:
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", timeout),
+            *self._selector(),
         ]
         if self._resource_version:
             query.append(("resourceVersion", self._resource_version))
@@ -173,13 +186,12 @@ class Informer:
         self._watching = True
         try:
             first = next(stream, None)
-        except errors.Unreachable:
-            self._watching = False
-            raise
-        except errors.GateError as e:
-            self._watching = False
-            # 410 Gone (our resourceVersion is too old) and anything else unexpected: start over.
+        except errors.Expired as e:
+            self._watching = False  # 410 Gone: our resourceVersion is older than the server keeps
             raise _Relist(f"the watch was refused: {e}") from e
+        except errors.GateError:
+            self._watching = False  # unreachable, forbidden...: run() backs off (or raises a fatal one)
+            raise
         self.watches += 1
         try:
             if first is not None:
@@ -207,9 +219,51 @@ class Informer:
         if kind in (ADDED, MODIFIED, DELETED):
             self.on_event(kind, obj)
 
+    def _selector(self) -> list[tuple[str, Any]]:
+        return [("fieldSelector", self.field_selector)] if self.field_selector else []
+
     def _contact(self) -> None:
         self._last_contact = self.clock()
 
 
 class _Relist(Exception):
     """The watch cannot go on from our resourceVersion: list again."""
+
+
+#: What ends a follow instead of being retried: nothing to follow, or not allowed to.
+FOLLOW_FATAL: tuple[type[BaseException], ...] = (errors.CrdMissing, errors.Forbidden, errors.Unauthorized)
+
+
+def follow_object(
+    kube: Kube,
+    resource: Resource,
+    namespace: str,
+    name: str,
+    on_change: Callable[[dict[str, Any] | None], None],
+    *,
+    watch_timeout: float = 60.0,
+    backoff: tuple[float, float] = (0.1, 1.0),
+    fatal: tuple[type[BaseException], ...] = FOLLOW_FATAL,
+) -> Informer:
+    """An (unstarted) Informer on one object: ``on_change(obj)`` with the object now and after each
+    change, ``on_change(None)`` while it does not exist; repeats are not reported.
+
+    Call ``run()`` in a thread of your own to receive the ``fatal`` errors, or ``start()``.
+    """
+    last: list[Any] = [object()]
+
+    def report(current: dict[str, Any] | None) -> None:
+        if current != last[0]:
+            last[0] = current
+            on_change(current)
+
+    def on_list(items: list[dict[str, Any]]) -> None:
+        report(next((i for i in items if (i.get("metadata") or {}).get("name") == name), None))
+
+    def on_event(kind: str, obj: dict[str, Any]) -> None:
+        if (obj.get("metadata") or {}).get("name") == name:
+            report(None if kind == DELETED else obj)
+
+    return Informer(kube, resource, namespace=namespace, on_list=on_list, on_event=on_event,
+                    watch_timeout=watch_timeout, backoff=backoff, field_selector=f"metadata.name={name}",
+                    fatal=fatal)
