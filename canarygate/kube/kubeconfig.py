@@ -87,11 +87,11 @@ def _absolute(section: str, body: dict[str, Any], base: str) -> dict[str, Any]:
     for key in _PATH_KEYS.get(section, ()):
         if body.get(key):
             path = os.path.expanduser(str(body[key]))
-            body[key] = path if os.path.isabs(path) else os.path.join(base, path)
+            body[key] = path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
     if section == "users" and isinstance(body.get("exec"), dict):
         command = str(body["exec"].get("command") or "")
         if os.sep in command and not os.path.isabs(command):
-            body["exec"] = {**body["exec"], "command": os.path.join(base, command)}
+            body["exec"] = {**body["exec"], "command": os.path.normpath(os.path.join(base, command))}
     return body
 
 

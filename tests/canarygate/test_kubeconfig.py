@@ -1,0 +1,156 @@
+"""The kubeconfig reader (canarygate.kube.kubeconfig), offline: which files (--kubeconfig alone,
+KUBECONFIG list, default), kubectl's merge (first file to set a value wins, current-context too),
+paths made absolute against the file that holds them, --context/--cluster/--user/-n overrides, and
+errors that say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from canarygate import errors
+from canarygate.kube import kubeconfig
+
+
+def write(path, *, current=None, clusters=(), users=(), contexts=()):
+    data = {"apiVersion": "v1", "kind": "Config"}
+    if current:
+        data["current-context"] = current
+    data["clusters"] = [{"name": n, "cluster": c} for n, c in clusters]
+    data["users"] = [{"name": n, "user": u} for n, u in users]
+    data["contexts"] = [{"name": n, "context": c} for n, c in contexts]
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.fixture
+def two_files(tmp_path, monkeypatch):
+    """KUBECONFIG=a:b where both set current-context, a cluster, a user and a context of the same names."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write(tmp_path / "a" / "config", current="first",
+              clusters=[("c", {"server": "https://a", "certificate-authority": "ca.pem"})],
+              users=[("u", {"token": "from-a", "client-certificate": "certs/u.crt", "client-key": "/abs/u.key"})],
+              contexts=[("first", {"cluster": "c", "user": "u", "namespace": "ns-a"}),
+                        ("shared", {"cluster": "c", "user": "u", "namespace": "from-a"})])
+    b = write(tmp_path / "b" / "config", current="second",
+              clusters=[("c", {"server": "https://b"}), ("only-b", {"server": "https://only-b"})],
+              users=[("u", {"token": "from-b"}),
+                     ("plugin", {"exec": {"command": "./bin/get-token", "apiVersion": "v1"}, "tokenFile": "tok"}),
+                     ("path-plugin", {"exec": {"command": "get-token"}})],
+              contexts=[("second", {"cluster": "only-b", "user": "plugin"}),
+                        ("shared", {"cluster": "c", "user": "u", "namespace": "from-b"})])
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([a, str(tmp_path / "missing"), b]))
+    return tmp_path
+
+
+def test_paths_explicit_then_env_then_default(monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join(["x", "", "y"]))
+    assert kubeconfig.paths("only") == ["only"]
+    assert kubeconfig.paths(None) == ["x", "y"]
+    monkeypatch.delenv("KUBECONFIG")
+    assert kubeconfig.paths(None) == ["~/.kube/config"]
+
+
+def test_first_file_to_set_a_value_wins(two_files):
+    merged = kubeconfig.load(kubeconfig.paths())
+    assert merged["current-context"] == "first"  # the Python client's merger would say "second"
+    assert [c["name"] for c in merged["clusters"]] == ["c", "only-b"]
+    assert merged["clusters"][0]["cluster"]["server"] == "https://a"
+    assert next(u for u in merged["users"] if u["name"] == "u")["user"]["token"] == "from-a"
+    resolved = kubeconfig.resolve(context="shared")
+    assert resolved.namespace == "from-a"
+    assert kubeconfig.names(None, "contexts") == ["first", "second", "shared"]
+
+
+def test_explicit_kubeconfig_reads_only_that_file(two_files):
+    only_b = str(two_files / "b" / "config")
+    resolved = kubeconfig.resolve(kubeconfig=only_b)
+    assert (resolved.context_name, resolved.cluster["server"]) == ("second", "https://only-b")
+    assert kubeconfig.names(only_b, "clusters") == ["c", "only-b"]
+    assert kubeconfig.load([only_b])["clusters"][0]["cluster"]["server"] == "https://b"
+
+
+def test_relative_paths_resolve_against_the_file_that_holds_them(two_files):
+    a, b = two_files / "a", two_files / "b"
+    resolved = kubeconfig.resolve()
+    assert resolved.cluster["certificate-authority"] == str(a / "ca.pem")
+    assert resolved.user["client-certificate"] == str(a / "certs" / "u.crt")
+    assert resolved.user["client-key"] == "/abs/u.key"
+    plugin = kubeconfig.resolve(context="second").user
+    assert plugin["exec"]["command"] == str(b / "bin" / "get-token")  # a path: relative to its file
+    assert plugin["tokenFile"] == str(b / "tok")
+    bare = next(u for u in kubeconfig.load(kubeconfig.paths())["users"] if u["name"] == "path-plugin")
+    assert bare["user"]["exec"]["command"] == "get-token"  # a bare name: looked up on PATH
+
+
+def test_home_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = write(tmp_path / "config", current="x", clusters=[("c", {"server": "https://s",
+                                                                     "certificate-authority": "~/ca.pem"})],
+                 contexts=[("x", {"cluster": "c"})])
+    assert kubeconfig.resolve(kubeconfig=path).cluster["certificate-authority"] == str(tmp_path / "ca.pem")
+
+
+def test_overrides(two_files):
+    resolved = kubeconfig.resolve(context="first", cluster="only-b", user="plugin", namespace="mine")
+    assert (resolved.context_name, resolved.cluster_name, resolved.user_name) == ("first", "only-b", "plugin")
+    assert resolved.cluster["server"] == "https://only-b" and resolved.namespace == "mine"
+    # The config handed to the official loader carries the overridden context as current.
+    config = resolved.config
+    assert config["current-context"] == "first"
+    assert [c["context"] for c in config["contexts"] if c["name"] == "first"] == [
+        {"cluster": "only-b", "user": "plugin", "namespace": "ns-a"}]
+    assert kubeconfig.resolve(context="second").namespace == "default"  # no namespace in the context
+
+
+def test_a_context_without_user_is_anonymous(tmp_path):
+    path = write(tmp_path / "config", current="x", clusters=[("c", {"server": "https://s"})],
+                 contexts=[("x", {"cluster": "c"})])
+    resolved = kubeconfig.resolve(kubeconfig=path)
+    assert (resolved.user_name, resolved.user) == ("", {})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"context": "nope"}, r'context "nope" not found in the kubeconfig \(contexts: first, second, shared\)'),
+    ({"cluster": "nope"}, r'cluster "nope" not found in the kubeconfig \(clusters: c, only-b\)'),
+    ({"user": "nope"}, r'user "nope" not found in the kubeconfig \(users: path-plugin, plugin, u\)'),
+])
+def test_unknown_names_list_the_known_ones(two_files, overrides, message):
+    with pytest.raises(errors.ConfigError, match=message):
+        kubeconfig.resolve(**overrides)
+
+
+def test_errors_say_what_to_do(tmp_path):
+    with pytest.raises(errors.ConfigError, match="no kubeconfig found .*pass --kubeconfig, set KUBECONFIG"):
+        kubeconfig.resolve(kubeconfig=str(tmp_path / "nothing"))
+    (tmp_path / "bad").write_text("clusters: [\n")
+    with pytest.raises(errors.ConfigError, match="is not valid YAML"):
+        kubeconfig.resolve(kubeconfig=str(tmp_path / "bad"))
+    (tmp_path / "list").write_text("- a\n- b\n")
+    with pytest.raises(errors.ConfigError, match="is not a kubeconfig"):
+        kubeconfig.resolve(kubeconfig=str(tmp_path / "list"))
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(errors.ConfigError, match="cannot read the kubeconfig"):
+        kubeconfig.resolve(kubeconfig=str(tmp_path / "dir"))
+    no_current = write(tmp_path / "nocurrent", clusters=[("c", {"server": "https://s"})],
+                       contexts=[("x", {"cluster": "c"})])
+    with pytest.raises(errors.ConfigError, match="no current context: pass --context"):
+        kubeconfig.resolve(kubeconfig=no_current)
+    dangling = write(tmp_path / "dangling", current="x", contexts=[("x", {"cluster": "gone"})])
+    with pytest.raises(errors.ConfigError, match=r'cluster "gone" \(named by context "x"\) not found'):
+        kubeconfig.resolve(kubeconfig=dangling)
+
+
+def test_reading_it_does_not_import_the_kubernetes_client():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom canarygate.kube import kubeconfig, light, connect\n"
+             "assert not [m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')]\n"
+             "assert 'urllib3' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
