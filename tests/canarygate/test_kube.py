@@ -1,4 +1,4 @@
-"""The Kubernetes access layer against the sandbox API, through the official client.
+"""The Kubernetes access layer against the sandbox API, through both transports (official and light).
 
 Covers: connecting like kubectl (KUBECONFIG with several files, context/namespace/user overrides,
 unknown context, bad timeout); writing a live change bound to the Canary's rollout; no lost update
@@ -23,9 +23,10 @@ from canarygate.kube.resources import Resource
 NOW = "2026-11-22T10:00:00Z"
 
 
-@pytest.fixture
-def kube(kubeconfig) -> Kube:
-    return connect.connect(connect.Settings(kubeconfig=kubeconfig)).kube
+@pytest.fixture(params=[connect.OFFICIAL, connect.LIGHT])
+def kube(request, kubeconfig) -> Kube:
+    """Every test that uses it runs over the official client and over the light transport."""
+    return connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=request.param)).kube
 
 
 def make_gate(kube: Kube, namespace: str, name: str = "demo", **spec_gates) -> None:
