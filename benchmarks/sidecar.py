@@ -4,9 +4,17 @@
 
 Setup: the emulator with 1,000 CanaryGates (10 namespaces) and their Canaries; the sidecar as a
 subprocess (``python -m gate_sidecar``) with a token bound to the shipped ClusterRole; a bare WSGI
-app answering 200 served by the same server (waitress, same thread count) in another subprocess.
-Load: 16 concurrent callers (4 processes x 4 threads, one keep-alive connection each) POST Flagger
-payloads for random CanaryGates, for a fixed time, first to the bare app, then to the sidecar.
+app (:func:`bare_app`: reads the body, answers 200 with a 16-byte JSON body) in another
+subprocess, served by the same server with the same settings (:func:`gate_sidecar.server.create_server`,
+same thread count).
+
+Load: 16 concurrent callers, one keep-alive connection each, POST the same 200 Flagger payloads
+(random CanaryGates) for a fixed time. The generator is ``wrk`` (C, one thread, event loop) when it is
+on the PATH (``apt-get install wrk``): it leaves the CPUs to the servers. Without it (or with
+``BENCH_LOADGEN=python``) a Python generator (4 processes x 4 threads) is used, and the table says
+so: on a 2-CPU machine it takes most of the CPU, so its figures bound the generator, not the servers.
+Each app gets a 1 s unmeasured warm-up, then the runs go bare, sidecar, sidecar, bare (so a drift
+during the run weighs on both alike); throughput is over both runs, latency the worse of the two.
 
 Figures: throughput and p50/p99 latency for both and their ratio; API requests the sidecar made
 during its load (budget 0); its resident memory (budget < 100 MB); time from spawn to /readyz and
@@ -22,6 +30,7 @@ import multiprocessing
 import os
 import random
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -39,6 +48,8 @@ CALLERS_PROCESSES = 4
 CALLERS_THREADS = 4
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 THREADS = 8
+WARMUP = 1.0
+LOADGEN = os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
 CHANGES = 50
 SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
 
@@ -115,6 +126,56 @@ def _load_process(port: int, path: str, duration: float, start_at: float, queue)
 
 def measure_load(port: int, path: str, duration: float = DURATION) -> dict[str, float]:
     """16 callers for ``duration`` seconds: requests/s, p50 and p99 latency (ms), errors."""
+    return (_wrk_load if LOADGEN == "wrk" else _python_load)(port, path, duration)
+
+
+WRK_SCRIPT = """
+local requests, i = {}, 0
+bad = 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  for _, body in ipairs(BODIES) do
+    table.insert(requests, wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body))
+  end
+end
+function request() i = i % #requests + 1; return requests[i] end
+function response(status, headers, body) if status ~= 200 and status ~= 403 then bad = bad + 1 end end
+function done(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  local e = summary.errors
+  io.write(string.format('\\nRESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    b + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def _wrk_load(port: int, path: str, duration: float) -> dict[str, float]:
+    """wrk, one thread, 16 connections; the request bodies are :func:`_bodies`, as for the Python one."""
+    bodies = ", ".join("[[" + b.decode() + "]]" for b in _bodies())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(f"BODIES = {{{bodies}}}\n" + WRK_SCRIPT)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{CALLERS_PROCESSES * CALLERS_THREADS}", f"-d{duration:g}s", "--timeout", "10s",
+             "-s", f.name, f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    return {
+        "rps": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": result["errors"],
+        "requests": result["requests"],
+        "seconds": result["duration_us"] / 1e6,
+    }
+
+
+def _python_load(port: int, path: str, duration: float) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.5  # let the spawned interpreters start first
@@ -133,12 +194,29 @@ def measure_load(port: int, path: str, duration: float = DURATION) -> dict[str, 
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
         "errors": errors,
         "requests": len(latencies),
+        "seconds": duration,
+    }
+
+
+def _combine(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Several runs of one app: throughput over all of them, latency the worst run's."""
+    requests = sum(r["requests"] for r in runs)
+    return {
+        "rps": requests / sum(r["seconds"] for r in runs),
+        "p50_ms": max(r["p50_ms"] for r in runs),
+        "p99_ms": max(r["p99_ms"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "requests": requests,
+        "runs": runs,
     }
 
 
 # -- the bare app --------------------------------------------------------------------------------------------
 def bare_app(environ, start_response):
-    """The baseline: read the body, answer 200 with a small JSON body."""
+    """The baseline: read the body (Content-Length bytes), answer 200 with a 16-byte JSON body.
+
+    No parsing, routing, metrics or werkzeug: what any WSGI webhook endpoint must at least do.
+    """
     length = int(environ.get("CONTENT_LENGTH") or 0)
     environ["wsgi.input"].read(length)
     body = b'{"allowed":true}'
@@ -147,12 +225,12 @@ def bare_app(environ, start_response):
 
 
 def serve_bare(port: int, threads: int = THREADS) -> None:
-    import logging
+    """The bare app on the sidecar's server with the sidecar's settings."""
+    from gate_sidecar.config import configure_logging
+    from gate_sidecar.server import create_server
 
-    import waitress
-
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress.serve(bare_app, host="127.0.0.1", port=port, threads=threads, ident="bare", _quiet=True)
+    configure_logging("text", "warning")  # as the sidecar run by the benchmark
+    create_server(bare_app, host="127.0.0.1", port=port, threads=threads, ident="bare").run()
 
 
 def _rss_mb(pid: int) -> float:
@@ -175,18 +253,28 @@ def _populate(srv) -> None:
         srv.apply(yaml.safe_load((ROOT / "deploy/sidecar" / name).read_text()))
     for n in range(NAMESPACES):
         srv.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}})
+    for gate, canary in _objects():
+        srv.apply(gate)
+        srv.apply(canary)
+
+
+def _objects():
+    """The benchmark's CanaryGates (a third with confirm-promotion closed) and their Canaries."""
     for i in range(GATES):
         ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
-        srv.apply({"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-                   "metadata": {"name": name, "namespace": ns},
-                   "spec": {"confirm-promotion": "closed" if i % 3 == 0 else "opened",
-                            "target": {"namespace": ns, "name": name}}})
-        srv.apply({"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": name, "namespace": ns},
-                   "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                            "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}},
-                   "status": {"phase": "Progressing", "canaryWeight": 10, "conditions": [
-                       {"type": "Promoted", "status": "Unknown", "reason": "Progressing",
-                        "lastTransitionTime": "2026-11-22T10:00:00Z"}]}})
+        yield (
+            {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
+             "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
+             "spec": {"confirm-promotion": "closed" if i % 3 == 0 else "opened",
+                      "target": {"namespace": ns, "name": name}}},
+            {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+             "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
+             "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                      "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}},
+             "status": {"phase": "Progressing", "canaryWeight": 10, "conditions": [
+                 {"type": "Promoted", "status": "Unknown", "reason": "Progressing",
+                  "lastTransitionTime": "2026-11-22T10:00:00Z"}]}},
+        )
 
 
 def _propagation(srv, port: int) -> list[float]:
@@ -244,18 +332,18 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             _wait_http(bare_port, "/")
             figures["rss_idle_mb"] = _rss_mb(sidecar.pid)
 
-            figures["bare"] = measure_load(bare_port, "/confirm-promotion", duration)
-            # Warm-up: each CanaryGate answered once, so the one-off "held by" Events (a third of the
-            # gates are closed) are written before the measured window.
-            warm = http.client.HTTPConnection("127.0.0.1", side_port, timeout=10)
-            for body in _bodies():
-                warm.request("POST", "/confirm-promotion", body=body, headers={"Content-Type": "application/json"})
-                warm.getresponse().read()
+            # Warm-up, unmeasured, for both: each CanaryGate answered at least once, so the one-off
+            # "held by" Events (a third of the gates are closed) are written before the measured runs.
+            measure_load(bare_port, "/confirm-promotion", WARMUP)
+            measure_load(side_port, "/confirm-promotion", WARMUP)
             time.sleep(1.0)
             figures["api_writes_warmup"] = sum(1 for r in srv.requests if r.user == SIDECAR_USER and r.method != "GET")
             srv.clear_requests()
             window = time.time()
-            figures["sidecar"] = measure_load(side_port, "/confirm-promotion", duration)
+            runs: dict[str, list] = {"bare": [], "sidecar": []}
+            for which in ("bare", "sidecar", "sidecar", "bare"):
+                runs[which].append(measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration))
+            figures["bare"], figures["sidecar"] = _combine(runs["bare"]), _combine(runs["sidecar"])
             figures["api_requests_during_load"] = sum(
                 1 for r in srv.requests if r.user == SIDECAR_USER and r.time >= window)
             figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(1, figures["sidecar"]["requests"])
@@ -292,15 +380,104 @@ def _ready_after_sync(sidecar: subprocess.Popen, port: int, kubeconfig: str, log
     try:
         _wait_http(port, "/readyz")
         ready = time.monotonic() - spawned
-        synced = None
-        for line in log_path.read_text().splitlines()[::-1]:
-            if line.startswith("{") and "cache synced" in line:
-                synced = float(json.loads(line)["message"].rsplit(" in ", 1)[1].rstrip("s"))
-                break
-        return max(0.0, ready - synced) if synced is not None else float("nan")
+        # NB: the line is logged by a thread that polls the cache, possibly after /readyz turned 200.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for line in log_path.read_text().splitlines()[::-1]:
+                if line.startswith("{") and "cache synced" in line:
+                    synced = float(json.loads(line)["message"].rsplit(" in ", 1)[1].rstrip("s"))
+                    return max(0.0, ready - synced)
+            time.sleep(0.01)
+        return float("nan")
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# -- server comparison (python -m benchmarks.sidecar servers) ---------------------------------------------
+SERVERS = ("waitress", "gunicorn")
+
+
+def _standalone_app(which: str):
+    """``bare`` or the sidecar app over a cache filled by hand with the benchmark's objects (no API)."""
+    if which == "bare":
+        return bare_app
+    import gc
+
+    from gate_sidecar.app import create_app
+    from gate_sidecar.cache import GateCache
+
+    objects = list(_objects())
+    app = create_app(cache=GateCache().fill(gates=[g for g, _ in objects], canaries=[c for _, c in objects]))
+    gc.collect()
+    gc.freeze()  # as the sidecar does once synced
+    return app
+
+
+def serve_standalone(server: str, which: str, port: int, threads: int = THREADS) -> None:
+    from gate_sidecar.config import configure_logging
+
+    configure_logging("text", "warning")
+    app = _standalone_app(which)
+    if server == "waitress":
+        from gate_sidecar.server import create_server
+
+        create_server(app, host="127.0.0.1", port=port, threads=threads).run()
+    elif server == "gunicorn":
+        # One worker process: the sidecar's cache, and the one-step consumption it guards, live in
+        # one process; gthread runs the app in a thread pool as waitress does.
+        from gunicorn.app.base import BaseApplication
+
+        class Gunicorn(BaseApplication):
+            def load_config(self):
+                for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "gthread",
+                                   "threads": threads, "keepalive": 30, "loglevel": "warning"}.items():
+                    self.cfg.set(key, value)
+
+            def load(self):
+                return app
+
+        Gunicorn().run()
+    else:
+        raise SystemExit(f"unknown server {server}")
+
+
+def compare_servers(duration: float = DURATION) -> list[tuple[str, dict, dict]]:
+    """For each server: the bare app and the sidecar app (cache filled by hand), same load, ABBA order."""
+    out = []
+    for server in SERVERS:
+        ports = {which: _free_port() for which in ("bare", "sidecar")}
+        procs = {which: subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--serve", server, which,
+                                          str(port)], cwd=ROOT) for which, port in ports.items()}
+        try:
+            _wait_http(ports["sidecar"], "/readyz")
+            _wait_http(ports["bare"], "/")
+            for which in ("bare", "sidecar"):
+                measure_load(ports[which], "/confirm-promotion", WARMUP)
+            runs: dict[str, list] = {"bare": [], "sidecar": []}
+            for which in ("bare", "sidecar", "sidecar", "bare"):
+                runs[which].append(measure_load(ports[which], "/confirm-promotion", duration))
+            out.append((server, _combine(runs["bare"]), _combine(runs["sidecar"])))
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+                proc.wait(10)
+    return out
+
+
+def servers_table(results) -> str:
+    lines = [f"{len(results)} servers, {THREADS} threads, 1 process each; load generator {LOADGEN}; "
+             f"2 runs x {duration_label()} per app", "server    app      req/s   p50 ms  p99 ms  errors  ratio"]
+    for server, bare, side in results:
+        for which, f in (("bare", bare), ("sidecar", side)):
+            ratio = f"{side['rps'] / bare['rps']:.0%}" if which == "sidecar" else ""
+            lines.append(f"{server:<9} {which:<8} {f['rps']:>6.0f}  {f['p50_ms']:>6.2f}  {f['p99_ms']:>6.2f}  "
+                         f"{f['errors']:>6}  {ratio}")
+    return "\n".join(lines)
+
+
+def duration_label() -> str:
+    return f"{DURATION:g}s"
 
 
 def table(f: dict[str, Any]) -> str:
@@ -322,12 +499,24 @@ def table(f: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, {DURATION:g}s per run, " \
-           f"waitress {THREADS} threads, {os.cpu_count()} CPUs\n" + "\n".join(lines)
+    if LOADGEN == "wrk":
+        generator = "load generator: wrk (1 thread, 16 connections)"
+    else:
+        generator = ("load generator: Python, 4 processes x 4 threads (wrk not found: it shares the CPUs with "
+                     "the servers, so these figures bound the generator as much as the servers)")
+    per_run = "; ".join(
+        f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar"))
+    return f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, 2 runs x {DURATION:g}s per app " \
+           f"(bare, sidecar, sidecar, bare), waitress {THREADS} threads, {os.cpu_count()} CPUs\n{generator}\n" \
+           + "\n".join(lines) + f"\nreq/s per run: {per_run}"
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--bare":
         serve_bare(int(sys.argv[2]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve_standalone(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:] == ["servers"]:
+        print(servers_table(compare_servers()))
     else:
         run()

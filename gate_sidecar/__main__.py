@@ -115,8 +115,6 @@ def main(
 
 def serve(config: cfg.Config) -> int:
     """Run the sidecar until SIGTERM/SIGINT; the exit status."""
-    import waitress
-
     from canarygate import errors
     from canarygate.kube.service import connect_service
     from canarygate.kube.resources import CANARIES, CANARYGATES
@@ -125,6 +123,7 @@ def serve(config: cfg.Config) -> int:
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
     from gate_sidecar.metrics import Metrics
+    from gate_sidecar.server import create_server
     from gate_sidecar.writes import Writer
 
     started = time.monotonic()
@@ -150,10 +149,7 @@ def serve(config: cfg.Config) -> int:
     metrics = Metrics()
     writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
     app = create_app(cache=cache, writer=writer, metrics=metrics)
-    server = waitress.create_server(
-        app, host=config.host, port=config.port, threads=config.threads, ident="gate-sidecar",
-        channel_timeout=30, connection_limit=1000, clear_untrusted_proxy_headers=True,
-    )
+    server = create_server(app, host=config.host, port=config.port, threads=config.threads)
 
     def on_signal(signum, frame):
         log.info("received %s: shutting down", signal.Signals(signum).name)
