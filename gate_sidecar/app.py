@@ -48,6 +48,10 @@ STATUS_LINES = {code: f"{code} {name.upper()}" for code, name in HTTP_STATUS_COD
 #: Encoded answers kept at most (each a few hundred bytes); the table is emptied when full, so
 #: payloads naming ever new Canaries cannot grow it without bound.
 MAX_CACHED_ANSWERS = 8192
+#: Decoded payloads kept by their raw bytes (Flagger sends the same bytes for a Canary until its phase
+#: or checksum changes): at most this many, each at most MAX_MEMO_BODY bytes (~5 MB in all).
+MAX_CACHED_PAYLOADS = 4096
+MAX_MEMO_BODY = 1024
 
 
 class SidecarRequest(Request):
@@ -93,11 +97,26 @@ class GateSidecar:
         #: (hook, Canary namespace, name, CanaryGate key, found_by) -> the objects an answer was
         #: computed from, and the answer (see :meth:`decide`).
         self._answers: dict[tuple, tuple] = {}
+        self._payloads: dict[bytes, answers.Payload] = {}
 
     # -- webhooks ------------------------------------------------------------------------------------
     def on_gate(self, request: Request, hook: str) -> Response:
-        status, body = self.decide(self._payload(request), hook)
+        status, body = self.decide(self._gate_payload(request.get_data(cache=False)), hook)
         return Response(body, status, mimetype=JSON)
+
+    def _gate_payload(self, raw: bytes) -> answers.Payload:
+        """The checked payload of a gate call (BadRequest if unusable); decoded once per distinct body.
+
+        Payloads are only read, never changed, so one decoded dict serves every call with these bytes.
+        """
+        payload = self._payloads.get(raw)
+        if payload is None:
+            payload = answers.decode_body(raw)
+            if len(raw) <= MAX_MEMO_BODY:
+                if len(self._payloads) >= MAX_CACHED_PAYLOADS:
+                    self._payloads.clear()
+                self._payloads[raw] = payload
+        return payload
 
     def decide(self, payload: answers.Payload, hook: str) -> tuple[int, bytes]:
         """The status and encoded body answering ``hook`` for ``payload``, with its side effects.
@@ -253,7 +272,7 @@ class GateSidecar:
             raw = environ["wsgi.input"].read(length) if length else b""
             if len(raw) != length:
                 raise ClientDisconnected()  # what werkzeug's LimitedStream says of a short body
-            status, body = self.decide(answers.decode_body(raw), hook)
+            status, body = self.decide(self._gate_payload(raw), hook)
         except HTTPException as e:
             return error_response(e)(environ, start_response)
         except Exception:

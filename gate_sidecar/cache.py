@@ -119,7 +119,16 @@ class GateCache:
 
     def trusted(self, now: float | None = None) -> bool:
         """True when answers may be given from memory: synced and not cut off past the bound."""
-        return self.synced and self.age(now) <= self.fail_closed_after
+        # NB: on every webhook call: one plain loop, the same test as ``synced`` and ``age``.
+        if not self.health:
+            return False
+        if now is None:
+            now = self.clock()
+        limit = self.fail_closed_after
+        for h in self.health:
+            if not h.synced or h.age(now) > limit:
+                return False
+        return True
 
     def watches(self, namespace: str) -> bool:
         return self.namespaces is None or namespace in self.namespaces

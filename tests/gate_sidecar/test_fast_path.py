@@ -182,3 +182,24 @@ def test_answer_table_is_bounded(app, monkeypatch):
     for i in range(10):
         assert call(client, "confirm-rollout", payload(f"app-{i}"))[0] == 200
         assert len(app._answers) <= 3
+
+
+def test_decoded_payloads_are_kept_bounded_and_only_when_valid(app, monkeypatch):
+    monkeypatch.setattr(app_module, "MAX_CACHED_PAYLOADS", 2)
+    client = Client(app)
+    assert call(client, "confirm-rollout", b"{not json")[0] == 400
+    assert app._payloads == {}
+    for i in range(5):
+        assert call(client, "confirm-rollout", payload(f"app-{i}"))[0] == 200
+        assert len(app._payloads) <= 2
+    big = payload(metadata={"pad": "x" * 2000})
+    assert call(client, "confirm-rollout", big)[0] == 200
+    assert all(len(raw) <= app_module.MAX_MEMO_BODY for raw in app._payloads)
+
+
+def test_same_body_answers_each_hook(cache, client):
+    cache.fill(gates=[make_gate(confirm_rollout="closed")])
+    body = json.dumps(payload())
+    assert call(client, "confirm-rollout", body)[0] == 403
+    assert call(client, "confirm-promotion", body)[0] == 200
+    assert call(client, "confirm-rollout", body)[0] == 403
