@@ -30,6 +30,9 @@ from canarygate.kube.client import Kube
 from canarygate.kube.resources import Resource
 
 log = logging.getLogger(__name__)
+# NB: a library's retries are not the CLI's output: without a configured handler (the CLI has none,
+# the sidecar configures the root logger) these records are dropped instead of going to stderr.
+log.addHandler(logging.NullHandler())
 
 #: Watch event types the callbacks receive (BOOKMARK and ERROR are handled here).
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
