@@ -444,8 +444,13 @@ def serve_standalone(server: str, which: str, port: int, threads: int = THREADS)
 
 def compare_servers(duration: float = DURATION) -> list[tuple[str, dict, dict]]:
     """For each server: the bare app and the sidecar app (cache filled by hand), same load, ABBA order."""
+    import importlib.util
+
     out = []
     for server in SERVERS:
+        if importlib.util.find_spec(server) is None:
+            print(f"{server} is not installed: skipped (pip install {server})", file=sys.stderr)
+            continue
         ports = {which: _free_port() for which in ("bare", "sidecar")}
         procs = {which: subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--serve", server, which,
                                           str(port)], cwd=ROOT) for which, port in ports.items()}
@@ -502,7 +507,7 @@ def table(f: dict[str, Any]) -> str:
     if LOADGEN == "wrk":
         generator = "load generator: wrk (1 thread, 16 connections)"
     else:
-        generator = ("load generator: Python, 4 processes x 4 threads (wrk not found: it shares the CPUs with "
+        generator = ("load generator: Python, 4 processes x 4 threads (BENCH_LOADGEN=python, or no wrk: it shares the CPUs with "
                      "the servers, so these figures bound the generator as much as the servers)")
     per_run = "; ".join(
         f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar"))
