@@ -19,7 +19,11 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m sandbox.demo
 
+# The sidecar's load generator is wrk when present (installed here when we may), else a Python one.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1; } || \
+		echo "wrk not available: the sidecar benchmark uses its Python load generator"
 	$(PY) -m benchmarks
 
 .PHONY: binary release-artifacts image
