@@ -2,8 +2,10 @@
 
 HTTPS because kubectl sends no bearer token over plain http; the throwaway CA
 (``trustme``) goes into the kubeconfigs this writes as certificate-authority-data.
-The server is werkzeug's threaded server (a thread per connection, so open
-watches never starve other requests) speaking HTTP/1.1 with chunked streaming.
+The server (:mod:`sandbox.apiserver.http11`) gives each connection its own thread
+(so open watches never starve other requests) and speaks HTTP/1.1 with keep-alive
+and chunked streaming, as kube-apiserver does: clients reuse one TLS connection
+instead of paying a handshake per request.
 """
 
 from __future__ import annotations
@@ -11,18 +13,17 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import socket
 import ssl
 import threading
 from typing import Any, Iterable
 
 import trustme
 import yaml
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox.apiserver import status
 from sandbox.apiserver.app import ApiApp, RequestRecord
 from sandbox.apiserver.faults import Faults
+from sandbox.apiserver.http11 import ThreadedServer
 from sandbox.apiserver.objects import Objects
 from sandbox.apiserver.rbac import UserInfo
 from sandbox.apiserver.resources import Registry
@@ -31,48 +32,22 @@ from sandbox.apiserver.store import Store
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-class _Handler(WSGIRequestHandler):
-    """Quiet, tracks its connection (so "down" can drop it), and refuses work while down."""
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        self.server.connections.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def handle(self) -> None:
-        if self.server.faults.down:
-            return
-        try:
-            super().handle()
-        except (OSError, ssl.SSLError):
-            pass
-
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        pass
-
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        pass
-
-
 class ApiServer:
     """The Kubernetes API emulator.  Use as a context manager, or call start()/stop().
 
     ``port=0`` picks a free port (kept across ``faults.down`` toggles).
     ``watch_history`` is how many write events watches can resume from (older
     resourceVersions get 410 Gone); ``bookmark_interval`` how often watches with
-    ``allowWatchBookmarks`` get a BOOKMARK.
+    ``allowWatchBookmarks`` get a BOOKMARK; ``idle_timeout`` how long a kept-alive
+    connection may wait for its next request before the server closes it.
     """
 
     def __init__(self, *, port: int = 0, host: str = "127.0.0.1", watch_history: int = 10_000,
-                 bookmark_interval: float = 60.0, admin_token: str | None = None):
+                 bookmark_interval: float = 60.0, admin_token: str | None = None,
+                 idle_timeout: float = 90.0):
         self.host = host
         self.port = port
+        self.idle_timeout = idle_timeout
         self.store = Store(history_limit=watch_history)
         self.registry = Registry()
         self.objects = Objects(self.store, self.registry)
@@ -86,7 +61,7 @@ class ApiServer:
                           stopping=lambda: self._stopping)
         self.ca = trustme.CA()
         self._cert = self.ca.issue_cert("127.0.0.1", "localhost")
-        self._server: BaseWSGIServer | None = None
+        self._server: ThreadedServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         for ns in INITIAL_NAMESPACES:
@@ -120,14 +95,12 @@ class ApiServer:
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._cert.configure_cert(ctx)
+        ctx.set_alpn_protocols(["http/1.1"])
         return ctx
 
     def _listen(self) -> None:
-        server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_Handler,
-                             ssl_context=self._ssl_context())
-        server.daemon_threads = True
-        server.connections = set()
-        server.faults = self.faults
+        server = ThreadedServer((self.host, self.port), self.app, ssl_context=self._ssl_context(),
+                                idle_timeout=self.idle_timeout, is_down=lambda: self.faults.down)
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -142,11 +115,7 @@ class ApiServer:
         server.shutdown()
         server.server_close()
         if drop_connections:
-            for conn in list(server.connections):
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            server.drop_connections()
         if thread is not None:
             thread.join(timeout=5)
 
