@@ -1,6 +1,7 @@
 """``gate-sidecar``: serve Flagger's gate webhooks from CanaryGate state.
 
-Starts two informers (CanaryGates, Canaries), the background writer and a waitress server. SIGTERM
+Starts two informers (CanaryGates, Canaries), the background writer (and with ``--reconcile`` the
+Canary reconciler) and a waitress server. SIGTERM
 (and Ctrl-C) stops gracefully: /readyz turns 503, the listener closes, calls in flight finish,
 pending writes are made, then the process exits 0.
 """
@@ -20,6 +21,13 @@ from gate_sidecar import config as cfg
 log = logging.getLogger("gate_sidecar")
 
 CONTEXT_SETTINGS = {"auto_envvar_prefix": cfg.ENV_PREFIX, "help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _endpoint(ctx, param, value):
+    try:
+        return cfg.resolve_endpoint(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _listen(ctx, param, value):
@@ -78,10 +86,26 @@ def _listen(ctx, param, value):
     "--shutdown-timeout", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="SECONDS",
     help="On SIGTERM, how long calls in flight and pending writes may take. Env: GATE_SIDECAR_SHUTDOWN_TIMEOUT.",
 )
+@click.option(
+    "--reconcile/--no-reconcile", default=False, show_default=True,
+    help="Also create or update the Flagger Canary at spec.target of every CanaryGate, as `kubectl gate "
+    "apply` does (spec.flagger with its own webhooks, plus the gate webhooks pointing at --endpoint; the "
+    "Canary's status and others' labels and annotations kept): when a CanaryGate is created or its spec changes (not on status "
+    "or annotation changes), and for each CanaryGate after every (re)list. Off the webhook path, retried "
+    "with backoff; Events CanaryReconciled / ReconcileFailed on the CanaryGate say how it went. Canaries "
+    "are never deleted, not even with their CanaryGate. Needs the canary-gate-reconciler ClusterRole "
+    "(deploy/sidecar/reconcile). Env: GATE_SIDECAR_RECONCILE.",
+)
+@click.option(
+    "--endpoint", default=None, callback=_endpoint, metavar="URL",
+    help=f"Where Flagger reaches this sidecar: the base URL of the webhooks --reconcile renders. "
+    f"Env: GATE_SIDECAR_ENDPOINT, else {cfg.LEGACY_ENDPOINT_ENV} (the Go original's). "
+    f"[default: {cfg.DEFAULT_ENDPOINT}]",
+)
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
     listen, namespaces, kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads,
-    status_interval, shutdown_timeout,
+    status_interval, shutdown_timeout, reconcile, endpoint,
 ):
     """Answer Flagger's gate webhooks from CanaryGate resources.
 
@@ -90,6 +114,8 @@ def main(
     (for /rollback, 200 means "roll back now"). /event records Flagger's events on the CanaryGate's
     status. /healthz, /readyz (200 once the cache has synced), /version and /metrics (Prometheus)
     are for operators.
+
+    With --reconcile it also keeps the Flagger Canary of every CanaryGate rendered from it (see below).
 
     Answers come from a watch-fed cache: a webhook call makes no API request. Every flag can also be
     set with an environment variable GATE_SIDECAR_<FLAG> (for example GATE_SIDECAR_LISTEN).
@@ -108,6 +134,8 @@ def main(
         threads=threads,
         status_interval=status_interval,
         shutdown_timeout=shutdown_timeout,
+        reconcile=reconcile,
+        endpoint=endpoint,
     )
     cfg.configure_logging(config.log_format, config.log_level)
     sys.exit(serve(config))
@@ -135,11 +163,18 @@ def serve(config: cfg.Config) -> int:
         log.error("%s", e)
         return 2
     cache = GateCache(namespaces=config.namespaces, fail_closed_after=config.fail_closed_after)
+    reconciler = None  # set below with --reconcile: every list of CanaryGates is then reconciled once
+
+    def on_gate_list(items, namespace):
+        cache.replace_gates(items, namespace)
+        if reconciler is not None:
+            reconciler.resync(namespace)
+
     informers = []
     for namespace in config.namespaces or (None,):
         informers.append(Informer(
             kube, CANARYGATES, namespace=namespace,
-            on_list=lambda items, ns=namespace: cache.replace_gates(items, ns), on_event=cache.apply_gate_event,
+            on_list=lambda items, ns=namespace: on_gate_list(items, ns), on_event=cache.apply_gate_event,
         ))
         informers.append(Informer(
             kube, CANARIES, namespace=namespace, missing_ok=True,
@@ -148,6 +183,10 @@ def serve(config: cfg.Config) -> int:
     cache.health.extend(informers)
     metrics = Metrics()
     writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
+    if config.reconcile:
+        from gate_sidecar.reconcile import Reconciler
+
+        reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics)
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     server = create_server(app, host=config.host, port=config.port, threads=config.threads)
 
@@ -159,6 +198,8 @@ def serve(config: cfg.Config) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     writer.start()
+    if reconciler is not None:
+        reconciler.start()
     for informer in informers:
         informer.start()
     scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
@@ -166,6 +207,8 @@ def serve(config: cfg.Config) -> int:
         "gate-sidecar serving on http://%s:%s (API %s, watching %s, fail closed after %gs)",
         config.host, server.effective_port, server_url, scope, config.fail_closed_after,
     )
+    if reconciler is not None:
+        log.info("reconciling the Canary of every CanaryGate, webhooks to %s", config.endpoint)
     _announce_ready(cache, started)
     try:
         server.run()  # returns after SystemExit from the signal handler, calls in flight done
@@ -174,6 +217,8 @@ def serve(config: cfg.Config) -> int:
         server.close()
         for informer in informers:
             informer.stop()
+        if reconciler is not None:
+            reconciler.stop(config.shutdown_timeout)
         writer.stop(config.shutdown_timeout)
         log.info("gate-sidecar stopped")
     return 0

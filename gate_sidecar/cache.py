@@ -59,6 +59,10 @@ class Entry:
     error: str = ""
     #: The Canary it drives (namespace, name); read from the raw spec when parsing failed.
     target: Key | None = None
+    #: ``metadata.uid`` and ``metadata.generation`` (bumped by spec changes only), kept when parsing
+    #: failed too: the reconciler acts once per generation and records Events on the object.
+    uid: str = ""
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -248,10 +252,16 @@ class GateCache:
             gate = parse_canarygate(raw)
         except errors.InvalidGate as e:
             log.warning("%s", e)
+            meta = raw.get("metadata") or {}
+            try:
+                generation = int(meta.get("generation") or 0)
+            except (TypeError, ValueError):
+                generation = 0
             target = (raw.get("spec") or {}).get("target")
             target = target if isinstance(target, dict) else {}
-            return Entry(key, None, str(e), (target.get("namespace") or key[0], target.get("name") or key[1]))
-        return Entry(key, gate, "", (gate.target.namespace, gate.target.name))
+            return Entry(key, None, str(e), (target.get("namespace") or key[0], target.get("name") or key[1]),
+                         str(meta.get("uid") or ""), generation)
+        return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation)
 
     @staticmethod
     def _target_of(entry: Entry | None) -> Key | None:

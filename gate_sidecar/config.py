@@ -10,9 +10,14 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from canarygate.rendering import DEFAULT_ENDPOINT
+
 ENV_PREFIX = "GATE_SIDECAR"
+#: The Go original's variable for the endpoint; read when neither --endpoint nor its GATE_SIDECAR_ENDPOINT is set.
+LEGACY_ENDPOINT_ENV = "CANARY_GATE_ENDPOINT"
 DEFAULT_LISTEN = "0.0.0.0:8080"
 #: How long the API server may be out of reach before progress gates answer 503 (seconds).
 DEFAULT_FAIL_CLOSED_AFTER = 10.0
@@ -33,6 +38,10 @@ class Config:
     threads: int
     status_interval: float
     shutdown_timeout: float
+    #: Create/update the Canary of every CanaryGate (gate_sidecar.reconcile).
+    reconcile: bool = False
+    #: Where Flagger reaches this sidecar: the rendered webhooks' base URL.
+    endpoint: str = DEFAULT_ENDPOINT
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -50,6 +59,19 @@ def parse_namespaces(value: str | None) -> tuple[str, ...] | None:
     if not names or "*" in names:
         return None
     return names
+
+
+def resolve_endpoint(value: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``--endpoint`` (or GATE_SIDECAR_ENDPOINT), else $CANARY_GATE_ENDPOINT, else the default.
+
+    ValueError when it is not an http(s) URL with a host.
+    """
+    environ = os.environ if environ is None else environ
+    url = (value or "").strip() or environ.get(LEGACY_ENDPOINT_ENV, "").strip() or DEFAULT_ENDPOINT
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        raise ValueError(f"{url!r} is not an http(s) URL (for example http://canary-gate-sidecar.canary-gate)")
+    return url.rstrip("/")
 
 
 def in_cluster_by_default(kubeconfig: str | None) -> bool:

@@ -8,7 +8,8 @@
 * ``canarygate_sidecar_cache_synced``: 1 once both feeds have listed.
 * ``canarygate_sidecar_canarygates_watched``: CanaryGates in the cache.
 * ``canarygate_sidecar_writes_total{kind, result}``: the background writes (status, consume, bind,
-  expire, event) and how they went.
+  expire, event; with ``--reconcile`` also ``canary``: created, configured, unchanged, retry, failed)
+  and how they went.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Metrics:
         )
         self.writes = Counter(
             "canarygate_sidecar_writes",
-            "Writes made in the background, by kind (status, consume, bind, expire, event) and result.",
+            "Writes made in the background, by kind (status, consume, bind, expire, event, canary) and result.",
             ("kind", "result"),
             registry=self.registry,
         )
