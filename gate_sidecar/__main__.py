@@ -90,11 +90,12 @@ def _listen(ctx, param, value):
     "--reconcile/--no-reconcile", default=False, show_default=True,
     help="Also create or update the Flagger Canary at spec.target of every CanaryGate, as `kubectl gate "
     "apply` does (spec.flagger with its own webhooks, plus the gate webhooks pointing at --endpoint; the "
-    "Canary's status and others' labels and annotations kept): when a CanaryGate is created or its spec changes (not on status "
-    "or annotation changes), and for each CanaryGate after every (re)list. Off the webhook path, retried "
-    "with backoff; Events CanaryReconciled / ReconcileFailed on the CanaryGate say how it went. Canaries "
-    "are never deleted, not even with their CanaryGate. Needs the canary-gate-reconciler ClusterRole "
-    "(deploy/sidecar/reconcile). Env: GATE_SIDECAR_RECONCILE.",
+    "Canary's status and others' labels and annotations kept): when a CanaryGate is created or its spec "
+    "changes (not on status or annotation changes), and for each CanaryGate after every (re)list. Off the "
+    "webhook path, retried with backoff; Events CanaryReconciled / ReconcileFailed on the CanaryGate say "
+    "how it went. Canaries are never deleted, not even with their CanaryGate. Needs the "
+    "canary-gate-reconciler ClusterRole "
+"(deploy/sidecar/reconcile). Env: GATE_SIDECAR_RECONCILE.",
 )
 @click.option(
     "--endpoint", default=None, callback=_endpoint, metavar="URL",

@@ -21,7 +21,9 @@ What it says: an Event on the CanaryGate, ``CanaryReconciled`` (Normal) when it 
 the Canary, ``ReconcileFailed`` (Warning) with the reason, at most once per generation however many
 retries follow.
 
-It never deletes a Canary, not even when its CanaryGate is deleted (neither did the Go original).
+It never deletes a Canary, not even when its CanaryGate is deleted (neither did the Go original),
+and it leaves alone a Canary rendered from another CanaryGate that still targets it (the two would
+overwrite each other after every list); a Canary whose CanaryGate is gone is taken over.
 """
 
 from __future__ import annotations
@@ -219,6 +221,7 @@ class Reconciler:
             if gate is None:
                 raise Unrenderable(entry.error or f"CanaryGate {key[0]}/{key[1]} cannot be read")
             manifest = self._render(gate)
+            self._check_owner(gate)
             outcome, _ = kube_canaries.apply_canary(self.kube, manifest)
         except Unrenderable as e:
             self._failed(key, entry, fingerprint, str(e))
@@ -261,6 +264,27 @@ class Reconciler:
         if problems:
             raise Unrenderable("the rendered Canary is invalid for Flagger: " + "; ".join(problems))
         return manifest
+
+    def _check_owner(self, gate: CanaryGate) -> None:
+        """Refuse a Canary rendered from another CanaryGate that still targets it.
+
+        Else two CanaryGates with one target would overwrite each other's Canary after every list.
+        A Canary whose CanaryGate is gone (renamed, deleted) is taken over.
+        """
+        target = (gate.target.namespace, gate.target.name)
+        cached = self.cache.canary(*target)
+        if cached is None:
+            return  # not there yet, or not in a watched namespace (nothing to compare with)
+        source = str(((cached.raw.get("metadata") or {}).get("annotations") or {}).get(rendering.SOURCE_ANNOTATION, ""))
+        other_ns, _, other_name = source.partition("/")
+        if not source or (other_ns, other_name) == (gate.namespace, gate.name):
+            return
+        other = self.cache.entry((other_ns, other_name))
+        if other is not None and other.target == target:
+            raise Unrenderable(
+                f"it is rendered from CanaryGate {source}, which targets it too: give each CanaryGate its own "
+                "spec.target (or delete one of them)"
+            )
 
     def _failed(self, key: Key, entry: Entry, fingerprint: Fingerprint, reason: str) -> None:
         """For good (until the spec changes): settled, reported once."""

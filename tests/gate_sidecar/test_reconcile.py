@@ -6,7 +6,8 @@ changes (same generation) queue nothing; a resync renders each CanaryGate once a
 Canary is not written; no spec.flagger, a spec Flagger's schema rejects, an unreadable CanaryGate
 and a 422 give one ReconcileFailed Event and no Canary; API errors (Forbidden, CRD missing) are
 retried with doubling backoff and reported once per generation; work is coalesced per CanaryGate;
-a deleted CanaryGate leaves its Canary alone; the flags and the endpoint's environment fallback.
+a Canary another CanaryGate still renders is not
+taken over; a deleted CanaryGate leaves its Canary alone; the flags and the endpoint's environment fallback.
 """
 
 from __future__ import annotations
@@ -293,6 +294,23 @@ def test_a_deleted_canarygate_leaves_its_canary(kube, cache, reconciler):
     cache.apply_gate_event("DELETED", raw)
     assert reconciler.pending() == {} and reconciler.run_pending() == 0
     assert "demo" in kube.canaries and all(m != "DELETE" for m, _ in kube.calls)
+
+
+def test_a_canary_another_canarygate_renders_is_not_taken_over(kube, cache, reconciler):
+    cache.apply_gate_event("ADDED", gate_obj())
+    reconciler.run_pending()
+    cache.apply_canary_event("ADDED", kube.canaries["demo"])
+    cache.apply_gate_event("ADDED", gate_obj(name="rival", uid="uid-rival", target=("demo-ns", "demo"),
+                                             flagger=flagger_spec(skipAnalysis=True)))
+    reconciler.run_pending()
+    assert [m for m, _ in kube.writes()] == ["POST"]
+    assert kube.events[-1]["involvedObject"]["name"] == "rival" and kube.events[-1]["reason"] == FAILED
+    assert "rendered from CanaryGate demo-ns/demo, which targets it too" in kube.events[-1]["message"]
+    # Once the first CanaryGate is gone, the other one takes the Canary over.
+    cache.apply_gate_event("DELETED", gate_obj())
+    reconciler.resync()
+    reconciler.run_pending()
+    assert [m for m, _ in kube.writes()] == ["POST", "PUT"] and kube.canaries["demo"]["spec"]["skipAnalysis"]
 
 
 def test_the_thread_reconciles_and_stops(kube, cache, clock):
