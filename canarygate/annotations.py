@@ -35,14 +35,21 @@ class RolloutMark:
 
     ``since`` is the lastTransitionTime of the Canary's Promoted condition: Flagger changes it only
     when the condition's status flips (Unknown while a rollout runs, True/False when it ends), so it
-    names one rollout from Waiting to Finalising, and one idle period between rollouts.
+    names one rollout from Waiting to Finalising, and one idle period between rollouts. ``revision``
+    names the revision under analysis (see :func:`canarygate.rollouts.revision_of`), empty until the
+    rollout is past Waiting: Flagger restarts the analysis of a rollout in place when a newer revision
+    arrives, and an approval must not pass to a revision nobody looked at.
     """
 
     active: bool = False
     since: str = ""
+    revision: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"active": self.active, "since": self.since}
+        body: dict[str, Any] = {"active": self.active, "since": self.since}
+        if self.revision:
+            body["revision"] = self.revision
+        return body
 
 
 @dataclass(frozen=True)
@@ -98,27 +105,36 @@ def decode(gate: str, value: str) -> LiveChange:
         by=str(body.get("by") or ""),
         at=str(body.get("at") or ""),
         reason=str(body.get("reason") or ""),
-        rollout=RolloutMark(active=bool(mark.get("active")), since=str(mark.get("since") or "")),
+        rollout=RolloutMark(
+            active=bool(mark.get("active")),
+            since=str(mark.get("since") or ""),
+            revision=str(mark.get("revision") or ""),
+        ),
     )
 
 
-def parse_live_changes(annotations: Mapping[str, str]) -> tuple[dict[str, LiveChange], list[str]]:
-    """Return the live changes found in ``annotations`` and a message for each unreadable one.
+def parse_live_changes(
+    annotations: Mapping[str, str],
+) -> tuple[dict[str, LiveChange], dict[str, str], list[str]]:
+    """The live changes in ``annotations``, the gates whose annotation cannot be read, and problems.
 
-    An unreadable annotation is ignored (the gate falls back to its declared state), never
-    guessed at: a typo must not open a gate.
+    A gate whose annotation cannot be read is neither opened nor closed by guess: it is returned in
+    the second value (gate -> what is wrong) so that resolution treats its state as unknown. An
+    annotation naming no gate is only reported.
     """
     live: dict[str, LiveChange] = {}
+    invalid: dict[str, str] = {}
     problems: list[str] = []
     for key, value in annotations.items():
         if not key.startswith(PREFIX):
             continue
         gate = key[len(PREFIX):]
         if gate not in gates.GATES:
-            problems.append(f"annotation {key}: unknown gate {gate!r}")
+            problems.append(f"annotation {key}: unknown gate {gate!r}; ignored")
             continue
         try:
             live[gate] = decode(gate, value)
         except ValueError as e:
-            problems.append(f"annotation {key}: {e}; ignored")
-    return live, problems
+            invalid[gate] = f"annotation {key} cannot be read: {e}"
+            problems.append(invalid[gate])
+    return live, invalid, problems

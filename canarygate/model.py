@@ -48,7 +48,9 @@ class CanaryGate:
     generation: int = 0
     annotations: Mapping[str, str] = field(default_factory=dict)
     status: Mapping[str, Any] = field(default_factory=dict)
-    #: Live-state annotations that could not be read; they are ignored, never guessed at.
+    #: Gates whose live-state annotation cannot be read (gate -> what is wrong): their state is unknown.
+    invalid: Mapping[str, str] = field(default_factory=dict)
+    #: Every live-state annotation that could not be used, as messages for people.
     problems: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -75,6 +77,7 @@ class Canary:
     failed_checks: int = 0
     iterations: int = 0
     last_applied_spec: str = ""
+    tracked_configs: Mapping[str, str] = field(default_factory=dict)
     last_promoted_spec: str = ""
     last_transition_time: str = ""
     promoted: PromotedCondition | None = None
@@ -116,7 +119,7 @@ def parse_canarygate(raw: Mapping[str, Any]) -> CanaryGate:
         name=target_raw.get("name") or name,
     )
     annotations = dict(meta.get("annotations") or {})
-    live, problems = parse_live_changes(annotations)
+    live, invalid, problems = parse_live_changes(annotations)
     return CanaryGate(
         name=name,
         namespace=namespace,
@@ -129,6 +132,7 @@ def parse_canarygate(raw: Mapping[str, Any]) -> CanaryGate:
         generation=int(meta.get("generation") or 0),
         annotations=annotations,
         status=raw.get("status") or {},
+        invalid=invalid,
         problems=tuple(problems),
         raw=raw,
     )
@@ -170,6 +174,7 @@ def parse_canary(raw: Mapping[str, Any]) -> Canary:
         failed_checks=_int(status.get("failedChecks"), 0),
         iterations=_int(status.get("iterations"), 0),
         last_applied_spec=status.get("lastAppliedSpec", "") or "",
+        tracked_configs=dict(status.get("trackedConfigs") or {}),
         last_promoted_spec=status.get("lastPromotedSpec", "") or "",
         last_transition_time=status.get("lastTransitionTime", "") or "",
         promoted=promoted,

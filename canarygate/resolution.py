@@ -16,6 +16,8 @@ from canarygate.model import Canary, CanaryGate
 LIVE = "live"
 DECLARED = "declared"
 DEFAULT = "default"
+#: The gate's live-state annotation cannot be read: its state is unknown, never guessed.
+INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,14 @@ class Decision:
 
     gate: str
     state: str
-    source: str  # live, declared or default
+    source: str  # live, declared, default, or invalid (state unknown: treated as closed)
     change: LiveChange | None = None  # the live change in force, when source is live
+    problem: str = ""  # what is wrong, when source is invalid
+
+    @property
+    def known(self) -> bool:
+        """False when the state cannot be known; the sidecar then fails closed (503)."""
+        return self.source != INVALID
 
     @property
     def opened(self) -> bool:
@@ -62,6 +70,9 @@ def resolve_gate(
     """
     gates.check_gate(name)
     if gate is not None:
+        if name in gate.invalid:
+            # NB: closed is the safe reading for every gate: progress waits, rollback does not signal.
+            return Decision(name, gates.CLOSED, INVALID, problem=gate.invalid[name])
         change = gate.live.get(name)
         if change is not None and change.encode() not in consumed and rollouts.in_force(change, canary):
             return Decision(name, change.state, LIVE, change)

@@ -12,12 +12,31 @@ its status flips (Unknown from the start of a rollout to its end, True or False 
 Both rules read only the Canary's current status, so they hold when the sidecar was down at the moment
 the rollout ended. An idle change is bound to the rollout it meets (:func:`binding_for`) so that a
 second rollout cannot inherit it even if no one looked while the first one ended.
+
+Within one rollout, Flagger restarts the analysis in place when a newer revision arrives (the condition
+stays Unknown with the same time). So a change also records the revision under analysis once the
+rollout is past Waiting, and ends when another revision is analysed: an approval given for one
+revision never passes to the next.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from canarygate.annotations import SCOPE_STICKY, LiveChange, RolloutMark
 from canarygate.model import END_PHASES, Canary
+
+
+def revision_of(canary: Canary) -> str:
+    """A short name for the revision under analysis: Flagger's lastAppliedSpec and trackedConfigs.
+
+    Empty while Waiting: Flagger only records the new revision when the rollout starts (CONTRACT §2).
+    """
+    if not canary.active or canary.phase == "Waiting" or not canary.last_applied_spec:
+        return ""
+    text = json.dumps([canary.last_applied_spec, dict(sorted(canary.tracked_configs.items()))])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def mark_of(canary: Canary | None) -> RolloutMark:
@@ -25,25 +44,34 @@ def mark_of(canary: Canary | None) -> RolloutMark:
     if canary is None:
         return RolloutMark(active=False, since="")
     since = canary.promoted.last_transition_time if canary.promoted else ""
-    return RolloutMark(active=canary.active, since=since)
+    return RolloutMark(active=canary.active, since=since, revision=revision_of(canary))
 
 
 def in_force(change: LiveChange, canary: Canary | None) -> bool:
-    """True while ``change`` applies: sticky always, others until their rollout has ended."""
+    """True while ``change`` applies: sticky always, others until their rollout (or revision) has ended."""
     if change.scope == SCOPE_STICKY:
         return True
     now = mark_of(canary)
     mark = change.rollout
     if mark.active:
-        return now.active and now.since == mark.since
+        same_revision = not mark.revision or not now.revision or now.revision == mark.revision
+        return now.active and now.since == mark.since and same_revision
     if canary is not None and canary.phase in END_PHASES and now.since != mark.since:
         return False  # a rollout ended after the change was made
     return True
 
 
 def binding_for(change: LiveChange, canary: Canary | None) -> LiveChange | None:
-    """The change bound to the rollout now running, when it was made between rollouts; else None."""
-    if change.scope == SCOPE_STICKY or change.rollout.active or not in_force(change, canary):
+    """The change bound to what is running now, when it is still in force and was bound to less.
+
+    A change made between rollouts is bound to the rollout it meets; one made while Waiting, to the
+    revision analysed once the rollout starts. None when nothing needs writing.
+    """
+    if change.scope == SCOPE_STICKY or not in_force(change, canary):
         return None
     now = mark_of(canary)
-    return change.bound_to(now) if now.active else None
+    if not now.active:
+        return None
+    if not change.rollout.active or (not change.rollout.revision and now.revision):
+        return change.bound_to(now)
+    return None

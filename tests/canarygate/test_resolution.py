@@ -23,12 +23,14 @@ CONDITION_STATUS = {
 }
 
 
-def canary(phase: str, since: str, *, weight: int = 0, iterations: int = 0, max_weight: int = 40):
+def canary(phase: str, since: str, *, weight: int = 0, iterations: int = 0, max_weight: int = 40,
+           spec: str = "rev2", configs: dict | None = None):
     return parse_canary({
         "metadata": {"name": "demo", "namespace": "demo-ns"},
         "spec": {"analysis": {"maxWeight": max_weight, "stepWeight": 10, "threshold": 2, "interval": "10s"}},
         "status": {
-            "phase": phase, "canaryWeight": weight, "iterations": iterations,
+            "phase": phase, "canaryWeight": weight, "iterations": iterations, "lastAppliedSpec": spec,
+            "trackedConfigs": configs or {},
             "conditions": [{"type": "Promoted", "status": CONDITION_STATUS[phase], "reason": phase,
                             "lastTransitionTime": since}],
         },
@@ -113,9 +115,12 @@ def test_idle_change_is_bound_to_the_rollout_it_meets():
     # once bound, a second rollout does not inherit it, even if nobody saw the first one end
     assert rollouts.in_force(bound, canary("Progressing", T1))
     assert not rollouts.in_force(bound, canary("Progressing", T3))
-    # an already-bound or expired change needs no binding
-    assert rollouts.binding_for(bound, canary("Progressing", T1)) is None
-    assert rollouts.binding_for(idle, canary("Succeeded", T2)) is None
+    # bound again once, to the revision the rollout analyses; then nothing more to write
+    assert rollouts.binding_for(bound, canary("Waiting", T1)) is None
+    rebound = rollouts.binding_for(bound, canary("Progressing", T1))
+    assert rebound is not None and rebound.rollout.revision
+    assert rollouts.binding_for(rebound, canary("Progressing", T1)) is None
+    assert rollouts.binding_for(idle, canary("Succeeded", T2)) is None  # expired: nothing to bind
 
 
 def test_no_canary_means_idle_with_no_time():
@@ -132,7 +137,32 @@ def test_consumed_step_no_longer_counts():
     assert (decision.state, decision.source) == ("closed", "declared")
 
 
-def test_unreadable_annotation_is_ignored_not_guessed():
+def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
+    # Flagger restarts the analysis in place (same Promoted condition) when a newer revision arrives.
+    analysed = canary("WaitingPromotion", T1, spec="rev2")
+    approval = change(gate="confirm-promotion", active=True, since=T1).bound_to(rollouts.mark_of(analysed))
+    assert approval.rollout.revision
+    assert rollouts.in_force(approval, analysed)
+    assert not rollouts.in_force(approval, canary("Progressing", T1, spec="rev3"))
+    assert not rollouts.in_force(approval, canary("Progressing", T1, spec="rev2", configs={"configmap/app": "ab"}))
+    decision = resolution.resolve_gate(canarygate({"confirm-promotion": "closed"}, [approval]), "confirm-promotion",
+                                       canary=canary("Progressing", T1, spec="rev3"))
+    assert (decision.state, decision.source) == ("closed", "declared")
+
+
+def test_change_made_while_waiting_is_bound_to_the_revision_it_lets_in():
+    waiting = canary("Waiting", T1, spec="rev1")  # while Waiting, lastAppliedSpec is still the deployed one
+    approval = LiveChange(gate="confirm-rollout", state="opened", rollout=rollouts.mark_of(waiting))
+    assert approval.rollout == RolloutMark(active=True, since=T1, revision="")
+    started = canary("Progressing", T1, spec="rev2")
+    assert rollouts.in_force(approval, started)
+    bound = rollouts.binding_for(approval, started)
+    assert bound is not None and bound.rollout.revision == rollouts.mark_of(started).revision
+    assert rollouts.binding_for(bound, started) is None
+    assert not rollouts.in_force(bound, canary("Progressing", T1, spec="rev3"))
+
+
+def test_unreadable_annotation_makes_the_gate_unknown_not_guessed():
     raw = {
         "metadata": {"name": "demo", "namespace": "demo-ns", "annotations": {
             "gate.piggysec.com/confirm-promotion": "opened please",
@@ -144,8 +174,15 @@ def test_unreadable_annotation_is_ignored_not_guessed():
     gate = parse_canarygate(raw)
     assert gate.live == {}
     assert len(gate.problems) == 3
-    assert resolution.resolve_gate(gate, "confirm-promotion").state == "closed"
-    assert resolution.resolve_gate(gate, "rollback").state == "closed"
+    assert set(gate.invalid) == {"confirm-promotion", "rollback"}  # the misspelt gate name is only reported
+    for name in ("confirm-promotion", "rollback"):
+        decision = resolution.resolve_gate(gate, name)
+        assert (decision.state, decision.source, decision.known) == ("closed", "invalid", False)
+        assert "cannot be read" in decision.problem
+    # a hand-written "close" the parser cannot read must not fall back to an opened default
+    typo = parse_canarygate({"metadata": {"name": "d", "namespace": "n", "annotations": {
+        "gate.piggysec.com/confirm-rollout": '{"state":"close","scope":"Sticky"}'}}, "spec": {}})
+    assert resolution.resolve_gate(typo, "confirm-rollout").source == "invalid"
 
 
 @pytest.mark.parametrize(
