@@ -152,6 +152,24 @@ end
 """
 
 
+#: With two CPUs or more, the servers under test run on CPU 0 and the load generator (and this process,
+#: which hosts the emulator) on the others, so the generator never takes the servers' CPU. Off with
+#: BENCH_PIN=0.
+PIN = os.environ.get("BENCH_PIN", "1") != "0" and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+SERVER_CPUS = {0}
+LOADGEN_CPUS = set(range(1, os.cpu_count() or 1))
+
+
+def _on_server_cpus() -> None:
+    if PIN:
+        os.sched_setaffinity(0, SERVER_CPUS)
+
+
+def _on_loadgen_cpus() -> None:
+    if PIN:
+        os.sched_setaffinity(0, LOADGEN_CPUS)
+
+
 def _wrk_load(port: int, path: str, duration: float) -> dict[str, float]:
     """wrk, one thread, 16 connections; the request bodies are :func:`_bodies`, as for the Python one."""
     bodies = ", ".join("[[" + b.decode() + "]]" for b in _bodies())
@@ -161,7 +179,7 @@ def _wrk_load(port: int, path: str, duration: float) -> dict[str, float]:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{CALLERS_PROCESSES * CALLERS_THREADS}", f"-d{duration:g}s", "--timeout", "10s",
              "-s", f.name, f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, check=True).stdout
+            capture_output=True, text=True, check=True, preexec_fn=_on_loadgen_cpus).stdout
     finally:
         os.unlink(f.name)
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
@@ -318,14 +336,16 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
         kubeconfig = srv.write_kubeconfig(f"{tmp}/sidecar", token=token)
 
         bare_port, side_port = _free_port(), _free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--bare", str(bare_port)], cwd=ROOT)
+        _on_loadgen_cpus()
+        bare = subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--bare", str(bare_port)], cwd=ROOT,
+                                preexec_fn=_on_server_cpus)
         log_path = Path(tmp) / "sidecar.log"
         spawned = time.monotonic()
         with open(log_path, "wb") as log:
             sidecar = subprocess.Popen(
                 [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{side_port}", "--kubeconfig", kubeconfig,
                  "--threads", str(THREADS), "--log-level", "warning"],
-                cwd=ROOT, stdout=log, stderr=log)
+                cwd=ROOT, stdout=log, stderr=log, preexec_fn=_on_server_cpus)
         try:
             _wait_http(side_port, "/readyz")
             figures["ready_after_spawn_s"] = time.monotonic() - spawned
@@ -509,6 +529,8 @@ def table(f: dict[str, Any]) -> str:
     else:
         generator = ("load generator: Python, 4 processes x 4 threads (BENCH_LOADGEN=python, or no wrk: it shares the CPUs with "
                      "the servers, so these figures bound the generator as much as the servers)")
+    if PIN:
+        generator += f"; servers pinned to CPU {sorted(SERVER_CPUS)}, generator and emulator to {sorted(LOADGEN_CPUS)}"
     per_run = "; ".join(
         f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar"))
     return f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, 2 runs x {DURATION:g}s per app " \
