@@ -1,7 +1,10 @@
-"""Fault injection: latency, error answers, cut watch streams, and "down".
+"""Fault injection: latency, error answers, cut watch streams, "down" and "hang".
 
 ``down`` is applied by the server (it closes the listening socket and drops the
-connections it holds); the rest is consulted by the app on every request.
+connections it holds); ``hang`` by the server too (a network partition: connections
+are accepted and kept, but no new request is answered and open responses, watches
+included, send nothing more until it is lifted); the rest is consulted by the app on
+every request.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Faults:
         self._latencies: list[tuple[str, float]] = []
         self._failures: list[_Failure] = []
         self._down = False
+        self._hang = False
+        self._hang_cv = threading.Condition()
         self._on_down = on_down
         self._on_cut = on_cut
 
@@ -84,15 +89,42 @@ class Faults:
         if self._on_down:
             self._on_down(value)
 
+    # -- hang (a partition: sockets stay open, nothing is answered) -----------------------
+    @property
+    def hang(self) -> bool:
+        return self._hang
+
+    @hang.setter
+    def hang(self, value: bool) -> None:
+        """True: accept connections but answer no new request, and send nothing more on open
+        responses (watches stay open, silent).  False resumes: held requests are answered and
+        held writes go out (to clients still there)."""
+        with self._hang_cv:
+            self._hang = bool(value)
+            self._hang_cv.notify_all()
+
+    def hold(self, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Block while hung; False when ``cancelled()`` became true meanwhile (the server dropped
+        its connections or stopped): the caller then gives up instead of answering."""
+        if not self._hang:
+            return True
+        with self._hang_cv:
+            while self._hang:
+                if cancelled():
+                    return False
+                self._hang_cv.wait(0.1)    # NB: re-checks ``cancelled`` (set by another thread)
+        return not cancelled()
+
     def cut_watches(self) -> None:
         """End every open watch stream abruptly (no final chunk)."""
         if self._on_cut:
             self._on_cut()
 
     def reset(self) -> None:
-        """No latency, no pending failures, up."""
+        """No latency, no pending failures, up, not hung."""
         with self._lock:
             self.latency = 0.0
             self._latencies.clear()
             self._failures.clear()
+        self.hang = False
         self.down = False

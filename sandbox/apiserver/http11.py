@@ -17,7 +17,11 @@ emulator needs and no more:
 * ``Connection: close`` from the client, HTTP/1.0 (keep-alive only when asked
   and the response has a length), and an idle timeout between requests;
 * ``is_down()`` consulted before each request, and every open connection tracked
-  so the owner can drop them all (``drop_connections``).
+  so the owner can drop them all (``drop_connections``);
+* ``hold(cancelled)`` called before a new connection's handshake, before answering
+  each request and before each write of a response: it blocks while the owner
+  simulates a partition (``faults.hang``) and returns False when the connections
+  were dropped meanwhile.
 """
 
 from __future__ import annotations
@@ -120,6 +124,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+        if not self.server.hold():
+            raise ConnectionAbortedError("the server dropped its connections")
         if isinstance(sock, ssl.SSLSocket):
             sock.do_handshake()
         super().setup()
@@ -145,7 +151,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         if not self.raw_requestline:
             self.close_connection = True
             return
-        if self.server.is_down():
+        if not self.server.hold() or self.server.is_down():
             self.close_connection = True
             return
         if len(self.raw_requestline) > 65536:
@@ -280,6 +286,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         def write(data: bytes) -> None:
             assert state["status"] is not None, "write() before start_response"
             assert isinstance(data, bytes), "applications must write bytes"
+            if not self.server.hold():
+                raise ConnectionAbortedError("the server dropped its connections")
             if not state["sent"]:
                 send_headers(data)
             elif data and not state["no_body"]:
@@ -294,6 +302,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             if not state["sent"]:
                 write(b"")
             if state["chunked"]:
+                if not self.server.hold():
+                    raise ConnectionAbortedError("the server dropped its connections")
                 self.wfile.write(b"0\r\n\r\n")
             elif state["length"] is not None and not state["no_body"] and state["written"] != state["length"]:
                 self.close_connection = True     # NB: the app broke its own Content-Length
@@ -334,15 +344,21 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Callable, *, ssl_context: ssl.SSLContext | None = None,
-                 idle_timeout: float = 90.0, is_down: Callable[[], bool] = lambda: False):
+                 idle_timeout: float = 90.0, is_down: Callable[[], bool] = lambda: False,
+                 hold: Callable[[Callable[[], bool]], bool] = lambda cancelled: True):
         self.app = app
         self.ssl_context = ssl_context
         self.idle_timeout = idle_timeout
         self.is_down = is_down
+        self._hold = hold
         self._conn_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._dropped = False
         super().__init__(address, RequestHandler)
+
+    def hold(self) -> bool:
+        """Wait while the owner holds answers back (a simulated partition); False once dropped."""
+        return self._hold(lambda: self._dropped)
 
     @property
     def server_port(self) -> int:

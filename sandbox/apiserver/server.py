@@ -100,7 +100,8 @@ class ApiServer:
 
     def _listen(self) -> None:
         server = ThreadedServer((self.host, self.port), self.app, ssl_context=self._ssl_context(),
-                                idle_timeout=self.idle_timeout, is_down=lambda: self.faults.down)
+                                idle_timeout=self.idle_timeout, is_down=lambda: self.faults.down,
+                                hold=self.faults.hold)
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
