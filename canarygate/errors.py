@@ -47,6 +47,11 @@ class Unreachable(GateError):
     """The API server could not be reached, or answered with a server error."""
 
 
+class UntrustedServer(Unreachable):
+    """The API server's TLS certificate is not trusted: the kubeconfig names no CA (or the wrong one)
+    for it. An Unreachable too, so callers that retry or report outages still catch it."""
+
+
 class Invalid(GateError):
     """The API server rejected an object as invalid (422), with its field causes."""
 

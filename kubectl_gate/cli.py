@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -120,6 +121,16 @@ def to_failure(e: Exception) -> click.ClickException:
         return GateFailure(str(e))
     if isinstance(e, errors.Forbidden):
         return GateFailure(f"forbidden: {e}\nAsk a cluster admin for a Role that allows it (kubectl auth can-i to check).")
+    if isinstance(e, errors.UntrustedServer):
+        return GateFailure(str(e))
+    if isinstance(e, errors.Unreachable) and "CERTIFICATE_VERIFY_FAILED" in str(e):
+        # NB: the official client's (urllib3's) form of an untrusted certificate: the same advice
+        from canarygate.kube import light
+
+        found = re.search(r"at (\S+?): ", str(e))
+        detail = re.search(r"certificate verify failed: ([^()'\"]+)", str(e))
+        return GateFailure(str(light.untrusted(found.group(1) if found else "", (
+            "certificate verify failed: " + detail.group(1).strip()) if detail else "certificate verify failed")))
     if isinstance(e, errors.Unreachable):
         return GateFailure(f"{e}\nCheck the context (--context) and that the cluster is up.")
     if isinstance(e, errors.GateError):

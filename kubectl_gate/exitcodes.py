@@ -19,5 +19,6 @@ Exit codes:
   1    error (API, credentials, RBAC, not found, invalid input)
   2    usage error
   3    the rollout failed or was rolled back
-  4    the rollout is waiting at a closed gate
+  4    the rollout is waiting at a closed gate (show --exit-code only;
+       wait keeps waiting there: --for waiting stops at a gate with 0)
   124  timed out"""

@@ -13,7 +13,7 @@ import click
 from tabulate import tabulate
 
 from canarygate import gates, resolution
-from kubectl_gate.views import GateView, closed_text, event_time
+from kubectl_gate.views import GateView, closed_text, event_time, fix_command
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
 ASCII_ICONS = {"ok": "+", "bad": "x", "wait": "~", "run": "*", "idle": "-", "warn": "!", "unknown": "?"}
@@ -107,6 +107,8 @@ def list_table(
 
 
 def gate_state_text(decision: resolution.Decision, holding: str | None, style: Style) -> str:
+    if not decision.known:
+        return style.icon("warn", "unknown")
     if decision.gate == gates.ROLLBACK:
         return style.icon("warn", "opened (armed)") if decision.opened else style.icon("idle", "closed")
     if decision.opened:
@@ -157,8 +159,14 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             f"               no Flagger Canary {gate.target.namespace}/{gate.target.name}: "
             f"create it with kubectl gate apply -f <canarygate.yaml>"
         )
+    invalid = [d for d in view.decisions.values() if not d.known]
     for problem in gate.problems:
-        lines.append(f"Problem:       {style.icon('warn', problem)}")
+        if not any(problem == d.problem for d in invalid):
+            lines.append(f"Problem:       {style.icon('warn', problem)}")
+    for decision in invalid:
+        lines.append(f"Problem:       {style.icon('warn', f'gate {decision.gate}: state unknown: {decision.problem}')}")
+        lines.append(f"               the sidecar answers it 503, which Flagger takes as closed; to fix, "
+                     f"write a valid annotation: {fix_command(view, decision.gate)}")
     lines.append("")
     rows = []
     for decision in view.decisions.values():
@@ -241,9 +249,10 @@ DIAGRAM = """\
  │  post-rollout   │
  └─────────────────┘
 
- ┌─────────────────┐ polled during the analysis and while waiting:
- │    rollback     │ opened = roll back now ─────────────────────────▶ ROLLBACK
- └─────────────────┘ closed (the default) = carry on"""
+ ┌─────────────────┐ polled during the analysis and at confirm-promotion
+ │    rollback     │ (not while held at confirm-rollout):
+ └─────────────────┘ opened = roll back now ─────────────────────────▶ ROLLBACK
+                     closed (the default) = carry on"""
 
 
 EXPLAIN_BODY = """\
@@ -268,7 +277,9 @@ What to run:
   kubectl gate promote NAME        let it past the gate holding it now (one step)
   kubectl gate promote NAME --full open every progress gate for the rest of this rollout
   kubectl gate abort NAME          open the rollback gate: Flagger rolls back on its next check;
-                                   it cannot stop a promotion already under way
+                                   it cannot stop a promotion already under way. While Waiting
+                                   at confirm-rollout it also closes that gate: the new revision
+                                   stays at zero traffic until you revert the Deployment
   kubectl gate close GATE NAME     stop at GATE for this rollout (--sticky: until reopened)"""
 
 

@@ -26,6 +26,11 @@ class GateView:
     canary_event: Mapping[str, Any] | None = None
 
     @property
+    def unknown(self) -> list[str]:
+        """Gates whose state cannot be known: their live-state annotation cannot be read."""
+        return [d.gate for d in self.decisions.values() if not d.known]
+
+    @property
     def missing_hooks(self) -> list[str]:
         return [hook for hook, ok in (self.coverage or {}).items() if not ok]
 
@@ -91,23 +96,36 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         "gates": [
             {
                 "gate": d.gate,
-                "state": d.state,
+                "state": d.state if d.known else UNKNOWN,
                 "source": d.source,
                 "setBy": d.set_by,
                 "setAt": d.set_at,
                 "scope": d.scope,
                 "reason": d.reason,
+                **({} if d.known else {"problem": d.problem, "fix": fix_command(view, d.gate)}),
             }
             for d in view.decisions.values()
         ],
+        "unknown": view.unknown,
         "webhooks": None if view.coverage is None else {"missing": view.missing_hooks},
         "problems": list(view.gate.problems),
     }
 
 
+def fix_command(view: GateView, gate: str) -> str:
+    """What replaces an unreadable live-state annotation with a valid one."""
+    return f"kubectl gate open|close {gate} {view.gate.name} -n {view.gate.namespace}"
+
+
 def closed_text(view: GateView) -> str:
-    return ",".join(view.closed) if view.closed else "-"
+    """The closed gates (rollback when armed); a gate of unknown state shows as GATE(unknown)."""
+    unknown = set(view.unknown)
+    names = [f"{g}({UNKNOWN})" if g in unknown else g for g in view.closed]
+    names += [f"{g}({UNKNOWN})" for g in view.unknown if g not in view.closed]
+    return ",".join(names) if names else "-"
 
 
 PHASES_DONE = {"Succeeded", "Failed"}
+#: The state shown for a gate whose live-state annotation cannot be read (resolution.INVALID).
+UNKNOWN = "unknown"
 GATE_ORDER = gate_names.GATES

@@ -21,6 +21,25 @@ from typing import Any
 from canarygate import errors
 
 SECTIONS = ("clusters", "contexts", "users")
+
+#: The typed fields of each entry, as client-go decodes them (``clientcmd/api/v1``): kubectl refuses
+#: a file whose field has another type (``insecure-skip-tls-verify: "false"`` is a string, not false),
+#: and so do we, rather than read a string's truthiness. Fields not listed are passed on unchecked.
+_BOOL, _STR, _STRS, _MAP = "a boolean (true or false, unquoted)", "a string", "a list of strings", "a mapping"
+_FIELDS: dict[str, dict[str, str]] = {
+    "clusters": {
+        "server": _STR, "tls-server-name": _STR, "insecure-skip-tls-verify": _BOOL, "certificate-authority": _STR,
+        "certificate-authority-data": _STR, "proxy-url": _STR, "disable-compression": _BOOL, "extensions": "a list",
+    },
+    "contexts": {"cluster": _STR, "user": _STR, "namespace": _STR, "extensions": "a list"},
+    "users": {
+        "client-certificate": _STR, "client-certificate-data": _STR, "client-key": _STR, "client-key-data": _STR,
+        "token": _STR, "tokenFile": _STR, "as": _STR, "as-uid": _STR, "as-groups": _STRS, "as-user-extra": _MAP,
+        "username": _STR, "password": _STR, "auth-provider": _MAP, "exec": _MAP, "extensions": "a list",
+    },
+}
+_EXEC_FIELDS = {"command": _STR, "args": _STRS, "apiVersion": _STR, "installHint": _STR,
+                "provideClusterInfo": _BOOL, "interactiveMode": _STR, "env": "a list of {name, value}"}
 _PATH_KEYS = {
     "clusters": ("certificate-authority",),
     "users": ("client-certificate", "client-key", "tokenFile"),
@@ -64,12 +83,19 @@ def load(files: list[str]) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise errors.ConfigError(f"the kubeconfig {path} is not a kubeconfig (expected a mapping)")
         found = True
+        if data.get("current-context") is not None and not isinstance(data["current-context"], str):
+            raise errors.ConfigError(
+                f"the kubeconfig {path}: current-context must be a string, not {_kind(data['current-context'])}")
         base = os.path.dirname(os.path.abspath(full))
         if data.get("current-context") and not merged["current-context"]:
             merged["current-context"] = str(data["current-context"])
         for section in SECTIONS:
             inner = section[:-1]
-            for entry in data.get(section) or ():
+            entries = data.get(section) or []
+            if not isinstance(entries, list):
+                raise errors.ConfigError(f"the kubeconfig {path}: {section} must be a list, not {_kind(entries)}")
+            for entry in entries:
+                _check_entry(path, section, entry)
                 name = entry.get("name") if isinstance(entry, dict) else None
                 if not name or name in seen[section]:
                     continue
@@ -81,6 +107,62 @@ def load(files: list[str]) -> dict[str, Any]:
             "or run inside a cluster"
         )
     return merged
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _fits(value: Any, expected: str) -> bool:
+    if value is None:  # NB: null is an absent field to client-go too
+        return True
+    if expected == _BOOL:
+        return isinstance(value, bool)
+    if expected == _STR:
+        return isinstance(value, str)
+    if expected == _STRS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if expected == _MAP:
+        return isinstance(value, dict)
+    if expected == _EXEC_FIELDS["env"]:
+        return isinstance(value, list) and all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("value"), str) for v in value)
+    return isinstance(value, list)
+
+
+def _check_entry(path: str, section: str, entry: Any) -> None:
+    """ConfigError naming the file, the entry and the field when a typed field has the wrong type."""
+    inner = section[:-1]
+    if not isinstance(entry, dict):
+        raise errors.ConfigError(f"the kubeconfig {path}: each of {section} must be a mapping, not {_kind(entry)}")
+    name = entry.get("name")
+    if not isinstance(name, (str, type(None))):
+        raise errors.ConfigError(f"the kubeconfig {path}: a {inner} name must be a string, not {_kind(name)}")
+    body = entry.get(inner)
+    where = f'the kubeconfig {path}, {inner} "{name}"'
+    if body is None:
+        return
+    if not isinstance(body, dict):
+        raise errors.ConfigError(f"{where}: {inner} must be a mapping, not {_kind(body)}")
+    checks = [(key, body[key], expected) for key, expected in _FIELDS[section].items() if key in body]
+    if section == "users" and isinstance(body.get("exec"), dict):
+        checks += [(f"exec.{key}", body["exec"][key], expected) for key, expected in _EXEC_FIELDS.items()
+                   if key in body["exec"]]
+    for key, value, expected in checks:
+        if not _fits(value, expected):
+            raise errors.ConfigError(
+                f"{where}: field {key} must be {expected}, not {_kind(value)} (kubectl refuses this file too)"
+            )
 
 
 def _absolute(section: str, body: dict[str, Any], base: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from canarygate import errors
 from canarygate.kube.kubeconfig import Resolved
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
@@ -45,6 +46,8 @@ class Target:
     server: str
     headers: dict[str, str]
     ssl_context: ssl.SSLContext | None
+    #: The kubeconfig's cluster name, for messages.
+    cluster: str = ""
 
 
 def target(resolved: Resolved) -> Target:
@@ -69,7 +72,7 @@ def target(resolved: Resolved) -> Target:
     if server.startswith("https"):
         # NB: the system CA store (~20 ms to load) only when the kubeconfig names no CA of its own.
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if cl.get("insecure-skip-tls-verify"):
+        if cl.get("insecure-skip-tls-verify") is True:  # NB: only a real boolean; the reader refuses others
             ssl_context.check_hostname = False
             ssl_context.verify_mode = ssl.CERT_NONE
         elif cl.get("certificate-authority-data"):
@@ -97,7 +100,7 @@ def target(resolved: Resolved) -> Target:
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     if cert and ssl_context is not None:
         _load_cert_chain(ssl_context, cert, key)
-    return Target(server.rstrip("/"), headers, ssl_context)
+    return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name)
 
 
 def _pem(data: str | None, path: str | None) -> tuple[str, Any] | None:
@@ -146,6 +149,16 @@ def _exec_credential(spec: dict[str, Any]) -> dict[str, Any]:
         return json.loads(out).get("status") or {}
     except (OSError, subprocess.SubprocessError, ValueError) as e:
         raise Unsupported(f"exec credential plugin failed: {e}") from e
+
+
+def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedServer:
+    """The error for a server whose TLS certificate does not verify: not an outage, a missing CA."""
+    entry = f'cluster "{cluster}"' if cluster else "the cluster"
+    return errors.UntrustedServer(
+        f"the API server at {server} is up, but its TLS certificate is not trusted ({detail}).\n"
+        f"Give the kubeconfig's {entry} the CA that signed it: certificate-authority: <CA file> "
+        "or certificate-authority-data: <base64 PEM>"
+    )
 
 
 # -- the ApiClient stand-in ----------------------------------------------------------------------
@@ -215,6 +228,13 @@ class LightApiClient:
         return method, url, headers, payload
 
     def call_api(self, method, url, headers, body, _request_timeout=None):
+        try:
+            return self._call_api(method, url, headers, body, _request_timeout)
+        except ssl.SSLCertVerificationError as e:
+            detail = f"certificate verify failed: {e.verify_message}" if e.verify_message else str(e)
+            raise untrusted(self.target.server, detail, self.target.cluster) from e
+
+    def _call_api(self, method, url, headers, body, _request_timeout=None):
         """Send one request. A watch (``watch=1|true``) gets a connection of its own; others share one.
 
         ``_request_timeout``: seconds, or (connect, read) as urllib3 takes it; None waits forever.
@@ -258,7 +278,7 @@ class LightApiClient:
 
     def get(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
         """GET ``path`` and decode the JSON; OSError or ValueError on any failure (for completion)."""
-        response = self.call_api("GET", self._prefix + path, dict(self.target.headers), None, timeout)
+        response = self._call_api("GET", self._prefix + path, dict(self.target.headers), None, timeout)
         if response.status != 200:
             raise ValueError(f"the API server answered {response.status}")
         return json.loads(response.read())

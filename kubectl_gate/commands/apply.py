@@ -31,8 +31,17 @@ class Rendered:
     canary: dict[str, Any]
 
 
+#: What ``-f DIR`` reads, as kubectl does; other files in the folder are not manifests.
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def read_documents(paths: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """(source, document) for every YAML/JSON document in the files, folders (recursive) and ``-``."""
+    """(source, document) for every YAML/JSON document in the files, folders (recursive) and ``-``.
+
+    A source names the file and, in a file of several documents, the document's index (from 1).
+    InvalidGate naming the file (and document) when a file cannot be read, is not UTF-8, is not
+    YAML, or holds a document that is not a Kubernetes object (a mapping).
+    """
     import yaml
 
     sources: list[tuple[str, str]] = []
@@ -43,29 +52,104 @@ def read_documents(paths: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for file in sorted(files):
-                    if file.endswith((".yaml", ".yml", ".json")):
+                    if file.endswith(MANIFEST_SUFFIXES):
                         sources.append((os.path.join(root, file), _read(os.path.join(root, file))))
         else:
             sources.append((path, _read(path)))
     documents = []
     for source, text in sources:
         try:
-            for doc in yaml.safe_load_all(text):
-                if isinstance(doc, dict) and doc.get("kind") == "List":
-                    documents.extend((source, item) for item in doc.get("items") or ())
-                elif doc:
-                    documents.append((source, doc))
+            docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
         except yaml.YAMLError as e:
             raise errors.InvalidGate(f"{source}: not valid YAML: {e}") from None
+        for index, doc in enumerate(docs, 1):
+            where = f"{source} (document {index})" if len(docs) > 1 else source
+            if not isinstance(doc, dict):
+                raise errors.InvalidGate(
+                    f"{where}: the document is {_what(doc)}, not a Kubernetes object "
+                    "(a mapping with apiVersion, kind, metadata and spec); nothing was applied"
+                )
+            if doc.get("kind") == "List":
+                items = doc.get("items") or []
+                if not isinstance(items, list):
+                    raise errors.InvalidGate(f"{where}: items of a List must be a list, not {_what(items)}; "
+                                             "nothing was applied")
+                for number, item in enumerate(items):
+                    if not isinstance(item, dict):
+                        raise errors.InvalidGate(f"{where}: items[{number}] is {_what(item)}, not a Kubernetes "
+                                                 "object; nothing was applied")
+                    documents.append((f"{where} items[{number}]", item))
+            elif doc:
+                documents.append((where, doc))
     return documents
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return type(value).__name__
 
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise errors.InvalidGate(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise errors.InvalidGate(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): "
+            "save it as UTF-8; nothing was applied"
+        ) from None
+
+
+def shape_problems(doc: dict[str, Any]) -> list[str]:
+    """What is wrong with the shape of a CanaryGate document (fields of the wrong type), before parsing it."""
+    from canarygate import gates as gate_names
+
+    problems = []
+    meta = doc.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        return [f"metadata must be a mapping, not {_what(meta)}"]
+    meta = meta or {}
+    for key in ("name", "namespace"):
+        if key in meta and not isinstance(meta[key], str):
+            problems.append(f"metadata.{key} must be a string, not {_what(meta[key])}")
+    annotations = meta.get("annotations")
+    if annotations is not None and not (isinstance(annotations, dict)
+                                        and all(isinstance(v, str) for v in annotations.values())):
+        problems.append("metadata.annotations must map names to strings")
+    spec = doc.get("spec")
+    if spec is None:
+        return problems
+    if not isinstance(spec, dict):
+        return problems + [f"spec must be a mapping, not {_what(spec)}"]
+    target = spec.get("target")
+    if target is not None:
+        if not isinstance(target, dict):
+            problems.append(f"spec.target must be a mapping {{namespace, name}}, not {_what(target)}")
+        else:
+            for key in ("namespace", "name"):
+                if key in target and not isinstance(target[key], (str, type(None))):
+                    problems.append(f"spec.target.{key} must be a string, not {_what(target[key])}")
+    flagger = spec.get("flagger")
+    if flagger is not None and not isinstance(flagger, dict):
+        problems.append(f"spec.flagger must be a mapping (a Flagger Canary spec), not {_what(flagger)}")
+    for gate in gate_names.GATES:
+        value = spec.get(gate)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"spec.{gate} must be opened or closed, not {_what(value)}")
+    return problems
 
 
 def render_documents(
@@ -81,6 +165,12 @@ def render_documents(
         if doc.get("apiVersion") != API_VERSION:
             problems.append(f"{source}: apiVersion {doc.get('apiVersion')} is not {API_VERSION}")
             continue
+        shape = shape_problems(doc)
+        if shape:
+            meta_name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+            label = f"CanaryGate {meta_name}" if isinstance(meta_name, str) and meta_name else "CanaryGate"
+            problems.extend(f"{source}: {label}: {problem}" for problem in shape)
+            continue
         doc = dict(doc)
         doc["metadata"] = dict(doc.get("metadata") or {})
         doc["metadata"].setdefault("namespace", namespace)
@@ -93,6 +183,9 @@ def render_documents(
             canary = rendering.render_canary(gate, endpoint=endpoint)
         except errors.InvalidGate as e:
             problems.append(f"{source}: {e}")
+            continue
+        except (AttributeError, TypeError, ValueError, KeyError) as e:  # NB: a shape shape_problems missed
+            problems.append(f"{source}: CanaryGate {name}: a field has the wrong type ({type(e).__name__}: {e})")
             continue
         for problem in rendering.check_canary(canary):
             problems.append(f"{source}: CanaryGate {gate.ref}: the rendered Canary is invalid for Flagger: {problem}")
@@ -131,7 +224,7 @@ def _endpoint(endpoint: str | None) -> str:
 
 @click.command("apply")
 @click.option("--filename", "-f", "paths", multiple=True, required=True, metavar="PATH",
-              help="A file, a folder (read recursively) or - for stdin; repeatable.")
+              help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.")
 @click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
               help="client: check and render only; server: the API server checks without saving.")
 @click.option("--endpoint", metavar="URL", help=ENDPOINT_HELP)
@@ -171,7 +264,7 @@ def _safe_ns(gctx: GateContext) -> str:
 
 @click.command("render")
 @click.option("--filename", "-f", "paths", multiple=True, required=True, metavar="PATH",
-              help="A file, a folder (read recursively) or - for stdin; repeatable.")
+              help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.")
 @click.option("--endpoint", metavar="URL", help=ENDPOINT_HELP)
 @click.option("--namespace", "-n", "namespace", metavar="NS", default=None,
               help="Namespace of CanaryGates that do not name one (default: default).")

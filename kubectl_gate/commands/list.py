@@ -56,5 +56,9 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool) -> Non
         gctx.out(printing.names(views))
         return
     style = printing.Style(color=gctx.color, unicode=gctx.unicode)
+    for view in views:
+        for gate in view.unknown:
+            gctx.err(f"warning: canarygate/{view.gate.name} in {view.gate.namespace}: gate {gate} has an unknown state "
+                     f"(its annotation cannot be read); see kubectl gate show {view.gate.name} -n {view.gate.namespace}")
     gctx.out(printing.list_table(views, now=gctx.now(), wide=output == "wide", all_namespaces=gctx.all_namespaces,
                                  no_headers=no_headers, style=style))

@@ -68,7 +68,9 @@ def progress_line(view: GateView) -> str:
     if canary.failed_checks:
         text += f", failed checks {canary.failed_checks}/{canary.threshold}"
     if view.holding:
-        text += f", waiting at closed gate {view.holding} (kubectl gate promote {view.gate.name} -n {view.gate.namespace})"
+        unknown = " (state unknown: its annotation cannot be read)" if view.holding in view.unknown else ""
+        text += (f", waiting at closed gate {view.holding}{unknown} "
+                 f"(kubectl gate promote {view.gate.name} -n {view.gate.namespace})")
     return text
 
 
@@ -122,7 +124,11 @@ def wait_command(gctx: GateContext, name: str | None, deployment: str | None, co
       0    the condition was reached
       1    error, CanaryGate not found, or the condition can no longer be reached
       3    the rollout failed and was rolled back (unless waiting --for failed)
-      124  timed out
+      124  timed out (the message names the closed gate holding the rollout, if one does)
+
+    wait never exits 4: a rollout held at a closed gate is still under way, so wait
+    keeps waiting (--for waiting or --for gate=GATE ends there with 0). For a
+    one-shot check that exits 4 at a closed gate, use: kubectl gate show NAME --exit-code
 
     \b
     Examples:

@@ -154,3 +154,45 @@ def test_reading_it_does_not_import_the_kubernetes_client():
              "assert 'urllib3' not in sys.modules")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("section,field,value", [
+    ("clusters", "insecure-skip-tls-verify", "false"),
+    ("clusters", "insecure-skip-tls-verify", "true"),
+    ("clusters", "insecure-skip-tls-verify", 0),
+    ("clusters", "disable-compression", "yes please"),
+    ("clusters", "server", 5),
+    ("users", "token", 12345),
+    ("users", "as-groups", "admins"),
+    ("users", "exec", {"command": "x", "provideClusterInfo": "false"}),
+    ("users", "exec", {"command": "x", "env": [{"name": "A", "value": 1}]}),
+    ("contexts", "namespace", 7),
+])
+def test_a_typed_field_of_another_type_is_refused_naming_file_entry_and_field(tmp_path, section, field, value):
+    """kubectl refuses such a file; reading a string's truthiness would turn TLS verification off."""
+    entries = {"clusters": [("c", {"server": "https://x"})], "users": [("u", {"token": "t"})],
+               "contexts": [("ctx", {"cluster": "c", "user": "u"})]}
+    name, body = entries[section][0]
+    entries[section] = [(name, {**body, field: value})]
+    path = write(tmp_path / "config", current="ctx", **entries)
+    with pytest.raises(errors.ConfigError) as e:
+        kubeconfig.resolve(kubeconfig=path)
+    text = str(e.value)
+    assert path in text and f'{section[:-1]} "{name}"' in text and field.split(".")[0] in text, text
+
+
+def test_real_booleans_and_nulls_are_accepted(tmp_path):
+    path = write(tmp_path / "config", current="ctx",
+                 clusters=[("c", {"server": "https://x", "insecure-skip-tls-verify": False, "proxy-url": None})],
+                 users=[("u", {"token": "t", "exec": None})], contexts=[("ctx", {"cluster": "c", "user": "u"})])
+    assert kubeconfig.resolve(kubeconfig=path).cluster["insecure-skip-tls-verify"] is False
+
+
+def test_entries_that_are_not_mappings_are_refused(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("current-context: ctx\nclusters: [just-a-string]\n")
+    with pytest.raises(errors.ConfigError, match="each of clusters must be a mapping"):
+        kubeconfig.load([str(path)])
+    path.write_text("current-context: [a]\n")
+    with pytest.raises(errors.ConfigError, match="current-context must be a string"):
+        kubeconfig.load([str(path)])

@@ -223,3 +223,172 @@ def test_wait_exit_codes(kube, tmp_path, api_client):
     assert timed_out.exit_code == 124 and "waiting at closed gate confirm-promotion" in timed_out.stderr
     assert kube("wait", "nope", "--for", "promoted").exit_code == 1
     assert kube("wait", "demo", "--for", "gate=nope").exit_code == 2
+
+
+def _without_ca(kubeconfig, tmp_path, name, **cluster_fields):
+    config = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority-data", None)
+    cluster.pop("certificate-authority", None)
+    cluster.update(cluster_fields)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return str(path), config["clusters"][0]["name"]
+
+
+@pytest.mark.parametrize("value", ["false", "true", "no", 1])
+def test_insecure_skip_tls_verify_must_be_a_real_boolean(invoke, tmp_path, kubeconfig, value):
+    """A quoted "false" used to turn verification off by truthiness; now the file is refused, as kubectl does."""
+    path, cluster = _without_ca(kubeconfig, tmp_path, "strfalse", **{"insecure-skip-tls-verify": value})
+    result = invoke(["list", "--kubeconfig", path, "-n", "default"])
+    assert result.exit_code == 1, result.output
+    assert path in result.stderr and f'cluster "{cluster}"' in result.stderr
+    assert "insecure-skip-tls-verify must be a boolean" in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_real_true_skips_verification_and_false_verifies(invoke, tmp_path, kubeconfig, crds):
+    skip, _ = _without_ca(kubeconfig, tmp_path, "skip", **{"insecure-skip-tls-verify": True})
+    assert invoke(["list", "--kubeconfig", skip, "-n", "default"]).exit_code == 0
+    verify, _ = _without_ca(kubeconfig, tmp_path, "verify", **{"insecure-skip-tls-verify": False})
+    result = invoke(["list", "--kubeconfig", verify, "-n", "default"])
+    assert result.exit_code == 1 and "not trusted" in result.stderr
+
+
+def test_an_untrusted_server_certificate_is_not_reported_as_an_outage(invoke, tmp_path, kubeconfig):
+    path, cluster = _without_ca(kubeconfig, tmp_path, "noca")
+    result = invoke(["list", "--kubeconfig", path, "-n", "default"])
+    assert result.exit_code == 1, result.output
+    err = result.stderr
+    assert "TLS certificate is not trusted" in err and "certificate verify failed" in err, err
+    assert "certificate-authority:" in err and "certificate-authority-data:" in err
+    assert "cannot reach" not in err and "cluster is up" not in err and "internal error" not in err
+
+
+def test_abort_while_waiting_closes_confirm_rollout_and_says_to_revert(kube, tmp_path, api_client):
+    """Flagger polls no rollback hook in Waiting (CONTRACT §4): "rolls back on its next check" would be false."""
+    import kubernetes
+
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    promoted = kube("promote", "demo")  # an earlier approval for one step
+    assert promoted.exit_code == 0 and "confirm-rollout opened" in promoted.stdout
+    result = kube("abort", "demo", "--reason", "bad build")
+    assert result.exit_code == 0, result.output
+    assert "aborted while Waiting: confirm-rollout closed and rollback opened for this rollout" in result.stdout
+    assert "rolls back on its next check" not in result.output
+    assert "stays at zero traffic" in result.stderr and "revert deployment/demo to the deployed revision" in result.stderr
+    gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
+    assert (gates["confirm-rollout"]["state"], gates["confirm-rollout"]["source"], gates["confirm-rollout"]["scope"]) \
+        == ("closed", "live", "rollout")
+    assert (gates["rollback"]["state"], gates["rollback"]["scope"]) == ("opened", "rollout")
+    assert gates["rollback"]["reason"] == gates["confirm-rollout"]["reason"] == "bad build"
+    events = kubernetes.client.CoreV1Api(api_client).list_namespaced_event(kube.namespace).items
+    aborted = sorted(e.message for e in events if e.reason == "Aborted" and e.involved_object.kind == "CanaryGate")
+    assert len(aborted) == 2 and "closed confirm-rollout" in aborted[0] and "opened rollback" in aborted[1], aborted
+
+
+def test_abort_while_progressing_keeps_its_message(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "Progressing", "canaryWeight": 10, "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    result = kube("abort", "demo")
+    assert result.exit_code == 0 and "Flagger rolls back on its next check" in result.stdout
+    gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
+    assert gates["rollback"]["state"] == "opened" and gates["confirm-rollout"]["source"] != "live"
+
+
+def _gate_names(api_client, namespace):
+    from canarygate.kube.client import Kube
+
+    return [i["metadata"]["name"] for i in Kube(api_client).request("GET", CANARYGATES.path(namespace))["items"]]
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"- 1\n- 2\n", "bad.yaml (document 2): the document is a list, not a Kubernetes object"),
+    (b"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata: {name: x}\nspec: {target: 5}\n",
+     "bad.yaml (document 2): CanaryGate x: spec.target must be a mapping {namespace, name}, not the number 5"),
+    ("apiVersion: v1\n".encode("utf-16"), "bad.yaml: not UTF-8 text (byte 0xff at offset 0)"),
+])
+def test_apply_bad_input_names_the_file_and_changes_nothing(kube, tmp_path, api_client, content, expected):
+    """Every document is checked before any write: the good CanaryGate in front is not created either."""
+    good = seed(kube.namespace)
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content if content.startswith(b"\xff") else (good + "---\n").encode() + content)
+    result = kube("apply", "-f", str(path))
+    assert result.exit_code == 1, result.output
+    assert expected in result.stderr and "internal error" not in result.stderr, result.stderr
+    assert _gate_names(api_client, kube.namespace) == []
+
+
+def test_apply_a_folder_reads_only_manifests_and_checks_them_all_first(kube, tmp_path, api_client):
+    folder = tmp_path / "gates"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "gate.yaml").write_text(seed(kube.namespace))
+    (folder / "README").write_text("not a manifest: [\n")
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    (folder / "notes.txt").write_bytes(b"\xff\xfe")
+    result = kube("apply", "-f", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "canarygate.piggysec.com/demo created" in result.stdout
+    (folder / "sub" / "broken.yml").write_bytes(b"\xff\xfe")
+    other = seed(kube.namespace).replace("name: demo\n  namespace", "name: other\n  namespace")
+    (folder / "a-other.yaml").write_text(other)
+    failed = kube("apply", "-f", str(folder))
+    assert failed.exit_code == 1 and "broken.yml: not UTF-8 text" in failed.stderr, failed.output
+    assert _gate_names(api_client, kube.namespace) == ["demo"]  # a-other.yaml, read before, was not created
+
+
+BAD_ANNOTATION = '{"state":"close","scope":"Sticky","by":"bob"}'
+
+
+def _break_annotation(api_client, namespace, gate="confirm-promotion"):
+    from canarygate.kube.client import MERGE_PATCH, Kube
+
+    Kube(api_client).request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
+                             body={"metadata": {"annotations": {f"gate.piggysec.com/{gate}": BAD_ANNOTATION}}})
+
+
+def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    _break_annotation(api_client, kube.namespace)
+    _break_annotation(api_client, kube.namespace, "rollback")
+    ns = kube.namespace
+    shown = kube("show", "demo")
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.split()[:1]
+            and line.split()[0] in ("confirm-promotion", "rollback")}
+    assert "unknown" in rows["confirm-promotion"] and "invalid" in rows["confirm-promotion"], shown.stdout
+    assert "unknown" in rows["rollback"] and "armed" not in rows["rollback"]
+    assert "gate confirm-promotion: state unknown: annotation gate.piggysec.com/confirm-promotion cannot be read" \
+        in shown.stdout
+    assert f"kubectl gate open|close confirm-promotion demo -n {ns}" in shown.stdout
+    for output, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        data = load(kube("show", "demo", "-o", output).stdout)
+        entry = next(g for g in data["gates"] if g["gate"] == "confirm-promotion")
+        assert (entry["state"], entry["source"]) == ("unknown", "invalid")
+        assert "cannot be read" in entry["problem"] and entry["fix"].startswith("kubectl gate open|close")
+        assert data["unknown"] == ["confirm-promotion", "rollback"]
+        assert "problem" not in next(g for g in data["gates"] if g["gate"] == "confirm-rollout")
+    listed = kube("list")
+    assert listed.exit_code == 0
+    assert "confirm-promotion(unknown),rollback(unknown)" in listed.stdout, listed.stdout
+    assert "gate confirm-promotion has an unknown state" in listed.stderr
+    listed_json = json.loads(kube("list", "-o", "json").stdout)["items"][0]
+    assert listed_json["unknown"] == ["confirm-promotion", "rollback"]
+
+    # open / close / promote replace the unreadable annotation with a valid one
+    assert kube("close", "rollback", "demo").exit_code == 0
+    set_status(api_client, ns, {"phase": "WaitingPromotion", "canaryWeight": 40, "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    assert kube("show", "demo", "--exit-code").exit_code == 4
+    promoted = kube("promote", "demo")
+    assert promoted.exit_code == 0 and "confirm-promotion opened for one step" in promoted.stdout, promoted.output
+    data = json.loads(kube("show", "demo", "-o", "json").stdout)
+    assert data["unknown"] == []
+    gates = {g["gate"]: g for g in data["gates"]}
+    assert (gates["confirm-promotion"]["state"], gates["confirm-promotion"]["source"]) == ("opened", "live")
+    assert (gates["rollback"]["state"], gates["rollback"]["source"]) == ("closed", "live")
+    _break_annotation(api_client, ns)
+    assert kube("open", "confirm-promotion", "demo").exit_code == 0
+    assert json.loads(kube("show", "demo", "-o", "json").stdout)["unknown"] == []

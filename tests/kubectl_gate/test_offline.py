@@ -196,3 +196,12 @@ def test_colour_only_on_a_terminal_and_never_when_disabled(monkeypatch):
     held, _ = _views()
     coloured = printing.show_text(held, now=NOW, style=printing.Style(color=True))
     assert "\x1b[" in coloured
+
+
+def test_wait_help_and_root_help_agree_on_exit_code_4(invoke):
+    """4 belongs to show --exit-code; wait never ends with it (it keeps waiting at a closed gate)."""
+    root = invoke(["--help"]).stdout
+    assert "4    the rollout is waiting at a closed gate (show --exit-code only;" in root
+    wait = " ".join(invoke(["wait", "--help"]).stdout.split())
+    assert "wait never exits 4" in wait and "kubectl gate show NAME --exit-code" in wait
+    assert "124 timed out" in wait and "3 the rollout failed" in wait
