@@ -26,6 +26,12 @@ Known edges (what it does not do):
   ``limit``/``continue`` paging is by offset.
 * The history kept for watches is a count of events, not a time window; use
   ``compact()`` to make every older resourceVersion 410 Gone.
+* The service proxy (``services/NAME:PORT/proxy/PATH``) has no pods or Endpoints
+  to send to: a test declares where a Service's traffic goes with the sandbox-only
+  annotation ``sandbox.apiserver/endpoint: http://127.0.0.1:PORT`` (or
+  ``sandbox.apiserver/endpoint.PORTNAME`` for one named port); without it the
+  proxy answers 503 "no endpoints available".  Loopback only, answers buffered,
+  no upgrades, no HTML link rewriting, not in discovery (see ``proxy``).
 """
 
 from sandbox.apiserver.app import RequestRecord

@@ -4,7 +4,8 @@ Non-resource endpoints (discovery, openapi, version, health) are routed as data
 with a werkzeug ``Map``.  Resource paths are resolved the way kube-apiserver's
 RequestInfo resolver does (``/api/v1/namespaces/{ns}/events`` is a namespaced list,
 ``/api/v1/namespaces/{name}`` the Namespace itself, ``.../{name}/status`` a
-subresource), then dispatched on the Kubernetes verb.
+subresource), then dispatched on the Kubernetes verb; a connect subresource
+(``services/{id}/proxy/...``) goes to :mod:`sandbox.apiserver.proxy` instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.apiserver import (discovery, openapi, patching, protobuf, rbac, selectors, status, tables,
+from sandbox.apiserver import (discovery, openapi, patching, protobuf, proxy, rbac, selectors, status, tables,
                                watching)
 from sandbox.apiserver.faults import Faults
 from sandbox.apiserver.objects import Objects, WriteOptions, present
@@ -194,7 +195,7 @@ class ApiApp:
             namespace = ""
         elif not rt.namespaced and namespace:
             raise status.page_not_found()
-        if attrs.subresource and attrs.subresource not in rt.subresources:
+        if attrs.subresource and attrs.subresource not in rt.subresources + rt.connect_subresources:
             raise status.page_not_found()
         # NB: for list/watch the resolver takes the name from a metadata.name field selector;
         # the selector itself does the filtering here.
@@ -253,6 +254,8 @@ class ApiApp:
 
     # -- resources ---------------------------------------------------------------------
     def dispatch_resource(self, request: Request, t: Target, user: rbac.UserInfo, query: dict) -> Response:
+        if t.subresource and t.subresource in t.rt.connect_subresources:
+            return self.connect(request, t)
         if t.verb not in t.rt.verbs:
             raise status.method_not_supported(t.rt.plural, t.rt.group, t.verb)
         if t.rt.virtual:
@@ -415,6 +418,12 @@ class ApiApp:
                         raise
         return json_response({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
                               "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+
+    def connect(self, request: Request, t: Target) -> Response:
+        """A connect subresource: only ``services/proxy`` (see :mod:`sandbox.apiserver.proxy`)."""
+        if t.rt.key != ("", "services") or t.subresource != "proxy" or not t.namespace or not t.name:
+            raise status.page_not_found()
+        return proxy.serve(request, lambda ns, name: self.store.get(t.rt.key, ns, name), t.namespace, t.name)
 
     # -- reviews --------------------------------------------------------------------------
     def review(self, request: Request, t: Target, user: rbac.UserInfo) -> Response:

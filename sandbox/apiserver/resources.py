@@ -33,6 +33,7 @@ class ResourceType:
     crd_name: str = ""                              # set for CRD-served kinds
     unconditional_update: bool = True               # NB: CRs refuse PUT without resourceVersion
     virtual: bool = False                           # create-only reviews, nothing stored
+    connect_subresources: tuple[str, ...] = ()      # answered by a handler, not stored (services/proxy)
 
     @property
     def api_version(self) -> str:
@@ -73,7 +74,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _r("", "v1", "namespaces", "Namespace", False, short_names=("ns",), status_subresource=True,
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _r("", "v1", "events", "Event", True, short_names=("ev",)),
-    _r("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",), status_subresource=True),
+    _r("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",), status_subresource=True,
+       connect_subresources=("proxy",)),
     _r("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",), status_subresource=True),
     _r("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     _r("", "v1", "secrets", "Secret", True),

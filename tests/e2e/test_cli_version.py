@@ -1,0 +1,140 @@
+"""End to end: ``kubectl gate version`` asks the running gate sidecar for its version through the
+API server's service proxy.
+
+The sidecar's Service is created as deploy/sidecar/service.yaml declares it (canary-gate-sidecar,
+port 80 named http), in the test's namespace, with the emulator's endpoint annotation pointing at
+the sidecar process (the sandbox runs no pods). Covers: the client and the sidecar versions
+printed (text, and -o json), through the in-process CLI and through real kubectl running the
+installed plugin; with the sidecar stopped, with no Service, and for a user without ``get`` on
+``services/proxy``: "sidecar: not reachable (...)" on stderr, the client version still printed,
+exit code 0 (version.py reports the sidecar as a note, never as a failure). Emulator-only (the
+endpoint annotation, minted tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kubectl_gate.cli import cli
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ENDPOINT = "sandbox.apiserver/endpoint"
+
+
+def client_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("canary-gate")
+
+
+def sidecar_service(namespace: str, url: str) -> dict:
+    """deploy/sidecar/service.yaml, unchanged but for its namespace and the sandbox endpoint."""
+    service = yaml.safe_load((ROOT / "deploy" / "sidecar" / "service.yaml").read_text())
+    assert (service["metadata"]["name"], service["spec"]["ports"][0]["name"], service["spec"]["ports"][0]["port"]) \
+        == ("canary-gate-sidecar", "http", 80)
+    service["metadata"]["namespace"] = namespace
+    service["metadata"].setdefault("annotations", {})[ENDPOINT] = url
+    return service
+
+
+@pytest.fixture
+def sidecar_behind_proxy(apiserver, kube, namespace, sidecar):
+    """The running sidecar, reachable as Service ``canary-gate-sidecar`` in ``namespace``."""
+    kube.request("POST", f"/api/v1/namespaces/{namespace}/services", body=sidecar_service(namespace, sidecar.url))
+    return sidecar
+
+
+@pytest.fixture
+def version(kubeconfig, namespace):
+    """``kubectl gate version --sidecar-namespace NS ARGS`` in-process; the click Result."""
+
+    def run(*args: str, config: str | None = None):
+        return CliRunner().invoke(cli, ["version", "--sidecar-namespace", namespace, *args,
+                                        "--kubeconfig", config or kubeconfig], prog_name="kubectl gate")
+
+    return run
+
+
+def test_prints_client_and_sidecar_versions(sidecar_behind_proxy, version, namespace):
+    answer = sidecar_behind_proxy.get("/version")[1]
+    result = version()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"kubectl-gate: {client_version()}",
+        f"gate-sidecar: {answer['version']} ({namespace}/canary-gate-sidecar)",
+    ]
+    assert result.stderr == ""
+
+
+def test_json_output_carries_the_sidecars_answer(sidecar_behind_proxy, version, apiserver, namespace):
+    apiserver.clear_requests()
+    result = version("-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["client"] == {"version": client_version()}
+    assert data["sidecar"] == sidecar_behind_proxy.get("/version")[1]
+    assert data["sidecar"]["component"] == "gate-sidecar"
+    proxied = [r for r in apiserver.requests if r.subresource == "proxy"]
+    assert [(r.method, r.path, r.verb, r.resource, r.name, r.status) for r in proxied] == [
+        ("GET", f"/api/v1/namespaces/{namespace}/services/canary-gate-sidecar:http/proxy/version", "get",
+         "services", "canary-gate-sidecar:http", 200)]
+
+
+def test_sidecar_stopped_says_not_reachable_and_still_prints_the_client(sidecar_behind_proxy, version):
+    sidecar_behind_proxy.stop()
+    result = version()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
+    note = result.stderr.strip()
+    assert note.startswith("sidecar: not reachable (")
+    assert re.search(r"503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect: connection refused",
+                     note), note
+
+
+def test_no_sidecar_service(apiserver, version, namespace):
+    result = version()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
+    assert result.stderr.strip() == (f"sidecar: not reachable (no Service {namespace}/canary-gate-sidecar "
+                                     f"behind the API proxy)")
+
+
+def test_client_only_contacts_no_cluster(apiserver, version):
+    apiserver.clear_requests()
+    result = version("--client")
+    assert (result.exit_code, result.stdout) == (0, f"kubectl-gate: {client_version()}\n")
+    assert apiserver.requests == []
+
+
+def test_user_without_services_proxy_get(sidecar_behind_proxy, apiserver, version, namespace, tmp_path):
+    token, user = f"tok-{uuid.uuid4().hex}", f"dev-{uuid.uuid4().hex[:6]}"
+    apiserver.add_token(token, user)
+    config = apiserver.write_kubeconfig(tmp_path / "dev.yaml", token=token, namespace=namespace)
+    result = version(config=config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
+    assert result.stderr.strip().startswith("sidecar: not reachable (")
+    assert 'cannot get resource "services/proxy"' in result.stderr
+
+
+def test_real_kubectl_runs_the_plugin(sidecar_behind_proxy, kubeconfig, namespace, tmp_path):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig,
+           "KUBECACHEDIR": str(tmp_path / "cache")}
+    proc = subprocess.run([str(BIN / "kubectl"), "gate", "version", "--sidecar-namespace", namespace],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    answer = sidecar_behind_proxy.get("/version")[1]
+    assert proc.stdout.splitlines() == [f"kubectl-gate: {client_version()}",
+                                        f"gate-sidecar: {answer['version']} ({namespace}/canary-gate-sidecar)"]
