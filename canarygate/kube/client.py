@@ -79,6 +79,17 @@ class Kube:
         finally:
             raw.release_conn()
 
+    def request_raw(
+        self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        """Send one request and return its status and body as they are, whatever the status.
+
+        For answers that are not the API server's own (a service proxy passes the backend's through);
+        transport failures still raise Unreachable.
+        """
+        response = self._send(method, path, query=query, timeout=timeout)
+        return response.status, response.read()
+
     def _send(self, method, path, *, query=(), body=None, content_type=JSON, timeout=None):
         client = self.api_client
         headers = {"Accept": JSON}

@@ -138,3 +138,34 @@ def test_real_kubectl_runs_the_plugin(sidecar_behind_proxy, kubeconfig, namespac
     answer = sidecar_behind_proxy.get("/version")[1]
     assert proc.stdout.splitlines() == [f"kubectl-gate: {client_version()}",
                                         f"gate-sidecar: {answer['version']} ({namespace}/canary-gate-sidecar)"]
+
+
+def test_a_failing_backend_is_not_mistaken_for_a_missing_service(apiserver, kube, namespace, version):
+    """The proxy passes the backend's own 404 through: it is the backend's answer, not "no Service"."""
+    import http.server
+    import threading
+
+    class NotHere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            body = b"404 page not found"
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotHere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        kube.request("POST", f"/api/v1/namespaces/{namespace}/services", body=sidecar_service(namespace, url))
+        result = version()
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
+    assert result.stderr.strip() == (
+        f"sidecar: not reachable ({namespace}/canary-gate-sidecar answered 404: 404 page not found)"
+    )
