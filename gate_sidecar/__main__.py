@@ -61,8 +61,10 @@ def _listen(ctx, param, value):
 @click.option(
     "--fail-closed-after", type=click.FloatRange(min=0.5), default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
     show_default=True, metavar="SECONDS",
-    help="Fail closed when the API server has been out of reach this long: progress gates answer "
-    "503 and rollback does not signal, until the watches are back. Until the first sync the "
+    help="Fail closed when nothing has arrived from the API server for this long (a liveness request "
+    "goes out every SECONDS/2, and a watch silent this long is reopened, so a partition that keeps "
+    "sockets open counts too): progress gates answer 503 and rollback does not signal, until the "
+    "API server answers again. Until the first sync the "
     "sidecar always fails closed. Env: GATE_SIDECAR_FAIL_CLOSED_AFTER.",
 )
 @click.option(
@@ -147,7 +149,7 @@ def serve(config: cfg.Config) -> int:
     from canarygate import errors
     from canarygate.kube.service import connect_service
     from canarygate.kube.resources import CANARIES, CANARYGATES
-    from canarygate.kube.informers import Informer
+    from canarygate.kube.informers import Informer, Liveness
 
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
@@ -171,17 +173,21 @@ def serve(config: cfg.Config) -> int:
         if reconciler is not None:
             reconciler.resync(namespace)
 
+    # Contact means bytes that really arrived: a watch silent for the bound is reopened, and one
+    # liveness probe every bound/2 (its own timeout, never on the webhook path) vouches for open watches.
+    bound = config.fail_closed_after
     informers = []
     for namespace in config.namespaces or (None,):
         informers.append(Informer(
-            kube, CANARYGATES, namespace=namespace,
+            kube, CANARYGATES, namespace=namespace, max_silence=bound,
             on_list=lambda items, ns=namespace: on_gate_list(items, ns), on_event=cache.apply_gate_event,
         ))
         informers.append(Informer(
-            kube, CANARIES, namespace=namespace, missing_ok=True,
+            kube, CANARIES, namespace=namespace, missing_ok=True, max_silence=bound,
             on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns), on_event=cache.apply_canary_event,
         ))
     cache.health.extend(informers)
+    liveness = Liveness(kube, informers, interval=bound / 2, timeout=bound / 2)
     metrics = Metrics()
     writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
     if config.reconcile:
@@ -203,6 +209,7 @@ def serve(config: cfg.Config) -> int:
         reconciler.start()
     for informer in informers:
         informer.start()
+    liveness.start()
     scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
     log.info(
         "gate-sidecar serving on http://%s:%s (API %s, watching %s, fail closed after %gs)",
@@ -216,6 +223,7 @@ def serve(config: cfg.Config) -> int:
     finally:
         app.draining = True
         server.close()
+        liveness.stop()
         for informer in informers:
             informer.stop()
         if reconciler is not None:

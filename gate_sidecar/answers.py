@@ -35,7 +35,8 @@ class Answer(TypedDict, total=False):
     gate: str
     state: str  # opened, closed, or unknown (fail closed)
     allowed: bool  # whether Flagger goes on (for rollback: whether it rolls back)
-    source: str  # live, declared, default, or unavailable
+    source: str  # live, declared, default, invalid (live annotation unreadable) or unavailable
+    problem: str  # what is wrong, when source is invalid
     set_by: str
     set_at: str
     reason: str
@@ -114,6 +115,29 @@ def gate_answer(
         "message": message if found else message + f" (CanaryGate {ref} does not exist: defaults apply)",
     }
     return (200 if opened else 403), body
+
+
+def invalid_answer(hook: str, decision: Decision, *, ref: str, found_by: str, canary: str) -> tuple[int, Answer]:
+    """The gate's live annotation cannot be read (``decision.known`` False): fail closed with 503.
+
+    Progress waits and /rollback does not signal; the body says what is wrong and how to replace it.
+    """
+    namespace, _, name = ref.partition("/")
+    body: Answer = {
+        "gate": hook,
+        "state": "unknown",
+        "allowed": False,
+        "source": decision.source,
+        "problem": decision.problem,
+        "canarygate": ref,
+        "found_by": found_by,
+        "defaults": False,
+        "canary": canary,
+        "message": f"{hook}: the live state on CanaryGate {ref} cannot be read ({decision.problem}); "
+        f"replace it with kubectl gate open|close {hook} {name} -n {namespace}; "
+        + ("not signalling a rollback" if hook == gates.ROLLBACK else "waiting (fail closed)"),
+    }
+    return 503, body
 
 
 def unknown_answer(hook: str, *, ref: str, canary: str, why: str) -> tuple[int, Answer]:

@@ -52,6 +52,9 @@ MAX_CACHED_ANSWERS = 8192
 #: or checksum changes): at most this many, each at most MAX_MEMO_BODY bytes (~5 MB in all).
 MAX_CACHED_PAYLOADS = 4096
 MAX_MEMO_BODY = 1024
+#: A one-step approval lost to a concurrent change is re-decided from the current entry at most this
+#: many times in one call; a CanaryGate changing faster than that answers 503 (Flagger asks again).
+DECIDE_ATTEMPTS = 3
 
 
 class SidecarRequest(Request):
@@ -101,18 +104,20 @@ class GateSidecar:
 
     # -- webhooks ------------------------------------------------------------------------------------
     def on_gate(self, request: Request, hook: str) -> Response:
-        status, body = self.decide(self._gate_payload(request.get_data(cache=False)), hook)
+        status, body = self.decide(self._payload(request.get_data(cache=False)), hook)
         return Response(body, status, mimetype=JSON)
 
-    def _gate_payload(self, raw: bytes) -> answers.Payload:
-        """The checked payload of a gate call (BadRequest if unusable); decoded once per distinct body.
+    def _payload(self, raw: bytes, *, memo: bool = True) -> answers.Payload:
+        """The checked payload of a body (BadRequest if unusable), for both paths and every endpoint.
 
-        Payloads are only read, never changed, so one decoded dict serves every call with these bytes.
+        With ``memo`` (gate calls: Flagger repeats the same bytes) it is decoded once per distinct
+        body: payloads are only read, never changed, so one decoded dict serves every call with these
+        bytes. Event bodies differ every time (timestamps) and are not kept.
         """
-        payload = self._payloads.get(raw)
+        payload = self._payloads.get(raw) if memo else None
         if payload is None:
             payload = answers.decode_body(raw)
-            if len(raw) <= MAX_MEMO_BODY:
+            if memo and len(raw) <= MAX_MEMO_BODY:
                 if len(self._payloads) >= MAX_CACHED_PAYLOADS:
                     self._payloads.clear()
                 self._payloads[raw] = payload
@@ -124,39 +129,56 @@ class GateSidecar:
         Side effects on every call, cached or not: the decision is counted, a closed gate that
         holds a rollout is reported to the writer (it announces each hold once), and a one-step
         approval is consumed (those answers are never cached).
+
+        A one-step approval is used once: :meth:`GateCache.consume` takes it only if the current
+        cached entry still holds it untaken; otherwise the call is decided again from the current
+        entry. This holds within one sidecar process (the consumed set is in memory and no API
+        request is made here), so one-step approvals assume a single replica.
         """
         namespace, name = payload["namespace"], payload["name"]
+        canary_ref = f"{namespace}/{name}"
         lookup = self.cache.find(namespace, name, payload.get("metadata"))
         if not self.cache.trusted(self.clock()):
             why = (
                 "the sidecar has not synced its cache with the API server yet"
                 if not self.cache.synced
-                else f"the API server has not answered for over {self.cache.fail_closed_after:g}s"
+                else f"nothing has arrived from the API server for over {self.cache.fail_closed_after:g}s"
             )
-            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", why)
+            return self._unknown(hook, lookup.ref, canary_ref, why)
         if not lookup.watched:
             why = f"namespace {lookup.key[0]} is not watched by this sidecar (see --namespaces)"
-            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", why)
+            return self._unknown(hook, lookup.ref, canary_ref, why)
+        if lookup.rivals:
+            return self._unknown(hook, lookup.ref, canary_ref, rivals_problem(lookup.rivals, canary_ref))
         entry = lookup.entry
-        if entry is not None and entry.gate is None:
-            return self._unknown(hook, lookup.ref, f"{namespace}/{name}", f"CanaryGate {lookup.ref} cannot be read: {entry.error}")
-        target = entry.target if entry is not None and entry.target else (namespace, name)
-        canary = self.cache.canary(*target)
-        consumed = self.cache.consumed(lookup.key)
-        # The answer is a function of (hook, the call's Canary, the lookup) and of the cached objects
-        # it was computed from. Those are immutable and replaced whole on every change, so an answer
-        # is reused only while the very same objects are still in the cache: never stale.
-        memo_key = (hook, namespace, name, lookup.key, lookup.how)
-        memo = self._answers.get(memo_key)
-        if memo is not None and memo[0] is entry and memo[1] is canary and memo[2] == consumed:
-            _, _, _, status, body, decision, counter = memo
-        else:
-            status, body, decision, cacheable = self._resolve(hook, lookup, entry, canary, consumed, f"{namespace}/{name}")
+        for _ in range(DECIDE_ATTEMPTS):
+            if entry is not None and entry.gate is None:
+                return self._unknown(hook, lookup.ref, canary_ref, f"CanaryGate {lookup.ref} cannot be read: {entry.error}")
+            target = entry.target if entry is not None and entry.target else (namespace, name)
+            canary = self.cache.canary(*target)
+            consumed = self.cache.consumed(lookup.key)
+            # The answer is a function of (hook, the call's Canary, the lookup) and of the cached objects
+            # it was computed from. Those are immutable and replaced whole on every change, so an answer
+            # is reused only while the very same objects are still in the cache: never stale.
+            memo_key = (hook, namespace, name, lookup.key, lookup.how)
+            memo = self._answers.get(memo_key)
+            if memo is not None and memo[0] is entry and memo[1] is canary and memo[2] == consumed:
+                _, _, _, status, body, decision, counter = memo
+                break
+            resolved = self._resolve(hook, lookup, entry, canary, consumed, canary_ref)
+            if resolved is None:  # the step was taken or replaced meanwhile: decide from the current entry
+                entry = self.cache.entry(lookup.key)
+                continue
+            status, body, decision, cacheable = resolved
             counter = self.metrics.decision_counter(hook, status, decision.source)
             if cacheable:
                 if len(self._answers) >= MAX_CACHED_ANSWERS:
                     self._answers.clear()
                 self._answers[memo_key] = (entry, canary, consumed, status, body, decision, counter)
+            break
+        else:
+            why = f"CanaryGate {lookup.ref} changed while this call was being answered; ask again"
+            return self._unknown(hook, lookup.ref, canary_ref, why)
         if status != 200 and hook != gates.ROLLBACK and entry is not None:
             self.writer.held(lookup.key, hook, decision, canary)
         counter.inc()
@@ -164,8 +186,12 @@ class GateSidecar:
 
     def _resolve(
         self, hook: str, lookup: Lookup, entry: Entry | None, canary: Canary | None, consumed: frozenset[str], canary_ref: str
-    ) -> tuple[int, bytes, Decision, bool]:
-        """Resolve and encode; the last item says whether the answer may be reused (not a consumed step)."""
+    ) -> tuple[int, bytes, Decision, bool] | None:
+        """Resolve and encode; the last item says whether the answer may be reused (not a consumed step).
+
+        None when the decision is a one-step approval that :meth:`GateCache.consume` refused (taken
+        by another call, or no longer in the cached entry): the caller decides again.
+        """
         gate = entry.gate if entry is not None else None
         decision = resolve_gate(gate, hook, canary=canary, consumed=consumed)
         cacheable = True
@@ -173,13 +199,15 @@ class GateSidecar:
             cacheable = False
             change = decision.change
             assert change is not None
-            if self.cache.consume(lookup.key, change.encode()):
-                self.writer.consume(lookup.key, gate, change)
-            else:  # a concurrent call used this step first
-                decision = resolve_gate(gate, hook, canary=canary, consumed=self.cache.consumed(lookup.key))
-        status, body = answers.gate_answer(
-            hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref
-        )
+            if not self.cache.consume(lookup.key, hook, change.encode()):
+                return None
+            self.writer.consume(lookup.key, gate, change)
+        if not decision.known:
+            status, body = answers.invalid_answer(hook, decision, ref=lookup.ref, found_by=lookup.how, canary=canary_ref)
+        else:
+            status, body = answers.gate_answer(
+                hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref
+            )
         return status, answers.encode(body), decision, cacheable
 
     def _unknown(self, hook: str, ref: str, canary_ref: str, why: str) -> tuple[int, bytes]:
@@ -188,10 +216,10 @@ class GateSidecar:
         return status, answers.encode(body)
 
     def on_event(self, request: Request) -> Response:
-        payload = self._payload(request)
+        payload = self._payload(request.get_data(cache=False), memo=False)
         lookup = self.cache.find(payload["namespace"], payload["name"], payload.get("metadata"))
         entry = lookup.entry
-        recorded = entry is not None and entry.gate is not None
+        recorded = entry is not None and entry.gate is not None and not lookup.rivals
         if recorded:
             self.writer.note_event(lookup.key, payload)
         body = {"recorded": recorded, "canarygate": lookup.ref, "found_by": lookup.how}
@@ -233,9 +261,6 @@ class GateSidecar:
         return Response(data, 200, content_type=content_type)
 
     # -- plumbing --------------------------------------------------------------------------------------
-    def _payload(self, request: Request) -> answers.Payload:
-        return answers.decode_body(request.get_data(cache=False))
-
     def dispatch_request(self, request: Request) -> tuple[str, Response]:
         endpoint = "unmatched"
         try:
@@ -272,7 +297,7 @@ class GateSidecar:
             raw = environ["wsgi.input"].read(length) if length else b""
             if len(raw) != length:
                 raise ClientDisconnected()  # what werkzeug's LimitedStream says of a short body
-            status, body = self.decide(self._gate_payload(raw), hook)
+            status, body = self.decide(self._payload(raw), hook)
         except HTTPException as e:
             return error_response(e)(environ, start_response)
         except Exception:
@@ -283,6 +308,16 @@ class GateSidecar:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         return self.wsgi_app(environ, start_response)
+
+
+def rivals_problem(rivals: Iterable[tuple[str, str]], canary_ref: str) -> str:
+    """Why a call cannot be answered when several CanaryGates name its Canary in spec.target."""
+    names = ", ".join(f"{namespace}/{name}" for namespace, name in rivals)
+    return (
+        f"CanaryGates {names} all name Canary {canary_ref} in spec.target, so which one rules is unknown; "
+        "keep spec.target on one of them (delete or retarget the others), or name the CanaryGate in the "
+        "Canary's webhook metadata gate_name/gate_namespace (kubectl gate apply renders it)"
+    )
 
 
 def error_response(e: HTTPException) -> Response:

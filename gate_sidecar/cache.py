@@ -5,7 +5,14 @@ when it arrives, so a lookup is a few dict reads. Writers replace whole entries 
 place), so readers need no lock.
 
 It also keeps the one-step approvals already answered but not yet removed from the cluster
-(``consumed``), so a second call cannot reuse a step before the removal lands.
+(``consumed``), so a second call cannot reuse a step before the removal lands. :meth:`GateCache.consume`
+takes a step atomically against the current entry (under the lock), so a removal landing in the
+middle of a call cannot hand the same step out twice.
+
+NB: one replica. The consumed set lives in this process's memory and no API request is made on the
+webhook path, so a one-step approval is used once only when a single sidecar answers the Canary (the
+shipped Deployment runs one replica). Two replicas could each answer "go on" to the same step before
+its removal reaches them.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ class Entry:
     #: failed too: the reconciler acts once per generation and records Events on the object.
     uid: str = ""
     generation: int = 0
+    #: Whether ``spec.target`` is set (else ``target`` is the Canary of the CanaryGate's own name).
+    target_set: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,9 @@ class Lookup:
     entry: Entry | None
     #: False when ``key``'s namespace is not one this sidecar watches: it cannot know.
     watched: bool = True
+    #: Several CanaryGates name this Canary in ``spec.target`` (and metadata says none): all of
+    #: them, sorted; ``key`` is the first. Nobody can tell which one rules: callers fail closed.
+    rivals: tuple[Key, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -110,29 +122,31 @@ class GateCache:
         self.listeners: list[Listener] = []
 
     # -- state ---------------------------------------------------------------------------------
-    @property
-    def synced(self) -> bool:
-        return bool(self.health) and all(h.synced for h in self.health)
-
-    def age(self, now: float | None = None) -> float:
-        """Seconds since the stalest feed last heard from the API server (inf before the first list)."""
-        if not self.health:
-            return float("inf")
-        now = self.clock() if now is None else now
-        return max(h.age(now) for h in self.health)
-
-    def trusted(self, now: float | None = None) -> bool:
-        """True when answers may be given from memory: synced and not cut off past the bound."""
-        # NB: on every webhook call: one plain loop, the same test as ``synced`` and ``age``.
-        if not self.health:
-            return False
+    def feeds(self, now: float | None = None) -> tuple[bool, float]:
+        """(synced, age) at ``now``: whether every feed has listed, and the seconds since the stalest
+        one last heard from the API server (inf with no feed or before its first answer)."""
+        synced, age = bool(self.health), (0.0 if self.health else float("inf"))
         if now is None:
             now = self.clock()
-        limit = self.fail_closed_after
         for h in self.health:
-            if not h.synced or h.age(now) > limit:
-                return False
-        return True
+            if not h.synced:
+                synced = False
+            seconds = h.age(now)
+            if seconds > age:
+                age = seconds
+        return synced, age
+
+    @property
+    def synced(self) -> bool:
+        return self.feeds()[0]
+
+    def age(self, now: float | None = None) -> float:
+        return self.feeds(now)[1]
+
+    def trusted(self, now: float | None = None) -> bool:
+        """True when answers may be given from memory: synced and heard from within the bound."""
+        synced, age = self.feeds(now)
+        return synced and age <= self.fail_closed_after
 
     def watches(self, namespace: str) -> bool:
         return self.namespaces is None or namespace in self.namespaces
@@ -158,11 +172,12 @@ class GateCache:
         return tuple(sorted(keys))
 
     def find(self, namespace: str, name: str, metadata: Mapping[str, Any] | None) -> Lookup:
-        """The CanaryGate for a call about Canary ``namespace/name``.
+        """The CanaryGate for a call about Canary ``namespace/name`` (DESIGN, "How the sidecar answers").
 
         ``metadata.gate_name``/``gate_namespace`` (the Canaries this project and the Go original
-        render) name it; else a CanaryGate whose ``spec.target`` is the Canary; else the Canary's
-        own name and namespace.
+        render) name it; else the CanaryGate whose ``spec.target`` is the Canary; else the one with
+        the Canary's own name and namespace. Several naming the Canary in ``spec.target``: the
+        Lookup lists them all in ``rivals`` (callers fail closed).
         """
         if metadata:
             gate_name = metadata.get(GATE_NAME_KEY)
@@ -173,17 +188,32 @@ class GateCache:
         key = (namespace, name)
         targeting = self._by_target.get(key)
         if targeting:
-            # NB: a CanaryGate without spec.target targets the Canary of its own name.
-            found = key if key in targeting else targeting[0]
-            return Lookup(found, BY_NAME if found == key else BY_TARGET, self._gates.get(found), True)
+            # NB: the index also holds the CanaryGate of the Canary's own name when it has no
+            # spec.target (it targets that Canary by default); only an explicit spec.target counts here.
+            gates = self._gates
+            explicit = [k for k in targeting if (e := gates.get(k)) is not None and e.target_set]
+            if len(explicit) == 1:
+                return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True)
+            if explicit:
+                return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True, tuple(explicit))
         return Lookup(key, BY_NAME, self._gates.get(key), self.watches(namespace))
 
     def consumed(self, key: Key) -> frozenset[str]:
         return self._consumed.get(key, frozenset())
 
-    def consume(self, key: Key, encoded: str) -> bool:
-        """Remember a one-step approval as used; False when it already was (someone else used it)."""
+    def consume(self, key: Key, gate: str, encoded: str) -> bool:
+        """Take the one-step approval ``encoded`` of ``gate`` on CanaryGate ``key``, atomically.
+
+        True only when the cached CanaryGate still holds exactly that change for ``gate`` and it
+        was not taken yet; False otherwise (another call took it, or a watch event replaced or
+        removed it since the caller read the entry): the caller then answers from the current entry.
+        One replica only: see the module docstring.
+        """
         with self._lock:
+            entry = self._gates.get(key)
+            change = entry.gate.live.get(gate) if entry is not None and entry.gate is not None else None
+            if change is None or change.encode() != encoded:
+                return False
             used = self._consumed.get(key, frozenset())
             if encoded in used:
                 return False
@@ -260,8 +290,10 @@ class GateCache:
             target = (raw.get("spec") or {}).get("target")
             target = target if isinstance(target, dict) else {}
             return Entry(key, None, str(e), (target.get("namespace") or key[0], target.get("name") or key[1]),
-                         str(meta.get("uid") or ""), generation)
-        return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation)
+                         str(meta.get("uid") or ""), generation, bool(target))
+        target = (raw.get("spec") or {}).get("target")
+        return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
+                     isinstance(target, dict) and bool(target))
 
     @staticmethod
     def _target_of(entry: Entry | None) -> Key | None:

@@ -1,10 +1,13 @@
 """Prometheus metrics, on a registry of the app's own (no module-level state).
 
 * ``canarygate_sidecar_decisions_total{gate, answer, source}``: every gate answer: ``answer`` is the
-  HTTP status (200, 403, 503), ``source`` live, declared, default or unavailable.
+  HTTP status (200, 403, 503), ``source`` live, declared, default, invalid (the gate's live annotation
+  cannot be read: 503) or unavailable (not synced, cut off, namespace not watched, CanaryGate unreadable
+  or ambiguous: 503).
 * ``canarygate_sidecar_request_duration_seconds{endpoint}``: time spent in the app per request.
-* ``canarygate_sidecar_cache_age_seconds``: seconds since the API server last answered a feed (0 while
-  the watches are open).
+* ``canarygate_sidecar_cache_age_seconds``: seconds since bytes last arrived from the API server for the
+  stalest feed (watch data, or the liveness probe's answer while its watch is open); past
+  ``--fail-closed-after`` the sidecar fails closed.
 * ``canarygate_sidecar_cache_synced``: 1 once both feeds have listed.
 * ``canarygate_sidecar_canarygates_watched``: CanaryGates in the cache.
 * ``canarygate_sidecar_writes_total{kind, result}``: the background writes (status, consume, bind,
@@ -41,7 +44,7 @@ class Metrics:
         )
         self.cache_age = Gauge(
             "canarygate_sidecar_cache_age_seconds",
-            "Seconds since the API server last answered the stalest watch (0 while watches are open).",
+            "Seconds since anything arrived from the API server for the stalest feed (watch data or liveness probe).",
             registry=self.registry,
         )
         self.synced = Gauge(

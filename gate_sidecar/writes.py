@@ -231,14 +231,8 @@ class Writer(NullWriter):
             self.metrics.wrote(kind, result)
 
     def _consume(self, item: _Consume) -> None:
-        try:
-            done = kube_gates.replace_live_change(self.kube, item.gate, item.change, None)
-        except errors.GateError as e:
-            done, reason = False, str(e)
-        else:
-            reason = "the annotation changed"
-        if done:
-            log.info("consumed the one-step approval of %s on CanaryGate %s/%s", item.change.gate, *item.key)
+        result = self._replace(item.gate, item.change, None, "consume")
+        if result == "ok":
             self._count("consume", "ok")
             return
         entry = self.cache.entry(item.key)
@@ -251,7 +245,8 @@ class Writer(NullWriter):
             self._count("consume", "retry")
             return
         # Someone changed the gate meanwhile (or it is gone): the step is not ours to remove any more.
-        log.info("one-step approval of %s on %s/%s not removed: %s", item.change.gate, *item.key, reason)
+        log.info("one-step approval of %s on %s/%s not removed (%s)", item.change.gate, *item.key,
+                 "an API error" if result == "error" else "the annotation changed")
         self._count("consume", "skipped")
 
     def _review(self, key: Key) -> None:
@@ -267,23 +262,30 @@ class Writer(NullWriter):
             if change.encode() in used:
                 continue
             if not rollouts.in_force(change, canary):
-                self._replace(gate, change, None, "expire")
+                self._count("expire", self._replace(gate, change, None, "expire"))
                 continue
             bound = rollouts.binding_for(change, canary)
             if bound is not None:
-                self._replace(gate, change, bound, "bind")
+                self._count("bind", self._replace(gate, change, bound, "bind"))
 
-    def _replace(self, gate: CanaryGate, change: LiveChange, new: LiveChange | None, kind: str) -> None:
+    #: What each kind of replacement did, for the log.
+    _DONE = {
+        "consume": "consumed (a one-step approval, answered)",
+        "expire": "ended (its rollout is over)",
+        "bind": "bound to the rollout now running",
+    }
+
+    def _replace(self, gate: CanaryGate, change: LiveChange, new: LiveChange | None, kind: str) -> str:
+        """Replace (or remove) one live change, conditionally; "ok", "skipped" (the annotation
+        changed meanwhile) or "error". Consume, expire and bind all go through here."""
         try:
             done = kube_gates.replace_live_change(self.kube, gate, change, new)
         except errors.GateError as e:
             log.warning("cannot %s the live change of %s on %s: %s", kind, change.gate, gate.ref, e)
-            self._count(kind, "error")
-            return
+            return "error"
         if done:
-            what = "ended (its rollout is over)" if new is None else "bound to the rollout now running"
-            log.info("live change of %s on CanaryGate %s %s", change.gate, gate.ref, what)
-        self._count(kind, "ok" if done else "skipped")
+            log.info("live change of %s on CanaryGate %s %s", change.gate, gate.ref, self._DONE[kind])
+        return "ok" if done else "skipped"
 
     def _write_status(self, key: Key, payload: Mapping[str, Any]) -> None:
         entry = self.cache.entry(key)

@@ -6,8 +6,18 @@ says 410 Gone/Expired (or refuses to start from our resourceVersion), and reconn
 exponential backoff when the API server cannot be reached.
 
 It keeps two facts a fail-closed reader needs: :attr:`Informer.synced` (the first list has landed)
-and :meth:`Informer.age` (seconds since the API server last answered; 0 while a watch is open), so
-a caller can refuse to guess when its copy may be out of date.
+and :meth:`Informer.age`, so a caller can refuse to guess when its copy may be out of date.
+
+What "age" means depends on ``max_silence``:
+
+* ``max_silence`` set (the sidecar): seconds since bytes really arrived from the API server: a list,
+  a watch event or bookmark, the normal end of a watch, or an answer to the :class:`Liveness`
+  probe while this informer's watch is open (the probe vouches for it). An open socket proves
+  nothing: an API server that stops answering but keeps its sockets open (a partition) makes the
+  age grow. A watch silent for ``max_silence`` seconds is closed and reopened from its
+  resourceVersion (no relist), so a watch lost in a partition cannot go on being vouched for.
+* ``max_silence`` None (the CLI's followers): 0 while a watch is open, else seconds since the
+  last answer.
 
 Only the thread running :meth:`Informer.run` calls the callbacks; they must be quick.
 
@@ -50,7 +60,8 @@ class Informer:
     attempts. ``missing_ok``: a resource the server does not serve (CRD not installed) counts as
     an empty, synced list, re-checked every ``backoff`` cap. ``field_selector`` narrows list and
     watch (e.g. ``metadata.name=demo``). ``fatal``: error classes that end :meth:`run` by raising
-    instead of being retried (none by default: a service keeps trying).
+    instead of being retried (none by default: a service keeps trying). ``max_silence``: see the
+    module docstring (None: an open watch counts as contact).
     """
 
     def __init__(
@@ -67,6 +78,7 @@ class Informer:
         missing_ok: bool = False,
         field_selector: str = "",
         fatal: tuple[type[BaseException], ...] = (),
+        max_silence: float | None = None,
     ):
         self.kube = kube
         self.resource = resource
@@ -79,11 +91,16 @@ class Informer:
         self.missing_ok = missing_ok
         self.field_selector = field_selector
         self.fatal = fatal
+        self.max_silence = max_silence
         #: True once the first list has been handed to ``on_list``; never goes back to False.
         self.synced = False
         #: Lists made (the first one included) and watches opened: for logs, metrics and tests.
         self.lists = 0
         self.watches = 0
+        #: Watches closed because they were silent for ``max_silence`` (and reopened).
+        self.silent_watches = 0
+        #: True while a watch request is out (or a missing resource is waiting for its re-check):
+        #: a :class:`Liveness` answer then counts as contact for this informer too.
         self._watching = False
         self._last_contact: float | None = None
         self._resource_version = ""
@@ -95,12 +112,25 @@ class Informer:
         return f"{self.resource.qualified} in {self.namespace or 'all namespaces'}"
 
     def age(self, now: float | None = None) -> float:
-        """Seconds since the API server last answered; 0 while a watch is open, inf before any answer."""
-        if self._watching:
+        """Seconds since the API server last answered (inf before any answer); with ``max_silence``
+        None, 0 while a watch is open."""
+        if self._watching and self.max_silence is None:
             return 0.0
-        if self._last_contact is None:
+        last = self._last_contact
+        if last is None:
             return float("inf")
-        return max(0.0, (self.clock() if now is None else now) - self._last_contact)
+        return max(0.0, (self.clock() if now is None else now) - last)
+
+    def vouch(self, at: float) -> None:
+        """The API server answered a request sent at ``at`` (monotonic): contact for an open watch.
+
+        Called by :class:`Liveness` from its own thread; ignored while no watch is open (listing,
+        backing off after an error), so a feed that cannot watch still ages.
+        """
+        if self._watching:
+            last = self._last_contact
+            if last is None or at > last:
+                self._last_contact = at
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Informer:
@@ -131,6 +161,10 @@ class Informer:
             except _Relist as e:
                 log.info("relisting %s: %s", self.scope, e)
                 need_list = True
+            except _Silent:
+                # Quiet, or cut off with the socket still open: reopen from our resourceVersion.
+                self.silent_watches += 1
+                log.debug("the watch of %s was silent for %gs: reopening it", self.scope, self.max_silence)
             except errors.Unreachable as e:
                 log.warning("cannot watch %s (retrying in %.1fs): %s", self.scope, delay, e)
                 self._stop.wait(delay * (1 + random.random() / 5))
@@ -161,6 +195,7 @@ class Informer:
             self.on_list([])
             self.synced = True
             log.warning("%s is not served (CRD not installed?): treated as empty", self.scope)
+            self._watching = True  # NB: nothing to watch; the probe's answers keep it fresh meanwhile
             self._stop.wait(self.backoff[1])
             raise _Relist("checking again whether the resource is served") from None
         items = list(raw.get("items") or ())
@@ -182,20 +217,29 @@ class Informer:
         ]
         if self._resource_version:
             query.append(("resourceVersion", self._resource_version))
-        stream = self.kube.stream(self.resource.path(self.namespace), query=query, timeout=(5.0, timeout + 15.0))
+        silence = self.max_silence
+        read_timeout = timeout + 15.0 if silence is None else silence
+        stream = self.kube.stream(self.resource.path(self.namespace), query=query,
+                                  timeout=(min(5.0, read_timeout), read_timeout))
         # NB: the request goes out on the first next(), which returns only with the first event; a
         # watch being opened counts as open (a refused connection fails at once, a slow one within
-        # the 5 s connect timeout), so a quiet, healthy watch does not look like a lost API server.
+        # the connect timeout), so a quiet, healthy watch does not look like a lost API server.
         self._watching = True
         try:
             first = next(stream, None)
         except errors.Expired as e:
             self._watching = False  # 410 Gone: our resourceVersion is older than the server keeps
             raise _Relist(f"the watch was refused: {e}") from e
+        except errors.Unreachable as e:
+            self._watching = False
+            if silence is not None and _read_timed_out(e):
+                raise _Silent() from e
+            raise  # run() backs off
         except errors.GateError:
-            self._watching = False  # unreachable, forbidden...: run() backs off (or raises a fatal one)
+            self._watching = False  # forbidden...: run() backs off (or raises a fatal one)
             raise
         self.watches += 1
+        ended = False
         try:
             if first is not None:
                 self._handle(first)
@@ -203,9 +247,15 @@ class Informer:
                 if self._stop.is_set():
                     return
                 self._handle(event)
+            ended = True
+        except errors.Unreachable as e:
+            if silence is not None and _read_timed_out(e):
+                raise _Silent() from e
+            raise
         finally:
             self._watching = False
-            self._contact()
+            if ended or silence is None:
+                self._contact()  # the server ended the watch itself (its timeoutSeconds): it answered
             stream.close()
 
     def _handle(self, event: dict[str, Any]) -> None:
@@ -216,6 +266,8 @@ class Informer:
             if code in (410, 500) or obj.get("reason") in ("Expired", "Gone"):
                 raise _Relist(f"the watch expired ({code} {obj.get('reason', '')}: {obj.get('message', '')})")
             raise _Relist(f"the watch sent an error: {obj.get('message') or obj}")
+        if self.max_silence is not None:
+            self._contact()  # bytes arrived (a bookmark counts: it is what a quiet watch sends)
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if rv:
             self._resource_version = str(rv)
@@ -229,8 +281,100 @@ class Informer:
         self._last_contact = self.clock()
 
 
+class Liveness:
+    """Asks the API server a cheap question (``GET /version``) every ``interval`` seconds, each with
+    its own ``timeout``; every answer vouches for the open watches of ``informers`` (:meth:`Informer.vouch`).
+
+    A quiet watch sends nothing for minutes; this is what tells "quiet" from "cut off with the socket
+    still open". Any HTTP answer counts (even 403: the server is there); no answer, 429 or 5xx does
+    not. One request per ``interval`` for the whole process, whatever the number of informers.
+    """
+
+    PATH = "/version"
+
+    def __init__(
+        self,
+        kube: Kube,
+        informers: list[Informer],
+        *,
+        interval: float,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.kube = kube
+        self.informers = informers
+        self.interval = interval
+        self.timeout = timeout
+        self.clock = clock
+        #: Probes answered in a row, and not answered in a row.
+        self.answered = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def probe(self) -> bool:
+        """One probe; True (and the open watches vouched for) when the API server answered."""
+        sent = self.clock()
+        try:
+            self.kube.request("GET", self.PATH, timeout=self.timeout)
+        except errors.Unreachable as e:
+            if not self.failed or self.answered:  # NB: once per outage, not every interval
+                log.warning("the API server did not answer the liveness probe: %s", e)
+            self.failed += 1
+            self.answered = 0
+            return False
+        except errors.GateError:
+            pass  # it answered, with a refusal: still contact
+        if self.failed:
+            log.info("the API server answers the liveness probe again")
+            self.failed = 0
+        self.answered += 1
+        for informer in self.informers:
+            informer.vouch(sent)
+        return True
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            started = self.clock()
+            try:
+                self.probe()
+            except Exception:  # a bug must not end the probe silently (the cache would age out)
+                log.exception("liveness probe failed")
+            self._stop.wait(max(0.0, self.interval - (self.clock() - started)))
+
+    def start(self) -> Liveness:
+        self._thread = threading.Thread(target=self.run, name="api-liveness", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 0.0) -> None:
+        self._stop.set()
+        if self._thread is not None and timeout:
+            self._thread.join(timeout)
+
+
 class _Relist(Exception):
     """The watch cannot go on from our resourceVersion: list again."""
+
+
+class _Silent(Exception):
+    """Nothing arrived on the watch for ``max_silence`` seconds: close it and watch again."""
+
+
+def _read_timed_out(error: BaseException) -> bool:
+    """Whether a transport error is a read timeout (silence), not a refused or broken connection."""
+    # NB: both transports chain the original error (urllib3's may sit in a MaxRetryError's reason).
+    seen: Any = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        name = type(seen).__name__
+        if name == "ConnectTimeoutError" or "handshake" in str(seen):
+            return False  # no connection (a partition refuses even the TLS handshake): back off
+        if name == "ReadTimeoutError" or isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or getattr(seen, "reason", None) or seen.__context__
+    return False
 
 
 #: What ends a follow instead of being retried: nothing to follow, or not allowed to.
