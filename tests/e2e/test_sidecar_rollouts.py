@@ -77,3 +77,23 @@ def test_opened_rollback_gate_rolls_back_and_ends_with_its_rollout(rollouts, wai
     rollouts.set_gate("confirm-promotion", "opened", scope="sticky")
     rollouts.new_revision(version="3")
     rollouts.wait_phase("demo", "Succeeded")
+
+
+def test_an_unreadable_live_annotation_holds_the_rollout_until_replaced(rollouts, sidecar, kube, namespace):
+    from canarygate.kube.client import MERGE_PATCH
+
+    rollouts.create(confirm_promotion="opened")  # declared opened: a guess would let it through
+    kube.request("PATCH", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates/demo", body={
+        "metadata": {"annotations": {ANNOTATION + "confirm-promotion": '{"state":"close","scope":"Sticky","by":"bob"}'}}},
+        content_type=MERGE_PATCH)
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    held = rollouts.wait_more_ticks(3)
+    assert {t.phase for t in held} == {"WaitingPromotion"}
+    status, answer = sidecar.call("confirm-promotion", {
+        "name": "demo", "namespace": namespace, "phase": "WaitingPromotion",
+        "metadata": {"gate_name": "demo", "gate_namespace": namespace}})
+    assert status == 503 and answer["source"] == "invalid" and "Sticky" in answer["problem"]
+    assert f"replace it with kubectl gate open|close confirm-promotion demo -n {namespace}" in answer["message"]
+    rollouts.set_gate("confirm-promotion", "opened")  # what kubectl gate open writes: replaces the annotation
+    rollouts.wait_phase("demo", "Succeeded")
