@@ -1,6 +1,8 @@
 """Emulator-only: fault injection, the request log, the in-process and shell entry points.
 
-Covers: added latency (global and per path prefix); injected 500/503/429 answers as
+Covers: added latency (global and per path prefix: a delayed request is answered after
+one issued during its delay; the delay is held by a stand-in for the emulator's sleep,
+so order, not the clock, shows it); injected 500/503/429 answers as
 Status objects (429 with Retry-After), counted and filtered by path and method;
 cutting open watch streams; "down" refusing connections and coming back on the same
 port; the request log's records; ``python -m sandbox.apiserver``.
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import kubernetes
 import pytest
@@ -30,25 +33,97 @@ pytestmark = pytest.mark.skipif(
            "request log), which a real cluster does not have")
 
 
+SAFETY_NET = 20.0     # seconds: how long a wait may take before the test gives up; never an assertion on speed
+
+
+def wait_until(condition, what: str, timeout: float = SAFETY_NET) -> None:
+    """Poll ``condition`` until true; fail with ``what`` if it never is (``timeout`` is a safety net)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} (gave up after {timeout:.0f} s)")
+        time.sleep(0.01)
+
+
+class HeldDelays:
+    """Stands in for the emulator's sleep: records each injected delay and holds the request until released."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._released = threading.Event()
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        self._released.wait(SAFETY_NET)
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+
 @pytest.fixture
 def faults(apiserver):
     yield apiserver.faults
     apiserver.faults.reset()
 
 
-def test_latency(api_client, faults, namespace):
+@pytest.fixture
+def held_delays(monkeypatch):
+    from sandbox.apiserver import app
+    held = HeldDelays()
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.sleep = held.sleep
+    monkeypatch.setattr(app, "time", clock)     # NB: only the app's clock; the server and the client keep theirs
+    yield held
+    held.release()
+
+
+def in_thread(call, done: list, label: str) -> threading.Thread:
+    """Run ``call`` in a thread; append ``label`` to ``done`` when it returns (or the exception if it raises)."""
+    def run():
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001 - reported through ``done``
+            done.append(e)
+        else:
+            done.append(label)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_latency(api_client, apiserver, faults, namespace, held_delays):
     core = kubernetes.client.CoreV1Api(api_client)
-    faults.add_latency(0.3, path_prefix=f"/api/v1/namespaces/{namespace}/configmaps")
-    started = time.monotonic()
-    core.list_namespaced_config_map(namespace)
-    assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
-    core.list_namespaced_secret(namespace)
-    assert time.monotonic() - started < 0.3
-    faults.latency = 0.2
-    started = time.monotonic()
-    core.list_namespaced_secret(namespace)
-    assert time.monotonic() - started >= 0.2
+    configmaps, secrets = (f"/api/v1/namespaces/{namespace}/{r}" for r in ("configmaps", "secrets"))
+
+    def answered(path):     # the request log: 0 while a request is being served
+        return [r.status for r in apiserver.requests if r.path == path]
+
+    faults.add_latency(0.3, path_prefix=configmaps)
+    done = []
+    delayed = in_thread(lambda: core.list_namespaced_config_map(namespace), done, "configmaps")
+    wait_until(lambda: held_delays.seconds == [0.3], "the configmaps list was never delayed")
+    core.list_namespaced_secret(namespace)          # NB: issued during the delay, on another path: not delayed
+    done.append("secrets")
+    assert held_delays.seconds == [0.3], "the secrets list was delayed"
+    assert done == ["secrets"] and answered(configmaps) == [0], "the configmaps list was answered during its delay"
+    held_delays.release()
+    delayed.join(SAFETY_NET)
+    assert done == ["secrets", "configmaps"] and answered(configmaps) == [200]
+
+    held_delays.hold()
+    faults.latency = 0.2                            # every path
+    delayed = in_thread(lambda: core.list_namespaced_secret(namespace), done, "delayed secrets")
+    wait_until(lambda: held_delays.seconds == [0.3, 0.2], "the secrets list was not delayed by the global latency")
+    faults.latency = 0.0
+    core.list_namespaced_secret(namespace)          # NB: issued during that delay, once the latency is removed
+    done.append("secrets again")
+    assert held_delays.seconds == [0.3, 0.2] and answered(secrets) == [200, 0, 200]
+    held_delays.release()
+    delayed.join(SAFETY_NET)
+    assert done[2:] == ["secrets again", "delayed secrets"] and answered(secrets) == [200, 200, 200]
 
 
 @pytest.mark.parametrize("code,reason", [(500, "InternalError"), (503, "ServiceUnavailable")])
@@ -84,24 +159,27 @@ def test_fail_429_carries_retry_after(api_client, apiserver, faults, namespace):
 
 def test_cut_watches_ends_streams_abruptly(api_client, apiserver, faults, crds, namespace):
     co = kubernetes.client.CustomObjectsApi(api_client)
+    co.create_namespaced_custom_object(G, V, namespace, P, {
+        "apiVersion": f"{G}/{V}", "kind": "CanaryGate", "metadata": {"name": "a"},
+        "spec": {"target": {"namespace": "demo-ns", "name": "a"}}})
+    streaming = threading.Event()
     errors = []
 
     def watcher():
         try:
             for _ in watch.Watch().stream(co.list_namespaced_custom_object, G, V, namespace, P, timeout_seconds=20):
-                pass
+                streaming.set()     # NB: the initial ADDED for "a": the watch is open
         except Exception as e:  # noqa: BLE001 - the point is that the stream breaks
             errors.append(e)
         else:
             errors.append(None)
 
-    t = threading.Thread(target=watcher)
+    t = threading.Thread(target=watcher, daemon=True)
     t.start()
-    time.sleep(0.5)
-    started = time.monotonic()
+    assert streaming.wait(SAFETY_NET), "the watch never streamed its initial event"
     faults.cut_watches()
-    t.join(timeout=5)
-    assert not t.is_alive() and time.monotonic() - started < 3
+    t.join(timeout=SAFETY_NET + 10)     # NB: uncut, the stream would end cleanly at timeoutSeconds=20
+    assert not t.is_alive(), "the watch was still open after cut_watches()"
     assert errors and errors[0] is not None, "the stream ended cleanly instead of being cut"
 
 

@@ -4,9 +4,11 @@ Covers: several requests (and their answers' framing) on one TLS connection;
 a request body the server rejects before reading it (401, 403, chunked) drained
 so the next request on the connection works; a watch ended by timeoutSeconds
 leaving its connection reusable; ``Connection: close`` honoured; HTTP/1.0
-clients served; idle connections closed after ``idle_timeout``; "down" dropping
-kept-alive connections; a watch streaming while other requests go through, and
-eight open watches never starving writes.
+clients served; idle connections closed by the server after ``idle_timeout`` (a
+request slower than it is still answered: the connection was busy, not idle);
+"down" dropping kept-alive connections; a watch streaming while other requests go
+through, and eight open watches never starving writes (every write is answered
+while they are open, and each watch sees every write).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 
 import kubernetes
 import pytest
+import urllib3
 from kubernetes import watch
 
 pytestmark = pytest.mark.skipif(
@@ -53,6 +56,18 @@ def request(conn, method, path, body=None, headers=None):
 
 def framed(resp) -> bool:
     return resp.getheader("Content-Length") is not None or resp.getheader("Transfer-Encoding") == "chunked"
+
+
+SAFETY_NET = 20.0     # seconds: how long a wait may take before the test gives up; never an assertion on speed
+
+
+def wait_until(condition, what: str, timeout: float = SAFETY_NET) -> None:
+    """Poll ``condition`` until true; fail with ``what`` if it never is (``timeout`` is a safety net)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} (gave up after {timeout:.0f} s)")
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -169,12 +184,15 @@ def test_idle_connections_are_closed_after_the_timeout():
     from sandbox.apiserver import ApiServer
     with ApiServer(idle_timeout=0.5) as srv:
         conn = connect(srv)
+        srv.faults.latency = 1.0             # NB: a request slower than the idle timeout: busy, not idle
         resp, _ = request(conn, "GET", "/version", headers=auth(srv))
-        assert resp.status == 200
-        conn.sock.settimeout(5)
-        started = time.monotonic()
-        assert conn.sock.recv(1) == b""      # NB: the server closed it
-        assert 0.3 < time.monotonic() - started < 3
+        srv.faults.latency = 0.0
+        assert resp.status == 200 and framed(resp) and resp.getheader("Connection") is None
+        conn.sock.settimeout(SAFETY_NET)
+        try:
+            assert conn.sock.recv(1) == b""  # NB: the server closed the idle connection (EOF)
+        except TimeoutError:
+            pytest.fail(f"the server did not close the idle connection (idle_timeout=0.5, waited {SAFETY_NET:.0f} s)")
         conn.close()
         conn = connect(srv)                  # a new connection is served
         assert request(conn, "GET", "/version", headers=auth(srv))[0].status == 200
@@ -215,7 +233,7 @@ def test_watch_streams_while_other_requests_go_through(apiserver, namespace):
     watch_conn.close()
 
 
-def test_open_watches_never_starve_writes(api_client, kubeconfig, namespace):
+def test_open_watches_never_starve_writes(api_client, apiserver, kubeconfig, namespace):
     core = kubernetes.client.CoreV1Api(api_client)
     n_watches, n_writes = 8, 40
     seen = [0] * n_watches
@@ -227,20 +245,25 @@ def test_open_watches_never_starve_writes(api_client, kubeconfig, namespace):
         rv = api.list_namespaced_config_map(namespace).metadata.resource_version
         ready.wait()
         for _ in watch.Watch().stream(api.list_namespaced_config_map, namespace, resource_version=rv,
-                                      timeout_seconds=20):
+                                      timeout_seconds=30):
             seen[i] += 1
             if seen[i] == n_writes:
                 break
         client.close()
 
+    def open_watches():     # the request log: watches the server has answered 200 and is streaming
+        return [r for r in apiserver.requests if r.namespace == namespace and r.verb == "watch" and r.status == 200]
+
     threads = [threading.Thread(target=watcher, args=(i,), daemon=True) for i in range(n_watches)]
     for t in threads:
         t.start()
     ready.wait()
-    started = time.monotonic()
+    wait_until(lambda: len(open_watches()) == n_watches, f"the {n_watches} watches were not all opened")
     for i in range(n_writes):
-        core.create_namespaced_config_map(namespace, {"metadata": {"name": f"c{i}"}})
-    assert time.monotonic() - started < 5, "writes were held up by the open watches"
+        try:
+            core.create_namespaced_config_map(namespace, {"metadata": {"name": f"c{i}"}}, _request_timeout=SAFETY_NET)
+        except urllib3.exceptions.TimeoutError:
+            pytest.fail(f"write {i} was held up by the open watches (no answer in {SAFETY_NET:.0f} s)")
     for t in threads:
-        t.join(timeout=15)
+        t.join(timeout=SAFETY_NET)
     assert seen == [n_writes] * n_watches

@@ -4,15 +4,15 @@ Covers: ADDED/MODIFIED/DELETED from a resourceVersion; synthetic ADDED for
 ``resourceVersion`` 0/empty; selectors applied to events; BOOKMARK events with
 ``allowWatchBookmarks``; WatchList (``sendInitialEvents``) ending the initial
 events with the ``k8s.io/initial-events-end`` bookmark; ``timeoutSeconds`` ending
-the stream; 410 Expired for a compacted resourceVersion; events streamed at once
-(not buffered).
+the stream (cleanly, by the server, after streaming an event written while it was
+open); 410 Expired for a compacted resourceVersion; events streamed at once, not
+buffered (each one arrives before the next write is made).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 
 import kubernetes
 import pytest
@@ -21,6 +21,7 @@ from kubernetes import watch
 from kubernetes.client import ApiException
 
 G, V, P = "piggysec.com", "v1alpha1", "canarygates"
+SAFETY_NET = 20     # seconds: how long a wait may take before the test gives up; never an assertion on speed
 
 
 def gate(name: str, **spec) -> dict:
@@ -86,10 +87,20 @@ def test_bookmarks_when_allowed(co, crds, namespace):
 
 
 def test_timeout_seconds_ends_the_stream(co, crds, namespace):
-    started = time.monotonic()
-    events = collect(co, namespace, timeout=1, until=lambda evs: False)
-    assert events == []
-    assert 0.8 < time.monotonic() - started < 4
+    rv = co.list_namespaced_custom_object(G, V, namespace, P)["metadata"]["resourceVersion"]
+    co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
+
+    def write_b_once_a_arrives(events):
+        if len(events) == 1:
+            co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))   # NB: the stream is open
+        return False                                  # never stop the watch: the server has to end it
+
+    try:
+        events = collect(co, namespace, resource_version=rv, timeout=2, until=write_b_once_a_arrives,
+                         _request_timeout=SAFETY_NET)
+    except urllib3.exceptions.TimeoutError:
+        pytest.fail(f"the server did not end the watch (timeoutSeconds=2; gave up after {SAFETY_NET} s)")
+    assert [(t, n) for t, n, _ in events] == [("ADDED", "a"), ("ADDED", "b")]
 
 
 def test_too_old_resource_version_is_410_gone(co, apiserver, crds, namespace):
@@ -102,7 +113,7 @@ def test_too_old_resource_version_is_410_gone(co, apiserver, crds, namespace):
 
 
 def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout=5.0):
-    """Read a watch stream line by line, with arrival times; stops when ``until(events)``."""
+    """Read a watch stream line by line, calling ``until(events)`` after each event; stops when it is true."""
     cfg = api_client.configuration
     http = urllib3.PoolManager(ca_certs=cfg.ssl_ca_cert, cert_reqs="CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
                                cert_file=cfg.cert_file, key_file=cfg.key_file)
@@ -117,9 +128,9 @@ def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                events.append((time.monotonic(), json.loads(line)))
-            if until([e for _, e in events]):
-                break
+                events.append(json.loads(line))
+                if until(events):
+                    return events
     finally:
         resp.release_conn()
     return events
@@ -130,7 +141,7 @@ def test_send_initial_events_ends_with_marked_bookmark(api_client, co, crds, nam
     path = f"/apis/{G}/{V}/namespaces/{namespace}/{P}"
     q = ("allowWatchBookmarks=true&fieldSelector=metadata.name%3Da&resourceVersionMatch=NotOlderThan"
          "&sendInitialEvents=true&timeoutSeconds=5&watch=true")
-    events = [e for _, e in raw_watch(api_client, path, q, until=lambda evs: bool(evs) and evs[-1]["type"] == "BOOKMARK")]
+    events = raw_watch(api_client, path, q, until=lambda evs: evs[-1]["type"] == "BOOKMARK")
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
@@ -138,18 +149,26 @@ def test_send_initial_events_ends_with_marked_bookmark(api_client, co, crds, nam
 def test_events_stream_immediately(api_client, co, crds, namespace):
     rv = co.list_namespaced_custom_object(G, V, namespace, P)["metadata"]["resourceVersion"]
     path = f"/apis/{G}/{V}/namespaces/{namespace}/{P}"
-    sent = {}
+    order = []
+    a_arrived = threading.Event()
 
     def writer():
-        time.sleep(0.3)
-        sent["t"] = time.monotonic()
         co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
+        order.append("wrote a")
+        if not a_arrived.wait(SAFETY_NET):
+            order.append("a not streamed yet")
+        co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))
+        order.append("wrote b")
 
-    t = threading.Thread(target=writer)
+    def reader(events):
+        order.append(f"received {events[-1]['object'].get('metadata', {}).get('name')}")
+        a_arrived.set()
+        return len(events) == 2
+
+    t = threading.Thread(target=writer, daemon=True)
     t.start()
-    events = raw_watch(api_client, path, f"resourceVersion={rv}&timeoutSeconds=5&watch=true",
-                       until=lambda evs: len(evs) >= 1)
-    t.join()
-    arrived, first = events[0]
-    assert first["type"] == "ADDED"
-    assert arrived - sent["t"] < 0.5
+    events = raw_watch(api_client, path, f"resourceVersion={rv}&timeoutSeconds={SAFETY_NET + 10}&watch=true",
+                       until=reader, timeout=SAFETY_NET + 20)     # NB: a buffering server flushes at the end
+    t.join(SAFETY_NET)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "a"), ("ADDED", "b")]
+    assert order.index("received a") < order.index("wrote b"), f"a was not streamed before b was written: {order}"
