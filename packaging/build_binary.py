@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Build the onefile `kubectl-gate` binary with PyInstaller, then smoke-test it.
+"""Build the `kubectl-gate` binary with PyInstaller (onefile or onedir), then smoke-test it.
 
-    .venv/bin/python packaging/build_binary.py [--dist dist] [--release-name]
+    .venv/bin/python packaging/build_binary.py [--mode onefile|onedir] [--dist dist] [--release-name]
 
-Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstaller/kubectl-gate.spec,
-into dist/kubectl-gate (kubectl-gate.exe on Windows). PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH
-(default: the last commit's time) make two builds on the same machine byte-identical (§6.5).
-Then runs `kubectl-gate --help` and `kubectl-gate version --client` from the built file and prints
-the start-up time; a failing smoke test fails the build.
+Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstaller/kubectl-gate.spec:
 
---release-name also copies the binary to dist/bin/kubectl-gate-<os>-<arch>[.exe], the name
-packaging/release.py expects. PyInstaller is not a cross-compiler: run this on each platform.
+    --mode onefile (default)  dist/kubectl-gate (kubectl-gate.exe on Windows): one self-extracting
+                              file, for krew and Windows; unpacks itself on every run
+    --mode onedir             dist/onedir/kubectl-gate/{kubectl-gate,_internal/}: for Homebrew and
+                              install.sh; starts several times faster (UX-AND-PACKAGING.md §6.1-6.2)
+
+PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH (default: the last commit's time) make two builds on the
+same machine byte-identical (§6.5). Then runs `kubectl-gate --help` and `kubectl-gate version
+--client` from the build and prints the start-up time; a failing smoke test fails the build.
+--measure N times N runs of each and prints the medians.
+
+--release-name also copies the build to where packaging/release.py expects it:
+dist/bin/kubectl-gate-<os>-<arch>[.exe] (onefile) or the folder dist/bin/kubectl-gate-<os>-<arch>-onedir/.
+PyInstaller is not a cross-compiler: run this on each platform, once per mode.
 Needs `pip install 'pyinstaller>=6.10,<7'` in the same environment as the project.
 """
 
@@ -21,6 +28,7 @@ import os
 import pathlib
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -48,8 +56,37 @@ def source_date_epoch() -> str:
     return "315532800"
 
 
+SMOKE = (["--help"], ["version", "--client"])
+
+
+def built_binary(dist: pathlib.Path, mode: str) -> pathlib.Path:
+    """Where a build with this --dist and --mode puts the executable."""
+    exe = "kubectl-gate.exe" if sys.platform == "win32" else "kubectl-gate"
+    return dist / exe if mode == "onefile" else dist / "onedir" / "kubectl-gate" / exe
+
+
+def tree_size(path: pathlib.Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def measure(binary: pathlib.Path, rounds: int) -> dict[str, float]:
+    """Median wall time in seconds of `rounds` runs of each smoke command (after one warm-up run)."""
+    medians = {}
+    for args in SMOKE:
+        subprocess.run([str(binary), *args], capture_output=True, timeout=120, check=True)
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            subprocess.run([str(binary), *args], capture_output=True, timeout=120, check=True)
+            times.append(time.perf_counter() - start)
+        medians[" ".join(args)] = statistics.median(times)
+    return medians
+
+
 def smoke(binary: pathlib.Path) -> None:
-    for args in (["--help"], ["version", "--client"]):
+    for args in SMOKE:
         start = time.perf_counter()
         result = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120)
         elapsed = time.perf_counter() - start
@@ -64,10 +101,14 @@ def smoke(binary: pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["onefile", "onedir"], default="onefile",
+                        help="onefile (krew, Windows; the default) or onedir (Homebrew, install.sh)")
     parser.add_argument("--dist", type=pathlib.Path, default=ROOT / "dist")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "build" / "pyinstaller")
     parser.add_argument("--release-name", action="store_true", help="also copy to dist/bin/kubectl-gate-<os>-<arch>")
     parser.add_argument("--no-smoke", action="store_true", help="skip running the built binary")
+    parser.add_argument("--measure", type=int, default=0, metavar="N",
+                        help="time N runs of --help and version --client and print the medians")
     args = parser.parse_args(argv)
 
     try:
@@ -82,20 +123,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     env = dict(os.environ, PYTHONHASHSEED="0", SOURCE_DATE_EPOCH=source_date_epoch())
+    distpath = args.dist if args.mode == "onefile" else args.dist / "onedir"
     cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
-           "--distpath", str(args.dist), "--workpath", str(args.work), str(SPEC)]
+           "--distpath", str(distpath), "--workpath", str(args.work / args.mode), str(SPEC),
+           "--", "--mode", args.mode]
     print("build_binary:", " ".join(cmd))
     if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
         print("build_binary: PyInstaller failed", file=sys.stderr)
         return 1
-    binary = args.dist / ("kubectl-gate.exe" if sys.platform == "win32" else "kubectl-gate")
-    print(f"build_binary: built {binary} ({binary.stat().st_size / 1e6:.1f} MB)")
+    binary = built_binary(args.dist, args.mode)
+    built = binary if args.mode == "onefile" else binary.parent
+    print(f"build_binary: built {args.mode} {built} ({tree_size(built) / 1e6:.1f} MB)")
+    if args.mode == "onedir":
+        links = sorted(str(p.relative_to(built)) for p in built.rglob("*") if p.is_symlink())
+        if links:  # release.py dereferences those inside the tree (krew#359 style extractors)
+            print(f"build_binary: note: {len(links)} symlink(s) in the onedir tree: {', '.join(links[:5])}")
     if not args.no_smoke:
         smoke(binary)
+    if args.measure > 0:
+        for command, seconds in measure(binary, args.measure).items():
+            print(f"build_binary: {args.mode} kubectl-gate {command}: median of {args.measure} "
+                  f"{seconds * 1000:.0f} ms")
     if args.release_name:
         target = args.dist / "bin" / f"kubectl-gate-{platform_tag()}{binary.suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(binary, target)
+        if args.mode == "onefile":
+            shutil.copy2(binary, target)
+        else:
+            target = target.with_name(target.name + "-onedir")
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(built, target, symlinks=True)  # release.py decides about symlinks
         print(f"build_binary: copied to {target}")
     return 0
 

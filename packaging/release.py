@@ -3,21 +3,32 @@
 
     python packaging/release.py --version 0.1.0 --binaries build/bin [--out dist/release]
 
---binaries holds one PyInstaller onefile binary per platform, as the native CI jobs produced them:
+--binaries holds, per platform, what the native CI jobs built with packaging/build_binary.py
+--release-name: the PyInstaller onefile binary, and (not for windows) the onedir tree:
 
-    kubectl-gate-linux-amd64    kubectl-gate-linux-arm64
-    kubectl-gate-darwin-amd64   kubectl-gate-darwin-arm64
+    kubectl-gate-linux-amd64    kubectl-gate-linux-amd64-onedir/{kubectl-gate,_internal/}
+    kubectl-gate-linux-arm64    kubectl-gate-linux-arm64-onedir/
+    kubectl-gate-darwin-amd64   kubectl-gate-darwin-amd64-onedir/
+    kubectl-gate-darwin-arm64   kubectl-gate-darwin-arm64-onedir/
     kubectl-gate-windows-amd64.exe
 
 Writes to --out:
 
-    kubectl-gate_v<version>_<os>_<arch>.tar.gz   (.zip for windows): the binary, LICENSE and,
-        except on windows, the kubectl_complete-gate shim; regular files only (krew rejects
-        symlinks), fixed owners and timestamps (SOURCE_DATE_EPOCH), so the bytes are reproducible
+    kubectl-gate_v<version>_<os>_<arch>.tar.gz   (.zip for windows): the onefile binary, LICENSE
+        and, except on windows, the kubectl_complete-gate shim. For krew (krew/gate.yaml,
+        .krew.yaml): the names and contents are as before the onedir archives existed.
+    kubectl-gate_v<version>_<os>_<arch>_onedir.tar.gz   (linux, darwin): the onedir tree at the
+        top (kubectl-gate, _internal/), LICENSE and the shim. For Homebrew and install.sh, which
+        install the whole tree and link to it: it starts several times faster than the onefile.
+        Symlinks in the tree are replaced by what they point to, if that is inside the tree;
+        one that dangles or points outside fails the release.
     <archive>.sha256         "<hex>  <archive>", read by install.sh
     checksums.txt            every archive, read by install.sh to find the latest release
-    gate.yaml                krew/gate.yaml with version, URIs and sha256 filled in
-    canary-gate.rb           packaging/homebrew/canary-gate.rb, filled in likewise
+    gate.yaml                krew/gate.yaml (onefile archives) with version, URIs and sha256 filled in
+    canary-gate.rb           packaging/homebrew/canary-gate.rb (onedir archives), filled in likewise
+
+Every archive holds regular files and directories only (krew's extractor rejects anything else,
+krew#359), with fixed owners and timestamps (SOURCE_DATE_EPOCH), so the bytes are reproducible.
 
 With --write-back, also rewrites krew/gate.yaml and packaging/homebrew/canary-gate.rb in place.
 Only the standard library and PyYAML are used.
@@ -43,6 +54,7 @@ KREW_TEMPLATE = ROOT / "krew" / "gate.yaml"
 FORMULA_TEMPLATE = ROOT / "packaging" / "homebrew" / "canary-gate.rb"
 DEFAULT_BASE_URL = "https://github.com/canary-gate/canary-gate/releases"
 PLATFORMS = [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64"), ("windows", "amd64")]
+ONEDIR_PLATFORMS = [p for p in PLATFORMS if p[0] != "windows"]  # Homebrew and install.sh; krew uses onefile
 BIN = "kubectl-gate"
 SHIM_NAME = "kubectl_complete-gate"
 SHIM = f'#!/bin/sh\n# kubectl calls this for `kubectl gate <TAB>` (kubectl >= 1.26).\nexec {BIN} __complete "$@"\n'
@@ -64,8 +76,61 @@ def archive_name(tag: str, os_: str, arch: str) -> str:
     return f"{BIN}_{tag}_{os_}_{arch}.{'zip' if os_ == 'windows' else 'tar.gz'}"
 
 
+def onedir_archive_name(tag: str, os_: str, arch: str) -> str:
+    return f"{BIN}_{tag}_{os_}_{arch}_onedir.tar.gz"
+
+
 def binary_name(os_: str, arch: str) -> str:
     return f"{BIN}-{os_}-{arch}{'.exe' if os_ == 'windows' else ''}"
+
+
+def onedir_name(os_: str, arch: str) -> str:
+    return f"{BIN}-{os_}-{arch}-onedir"
+
+
+# An archive member: (name, bytes, mode) for a regular file, (name, None, mode) for a directory.
+Member = tuple[str, "bytes | None", int]
+
+
+def tree_members(root: pathlib.Path) -> list[Member]:
+    """The onedir tree as regular files and directories only.
+
+    A symlink is replaced by a copy of its target (a file, or a directory recursively) when that
+    target is inside the tree; a dangling link, a link out of the tree, a link loop, or anything
+    that is not a file, directory or symlink raises ReleaseError: krew's and other strict tar
+    extractors reject symlinks (krew#359), and a link out of the tree would not survive install.
+    """
+    top = root.resolve()
+    members: list[Member] = []
+
+    def add(path: pathlib.Path, rel: str, chain: tuple[pathlib.Path, ...]) -> None:
+        if path.is_symlink():
+            try:
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:
+                raise ReleaseError(f"{root}: symlink {rel} -> {os.readlink(path)} is dangling or a loop ({exc}); "
+                                   f"release archives hold regular files only") from None
+            if real != top and top not in real.parents:
+                raise ReleaseError(f"{root}: symlink {rel} -> {os.readlink(path)} points outside the onedir tree; "
+                                   f"release archives hold regular files only (krew#359): fix the build")
+        else:
+            real = path
+        if real.is_dir():
+            key = real.resolve()
+            if key in chain:
+                raise ReleaseError(f"{root}: symlink {rel} makes a directory loop")
+            if rel:
+                members.append((rel, None, 0o755))
+            for child in sorted(real.iterdir(), key=lambda p: p.name):
+                add(child, f"{rel}/{child.name}" if rel else child.name, chain + (key,))
+        elif real.is_file():
+            mode = 0o755 if real.stat().st_mode & 0o111 else 0o644
+            members.append((rel, real.read_bytes(), mode))
+        else:
+            raise ReleaseError(f"{root}: {rel} is neither a regular file nor a directory")
+
+    add(root, "", ())
+    return members
 
 
 def sha256(path: pathlib.Path) -> str:
@@ -76,21 +141,22 @@ def sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def write_tar_gz(path: pathlib.Path, members: list[tuple[str, bytes, int]], mtime: int) -> None:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data, mode in sorted(members):
+def write_tar_gz(path: pathlib.Path, members: list[Member], mtime: int) -> None:
+    """Regular files and directories only, sorted (a directory before what it holds), owner 0."""
+    with path.open("wb") as f, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=mtime, compresslevel=9) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode in sorted(members, key=lambda m: m[0]):
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, mtime
-            info.type = tarfile.REGTYPE
+            info.mode, info.mtime = mode, mtime
+            info.type = tarfile.REGTYPE if data is not None else tarfile.DIRTYPE
+            info.size = len(data) if data is not None else 0
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    with path.open("wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=mtime, compresslevel=9) as gz:
-        gz.write(raw.getvalue())
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
 
 
-def write_zip(path: pathlib.Path, members: list[tuple[str, bytes, int]], mtime: int) -> None:
+def write_zip(path: pathlib.Path, members: list[Member], mtime: int) -> None:
     import time
 
     stamp = max(time.gmtime(mtime)[:6], (1980, 1, 1, 0, 0, 0))
@@ -105,8 +171,8 @@ def write_zip(path: pathlib.Path, members: list[tuple[str, bytes, int]], mtime: 
 
 def build_archives(
     version: str, binaries: pathlib.Path, license_file: pathlib.Path, out: pathlib.Path, mtime: int
-) -> dict[tuple[str, str], tuple[str, str]]:
-    """Returns {(os, arch): (archive name, sha256)}."""
+) -> tuple[dict[tuple[str, str], tuple[str, str]], dict[tuple[str, str], tuple[str, str]]]:
+    """Returns ({(os, arch): (onefile archive name, sha256)}, {(os, arch): (onedir archive name, sha256)})."""
     tag = tag_of(version)
     if not license_file.is_file():
         raise ReleaseError(f"no licence file at {license_file}: krew requires a LICENSE in every archive")
@@ -127,8 +193,29 @@ def build_archives(
         digest = sha256(path)
         (out / f"{name}.sha256").write_text(f"{digest}  {name}\n")
         result[(os_, arch)] = (name, digest)
-    (out / "checksums.txt").write_text("".join(f"{d}  {n}\n" for n, d in sorted(result.values())))
-    return result
+    onedir: dict[tuple[str, str], tuple[str, str]] = {}
+    for os_, arch in ONEDIR_PLATFORMS:
+        src = binaries / onedir_name(os_, arch)
+        if not src.is_dir() or src.is_symlink():
+            raise ReleaseError(f"missing onedir build for {os_}/{arch}: expected a directory at {src} "
+                               f"(packaging/build_binary.py --mode onedir --release-name)")
+        exe = src / BIN
+        if not exe.is_file() or exe.is_symlink() or not os.access(exe, os.X_OK):
+            raise ReleaseError(f"{src} has no executable {BIN} at its top")
+        members = tree_members(src)
+        reserved = {"LICENSE", SHIM_NAME} & {m[0] for m in members}
+        if reserved:
+            raise ReleaseError(f"{src} already holds {sorted(reserved)}, which the archive adds")
+        members += [("LICENSE", license_data, 0o644), (SHIM_NAME, SHIM.encode(), 0o755)]
+        name = onedir_archive_name(tag, os_, arch)
+        path = out / name
+        write_tar_gz(path, members, mtime)
+        digest = sha256(path)
+        (out / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+        onedir[(os_, arch)] = (name, digest)
+    every = sorted([*result.values(), *onedir.values()])
+    (out / "checksums.txt").write_text("".join(f"{d}  {n}\n" for n, d in every))
+    return result, onedir
 
 
 def fill_krew(template: str, tag: str, base_url: str, archives: dict) -> str:
@@ -192,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tag = tag_of(args.version)
         mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # 1980-01-01, zip's earliest
-        archives = build_archives(args.version, args.binaries, args.license, args.out, mtime)
+        archives, onedir = build_archives(args.version, args.binaries, args.license, args.out, mtime)
         base = args.base_url.rstrip("/")
-        krew = fill_krew(args.krew_template.read_text(), tag, base, archives)
-        formula = fill_formula(args.formula_template.read_text(), tag, base, archives)
+        krew = fill_krew(args.krew_template.read_text(), tag, base, archives)  # onefile: krew#359
+        formula = fill_formula(args.formula_template.read_text(), tag, base, onedir)
     except (ReleaseError, OSError) as exc:
         print(f"release.py: error: {exc}", file=sys.stderr)
         return 1
@@ -204,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_back:
         args.krew_template.write_text(krew)
         args.formula_template.write_text(formula)
-    for name, digest in sorted(archives.values()):
+    for name, digest in sorted([*archives.values(), *onedir.values()]):
         print(f"{digest}  {args.out / name}")
     print(f"wrote {args.out / 'gate.yaml'} and {args.out / 'canary-gate.rb'}")
     return 0

@@ -1,16 +1,20 @@
 """The PyInstaller build of kubectl-gate: spec options, the environment runtime hook, the build.
 
 Covers:
-- the spec (parsed, not run) builds one onefile EXE named kubectl-gate (no COLLECT), with
-  upx off, strip on except Windows, optimize at most 1 (Click help comes from docstrings),
+- the spec (parsed, not run) builds, by --mode (default onefile, for krew), either one onefile
+  EXE named kubectl-gate with the binaries and datas inside, or (onedir, for Homebrew and
+  install.sh) an EXE without them plus a COLLECT named kubectl-gate; both with upx off, strip on
+  except Windows, from the same Analysis: optimize at most 1 (Click help comes from docstrings),
   the runtime hook wired in, the unused modules excluded (tkinter, unittest, google, aiohttp,
   kubernetes.aio, the sidecar and the sandbox) and pydoc NOT excluded (kubernetes.watch needs it);
 - rthook_env.py, run as a frozen app would: LD_LIBRARY_PATH is restored from
   LD_LIBRARY_PATH_ORIG or removed, so a child process (an exec credential plugin) gets the
   user's value; when not frozen it changes nothing;
-- packaging/build_binary.py really builds the binary (about 40 s) and it runs: `--help`,
-  `version --client`, and `render` of the seed CanaryGate (the Flagger CRD it validates against
-  must be inside the binary).
+- packaging/build_binary.py really builds both, side by side (about 55 s on 2 cores; each build
+  gets its own PyInstaller cache), and each runs: `--help`, `version --client`, and `render` of
+  the seed CanaryGate (the Flagger CRD it validates against must be inside the binary); the
+  onedir tree has no symlinks (Linux) and also runs through a symlink, as Homebrew and install.sh
+  call it; --release-name puts both where packaging/release.py looks.
 """
 
 from __future__ import annotations
@@ -41,16 +45,29 @@ def spec() -> ast.Module:
     return ast.parse(SPEC.read_text())
 
 
-def test_spec_builds_one_onefile_exe(spec) -> None:
-    (exe,) = calls(spec, "EXE")
-    assert calls(spec, "COLLECT") == [], "COLLECT means onedir; krew needs onefile (no symlinks)"
-    kw = kwargs(exe)
-    assert ast.literal_eval(kw["name"]) == "kubectl-gate"
-    assert ast.literal_eval(kw["upx"]) is False
-    assert ast.unparse(kw["strip"]) == "sys.platform != 'win32'"
-    assert ast.literal_eval(kw["console"]) is True
-    names = [ast.unparse(a) for a in exe.args]
+def test_spec_builds_onefile_by_default_or_onedir(spec) -> None:
+    onefile, onedir = calls(spec, "EXE")
+    assert '_options.add_argument("--mode", choices=["onefile", "onedir"], default="onefile")' in SPEC.read_text()
+    branch = next(n for n in spec.body if isinstance(n, ast.If) and "MODE" in ast.unparse(n.test))
+    assert ast.unparse(branch.test) == "MODE == 'onefile'"
+    assert onefile in list(ast.walk(branch.body[0])) and onedir in [c for n in branch.orelse for c in ast.walk(n)]
+    strip = next(n for n in spec.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "STRIP")
+    assert ast.unparse(strip.value) == "sys.platform != 'win32'"
+    for exe in (onefile, onedir):
+        kw = kwargs(exe)
+        assert ast.literal_eval(kw["name"]) == "kubectl-gate"
+        assert ast.literal_eval(kw["upx"]) is False
+        assert ast.unparse(kw["strip"]) == "STRIP"
+        assert ast.literal_eval(kw["console"]) is True
+    names = [ast.unparse(a) for a in onefile.args]
     assert "a.binaries" in names and "a.datas" in names, "onefile: binaries and datas go into the EXE"
+    names = [ast.unparse(a) for a in onedir.args]
+    assert "a.binaries" not in names and ast.literal_eval(kwargs(onedir)["exclude_binaries"]) is True
+    (collect,) = calls(spec, "COLLECT")
+    assert [ast.unparse(a) for a in collect.args] == ["exe", "a.binaries", "a.datas"]
+    kw = kwargs(collect)
+    assert ast.literal_eval(kw["name"]) == "kubectl-gate" and ast.literal_eval(kw["upx"]) is False
+    assert ast.unparse(kw["strip"]) == "STRIP"
 
 
 def test_spec_analysis_options(spec) -> None:
@@ -106,21 +123,45 @@ def test_runtime_hook_sanitises_library_path(frozen: bool, env: dict, expected: 
     assert result.stdout.strip() == expected
 
 
-def test_build_binary_builds_a_runnable_kubectl_gate(tmp_path: pathlib.Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--dist", str(tmp_path / "dist"),
-         "--work", str(tmp_path / "work"), "--no-smoke", "--release-name"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    binary = tmp_path / "dist" / "kubectl-gate"
-    assert binary.is_file() and os.access(binary, os.X_OK)
+def smoke(binary: pathlib.Path) -> None:
     out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "gate" in out.stdout
+    assert out.returncode == 0 and "gate" in out.stdout, out.stderr
     version = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and "0.1.0" in version.stdout, version.stdout + version.stderr
     rendered = subprocess.run([str(binary), "render", "-f", str(ROOT / "tests" / "data" / "seed-demo.yaml"),
                                "-n", "gates"], capture_output=True, text=True, timeout=60)
     assert rendered.returncode == 0, rendered.stderr
     assert "kind: Canary" in rendered.stdout and "/confirm-promotion" in rendered.stdout
-    assert list((tmp_path / "dist" / "bin").iterdir())[0].name.startswith("kubectl-gate-linux-")
+
+
+def test_build_binary_builds_runnable_onefile_and_onedir(tmp_path: pathlib.Path) -> None:
+    builds = {}
+    for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
+        env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(tmp_path / f"pyinstaller-{mode}")}
+        builds[mode] = subprocess.Popen(
+            [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--mode", mode,
+             "--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "work"), "--no-smoke", "--release-name"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+        )
+    for mode, proc in builds.items():
+        output, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{mode}:\n{output}"
+
+    onefile = tmp_path / "dist" / "kubectl-gate"
+    assert onefile.is_file() and os.access(onefile, os.X_OK)
+    smoke(onefile)
+
+    tree = tmp_path / "dist" / "onedir" / "kubectl-gate"
+    onedir = tree / "kubectl-gate"
+    assert onedir.is_file() and os.access(onedir, os.X_OK) and (tree / "_internal").is_dir()
+    assert [p for p in tree.rglob("*") if p.is_symlink()] == [], "Linux onedir: no symlinks to dereference"
+    smoke(onedir)
+    link = tmp_path / "bin" / "kubectl-gate"  # as bin/kubectl-gate -> libexec/kubectl-gate (Homebrew, install.sh)
+    link.parent.mkdir()
+    link.symlink_to(onedir)
+    version = subprocess.run([str(link), "version", "--client"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and "0.1.0" in version.stdout, version.stderr
+
+    released = sorted(p.name for p in (tmp_path / "dist" / "bin").iterdir())
+    assert len(released) == 2 and released[0].startswith("kubectl-gate-linux-")
+    assert released[1] == released[0] + "-onedir" and (tmp_path / "dist" / "bin" / released[1] / "_internal").is_dir()

@@ -4,15 +4,22 @@ Covers:
 - a small validator of krew's manifest rules (UX-AND-PACKAGING.md §3.2: validate.go, the
   validate-krew-manifest CI tool and the install-time checks, plus the 50-character
   shortDescription and 80-column description review rules), itself tested on bad manifests;
-- release.py produces one archive per platform (tar.gz, zip for windows) with a matching
+- release.py produces one onefile archive per platform (tar.gz, zip for windows) with a matching
   .sha256 file and a checksums.txt; archives hold only regular files (binary 0755, LICENSE,
   the completion shim), the binary bytes unchanged; the output is byte-for-byte reproducible;
-- the filled krew manifest passes the validator, including a simulated krew install of every
-  platform from the real archives (bin present, LICENSE present, paths stay inside);
+- and one onedir archive per linux/darwin platform (kubectl-gate_v<ver>_<os>_<arch>_onedir.tar.gz):
+  the tree at the top (kubectl-gate, _internal/...), LICENSE and the shim, regular files and
+  directories only, a directory before its contents, modes kept, a symlink inside the tree
+  replaced by a copy of its target (file or directory); in checksums.txt with a .sha256 file;
+  a symlink out of the tree, a dangling one, or a missing onedir build fails the release clearly;
+- the filled krew manifest names only the onefile archives and passes the validator, including
+  a simulated krew install of every platform from the real archives (bin present, LICENSE
+  present, paths stay inside);
 - the checked-in krew/gate.yaml and the krew-release-bot template .krew.yaml (rendered the way
   the bot does) pass the static rules;
-- the filled Homebrew formula: every url and sha256 replaced, Homebrew's desc/sha256/version
-  rules, nested on_os/on_arch blocks, the canary-gate symlink and the `test do` block;
+- the filled Homebrew formula points at the onedir archives: every url and sha256 replaced,
+  Homebrew's desc/sha256/version rules, nested on_os/on_arch blocks, the tree into libexec with
+  bin/kubectl-gate linked to it, the shim, the canary-gate symlink and the `test do` block;
 - errors: a missing binary, a missing LICENSE or a bad version fail with a clear message;
 - packaging/ has no __init__.py (it would shadow the `packaging` library on sys.path).
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pathlib
 import posixpath
 import re
@@ -160,6 +168,30 @@ def simulate_install(platform: dict, archive: pathlib.Path | None) -> list[str]:
 # --- fixtures -------------------------------------------------------------------------------
 
 
+ONEDIR_PLATFORMS = [p for p in PLATFORMS if p[0] != "windows"]
+
+
+def fake_onedir(tree: pathlib.Path, os_: str, arch: str) -> dict[str, bytes]:
+    """A PyInstaller-like onedir tree; on darwin with the symlinks PyInstaller 6 makes there."""
+    files = {
+        "kubectl-gate": f"fake onedir kubectl-gate for {os_}/{arch}\n".encode() + bytes(range(256)),
+        "_internal/base_library.zip": b"PK fake",
+        "_internal/lib-dynload/_ssl.so": f"fake _ssl for {os_}/{arch}".encode(),
+        "_internal/Python.framework/Versions/3.11/Python": b"fake libpython",
+        "_internal/certifi/cacert.pem": b"fake pem",
+    }
+    for name, data in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(data)
+        (tree / name).chmod(0o755 if name.endswith((".so", "kubectl-gate", "Python")) else 0o644)
+    if os_ == "darwin":
+        (tree / "_internal" / "Python").symlink_to("Python.framework/Versions/3.11/Python")
+        (tree / "_internal" / "Python.framework" / "Versions" / "Current").symlink_to("3.11")
+        files["_internal/Python"] = files["_internal/Python.framework/Versions/3.11/Python"]
+        files["_internal/Python.framework/Versions/Current/Python"] = files["_internal/Python"]
+    return files
+
+
 def fake_binaries(folder: pathlib.Path) -> dict[tuple[str, str], bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     contents = {}
@@ -168,6 +200,8 @@ def fake_binaries(folder: pathlib.Path) -> dict[tuple[str, str], bytes]:
         name = f"kubectl-gate-{os_}-{arch}" + (".exe" if os_ == "windows" else "")
         (folder / name).write_bytes(data)
         contents[(os_, arch)] = data
+        if os_ != "windows":
+            contents[(os_, arch, "onedir")] = fake_onedir(folder / f"kubectl-gate-{os_}-{arch}-onedir", os_, arch)
     return contents
 
 
@@ -238,7 +272,7 @@ def test_archives_checksums_and_contents(released) -> None:
     for line in (out / "checksums.txt").read_text().splitlines():
         digest, name = line.split("  ")
         checksums[name] = digest
-    assert len(checksums) == len(PLATFORMS)
+    assert len(checksums) == len(PLATFORMS) + len(ONEDIR_PLATFORMS)
     for os_, arch in PLATFORMS:
         ext = "zip" if os_ == "windows" else "tar.gz"
         name = f"kubectl-gate_v0.3.1_{os_}_{arch}.{ext}"
@@ -264,12 +298,98 @@ def test_archives_checksums_and_contents(released) -> None:
                 assert b'exec kubectl-gate __complete "$@"' in files["kubectl_complete-gate"]
 
 
+def test_onedir_archives_hold_the_tree_as_regular_files(released) -> None:
+    out, contents = released
+    checksums = dict(reversed(line.split("  ")) for line in (out / "checksums.txt").read_text().splitlines())
+    assert not (out / "kubectl-gate_v0.3.1_windows_amd64_onedir.tar.gz").exists(), "windows: krew's onefile only"
+    for os_, arch in ONEDIR_PLATFORMS:
+        name = f"kubectl-gate_v0.3.1_{os_}_{arch}_onedir.tar.gz"
+        path = out / name
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (out / f"{name}.sha256").read_text() == f"{digest}  {name}\n"
+        assert checksums[name] == digest
+        files, errors = extract(path)  # krew's extractor: would report any symlink
+        assert errors == []
+        tree = contents[(os_, arch, "onedir")]
+        assert set(files) == set(tree) | {"LICENSE", "kubectl_complete-gate"}
+        for member, data in tree.items():
+            assert files[member] == data, member
+        with tarfile.open(path) as tar:
+            members = tar.getmembers()
+        assert all(m.isreg() or m.isdir() for m in members), "regular files and directories only"
+        names = [m.name for m in members]
+        for m in members:
+            parent = posixpath.dirname(m.name)
+            if parent:
+                assert parent in names and names.index(parent) < names.index(m.name), m.name
+            assert m.uid == m.gid == 0 and m.mtime == members[0].mtime
+        by_name = {m.name: m for m in members}
+        assert by_name["kubectl-gate"].mode == 0o755 and by_name["_internal/lib-dynload/_ssl.so"].mode == 0o755
+        assert by_name["LICENSE"].mode == 0o644 and by_name["_internal/base_library.zip"].mode == 0o644
+        assert by_name["_internal"].isdir() and by_name["_internal"].mode == 0o755
+        if os_ == "darwin":  # the symlinks became copies of their targets
+            assert by_name["_internal/Python"].isreg()
+            assert by_name["_internal/Python.framework/Versions/Current"].isdir()
+        assert b'exec kubectl-gate __complete "$@"' in files["kubectl_complete-gate"]
+
+
+def test_onedir_archive_unpacks_with_tar_to_a_runnable_layout(released, tmp_path: pathlib.Path) -> None:
+    out, _ = released
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    subprocess.run(["tar", "-xzf", str(out / "kubectl-gate_v0.3.1_darwin_arm64_onedir.tar.gz"), "-C", str(dest)],
+                   check=True)
+    assert sorted(p.name for p in dest.iterdir()) == ["LICENSE", "_internal", "kubectl-gate", "kubectl_complete-gate"]
+    assert not [p for p in dest.rglob("*") if p.is_symlink()]
+    assert os.access(dest / "kubectl-gate", os.X_OK)
+
+
+@pytest.mark.parametrize(
+    "make_link, message",
+    [
+        (lambda tree: (tree / "_internal" / "libssl.so").symlink_to("/etc/passwd"), "points outside the onedir tree"),
+        (lambda tree: (tree / "_internal" / "escape").symlink_to("../../../elsewhere"),
+         "points outside the onedir tree"),
+        (lambda tree: (tree / "_internal" / "gone.so").symlink_to("missing.so"), "is dangling or a loop"),
+        (lambda tree: (tree / "_internal" / "loop").symlink_to("."), "directory loop"),
+    ],
+    ids=["absolute-outside", "relative-outside", "dangling", "loop"],
+)
+def test_onedir_symlink_that_cannot_be_dereferenced_fails_the_release(tmp_path: pathlib.Path, make_link,
+                                                                      message: str) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "elsewhere").write_text("outside")
+    (tmp_path / "LICENSE").write_text("x")
+    make_link(tmp_path / "bins" / "kubectl-gate-linux-arm64-onedir")
+    result = run_release(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "kubectl-gate-linux-arm64-onedir" in result.stderr and message in result.stderr
+    assert "regular files only" in result.stderr or message == "directory loop"
+    assert not (tmp_path / "out" / "gate.yaml").exists()
+
+
+def test_missing_onedir_build_fails_clearly(tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    shutil.rmtree(tmp_path / "bins" / "kubectl-gate-darwin-amd64-onedir")
+    result = run_release(tmp_path)
+    assert result.returncode == 1
+    assert "missing onedir build for darwin/amd64" in result.stderr and "--mode onedir" in result.stderr
+    (tmp_path / "bins" / "kubectl-gate-darwin-amd64-onedir").mkdir()
+    result = run_release(tmp_path)
+    assert result.returncode == 1 and "has no executable kubectl-gate" in result.stderr
+
+
 def test_filled_krew_manifest_is_valid_and_installs_every_platform(released) -> None:
     out, _ = released
     doc = yaml.safe_load((out / "gate.yaml").read_text())
     assert doc["spec"]["version"] == "v0.3.1"
     base = "https://github.com/canary-gate/canary-gate/releases/download/v0.3.1/"
-    archives = {base + p.name: p for p in out.iterdir() if p.name.endswith((".tar.gz", ".zip"))}
+    archives = {base + p.name: p for p in out.iterdir()
+                if p.name.endswith((".tar.gz", ".zip")) and not p.name.endswith("_onedir.tar.gz")}
+    assert not any("onedir" in p["uri"] for p in doc["spec"]["platforms"]), "krew installs the onefile"
     assert {p["uri"] for p in doc["spec"]["platforms"]} == set(archives)
     assert validate_krew(out / "gate.yaml", doc, archives) == []
 
@@ -289,7 +409,7 @@ def test_filled_formula(released) -> None:
     for os_, arch in PLATFORMS:
         if os_ == "windows":
             continue
-        name = f"kubectl-gate_v0.3.1_{os_}_{arch}.tar.gz"
+        name = f"kubectl-gate_v0.3.1_{os_}_{arch}_onedir.tar.gz"
         digest = (out / f"{name}.sha256").read_text().split()[0]
         block = re.search(rf'url "[^"]*/download/v0\.3\.1/{re.escape(name)}"\n\s+sha256 "([0-9a-f]{{64}})"', text)
         assert block and block.group(1) == digest, name
@@ -299,7 +419,7 @@ def test_filled_formula(released) -> None:
         section = text.split(f"  {os_block} do\n", 1)[1].split("\n  end\n", 1)[0]
         for arch_block, arch in (("on_arm", "arm64"), ("on_intel", "amd64")):
             sub = section.split(f"{arch_block} do\n", 1)[1].split("end\n", 1)[0]
-            assert f"_{os_}_{arch}.tar.gz" in sub
+            assert f"_{os_}_{arch}_onedir.tar.gz" in sub
 
 
 def check_formula_rules(text: str) -> None:
@@ -320,8 +440,14 @@ def check_formula_rules(text: str) -> None:
     top_level = re.findall(r"^  (on_\w+) do$", text, re.M)
     assert top_level == ["on_macos", "on_linux"], "url only inside nested on_os/on_arch blocks"
     assert "@@" not in text
+    for url in re.findall(r'url "([^"]*)"', text):
+        assert url.endswith("_onedir.tar.gz"), "Homebrew installs the onedir build"
     install = text.split("  def install\n", 1)[1].split("\n  end\n", 1)[0]
-    assert 'bin.install "kubectl-gate"' in install
+    # the whole tree into libexec (the executable needs _internal/ beside it), linked from bin (§4.5)
+    assert 'libexec.install "kubectl-gate", "_internal"' in install
+    assert 'bin.install_symlink libexec/"kubectl-gate"' in install
+    assert 'bin.install "kubectl-gate"' not in install
+    assert 'bin.install "kubectl_complete-gate"' in install
     assert 'bin.install_symlink "kubectl-gate" => "canary-gate"' in install
     test = text.split("  test do\n", 1)[1]
     assert 'shell_output("#{bin}/kubectl-gate version --client")' in test and "assert_match" in test
