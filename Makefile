@@ -28,12 +28,15 @@ bench: $(STAMP)
 
 .PHONY: binary release-artifacts image
 
-# A onefile dist/kubectl-gate for this OS and architecture (PyInstaller).
+# dist/kubectl-gate (onefile: krew, Windows) and dist/onedir/kubectl-gate/ (onedir: Homebrew,
+# install.sh) for this OS and architecture (PyInstaller); both also copied to dist/bin/.
 binary: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[build]'
-	$(PY) packaging/build_binary.py --release-name
+	$(PY) packaging/build_binary.py --mode onefile --release-name
+	$(PY) packaging/build_binary.py --mode onedir --release-name
 
-# VERSION=0.1.0; dist/bin holds kubectl-gate-<os>-<arch>[.exe] from every platform's CI job.
+# VERSION=0.1.0; dist/bin holds kubectl-gate-<os>-<arch>[.exe] and (not windows)
+# kubectl-gate-<os>-<arch>-onedir/ from every platform's CI job.
 release-artifacts: $(STAMP)
 	$(PY) packaging/release.py --version $(VERSION) --binaries dist/bin --out dist/release
 
