@@ -211,13 +211,13 @@ def test_promote_opens_the_holding_gate_for_one_step(kube, tmp_path, api_client)
 def test_wait_exit_codes(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
     set_status(api_client, kube.namespace, {"phase": "Succeeded"})
-    assert kube("wait", "demo", "--for", "promoted", "--timeout", "5s").exit_code == 0
+    assert kube("wait", "demo", "--for", "promoted", "--timeout", "30s").exit_code == 0
     set_status(api_client, kube.namespace, {"phase": "Failed"})
-    failed = kube("wait", "demo", "--for", "promoted", "--timeout", "5s")
+    failed = kube("wait", "demo", "--for", "promoted", "--timeout", "30s")
     assert failed.exit_code == 3 and "rolled back" in failed.stderr
-    assert kube("wait", "demo", "--for", "failed", "--timeout", "5s").exit_code == 0
+    assert kube("wait", "demo", "--for", "failed", "--timeout", "30s").exit_code == 0
     set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 40})
-    held = kube("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "5s")
+    held = kube("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "30s")
     assert held.exit_code == 0 and "waiting at gate confirm-promotion" in held.stdout
     timed_out = kube("wait", "demo", "--for", "promoted", "--timeout", "1s")
     assert timed_out.exit_code == 124 and "waiting at closed gate confirm-promotion" in timed_out.stderr
