@@ -246,6 +246,7 @@ def test_insecure_skip_tls_verify_must_be_a_real_boolean(invoke, tmp_path, kubec
     assert "insecure-skip-tls-verify must be a boolean" in result.stderr and "internal error" not in result.stderr
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # the kubeconfig asks for it: the test is about that
 def test_a_real_true_skips_verification_and_false_verifies(invoke, tmp_path, kubeconfig, crds):
     skip, _ = _without_ca(kubeconfig, tmp_path, "skip", **{"insecure-skip-tls-verify": True})
     assert invoke(["list", "--kubeconfig", skip, "-n", "default"]).exit_code == 0
