@@ -66,6 +66,15 @@ class LiveChange:
     def key(self) -> str:
         return annotation_key(self.gate)
 
+    @property
+    def identity(self) -> str:
+        """Who set what, when and why: the change itself, whatever rollout it is bound to since.
+
+        Binding rewrites the rollout mark, not the change; a one-step approval used up before its
+        binding landed must stay used after it, so consumption is tracked by this, not the encoding.
+        """
+        return json.dumps([self.gate, self.state, self.scope, self.by, self.at, self.reason], ensure_ascii=False)
+
     def encode(self) -> str:
         """The annotation value: compact JSON, keys in a stable order."""
         body: dict[str, Any] = {"state": self.state, "scope": self.scope, "by": self.by, "at": self.at}

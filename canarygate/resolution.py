@@ -65,8 +65,9 @@ def resolve_gate(
 ) -> Decision:
     """The effective state of gate ``name``; a missing CanaryGate (None) gives the defaults.
 
-    ``consumed`` holds encoded live changes already used up (one-step approvals the sidecar has
-    answered but whose removal has not reached its cache yet); they no longer count.
+    ``consumed`` holds the identities (:attr:`LiveChange.identity`) of live changes already used up
+    (one-step approvals the sidecar has answered but whose removal has not reached its cache yet);
+    they no longer count, however their rollout mark was rewritten since.
     """
     gates.check_gate(name)
     if gate is not None:
@@ -74,7 +75,7 @@ def resolve_gate(
             # NB: closed is the safe reading for every gate: progress waits, rollback does not signal.
             return Decision(name, gates.CLOSED, INVALID, problem=gate.invalid[name])
         change = gate.live.get(name)
-        if change is not None and change.encode() not in consumed and rollouts.in_force(change, canary):
+        if change is not None and change.identity not in consumed and rollouts.in_force(change, canary):
             return Decision(name, change.state, LIVE, change)
         if name in gate.declared:
             return Decision(name, gate.declared[name], DECLARED)

@@ -31,9 +31,13 @@ from canarygate.model import END_PHASES, Canary
 def revision_of(canary: Canary) -> str:
     """A short name for the revision under analysis: Flagger's lastAppliedSpec and trackedConfigs.
 
-    Empty while Waiting: Flagger only records the new revision when the rollout starts (CONTRACT §2).
+    Empty while that is not known yet: coming from Initialized or Succeeded, a Waiting Canary still
+    records the deployed revision (lastAppliedSpec equals lastPromotedSpec) until the rollout starts;
+    coming from Failed, Flagger has already recorded the waiting revision (CONTRACT §2).
     """
-    if not canary.active or canary.phase == "Waiting" or not canary.last_applied_spec:
+    if not canary.active or not canary.last_applied_spec:
+        return ""
+    if canary.phase == "Waiting" and canary.last_applied_spec == canary.last_promoted_spec:
         return ""
     text = json.dumps([canary.last_applied_spec, dict(sorted(canary.tracked_configs.items()))])
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -199,7 +199,7 @@ class GateSidecar:
             cacheable = False
             change = decision.change
             assert change is not None
-            if not self.cache.consume(lookup.key, hook, change.encode()):
+            if not self.cache.consume(lookup.key, hook, change.identity):
                 return None
             self.writer.consume(lookup.key, gate, change)
         if not decision.known:

@@ -201,8 +201,8 @@ class GateCache:
     def consumed(self, key: Key) -> frozenset[str]:
         return self._consumed.get(key, frozenset())
 
-    def consume(self, key: Key, gate: str, encoded: str) -> bool:
-        """Take the one-step approval ``encoded`` of ``gate`` on CanaryGate ``key``, atomically.
+    def consume(self, key: Key, gate: str, identity: str) -> bool:
+        """Take the one-step approval ``identity`` (:attr:`LiveChange.identity`) of ``gate`` on ``key``, atomically.
 
         True only when the cached CanaryGate still holds exactly that change for ``gate`` and it
         was not taken yet; False otherwise (another call took it, or a watch event replaced or
@@ -212,12 +212,12 @@ class GateCache:
         with self._lock:
             entry = self._gates.get(key)
             change = entry.gate.live.get(gate) if entry is not None and entry.gate is not None else None
-            if change is None or change.encode() != encoded:
+            if change is None or change.identity != identity:
                 return False
             used = self._consumed.get(key, frozenset())
-            if encoded in used:
+            if identity in used:
                 return False
-            self._consumed[key] = used | {encoded}
+            self._consumed[key] = used | {identity}
             return True
 
     # -- feeding (informer threads) --------------------------------------------------------------
@@ -310,7 +310,7 @@ class GateCache:
         used = self._consumed.get(key)
         if used and entry.gate is not None:
             # Forget consumed steps once the cluster no longer holds them (the removal landed).
-            present = {c.encode() for c in entry.gate.live.values()}
+            present = {c.identity for c in entry.gate.live.values()}
             kept = used & present
             if kept != used:
                 self._consumed[key] = frozenset(kept)

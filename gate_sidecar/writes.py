@@ -237,7 +237,9 @@ class Writer(NullWriter):
             return
         entry = self.cache.entry(item.key)
         current = entry.gate.live.get(item.change.gate) if entry and entry.gate else None
-        if current is not None and current.encode() == item.change.encode() and item.attempts < CONSUME_RETRIES:
+        if current is not None and current.identity == item.change.identity and item.attempts < CONSUME_RETRIES:
+            # NB: still the step we answered, perhaps rebound to the revision since: remove what is there now.
+            item.change = current
             item.attempts += 1
             item.due = self.clock() + 0.1 * 2**item.attempts
             with self._cv:
@@ -259,7 +261,7 @@ class Writer(NullWriter):
         canary = self.cache.canary(*entry.target)
         used = self.cache.consumed(key)
         for change in gate.live.values():
-            if change.encode() in used:
+            if change.identity in used:
                 continue
             if not rollouts.in_force(change, canary):
                 self._count("expire", self._replace(gate, change, None, "expire"))

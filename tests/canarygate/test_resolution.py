@@ -24,12 +24,13 @@ CONDITION_STATUS = {
 
 
 def canary(phase: str, since: str, *, weight: int = 0, iterations: int = 0, max_weight: int = 40,
-           spec: str = "rev2", configs: dict | None = None):
+           spec: str = "rev2", configs: dict | None = None, promoted: str = "rev1"):
     return parse_canary({
         "metadata": {"name": "demo", "namespace": "demo-ns"},
         "spec": {"analysis": {"maxWeight": max_weight, "stepWeight": 10, "threshold": 2, "interval": "10s"}},
         "status": {
             "phase": phase, "canaryWeight": weight, "iterations": iterations, "lastAppliedSpec": spec,
+            "lastPromotedSpec": promoted,
             "trackedConfigs": configs or {},
             "conditions": [{"type": "Promoted", "status": CONDITION_STATUS[phase], "reason": phase,
                             "lastTransitionTime": since}],
@@ -110,13 +111,13 @@ def test_sticky_change_outlives_rollouts():
 def test_idle_change_is_bound_to_the_rollout_it_meets():
     idle = change(active=False, since=T0)
     assert rollouts.binding_for(idle, canary("Succeeded", T0)) is None  # no rollout yet
-    bound = rollouts.binding_for(idle, canary("Waiting", T1))
+    bound = rollouts.binding_for(idle, canary("Waiting", T1, spec="rev1"))  # still the deployed revision
     assert bound is not None and bound.rollout == RolloutMark(active=True, since=T1)
     # once bound, a second rollout does not inherit it, even if nobody saw the first one end
     assert rollouts.in_force(bound, canary("Progressing", T1))
     assert not rollouts.in_force(bound, canary("Progressing", T3))
     # bound again once, to the revision the rollout analyses; then nothing more to write
-    assert rollouts.binding_for(bound, canary("Waiting", T1)) is None
+    assert rollouts.binding_for(bound, canary("Waiting", T1, spec="rev1")) is None
     rebound = rollouts.binding_for(bound, canary("Progressing", T1))
     assert rebound is not None and rebound.rollout.revision
     assert rollouts.binding_for(rebound, canary("Progressing", T1)) is None
@@ -133,8 +134,14 @@ def test_consumed_step_no_longer_counts():
     gate = canarygate({"confirm-traffic-increase": "closed"}, [step])
     current = canary("Progressing", T1, weight=10)
     assert resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current).source == "live"
-    decision = resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current, consumed={step.encode()})
+    decision = resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current, consumed={step.identity})
     assert (decision.state, decision.source) == ("closed", "declared")
+    # rebinding rewrites the rollout mark, not the change: a used step stays used
+    rebound = step.bound_to(RolloutMark(active=True, since=T1, revision="abc"))
+    assert rebound.encode() != step.encode() and rebound.identity == step.identity
+    gate = canarygate({"confirm-traffic-increase": "closed"}, [rebound])
+    assert resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current,
+                                   consumed={step.identity}).source == "declared"
 
 
 def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
@@ -148,6 +155,18 @@ def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
     decision = resolution.resolve_gate(canarygate({"confirm-promotion": "closed"}, [approval]), "confirm-promotion",
                                        canary=canary("Progressing", T1, spec="rev3"))
     assert (decision.state, decision.source) == ("closed", "declared")
+
+
+def test_waiting_after_a_failure_already_names_the_new_revision():
+    # CONTRACT §2: coming from Failed, Flagger records the waiting revision before confirm-rollout.
+    def waiting(applied):
+        return parse_canary({"metadata": {"name": "d", "namespace": "n"}, "status": {
+            "phase": "Waiting", "lastAppliedSpec": applied, "lastPromotedSpec": "rev1",
+            "conditions": [{"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": T1}]}})
+    assert rollouts.revision_of(waiting("rev1")) == ""  # from Succeeded: still the deployed revision
+    pre_approval = LiveChange(gate="confirm-promotion", state="opened", rollout=rollouts.mark_of(waiting("rev2")))
+    assert pre_approval.rollout.revision
+    assert not rollouts.in_force(pre_approval, canary("Progressing", T1, spec="rev3"))
 
 
 def test_change_made_while_waiting_is_bound_to_the_revision_it_lets_in():

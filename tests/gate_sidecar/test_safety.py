@@ -87,12 +87,12 @@ def test_consume_takes_only_a_change_the_current_entry_holds_untaken(cache):
     step = live_change(STEP_GATE, "opened", scope="step")
     cache.fill(gates=[make_gate(live=[step])])
     other = live_change(STEP_GATE, "opened", scope="step", by="bob")
-    assert cache.consume(KEY, STEP_GATE, other.encode()) is False  # not what the entry holds
-    assert cache.consume(KEY, "rollout", step.encode()) is False  # not that gate's change
-    assert cache.consume(("demo-ns", "gone"), STEP_GATE, step.encode()) is False
-    assert cache.consume(KEY, STEP_GATE, step.encode()) is True
-    assert cache.consume(KEY, STEP_GATE, step.encode()) is False  # taken
-    assert cache.consumed(KEY) == frozenset({step.encode()})
+    assert cache.consume(KEY, STEP_GATE, other.identity) is False  # not what the entry holds
+    assert cache.consume(KEY, "rollout", step.identity) is False  # not that gate's change
+    assert cache.consume(("demo-ns", "gone"), STEP_GATE, step.identity) is False
+    assert cache.consume(KEY, STEP_GATE, step.identity) is True
+    assert cache.consume(KEY, STEP_GATE, step.identity) is False  # taken
+    assert cache.consumed(KEY) == frozenset({step.identity})
 
 
 # -- which CanaryGate --------------------------------------------------------------------------------------
