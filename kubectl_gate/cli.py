@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "open": ("kubectl_gate.commands.change", "open_command", "Open a gate (for this rollout, or --sticky)"),
     "close": ("kubectl_gate.commands.change", "close_command", "Close a gate (for this rollout, or --sticky)"),
     "promote": ("kubectl_gate.commands.promote", "promote_command", "Let the rollout past the gate holding it (--full: all)"),
-    "abort": ("kubectl_gate.commands.abort", "abort_command", "Roll the rollout back: open its rollback gate"),
+    "abort": ("kubectl_gate.commands.abort", "abort_command", "End the rollout by a rollback (open its rollback gate)"),
     "wait": ("kubectl_gate.commands.wait", "wait_command", "Wait until promoted, failed, waiting or held at a gate (CI)"),
     "apply": ("kubectl_gate.commands.apply", "apply_command", "Create or update CanaryGates and their Flagger Canaries"),
     "render": ("kubectl_gate.commands.apply", "render_command", "Print the Flagger Canary a CanaryGate renders (GitOps)"),

@@ -270,7 +270,8 @@ The effective state is live if a live change is in force, else declared, else th
 How long a live change holds (its scope):
   rollout   the default: until the rollout in progress ends (or the next one, if none is running)
   sticky    --sticky: until someone changes it again
-  step      'promote' without --full: one "go on", then the gate is back to what it was
+  step      'promote' without --full, 'abort' while Waiting: one "go on", then the gate is back
+            to what it was
 
 What to run:
   kubectl gate show NAME           where the rollout is and which gate holds it
@@ -278,8 +279,9 @@ What to run:
   kubectl gate promote NAME --full open every progress gate for the rest of this rollout
   kubectl gate abort NAME          open the rollback gate: Flagger rolls back on its next check;
                                    it cannot stop a promotion already under way. While Waiting
-                                   at confirm-rollout it also closes that gate: the new revision
-                                   stays at zero traffic until you revert the Deployment
+                                   at confirm-rollout it also opens that gate for one step:
+                                   Flagger starts the rollout and rolls it back on its next
+                                   check; the new revision receives no traffic
   kubectl gate close GATE NAME     stop at GATE for this rollout (--sticky: until reopened)"""
 
 

@@ -1,4 +1,4 @@
-"""``kubectl gate abort NAME``: open the rollback gate for this rollout."""
+"""``kubectl gate abort NAME``: end the rollout in progress by a rollback, the new revision kept out of traffic."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import click
 
 from canarygate import errors
 from canarygate import gates as gate_names
-from canarygate.annotations import SCOPE_ROLLOUT
+from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
@@ -16,25 +16,30 @@ from kubectl_gate.options import kube_options, name_options, pick_name
 PROMOTING = frozenset({"Promoting", "Finalising"})
 
 
-#: Flagger polls no rollback hook in this phase (CONTRACT §4): the new revision sits at zero traffic.
+#: Flagger polls no rollback hook in this phase (CONTRACT §4): only confirm-rollout, every tick.
 WAITING = "Waiting"
 
-
-def target_deployment(canary) -> str:
-    """``deployment/NAME`` of the Canary's targetRef, for the advice; a placeholder when unknown."""
-    ref = ((canary.raw.get("spec") or {}).get("targetRef") or {}) if canary is not None else {}
-    name = ref.get("name") if isinstance(ref, dict) else None
-    return f"{str(ref.get('kind') or 'deployment').lower()}/{name}" if name else "the target Deployment"
+#: What the user is told after an abort while Waiting.
+WAITING_OUTCOME = (
+    "Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
+)
 
 
-def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str], str]:
+def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str]]:
     """Abort the rollout in progress; returns the Canary's phase and the gate changes made.
 
     Progressing/WaitingPromotion (and later): open the rollback gate for this rollout; Flagger rolls
-    back on its next check. Waiting: Flagger polls no rollback hook there (CONTRACT §4), so also close
-    confirm-rollout for this rollout (no earlier approval lets the revision in) and open rollback (if
-    someone lets it in anyway, the first analysis tick rolls back). Refuses when no rollout is running:
-    an opened rollback gate would roll back the next release.
+    back on its next check.
+
+    Waiting: Flagger re-polls only confirm-rollout there and never a rollback hook (CONTRACT §3.1 step 5,
+    §4), so an open rollback gate alone would never end the rollout. Abort opens rollback for this
+    rollout, then confirm-rollout for one step: on its next tick Flagger starts the rollout
+    (Progressing, weight 0, the tick ends there), and on the tick after it polls the rollback hooks
+    (step 9) before any pre-rollout hook or traffic step (steps 12-13), so it rolls back to Failed with
+    the weight at 0 throughout. Rollback is written first: were the second write to fail, the rollout
+    stays Waiting at zero traffic instead of starting without the rollback in place.
+
+    Refuses when no rollout is running: an opened rollback gate would roll back the next release.
     """
     view = lookup.load_view(gctx, name, with_events=False)
     canary = view.canary
@@ -45,15 +50,20 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
             f"Canary {target} has no rollout in progress ({phase}): nothing to abort "
             f"(to roll back the next release on sight: kubectl gate open rollback {name})"
         )
-    changes = []
-    if canary.phase == WAITING:
-        change_gate(gctx, name, gate_names.CONFIRM_ROLLOUT, gate_names.CLOSED, scope=SCOPE_ROLLOUT, reason=reason,
-                    event_reason="Aborted", namespace=view.gate.namespace)
-        changes.append(f"{gate_names.CONFIRM_ROLLOUT} closed")
     change_gate(gctx, name, gate_names.ROLLBACK, gate_names.OPENED, scope=SCOPE_ROLLOUT, reason=reason,
                 event_reason="Aborted", namespace=view.gate.namespace)
-    changes.append(f"{gate_names.ROLLBACK} opened")
-    return canary.phase, changes, target_deployment(canary)
+    changes = [f"{gate_names.ROLLBACK} opened for this rollout"]
+    if canary.phase == WAITING:
+        try:
+            change_gate(gctx, name, gate_names.CONFIRM_ROLLOUT, gate_names.OPENED, scope=SCOPE_STEP, reason=reason,
+                        event_reason="Aborted", namespace=view.gate.namespace)
+        except errors.GateError as e:
+            raise type(e)(
+                f"{e}\nThe rollback gate is open for this rollout, but confirm-rollout could not be opened: "
+                f"the rollout stays Waiting at zero traffic. Run kubectl gate abort {name} again."
+            ) from e
+        changes.append(f"{gate_names.CONFIRM_ROLLOUT} opened for one step")
+    return canary.phase, changes
 
 
 @click.command("abort")
@@ -63,29 +73,24 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
 @kube_options
 @pass_gate_ctx
 def abort_command(gctx: GateContext, name: str | None, deployment: str | None, reason: str) -> None:
-    """Roll back the rollout of CanaryGate NAME: open its rollback gate for this rollout, so
-    Flagger rolls back on its next check. Abort cannot stop a promotion already under way
+    """End the rollout of CanaryGate NAME by a rollback: open its rollback gate for this rollout,
+    so Flagger rolls back on its next check. Abort cannot stop a promotion already under way
     (phase Promoting or Finalising): the new revision is then being copied to the primary.
 
     While the Canary is Waiting (held at confirm-rollout, the new revision at zero traffic), Flagger
-    checks no rollback gate: abort then closes confirm-rollout and opens rollback for this rollout,
-    so no approval lets the revision in (and if one does, the first check rolls it back). To end such
-    a rollout, revert the Deployment to the revision deployed now.
+    checks no rollback gate. Abort then also opens confirm-rollout for one step: Flagger starts the
+    rollout and rolls it back on its next check; the new revision receives no traffic. The Canary
+    ends Failed, and the next release is held by the gates as declared.
 
     \b
     Example:
       kubectl gate abort demo -n demo-ns --reason "error rate up"
     """
     name = pick_name(name, deployment)
-    phase, changes, deployment_ref = abort(gctx, name, reason=reason)
+    phase, changes = abort(gctx, name, reason=reason)
     if phase == WAITING:
-        gctx.out(f"canarygate/{name} aborted while Waiting: {' and '.join(changes)} for this rollout")
-        gctx.err(
-            "The new revision stays at zero traffic: Flagger does not check the rollback gate while Waiting, "
-            "and confirm-rollout now keeps the revision out.\n"
-            f"To end the rollout, revert {deployment_ref} to the deployed revision "
-            "(revert the change in Git, or kubectl rollout undo)."
-        )
+        gctx.out(f"canarygate/{name} aborted while Waiting: {' and '.join(changes)}")
+        gctx.out(f"{WAITING_OUTCOME}.")
         return
     gctx.out(f"canarygate/{name} aborted: rollback gate opened; Flagger rolls back on its next check")
     if phase in PROMOTING:

@@ -3,7 +3,7 @@
 Covers: the seed README's two scenarios (held at confirm-rollout, then promoted; held for
 promotion at 20 %, then opened); promote one step at a time through a closed
 confirm-traffic-increase; promote --full; abort (rolled back, wait exits 3) and that live change
-ending with its rollout; two users changing gates concurrently (no lost update, every change
+ending with its rollout; abort while Waiting (Failed, no traffic, the next release not rolled back); two users changing gates concurrently (no lost update, every change
 audited); a user without RBAC rights refused; real kubectl running the plugin (``kubectl gate``,
 ``kubectl plugin list``).
 """
@@ -128,6 +128,41 @@ def test_abort_rolls_back_and_its_change_ends_with_the_rollout(gate, rollouts):
     rollouts.new_revision(version="3")
     # --fresh: the Failed found at start is the last rollout's; wait for the new one.
     gate("wait", "demo", "--for", "gate=confirm-promotion", "--fresh", "--timeout", "30s")
+
+
+def test_abort_while_waiting_ends_the_rollout_without_traffic_and_the_next_release_runs(gate, rollouts, wait_until):
+    """Waiting re-polls only confirm-rollout (CONTRACT §3.1 step 5, §4): abort opens rollback for this rollout
+    and confirm-rollout for one step, so Flagger starts the rollout (weight 0) and polls the rollback gate on
+    the next tick (step 9) before any traffic step (12-13): Failed, the canary weight 0 throughout."""
+    gate.apply(confirm_rollout="closed")
+    rollouts.new_revision()
+    gate("wait", "demo", "--for", "gate=confirm-rollout", "--timeout", "30s")
+    assert rollouts.phase() == "Waiting"
+    start = len(rollouts.ticks())
+    aborted = gate("abort", "demo", "--reason", "bad build")
+    assert "rollback opened for this rollout and confirm-rollout opened for one step" in aborted.stdout
+    assert "rolls it back on its next check; the new revision receives no traffic" in aborted.stdout
+    failed = gate("wait", "demo", "--for", "failed", "--timeout", "60s", check=False)
+    assert failed.exit_code == 0, failed.output
+    def written():
+        return [w.get("phase") for t in rollouts.ticks()[start:] for w in t.status_writes if w.get("phase")]
+
+    wait_until(lambda: "Failed" in written(), timeout=10, what="the rollback tick in the simulator's history")
+    ticks = rollouts.ticks()[start:]
+    phases = written()
+    assert phases.index("Progressing") < phases.index("Failed"), phases  # it did start, then rolled back
+    assert all(t.routes.canary == 0 for t in ticks), [t.routes for t in ticks]
+    assert all(int(w.get("canaryWeight") or 0) == 0 for t in ticks for w in [t.status, *t.status_writes])
+    assert not any("Starting canary analysis" in m or "Advance" in m for t in ticks for m in t.messages())
+    # Both live changes ended with that rollout: the declared gates are back.
+    gates = {g["gate"]: g for g in json.loads(gate("show", "demo", "-o", "json").stdout)["gates"]}
+    assert gates["rollback"]["state"] == "closed" and gates["confirm-rollout"]["state"] == "closed", gates
+    # The next release is held as declared, then goes through: not rolled back by the abort's change.
+    rollouts.new_revision(version="3")
+    gate("wait", "demo", "--for", "gate=confirm-rollout", "--fresh", "--timeout", "30s")
+    gate("promote", "demo", "--full")
+    done = gate("wait", "demo", "--for", "promoted", "--timeout", "90s", check=False)
+    assert done.exit_code == 0, done.output
 
 
 def _operator(apiserver, namespace, user):

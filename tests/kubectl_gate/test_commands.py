@@ -265,28 +265,75 @@ def test_an_untrusted_server_certificate_is_not_reported_as_an_outage(invoke, tm
     assert "cannot reach" not in err and "cluster is up" not in err and "internal error" not in err
 
 
-def test_abort_while_waiting_closes_confirm_rollout_and_says_to_revert(kube, tmp_path, api_client):
-    """Flagger polls no rollback hook in Waiting (CONTRACT §4): "rolls back on its next check" would be false."""
+def test_abort_while_waiting_opens_rollback_then_confirm_rollout_for_one_step(kube, tmp_path, api_client):
+    """Waiting re-polls only confirm-rollout (CONTRACT §3.1 step 5, §4): an open rollback gate alone never ends it.
+
+    Abort opens rollback for this rollout and confirm-rollout for one step: Flagger starts the rollout
+    (weight 0) and polls rollback on the next tick (step 9) before any traffic step (12-13).
+    """
     import kubernetes
+
+    apply_seed(kube, tmp_path)  # declares confirm-rollout closed
+    set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    result = kube("abort", "demo", "--reason", "bad build")
+    assert result.exit_code == 0, result.output
+    assert ("aborted while Waiting: rollback opened for this rollout and confirm-rollout opened for one step"
+            in result.stdout)
+    assert ("Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
+            in result.stdout)
+    assert "revert" not in result.output
+    gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
+    assert (gates["confirm-rollout"]["state"], gates["confirm-rollout"]["source"], gates["confirm-rollout"]["scope"]) \
+        == ("opened", "live", "step")
+    assert (gates["rollback"]["state"], gates["rollback"]["source"], gates["rollback"]["scope"]) \
+        == ("opened", "live", "rollout")
+    assert gates["rollback"]["reason"] == gates["confirm-rollout"]["reason"] == "bad build"
+    # The annotations as written: both bound to this rollout (the Promoted condition's time).
+    annotations = _gate_annotations(api_client, kube.namespace)
+    rollback = json.loads(annotations["gate.piggysec.com/rollback"])
+    confirm = json.loads(annotations["gate.piggysec.com/confirm-rollout"])
+    assert (rollback["state"], rollback["scope"], rollback["reason"]) == ("opened", "rollout", "bad build")
+    assert (confirm["state"], confirm["scope"], confirm["reason"]) == ("opened", "step", "bad build")
+    for body in (rollback, confirm):
+        assert body["rollout"] == {"active": True, "since": "2026-11-22T09:00:00Z"}, body
+    # Rollback is written before confirm-rollout: the rollout never starts without the rollback in place.
+    assert rollback["at"] <= confirm["at"]
+    events = kubernetes.client.CoreV1Api(api_client).list_namespaced_event(kube.namespace).items
+    messages = sorted(e.message for e in events if e.reason == "Aborted" and e.involved_object.kind == "CanaryGate")
+    assert len(messages) == 2, messages
+    assert "opened confirm-rollout for one step: bad build" in messages[0]
+    assert "opened rollback for this rollout: bad build" in messages[1]
+
+
+def test_abort_while_waiting_says_so_when_confirm_rollout_cannot_be_opened(kube, tmp_path, api_client, monkeypatch):
+    """Rollback first: a failed second write leaves the rollout Waiting at zero traffic, and the user is told."""
+    from canarygate import errors
+    from kubectl_gate.commands import abort as abort_module
 
     apply_seed(kube, tmp_path)
     set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": [
         {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
-    promoted = kube("promote", "demo")  # an earlier approval for one step
-    assert promoted.exit_code == 0 and "confirm-rollout opened" in promoted.stdout
-    result = kube("abort", "demo", "--reason", "bad build")
-    assert result.exit_code == 0, result.output
-    assert "aborted while Waiting: confirm-rollout closed and rollback opened for this rollout" in result.stdout
-    assert "rolls back on its next check" not in result.output
-    assert "stays at zero traffic" in result.stderr and "revert deployment/demo to the deployed revision" in result.stderr
-    gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
-    assert (gates["confirm-rollout"]["state"], gates["confirm-rollout"]["source"], gates["confirm-rollout"]["scope"]) \
-        == ("closed", "live", "rollout")
-    assert (gates["rollback"]["state"], gates["rollback"]["scope"]) == ("opened", "rollout")
-    assert gates["rollback"]["reason"] == gates["confirm-rollout"]["reason"] == "bad build"
-    events = kubernetes.client.CoreV1Api(api_client).list_namespaced_event(kube.namespace).items
-    aborted = sorted(e.message for e in events if e.reason == "Aborted" and e.involved_object.kind == "CanaryGate")
-    assert len(aborted) == 2 and "closed confirm-rollout" in aborted[0] and "opened rollback" in aborted[1], aborted
+    real = abort_module.change_gate
+
+    def change_gate(gctx, name, gate, state, **kw):
+        if gate == "confirm-rollout":
+            raise errors.GateError("injected: the API server refused the write")
+        return real(gctx, name, gate, state, **kw)
+
+    monkeypatch.setattr(abort_module, "change_gate", change_gate)
+    result = kube("abort", "demo")
+    assert result.exit_code == 1, result.output
+    assert "injected" in result.stderr and "stays Waiting at zero traffic" in result.stderr
+    annotations = _gate_annotations(api_client, kube.namespace)
+    assert json.loads(annotations["gate.piggysec.com/rollback"])["state"] == "opened"
+    assert "gate.piggysec.com/confirm-rollout" not in annotations
+
+
+def _gate_annotations(api_client, namespace):
+    from canarygate.kube.client import Kube
+
+    return Kube(api_client).request("GET", CANARYGATES.path(namespace, "demo"))["metadata"].get("annotations") or {}
 
 
 def test_abort_while_progressing_keeps_its_message(kube, tmp_path, api_client):
