@@ -22,10 +22,16 @@ from canarygate import errors
 
 SECTIONS = ("clusters", "contexts", "users")
 
-#: The typed fields of each entry, as client-go decodes them (``clientcmd/api/v1``): kubectl refuses
-#: a file whose field has another type (``insecure-skip-tls-verify: "false"`` is a string, not false),
-#: and so do we, rather than read a string's truthiness. Fields not listed are passed on unchecked.
+#: The typed fields of each entry, as client-go decodes them (``clientcmd/api/v1``, YAML turned into
+#: JSON, then Go's ``encoding/json``): kubectl refuses a file whose field has another type
+#: (``insecure-skip-tls-verify: "false"`` is a string, not false; ``token: 12345`` a number), and so do
+#: we, rather than read a string's truthiness. Go decodes ``null`` as "leave the zero value": a null or
+#: missing field is "" / false / empty, a null item of a list of strings is "" (``as-groups: [a, null]``
+#: is ``["a", ""]``), a null env item is ``{name: "", value: ""}``; kubectl accepts all these, and
+#: :func:`load` hands them on in that decoded form. Fields not listed are passed on unchecked.
 _BOOL, _STR, _STRS, _MAP = "a boolean (true or false, unquoted)", "a string", "a list of strings", "a mapping"
+_EXTRA = "a mapping of lists of strings"
+_ENV = "a list of {name, value} (strings)"
 _FIELDS: dict[str, dict[str, str]] = {
     "clusters": {
         "server": _STR, "tls-server-name": _STR, "insecure-skip-tls-verify": _BOOL, "certificate-authority": _STR,
@@ -34,12 +40,12 @@ _FIELDS: dict[str, dict[str, str]] = {
     "contexts": {"cluster": _STR, "user": _STR, "namespace": _STR, "extensions": "a list"},
     "users": {
         "client-certificate": _STR, "client-certificate-data": _STR, "client-key": _STR, "client-key-data": _STR,
-        "token": _STR, "tokenFile": _STR, "as": _STR, "as-uid": _STR, "as-groups": _STRS, "as-user-extra": _MAP,
+        "token": _STR, "tokenFile": _STR, "as": _STR, "as-uid": _STR, "as-groups": _STRS, "as-user-extra": _EXTRA,
         "username": _STR, "password": _STR, "auth-provider": _MAP, "exec": _MAP, "extensions": "a list",
     },
 }
 _EXEC_FIELDS = {"command": _STR, "args": _STRS, "apiVersion": _STR, "installHint": _STR,
-                "provideClusterInfo": _BOOL, "interactiveMode": _STR, "env": "a list of {name, value}"}
+                "provideClusterInfo": _BOOL, "interactiveMode": _STR, "env": _ENV}
 _PATH_KEYS = {
     "clusters": ("certificate-authority",),
     "users": ("client-certificate", "client-key", "tokenFile"),
@@ -100,7 +106,8 @@ def load(files: list[str]) -> dict[str, Any]:
                 if not name or name in seen[section]:
                     continue
                 seen[section].add(name)
-                merged[section].append({"name": name, inner: _absolute(section, dict(entry.get(inner) or {}), base)})
+                body = _decoded(section, dict(entry.get(inner) or {}))
+                merged[section].append({"name": name, inner: _absolute(section, body, base)})
     if not found:
         raise errors.ConfigError(
             f"no kubeconfig found at {os.pathsep.join(files)}: pass --kubeconfig, set KUBECONFIG, "
@@ -123,21 +130,53 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _is_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)  # NB: Go leaves a string at "" for null
+
+
 def _fits(value: Any, expected: str) -> bool:
-    if value is None:  # NB: null is an absent field to client-go too
+    """Whether client-go decodes ``value`` into a field of type ``expected`` (null always: zero value)."""
+    if value is None:
         return True
     if expected == _BOOL:
         return isinstance(value, bool)
     if expected == _STR:
         return isinstance(value, str)
     if expected == _STRS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return isinstance(value, list) and all(_is_str(v) for v in value)
     if expected == _MAP:
         return isinstance(value, dict)
-    if expected == _EXEC_FIELDS["env"]:
+    if expected == _EXTRA:
+        return isinstance(value, dict) and all(_fits(v, _STRS) for v in value.values())
+    if expected == _ENV:
         return isinstance(value, list) and all(
-            isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("value"), str) for v in value)
+            v is None or (isinstance(v, dict) and _is_str(v.get("name")) and _is_str(v.get("value"))) for v in value)
     return isinstance(value, list)
+
+
+def _strings(value: Any) -> Any:
+    """A list of strings as Go decodes it: null items are ""."""
+    return ["" if v is None else v for v in value] if isinstance(value, list) else value
+
+
+def _decoded(section: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (already checked) with the list items client-go fills in: null items "", env name/value ""."""
+    if section != "users":
+        return body
+    if isinstance(body.get("as-groups"), list):
+        body["as-groups"] = _strings(body["as-groups"])
+    if isinstance(body.get("as-user-extra"), dict):
+        body["as-user-extra"] = {k: _strings(v) for k, v in body["as-user-extra"].items()}
+    spec = body.get("exec")
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        if isinstance(spec.get("args"), list):
+            spec["args"] = _strings(spec["args"])
+        if isinstance(spec.get("env"), list):
+            spec["env"] = [{**(item or {}), "name": (item or {}).get("name") or "",
+                            "value": (item or {}).get("value") or ""} for item in spec["env"]]
+        body["exec"] = spec
+    return body
 
 
 def _check_entry(path: str, section: str, entry: Any) -> None:
@@ -160,9 +199,30 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
                    if key in body["exec"]]
     for key, value, expected in checks:
         if not _fits(value, expected):
+            # NB: only type mismatches get here: client-go's decoding refuses each of them, whole file.
             raise errors.ConfigError(
-                f"{where}: field {key} must be {expected}, not {_kind(value)} (kubectl refuses this file too)"
+                f"{where}: field {key} must be {expected}, not {_described(value, expected)} "
+                "(kubectl refuses this file too)"
             )
+
+
+def _described(value: Any, expected: str) -> str:
+    """``value`` as the user should find it: for a list or mapping, its first wrong item."""
+    if isinstance(value, list) and expected in (_STRS, _ENV):
+        for i, item in enumerate(value, 1):
+            if expected == _STRS and not _is_str(item):
+                return f"a list whose item {i} is {_kind(item)}"
+            if expected == _ENV and not (item is None or isinstance(item, dict)):
+                return f"a list whose item {i} is {_kind(item)}"
+            if expected == _ENV:
+                for part in ("name", "value"):
+                    if not _is_str(item.get(part)):
+                        return f"a list whose item {i} has {part} {_kind(item[part])}"
+    if isinstance(value, dict) and expected == _EXTRA:
+        for k, v in value.items():
+            if not _fits(v, _STRS):
+                return f"a mapping whose {k!r} is {_described(v, _STRS)}"
+    return _kind(value)
 
 
 def _absolute(section: str, body: dict[str, Any], base: str) -> dict[str, Any]:
@@ -231,6 +291,7 @@ def resolve(
     if cluster_name not in by_name["clusters"]:
         raise _unknown("cluster", cluster_name, by_name["clusters"], f' (named by context "{context_name}")')
     user_name = str(ctx.get("user") or "")
+    _check_usable(user_name, by_name["users"].get(user_name) or {})
     config = {
         **merged,
         "current-context": context_name,
@@ -247,6 +308,20 @@ def resolve(
         namespace=namespace or ctx.get("namespace") or "default",
         config=config,
     )
+
+
+def _check_usable(name: str, user: dict[str, Any]) -> None:
+    """What kubectl checks of the user it is about to use (client-go ``validateAuthInfo``), beyond types.
+
+    Only the user in use: kubectl reads a file with an unnamed env variable in some other user's exec
+    plugin, and uses the other users.
+    """
+    spec = user.get("exec")
+    if isinstance(spec, dict) and any(not item["name"] for item in spec.get("env") or ()):
+        raise errors.ConfigError(
+            f'the kubeconfig\'s user "{name}": an exec.env item has no name (kubectl refuses this user too: '
+            f"env variable name must be specified for {name} to use exec authentication plugin)"
+        )
 
 
 def _unknown(kind: str, name: str, known: dict[str, Any], where: str = "") -> errors.ConfigError:

@@ -138,8 +138,10 @@ def _exec_credential(spec: dict[str, Any]) -> dict[str, Any]:
     """Run a client.authentication.k8s.io exec plugin; its ``status``. Unsupported when it fails."""
     command = spec.get("command") or ""
     env = dict(os.environ)
-    for item in spec.get("env") or ():
-        env[item["name"]] = item["value"]
+    for item in spec.get("env") or ():  # NB: a missing or null value is "", as client-go decodes it
+        item = item or {}
+        if item.get("name"):
+            env[item["name"]] = item.get("value") or ""
     info = {"apiVersion": spec.get("apiVersion", "client.authentication.k8s.io/v1"),
             "kind": "ExecCredential", "spec": {"interactive": False}}
     env["KUBERNETES_EXEC_INFO"] = json.dumps(info)

@@ -117,6 +117,31 @@ def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, ap
         assert identity.whoami(conn.kube) == "admin"
 
 
+@pytest.mark.parametrize("transport", [connect.LIGHT, connect.OFFICIAL])
+def test_exec_env_without_value_or_null_is_the_empty_string(kubeconfig, tmp_path, apiserver, transport):
+    """kubectl reads ``env: [{name: AWS_PROFILE}]`` and ``value: null`` as "" (client-go's decoding): so do we."""
+    token = yaml.safe_load(open(kubeconfig))["users"][0]["user"]["token"]
+    plugin = tmp_path / "get-token"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": token}}
+    plugin.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        "seen = [os.environ.get(k) for k in ('AWS_PROFILE', 'B', 'C')]\n"
+        "if seen != ['', '', 'c']: sys.exit(f'unexpected env {seen}')\n"
+        f"print({json.dumps(json.dumps(credential))})\n")
+    plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
+
+    def with_env(c):
+        c["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                                          "interactiveMode": "Never",
+                                          "env": [{"name": "AWS_PROFILE"}, {"name": "B", "value": None},
+                                                  {"name": "C", "value": "c"}]}}
+
+    conn = connect.connect(connect.Settings(kubeconfig=edit(kubeconfig, tmp_path, with_env), transport=transport))
+    assert conn.transport == transport
+    assert identity.whoami(conn.kube) == "admin"
+
+
 def test_inline_client_certificates_leave_nothing_on_disk(tmp_path, monkeypatch):
     import tempfile
 

@@ -196,3 +196,119 @@ def test_entries_that_are_not_mappings_are_refused(tmp_path):
     path.write_text("current-context: [a]\n")
     with pytest.raises(errors.ConfigError, match="current-context must be a string"):
         kubeconfig.load([str(path)])
+
+
+# --- Shapes kubectl accepts or refuses (client-go: YAML to JSON, then Go's encoding/json) -----------------
+#
+# Each row is a users[0].user body, what kubectl does with the file, and for an accepted one the field
+# as client-go decodes it. "refused" means the file is refused whole (kubectl: "error loading config file
+# ...: json: cannot unmarshal ..."); "refused-in-use" means the file is read but kubectl refuses to use
+# that user (client-go validateAuthInfo). test_the_table_is_what_kubectl_does checks every row against
+# the real kubectl when one is installed.
+EXEC = "{exec: {command: /bin/true, apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never, %s}}"
+SHAPES = [
+    # null or missing is Go's zero value: "", false, empty; a null list item of strings is ""
+    ("env item without value", EXEC % "env: [{name: AWS_PROFILE}]", "accepted",
+     ("exec.env", [{"name": "AWS_PROFILE", "value": ""}])),
+    ("env value null", EXEC % "env: [{name: A, value: null}]", "accepted", ("exec.env", [{"name": "A", "value": ""}])),
+    ("env null", EXEC % "env: null", "accepted", ("exec.env", None)),
+    ("args null item", EXEC % "args: [a, null]", "accepted", ("exec.args", ["a", ""])),
+    ("as-groups null item", "{as: bob, as-groups: [a, null]}", "accepted", ("as-groups", ["a", ""])),
+    ("as-user-extra null item", "{as: bob, as-user-extra: {k: [a, null]}}", "accepted",
+     ("as-user-extra", {"k": ["a", ""]})),
+    ("token null", "{token: null}", "accepted", ("token", None)),
+    ("provideClusterInfo null", EXEC % "provideClusterInfo: null", "accepted", ("exec.provideClusterInfo", None)),
+    # read, but kubectl will not use the user: an env variable needs a name
+    ("env item null", EXEC % "env: [null]", "refused-in-use", None),
+    ("env item without name", EXEC % "env: [{value: x}]", "refused-in-use", None),
+    ("env name null", EXEC % "env: [{name: null, value: x}]", "refused-in-use", None),
+    # another type than the field's: the whole file is refused
+    ("env value number", EXEC % "env: [{name: A, value: 1}]", "refused", "exec.env"),
+    ("env name number", EXEC % "env: [{name: 1, value: x}]", "refused", "exec.env"),
+    ("env value bool", EXEC % "env: [{name: A, value: true}]", "refused", "exec.env"),
+    ("env a mapping", EXEC % "env: {A: b}", "refused", "exec.env"),
+    ("env item a string", EXEC % "env: [A=b]", "refused", "exec.env"),
+    ("args number item", EXEC % "args: [a, 1]", "refused", "exec.args"),
+    ("as-groups number item", "{as: bob, as-groups: [a, 1]}", "refused", "as-groups"),
+    ("as-groups a string", "{as: bob, as-groups: a}", "refused", "as-groups"),
+    ("as-user-extra number item", "{as: bob, as-user-extra: {k: [1]}}", "refused", "as-user-extra"),
+    ("token number", "{token: 12345}", "refused", "token"),
+    ("provideClusterInfo quoted false", EXEC % 'provideClusterInfo: "false"', "refused", "exec.provideClusterInfo"),
+]
+SHAPE_FILE = """apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: k
+  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+contexts:
+- name: c
+  context: {cluster: k, user: u, namespace: default}
+users:
+- name: u
+  user: %s
+"""
+
+
+def _field(body, dotted):
+    for part in dotted.split("."):
+        body = (body or {}).get(part)
+    return body
+
+
+@pytest.mark.parametrize("user, outcome, detail", [row[1:] for row in SHAPES], ids=[row[0] for row in SHAPES])
+def test_shapes_accepted_and_refused_as_kubectl_does(tmp_path, user, outcome, detail):
+    path = tmp_path / "config"
+    path.write_text(SHAPE_FILE % user)
+    if outcome == "accepted":
+        resolved = kubeconfig.resolve(kubeconfig=str(path))
+        key, value = detail
+        assert _field(resolved.user, key) == value
+    elif outcome == "refused-in-use":
+        with pytest.raises(errors.ConfigError) as e:
+            kubeconfig.resolve(kubeconfig=str(path))
+        assert "exec.env item has no name" in str(e.value) and "kubectl refuses this user too" in str(e.value)
+    else:
+        with pytest.raises(errors.ConfigError) as e:
+            kubeconfig.load([str(path)])
+        text = str(e.value)
+        assert str(path) in text and f"field {detail} must be" in text and "(kubectl refuses this file too)" in text
+
+
+def test_a_null_env_item_elsewhere_does_not_stop_the_user_in_use(tmp_path):
+    """kubectl validates only the user it uses: another user's unnamed env variable is no reason to refuse."""
+    path = tmp_path / "config"
+    path.write_text(SHAPE_FILE % "{token: t}" + "- name: other\n  user: " + EXEC % "env: [null]" + "\n")
+    assert kubeconfig.resolve(kubeconfig=str(path)).user == {"token": "t"}
+
+
+def _kubectl():
+    import shutil
+    import sys
+
+    local = os.path.join(os.path.dirname(sys.executable), "kubectl")
+    return local if os.access(local, os.X_OK) else shutil.which("kubectl")
+
+
+@pytest.mark.skipif(_kubectl() is None, reason="no kubectl to compare with")
+@pytest.mark.parametrize("user, outcome, detail", [row[1:] for row in SHAPES], ids=[row[0] for row in SHAPES])
+def test_the_table_is_what_kubectl_does(tmp_path, user, outcome, detail):
+    import json
+    import subprocess
+
+    path = tmp_path / "config"
+    path.write_text(SHAPE_FILE % user)
+    view = subprocess.run([_kubectl(), "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    if outcome == "refused":
+        assert view.returncode != 0 and "cannot unmarshal" in view.stderr, view.stderr
+        return
+    assert view.returncode == 0, view.stderr
+    if outcome == "accepted":
+        key, value = detail
+        decoded = _field(json.loads(view.stdout)["users"][0]["user"], key)
+        assert decoded == value or (value is None and decoded in ("", False, None)), decoded
+    else:
+        used = subprocess.run([_kubectl(), "get", "--raw", "/", "--kubeconfig", str(path), "--request-timeout=2s"],
+                              capture_output=True, text=True, timeout=30)
+        assert used.returncode != 0 and "env variable name must be specified" in used.stderr, used.stderr
