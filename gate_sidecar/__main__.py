@@ -62,8 +62,8 @@ def _listen(ctx, param, value):
     "--fail-closed-after", type=click.FloatRange(min=0.5), default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
     show_default=True, metavar="SECONDS",
     help="Fail closed when nothing has arrived from the API server for this long (a liveness request "
-    "goes out every SECONDS/2, and a watch silent this long is reopened, so a partition that keeps "
-    "sockets open counts too): progress gates answer 503 and rollback does not signal, until the "
+    "goes out every SECONDS/3, so a partition that keeps sockets open counts too, and one lost "
+    "request does not): progress gates answer 503 and rollback does not signal, until the "
     "API server answers again. Until the first sync the "
     "sidecar always fails closed. Env: GATE_SIDECAR_FAIL_CLOSED_AFTER.",
 )
@@ -149,7 +149,7 @@ def serve(config: cfg.Config) -> int:
     from canarygate import errors
     from canarygate.kube.service import connect_service
     from canarygate.kube.resources import CANARIES, CANARYGATES
-    from canarygate.kube.informers import Informer, Liveness
+    from canarygate.kube.informers import Informer, Liveness, feed_timing
 
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
@@ -173,21 +173,23 @@ def serve(config: cfg.Config) -> int:
         if reconciler is not None:
             reconciler.resync(namespace)
 
-    # Contact means bytes that really arrived: a watch silent for the bound is reopened, and one
-    # liveness probe every bound/2 (its own timeout, never on the webhook path) vouches for open watches.
+    # Contact means bytes that really arrived: one liveness probe every bound/3 (timeout bound/3, never
+    # on the webhook path) vouches for open watches, so one lost probe does not fail closed and two
+    # do; a quiet watch is reopened after max(bound, 90 s) of silence only (feed_timing).
     bound = config.fail_closed_after
+    max_silence, probe_interval, probe_timeout = feed_timing(bound)
     informers = []
     for namespace in config.namespaces or (None,):
         informers.append(Informer(
-            kube, CANARYGATES, namespace=namespace, max_silence=bound,
+            kube, CANARYGATES, namespace=namespace, max_silence=max_silence,
             on_list=lambda items, ns=namespace: on_gate_list(items, ns), on_event=cache.apply_gate_event,
         ))
         informers.append(Informer(
-            kube, CANARIES, namespace=namespace, missing_ok=True, max_silence=bound,
+            kube, CANARIES, namespace=namespace, missing_ok=True, max_silence=max_silence,
             on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns), on_event=cache.apply_canary_event,
         ))
     cache.health.extend(informers)
-    liveness = Liveness(kube, informers, interval=bound / 2, timeout=bound / 2)
+    liveness = Liveness(kube, informers, interval=probe_interval, timeout=probe_timeout)
     metrics = Metrics()
     writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
     if config.reconcile:

@@ -80,9 +80,11 @@ def open_command(gate: str, namespace: str, name: str) -> str:
 
 
 def gate_answer(
-    hook: str, decision: Decision, *, ref: str, found_by: str, found: bool, canary: str
+    hook: str, decision: Decision, *, ref: str, found_by: str, found: bool, canary: str, passed_over: str = ""
 ) -> tuple[int, Answer]:
     """The HTTP status and body for a decision.
+
+    Not ``found``: the defaults applied; the message says why (``passed_over``, else "does not exist").
 
     Progress gates: opened 200, closed 403. Rollback (Flagger inverts it): opened 200 = roll back
     now, closed 403 = do not.
@@ -112,7 +114,7 @@ def gate_answer(
         "found_by": found_by,
         "defaults": not found,
         "canary": canary,
-        "message": message if found else message + f" (CanaryGate {ref} does not exist: defaults apply)",
+        "message": message if found else message + f" ({passed_over or f'CanaryGate {ref} does not exist'}: defaults apply)",
     }
     return (200 if opened else 403), body
 

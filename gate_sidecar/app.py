@@ -206,7 +206,8 @@ class GateSidecar:
             status, body = answers.invalid_answer(hook, decision, ref=lookup.ref, found_by=lookup.how, canary=canary_ref)
         else:
             status, body = answers.gate_answer(
-                hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref
+                hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref,
+                passed_over=lookup.passed_over,
             )
         return status, answers.encode(body), decision, cacheable
 

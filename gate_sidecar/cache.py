@@ -86,6 +86,9 @@ class Lookup:
     #: Several CanaryGates name this Canary in ``spec.target`` (and metadata says none): all of
     #: them, sorted; ``key`` is the first. Nobody can tell which one rules: callers fail closed.
     rivals: tuple[Key, ...] = ()
+    #: Why no CanaryGate rules when one of the Canary's name exists but targets another Canary
+    #: (``entry`` is then None: the defaults apply); empty otherwise.
+    passed_over: str = ""
 
     @property
     def ref(self) -> str:
@@ -176,7 +179,8 @@ class GateCache:
 
         ``metadata.gate_name``/``gate_namespace`` (the Canaries this project and the Go original
         render) name it; else the CanaryGate whose ``spec.target`` is the Canary; else the one with
-        the Canary's own name and namespace. Several naming the Canary in ``spec.target``: the
+        the Canary's own name and namespace, unless its explicit ``spec.target`` names another Canary
+        (then none: the defaults apply, and ``passed_over`` says why). Several naming the Canary in ``spec.target``: the
         Lookup lists them all in ``rivals`` (callers fail closed).
         """
         if metadata:
@@ -196,7 +200,14 @@ class GateCache:
                 return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True)
             if explicit:
                 return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True, tuple(explicit))
-        return Lookup(key, BY_NAME, self._gates.get(key), self.watches(namespace))
+        entry = self._gates.get(key)
+        if entry is not None and entry.target_set and entry.target != key:
+            # The CanaryGate of the Canary's name drives another Canary (its explicit spec.target):
+            # it is not this Canary's, so the defaults apply.
+            other = f"{entry.target[0]}/{entry.target[1]}" if entry.target else "another Canary"
+            why = f"CanaryGate {key[0]}/{key[1]} targets Canary {other}, not this one"
+            return Lookup(key, BY_NAME, None, self.watches(namespace), passed_over=why)
+        return Lookup(key, BY_NAME, entry, self.watches(namespace))
 
     def consumed(self, key: Key) -> frozenset[str]:
         return self._consumed.get(key, frozenset())

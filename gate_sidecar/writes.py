@@ -8,7 +8,9 @@
 * **expire / bind**: live changes whose rollout has ended are removed, and idle ones are bound to the
   rollout they meet (:mod:`canarygate.rollouts`). Reviewed whenever a CanaryGate or its Canary
   changes, and after every (re)list, so a rollout that ended while the sidecar was down is noticed.
-* **event**: the first time a closed gate holds a rollout, a Kubernetes Event on the CanaryGate names
+  The cache only says when a write looks due; the write is then decided from the Canary read afresh
+  (one GET), since the two watches are not ordered and the cached Canary may be older than the change.
+* **event**: the first time a closed gate holds a rollout (or a revision of it), a Kubernetes Event on the CanaryGate names
   the gate and the command that opens it.
 
 Every write is conditional (JSON-patch ``test``) or idempotent (status merge), so a write based on a
@@ -28,6 +30,7 @@ from typing import Any
 
 from canarygate import errors, gates, rollouts
 from canarygate.annotations import LiveChange
+from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
 from canarygate.kube import gates as kube_gates
 from canarygate.kube.client import Kube
@@ -134,7 +137,8 @@ class Writer(NullWriter):
         if hook not in HOLDING_GATES:
             return
         mark = rollouts.mark_of(canary)
-        seen = (key, hook, mark.active, mark.since)
+        # NB: the revision too: an analysis restarted on a newer revision (same rollout) is held anew.
+        seen = (key, hook, mark.active, mark.since, mark.revision)
         if seen in self._held:
             return
         with self._cv:
@@ -258,17 +262,24 @@ class Writer(NullWriter):
         gate = entry.gate
         if not self.cache.watches(entry.target[0]):
             return  # NB: its Canary is not in our cache; absence would look like an ended rollout
-        canary = self.cache.canary(*entry.target)
         used = self.cache.consumed(key)
-        for change in gate.live.values():
-            if change.identity in used:
-                continue
-            if not rollouts.in_force(change, canary):
-                self._count("expire", self._replace(gate, change, None, "expire"))
-                continue
-            bound = rollouts.binding_for(change, canary)
-            if bound is not None:
-                self._count("bind", self._replace(gate, change, bound, "bind"))
+        changes = [c for c in gate.live.values() if c.identity not in used]
+        canary = self.cache.canary(*entry.target)
+        if not any(_action(c, canary)[0] for c in changes):
+            return
+        # NB: the CanaryGate and Canary watches are not ordered: a change made by someone who read a
+        # newer Canary than this cache holds looks ended (or unbound) here. Decide every write from
+        # the Canary as the API server has it now: one GET, only when a write looks due (rare).
+        try:
+            canary = kube_canaries.find_canary(self.kube, *entry.target)
+        except errors.GateError as e:
+            log.warning("cannot read Canary %s/%s to review the live changes of %s: %s", *entry.target, gate.ref, e)
+            self._count("review", "error")
+            return  # the next change of either object, or the next relist, reviews it again
+        for change in changes:
+            action, new = _action(change, canary)
+            if action:
+                self._count(action, self._replace(gate, change, new, action))
 
     #: What each kind of replacement did, for the log.
     _DONE = {
@@ -340,6 +351,17 @@ class Writer(NullWriter):
         else:
             log.info("%s", message)
             self._count("event", "ok")
+
+
+def _action(change: LiveChange, canary: Canary | None) -> tuple[str, LiveChange | None]:
+    """What a review writes for ``change`` given ``canary``: ("expire", None), ("bind", the bound
+    change) or ("", None) for nothing."""
+    if not rollouts.in_force(change, canary):
+        return "expire", None
+    bound = rollouts.binding_for(change, canary)
+    if bound is not None:
+        return "bind", bound
+    return "", None
 
 
 def _event_time(value: Any, fallback: float) -> str:

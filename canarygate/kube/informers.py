@@ -14,8 +14,10 @@ What "age" means depends on ``max_silence``:
   a watch event or bookmark, the normal end of a watch, or an answer to the :class:`Liveness`
   probe while this informer's watch is open (the probe vouches for it). An open socket proves
   nothing: an API server that stops answering but keeps its sockets open (a partition) makes the
-  age grow. A watch silent for ``max_silence`` seconds is closed and reopened from its
-  resourceVersion (no relist), so a watch lost in a partition cannot go on being vouched for.
+  age grow, and the caller fails closed on that age, whatever the watch does. A watch silent for
+  ``max_silence`` seconds is closed and reopened from its resourceVersion (no relist); the sidecar
+  sets it to max(bound, 90 s) (:func:`feed_timing`): kube-apiserver sends a bookmark about once a
+  minute, and reopening quiet watches more often only makes needless 410 relists on busy clusters.
 * ``max_silence`` None (the CLI's followers): 0 while a watch is open, else seconds since the
   last answer.
 
@@ -43,6 +45,22 @@ log = logging.getLogger(__name__)
 # NB: a library's retries are not the CLI's output: without a configured handler (the CLI has none,
 # the sidecar configures the root logger) these records are dropped instead of going to stderr.
 log.addHandler(logging.NullHandler())
+
+#: Seconds a watch may stay silent before it is reopened, at least: kube-apiserver sends a bookmark
+#: about once a minute on a quiet watch, so a healthy one is never silent this long.
+QUIET_WATCH = 90.0
+
+
+def feed_timing(bound: float) -> tuple[float, float, float]:
+    """(max_silence, probe interval, probe timeout) for feeds that must fail closed after ``bound`` s.
+
+    The probe runs every bound/3 with a bound/3 timeout: the age an answer leaves behind (measured
+    from when the probe was sent) stays under the bound with one probe lost in between (2/3 bound
+    plus the answer's latency, itself under the timeout); two lost in a row fail closed. A quiet
+    watch is reopened after max(bound, :data:`QUIET_WATCH`) only: fail-closed comes from the age.
+    """
+    return max(bound, QUIET_WATCH), bound / 3, bound / 3
+
 
 #: Watch event types the callbacks receive (BOOKMARK and ERROR are handled here).
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -300,6 +318,7 @@ class Liveness:
         interval: float,
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], Any] | None = None,
     ):
         self.kube = kube
         self.informers = informers
@@ -310,6 +329,8 @@ class Liveness:
         self.answered = 0
         self.failed = 0
         self._stop = threading.Event()
+        #: How run() waits between probes (a fake clock's in tests); returns early on stop().
+        self._wait = wait if wait is not None else self._stop.wait
         self._thread: threading.Thread | None = None
 
     def probe(self) -> bool:
@@ -340,7 +361,7 @@ class Liveness:
                 self.probe()
             except Exception:  # a bug must not end the probe silently (the cache would age out)
                 log.exception("liveness probe failed")
-            self._stop.wait(max(0.0, self.interval - (self.clock() - started)))
+            self._wait(max(0.0, self.interval - (self.clock() - started)))
 
     def start(self) -> Liveness:
         self._thread = threading.Thread(target=self.run, name="api-liveness", daemon=True)

@@ -139,7 +139,7 @@ def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, 
     by_sidecar = [r for r in apiserver.requests if r.user.startswith("system:serviceaccount:canary-gate:")
                   and started <= r.time <= ended]
     # The feed's own traffic goes on whether or not calls come: the liveness probe (GET /version every
-    # bound/2) and watches reopened after a silent bound. Anything else would be caused by the calls.
+    # bound/3) and watches reopened when quiet or ended. Anything else would be caused by the calls.
     feed = [r for r in by_sidecar if r.path == "/version" or r.verb == "watch"]
     assert [r for r in by_sidecar if r not in feed] == []
     # Not vacuous: the log does record this sidecar's requests (its probes keep coming).

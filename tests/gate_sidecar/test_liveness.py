@@ -4,7 +4,9 @@
 Covers: an open watch is not contact by itself (the age grows while it stays silent; the old
 behaviour said 0); watch events and bookmarks are; a liveness answer vouches for an open watch but not
 for a feed that is not watching; a watch silent past the bound is reopened from its resourceVersion
-without a relist or a back-off; the probe counts any HTTP answer, not a timeout or a 5xx.
+without a relist or a back-off; the probe counts any HTTP answer, not a timeout or a 5xx; with the
+sidecar's timing (probe every bound/3, timeout bound/3) one lost probe leaves the cache trusted and
+two in a row fail closed, and a quiet watch is reopened after max(bound, 90 s) only.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import threading
 import pytest
 
 from canarygate import errors
-from canarygate.kube.informers import Informer, Liveness
+from canarygate.kube.informers import QUIET_WATCH, Informer, Liveness, feed_timing
 from canarygate.kube.resources import CANARYGATES
+from gate_sidecar.cache import GateCache
 
 
 class Clock:
@@ -204,3 +207,65 @@ def test_the_probe_runs_until_stopped():
     liveness.start()
     assert done.wait(10)  # a safety net, not a measurement
     assert len(kube.requests) >= 3
+
+
+class LossyKube:
+    """Answers /version after ``latency`` seconds of the fake clock, except the probes numbered in
+    ``lost`` (from 1), which time out; records the cache's worst age just before each answer lands
+    (the age only grows until then), and stops the probe after ``probes`` of them."""
+
+    def __init__(self, clock: Clock, cache: GateCache, lost, *, latency: float = 0.05, probes: int = 12):
+        self.clock, self.cache, self.lost, self.latency, self.probes = clock, cache, set(lost), latency, probes
+        self.n = 0
+        self.worst = 0.0
+        self.liveness: Liveness | None = None
+
+    def request(self, method, path, *, timeout=None, **kw):
+        self.n += 1
+        if self.n >= self.probes:
+            self.liveness.stop()
+        lost = self.n in self.lost
+        self.clock.now += timeout if lost else self.latency
+        self.worst = max(self.worst, self.cache.age())
+        if lost:
+            raise errors.Unreachable("cannot reach the API server: Read timed out")
+        return {"gitVersion": "v1.30.0"}
+
+
+def run_probes(bound: float, interval: float, timeout: float, lost) -> LossyKube:
+    """A quiet, open, healthy watch vouched for by the probe, driven on a fake clock."""
+    clock = Clock()
+    informer = informer_on(ScriptedKube([]), clock)
+    informer.synced, informer._watching, informer._last_contact = True, True, clock.now
+    cache = GateCache(fail_closed_after=bound, health=[informer], clock=clock)
+    kube = LossyKube(clock, cache, lost)
+
+    def wait(seconds):
+        clock.now += seconds
+
+    kube.liveness = Liveness(kube, [informer], interval=interval, timeout=timeout, clock=clock, wait=wait)
+    kube.liveness.run()
+    return kube
+
+
+@pytest.mark.parametrize("bound", [1.0, 10.0])
+def test_one_lost_probe_does_not_fail_closed_and_two_in_a_row_do(bound):
+    """/tmp/rv/r2.py: with a probe every bound/2 and a bound/2 timeout, one lost probe tripped it."""
+    _, interval, timeout = feed_timing(bound)
+    assert run_probes(bound, interval, timeout, lost=()).worst < bound
+    assert run_probes(bound, interval, timeout, lost={4}).worst < bound
+    assert run_probes(bound, interval, timeout, lost={3, 7, 11}).worst < bound  # isolated misses
+    assert run_probes(bound, interval, timeout, lost={4, 5}).worst > bound  # fail closed all the same
+    assert run_probes(bound, bound / 2, bound / 2, lost={4}).worst > bound  # the old timing
+
+
+def test_a_quiet_watch_is_reopened_after_the_bound_or_90_seconds_whichever_is_longer():
+    assert feed_timing(1.0) == (QUIET_WATCH, 1 / 3, 1 / 3) and QUIET_WATCH == 90.0
+    assert feed_timing(120.0) == (120.0, 40.0, 40.0)
+    clock = Clock()
+    kube = ScriptedKube([])
+    informer = Informer(kube, CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None,
+                        clock=clock, max_silence=feed_timing(1.0)[0], backoff=(0.01, 0.01))
+    kube.informer = informer
+    informer.run()
+    assert kube.watches[0]["timeout"] == (5.0, 90.0)  # the read timeout: 90 s of silence, not the bound

@@ -1,8 +1,12 @@
 """Safety fixes of the sidecar, through werkzeug's test client over a hand-filled cache (no API).
 
 Covers: a one-step approval cannot be used twice when its removal lands in the middle of a call
-(consumption is atomic against the current entry); which CanaryGate a call is about follows DESIGN
-(metadata, else spec.target, else the Canary's own name) and several CanaryGates targeting one Canary
+(consumption is atomic against the current entry), nor when the writer rebinds it to the revision
+while a call uses it (and its removal still reaches the cluster); a live change is never expired
+on a cached Canary older than the change (the writer decides from the Canary read afresh); a hold
+is announced again for a new revision; which CanaryGate a call is about follows DESIGN
+(metadata, else spec.target, else the Canary's own name unless that CanaryGate targets another
+Canary) and several CanaryGates targeting one Canary
 fail closed with a body naming them; a gate whose live annotation cannot be read answers 503 (progress
 waits, no rollback signal) with the problem and the command that replaces it, counted as
 source="invalid"; the cache's (synced, age) helper.
@@ -10,6 +14,7 @@ source="invalid"; the cache's (synced, age) helper.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -17,9 +22,13 @@ from sidecar_helpers import RecordingWriter, call, live_change, make_canary, mak
 from test_fast_path import both_paths
 from werkzeug.test import Client
 
-from canarygate import gates
+from canarygate import errors, gates, rollouts
+from canarygate.annotations import annotation_key
+from canarygate.model import parse_canary, parse_canarygate
+from canarygate.resolution import resolve_gate
 from gate_sidecar.app import create_app
 from gate_sidecar.cache import GateCache, StaticHealth
+from gate_sidecar.writes import Writer
 
 KEY = ("demo-ns", "demo")
 STEP_GATE = "confirm-traffic-increase"
@@ -83,6 +92,136 @@ def test_an_unrelated_update_in_the_middle_of_a_call_still_uses_the_step_once():
     assert [c for c in writer.calls if c[0] == "consume"] == [("consume", KEY, step)]
 
 
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def analysing(revision: str) -> dict:
+    """The Canary mid-analysis of ``revision`` (the same rollout, whatever the revision)."""
+    canary = make_canary()
+    canary["status"].update(lastAppliedSpec=revision, lastPromotedSpec="deployed")
+    return canary
+
+
+class Cluster:
+    """What the API server holds of CanaryGate and Canary demo-ns/demo; an accepted write to the
+    CanaryGate reaches the cache as its watch would deliver it (JSON-patch ``test`` honoured)."""
+
+    def __init__(self, cache: GateCache, gate: dict, canary: dict):
+        self.cache, self.gate, self.canary = cache, copy.deepcopy(gate), copy.deepcopy(canary)
+        self.requests: list[tuple[str, str]] = []
+
+    def annotations(self) -> dict:
+        return self.gate["metadata"]["annotations"]
+
+    def request(self, method, path, *, query=(), body=None, content_type="", resource=None, name="", timeout=None):
+        self.requests.append((method, path))
+        if "/canaries/" in path and method == "GET":
+            return copy.deepcopy(self.canary)
+        if "/events" in path or path.endswith("/status"):
+            return body
+        assert method == "PATCH" and "/canarygates/" in path, (method, path)
+        for op in body:
+            key = op["path"].rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+            if op["op"] == "test" and self.annotations().get(key) != op["value"]:
+                raise errors.Invalid("the JSON patch test failed")
+        for op in body:
+            key = op["path"].rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+            if op["op"] == "remove":
+                del self.annotations()[key]
+            elif op["op"] == "replace":
+                self.annotations()[key] = op["value"]
+        self.gate["metadata"]["resourceVersion"] = str(int(self.gate["metadata"]["resourceVersion"]) + 1)
+        self.cache.apply_gate_event("MODIFIED", copy.deepcopy(self.gate))
+        return copy.deepcopy(self.gate)
+
+    def write(self, change) -> None:
+        """Someone else's write of a live change (here: a bind that landed first)."""
+        self.request("PATCH", "/apis/piggysec.com/v1alpha1/namespaces/demo-ns/canarygates/demo", body=[
+            {"op": "replace", "path": "/metadata/annotations/" + change.key.replace("/", "~1"), "value": change.encode()}])
+
+
+def drain(writer: Writer, clock: Clock) -> None:
+    """Run the writer's queue to the end on the fake clock (retries included)."""
+    for _ in range(100):
+        with writer._cv:
+            work, wait = writer._take(final=False)
+        if work is not None:
+            writer._do(work)
+            continue
+        pending = writer._pending
+        if not (pending.consume or pending.review or pending.status or pending.events):
+            return
+        clock.now += wait
+    raise AssertionError("the writer never settled")
+
+
+def test_a_step_rebound_to_the_revision_while_a_call_uses_it_is_used_once_and_removed():
+    """/tmp/rv/r1.py: a step approval given while Waiting (no revision), bound by the writer to the
+    revision while a call consumes it; the bind lands before the removal."""
+    clock = Clock()
+    step = live_change(STEP_GATE, "opened", scope="step")
+    canary = analysing("5f56684589")
+    gate = make_gate(confirm_traffic_increase="closed", live=[step])
+    cache = GateCache(health=[StaticHealth()], clock=clock).fill(gates=[gate], canaries=[canary])
+    cluster = Cluster(cache, gate, canary)
+    writer = Writer(cluster, cache, clock=clock)
+    client = Client(create_app(cache=cache, writer=writer))
+    bound = rollouts.binding_for(step, parse_canary(canary))
+    assert bound is not None and bound.encode() != step.encode()
+    assert call(client, STEP_GATE)[0] == 200  # the removal is queued with the value answered
+    cluster.write(bound)  # the bind (from a review that read the consumed set before the call) lands
+    status, body = call(client, STEP_GATE)
+    assert status == 403 and body["source"] == "declared"
+    drain(writer, clock)
+    # The removal's test on the old value failed; it was retried on the rebound value and landed.
+    assert annotation_key(STEP_GATE) not in cluster.annotations()
+    assert cache.consumed(KEY) == frozenset()  # forgotten once the cluster dropped it
+    assert call(client, STEP_GATE)[0] == 403
+
+
+def test_a_live_change_is_not_expired_on_a_canary_copy_older_than_the_change():
+    """``kubectl gate open`` read the Canary at revision B; the sidecar's copy still shows A."""
+    clock = Clock()
+    cached, fresh = analysing("aaaaaaaaaa"), analysing("bbbbbbbbbb")
+    approval = live_change("confirm-promotion", "opened").bound_to(rollouts.mark_of(parse_canary(fresh)))
+    assert not rollouts.in_force(approval, parse_canary(cached))  # what the stale copy says
+    gate = make_gate(confirm_promotion="closed", live=[approval])
+    cache = GateCache(health=[StaticHealth()], clock=clock).fill(gates=[gate], canaries=[cached])
+    cluster = Cluster(cache, gate, fresh)
+    writer = Writer(cluster, cache, clock=clock)
+    writer.review("gate", KEY)
+    drain(writer, clock)
+    assert cluster.annotations()[approval.key] == approval.encode()
+    assert cluster.requests == [("GET", "/apis/flagger.app/v1beta1/namespaces/demo-ns/canaries/demo")]
+    # Nothing looks due: no request at all.
+    cache.apply_canary_event("MODIFIED", fresh)
+    drain(writer, clock)
+    assert len(cluster.requests) == 1
+    # Once the API server's Canary has moved on to another revision too, the approval ends.
+    cluster.canary = analysing("cccccccccc")
+    cache.apply_canary_event("MODIFIED", cluster.canary)
+    drain(writer, clock)
+    assert approval.key not in cluster.annotations()
+
+
+def test_a_hold_is_announced_again_for_a_new_revision_of_the_same_rollout():
+    clock = Clock()
+    gate = make_gate(confirm_promotion="closed")
+    cache = GateCache(health=[StaticHealth()], clock=clock).fill(gates=[gate], canaries=[analysing("aaaaaaaaaa")])
+    cluster = Cluster(cache, gate, analysing("aaaaaaaaaa"))
+    writer = Writer(cluster, cache, clock=clock)
+    decision = resolve_gate(parse_canarygate(gate), "confirm-promotion")
+    for revision in ("aaaaaaaaaa", "aaaaaaaaaa", "bbbbbbbbbb", "bbbbbbbbbb"):
+        writer.held(KEY, "confirm-promotion", decision, parse_canary(analysing(revision)))
+    drain(writer, clock)
+    assert len([r for r in cluster.requests if "/events" in r[1]]) == 2
+
+
 def test_consume_takes_only_a_change_the_current_entry_holds_untaken(cache):
     step = live_change(STEP_GATE, "opened", scope="step")
     cache.fill(gates=[make_gate(live=[step])])
@@ -111,6 +250,20 @@ def test_the_canarys_own_name_when_nothing_targets_it(cache, client):
                       make_gate("elsewhere", target=("demo-ns", "other"), confirm_promotion="opened")])
     status, body = call(client, "confirm-promotion")
     assert status == 403 and body["canarygate"] == "demo-ns/demo" and body["found_by"] == "name"
+
+
+def test_a_canarygate_of_the_canarys_name_that_targets_another_canary_is_not_its(cache, client, writer):
+    """/tmp/rv/r3.py: the name fallback applies only to a CanaryGate without an explicit spec.target."""
+    cache.fill(gates=[make_gate("demo", target=("demo-ns", "other"), confirm_promotion="closed")],
+               canaries=[make_canary(), make_canary("other")])
+    status, body = call(client, "confirm-promotion")
+    assert status == 200 and body["source"] == "default" and body["defaults"] is True
+    assert "CanaryGate demo-ns/demo targets Canary demo-ns/other, not this one: defaults apply" in body["message"]
+    assert client.post("/event", json=payload()).get_json()["recorded"] is False
+    assert writer.calls == []
+    # The Canary it does target is ruled by it.
+    status, body = call(client, "confirm-promotion", payload("other"))
+    assert status == 403 and body["canarygate"] == "demo-ns/demo" and body["found_by"] == "target"
 
 
 @pytest.mark.parametrize("hook", ["confirm-promotion", "rollback"])
