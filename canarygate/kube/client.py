@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from canarygate import errors
@@ -53,13 +53,25 @@ class Kube:
         return json.loads(data) if data else {}
 
     def stream(
-        self, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
+        self,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        timeout: Any = None,
+        on_open: Callable[[Callable[[], None]], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield the JSON lines of a watch until the server ends it."""
+        """Yield the JSON lines of a watch until the server ends it.
+
+        ``on_open`` receives, once the watch is open, a function that cuts it from another thread
+        (the blocked read then ends with Unreachable): a watch whose connection died silently cannot
+        be told from a quiet one by reading it.
+        """
         response = self._send("GET", path, query=query, timeout=timeout)
         if response.status != 200:
             raise translate(response.status, response.read(), method="WATCH")
         raw = response.response
+        if on_open is not None:
+            on_open(lambda: _shutdown(raw))
         try:
             buffer = b""
             for chunk in raw.stream(amt=None, decode_content=True):
@@ -114,6 +126,14 @@ class Kube:
             if official is not None and isinstance(e, official.ApiException):
                 raise errors.Unreachable(f"the API server connection failed: {e.reason}") from e
             raise
+
+
+def _shutdown(raw: Any) -> None:
+    """Cut a streaming response from another thread (urllib3's and the light transport's both shut down)."""
+    try:
+        raw.shutdown()
+    except (OSError, AttributeError):
+        pass
 
 
 def _is_transport_error(e: BaseException) -> bool:

@@ -120,6 +120,9 @@ class Informer:
         #: True while a watch request is out (or a missing resource is waiting for its re-check):
         #: a :class:`Liveness` answer then counts as contact for this informer too.
         self._watching = False
+        #: Cuts the open watch (set while one is open), and whether a cut was asked for.
+        self._cut: Callable[[], None] | None = None
+        self._reopening = False
         self._last_contact: float | None = None
         self._resource_version = ""
         self._stop = threading.Event()
@@ -138,6 +141,17 @@ class Informer:
         if last is None:
             return float("inf")
         return max(0.0, (self.clock() if now is None else now) - last)
+
+    def reopen(self) -> None:
+        """Cut the open watch so that it is opened again from our resourceVersion (no relist).
+
+        Called by :class:`Liveness` when the API server answers again after an outage: a watch whose
+        connection died silently during it would otherwise look healthy and stay blind.
+        """
+        self._reopening = True
+        cut = self._cut
+        if cut is not None:
+            cut()
 
     def vouch(self, at: float) -> None:
         """The API server answered a request sent at ``at`` (monotonic): contact for an open watch.
@@ -237,8 +251,9 @@ class Informer:
             query.append(("resourceVersion", self._resource_version))
         silence = self.max_silence
         read_timeout = timeout + 15.0 if silence is None else silence
+        self._reopening = False
         stream = self.kube.stream(self.resource.path(self.namespace), query=query,
-                                  timeout=(min(5.0, read_timeout), read_timeout))
+                                  timeout=(min(5.0, read_timeout), read_timeout), on_open=self._opened)
         # NB: the request goes out on the first next(), which returns only with the first event; a
         # watch being opened counts as open (a refused connection fails at once, a slow one within
         # the connect timeout), so a quiet, healthy watch does not look like a lost API server.
@@ -250,7 +265,7 @@ class Informer:
             raise _Relist(f"the watch was refused: {e}") from e
         except errors.Unreachable as e:
             self._watching = False
-            if silence is not None and _read_timed_out(e):
+            if self._reopening or (silence is not None and _read_timed_out(e)):
                 raise _Silent() from e
             raise  # run() backs off
         except errors.GateError:
@@ -265,13 +280,14 @@ class Informer:
                 if self._stop.is_set():
                     return
                 self._handle(event)
-            ended = True
+            ended = not self._reopening
         except errors.Unreachable as e:
-            if silence is not None and _read_timed_out(e):
+            if self._reopening or (silence is not None and _read_timed_out(e)):
                 raise _Silent() from e
             raise
         finally:
             self._watching = False
+            self._cut = None
             if ended or silence is None:
                 self._contact()  # the server ended the watch itself (its timeoutSeconds): it answered
             stream.close()
@@ -291,6 +307,11 @@ class Informer:
             self._resource_version = str(rv)
         if kind in (ADDED, MODIFIED, DELETED):
             self.on_event(kind, obj)
+
+    def _opened(self, cut: Callable[[], None]) -> None:
+        self._cut = cut
+        if self._reopening:  # asked for before the watch was open: cut it now
+            cut()
 
     def _selector(self) -> list[tuple[str, Any]]:
         return [("fieldSelector", self.field_selector)] if self.field_selector else []
@@ -347,8 +368,12 @@ class Liveness:
         except errors.GateError:
             pass  # it answered, with a refusal: still contact
         if self.failed:
-            log.info("the API server answers the liveness probe again")
+            log.info("the API server answers the liveness probe again: reopening the watches")
             self.failed = 0
+            # NB: a watch whose connection died silently during the outage would look healthy now
+            # (we vouch for open watches); reopen them all from their resourceVersions.
+            for informer in self.informers:
+                informer.reopen()
         self.answered += 1
         for informer in self.informers:
             informer.vouch(sent)

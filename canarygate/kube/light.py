@@ -21,6 +21,7 @@ import base64
 import http.client
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -186,6 +187,15 @@ class _Stream:
 
     def release_conn(self) -> None:
         self._connection.close()
+
+    def shutdown(self) -> None:
+        """Cut the stream from another thread: a blocked read returns at once."""
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class _Response:

@@ -151,3 +151,49 @@ def test_follow_object_raises_fatal_errors(apiserver, kubeconfig, namespace, crd
     informer = informers.follow_object(nobody, CANARYGATES, namespace, "demo", lambda obj: None)
     with pytest.raises(errors.Forbidden):
         informer.run()
+
+
+def test_reopen_cuts_the_open_watch_and_resumes_without_a_relist(kube, namespace, crds, apiserver):
+    """After an outage the liveness probe reopens every watch: one whose connection died silently
+    would otherwise look healthy and stay blind. The cut is a plain re-watch from our resourceVersion."""
+    seen = Recorder()
+    informer = informers.Informer(kube, CANARYGATES, namespace=namespace, on_list=seen.on_list,
+                                  on_event=seen.on_event, backoff=(0.05, 0.2), max_silence=90.0).start()
+    try:
+        eventually(lambda: informer.synced)
+        kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "before"))
+        eventually(lambda: ("ADDED", "before") in seen.events and informer.watches == 1)
+        informer.reopen()
+        eventually(lambda: informer.silent_watches == 1)
+        kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "after"))
+        eventually(lambda: ("ADDED", "after") in seen.events)
+        assert informer.watches == 2 and len(seen.lists) == 1  # re-watched, not relisted
+        assert seen.events.count(("ADDED", "before")) == 1  # resumed where it was: nothing replayed
+    finally:
+        informer.stop()
+        informer.reopen()
+
+
+def test_liveness_reopens_the_watches_when_the_api_answers_again(kube, namespace, crds, apiserver):
+    seen = Recorder()
+    informer = informers.Informer(kube, CANARYGATES, namespace=namespace, on_list=seen.on_list,
+                                  on_event=seen.on_event, backoff=(0.05, 0.2), max_silence=90.0).start()
+    liveness = informers.Liveness(kube, [informer], interval=60.0, timeout=0.5)
+    try:
+        eventually(lambda: informer.synced)
+        kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "first"))
+        eventually(lambda: ("ADDED", "first") in seen.events and informer.watches == 1)
+        assert liveness.probe() is True and informer.watches == 1  # healthy: nothing reopened
+        apiserver.faults.hang = True
+        try:
+            assert liveness.probe() is False
+        finally:
+            apiserver.faults.hang = False
+        assert liveness.probe() is True
+        kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "second"))
+        eventually(lambda: ("ADDED", "second") in seen.events)
+        assert informer.watches >= 2 and informer.silent_watches >= 1  # the watch was reopened
+        assert len(seen.lists) == 1
+    finally:
+        informer.stop()
+        informer.reopen()

@@ -56,7 +56,7 @@ class ScriptedKube:
         self.lists += 1
         return {"metadata": {"resourceVersion": "7"}, "items": []}
 
-    def stream(self, path, *, query=(), timeout=None):
+    def stream(self, path, *, query=(), timeout=None, on_open=None):
         self.watches.append({"query": dict(query), "timeout": timeout})
         step = self.steps.pop(0) if self.steps else "stop"
 
