@@ -8,7 +8,6 @@ from __future__ import annotations
 
 OPENED = "opened"
 CLOSED = "closed"
-STATES = (OPENED, CLOSED)
 
 CONFIRM_ROLLOUT = "confirm-rollout"
 PRE_ROLLOUT = "pre-rollout"

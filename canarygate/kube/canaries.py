@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from canarygate import errors
-from canarygate.kube.client import MERGE_PATCH, Kube
+from canarygate.kube.client import Kube
 from canarygate.kube.resources import CANARIES
 from canarygate.model import Canary, parse_canary
 
@@ -65,8 +65,3 @@ def apply_canary(kube: Kube, manifest: dict[str, Any], *, dry_run: bool = False)
     )
     return "configured", raw
 
-
-def patch_canary(kube: Kube, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-    return kube.request(
-        "PATCH", CANARIES.path(namespace, name), body=patch, content_type=MERGE_PATCH, resource=CANARIES, name=name
-    )

@@ -54,17 +54,20 @@ def record_event(
     return kube.request("POST", EVENTS.path(gate.namespace), body=event, resource=EVENTS)
 
 
-def list_events(kube: Kube, gate: CanaryGate, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Events about ``gate``, oldest first; empty when Events may not be listed."""
-    selector = f"involvedObject.kind={KIND},involvedObject.name={gate.name}"
+def list_events(kube: Kube, namespace: str, name: str, *, kind: str | None = KIND) -> list[dict[str, Any]]:
+    """Events about the object ``kind``/``name`` in ``namespace``, oldest first; every kind of object
+    with that name when ``kind`` is None (one request for a CanaryGate and its same-named Canary).
+    Empty when Events may not be listed."""
+    selector = f"involvedObject.name={name}" if kind is None else f"involvedObject.kind={kind},involvedObject.name={name}"
     try:
-        raw = kube.request("GET", EVENTS.path(gate.namespace), query=[("fieldSelector", selector)], resource=EVENTS)
+        raw = kube.request("GET", EVENTS.path(namespace), query=[("fieldSelector", selector)], resource=EVENTS)
     except (errors.Forbidden, errors.NotFound):
         return []
     # NB: filter here too: a server may ignore a field selector it does not index.
     items = [
         e for e in raw.get("items") or ()
-        if (e.get("involvedObject") or {}).get("kind") == KIND and (e.get("involvedObject") or {}).get("name") == gate.name
+        if (e.get("involvedObject") or {}).get("name") == name
+        and (kind is None or (e.get("involvedObject") or {}).get("kind") == kind)
     ]
-    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-    return items[-limit:]
+    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or "")
+    return items

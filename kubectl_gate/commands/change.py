@@ -43,7 +43,6 @@ def change_gate(
 ) -> tuple[CanaryGate, LiveChange]:
     """Write one live change and record an Event about it; returns the updated CanaryGate and the change."""
     namespace = namespace or gctx.ns
-    lookup.get_gate(gctx, name, namespace)  # not found: say so with close names, before anything else
     user = gctx.username()
 
     def on_conflict(attempt: int) -> None:
@@ -54,9 +53,14 @@ def change_gate(
             gctx.kube, namespace, name, gate=gate, state=state, by=user, at=rfc3339(gctx.now()),
             scope=scope, reason=reason, on_conflict=on_conflict,
         )
+    except errors.CrdMissing:
+        raise
+    except errors.NotFound:  # say so with the close names
+        raise errors.NotFound(lookup.not_found_message(gctx, name, namespace), kind="CanaryGate", name=name,
+                              namespace=namespace) from None
     except errors.Forbidden as e:
         raise errors.Forbidden(
-            f"{user} may not change gates of CanaryGate {namespace}/{name}: that takes 'patch' on "
+            f"{user} may not change gates of CanaryGate {namespace}/{name}: that takes 'get' and 'patch' on "
             f"canarygates.piggysec.com in namespace {namespace} ({e})"
         ) from e
     verb = VERBS[change.state]

@@ -174,7 +174,7 @@ def test_events_about_a_gate(kube, namespace, crds):
              "involvedObject": {"kind": "Canary", "name": "demo", "namespace": namespace},
              "reason": "Synced", "message": "not about the gate", "type": "Normal"}
     kube.request("POST", f"/api/v1/namespaces/{namespace}/events", body=other)
-    assert [e["message"] for e in events.list_events(kube, gate)] == ["alice opened rollback"]
+    assert [e["message"] for e in events.list_events(kube, gate.namespace, gate.name)] == ["alice opened rollback"]
 
 
 def test_unreachable_api_server(kube, namespace, crds, apiserver):
