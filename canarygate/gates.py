@@ -38,8 +38,8 @@ DEFAULTS = {gate: OPENED for gate in GATES} | {ROLLBACK: CLOSED}
 #: What each gate does, in one line (for ``explain``, errors and Events).
 DESCRIPTIONS = {
     CONFIRM_ROLLOUT: "a new revision waits, scaled to zero, until this gate opens",
-    PRE_ROLLOUT: "checked once before any traffic goes to the canary; closed counts as a failed check",
-    ROLLOUT: "checked on every analysis step; closed counts as a failed check and can roll back",
+    PRE_ROLLOUT: "checked on every tick before any traffic goes to the canary; closed fails a check and rolls back",
+    ROLLOUT: "checked on every analysis step; closed fails a check: Flagger rolls back at the threshold",
     CONFIRM_TRAFFIC_INCREASE: "each traffic step (and the step into promotion) waits until this gate opens",
     CONFIRM_PROMOTION: "at max weight, promotion waits until this gate opens; metrics keep running",
     POST_ROLLOUT: "checked after promotion or rollback; closed is only reported",

@@ -9,10 +9,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+import textwrap
+
 import click
 from tabulate import tabulate
 
-from canarygate import gates, resolution
+from canarygate import gates, hooks, resolution
 from kubectl_gate.views import GateView, closed_text, event_time, fix_command
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
@@ -222,8 +224,8 @@ DIAGRAM = """\
  └─────────────────┘
        │ opened
        ▼
- ┌─────────────────┐ closed: counts as a failed check
- │   pre-rollout   │───────────────────────────────────────────────▶ (failed check)
+ ┌─────────────────┐ closed: counts as a failed check ──▶ too many ──▶ ROLLBACK
+ │   pre-rollout   │ every tick until the first traffic step
  └─────────────────┘
        │ opened
        ▼
@@ -282,15 +284,41 @@ What to run:
                                    at confirm-rollout it also opens that gate for one step:
                                    Flagger starts the rollout and rolls it back on its next
                                    check; the new revision receives no traffic
-  kubectl gate close GATE NAME     stop at GATE for this rollout (--sticky: until reopened)"""
+  kubectl gate pause NAME          hold the rollout at its next step, failing no check
+                                   (closes confirm-traffic-increase and confirm-promotion)
+  kubectl gate resume NAME         undo pause
+  kubectl gate close GATE NAME     close GATE for this rollout (--sticky: until reopened); closing
+                                   rollout or pre-rollout fails checks: Flagger rolls back at the
+                                   threshold (refused during a rollout without --yes)"""
+
+
+def hook_table(gate: str | None = None) -> str:
+    """What each hook's answer does in Flagger (canarygate.hooks.RULES), as a table."""
+    return _table(["HOOK", *hooks.ANSWERS], hooks.table_rows(gate))
 
 
 def explain_text(*, gate: str | None = None) -> str:
-    """The ``kubectl gate explain`` page: the diagram and one paragraph per gate."""
+    """The ``kubectl gate explain`` page: the diagram, the answer table and one paragraph per gate."""
     rows = [[name, gates.DEFAULTS[name], gates.DESCRIPTIONS[name]] for name in gates.GATES]
     if gate is not None:
+        rule = hooks.RULES[gate]
         rows = [row for row in rows if row[0] == gate]
-        return _table(["GATE", "DEFAULT", "WHAT IT DOES"], rows)
+        parts = [
+            _table(["GATE", "DEFAULT", "WHAT IT DOES"], rows),
+            "",
+            "What Flagger does with the sidecar's answer:",
+            "",
+            hook_table(gate),
+            "",
+            f"  called:      {rule.when}",
+            f"  200-202:     {rule.success_text}",
+            f"  otherwise:   {rule.failure_text}",
+            f"  in Flagger:  {rule.source} (v1.44.0)",
+            f"  the sidecar: {hooks.sidecar_answers(gate)}",
+        ]
+        if rule.is_check:
+            parts.append("  to hold the rollout without failing checks: kubectl gate pause NAME")
+        return "\n".join(parts)
     parts = [
         "How Canary Gate gates a Flagger release",
         "",
@@ -301,5 +329,15 @@ def explain_text(*, gate: str | None = None) -> str:
         "The gates, in the order Flagger meets them:",
         "",
         _table(["GATE", "DEFAULT", "WHAT IT DOES"], rows),
+        "",
+        "What Flagger v1.44 does with each answer:",
+        "",
+        hook_table(),
+        "",
+        textwrap.fill(hooks.RETRY_NOTE, 100),
+        textwrap.fill(hooks.READINESS_NOTE, 100),
+        "",
+        "When the sidecar cannot know a state:",
+        textwrap.fill(hooks.OUTAGE_RULE, 100, initial_indent="  ", subsequent_indent="  "),
     ]
     return "\n".join(parts)

@@ -205,3 +205,12 @@ def test_wait_help_and_root_help_agree_on_exit_code_4(invoke):
     wait = " ".join(invoke(["wait", "--help"]).stdout.split())
     assert "wait never exits 4" in wait and "kubectl gate show NAME --exit-code" in wait
     assert "124 timed out" in wait and "3 the rollout failed" in wait
+
+
+def test_explain_gate_prints_what_flagger_does_with_each_answer(invoke):
+    result = invoke(["explain", "rollout"])
+    assert result.exit_code == 0
+    assert "rollout  go on      failed check  failed check  failed check" in result.stdout
+    assert "at the threshold Flagger rolls back" in result.stdout and "kubectl gate pause" in result.stdout
+    promotion = invoke(["explain", "confirm-promotion"]).stdout
+    assert "go on      wait   wait   wait" in promotion and "two consecutive ticks" in promotion
