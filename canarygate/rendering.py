@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -96,14 +96,17 @@ def check_canary(canary: Mapping[str, Any]) -> list[str]:
 
 def hook_coverage(gate: CanaryGate, webhooks: list[Mapping[str, Any]]) -> dict[str, bool]:
     """For each hook type, whether the Canary's webhooks send it to this CanaryGate's sidecar route."""
+    return coverage_for(gate.namespace, gate.name, webhooks)
+
+
+def coverage_for(namespace: str, name: str, webhooks: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
+    """:func:`hook_coverage` for the CanaryGate ``namespace/name`` (which need not be read)."""
     covered = {hook_type: False for hook_type in HOOK_TYPES}
     for hook in webhooks:
         meta = hook.get("metadata") or {}
         hook_type = hook.get("type") or gates.ROLLOUT
         url = str(hook.get("url", "")).rstrip("/")
-        names_us = meta.get(GATE_NAME_KEY, gate.name) == gate.name and (
-            meta.get(GATE_NAMESPACE_KEY, gate.namespace) == gate.namespace
-        )
+        names_us = meta.get(GATE_NAME_KEY, name) == name and meta.get(GATE_NAMESPACE_KEY, namespace) == namespace
         if hook_type in covered and names_us and url.endswith("/" + hook_type):
             covered[hook_type] = True
     return covered

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from werkzeug.exceptions import BadRequest
 
-from canarygate import gates
+from canarygate import gates, hooks
 from canarygate.resolution import Decision
 
 #: Biggest body accepted; Flagger's payloads are a few hundred bytes.
@@ -119,16 +119,28 @@ def gate_answer(
     return (200 if opened else 403), body
 
 
-def invalid_answer(hook: str, decision: Decision, *, ref: str, found_by: str, canary: str) -> tuple[int, Answer]:
-    """The gate's live annotation cannot be read (``decision.known`` False): fail closed with 503.
+def _unknown_tail(hook: str, status: int) -> str:
+    if hook == gates.ROLLBACK:
+        return "not signalling a rollback"
+    if status < 300:
+        return "not failing this check: the confirm gates hold the next step while the state is unknown"
+    return "waiting (fail closed)"
 
-    Progress waits and /rollback does not signal; the body says what is wrong and how to replace it.
+
+def invalid_answer(
+    hook: str, decision: Decision, *, ref: str, found_by: str, canary: str, guarded: bool = False
+) -> tuple[int, Answer]:
+    """The gate's live annotation cannot be read (``decision.known`` False): no step on a guess.
+
+    503 (progress waits, /rollback does not signal), except a check hook whose next step our confirm
+    gates guard (``guarded``): 200, so Flagger fails no check (canarygate.hooks.OUTAGE_RULE).
     """
+    status = hooks.unknown_status(hook, guarded_by_us=guarded)
     namespace, _, name = ref.partition("/")
     body: Answer = {
         "gate": hook,
         "state": "unknown",
-        "allowed": False,
+        "allowed": status < 300,
         "source": decision.source,
         "problem": decision.problem,
         "canarygate": ref,
@@ -136,25 +148,27 @@ def invalid_answer(hook: str, decision: Decision, *, ref: str, found_by: str, ca
         "defaults": False,
         "canary": canary,
         "message": f"{hook}: the live state on CanaryGate {ref} cannot be read ({decision.problem}); "
-        f"replace it with kubectl gate open|close {hook} {name} -n {namespace}; "
-        + ("not signalling a rollback" if hook == gates.ROLLBACK else "waiting (fail closed)"),
+        f"replace it with kubectl gate open|close {hook} {name} -n {namespace}; " + _unknown_tail(hook, status),
     }
-    return 503, body
+    return status, body
 
 
-def unknown_answer(hook: str, *, ref: str, canary: str, why: str) -> tuple[int, Answer]:
-    """Fail closed: the state cannot be known, so no "go on" and no rollback signal (503)."""
+def unknown_answer(hook: str, *, ref: str, canary: str, why: str, guarded: bool = False) -> tuple[int, Answer]:
+    """The state cannot be known: no "go on" to a step and no rollback signal (canarygate.hooks.OUTAGE_RULE).
+
+    503, except a check hook whose next step our confirm gates guard (``guarded``): 200, no failed check.
+    """
+    status = hooks.unknown_status(hook, guarded_by_us=guarded)
     body: Answer = {
         "gate": hook,
         "state": "unknown",
-        "allowed": False,
+        "allowed": status < 300,
         "source": "unavailable",
         "canarygate": ref,
         "canary": canary,
-        "message": f"{hook}: {why}; "
-        + ("not signalling a rollback" if hook == gates.ROLLBACK else "waiting (fail closed)"),
+        "message": f"{hook}: {why}; " + _unknown_tail(hook, status),
     }
-    return 503, body
+    return status, body
 
 
 def encode(body: Any) -> bytes:

@@ -30,10 +30,10 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 import canarygate
-from canarygate import gates
+from canarygate import gates, hooks, rendering
 from canarygate.annotations import SCOPE_STEP
-from canarygate.model import Canary
-from canarygate.resolution import LIVE, Decision, resolve_gate
+from canarygate.model import Canary, CanaryGate
+from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
 
 from gate_sidecar import answers
 from gate_sidecar.cache import Entry, GateCache, Lookup
@@ -144,16 +144,18 @@ class GateSidecar:
                 if not self.cache.synced
                 else f"nothing has arrived from the API server for over {self.cache.fail_closed_after:g}s"
             )
-            return self._unknown(hook, lookup.ref, canary_ref, why)
+            return self._unknown(hook, lookup.ref, canary_ref, why, guarded=self._guarded(hook, lookup, namespace, name))
         if not lookup.watched:
             why = f"namespace {lookup.key[0]} is not watched by this sidecar (see --namespaces)"
             return self._unknown(hook, lookup.ref, canary_ref, why)
         if lookup.rivals:
-            return self._unknown(hook, lookup.ref, canary_ref, rivals_problem(lookup.rivals, canary_ref))
+            return self._unknown(hook, lookup.ref, canary_ref, rivals_problem(lookup.rivals, canary_ref),
+                                 guarded=self._guarded(hook, lookup, namespace, name))
         entry = lookup.entry
         for _ in range(DECIDE_ATTEMPTS):
             if entry is not None and entry.gate is None:
-                return self._unknown(hook, lookup.ref, canary_ref, f"CanaryGate {lookup.ref} cannot be read: {entry.error}")
+                return self._unknown(hook, lookup.ref, canary_ref, f"CanaryGate {lookup.ref} cannot be read: {entry.error}",
+                                     guarded=self._guarded(hook, lookup, namespace, name))
             target = entry.target if entry is not None and entry.target else (namespace, name)
             canary = self.cache.canary(*target)
             consumed = self.cache.consumed(lookup.key)
@@ -202,8 +204,14 @@ class GateSidecar:
             if not self.cache.consume(lookup.key, hook, change.identity):
                 return None
             self.writer.consume(lookup.key, gate, change)
+        unreadable = unreadable_check(gate, hook)
+        if unreadable is not None:  # a check nobody can read holds the step it guards
+            decision = Decision(hook, gates.CLOSED, INVALID, problem=unreadable)
         if not decision.known:
-            status, body = answers.invalid_answer(hook, decision, ref=lookup.ref, found_by=lookup.how, canary=canary_ref)
+            status, body = answers.invalid_answer(
+                hook, decision, ref=lookup.ref, found_by=lookup.how, canary=canary_ref,
+                guarded=self._guarded(hook, lookup, *canary_ref.split("/", 1)),
+            )
         else:
             status, body = answers.gate_answer(
                 hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref,
@@ -211,8 +219,18 @@ class GateSidecar:
             )
         return status, answers.encode(body), decision, cacheable
 
-    def _unknown(self, hook: str, ref: str, canary_ref: str, why: str) -> tuple[int, bytes]:
-        status, body = answers.unknown_answer(hook, ref=ref, canary=canary_ref, why=why)
+    def _guarded(self, hook: str, lookup: Lookup, namespace: str, name: str) -> bool:
+        """Whether the Canary of the call sends both confirm gates to us for this CanaryGate
+        (canarygate.hooks.OUTAGE_RULE); only asked for the check hooks, from the cache as it stands."""
+        if hook not in hooks.CHECK_GATES:
+            return False
+        canary = self.cache.canary(namespace, name)
+        if canary is None:
+            return False
+        return hooks.guarded(rendering.coverage_for(lookup.key[0], lookup.key[1], canary.webhooks))
+
+    def _unknown(self, hook: str, ref: str, canary_ref: str, why: str, *, guarded: bool = False) -> tuple[int, bytes]:
+        status, body = answers.unknown_answer(hook, ref=ref, canary=canary_ref, why=why, guarded=guarded)
         self.metrics.decided(hook, status, body.get("source", ""))
         return status, answers.encode(body)
 
@@ -309,6 +327,16 @@ class GateSidecar:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         return self.wsgi_app(environ, start_response)
+
+
+def unreadable_check(gate: CanaryGate | None, hook: str) -> str | None:
+    """For a confirm gate that guards a check (pause gates), what is wrong with an unreadable check gate."""
+    if gate is None or hook not in hooks.PAUSE_GATES:
+        return None
+    for check in hooks.CHECK_GATES:
+        if check in gate.invalid:
+            return f"the state of check gate {check} cannot be read ({gate.invalid[check]}), so its step is held"
+    return None
 
 
 def rivals_problem(rivals: Iterable[tuple[str, str]], canary_ref: str) -> str:

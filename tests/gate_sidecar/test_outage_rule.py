@@ -1,0 +1,71 @@
+"""The outage rule (canarygate.hooks.OUTAGE_RULE), through the test client over a hand-filled cache.
+
+While the state is unknown (API silent past the bound, an unreadable annotation): a check hook
+(rollout, pre-rollout) answers 200 when the Canary sends both confirm gates to this sidecar, and the
+confirm gates answer 503, so Flagger neither fails a check nor takes a step; without those confirm
+hooks the check answers 503 (no traffic on a guess); rollback never signals.
+"""
+
+from __future__ import annotations
+
+from sidecar_helpers import call, make_canary, make_gate
+from werkzeug.test import Client
+
+from canarygate import rendering
+from canarygate.annotations import annotation_key
+from canarygate.model import parse_canarygate
+from gate_sidecar.app import create_app
+from gate_sidecar.cache import GateCache, StaticHealth
+
+
+def rendered_canary(gate_raw, *, only=None):
+    canary = make_canary()
+    hooks = rendering.gate_webhooks(parse_canarygate(gate_raw), endpoint="http://sidecar")
+    if only is not None:
+        hooks = [h for h in hooks if h["type"] in only]
+    canary["spec"]["analysis"]["webhooks"] = hooks
+    return canary
+
+
+def client_for(gate_raw, canary_raw, *, seconds=0.0) -> Client:
+    cache = GateCache(health=[StaticHealth(seconds=seconds)], fail_closed_after=10)
+    cache.fill(gates=[gate_raw], canaries=[canary_raw])
+    return Client(create_app(cache=cache))
+
+
+META = {"gate_name": "demo", "gate_namespace": "demo-ns"}
+
+
+def body(**kw):
+    return {"name": "demo", "namespace": "demo-ns", "phase": "Progressing", "checksum": "x", "metadata": META}
+
+
+def test_api_silent_guarded_check_passes_and_confirm_gates_wait():
+    gate = make_gate()
+    client = client_for(gate, rendered_canary(gate), seconds=30)  # silent for 30 s > 10 s
+    for check in ("rollout", "pre-rollout"):
+        status, answer = call(client, check, body())
+        assert status == 200, answer
+        assert answer["state"] == "unknown" and "not failing this check" in answer["message"]
+    for confirm in ("confirm-traffic-increase", "confirm-promotion", "confirm-rollout"):
+        assert call(client, confirm, body())[0] == 503
+    assert call(client, "rollback", body())[0] == 503
+
+
+def test_api_silent_unguarded_check_fails_closed():
+    gate = make_gate()
+    canary = rendered_canary(gate, only={"rollout", "pre-rollout", "confirm-promotion"})
+    client = client_for(gate, canary, seconds=30)
+    assert call(client, "rollout", body())[0] == 503
+
+
+def test_unreadable_check_gate_holds_the_confirm_gates_and_does_not_fail_the_check():
+    gate = make_gate()
+    gate["metadata"]["annotations"][annotation_key("rollout")] = "{not json"
+    client = client_for(gate, rendered_canary(gate))
+    status, answer = call(client, "rollout", body())
+    assert status == 200 and answer["source"] == "invalid"
+    status, answer = call(client, "confirm-traffic-increase", body())
+    assert status == 503 and "check gate rollout cannot be read" in answer["problem"]
+    assert call(client, "confirm-promotion", body())[0] == 503
+    assert call(client, "rollback", body())[0] == 403  # known: closed by default
