@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -22,8 +23,52 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
+#: What looks like a secret in a text we did not write (a plugin's stderr, a server's or a library's
+#: message): the value is replaced, the name kept. Known secret values are replaced as well.
+_SECRET_SHAPES = [
+    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+"), r"\1\2<redacted>"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<redacted>"),
+    (re.compile(r"(?i)(\"?\b(?:[a-z_-]*token|password|passwd|secret|client-?key-?data|apikey|api-key)\b\"?\s*[:=]\s*)"
+                r"(\"[^\"]*\"|'[^']*'|[^\s,;}]+)"), r"\1<redacted>"),
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@"), r"\1<redacted>@"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S), "<redacted key>"),
+]
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with every known secret (3 characters or more) and whatever looks like one replaced."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    for shape, replacement in _SECRET_SHAPES:
+        text = shape.sub(replacement, text)
+    return text
+
+
+def secrets_of(api_client: Any) -> tuple[str, ...]:
+    """The secret values an ``ApiClient`` (light or official) sends, for :func:`scrub`."""
+    found = list(getattr(api_client, "secrets", ()) or ())
+    configuration = getattr(api_client, "configuration", None)
+    for value in (getattr(configuration, "api_key", None) or {}).values():
+        found += [str(value), str(value).split(" ", 1)[-1]]
+    found += [str(getattr(configuration, "password", None) or "")]
+    return tuple(s for s in found if s)
+
+
+def _scrubbed(error: BaseException, api_client: Any) -> BaseException:
+    """``error`` with its message scrubbed in place (type and attributes kept)."""
+    text = str(error)
+    clean = scrub(text, secrets_of(api_client))
+    if clean != text:
+        error.args = (clean,)
+    return error
+
+
 class Kube:
-    """JSON requests to one API server through an ``ApiClient`` (official or light)."""
+    """JSON requests to one API server through an ``ApiClient`` (official or light).
+
+    No error it raises shows a credential: messages (the server's, a library's) are scrubbed of the
+    client's own secrets and of anything shaped like one.
+    """
 
     def __init__(self, api_client, *, timeout: float | None = None):
         self.api_client = api_client
@@ -49,7 +94,8 @@ class Kube:
         response = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         data = response.read()
         if not 200 <= response.status < 300:
-            raise translate(response.status, data, resource=resource, name=name, method=method)
+            raise _scrubbed(translate(response.status, data, resource=resource, name=name, method=method),
+                            self.api_client)
         return json.loads(data) if data else {}
 
     def stream(
@@ -68,7 +114,7 @@ class Kube:
         """
         response = self._send("GET", path, query=query, timeout=timeout)
         if response.status != 200:
-            raise translate(response.status, response.read(), method="WATCH")
+            raise _scrubbed(translate(response.status, response.read(), method="WATCH"), self.api_client)
         raw = response.response
         if on_open is not None:
             on_open(lambda: _shutdown(raw))
@@ -86,8 +132,8 @@ class Kube:
             if isinstance(e, json.JSONDecodeError):
                 raise errors.Unreachable(f"the watch stream was cut mid-event: {e}") from e
             if _is_transport_error(e):
-                raise errors.Unreachable(f"the watch stream broke: {e}") from e
-            raise
+                raise _scrubbed(errors.Unreachable(f"the watch stream broke: {e}"), self.api_client) from e
+            raise _scrubbed(e, self.api_client)
         finally:
             raw.release_conn()
 
@@ -121,10 +167,15 @@ class Kube:
         except Exception as e:
             if _is_transport_error(e):
                 host = client.configuration.host
-                raise errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}") from e
+                raise _scrubbed(errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}"),
+                                client) from e
             official = sys.modules.get("kubernetes.client.exceptions")  # NB: loaded if the official client is used
             if official is not None and isinstance(e, official.ApiException):
-                raise errors.Unreachable(f"the API server connection failed: {e.reason}") from e
+                raise _scrubbed(errors.Unreachable(f"the API server connection failed: {e.reason}"), client) from e
+            text = str(e)
+            if scrub(text, secrets_of(client)) != text:
+                # NB: not chained: the original's text (and its traceback's locals) hold the secret
+                raise errors.GateError(f"{type(e).__name__}: {scrub(text, secrets_of(client))}") from None
             raise
 
 

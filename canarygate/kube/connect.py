@@ -8,7 +8,12 @@ and overrides) or the pod's service account, and returns a :class:`Connection` w
   (``KubeConfigLoader``: tokens, certificates, exec and auth-provider plugins, refreshed on
   expiry), or ``load_incluster_config``. Long-running services use it.
 * ``"light"``: :mod:`canarygate.kube.light` on the standard library, ~190 ms faster to start (the
-  CLI's default); a kubeconfig it cannot serve falls back to the official client.
+  CLI's default); a kubeconfig it cannot serve (auth-provider, impersonation, https or socks5
+  proxies) falls back to the official client.
+
+Both keep kubectl's transport rules (:func:`canarygate.kube.kubeconfig.resolve` refuses
+credentials over plain http and a CA with insecure-skip-tls-verify; proxies are Go's
+ProxyFromEnvironment); no error shows a credential.
 
 Every configuration problem is a :class:`canarygate.errors.ConfigError` that says what to do.
 """
@@ -97,32 +102,46 @@ def connect(settings: Settings = Settings()) -> Connection:
 
 
 def _light_client(resolved: kubeconfig.Resolved):
-    """A LightApiClient, or None when the kubeconfig needs the official client.
+    """A LightApiClient, or None when the kubeconfig needs the official client (light.Unsupported).
 
-    NB: credentials the light transport cannot load also fall back, so their errors are the
-    official client's, which users know.
+    NB: a credential that cannot be loaded, or an exec plugin that fails, is a ConfigError here: the
+    official client would log the plugin's failure and carry on without credentials.
     """
-    import ssl
-
     from canarygate.kube import light
 
     try:
         return light.LightApiClient(light.target(resolved))
-    except (light.Unsupported, OSError, ssl.SSLError, ValueError, KeyError):
+    except light.Unsupported:
         return None
 
 
 def _official_client(resolved: kubeconfig.Resolved):
+    """The official client for ``resolved``, with what it lacks of kubectl's rules added: the proxy
+    from the environment (it reads none), and an exec plugin that gave no credential is an error."""
     from kubernetes import client, config  # deferred: the light transport never imports it
     from kubernetes.config.config_exception import ConfigException
 
+    from canarygate.kube import light
+    from canarygate.kube.client import scrub
+
     configuration = client.Configuration()
+    secrets = [str(resolved.user.get(k) or "") for k in ("token", "password")]
     try:
         loader = config.kube_config.KubeConfigLoader(config_dict=resolved.config,
                                                      active_context=resolved.context_name)
         loader.load_and_set(configuration)
-    except (ConfigException, OSError) as e:
-        raise errors.ConfigError(f"cannot use the kubeconfig: {e}") from e
+    except (ConfigException, OSError, ValueError) as e:
+        raise errors.ConfigError(f"cannot use the kubeconfig: {scrub(str(e), secrets)}") from None
+    spec = resolved.user.get("exec")
+    has_credential = configuration.api_key.get("BearerToken") or configuration.cert_file
+    if isinstance(spec, dict) and not has_credential and not resolved.user.get("token"):
+        raise errors.ConfigError(f'the exec credential plugin "{spec.get("command")}" of user "{resolved.user_name}" '
+                                 "gave no credential: refusing to go on without one")
+    if not resolved.cluster.get("proxy-url"):
+        found = light.proxy_for(configuration.host)
+        if found:
+            configuration.proxy = found
+            configuration.proxy_headers = light.proxy_headers_for(found) or None
     return client.ApiClient(configuration)
 
 

@@ -46,6 +46,8 @@ _FIELDS: dict[str, dict[str, str]] = {
 }
 _EXEC_FIELDS = {"command": _STR, "args": _STRS, "apiVersion": _STR, "installHint": _STR,
                 "provideClusterInfo": _BOOL, "interactiveMode": _STR, "env": _ENV}
+#: Fields whose value is never shown in a message.
+SECRET_FIELDS = frozenset({"token", "password", "client-key-data", "client-certificate-data"})
 _PATH_KEYS = {
     "clusters": ("certificate-authority",),
     "users": ("client-certificate", "client-key", "tokenFile"),
@@ -85,7 +87,8 @@ def load(files: list[str]) -> dict[str, Any]:
         except OSError as e:
             raise errors.ConfigError(f"cannot read the kubeconfig {path}: {e.strerror}") from e
         except yaml.YAMLError as e:
-            raise errors.ConfigError(f"the kubeconfig {path} is not valid YAML: {e}") from e
+            # NB: not str(e): PyYAML quotes the offending line, which may hold a token
+            raise errors.ConfigError(f"the kubeconfig {path} is not valid YAML: {_yaml_problem(e)}") from None
         if not isinstance(data, dict):
             raise errors.ConfigError(f"the kubeconfig {path} is not a kubeconfig (expected a mapping)")
         found = True
@@ -116,7 +119,16 @@ def load(files: list[str]) -> dict[str, Any]:
     return merged
 
 
-def _kind(value: Any) -> str:
+def _yaml_problem(e: Exception) -> str:
+    """What PyYAML found and where (line and column), without the text of the line, as kubectl says it."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or "cannot parse it"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else str(problem)
+
+
+def _kind(value: Any, secret: bool = False) -> str:
+    if secret and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return "a number" if isinstance(value, (int, float)) else "a string"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
@@ -200,8 +212,9 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
     for key, value, expected in checks:
         if not _fits(value, expected):
             # NB: only type mismatches get here: client-go's decoding refuses each of them, whole file.
+            shown = _kind(value, secret=True) if key in SECRET_FIELDS else _described(value, expected)
             raise errors.ConfigError(
-                f"{where}: field {key} must be {expected}, not {_described(value, expected)} "
+                f"{where}: field {key} must be {expected}, not {shown} "
                 "(kubectl refuses this file too)"
             )
 
@@ -291,7 +304,7 @@ def resolve(
     if cluster_name not in by_name["clusters"]:
         raise _unknown("cluster", cluster_name, by_name["clusters"], f' (named by context "{context_name}")')
     user_name = str(ctx.get("user") or "")
-    _check_usable(user_name, by_name["users"].get(user_name) or {})
+    _check_usable(cluster_name, by_name["clusters"][cluster_name], user_name, by_name["users"].get(user_name) or {})
     config = {
         **merged,
         "current-context": context_name,
@@ -310,18 +323,74 @@ def resolve(
     )
 
 
-def _check_usable(name: str, user: dict[str, Any]) -> None:
-    """What kubectl checks of the user it is about to use (client-go ``validateAuthInfo``), beyond types.
+def scheme(server: str) -> str:
+    """The server URL's scheme as Go's url.Parse reads it (any case is the same); "http" when it has none."""
+    head, sep, _ = server.partition("://")
+    return head.lower() if sep else "http"
+
+
+def credentials(user: dict[str, Any]) -> list[str]:
+    """The kinds of credentials ``user`` carries (empty: anonymous)."""
+    kinds = [("token", ("token", "tokenFile")), ("basic auth", ("username", "password")),
+             ("client certificate", ("client-certificate", "client-certificate-data", "client-key", "client-key-data")),
+             ("exec plugin", ("exec",)), ("auth-provider", ("auth-provider",))]
+    return [kind for kind, keys in kinds if any(user.get(k) for k in keys)]
+
+
+def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: dict[str, Any]) -> None:
+    """What kubectl checks of the cluster and user it is about to use, beyond types (client-go's
+    ``validateClusterInfo``/``validateAuthInfo`` and its transport), in kubectl's words; and that no
+    credential goes over plain http.
 
     Only the user in use: kubectl reads a file with an unnamed env variable in some other user's exec
     plugin, and uses the other users.
     """
-    spec = user.get("exec")
-    if isinstance(spec, dict) and any(not item["name"] for item in spec.get("env") or ()):
+    server = str(cluster.get("server") or "")
+    sent = credentials(user)
+    if sent and scheme(server) != "https":
+        # NB: kubectl silently sends nothing over http (client-go merges credentials only for https);
+        # an anonymous gate change would be refused or misattributed, so say it instead.
         raise errors.ConfigError(
-            f'the kubeconfig\'s user "{name}": an exec.env item has no name (kubectl refuses this user too: '
-            f"env variable name must be specified for {name} to use exec authentication plugin)"
-        )
+            f'refusing to send the credentials of user "{name}" ({", ".join(sent)}) over plain http to '
+            f'{server or "the server"} (cluster "{cluster_name}"): kubectl never sends credentials over http '
+            "either. Use the cluster's https:// address.")
+    if cluster.get("insecure-skip-tls-verify") is True and (
+            cluster.get("certificate-authority") or cluster.get("certificate-authority-data")):
+        raise errors.ConfigError(
+            f'the kubeconfig\'s cluster "{cluster_name}" has both a certificate-authority and '
+            "insecure-skip-tls-verify: true (kubectl refuses this too: specifying a root certificates file with "
+            "the insecure flag is not allowed). Remove one of them.")
+    problems = []
+    methods = (["token"] if user.get("token") else []) + (
+        ["basicAuth"] if user.get("username") or user.get("password") else [])
+    spec = user.get("exec")
+    if isinstance(spec, dict):
+        if user.get("auth-provider"):
+            problems.append(f"authProvider cannot be provided in combination with an exec plugin for {name}")
+        if not spec.get("command"):
+            problems.append(f"command must be specified for {name} to use exec authentication plugin")
+        if not spec.get("apiVersion"):
+            problems.append(f"apiVersion must be specified for {name} to use exec authentication plugin")
+        if any(not item["name"] for item in spec.get("env") or ()):
+            problems.append(f"env variable name must be specified for {name} to use exec authentication plugin")
+        mode = spec.get("interactiveMode") or _DEFAULT_MODE.get(str(spec.get("apiVersion") or ""), "")
+        if not mode:
+            problems.append(f"interactiveMode must be specified for {name} to use exec authentication plugin")
+        elif mode not in ("Never", "IfAvailable", "Always"):
+            problems.append(f"invalid interactiveMode for {name}: {mode!r}".replace("'", '"'))
+    if len(methods) > 1:
+        problems.append(f"more than one authentication method found for {name}; found [{' '.join(methods)}], "
+                        "only one is allowed")
+    if (user.get("as-uid") or user.get("as-groups") or user.get("as-user-extra")) and not user.get("as"):
+        problems.append(f"requesting uid, groups or user-extra for {name} without impersonating a user")
+    if problems:
+        raise errors.ConfigError(f'the kubeconfig\'s user "{name}" cannot be used (kubectl refuses this user too: '
+                                 + "; ".join(problems) + ")")
+
+
+#: client-go's defaults for an exec plugin's interactiveMode: only the older API versions have one.
+_DEFAULT_MODE = {"client.authentication.k8s.io/v1beta1": "IfAvailable",
+                 "client.authentication.k8s.io/v1alpha1": "IfAvailable"}
 
 
 def _unknown(kind: str, name: str, known: dict[str, Any], where: str = "") -> errors.ConfigError:

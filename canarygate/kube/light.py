@@ -5,10 +5,12 @@ Why: importing the official ``kubernetes`` client costs ~190 ms, more than ``kub
 all, and ``kubectl gate show`` must stay within 2x of it (UX-AND-PACKAGING §0.5, §6.4). This module
 must never import ``kubernetes`` (an import-linter contract and a test check it).
 
-Supported: bearer tokens, ``tokenFile``, basic auth, client certificates (files or data), CA (file
-or data, else the system store), ``insecure-skip-tls-verify``, exec credential plugins.
-Anything else (auth-provider, impersonation, proxies, tls-server-name) raises :class:`Unsupported`;
-:func:`canarygate.kube.connect.connect` then uses the official client.
+Supported: bearer tokens, ``tokenFile``, basic auth, client certificates (files or data, loaded
+from memory), CA (file or data, else the system store), ``insecure-skip-tls-verify``,
+``tls-server-name``, exec credential plugins, HTTP proxies (``proxy-url``, else HTTPS_PROXY /
+HTTP_PROXY / NO_PROXY as Go reads them). Anything else (auth-provider, impersonation, https or
+socks5 proxies) raises :class:`Unsupported`; :func:`canarygate.kube.connect.connect` then uses the
+official client. A broken credential or a failing exec plugin is a ConfigError, never a fallback.
 
 Connections: one kept-alive connection per client for ordinary requests, shared by threads under a
 lock (a request holds it until its body is read); each watch gets its own connection, closed when
@@ -26,14 +28,17 @@ import ssl
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from canarygate import errors
+from canarygate.kube import kubeconfig
 from canarygate.kube.kubeconfig import Resolved
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+#: Seconds an exec credential plugin may take (a first login may open a browser).
+EXEC_TIMEOUT = 60.0
 
 
 class Unsupported(Exception):
@@ -49,109 +54,334 @@ class Target:
     ssl_context: ssl.SSLContext | None
     #: The kubeconfig's cluster name, for messages.
     cluster: str = ""
+    #: http://host:port of the HTTP proxy to go through (CONNECT for https), or "" for none.
+    proxy: str = ""
+    proxy_headers: dict[str, str] = field(default_factory=dict)
+    #: tls-server-name: the name the server's certificate is checked against (SNI too).
+    server_name: str = ""
+    #: Every secret value a message must never show (see :func:`canarygate.kube.client.scrub`).
+    secrets: tuple[str, ...] = ()
 
 
 def target(resolved: Resolved) -> Target:
     """The Target for a resolved kubeconfig context; Unsupported for what only the official client does.
 
-    Runs an exec credential plugin if the user has one. OSError, ssl.SSLError or ValueError for
-    unreadable or broken credentials (callers fall back to the official client, whose messages
-    users know).
+    The kubeconfig reader has already refused credentials over plain http and a CA together with
+    insecure-skip-tls-verify. Runs an exec credential plugin if the user has one: ConfigError naming
+    it when it fails (never "carry on without credentials"). ConfigError for credentials that cannot
+    be read. Client keys are loaded from memory where the OS allows it, never left on disk.
     """
     cl, usr = resolved.cluster, resolved.user
     server = str(cl.get("server") or "")
     if not server:
         raise Unsupported(f'cluster "{resolved.cluster_name}" has no server')
-    unsupported = [k for k in ("proxy-url", "tls-server-name") if cl.get(k)] + [
-        k for k in ("auth-provider", "as", "as-groups", "as-uid", "impersonate") if usr.get(k)]
-    if any(os.environ.get(v) for v in _PROXY_VARIABLES):
-        unsupported.append("proxy")
+    unsupported = [k for k in ("auth-provider", "as", "as-groups", "as-uid", "as-user-extra") if usr.get(k)]
+    proxy = str(cl.get("proxy-url") or "") or proxy_for(server) or ""
+    if proxy and urlsplit(proxy).scheme.lower() != "http":
+        unsupported.append(f"a {urlsplit(proxy).scheme} proxy")
     if unsupported:
         raise Unsupported(f"not supported by the light transport: {', '.join(unsupported)}")
+    https = kubeconfig.scheme(server) == "https"
     headers = {"Accept": "application/json"}
-    ssl_context = None
-    if server.startswith("https"):
-        # NB: the system CA store (~20 ms to load) only when the kubeconfig names no CA of its own.
-        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if cl.get("insecure-skip-tls-verify") is True:  # NB: only a real boolean; the reader refuses others
-            ssl_context.check_hostname = False
-            ssl_context.verify_mode = ssl.CERT_NONE
-        elif cl.get("certificate-authority-data"):
-            ssl_context.load_verify_locations(cadata=base64.b64decode(cl["certificate-authority-data"]).decode())
-        elif cl.get("certificate-authority"):
-            ssl_context.load_verify_locations(cafile=cl["certificate-authority"])
-        else:
-            ssl_context.load_default_certs()
-    cert = _pem(usr.get("client-certificate-data"), usr.get("client-certificate"))
-    key = _pem(usr.get("client-key-data"), usr.get("client-key"))
-    token = usr.get("token")
-    if not token and usr.get("tokenFile"):
-        with open(usr["tokenFile"]) as f:
-            token = f.read().strip()
-    if not token and usr.get("exec"):
-        status = _exec_credential(usr["exec"])
-        token = status.get("token")
-        if status.get("clientCertificateData"):
-            cert = ("data", status["clientCertificateData"].encode())
-            key = ("data", (status.get("clientKeyData") or "").encode())
+    ssl_context = _tls(resolved) if https else None
+    cert = _pem(usr, "client-certificate")
+    key = _pem(usr, "client-key")
+    token = str(usr.get("token") or "")
+    if usr.get("tokenFile"):  # NB: kubectl reads tokenFile even when token is set too, and it wins
+        token = _read(usr["tokenFile"], "tokenFile", resolved.user_name).strip() or token
+    if not token and isinstance(usr.get("exec"), dict):
+        token, exec_cert, exec_key = _exec_credential(usr["exec"], resolved.user_name)
+        if exec_cert:
+            cert, key = ("data", exec_cert), ("data", exec_key)
+    secrets = []
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    elif usr.get("username"):
-        pair = f"{usr['username']}:{usr.get('password', '')}".encode()
+        secrets += [token]
+    elif usr.get("username") or usr.get("password"):
+        pair = f"{usr.get('username') or ''}:{usr.get('password') or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        secrets += [str(usr.get("password") or ""), headers["Authorization"].split(" ", 1)[1]]
     if cert and ssl_context is not None:
-        _load_cert_chain(ssl_context, cert, key)
-    return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name)
+        if key is None:
+            raise errors.ConfigError(f"client-key-data or client-key must be specified for {resolved.user_name} "
+                                     "to use the clientCert authentication method")
+        for (kind, value), what in ((cert, "client-cert"), (key, "client-key")):
+            if kind == "file":
+                _read(value, what, resolved.user_name)
+        load_cert_chain(ssl_context, cert, key)
+    proxy_headers = proxy_headers_for(proxy) if proxy else {}
+    if proxy:
+        parts = urlsplit(proxy)
+        if proxy_headers:
+            secrets += [unquote(parts.password or ""), parts.password or "", proxy_headers["Proxy-Authorization"][6:]]
+        proxy = f"http://{parts.hostname}:{parts.port or 80}"
+    return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name, proxy, proxy_headers,
+                  str(cl.get("tls-server-name") or ""), tuple(s for s in secrets if s))
 
 
-def _pem(data: str | None, path: str | None) -> tuple[str, Any] | None:
-    if data:
-        return ("data", base64.b64decode(data))
-    if path:
-        return ("file", path)
+def _tls(resolved: Resolved) -> ssl.SSLContext:
+    cl = resolved.cluster
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cl.get("insecure-skip-tls-verify") is True:  # NB: only a real boolean; the reader refuses others
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif cl.get("certificate-authority-data"):  # NB: the data wins over the file, as in kubectl
+        try:
+            context.load_verify_locations(cadata=base64.b64decode(cl["certificate-authority-data"]).decode())
+        except (ValueError, ssl.SSLError) as e:
+            raise errors.ConfigError(f'the kubeconfig\'s cluster "{resolved.cluster_name}": '
+                                     f"certificate-authority-data is not a base64 PEM certificate ({e})") from None
+    elif cl.get("certificate-authority"):
+        _read(cl["certificate-authority"], "certificate-authority", resolved.cluster_name)
+        try:
+            context.load_verify_locations(cafile=cl["certificate-authority"])
+        except ssl.SSLError as e:
+            raise errors.ConfigError(f"certificate-authority {cl['certificate-authority']} for "
+                                     f"{resolved.cluster_name} is not a PEM certificate ({e})") from None
+    else:
+        # NB: the system CA store (~20 ms to load) only when the kubeconfig names no CA of its own.
+        context.load_default_certs()
+    return context
+
+
+def _read(path: str, what: str, owner: str) -> str:
+    """A file the kubeconfig names, or ConfigError in kubectl's words."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        raise errors.ConfigError(f"unable to read {what} {path} for {owner} due to {e.strerror.lower()}") from None
+
+
+def _pem(user: dict[str, Any], key: str) -> tuple[str, Any] | None:
+    if user.get(key + "-data"):  # NB: the data wins over the file, as in kubectl
+        try:
+            return ("data", base64.b64decode(user[key + "-data"], validate=True))
+        except ValueError:
+            raise errors.ConfigError(f"{key}-data is not base64") from None
+    if user.get(key):
+        return ("file", user[key])
     return None
 
 
-def _load_cert_chain(context: ssl.SSLContext, cert: tuple[str, Any], key: tuple[str, Any] | None) -> None:
-    """ssl reads keys only from files: inline data goes through a private temporary file, removed at once."""
-    made: list[str] = []
+def load_cert_chain(context: ssl.SSLContext, cert: tuple[str, Any], key: tuple[str, Any]) -> None:
+    """Load a client certificate and key into ``context``, leaving nothing on disk.
 
-    def as_file(item):
-        if item is None:
-            return None
-        kind, value = item
-        if kind == "file":
-            return value
-        fd, name = tempfile.mkstemp(suffix=".pem")
-        made.append(name)
-        with os.fdopen(fd, "wb") as f:
-            f.write(value)
-        return name
-
+    ssl reads keys only from a path. Inline data goes through an anonymous memory file
+    (``memfd_create``, read through /proc/self/fd: it never reaches a disk and dies with the process,
+    whatever signal ends it); where that does not exist, through a 0600 file in a private 0700
+    directory, written, loaded and removed with SIGTERM, SIGINT and SIGHUP held back meanwhile.
+    """
+    files = [v if kind == "file" else None for kind, v in (cert, key)]
+    datas = [v if kind == "data" else None for kind, v in (cert, key)]
     try:
-        context.load_cert_chain(as_file(cert), as_file(key))
+        if all(d is None for d in datas):
+            context.load_cert_chain(files[0], files[1])
+        elif hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+            _load_from_memory(context, files, datas)
+        else:
+            _load_through_private_file(context, files, datas)
+    except ssl.SSLError as e:
+        raise errors.ConfigError(f"the client certificate and key cannot be used together ({e.reason or e})") from None
+
+
+def _load_from_memory(context: ssl.SSLContext, files: list, datas: list) -> None:
+    fds = []
+    try:
+        paths = []
+        for path, data in zip(files, datas):
+            if data is None:
+                paths.append(path)
+                continue
+            fd = os.memfd_create("kubectl-gate-credential", os.MFD_CLOEXEC)
+            fds.append(fd)
+            os.write(fd, data)
+            paths.append(f"/proc/self/fd/{fd}")
+        context.load_cert_chain(paths[0], paths[1])
     finally:
-        for name in made:
-            os.unlink(name)
+        for fd in fds:
+            os.close(fd)
 
 
-def _exec_credential(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run a client.authentication.k8s.io exec plugin; its ``status``. Unsupported when it fails."""
-    command = spec.get("command") or ""
+def _load_through_private_file(context: ssl.SSLContext, files: list, datas: list) -> None:
+    import shutil
+    import signal
+
+    held = {getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, n)}
+    mask = getattr(signal, "pthread_sigmask", None)
+    previous = mask(signal.SIG_BLOCK, held) if mask else None
+    directory = tempfile.mkdtemp(prefix="kubectl-gate-")  # NB: mkdtemp makes it 0700
+    try:
+        paths = []
+        for i, (path, data) in enumerate(zip(files, datas)):
+            if data is None:
+                paths.append(path)
+                continue
+            name = os.path.join(directory, f"{i}.pem")
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            paths.append(name)
+        context.load_cert_chain(paths[0], paths[1])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if mask:
+            mask(signal.SIG_SETMASK, previous)
+
+
+def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes]:
+    """Run a client.authentication.k8s.io exec plugin: (token, client cert PEM, client key PEM).
+
+    Every failure (not found, non-zero exit, timeout, not an ExecCredential, no credential in it)
+    is a ConfigError naming the plugin, with its stderr's last lines scrubbed of anything that looks
+    like a secret; its stdout is never shown.
+    """
+    command = str(spec.get("command") or "")
+    api_version = str(spec.get("apiVersion") or "")
     env = dict(os.environ)
     for item in spec.get("env") or ():  # NB: a missing or null value is "", as client-go decodes it
         item = item or {}
         if item.get("name"):
             env[item["name"]] = item.get("value") or ""
-    info = {"apiVersion": spec.get("apiVersion", "client.authentication.k8s.io/v1"),
-            "kind": "ExecCredential", "spec": {"interactive": False}}
+    info = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
     env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
+    where = f'the exec credential plugin "{command}" of user "{user}"'
     try:
-        out = subprocess.run([command, *(spec.get("args") or ())], env=env, capture_output=True, timeout=10,
-                             check=True, stdin=subprocess.DEVNULL).stdout
-        return json.loads(out).get("status") or {}
-    except (OSError, subprocess.SubprocessError, ValueError) as e:
-        raise Unsupported(f"exec credential plugin failed: {e}") from e
+        done = subprocess.run([command, *(spec.get("args") or ())], env=env, capture_output=True,
+                              timeout=EXEC_TIMEOUT, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        hint = str(spec.get("installHint") or "")
+        raise errors.ConfigError(f"{where}: executable {command} not found" + (f"\n{hint}" if hint else "")) from None
+    except subprocess.TimeoutExpired:
+        raise errors.ConfigError(f"{where} did not finish within {EXEC_TIMEOUT:g} s") from None
+    except OSError as e:
+        raise errors.ConfigError(f"{where} cannot be run: {e.strerror}") from None
+    if done.returncode != 0:
+        raise errors.ConfigError(f"{where} failed with exit code {done.returncode}" + _tail(done.stderr))
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError as e:
+        detail = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise errors.ConfigError(f"{where} printed no ExecCredential JSON ({detail})") from None
+    if not isinstance(answer, dict) or answer.get("kind") != "ExecCredential":
+        raise errors.ConfigError(f"{where} printed JSON that is not an ExecCredential")
+    if answer.get("apiVersion") != api_version:
+        raise errors.ConfigError(f"{where} is configured to use API version {api_version}, "
+                                 f"plugin returned version {str(answer.get('apiVersion'))[:80]}")
+    status = answer.get("status") if isinstance(answer.get("status"), dict) else {}
+    token = status.get("token") if isinstance(status.get("token"), str) else ""
+    cert = status.get("clientCertificateData") if isinstance(status.get("clientCertificateData"), str) else ""
+    key = status.get("clientKeyData") if isinstance(status.get("clientKeyData"), str) else ""
+    if bool(cert) != bool(key) or not (token or cert):
+        raise errors.ConfigError(f"{where} didn't return a token or cert/key pair")
+    return token, cert.encode(), key.encode()
+
+
+def _tail(stderr: bytes) -> str:
+    from canarygate.kube.client import scrub
+
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()][-5:]
+    text = scrub("\n".join(lines))[-800:]
+    return (":\n  " + text.replace("\n", "\n  ")) if text else ""
+
+
+def proxy_for(server: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy URL Go's ``http.ProxyFromEnvironment`` (client-go's) picks for ``server``, or None.
+
+    HTTPS_PROXY for https servers, HTTP_PROXY for http ones (upper case first, then lower; an empty
+    value is unset); never for localhost or a loopback address; NO_PROXY (or no_proxy) entries:
+    ``*``, an IP, a CIDR, a domain (``corp.example`` matches it and its subdomains, ``.corp.example``
+    and ``*.corp.example`` only subdomains), each optionally with ``:port``. A proxy without a scheme
+    is ``http://``. In a CGI environment (REQUEST_METHOD set) HTTP_PROXY is refused, as Go refuses it.
+    """
+    env = os.environ if environ is None else environ
+    parts = urlsplit(server if "://" in server else "http://" + server)
+    which = parts.scheme.lower()
+    if which == "https":
+        raw = _env_any(env, "HTTPS_PROXY", "https_proxy")
+    elif which == "http":
+        raw = _env_any(env, "HTTP_PROXY", "http_proxy")
+        if raw and env.get("REQUEST_METHOD"):
+            raise errors.ConfigError("refusing to use HTTP_PROXY value in CGI environment (REQUEST_METHOD is set)")
+    else:
+        return None
+    if not raw:
+        return None
+    host = (parts.hostname or "").lower()
+    port = str(parts.port or (443 if which == "https" else 80))
+    if not _use_proxy(host, port, _env_any(env, "NO_PROXY", "no_proxy")):
+        return None
+    head, sep, _ = raw.partition("://")
+    return raw if sep and head.lower() in ("http", "https", "socks5") else "http://" + raw
+
+
+def proxy_headers_for(proxy: str) -> dict[str, str]:
+    """Proxy-Authorization (basic) from the proxy URL's user:password, as Go sends it; {} without one."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def _env_any(env: Mapping[str, str], *names: str) -> str:
+    return next((env[n] for n in names if env.get(n)), "")
+
+
+def _use_proxy(host: str, port: str, no_proxy: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_loopback:
+        return False
+    for entry in no_proxy.split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return False
+        if "/" in entry:
+            try:
+                if ip is not None and ip in ipaddress.ip_network(entry, strict=False):
+                    return False
+                continue
+            except ValueError:
+                pass
+        name, entry_port = _split_host_port(entry)
+        if not name:
+            continue
+        try:
+            if ip is not None and ip == ipaddress.ip_address(name):
+                if not entry_port or entry_port == port:
+                    return False
+            continue
+        except ValueError:
+            pass
+        if name.startswith("*."):
+            name = name[1:]
+        exact = not name.startswith(".")
+        suffix = name if not exact else "." + name
+        if (host.endswith(suffix) or (exact and host == suffix[1:])) and (not entry_port or entry_port == port):
+            return False
+    return True
+
+
+def _split_host_port(entry: str) -> tuple[str, str]:
+    """Go's net.SplitHostPort, or (entry, "") when it is not host:port (a bare name or IPv6 address)."""
+    if entry.startswith("["):
+        close = entry.find("]")
+        if close > 0 and entry[close + 1:close + 2] == ":":
+            return entry[1:close], entry[close + 2:]
+        return entry, ""
+    if entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+        return name, port
+    return entry, ""
 
 
 def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedServer:
@@ -165,6 +395,19 @@ def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedSe
 
 
 # -- the ApiClient stand-in ----------------------------------------------------------------------
+
+
+class _Https(http.client.HTTPSConnection):
+    """HTTPS whose certificate is checked against ``server_name`` (tls-server-name) when given."""
+
+    def __init__(self, host, port, *, context, server_name: str = ""):
+        super().__init__(host, port, context=context)
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelling
+        name = self._server_name or self._tunnel_host or self.host
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
 
 
 class _Configuration:
@@ -221,15 +464,34 @@ class LightApiClient:
         self.target = where
         self.configuration = _Configuration(where.server)
         parts = urlsplit(where.server)
-        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._scheme, self._host, self._port = parts.scheme.lower(), parts.hostname, parts.port
+        self._netloc = parts.netloc.rpartition("@")[2]
         self._prefix = parts.path.rstrip("/")
         self._lock = threading.Lock()
         self._connection: http.client.HTTPConnection | None = None
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What no message may show: for :class:`~canarygate.kube.client.Kube`'s scrubbing."""
+        return self.target.secrets
+
     def _new(self) -> http.client.HTTPConnection:
-        if self._scheme == "https":
-            return http.client.HTTPSConnection(self._host, self._port, context=self.target.ssl_context)
-        return http.client.HTTPConnection(self._host, self._port)
+        """A connection to the server, through the proxy when there is one (CONNECT for https)."""
+        where = self.target
+        proxy = urlsplit(where.proxy) if where.proxy else None
+        host, port = (proxy.hostname, proxy.port) if proxy else (self._host, self._port)
+        if self._scheme != "https":
+            return http.client.HTTPConnection(host, port)
+        connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name)
+        if proxy:
+            connection.set_tunnel(self._host, self._port or 443, headers=dict(where.proxy_headers))
+        return connection
+
+    def _url(self, url: str) -> str:
+        """Plain http through a proxy asks for the absolute URL, with the proxy's credentials."""
+        if self.target.proxy and self._scheme != "https":
+            return f"http://{self._netloc}{url}"
+        return url
 
     def param_serialize(self, *, method, resource_path, query_params=(), header_params=None, body=None,
                         auth_settings=None, **_: Any):
@@ -252,7 +514,10 @@ class LightApiClient:
         ``_request_timeout``: seconds, or (connect, read) as urllib3 takes it; None waits forever.
         """
         connect_timeout, read_timeout = _timeouts(_request_timeout)
-        if _is_watch(url):
+        watch, url = _is_watch(url), self._url(url)
+        if self.target.proxy and self._scheme != "https":
+            headers = {**headers, **self.target.proxy_headers}
+        if watch:
             connection = self._new()
             try:
                 _open(connection, connect_timeout, read_timeout)

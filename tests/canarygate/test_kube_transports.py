@@ -1,6 +1,6 @@
 """connect()'s two transports against the sandbox API: the light one is used when the kubeconfig
-allows it and falls back to the official client otherwise (impersonation, proxies, broken
-credentials); it keeps one connection alive across requests, is safe to share between threads,
+allows it and falls back to the official client otherwise (impersonation, https proxies; broken
+credentials are an error); it keeps one connection alive across requests, is safe to share between threads,
 retries once on a kept-alive connection the server closed, supports tokenFile and exec plugins
 (relative paths), and leaves no key material on disk. connect_service wraps connect.
 """
@@ -45,15 +45,21 @@ def test_light_is_used_when_it_can_be(kubeconfig, apiserver):
 def test_light_falls_back_to_the_official_client(kubeconfig, tmp_path):
     impersonating = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update({"as": "someone"}), "as")
     assert light_conn(impersonating).transport == connect.OFFICIAL
-    # Credentials the light transport cannot load: the official client's own message, which users know.
-    broken = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update({"client-certificate": "/no.crt"}))
-    with pytest.raises(errors.ConfigError, match="cannot use the kubeconfig: File does not exist: /no.crt"):
+    # Credentials that cannot be loaded are an error in kubectl's words, not a fallback.
+    broken = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update(
+        {"token": None, "client-certificate": "/no.crt", "client-key": "/no.key"}))
+    with pytest.raises(errors.ConfigError, match="unable to read client-cert /no.crt for sandbox-admin due to no such"):
         light_conn(broken)
 
 
-def test_a_proxy_means_the_official_client(kubeconfig, monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    assert light_conn(kubeconfig).transport == connect.OFFICIAL
+def test_an_https_proxy_means_the_official_client_with_that_proxy(kubeconfig, tmp_path, monkeypatch):
+    """The light transport tunnels through http proxies only; the official client reads no proxy from
+    the environment by itself, so connect hands it the one Go's rules pick."""
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.gate.invalid:3128")
+    conn = light_conn(edit(kubeconfig, tmp_path,
+                           lambda c: c["clusters"][0]["cluster"].update({"server": "https://api.gate.invalid:6443"})))
+    assert conn.transport == connect.OFFICIAL
+    assert conn.kube.api_client.configuration.proxy == "https://proxy.gate.invalid:3128"
 
 
 def test_one_connection_kept_alive_and_shared_by_threads(kubeconfig, monkeypatch, apiserver):
@@ -109,7 +115,7 @@ def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, ap
 
     def from_plugin(c):
         c["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
-                                          "command": "./bin/get-token"}}
+                                          "command": "./bin/get-token", "interactiveMode": "Never"}}
 
     for change in (from_file, from_plugin):
         conn = light_conn(edit(kubeconfig, tmp_path, change))

@@ -39,7 +39,8 @@ def two_files(tmp_path, monkeypatch):
     b = write(tmp_path / "b" / "config", current="second",
               clusters=[("c", {"server": "https://b"}), ("only-b", {"server": "https://only-b"})],
               users=[("u", {"token": "from-b"}),
-                     ("plugin", {"exec": {"command": "./bin/get-token", "apiVersion": "v1"}, "tokenFile": "tok"}),
+                     ("plugin", {"exec": {"command": "./bin/get-token", "apiVersion": "v1", "interactiveMode": "Never"},
+                                 "tokenFile": "tok"}),
                      ("path-plugin", {"exec": {"command": "get-token"}})],
               contexts=[("second", {"cluster": "only-b", "user": "plugin"}),
                         ("shared", {"cluster": "c", "user": "u", "namespace": "from-b"})])
@@ -267,7 +268,7 @@ def test_shapes_accepted_and_refused_as_kubectl_does(tmp_path, user, outcome, de
     elif outcome == "refused-in-use":
         with pytest.raises(errors.ConfigError) as e:
             kubeconfig.resolve(kubeconfig=str(path))
-        assert "exec.env item has no name" in str(e.value) and "kubectl refuses this user too" in str(e.value)
+        assert "env variable name must be specified" in str(e.value) and "kubectl refuses this user too" in str(e.value)
     else:
         with pytest.raises(errors.ConfigError) as e:
             kubeconfig.load([str(path)])

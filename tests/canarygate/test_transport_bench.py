@@ -1,0 +1,163 @@
+"""Recording stand-ins for the transport tests: an API server that records what arrives (plain http
+or TLS) and a CONNECT / absolute-form HTTP proxy that records what it was asked for.
+
+Both listen on 127.0.0.1. The proxy tunnels every CONNECT to the recording server whatever host
+it names, so a kubeconfig can name a host that does not resolve (``api.gate.invalid``): a request
+that arrives came through the proxy, and one that went direct fails to resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import socketserver
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class RecordingServer:
+    """Answers every GET with a small JSON object (or ``answer``) and records method, path, headers."""
+
+    tls: ssl.SSLContext | None = None
+    answer: tuple[int, bytes] = (200, b'{"kind":"Namespace","metadata":{"name":"default"}}')
+    hold: threading.Event | None = None
+    requests: list[Recorded] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> "RecordingServer":
+        bench = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                bench.requests.append(Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                bench.arrived.set()
+                if bench.hold is not None:
+                    bench.hold.wait(30)
+                status, body = bench.answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, host: str = "127.0.0.1", scheme: str | None = None) -> str:
+        return f"{scheme or ('https' if self.tls else 'http')}://{host}:{self.port}"
+
+    @property
+    def authorizations(self) -> list[str]:
+        return [r.headers.get("authorization", "") for r in self.requests]
+
+
+@dataclass
+class RecordingProxy:
+    """An HTTP proxy: ``CONNECT host:port`` is tunnelled to ``upstream`` (127.0.0.1:port) and recorded;
+    an absolute-form request (``GET http://host:port/path``) is recorded and answered 200 ``{}``."""
+
+    upstream_port: int
+    seen: list[str] = field(default_factory=list)
+    proxy_authorizations: list[str] = field(default_factory=list)
+
+    def __enter__(self) -> "RecordingProxy":
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                conn = self.request
+                conn.settimeout(10)
+                data = b""
+                while b"\r\n\r\n" not in data and len(data) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                method, target = head[0].split(" ")[:2]
+                headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+                proxy.seen.append(f"{method} {target}")
+                proxy.proxy_authorizations.append(headers.get("Proxy-Authorization", ""))
+                if method != "CONNECT":
+                    body = b"{}"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                 b"Content-Length: 2\r\n\r\n" + body)
+                    return
+                upstream = socket.create_connection(("127.0.0.1", proxy.upstream_port), timeout=10)
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                _pipe(conn, upstream)
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _pipe(a: socket.socket, b: socket.socket) -> None:
+    try:
+        for _ in range(100_000):  # bounded: a test's tunnel carries a few requests
+            ready, _, _ = select.select([a, b], [], [], 10)
+            if not ready:
+                return
+            for s in ready:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return
+                (b if s is a else a).sendall(chunk)
+    except OSError:
+        return
+    finally:
+        b.close()
+
+
+def tls_pair(*hosts: str):
+    """(trustme CA, server SSLContext) for a certificate naming ``hosts``."""
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(*(hosts or ("127.0.0.1", "localhost"))).configure_cert(context)
+    return ca, context
+
+
+def namespace_json() -> bytes:
+    return json.dumps({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "default"}}).encode()
