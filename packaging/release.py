@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Package built kubectl-gate binaries for a release: archives, checksums, krew manifest, formula.
 
-    python packaging/release.py --version 0.1.0 --binaries build/bin [--out dist/release]
+    python packaging/release.py --binaries dist/bin [--version 0.1.0] [--platforms linux/amd64]
+                                [--max-glibc 2.28] [--out dist/release]
 
---binaries holds, per platform, what the native CI jobs built with packaging/build_binary.py
---release-name: the PyInstaller onefile binary, and (not for windows) the onedir tree:
+--version defaults to the project's one version (canarygate/__init__.py); a different one (say a
+tag that was not bumped in the source) is refused. --binaries holds, per platform, what the native
+CI jobs built with packaging/build_binary.py --release-name: the PyInstaller onefile binary and
+(not for windows) the onedir tree:
 
     kubectl-gate-linux-amd64    kubectl-gate-linux-amd64-onedir/{kubectl-gate,_internal/}
     kubectl-gate-linux-arm64    kubectl-gate-linux-arm64-onedir/
@@ -12,19 +15,24 @@
     kubectl-gate-darwin-arm64   kubectl-gate-darwin-arm64-onedir/
     kubectl-gate-windows-amd64.exe
 
+Every executable's header (ELF, Mach-O, PE) must match the OS and CPU in its name (binfmt.py).
+For linux, prints the newest glibc the onedir tree needs; --max-glibc refuses a build above it.
+--platforms packages only those (the local `make release-linux-amd64`); the formula needs all four
+onedir platforms, so it is skipped (and said) otherwise.
+
 Writes to --out:
 
     kubectl-gate_v<version>_<os>_<arch>.tar.gz   (.zip for windows): the onefile binary, LICENSE
-        and, except on windows, the kubectl_complete-gate shim. For krew (krew/gate.yaml,
-        .krew.yaml): the names and contents are as before the onedir archives existed.
+        and, except on windows, the kubectl_complete-gate shim.
     kubectl-gate_v<version>_<os>_<arch>_onedir.tar.gz   (linux, darwin): the onedir tree at the
-        top (kubectl-gate, _internal/), LICENSE and the shim. For Homebrew and install.sh, which
-        install the whole tree and link to it: it starts several times faster than the onefile.
-        Symlinks in the tree are replaced by what they point to, if that is inside the tree;
-        one that dangles or points outside fails the release.
+        top (kubectl-gate, _internal/), LICENSE and the shim. Symlinks in the tree are replaced
+        by what they point to, if that is inside the tree; one that dangles or points outside
+        fails the release.
     <archive>.sha256         "<hex>  <archive>", read by install.sh
     checksums.txt            every archive, read by install.sh to find the latest release
-    gate.yaml                krew/gate.yaml (onefile archives) with version, URIs and sha256 filled in
+    gate.yaml                krew/gate.yaml filled in: linux gets the onedir archives (the Linux
+        tree holds no symlink, checked here, and starts about 3x faster; a noexec /tmp does not
+        break it), darwin and windows the onefile (see the caveats in krew/gate.yaml)
     canary-gate.rb           packaging/homebrew/canary-gate.rb (onedir archives), filled in likewise
 
 Every archive holds regular files and directories only (krew's extractor rejects anything else,
@@ -49,7 +57,12 @@ import zipfile
 
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import binfmt  # noqa: E402  (packaging/ is a folder of scripts, not a package)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+VERSION_SOURCE = ROOT / "canarygate" / "__init__.py"
+KREW_ONEDIR_OS = {"linux"}  # krew links bin; onedir needs a symlink-free tree and a bootloader that follows it
 KREW_TEMPLATE = ROOT / "krew" / "gate.yaml"
 FORMULA_TEMPLATE = ROOT / "packaging" / "homebrew" / "canary-gate.rb"
 DEFAULT_BASE_URL = "https://github.com/canary-gate/canary-gate/releases"
@@ -63,6 +76,54 @@ SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)
 
 class ReleaseError(Exception):
     pass
+
+
+def project_version(source: pathlib.Path = VERSION_SOURCE) -> str:
+    """__version__ from canarygate/__init__.py, read without importing it (the one source)."""
+    import ast
+
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["__version__"]:
+            return ast.literal_eval(node.value)
+    raise ReleaseError(f"no __version__ in {source}")
+
+
+def parse_platforms(text: str | None) -> list[tuple[str, str]]:
+    if not text:
+        return list(PLATFORMS)
+    wanted = [tuple(item.strip().split("/", 1)) for item in text.split(",") if item.strip()]
+    unknown = [w for w in wanted if w not in PLATFORMS]
+    if unknown or not wanted:
+        raise ReleaseError(f"unknown platform(s) {unknown or text!r}: choose from "
+                           + ", ".join(f"{o}/{a}" for o, a in PLATFORMS))
+    return [p for p in PLATFORMS if p in wanted]
+
+
+def check_executable(path: pathlib.Path, os_: str, arch: str) -> None:
+    try:
+        binfmt.check(path, os_, arch)
+    except binfmt.FormatError as exc:
+        raise ReleaseError(str(exc)) from None
+
+
+def parse_glibc(text: str) -> tuple[int, int]:
+    try:
+        major, minor = (int(x) for x in text.split("."))
+    except ValueError:
+        raise ReleaseError(f"--max-glibc wants MAJOR.MINOR, e.g. 2.28, not {text!r}") from None
+    return major, minor
+
+
+def check_glibc(os_: str, arch: str, files: list[pathlib.Path], limit: tuple[int, int] | None) -> str:
+    """The glibc floor of a linux build, as a line to print; raises when above `limit`."""
+    floor, which = binfmt.tree_glibc_floor(files)
+    if floor is None:
+        return f"{os_}/{arch}: needs no versioned glibc symbol"
+    text = f"{floor[0]}.{floor[1]}"
+    if limit and floor > limit:
+        raise ReleaseError(f"{os_}/{arch} needs glibc {text} ({which}), above --max-glibc "
+                           f"{limit[0]}.{limit[1]}: build on an older base (the manylinux_2_28-class container)")
+    return f"{os_}/{arch}: needs glibc >= {text} (newest: {pathlib.Path(which).name})"
 
 
 def tag_of(version: str) -> str:
@@ -169,32 +230,50 @@ def write_zip(path: pathlib.Path, members: list[Member], mtime: int) -> None:
             zf.writestr(info, data)
 
 
-def build_archives(
-    version: str, binaries: pathlib.Path, license_file: pathlib.Path, out: pathlib.Path, mtime: int
-) -> tuple[dict[tuple[str, str], tuple[str, str]], dict[tuple[str, str], tuple[str, str]]]:
-    """Returns ({(os, arch): (onefile archive name, sha256)}, {(os, arch): (onedir archive name, sha256)})."""
+class Built:
+    """What build_archives made: {(os, arch): (archive name, sha256)} per kind, and notes to print."""
+
+    def __init__(self) -> None:
+        self.onefile: dict[tuple[str, str], tuple[str, str]] = {}
+        self.onedir: dict[tuple[str, str], tuple[str, str]] = {}
+        self.symlinked: set[tuple[str, str]] = set()  # onedir trees that held symlinks
+        self.notes: list[str] = []
+
+    def krew(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """The archive krew installs per platform: onedir on linux, onefile elsewhere."""
+        return {key: self.onedir[key] if key[0] in KREW_ONEDIR_OS else value
+                for key, value in self.onefile.items()}
+
+
+def _write(out: pathlib.Path, name: str, members: list[Member], mtime: int, zip_: bool = False) -> tuple[str, str]:
+    path = out / name
+    (write_zip if zip_ else write_tar_gz)(path, members, mtime)
+    digest = sha256(path)
+    (out / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    return name, digest
+
+
+def build_archives(version: str, binaries: pathlib.Path, license_file: pathlib.Path, out: pathlib.Path,
+                   mtime: int, platforms: list[tuple[str, str]] | None = None,
+                   max_glibc: tuple[int, int] | None = None) -> Built:
     tag = tag_of(version)
+    platforms = platforms or list(PLATFORMS)
     if not license_file.is_file():
         raise ReleaseError(f"no licence file at {license_file}: krew requires a LICENSE in every archive")
     license_data = license_file.read_bytes()
     out.mkdir(parents=True, exist_ok=True)
-    result: dict[tuple[str, str], tuple[str, str]] = {}
-    for os_, arch in PLATFORMS:
+    built = Built()
+    for os_, arch in platforms:
         src = binaries / binary_name(os_, arch)
         if not src.is_file() or src.is_symlink():
             raise ReleaseError(f"missing binary for {os_}/{arch}: expected a regular file at {src}")
+        check_executable(src, os_, arch)
         exe = BIN + (".exe" if os_ == "windows" else "")
         members = [(exe, src.read_bytes(), 0o755), ("LICENSE", license_data, 0o644)]
         if os_ != "windows":
             members.append((SHIM_NAME, SHIM.encode(), 0o755))
-        name = archive_name(tag, os_, arch)
-        path = out / name
-        (write_zip if os_ == "windows" else write_tar_gz)(path, members, mtime)
-        digest = sha256(path)
-        (out / f"{name}.sha256").write_text(f"{digest}  {name}\n")
-        result[(os_, arch)] = (name, digest)
-    onedir: dict[tuple[str, str], tuple[str, str]] = {}
-    for os_, arch in ONEDIR_PLATFORMS:
+        built.onefile[(os_, arch)] = _write(out, archive_name(tag, os_, arch), members, mtime, os_ == "windows")
+    for os_, arch in [p for p in platforms if p in ONEDIR_PLATFORMS]:
         src = binaries / onedir_name(os_, arch)
         if not src.is_dir() or src.is_symlink():
             raise ReleaseError(f"missing onedir build for {os_}/{arch}: expected a directory at {src} "
@@ -202,37 +281,55 @@ def build_archives(
         exe = src / BIN
         if not exe.is_file() or exe.is_symlink() or not os.access(exe, os.X_OK):
             raise ReleaseError(f"{src} has no executable {BIN} at its top")
+        check_executable(exe, os_, arch)
+        links = sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_symlink())
+        if links:
+            built.symlinked.add((os_, arch))
+            if os_ in KREW_ONEDIR_OS:
+                raise ReleaseError(f"{src} holds symlinks ({', '.join(links[:3])}): krew installs the {os_} "
+                                   f"onedir tree and its tar reader refuses symlinks")
+        if os_ == "linux":
+            files = [src / BIN, *(p for p in (src / "_internal").rglob("*"))]
+            built.notes.append(check_glibc(os_, arch, files, max_glibc))
         members = tree_members(src)
         reserved = {"LICENSE", SHIM_NAME} & {m[0] for m in members}
         if reserved:
             raise ReleaseError(f"{src} already holds {sorted(reserved)}, which the archive adds")
         members += [("LICENSE", license_data, 0o644), (SHIM_NAME, SHIM.encode(), 0o755)]
-        name = onedir_archive_name(tag, os_, arch)
-        path = out / name
-        write_tar_gz(path, members, mtime)
-        digest = sha256(path)
-        (out / f"{name}.sha256").write_text(f"{digest}  {name}\n")
-        onedir[(os_, arch)] = (name, digest)
-    every = sorted([*result.values(), *onedir.values()])
+        built.onedir[(os_, arch)] = _write(out, onedir_archive_name(tag, os_, arch), members, mtime)
+    every = sorted([*built.onefile.values(), *built.onedir.values()])
     (out / "checksums.txt").write_text("".join(f"{d}  {n}\n" for n, d in every))
-    return result, onedir
+    return built
 
 
 def fill_krew(template: str, tag: str, base_url: str, archives: dict) -> str:
+    """The krew manifest for `archives` ({(os, arch): (name, sha256)}); platforms without one are
+    dropped (a partial local release), and the caveats' ?ref= pinned to this tag."""
     doc = yaml.safe_load(template)
+    old = doc["spec"]["version"]
     doc["spec"]["version"] = tag
-    seen = set()
+    caveats = doc["spec"].get("caveats", "")
+    if f"?ref={old}" not in caveats:
+        raise ReleaseError(f"krew caveats must pin the manifests to the release (?ref={old})")
+    doc["spec"]["caveats"] = caveats.replace(f"?ref={old}", f"?ref={tag}")
+    kept, seen = [], set()
     for platform in doc["spec"]["platforms"]:
         labels = platform["selector"]["matchLabels"]
         key = (labels["os"], labels["arch"])
+        seen.add(key)
         if key not in archives:
-            raise ReleaseError(f"krew manifest names {key}, which has no archive")
+            continue
         name, digest = archives[key]
+        onedir = name.endswith("_onedir.tar.gz")
+        wanted = {BIN + (".exe" if key[0] == "windows" else ""), "LICENSE"} | ({"_internal"} if onedir else set())
+        if {f["from"] for f in platform.get("files", [])} != wanted:
+            raise ReleaseError(f"krew manifest: {key[0]}/{key[1]} must install {sorted(wanted)} from {name}")
         platform["uri"] = f"{base_url}/download/{tag}/{name}"
         platform["sha256"] = digest
-        seen.add(key)
-    if seen != set(archives):
+        kept.append(platform)
+    if set(archives) - seen:
         raise ReleaseError(f"krew manifest lacks platforms {sorted(set(archives) - seen)}")
+    doc["spec"]["platforms"] = kept
     return f"# Generated by packaging/release.py for {tag}.\n" + yaml.safe_dump(doc, sort_keys=False, width=100)
 
 
@@ -259,41 +356,66 @@ def fill_formula(template: str, tag: str, base_url: str, archives: dict) -> str:
             lines[i + 1] = f'{indent}sha256 "{digest}"\n'
             filled.add((os_, arch))
             arch = None
-    wanted = {k for k in archives if k[0] != "windows"}
-    if filled != wanted:
-        raise ReleaseError(f"formula: filled {sorted(filled)}, expected {sorted(wanted)}")
+    if filled != set(ONEDIR_PLATFORMS):
+        raise ReleaseError(f"formula: filled {sorted(filled)}, expected {sorted(ONEDIR_PLATFORMS)}")
     return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", required=True, help="release version, e.g. 0.1.0 (tag v0.1.0)")
+    parser.add_argument("--version", help="release version, e.g. 0.1.0 (tag v0.1.0); default and only "
+                                          "accepted value: canarygate.__version__")
     parser.add_argument("--binaries", required=True, type=pathlib.Path, help="folder of per-platform binaries")
+    parser.add_argument("--platforms", help="comma-separated os/arch to package (default: all five)")
+    parser.add_argument("--max-glibc", help="refuse a linux build that needs a newer glibc, e.g. 2.28")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "dist" / "release")
     parser.add_argument("--license", type=pathlib.Path, default=ROOT / "LICENSE")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"releases URL (default {DEFAULT_BASE_URL})")
     parser.add_argument("--krew-template", type=pathlib.Path, default=KREW_TEMPLATE)
     parser.add_argument("--formula-template", type=pathlib.Path, default=FORMULA_TEMPLATE)
+    parser.add_argument("--version-source", type=pathlib.Path, default=VERSION_SOURCE, help=argparse.SUPPRESS)
     parser.add_argument("--write-back", action="store_true", help="also rewrite the krew and formula templates")
     args = parser.parse_args(argv)
     try:
-        tag = tag_of(args.version)
+        source = project_version(args.version_source)
+        version = args.version or source
+        if tag_of(version) != tag_of(source):
+            raise ReleaseError(f"version {version} is not the project's version {source} "
+                               f"({args.version_source.relative_to(ROOT) if args.version_source.is_relative_to(ROOT) else args.version_source}): "
+                               f"bump __version__ there and add a CHANGES.md entry first")
+        tag = tag_of(version)
+        platforms = parse_platforms(args.platforms)
+        if args.write_back and platforms != PLATFORMS:
+            raise ReleaseError("--write-back needs every platform: a partial manifest would replace the full one")
+        limit = parse_glibc(args.max_glibc) if args.max_glibc else None
         mtime = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # 1980-01-01, zip's earliest
-        archives, onedir = build_archives(args.version, args.binaries, args.license, args.out, mtime)
+        built = build_archives(version, args.binaries, args.license, args.out, mtime, platforms, limit)
         base = args.base_url.rstrip("/")
-        krew = fill_krew(args.krew_template.read_text(), tag, base, archives)  # onefile: krew#359
-        formula = fill_formula(args.formula_template.read_text(), tag, base, onedir)
+        krew = fill_krew(args.krew_template.read_text(), tag, base, built.krew())
+        formula = None
+        if set(built.onedir) == set(ONEDIR_PLATFORMS):
+            formula = fill_formula(args.formula_template.read_text(), tag, base, built.onedir)
     except (ReleaseError, OSError) as exc:
         print(f"release.py: error: {exc}", file=sys.stderr)
         return 1
     (args.out / "gate.yaml").write_text(krew)
-    (args.out / "canary-gate.rb").write_text(formula)
+    written = [args.out / "gate.yaml"]
+    if formula is not None:
+        (args.out / "canary-gate.rb").write_text(formula)
+        written.append(args.out / "canary-gate.rb")
+    else:
+        (args.out / "canary-gate.rb").unlink(missing_ok=True)
+        print("release.py: no Homebrew formula: it needs the onedir builds of "
+              + ", ".join(f"{o}/{a}" for o, a in ONEDIR_PLATFORMS))
     if args.write_back:
         args.krew_template.write_text(krew)
-        args.formula_template.write_text(formula)
-    for name, digest in sorted([*archives.values(), *onedir.values()]):
+        if formula is not None:
+            args.formula_template.write_text(formula)
+    for note in built.notes:
+        print(f"release.py: {note}")
+    for name, digest in sorted([*built.onefile.values(), *built.onedir.values()]):
         print(f"{digest}  {args.out / name}")
-    print(f"wrote {args.out / 'gate.yaml'} and {args.out / 'canary-gate.rb'}")
+    print("wrote " + " and ".join(str(p) for p in written))
     return 0
 
 

@@ -19,7 +19,14 @@ Covers:
   the bot does) pass the static rules;
 - the filled Homebrew formula points at the onedir archives: every url and sha256 replaced,
   Homebrew's desc/sha256/version rules, nested on_os/on_arch blocks, the tree into libexec with
-  bin/kubectl-gate linked to it, the shim, the canary-gate symlink and the `test do` block;
+  bin/kubectl-gate linked to it, the shim, completions for bash, zsh and fish, no canary-gate
+  link (the Go original's cask owns that name) and a `test do` block whose CanaryGate the real
+  CLI renders;
+- release.py refuses an executable whose ELF/Mach-O/PE header does not match the OS and CPU in
+  its name, reports the glibc floor of each linux tree and enforces --max-glibc, takes its
+  version from canarygate/__init__.py and refuses another, and packages a subset of platforms
+  (--platforms: the krew manifest keeps those, no formula); krew gets linux onedir archives
+  (a linux tree with a symlink is refused) and the caveats are pinned to the tag;
 - errors: a missing binary, a missing LICENSE or a bad version fail with a clear message;
 - packaging/ has no __init__.py (it would shadow the `packaging` library on sys.path).
 """
@@ -32,6 +39,7 @@ import os
 import pathlib
 import posixpath
 import re
+import struct
 import subprocess
 import sys
 import tarfile
@@ -45,136 +53,52 @@ RELEASE = ROOT / "packaging" / "release.py"
 FORMULA = ROOT / "packaging" / "homebrew" / "canary-gate.rb"
 PLATFORMS = [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64"), ("windows", "amd64")]
 
-# --- a validator of krew's rules (§3.2) ------------------------------------------------------
-
-SUPPORTED = {
-    "windows": {"386", "amd64", "arm64"},
-    "linux": {"386", "amd64", "arm", "arm64", "ppc64le"},
-    "darwin": {"386", "amd64", "arm64"},
-}
-WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
-KREW_SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-LICENSE_NAMES = re.compile(r"^(license(\.txt|\.md)?|licenses.*|copying.*)$", re.IGNORECASE)
-
-
-def validate_krew(path: pathlib.Path, doc: dict, archives: dict[str, pathlib.Path] | None = None) -> list[str]:
-    """Problems krew would report; with archives (uri -> local file), also simulates the install."""
-    errors: list[str] = []
-    if path.suffix != ".yaml":
-        errors.append("file extension must be .yaml")
-    if doc.get("apiVersion") != "krew.googlecontainertools.github.com/v1alpha2":
-        errors.append("bad apiVersion")
-    if doc.get("kind") != "Plugin":
-        errors.append("kind must be Plugin")
-    name = (doc.get("metadata") or {}).get("name", "")
-    if not re.fullmatch(r"[\w-]+", name) or name.lower() in WINDOWS_RESERVED:
-        errors.append(f"invalid plugin name {name!r}")
-    if name != path.stem:
-        errors.append(f"metadata.name {name!r} must equal the file name {path.stem!r}")
-    spec = doc.get("spec") or {}
-    short = spec.get("shortDescription") or ""
-    if not short or "\n" in short or "\r" in short:
-        errors.append("shortDescription must be one non-empty line")
-    if len(short) > 50:
-        errors.append(f"shortDescription longer than 50 characters ({len(short)})")
-    if any(len(line) > 80 for line in (spec.get("description") or "").splitlines()):
-        errors.append("description not wrapped at 80 columns")
-    if not re.match(r"^https?://", spec.get("homepage") or ""):
-        errors.append("homepage must be an http(s) URL")
-    if not KREW_SEMVER.match(str(spec.get("version") or "")):
-        errors.append(f"version {spec.get('version')!r} is not semver with a leading v")
-    platforms = spec.get("platforms") or []
-    if not platforms:
-        errors.append("no platforms")
-    seen: set[tuple[str, str]] = set()
-    for i, p in enumerate(platforms):
-        where = f"platforms[{i}]"
-        for key in ("uri", "sha256", "bin"):
-            if not p.get(key):
-                errors.append(f"{where}: {key} missing")
-        if not re.fullmatch(r"[a-f0-9]{64}", str(p.get("sha256", ""))):
-            errors.append(f"{where}: sha256 must be 64 lowercase hex characters")
-        if "files" in p:
-            files = p["files"] or []
-            if not files or any(not f.get("from") or not f.get("to") for f in files):
-                errors.append(f"{where}: files must be non-empty, each with from and to")
-            if any(posixpath.normpath(f.get("to", "")) != f.get("to") and f.get("to") != "." for f in files):
-                errors.append(f"{where}: files[].to must be a clean path")
-        selector = p.get("selector") or {}
-        labels = selector.get("matchLabels") or {}
-        if not selector or set(selector) - {"matchLabels"} or not labels or set(labels) - {"os", "arch"}:
-            errors.append(f"{where}: selector must be non-empty and use only os and arch labels")
-        os_, arch = labels.get("os"), labels.get("arch")
-        if arch not in SUPPORTED.get(os_, set()):
-            errors.append(f"{where}: {os_}/{arch} is not a supported platform")
-        if (os_, arch) in seen:
-            errors.append(f"{where}: another platform already selects {os_}/{arch}")
-        seen.add((os_, arch))
-        if os_ == "windows" and not str(p.get("bin", "")).endswith(".exe"):
-            errors.append(f"{where}: windows bin must be an .exe")
-        if archives is not None:
-            errors += [f"{where}: {e}" for e in simulate_install(p, archives.get(p.get("uri")))]
-    return errors
-
-
-def extract(archive: pathlib.Path) -> tuple[dict[str, bytes], list[str]]:
-    """krew's extractors: gzip or zip by content; tar members must be regular files or dirs."""
-    data = archive.read_bytes()
-    files: dict[str, bytes] = {}
-    errors: list[str] = []
-    if data[:2] == b"\x1f\x8b":
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for m in tar.getmembers():
-                if m.isdir():
-                    continue
-                if not m.isreg():
-                    errors.append(f"unable to handle file type of {m.name}")
-                    continue
-                files[m.name] = tar.extractfile(m).read()
-    elif data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    files[info.filename] = zf.read(info)
-    else:
-        errors.append("not a gzip or zip archive")
-    for name in files:
-        if name.startswith("/") or ".." in pathlib.PurePosixPath(name).parts:
-            errors.append(f"archive member escapes the install directory: {name}")
-    return files, errors
-
-
-def simulate_install(platform: dict, archive: pathlib.Path | None) -> list[str]:
-    if archive is None:
-        return ["no archive for this uri"]
-    if hashlib.sha256(archive.read_bytes()).hexdigest() != platform.get("sha256"):
-        return ["sha256 does not match the archive"]
-    files, errors = extract(archive)
-    installed: dict[str, bytes] = {}
-    for op in platform.get("files") or [{"from": "*", "to": "."}]:
-        for name, data in files.items():
-            if pathlib.PurePosixPath(name).match(op["from"]) or name == op["from"]:
-                installed[posixpath.normpath(posixpath.join(op["to"], posixpath.basename(name)))] = data
-    bin_ = posixpath.normpath(platform.get("bin", ""))
-    if bin_.startswith("..") or bin_.startswith("/"):
-        errors.append("bin is outside the install directory")
-    if bin_ not in installed:
-        errors.append(f"source binary {bin_} cannot be found in extracted archive")
-    if not any(LICENSE_NAMES.match(posixpath.basename(n)) for n in installed):
-        errors.append("no LICENSE file after install")
-    return errors
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from krew_rules import extract, simulate_install, unknown_fields, validate_krew  # noqa: E402
 
 
 # --- fixtures -------------------------------------------------------------------------------
 
 
 ONEDIR_PLATFORMS = [p for p in PLATFORMS if p[0] != "windows"]
+ELF_MACHINE = {"amd64": 62, "arm64": 183}
+MACHO_CPU = {"amd64": 0x01000007, "arm64": 0x0100000C}
+PE_MACHINE = {"amd64": 0x8664, "arm64": 0xAA64}
+
+
+def elf(arch: str, glibc: list[str] = ()) -> bytes:
+    """A minimal 64-bit little-endian ELF; with glibc, a .gnu.version_r needing those versions."""
+    names = [b"libc.so.6", *(v.encode() for v in glibc)]
+    dynstr = b"\0" + b"".join(n + b"\0" for n in names)
+    offsets = [dynstr.index(b"\0" + n + b"\0") + 1 for n in names]
+    verneed = struct.pack("<HHIII", 1, len(glibc), offsets[0], 16, 0) + b"".join(
+        struct.pack("<IHHII", 0, 0, 2 + i, offsets[1 + i], 16 if i + 1 < len(glibc) else 0)
+        for i in range(len(glibc)))
+    body_at = 64
+    shoff = body_at + len(dynstr) + len(verneed)
+    sections = [struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, body_at, len(dynstr), 0, 0, 1, 0),
+                struct.pack("<IIQQQQIIQQ", 0, 0x6FFFFFFE, 0, 0, body_at + len(dynstr), len(verneed),
+                            1, 1 if glibc else 0, 8, 0)]
+    header = (b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 3, ELF_MACHINE[arch], 1, 0, 0,
+                                                               shoff, 0, 64, 0, 0, 64, 3, 0))
+    return header + dynstr + verneed + b"".join(sections)
+
+
+def executable(os_: str, arch: str) -> bytes:
+    """The first bytes of a real executable for os_/arch: ELF, Mach-O or PE."""
+    if os_ == "linux":
+        return elf(arch)
+    if os_ == "darwin":
+        return struct.pack("<IIIIIII", 0xFEEDFACF, MACHO_CPU[arch], 0, 2, 0, 0, 0) + b"\0" * 4
+    return b"MZ" + b"\0" * 0x3A + struct.pack("<I", 0x40) + b"PE\0\0" + struct.pack("<H", PE_MACHINE[arch])
 
 
 def fake_onedir(tree: pathlib.Path, os_: str, arch: str) -> dict[str, bytes]:
     """A PyInstaller-like onedir tree; on darwin with the symlinks PyInstaller 6 makes there."""
     files = {
-        "kubectl-gate": f"fake onedir kubectl-gate for {os_}/{arch}\n".encode() + bytes(range(256)),
+        "kubectl-gate": executable(os_, arch) + f"fake onedir kubectl-gate for {os_}/{arch}\n".encode()
+        + bytes(range(256)),
         "_internal/base_library.zip": b"PK fake",
         "_internal/lib-dynload/_ssl.so": f"fake _ssl for {os_}/{arch}".encode(),
         "_internal/Python.framework/Versions/3.11/Python": b"fake libpython",
@@ -196,7 +120,7 @@ def fake_binaries(folder: pathlib.Path) -> dict[tuple[str, str], bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     contents = {}
     for os_, arch in PLATFORMS:
-        data = f"fake kubectl-gate for {os_}/{arch}\n".encode() + bytes(range(256))
+        data = executable(os_, arch) + f"fake kubectl-gate for {os_}/{arch}\n".encode() + bytes(range(256))
         name = f"kubectl-gate-{os_}-{arch}" + (".exe" if os_ == "windows" else "")
         (folder / name).write_bytes(data)
         contents[(os_, arch)] = data
@@ -205,9 +129,14 @@ def fake_binaries(folder: pathlib.Path) -> dict[tuple[str, str], bytes]:
     return contents
 
 
-def run_release(tmp_path: pathlib.Path, *extra: str, out: str = "out", version: str = "0.3.1"):
+def run_release(tmp_path: pathlib.Path, *extra: str, out: str = "out", version: str | None = "0.3.1",
+                source: str = "0.3.1"):
+    """release.py with the project's version source faked as `source` (canarygate/__init__.py's form)."""
+    init = tmp_path / "version_source.py"
+    init.write_text(f'"""docstring"""\n\n__version__ = "{source}"\n')
     return subprocess.run(
-        [sys.executable, str(RELEASE), "--version", version, "--binaries", str(tmp_path / "bins"),
+        [sys.executable, str(RELEASE), *(["--version", version] if version else []),
+         "--binaries", str(tmp_path / "bins"), "--version-source", str(init),
          "--license", str(tmp_path / "LICENSE"), "--out", str(tmp_path / out), *extra],
         capture_output=True, text=True, timeout=60,
     )
@@ -360,10 +289,10 @@ def test_onedir_symlink_that_cannot_be_dereferenced_fails_the_release(tmp_path: 
     fake_binaries(tmp_path / "bins")
     (tmp_path / "elsewhere").write_text("outside")
     (tmp_path / "LICENSE").write_text("x")
-    make_link(tmp_path / "bins" / "kubectl-gate-linux-arm64-onedir")
+    make_link(tmp_path / "bins" / "kubectl-gate-darwin-arm64-onedir")
     result = run_release(tmp_path)
     assert result.returncode == 1, result.stdout
-    assert "kubectl-gate-linux-arm64-onedir" in result.stderr and message in result.stderr
+    assert "kubectl-gate-darwin-arm64-onedir" in result.stderr and message in result.stderr
     assert "regular files only" in result.stderr or message == "directory loop"
     assert not (tmp_path / "out" / "gate.yaml").exists()
 
@@ -387,11 +316,20 @@ def test_filled_krew_manifest_is_valid_and_installs_every_platform(released) -> 
     doc = yaml.safe_load((out / "gate.yaml").read_text())
     assert doc["spec"]["version"] == "v0.3.1"
     base = "https://github.com/canary-gate/canary-gate/releases/download/v0.3.1/"
-    archives = {base + p.name: p for p in out.iterdir()
-                if p.name.endswith((".tar.gz", ".zip")) and not p.name.endswith("_onedir.tar.gz")}
-    assert not any("onedir" in p["uri"] for p in doc["spec"]["platforms"]), "krew installs the onefile"
-    assert {p["uri"] for p in doc["spec"]["platforms"]} == set(archives)
+    uris = {(p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"]): p["uri"]
+            for p in doc["spec"]["platforms"]}
+    assert uris == {
+        ("linux", "amd64"): base + "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz",
+        ("linux", "arm64"): base + "kubectl-gate_v0.3.1_linux_arm64_onedir.tar.gz",
+        ("darwin", "amd64"): base + "kubectl-gate_v0.3.1_darwin_amd64.tar.gz",
+        ("darwin", "arm64"): base + "kubectl-gate_v0.3.1_darwin_arm64.tar.gz",
+        ("windows", "amd64"): base + "kubectl-gate_v0.3.1_windows_amd64.zip",
+    }, "krew: onedir on linux, onefile on darwin and windows"
+    archives = {base + p.name: p for p in out.iterdir() if p.name.endswith((".tar.gz", ".zip"))}
     assert validate_krew(out / "gate.yaml", doc, archives) == []
+    assert unknown_fields(doc) == []
+    caveats = doc["spec"]["caveats"]
+    assert "deploy/sidecar?ref=v0.3.1'" in caveats and "v0.1.0" not in caveats, "caveats pinned to the tag"
 
 
 def test_release_is_reproducible(released, tmp_path: pathlib.Path) -> None:
@@ -448,46 +386,37 @@ def check_formula_rules(text: str) -> None:
     assert 'bin.install_symlink libexec/"kubectl-gate"' in install
     assert 'bin.install "kubectl-gate"' not in install
     assert 'bin.install "kubectl_complete-gate"' in install
-    assert 'bin.install_symlink "kubectl-gate" => "canary-gate"' in install
+    assert '"canary-gate"' not in install, "the Go original's cask owns the canary-gate command"
+    assert ('generate_completions_from_executable(bin/"kubectl-gate", "completion", '
+            'shells: [:bash, :zsh, :fish])') in install
     test = text.split("  test do\n", 1)[1]
     assert 'shell_output("#{bin}/kubectl-gate version --client")' in test and "assert_match" in test
+    assert 'shell_output("#{bin}/kubectl-gate render -f #{testpath}/gate.yaml")' in test, "a real command"
+    assert 'assert_match "kind: Canary", canary' in test
 
 
 def test_checked_in_formula_follows_the_rules() -> None:
     check_formula_rules(FORMULA.read_text())
 
 
+def test_the_formula_test_block_passes_with_the_real_cli(tmp_path: pathlib.Path) -> None:
+    text = FORMULA.read_text()
+    heredoc = re.search(r'\(testpath/"gate.yaml"\).write <<~YAML\n(.*?)\n    YAML\n', text, re.S).group(1)
+    lines = heredoc.splitlines()
+    strip = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    (tmp_path / "gate.yaml").write_text("\n".join(line[strip:] for line in lines) + "\n")
+    cli = pathlib.Path(sys.executable).parent / "kubectl-gate"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+    out = subprocess.run([str(cli), "render", "-f", str(tmp_path / "gate.yaml")], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for expected in re.findall(r'assert_match "([^"]+)", canary', text):
+        assert expected in out.stdout, expected
+
+
 def test_checked_in_krew_manifest_follows_the_static_rules() -> None:
     path = ROOT / "krew" / "gate.yaml"
     assert validate_krew(path, yaml.safe_load(path.read_text())) == []
-
-
-def render_krew_release_bot(template: str, tag: str) -> str:
-    """What krew-release-bot's `template` command does, with a dummy sha256 for addURIAndSha."""
-
-    def add_uri_and_sha(m: re.Match) -> str:
-        indent, url = m.group(1), m.group(2).replace("{{ .TagName }}", tag)
-        return f"{indent}uri: {url}\n{indent}sha256: {'ab' * 32}"
-
-    text = re.sub(r'^( *)\{\{ ?addURIAndSha "([^"]+)" \.TagName ?\}\}', add_uri_and_sha, template, flags=re.M)
-    return text.replace("{{ .TagName }}", tag)
-
-
-def test_krew_release_bot_template_renders_to_a_valid_manifest(tmp_path: pathlib.Path) -> None:
-    rendered = render_krew_release_bot((ROOT / ".krew.yaml").read_text(), "v1.2.3")
-    assert "{{" not in rendered
-    path = tmp_path / "gate.yaml"
-    doc = yaml.safe_load(rendered)
-    assert validate_krew(path, doc) == []
-    checked_in = good_manifest()
-    assert {(p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"], p["bin"])
-            for p in doc["spec"]["platforms"]} == {
-        (p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"], p["bin"])
-        for p in checked_in["spec"]["platforms"]}
-    for p in doc["spec"]["platforms"]:
-        labels = p["selector"]["matchLabels"]
-        assert p["uri"].endswith(f"/download/v1.2.3/kubectl-gate_v1.2.3_{labels['os']}_{labels['arch']}."
-                                 + ("zip" if labels["os"] == "windows" else "tar.gz"))
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -514,3 +443,123 @@ def test_missing_license_and_bad_version_fail(tmp_path: pathlib.Path) -> None:
 
 def test_packaging_folder_is_not_a_python_package() -> None:
     assert not (ROOT / "packaging" / "__init__.py").exists()
+
+
+# --- what the binaries are, the glibc floor, the version, a partial release ----------------
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("kubectl-gate-linux-arm64", lambda: executable("linux", "amd64"), "linux/amd64 executable, but its name says linux/arm64"),
+        ("kubectl-gate-linux-amd64", lambda: executable("darwin", "amd64"), "darwin/amd64 executable, but its name says linux/amd64"),
+        ("kubectl-gate-darwin-arm64", lambda: executable("darwin", "amd64"), "darwin/amd64 executable, but its name says darwin/arm64"),
+        ("kubectl-gate-windows-amd64.exe", lambda: executable("windows", "arm64"), "windows/arm64 executable"),
+        ("kubectl-gate-darwin-amd64", lambda: b"#!/bin/sh\necho not a binary\n", "not an ELF, Mach-O or PE executable"),
+        ("kubectl-gate-linux-amd64-onedir/kubectl-gate", lambda: executable("linux", "arm64"),
+         "linux/arm64 executable, but its name says linux/amd64"),
+    ],
+    ids=["elf-arch", "macho-named-linux", "macho-arch", "pe-arch", "script", "onedir-exe"],
+)
+def test_a_binary_whose_header_does_not_match_its_name_is_refused(tmp_path, name, data, message) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    (tmp_path / "bins" / name).write_bytes(data() + b"payload")
+    result = run_release(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and "wrong runner" in result.stderr or "not an ELF" in result.stderr
+    assert not (tmp_path / "out" / "gate.yaml").exists()
+
+
+def test_a_universal_macho_is_accepted_when_it_holds_the_arch(tmp_path) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    fat = struct.pack(">II", 0xCAFEBABE, 2) + struct.pack(">IIIII", MACHO_CPU["amd64"], 3, 0, 0, 0) \
+        + struct.pack(">IIIII", MACHO_CPU["arm64"], 0, 0, 0, 0)
+    (tmp_path / "bins" / "kubectl-gate-darwin-arm64").write_bytes(fat + b"payload")
+    assert run_release(tmp_path).returncode == 0
+
+
+def test_glibc_floor_is_reported_and_enforced(tmp_path) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    lib = tmp_path / "bins" / "kubectl-gate-linux-amd64-onedir" / "_internal" / "libpython3.11.so.1.0"
+    lib.write_bytes(elf("amd64", ["GLIBC_2.17", "GLIBC_2.34", "GLIBC_2.2.5"]))
+    result = run_release(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "linux/amd64: needs glibc >= 2.34 (newest: libpython3.11.so.1.0)" in result.stdout
+    assert "linux/arm64: needs no versioned glibc symbol" in result.stdout
+    result = run_release(tmp_path, "--max-glibc", "2.28")
+    assert result.returncode == 1
+    assert "linux/amd64 needs glibc 2.34" in result.stderr and "above --max-glibc 2.28" in result.stderr
+    lib.write_bytes(elf("amd64", ["GLIBC_2.28", "GLIBC_2.17"]))
+    result = run_release(tmp_path, "--max-glibc", "2.28")
+    assert result.returncode == 0, result.stderr
+    assert "needs glibc >= 2.28" in result.stdout
+
+
+def test_glibc_floor_reader_agrees_with_objdump() -> None:
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import binfmt
+
+    objdump = shutil.which("objdump")
+    target = pathlib.Path(sys.executable).resolve()
+    if not objdump or binfmt.identify(target.read_bytes()[:64])[0] != "linux":
+        pytest.skip("needs objdump and a Linux ELF interpreter")
+    dump = subprocess.run([objdump, "-T", str(target)], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(int(x) for x in v.split(".")[:2]) for v in re.findall(r"GLIBC_(\d+\.\d+(?:\.\d+)?)", dump)}
+    assert binfmt.glibc_floor(target.read_bytes()) == max(versions)
+
+
+def test_a_linux_onedir_tree_with_a_symlink_is_refused_for_krew(tmp_path) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    internal = tmp_path / "bins" / "kubectl-gate-linux-amd64-onedir" / "_internal"
+    (internal / "libssl.so").symlink_to("lib-dynload/_ssl.so")  # inside the tree: fine for Homebrew, not krew
+    result = run_release(tmp_path)
+    assert result.returncode == 1
+    assert "holds symlinks (_internal/libssl.so)" in result.stderr and "krew" in result.stderr
+
+
+def test_version_defaults_to_the_source_and_a_different_one_is_refused(tmp_path) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    result = run_release(tmp_path, version=None, source="0.4.0")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "kubectl-gate_v0.4.0_linux_amd64.tar.gz").is_file()
+    assert yaml.safe_load((tmp_path / "out" / "gate.yaml").read_text())["spec"]["version"] == "v0.4.0"
+    result = run_release(tmp_path, out="other", version="v0.5.0", source="0.4.0")
+    assert result.returncode == 1
+    assert "version v0.5.0 is not the project's version 0.4.0" in result.stderr and "CHANGES.md" in result.stderr
+    assert run_release(tmp_path, out="same", version="v0.4.0", source="0.4.0").returncode == 0
+
+
+def test_the_real_version_source_is_read(tmp_path) -> None:
+    sys.path.insert(0, str(ROOT / "packaging"))
+    import release
+
+    import canarygate
+
+    assert release.project_version() == canarygate.__version__
+
+
+def test_a_partial_release_for_one_platform(tmp_path) -> None:
+    fake_binaries(tmp_path / "bins")
+    (tmp_path / "LICENSE").write_text("x")
+    result = run_release(tmp_path, "--platforms", "linux/amd64")
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "checksums.txt", "gate.yaml",
+        "kubectl-gate_v0.3.1_linux_amd64.tar.gz", "kubectl-gate_v0.3.1_linux_amd64.tar.gz.sha256",
+        "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz", "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz.sha256"])
+    assert "no Homebrew formula: it needs the onedir builds of" in result.stdout
+    doc = yaml.safe_load((out / "gate.yaml").read_text())
+    (platform,) = doc["spec"]["platforms"]
+    assert platform["selector"]["matchLabels"] == {"os": "linux", "arch": "amd64"}
+    archive = out / "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz"
+    assert validate_krew(out / "gate.yaml", doc, {platform["uri"]: archive}) == []
+    result = run_release(tmp_path, "--platforms", "linux/mips")
+    assert result.returncode == 1 and "unknown platform" in result.stderr
