@@ -102,7 +102,9 @@ def holding_gate(decisions: dict[str, Decision], canary: Canary | None) -> str |
     """The closed gate that holds the Canary's rollout now, if one does.
 
     Read from the phase as Flagger sets it (CONTRACT §3-4): Waiting is held by confirm-rollout,
-    WaitingPromotion by confirm-promotion; in Progressing the first closed gate Flagger meets in a tick.
+    WaitingPromotion by confirm-promotion; in Progressing by confirm-traffic-increase, or at max weight
+    confirm-promotion. A closed check gate (rollout, pre-rollout) never holds: Flagger counts its
+    answer as a failed check (see :func:`failing_gate`).
     """
     if canary is None:
         return None
@@ -112,15 +114,20 @@ def holding_gate(decisions: dict[str, Decision], canary: Canary | None) -> str |
     if canary.phase == "WaitingPromotion":
         return gates.CONFIRM_PROMOTION
     if canary.phase == "Progressing":
-        first_tick = canary.canary_weight == 0 and canary.iterations == 0
-        order = (
-            (gates.PRE_ROLLOUT, gates.CONFIRM_TRAFFIC_INCREASE)
-            if first_tick
-            else (gates.ROLLOUT, gates.CONFIRM_TRAFFIC_INCREASE)
-        )
-        for name in order:
-            if name in closed:
-                return name
+        if gates.CONFIRM_TRAFFIC_INCREASE in closed:
+            return gates.CONFIRM_TRAFFIC_INCREASE
         if canary.canary_weight >= canary.max_weight and gates.CONFIRM_PROMOTION in closed:
             return gates.CONFIRM_PROMOTION
     return None
+
+
+def failing_gate(decisions: dict[str, Decision], canary: Canary | None) -> str | None:
+    """The closed check gate Flagger calls now, each call a failed check: pre-rollout while weight and
+    iterations are 0 in Progressing (advanceCanary, runPreRolloutHooks), rollout on later ticks and in
+    WaitingPromotion (runAnalysis). None when no rollout runs or that gate is opened."""
+    if canary is None or canary.phase not in ("Progressing", "WaitingPromotion"):
+        return None
+    first_tick = canary.phase == "Progressing" and canary.canary_weight == 0 and canary.iterations == 0
+    gate = gates.PRE_ROLLOUT if first_tick else gates.ROLLOUT
+    decision = decisions.get(gate)
+    return gate if decision is not None and not decision.opened else None

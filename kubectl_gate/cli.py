@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("kubectl_gate.commands.show", "show_command", "Show every gate of a CanaryGate and its Canary (--watch)"),
     "open": ("kubectl_gate.commands.change", "open_command", "Open a gate (for this rollout, or --sticky)"),
     "close": ("kubectl_gate.commands.change", "close_command", "Close a gate (for this rollout, or --sticky)"),
+    "pause": ("kubectl_gate.commands.pause", "pause_command", "Hold the rollout at its next step, failing no check"),
+    "resume": ("kubectl_gate.commands.pause", "resume_command", "Undo pause: the confirm gates back to their declared state"),
     "promote": ("kubectl_gate.commands.promote", "promote_command", "Let the rollout past the gate holding it (--full: all)"),
     "abort": ("kubectl_gate.commands.abort", "abort_command", "End the rollout by a rollback (open its rollback gate)"),
     "wait": ("kubectl_gate.commands.wait", "wait_command", "Wait until promoted, failed, waiting or held at a gate (CI)"),

@@ -15,7 +15,7 @@ import click
 from tabulate import tabulate
 
 from canarygate import gates, hooks, resolution
-from kubectl_gate.views import GateView, closed_text, event_time, fix_command
+from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
 ASCII_ICONS = {"ok": "+", "bad": "x", "wait": "~", "run": "*", "idle": "-", "warn": "!", "unknown": "?"}
@@ -96,7 +96,8 @@ def list_table(
     rows = []
     for view in views:
         target = f"{view.gate.target.namespace}/{view.gate.target.name}"
-        row = [view.gate.name, target, phase_text(view, style), view.weight, view.holding or "-", closed_text(view)]
+        held = view.holding or failing_text(view) or "-"
+        row = [view.gate.name, target, phase_text(view, style), view.weight, held, closed_text(view)]
         if all_namespaces:
             row.insert(0, view.gate.namespace)
         if wide:
@@ -108,13 +109,16 @@ def list_table(
     return _table(headers, rows, no_headers=no_headers)
 
 
-def gate_state_text(decision: resolution.Decision, holding: str | None, style: Style) -> str:
+def gate_state_text(decision: resolution.Decision, holding: str | None, style: Style,
+                    view: GateView | None = None) -> str:
     if not decision.known:
         return style.icon("warn", "unknown")
     if decision.gate == gates.ROLLBACK:
         return style.icon("warn", "opened (armed)") if decision.opened else style.icon("idle", "closed")
     if decision.opened:
         return style.icon("ok", "opened")
+    if view is not None and decision.gate == view.failing:
+        return style.icon("bad", "closed, " + failing_text(view).split(" ", 1)[1])
     if decision.gate == holding:
         return style.icon("wait", "closed, holding")
     return style.icon("bad", "closed")
@@ -138,6 +142,14 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             lines.append(
                 f"Held at:       {style.icon('wait', view.holding)} ({decision.source}); "
                 f"to go on: kubectl gate promote {gate.name}{ns_flag}"
+            )
+        elif view.failing:
+            left = max(0, canary.threshold - canary.failed_checks)
+            lines.append(
+                f"Failing:       {style.icon('bad', failing_text(view))}: closed, so every check Flagger makes "
+                f"fails; it rolls back at {canary.threshold} ({left} more); to stop that: "
+                f"kubectl gate open {view.failing} {gate.name}{ns_flag} (to hold instead: kubectl gate pause "
+                f"{gate.name}{ns_flag})"
             )
         elif canary.active:
             lines.append("Held at:       -")
@@ -174,7 +186,7 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
     for decision in view.decisions.values():
         rows.append([
             decision.gate,
-            gate_state_text(decision, view.holding, style),
+            gate_state_text(decision, view.holding, style, view),
             decision.source,
             decision.set_by or "-" if decision.source == resolution.LIVE else "",
             age(decision.set_at, now) if decision.set_at else "",

@@ -24,6 +24,8 @@ class GateView:
     coverage: dict[str, bool] | None
     gate_events: list[Mapping[str, Any]] = field(default_factory=list)
     canary_event: Mapping[str, Any] | None = None
+    #: The closed check gate Flagger calls now: each call a failed check (resolution.failing_gate).
+    failing: str | None = None
 
     @property
     def unknown(self) -> list[str]:
@@ -55,6 +57,7 @@ def build_view(
         canary=canary,
         decisions=decisions,
         holding=resolution.holding_gate(decisions, canary),
+        failing=resolution.failing_gate(decisions, canary),
         closed=resolution.closed_gates(decisions),
         coverage=coverage,
         gate_events=list(gate_events),
@@ -92,6 +95,7 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
             },
         },
         "holding": view.holding,
+        "failing": view.failing,
         "closed": list(view.closed),
         "gates": [
             {
@@ -110,6 +114,13 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         "webhooks": None if view.coverage is None else {"missing": view.missing_hooks},
         "problems": list(view.gate.problems),
     }
+
+
+def failing_text(view: GateView) -> str:
+    """``rollout failing 1/2``: the closed check gate and the failed checks toward the threshold."""
+    if view.failing is None or view.canary is None:
+        return ""
+    return f"{view.failing} failing {view.canary.failed_checks}/{view.canary.threshold}"
 
 
 def fix_command(view: GateView, gate: str) -> str:

@@ -209,9 +209,9 @@ def test_unreadable_annotation_makes_the_gate_unknown_not_guessed():
     [
         ({"confirm-rollout": "closed"}, "Waiting", 0, 0, "confirm-rollout"),
         ({"confirm-promotion": "closed"}, "WaitingPromotion", 0, -1, "confirm-promotion"),
-        ({"pre-rollout": "closed"}, "Progressing", 0, 0, "pre-rollout"),
+        ({"pre-rollout": "closed"}, "Progressing", 0, 0, None),
         ({"confirm-traffic-increase": "closed"}, "Progressing", 10, 0, "confirm-traffic-increase"),
-        ({"rollout": "closed"}, "Progressing", 10, 0, "rollout"),
+        ({"rollout": "closed"}, "Progressing", 10, 0, None),
         ({"confirm-promotion": "closed"}, "Progressing", 40, 0, "confirm-promotion"),
         ({"confirm-promotion": "closed"}, "Progressing", 20, 0, None),
         ({}, "Progressing", 10, 0, None),
@@ -222,6 +222,24 @@ def test_holding_gate(spec_gates, phase, weight, iterations, expected):
     current = canary(phase, T1, weight=weight, iterations=iterations)
     decisions = resolution.resolve_gates(canarygate(spec_gates), canary=current)
     assert resolution.holding_gate(decisions, current) == expected
+
+
+@pytest.mark.parametrize(
+    "spec_gates,phase,weight,expected",
+    [
+        ({"pre-rollout": "closed"}, "Progressing", 0, "pre-rollout"),
+        ({"pre-rollout": "closed"}, "Progressing", 10, None),
+        ({"rollout": "closed"}, "Progressing", 10, "rollout"),
+        ({"rollout": "closed"}, "WaitingPromotion", 0, "rollout"),
+        ({"rollout": "closed"}, "Waiting", 0, None),
+        ({"confirm-traffic-increase": "closed"}, "Progressing", 10, None),
+    ],
+)
+def test_a_closed_check_gate_fails_checks_and_holds_nothing(spec_gates, phase, weight, expected):
+    current = canary(phase, T1, weight=weight, iterations=0)
+    decisions = resolution.resolve_gates(canarygate(spec_gates), canary=current)
+    assert resolution.failing_gate(decisions, current) == expected
+    assert resolution.holding_gate(decisions, current) not in ("rollout", "pre-rollout")
 
 
 def test_closed_gates_lists_armed_rollback():

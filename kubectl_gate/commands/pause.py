@@ -1,0 +1,97 @@
+"""``kubectl gate pause|resume NAME``: hold a rollout at its next step without failing any check.
+
+Pause closes the gates whose closed answer makes Flagger wait (canarygate.hooks.PAUSE_GATES:
+confirm-traffic-increase, confirm-promotion) for this rollout, or ``--sticky``; the checks keep
+passing, so nothing is rolled back. Resume removes the live "closed" that pause wrote on those gates:
+each is back to its declared state (or default), which may itself be closed.
+"""
+
+from __future__ import annotations
+
+import click
+
+from canarygate import errors, hooks
+from canarygate import gates as gate_names
+from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STICKY
+from canarygate.kube import events
+from canarygate.kube import gates as kube_gates
+from canarygate.resolution import LIVE
+from kubectl_gate import lookup
+from kubectl_gate.commands.change import change_gate
+from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
+from kubectl_gate.options import kube_options, name_options, pick_name
+
+
+def pause(gctx: GateContext, name: str, *, sticky: bool = False, reason: str = "") -> list[str]:
+    """Close every pause gate for this rollout (or sticky); returns the gates closed."""
+    scope = SCOPE_STICKY if sticky else SCOPE_ROLLOUT
+    for gate in hooks.PAUSE_GATES:
+        change_gate(gctx, name, gate, gate_names.CLOSED, scope=scope, reason=reason, event_reason="Paused")
+    return list(hooks.PAUSE_GATES)
+
+
+def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str], list[str]]:
+    """Remove the live "closed" of each pause gate; returns (gates resumed, gates still closed as declared)."""
+    view = lookup.load_view(gctx, name, with_events=False)
+    resumed, still = [], []
+    for gate in hooks.PAUSE_GATES:
+        decision = view.decisions[gate]
+        change = view.gate.live.get(gate)
+        if decision.source == LIVE and change is not None and change.state == gate_names.CLOSED:
+            if not kube_gates.replace_live_change(gctx.kube, view.gate, change, None):
+                raise errors.Conflict(f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again")
+            resumed.append(gate)
+        if view.gate.declared.get(gate) == gate_names.CLOSED:
+            still.append(gate)
+    if resumed:
+        user = gctx.username()
+        message = f"{user} resumed: removed the live closed state of {', '.join(resumed)}" + (
+            f": {reason}" if reason else "")
+        try:
+            events.record_event(gctx.kube, view.gate, reason="Resumed", message=message, now=rfc3339(gctx.now()))
+        except errors.GateError as e:
+            gctx.err(f"warning: resumed, but the Event could not be recorded: {e}")
+    return resumed, still
+
+
+@click.command("pause")
+@click.argument("name", required=False)
+@name_options
+@click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotations and the Events.")
+@click.option("--sticky", is_flag=True, help="Keep it paused until resumed (default: this rollout).")
+@kube_options
+@pass_gate_ctx
+def pause_command(gctx: GateContext, name: str | None, deployment: str | None, reason: str, sticky: bool) -> None:
+    """Hold the rollout of CanaryGate NAME at its next step, failing no check: closes
+    confirm-traffic-increase and confirm-promotion for this rollout (--sticky: until resumed).
+    Flagger keeps the canary at its weight and keeps running the checks; nothing rolls back.
+
+    \b
+    Examples:
+      kubectl gate pause demo -n demo-ns --reason "investigating latency"
+      kubectl gate resume demo -n demo-ns
+    """
+    name = pick_name(name, deployment)
+    closed = pause(gctx, name, sticky=sticky, reason=reason)
+    scope = "until resumed" if sticky else "for this rollout"
+    gctx.out(f"canarygate/{name} paused {scope}: {' and '.join(closed)} closed; the checks keep running, "
+             f"nothing rolls back (resume: kubectl gate resume {name})")
+
+
+@click.command("resume")
+@click.argument("name", required=False)
+@name_options
+@click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the Event.")
+@kube_options
+@pass_gate_ctx
+def resume_command(gctx: GateContext, name: str | None, deployment: str | None, reason: str) -> None:
+    """Undo pause: remove the live closed state of confirm-traffic-increase and confirm-promotion,
+    so each is back to its declared state (or default)."""
+    name = pick_name(name, deployment)
+    resumed, still = resume(gctx, name, reason=reason)
+    if not resumed:
+        gctx.out(f"canarygate/{name}: not paused; nothing to resume")
+    else:
+        gctx.out(f"canarygate/{name} resumed: {', '.join(resumed)} back to their declared state")
+    if still:
+        gctx.err(f"{', '.join(still)} still closed as declared (spec): to let the rollout on, kubectl gate promote {name}")

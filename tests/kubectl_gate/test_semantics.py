@@ -1,0 +1,91 @@
+"""Verbs that mean what Flagger does with them (issue 8), against the sandbox API. Covers: closing a
+check gate during a rollout refuses without --yes, saying Flagger fails checks and rolls back and what
+pauses instead, and writes nothing; idle it needs no --yes; show draws a closed check gate as
+"failing N/threshold", never "holding"; pause closes both confirm gates for this rollout with
+Events, resume removes them and leaves declared states alone.
+"""
+
+from __future__ import annotations
+
+import json
+
+from canarygate.kube.resources import CANARIES
+
+from helpers.cli import SEED
+
+
+def apply_seed(kube, tmp_path) -> None:
+    path = tmp_path / "gate.yaml"
+    path.write_text(SEED.replace("demo-ns", kube.namespace))
+    result = kube("apply", "-f", str(path))
+    assert result.exit_code == 0, result.output
+
+
+def set_status(api_client, namespace, status, name="demo"):
+    from canarygate.kube.client import MERGE_PATCH, Kube
+
+    Kube(api_client).request("PATCH", CANARIES.path(namespace, name, "status"), body={"status": status},
+                             content_type=MERGE_PATCH)
+
+PROMOTED = [{"type": "Promoted", "status": "Unknown", "reason": "Progressing",
+             "lastTransitionTime": "2026-11-22T09:00:00Z"}]
+
+
+def gate_entry(kube, gate):
+    return next(g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"] if g["gate"] == gate)
+
+
+def progressing(api_client, namespace, weight=10, failed=1):
+    set_status(api_client, namespace, {"phase": "Progressing", "canaryWeight": weight, "failedChecks": failed,
+                                       "conditions": PROMOTED})
+
+
+def test_close_rollout_during_a_rollout_refuses_without_yes(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    progressing(api_client, kube.namespace)
+    refused = kube("close", "rollout", "demo")
+    assert refused.exit_code == 1
+    assert "not a pause" in refused.stderr and "failed checks now 1/2" in refused.stderr
+    assert "rolls the release back" in refused.stderr and "kubectl gate pause demo" in refused.stderr
+    assert gate_entry(kube, "rollout")["source"] == "default"
+    closed = kube("close", "rollout", "demo", "--yes")
+    assert closed.exit_code == 0, closed.output
+    assert gate_entry(kube, "rollout")["state"] == "closed"
+
+
+def test_close_pre_rollout_between_rollouts_needs_no_yes(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "Succeeded"})
+    result = kube("close", "pre-rollout", "demo")
+    assert result.exit_code == 0, result.output
+
+
+def test_show_draws_a_closed_check_gate_as_failing(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    progressing(api_client, kube.namespace)
+    assert kube("close", "rollout", "demo", "--yes").exit_code == 0
+    page = kube("show", "demo").stdout
+    assert "closed, failing 1/2" in page and "holding" not in page
+    assert "Failing:" in page and "rolls back at 2 (1 more)" in page
+    assert json.loads(kube("show", "demo", "-o", "json").stdout)["failing"] == "rollout"
+
+
+def test_pause_and_resume(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    progressing(api_client, kube.namespace, failed=0)
+    paused = kube("pause", "demo", "--reason", "latency")
+    assert paused.exit_code == 0, paused.output
+    assert "nothing rolls back" in paused.stdout
+    for gate in ("confirm-traffic-increase", "confirm-promotion"):
+        entry = gate_entry(kube, gate)
+        assert (entry["state"], entry["source"], entry["scope"], entry["reason"]) == ("closed", "live", "rollout", "latency")
+    assert gate_entry(kube, "rollout")["state"] == "opened"
+    page = kube("show", "demo").stdout
+    assert "Paused" in page and "confirm-traffic-increase (live)" in page
+    resumed = kube("resume", "demo")
+    assert resumed.exit_code == 0, resumed.output
+    assert gate_entry(kube, "confirm-traffic-increase")["source"] == "default"
+    assert gate_entry(kube, "confirm-promotion")["source"] == "declared"  # the seed declares it closed
+    assert "confirm-promotion still closed as declared" in resumed.stderr
+    assert "Resumed" in kube("show", "demo").stdout
+    assert "not paused" in kube("resume", "demo").stdout
