@@ -1,8 +1,10 @@
 """Shared fixtures: the sandbox Kubernetes API (or a real cluster), clients, kubectl.
 
-* ``apiserver``: the session's :class:`sandbox.apiserver.ApiServer`.  Emulator-only
-  tests (fault injection, request log) use it and skip when GATE_E2E_KUBECONFIG
-  points at a real cluster.
+* ``apiserver``: the session's :class:`sandbox.apiserver.ApiServer`, or, when
+  GATE_E2E_KUBECONFIG points at a cluster started by ``python -m sandbox.cluster``, its
+  :class:`sandbox.cluster.handle.ClusterHandle` (tokens, apply, the audit log as the request
+  log, the API server down or hung). ``helpers.tiers.emulator_only(apiserver, why)`` skips a test on the
+  real tier, saying why; every such reason is a limit of the test bench, not a difference.
 * ``kubeconfig`` / ``api_client``: the admin kubeconfig and a ``kubernetes`` ApiClient
   built from it (the real cluster's when GATE_E2E_KUBECONFIG is set).
 * ``namespace``: a unique namespace per test, created through the API, deleted after.
@@ -32,7 +34,12 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 @pytest.fixture(scope="session")
 def _sandbox():
     if E2E_KUBECONFIG:
-        yield None
+        from sandbox.cluster.handle import ClusterHandle
+
+        handle = ClusterHandle.find(E2E_KUBECONFIG)
+        yield handle
+        if handle is not None:
+            handle.close()
         return
     from sandbox.apiserver import ApiServer
     with ApiServer() as srv:
@@ -42,14 +49,15 @@ def _sandbox():
 @pytest.fixture(scope="session")
 def apiserver(_sandbox):
     if _sandbox is None:
-        pytest.skip("GATE_E2E_KUBECONFIG is set: this test needs the sandbox emulator "
-                    "(fault injection or request log), which a real cluster does not have")
+        pytest.skip("GATE_E2E_KUBECONFIG names a cluster not started by python -m sandbox.cluster: "
+                    "this test needs to mint tokens, read the request log or inject faults")
     return _sandbox
+
 
 
 @pytest.fixture(scope="session")
 def kubeconfig(_sandbox, tmp_path_factory) -> str:
-    if _sandbox is None:
+    if E2E_KUBECONFIG:
         return E2E_KUBECONFIG
     return _sandbox.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 

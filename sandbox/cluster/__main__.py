@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if not command:
             stop.wait()
             return 0
-        env = {**os.environ, "GATE_E2E_KUBECONFIG": str(args.kubeconfig_out.resolve())}
+        env = {**os.environ, "GATE_E2E_KUBECONFIG": str(args.kubeconfig_out.resolve()),
+               "CANARYGATE_E2E_BIN": str(built.bin)}
         child = subprocess.Popen(command, env=env)
         while child.poll() is None and not stop.is_set():
             time.sleep(0.2)

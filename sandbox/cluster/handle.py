@@ -125,6 +125,9 @@ class ClusterHandle:
         self.kubeconfig = str(kubeconfig)
         self.info = json.loads(Path(self.kubeconfig + ".json").read_text())
         self.url = self.info["server"]
+        self.host, _, port = self.url.removeprefix("https://").rpartition(":")
+        self.port = int(port)
+        self.admin_token = yaml.safe_load(Path(self.kubeconfig).read_text())["users"][0]["user"]["token"]
         self.faults = _Faults(self)
         self._tokens: dict[str, str] = {}
         self._audit_from = 0

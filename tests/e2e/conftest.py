@@ -15,8 +15,11 @@
 * ``rollout``: helpers to create a CanaryGate + Deployment + rendered Canary, ship new revisions,
   open/close gates live, and wait for conditions (:class:`Rollouts`).
 
-Against a real cluster (GATE_E2E_KUBECONFIG) the sidecar uses that kubeconfig as is, and tests
-needing the emulator (RBAC tokens, faults, request log) skip.
+On the real tier (GATE_E2E_KUBECONFIG names a cluster of ``python -m sandbox.cluster``) the same
+fixtures give real things: the sidecar's token is minted by the cluster's token webhook, each
+sidecar sits behind a recording :class:`sandbox.cluster.flagger.HookProxy` (``sidecar.url`` is the
+proxy's), and ``flagger`` is :class:`sandbox.cluster.flagger.RealFlagger`, which reads real
+Flagger's ticks from those recordings. Waits are stretched by ``helpers.tiers.SLOWDOWN``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.tiers import REAL, SLOWDOWN
 
 from canarygate.kube.client import Kube
 
@@ -45,9 +49,15 @@ SIDECAR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:canary-gate"
 TIME_SCALE = 0.03
 
 
+PROXIES: list = []  # the real tier's recording proxies, one per sidecar process
+
+
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""):
-    """Poll ``predicate`` until it returns something truthy; TimeoutError says what was awaited."""
-    deadline = time.monotonic() + timeout
+    """Poll ``predicate`` until it returns something truthy; TimeoutError says what was awaited.
+
+    ``timeout`` is the sandbox's; the real tier stretches it by SLOWDOWN."""
+    deadline = time.monotonic() + timeout * SLOWDOWN
+    interval = interval * (10 if REAL else 1)
     while True:
         value = predicate()
         if value:
@@ -72,9 +82,20 @@ class SidecarProcess:
         self.args = args
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.proxy = None
+        if REAL:
+            from sandbox.cluster.flagger import HookProxy
+
+            self.proxy = HookProxy(self.port)
+            PROXIES.append(self.proxy)
 
     @property
     def url(self) -> str:
+        """Where Flagger calls it (on the real tier, the recording proxy in front of it)."""
+        return self.proxy.url if self.proxy is not None else self.direct_url
+
+    @property
+    def direct_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, wait: bool = True) -> SidecarProcess:
@@ -117,12 +138,12 @@ class SidecarProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def get(self, path: str) -> tuple[int, Any]:
-        return self._send(urllib.request.Request(self.url + path))
+        return self._send(urllib.request.Request(self.direct_url + path))
 
     def call(self, hook: str, body: dict[str, Any]) -> tuple[int, Any]:
         """POST ``body`` to /hook as Flagger does; (status, decoded JSON body or None)."""
         data = json.dumps(body, separators=(",", ":")).encode()
-        request = urllib.request.Request(self.url + "/" + hook, data=data, method="POST",
+        request = urllib.request.Request(self.direct_url + "/" + hook, data=data, method="POST",
                                          headers={"Content-Type": "application/json"})
         return self._send(request)
 
@@ -188,8 +209,23 @@ def kube(api_client) -> Kube:
     return Kube(api_client, timeout=10)
 
 
+@pytest.fixture(scope="session")
+def _real_flagger(kubeconfig):
+    if not REAL:
+        yield None
+        return
+    from sandbox.cluster.flagger import RealFlagger
+
+    with RealFlagger(kubeconfig, PROXIES) as real:
+        yield real
+
+
 @pytest.fixture
-def flagger(kubeconfig, namespace, crds):
+def flagger(kubeconfig, namespace, crds, _real_flagger):
+    """The Flagger simulator for this test's namespace; on the real tier, real Flagger observed."""
+    if _real_flagger is not None:
+        yield _real_flagger
+        return
     from sandbox.flagger import FlaggerSimulator
 
     with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=TIME_SCALE, namespaces=[namespace]) as sim:
@@ -264,7 +300,7 @@ class Rollouts:
         write_live_change(self.kube, self.namespace, name, gate=gate, state=state, by="e2e", at=at, scope=scope)
 
     def wait_phase(self, name: str, phase: str | tuple[str, ...], timeout: float = 30.0) -> dict:
-        return self.flagger.wait_for_phase(self.namespace, name, phase, timeout=timeout)
+        return self.flagger.wait_for_phase(self.namespace, name, phase, timeout=timeout * SLOWDOWN)
 
     def ticks(self, name: str = "demo") -> list:
         return self.flagger.history(self.namespace, name)
