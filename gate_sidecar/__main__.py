@@ -37,10 +37,43 @@ def _listen(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
+def _optional_listen(ctx, param, value):
+    try:
+        return cfg.parse_optional_listen(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--listen", default=cfg.DEFAULT_LISTEN, show_default=True, callback=_listen, metavar="HOST:PORT",
     help="Address to serve on. Env: GATE_SIDECAR_LISTEN.",
+)
+@click.option(
+    "--probe-listen", default="", callback=_optional_listen, metavar="HOST:PORT",
+    help="Also serve /healthz, /readyz and /metrics (only those) on this address, with its own threads "
+    "and connection caps, so that abuse of the webhook port cannot starve the kubelet's probes "
+    "(the shipped manifests probe 0.0.0.0:8081). Empty: none; --listen answers them too. "
+    "Env: GATE_SIDECAR_PROBE_LISTEN.",
+)
+@click.option(
+    "--read-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+    help="A request must arrive whole, headers and body, within this long of its first byte, else 408 "
+    "and the connection is closed (slowloris). Env: GATE_SIDECAR_READ_TIMEOUT.",
+)
+@click.option(
+    "--idle-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS",
+    help="Close a connection with no request under way after this long. Env: GATE_SIDECAR_IDLE_TIMEOUT.",
+)
+@click.option(
+    "--max-connections", type=click.IntRange(min=1), default=512, show_default=True,
+    help="Open connections in all, per port. Env: GATE_SIDECAR_MAX_CONNECTIONS.",
+)
+@click.option(
+    "--max-connections-per-peer", type=click.IntRange(min=1), default=64, show_default=True,
+    help="Open connections per source address, per port: a new one closes that address's longest-idle "
+    "connection, and is refused (503) only when all of them have requests under way. "
+    "Env: GATE_SIDECAR_MAX_CONNECTIONS_PER_PEER.",
 )
 @click.option(
     "--namespaces", default="", metavar="NS[,NS...]",
@@ -107,8 +140,9 @@ def _listen(ctx, param, value):
 )
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
-    listen, namespaces, kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads,
-    status_interval, shutdown_timeout, reconcile, endpoint,
+    listen, probe_listen, read_timeout, idle_timeout, max_connections, max_connections_per_peer, namespaces,
+    kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads, status_interval,
+    shutdown_timeout, reconcile, endpoint,
 ):
     """Answer Flagger's gate webhooks from CanaryGate resources.
 
@@ -139,6 +173,11 @@ def main(
         shutdown_timeout=shutdown_timeout,
         reconcile=reconcile,
         endpoint=endpoint,
+        probe_listen=probe_listen,
+        read_timeout=read_timeout,
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+        max_connections_per_peer=max_connections_per_peer,
     )
     cfg.configure_logging(config.log_format, config.log_level)
     sys.exit(serve(config))
@@ -154,7 +193,7 @@ def serve(config: cfg.Config) -> int:
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
     from gate_sidecar.metrics import Metrics
-    from gate_sidecar.server import create_server
+    from gate_sidecar.server import Limits, create_server, start_probe_server
     from gate_sidecar.writes import Writer
 
     started = time.monotonic()
@@ -197,7 +236,14 @@ def serve(config: cfg.Config) -> int:
 
         reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics)
     app = create_app(cache=cache, writer=writer, metrics=metrics)
-    server = create_server(app, host=config.host, port=config.port, threads=config.threads)
+    limits = Limits(
+        read_timeout=config.read_timeout, idle_timeout=config.idle_timeout,
+        max_per_peer=config.max_connections_per_peer, max_total=config.max_connections,
+    )
+    server = create_server(app, host=config.host, port=config.port, threads=config.threads, limits=limits)
+    probe = None
+    if config.probe_listen is not None:
+        probe = start_probe_server(app, host=config.probe_listen[0], port=config.probe_listen[1], limits=limits)
 
     def on_signal(signum, frame):
         log.info("received %s: shutting down", signal.Signals(signum).name)
@@ -217,6 +263,9 @@ def serve(config: cfg.Config) -> int:
         "gate-sidecar serving on http://%s:%s (API %s, watching %s, fail closed after %gs)",
         config.host, server.effective_port, server_url, scope, config.fail_closed_after,
     )
+    if probe is not None:
+        log.info("probes also on http://%s:%s (/healthz, /readyz, /metrics)", config.probe_listen[0],
+                 probe.effective_port)
     if reconciler is not None:
         log.info("reconciling the Canary of every CanaryGate, webhooks to %s", config.endpoint)
     _announce_ready(cache, started)
@@ -225,6 +274,8 @@ def serve(config: cfg.Config) -> int:
     finally:
         app.draining = True
         server.close()
+        if probe is not None:
+            probe.close()
         liveness.stop()
         for informer in informers:
             informer.stop()

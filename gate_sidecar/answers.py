@@ -17,6 +17,10 @@ from canarygate.resolution import Decision
 
 #: Biggest body accepted; Flagger's payloads are a few hundred bytes.
 MAX_BODY = 64 * 1024
+#: Deepest JSON nesting accepted (Flagger's payload: the object and its metadata, 2).
+MAX_DEPTH = 16
+#: Longest name or namespace (a Kubernetes name is at most 253 characters).
+MAX_NAME = 253
 
 
 class Payload(TypedDict, total=False):
@@ -49,29 +53,112 @@ class Answer(TypedDict, total=False):
 
 
 def parse_payload(data: Any) -> Payload:
-    """Check a decoded body; BadRequest says what is wrong (never a 500 for bad input)."""
+    """Check a decoded body; BadRequest says what is wrong (never a 500 for bad input).
+
+    What it returns is safe to use and to echo: ``name`` and ``namespace`` are non-empty strings of
+    at most 253 characters, ``phase`` and ``checksum`` strings when present, ``metadata`` an object
+    of strings (Flagger's ``map[string]string``), and no string holds a lone surrogate (which
+    ``json`` accepts from ``\\ud800`` but cannot encode back); names, phase and checksum hold no
+    control character either (they end up in logs). Other fields are ignored.
+    """
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object: Flagger's webhook payload {name, namespace, ...}")
     for field in ("name", "namespace"):
         value = data.get(field)
         if not isinstance(value, str) or not value:
             raise BadRequest(f"the payload has no {field!r}: expected Flagger's {{name, namespace, phase, ...}}")
+        if len(value) > MAX_NAME:
+            raise BadRequest(f"{field!r} is over {MAX_NAME} characters: not a Kubernetes name")
+        _check_text(field, value)
     metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadRequest("'metadata' must be an object of strings")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise BadRequest("'metadata' must be an object of strings")
+        for key, value in metadata.items():
+            if not isinstance(value, str):
+                raise BadRequest(f"'metadata' must be an object of strings: {_shown(key)!r} is a {_json_type(value)}")
+            _check_text("a metadata key", key, controls=True)
+            _check_text(f"metadata {_shown(key)!r}", value, controls=True)
     for field in ("phase", "checksum"):
-        if data.get(field) is not None and not isinstance(data[field], str):
-            raise BadRequest(f"{field!r} must be a string")
+        value = data.get(field)
+        if value is not None:
+            if not isinstance(value, str):
+                raise BadRequest(f"{field!r} must be a string, not a {_json_type(value)}")
+            _check_text(field, value)
     return data  # type: ignore[return-value]
 
 
 def decode_body(raw: bytes) -> Payload:
-    """Decode and check a request body; BadRequest for anything that is not a usable payload."""
+    """Decode and check a request body; BadRequest for anything that is not a usable payload.
+
+    The body must be UTF-8 JSON (RFC 8259: no other encoding, no BOM) nested at most
+    :data:`MAX_DEPTH` deep (Flagger's payload is 2 deep); depth is measured before parsing, so a
+    body of 64 KiB of ``[`` costs a scan, not a RecursionError.
+    """
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"the body is not valid JSON: {e}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"the body is not valid JSON: not UTF-8 at byte {e.start}") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        raise BadRequest(f"the body is not a webhook payload: JSON nested over {MAX_DEPTH} levels deep")
+    try:
+        data = json.loads(text, parse_int=_integer)
+    except (ValueError, RecursionError) as e:  # RecursionError: a backstop, the depth is checked above
+        raise BadRequest(f"the body is not valid JSON: {_shown(str(e), 200)}") from None
     return parse_payload(data)
+
+
+def _integer(digits: str) -> int:
+    """An integer of the body: a payload has none, so refuse long ones before int() spends time on them."""
+    if len(digits) > 64:
+        raise ValueError(f"a number of {len(digits)} digits")
+    return int(digits)
+
+
+def _depth(text: str) -> int:
+    """How deep ``[``/``{`` nest in ``text``, outside strings (a linear scan, for bodies that may be deep)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _check_text(what: str, value: str, *, controls: bool = False) -> None:
+    """BadRequest when ``value`` holds a lone surrogate, or (unless ``controls``) a control character."""
+    if value.isprintable():  # the common case, in C: neither is printable
+        return
+    for char in value:
+        if "\ud800" <= char <= "\udfff":
+            raise BadRequest(f"{what} holds a lone surrogate (\\u{ord(char):04x}): not text")
+        if not controls and (char < " " or "\x7f" <= char <= "\x9f"):
+            raise BadRequest(f"{what} holds the control character \\u{ord(char):04x}")
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """``text`` safe to put in an answer: no surrogates or controls, at most ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}.get(type(value), "null")
 
 
 def open_command(gate: str, namespace: str, name: str) -> str:

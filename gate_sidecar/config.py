@@ -42,6 +42,15 @@ class Config:
     reconcile: bool = False
     #: Where Flagger reaches this sidecar: the rendered webhooks' base URL.
     endpoint: str = DEFAULT_ENDPOINT
+    #: (host, port) of the probe port (/healthz, /readyz, /metrics only); None: no probe port.
+    probe_listen: tuple[str, int] | None = None
+    #: Seconds a request may take to arrive whole from its first byte (slowloris).
+    read_timeout: float = 5.0
+    #: Seconds a connection with no request under way stays open.
+    idle_timeout: float = 30.0
+    #: Connections in all, and per source address (see gate_sidecar.server).
+    max_connections: int = 512
+    max_connections_per_peer: int = 64
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -51,6 +60,12 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:8080 or :8080)")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
+
+
+def parse_optional_listen(value: str | None) -> tuple[str, int] | None:
+    """As :func:`parse_listen`, but empty (or ``off``) means none."""
+    value = (value or "").strip()
+    return None if value.lower() in ("", "off", "none") else parse_listen(value)
 
 
 def parse_namespaces(value: str | None) -> tuple[str, ...] | None:
