@@ -33,6 +33,7 @@ import copy
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -40,14 +41,17 @@ from typing import Any
 import kubernetes
 from kubernetes.client import ApiException
 
-from sandbox.flagger import checksum, scheduler, webhooks
+from sandbox.deployments import DeploymentStatusWriter
+from sandbox.flagger import checksum, configs, readiness, scheduler, webhooks
+from sandbox.flagger.events import EventCorrelator
 
 log = logging.getLogger("sandbox.flagger")
 
 GROUP, VERSION, PLURAL = "flagger.app", "v1beta1", "canaries"
 CONTROL_LOOP_INTERVAL = 10.0
-EVENT_AGGREGATION_WINDOW = 600.0
 HISTORY_LIMIT = 500
+SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
+TOOLKIT_MARKER = "toolkit.fluxcd.io"
 
 
 def _now() -> datetime:
@@ -104,7 +108,7 @@ class FlaggerController:
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._routes: dict[tuple[str, str], scheduler.Routes] = {}
-        self._events: dict[tuple, tuple[str, int, float]] = {}
+        self._correlator = EventCorrelator(time.monotonic)
         self._history: dict[tuple[str, str], list[scheduler.Tick]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -216,11 +220,14 @@ class FlaggerController:
         def on_action(action: str) -> None:
             self._apply_action(holder["canary"], action)
 
+        def read_readiness(which: str) -> readiness.Readiness:
+            return self._readiness(canary, which)
+
         result = scheduler.advance(canary, target, _now(), self.hooks, routes=routes,
                                    mesh_provider=self.mesh_provider,
                                    event_webhook=self.event_webhook,
                                    on_status=on_status, on_event=on_event,
-                                   on_action=on_action)
+                                   on_action=on_action, readiness=read_readiness)
         with self._lock:
             self._routes[key] = result.routes
             history = self._history.setdefault(key, [])
@@ -233,18 +240,46 @@ class FlaggerController:
     def _read_target(self, canary: Mapping[str, Any]) -> scheduler.Target | None:
         meta = canary.get("metadata") or {}
         ref = (canary.get("spec") or {}).get("targetRef") or {}
+        deployment = self._deployment(meta.get("namespace", ""), ref.get("name", ""))
+        if deployment is None:
+            return None
+        template = (deployment.get("spec") or {}).get("template") or {}
+        return scheduler.Target(template_hash=checksum.compute_hash(template),
+                                tracked_configs=self._tracked(meta.get("namespace", ""), template))
+
+    def _deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            deployment = self.apps.read_namespaced_deployment(ref.get("name", ""), meta.get("namespace"))
+            return self.api_client.sanitize_for_serialization(
+                self.apps.read_namespaced_deployment(name, namespace))
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
-        template = self.api_client.sanitize_for_serialization(deployment.spec.template)
-        annotations = meta.get("annotations") or {}
-        return scheduler.Target(
-            template_hash=checksum.compute_hash(template),
-            primary=scheduler.readiness_from_annotation(annotations.get(scheduler.PRIMARY_READY_ANNOTATION)),
-            canary=scheduler.readiness_from_annotation(annotations.get(scheduler.CANARY_READY_ANNOTATION)))
+
+    def _tracked(self, namespace: str, template: Mapping[str, Any]) -> dict[str, str]:
+        """``GetConfigRefs`` of the pod template (an unreadable object is skipped)."""
+        def read(method):
+            def get(name: str) -> Mapping[str, Any] | None:
+                try:
+                    return self.api_client.sanitize_for_serialization(method(name, namespace))
+                except ApiException:
+                    return None
+            return get
+        return configs.tracked_configs(template.get("spec") or {}, read(self.core.read_namespaced_config_map),
+                                       read(self.core.read_namespaced_secret))
+
+    def _readiness(self, canary: Mapping[str, Any], which: str) -> readiness.Readiness:
+        """``IsPrimaryReady``/``IsCanaryReady`` from the Deployment's status, read now."""
+        ns = (canary.get("metadata") or {}).get("namespace", "")
+        target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name", "")
+        name = f"{target}-primary" if which == "primary" else target
+        deployment = self._deployment(ns, name)
+        if deployment is None:
+            return readiness.missing(name, ns)
+        deadline, primary_threshold, canary_threshold = readiness.thresholds(canary)
+        return readiness.deployment_readiness(
+            deployment, now=_now(), deadline_seconds=deadline,
+            threshold=primary_threshold if which == "primary" else canary_threshold)
 
     # -- writes ----------------------------------------------------------------------------
     def _write_status(self, canary: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -264,33 +299,38 @@ class FlaggerController:
         raise RuntimeError(f"status of canary {name}.{ns}: too many conflicts")
 
     def _record_event(self, canary: Mapping[str, Any], event: scheduler.Event) -> None:
-        """Create (or bump the count of) a core/v1 Event as Flagger's recorder does."""
+        """A core/v1 Event as Flagger's recorder writes it, through client-go's correlator."""
         meta = canary.get("metadata") or {}
         ns, name = meta.get("namespace", ""), meta.get("name", "")
         stamp = scheduler.rfc3339(_now())
-        key = (ns, name, meta.get("uid"), event.type, event.reason, event.message)
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{time.time_ns():x}", "namespace": ns},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
+                               "name": name, "namespace": ns, "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": event.reason, "message": event.message, "type": event.type,
+            "source": {"component": "flagger"}, "reportingComponent": "flagger",
+            "reportingInstance": "", "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1}
+        with self._lock:
+            result = self._correlator.correlate(body, name=lambda: f"{name}.{time.time_ns():x}")
+        if result.skip or result.event is None:
+            return
         try:
+            written = None
+            if result.patch is not None:
+                try:
+                    written = self.core.patch_namespaced_event(
+                        result.event["metadata"]["name"], ns, result.patch)
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+            if written is None:
+                created = {**result.event, "metadata": {
+                    k: v for k, v in result.event["metadata"].items() if k != "resourceVersion"}}
+                written = self.core.create_namespaced_event(ns, created)
             with self._lock:
-                previous = self._events.get(key)
-            if previous and time.monotonic() - previous[2] < EVENT_AGGREGATION_WINDOW:
-                event_name, count, _ = previous
-                self.core.patch_namespaced_event(event_name, ns, {
-                    "count": count + 1, "lastTimestamp": stamp})
-                with self._lock:
-                    self._events[key] = (event_name, count + 1, time.monotonic())
-                return
-            event_name = f"{name}.{time.time_ns():x}"
-            self.core.create_namespaced_event(ns, {
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": event_name, "namespace": ns},
-                "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
-                                   "name": name, "namespace": ns, "uid": meta.get("uid"),
-                                   "resourceVersion": meta.get("resourceVersion")},
-                "reason": event.reason, "message": event.message, "type": event.type,
-                "source": {"component": "flagger"}, "reportingComponent": "flagger",
-                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
-            with self._lock:
-                self._events[key] = (event_name, 1, time.monotonic())
+                self._correlator.update_state(self.api_client.sanitize_for_serialization(written))
         except ApiException as e:
             log.warning("event for canary %s.%s not recorded: %s", name, ns, e.reason)
 
@@ -309,39 +349,69 @@ class FlaggerController:
             elif action == "scale-from-zero":
                 self._scale_from_zero(ns, target)
             elif action == "promote":
-                self._promote(ns, target)
+                self._promote(canary, ns, target)
         except ApiException as e:
             log.warning("%s of %s.%s failed: %s", action, target, ns, e.reason)
 
     def _ensure_primary(self, canary: Mapping[str, Any], ns: str, target: str) -> None:
+        """``createPrimaryDeployment``: once, from the target, with the primary configs."""
         primary = f"{target}-primary"
-        try:
-            self.apps.read_namespaced_deployment(primary, ns)
+        if self._deployment(ns, primary) is not None:
             return
-        except ApiException as e:
-            if e.status != 404:
-                raise
-        source = self.api_client.sanitize_for_serialization(
-            self.apps.read_namespaced_deployment(target, ns))
-        spec = copy.deepcopy(source.get("spec") or {})
-        selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        label = next((k for k in ("app", "name", "app.kubernetes.io/name") if k in selector), None)
-        if label is not None:
-            value = f"{selector[label]}-primary"
-            selector[label] = value
-            spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})[label] = value
-        if not spec.get("replicas"):
-            spec["replicas"] = 1
-        meta = canary.get("metadata") or {}
+        source = self._deployment(ns, target) or {}
+        spec = source.get("spec") or {}
+        label, value = self._selector_label(source)
+        template = spec.get("template") or {}
+        tracked = self._copy_configs(canary, ns, template)
+        replicas = spec.get("replicas") if (spec.get("replicas") or 0) > 0 else 1
+        template_meta = template.get("metadata") or {}
+        new_spec = {k: copy.deepcopy(spec[k]) for k in
+                    ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy")
+                    if k in spec}
+        new_spec.update(replicas=replicas, selector={"matchLabels": {label: value}}, template={
+            "metadata": {"labels": _primary_labels(template_meta.get("labels"), label, value),
+                         "annotations": _pod_annotations(template_meta.get("annotations"))},
+            "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked)})
+        source_meta = source.get("metadata") or {}
         self.apps.create_namespaced_deployment(ns, {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": primary, "namespace": ns,
-                         "labels": {label or "app": f"{target}-primary"},
-                         "ownerReferences": [{
-                             "apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
-                             "name": meta.get("name"), "uid": meta.get("uid"),
-                             "controller": True, "blockOwnerDeletion": True}]},
-            "spec": spec})
+                         # Flagger's default -include-label-prefix "" copies no label
+                         "labels": {label: value},
+                         "annotations": _without_toolkit(source_meta.get("annotations")),
+                         "ownerReferences": [_owner(canary)]},
+            "spec": new_spec})
+
+    def _selector_label(self, deployment: Mapping[str, Any]) -> tuple[str, str]:
+        """``getSelectorLabel`` with Flagger's default ``-selector-labels``; value + ``-primary``."""
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        label = next((k for k in SELECTOR_LABELS if k in selector), "app")
+        return label, f"{selector.get(label, (deployment.get('metadata') or {}).get('name', ''))}-primary"
+
+    def _copy_configs(self, canary: Mapping[str, Any], ns: str, template: Mapping[str, Any]) -> dict[str, str]:
+        """``CreatePrimaryConfigs``: ``<name>-primary`` copies of the tracked ConfigMaps/Secrets."""
+        tracked = self._tracked(ns, template)
+        for key in tracked:
+            kind, name = key.split("/", 1)
+            read, create, replace = (
+                (self.core.read_namespaced_config_map, self.core.create_namespaced_config_map,
+                 self.core.replace_namespaced_config_map) if kind == "configmap" else
+                (self.core.read_namespaced_secret, self.core.create_namespaced_secret,
+                 self.core.replace_namespaced_secret))
+            source = self.api_client.sanitize_for_serialization(read(name, ns))
+            body = {"apiVersion": "v1", "kind": "ConfigMap" if kind == "configmap" else "Secret",
+                    "metadata": {"name": f"{name}-primary", "namespace": ns,
+                                 "ownerReferences": [_owner(canary)]},
+                    "data": source.get("data")}
+            if kind == "secret":
+                body["type"] = source.get("type") or "Opaque"
+            try:
+                replace(f"{name}-primary", ns, body)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                create(ns, body)
+        return tracked
 
     def _scale_from_zero(self, ns: str, target: str) -> None:
         deployment = self.apps.read_namespaced_deployment(target, ns)
@@ -353,16 +423,61 @@ class FlaggerController:
                 replicas = 1
         self.apps.patch_namespaced_deployment(target, ns, {"spec": {"replicas": replicas}})
 
-    def _promote(self, ns: str, target: str) -> None:
-        source = self.api_client.sanitize_for_serialization(self.apps.read_namespaced_deployment(target, ns))
-        primary = self.api_client.sanitize_for_serialization(
-            self.apps.read_namespaced_deployment(f"{target}-primary", ns))
-        template = copy.deepcopy((source.get("spec") or {}).get("template") or {})
-        labels = (((primary.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
-        if labels is not None:
-            template.setdefault("metadata", {})["labels"] = labels
-        primary["spec"]["template"] = template
+    def _promote(self, canary: Mapping[str, Any], ns: str, target: str) -> None:
+        """``Promote``: the target's pod template (primary configs, labels) into the primary,
+        re-read and retried on a 409 conflict (``RetryOnConflict``)."""
+        for attempt in range(5):
+            try:
+                self._promote_once(canary, ns, target)
+                return
+            except ApiException as e:
+                if e.status != 409 or attempt == 4:
+                    raise
+
+    def _promote_once(self, canary: Mapping[str, Any], ns: str, target: str) -> None:
+        source = self._deployment(ns, target) or {}
+        primary = self._deployment(ns, f"{target}-primary")
+        if primary is None:
+            return
+        spec = source.get("spec") or {}
+        label, value = self._selector_label(source)
+        template = copy.deepcopy(spec.get("template") or {})
+        tracked = self._copy_configs(canary, ns, template)
+        for key in ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy",
+                    "replicas"):
+            if key in spec:
+                primary["spec"][key] = copy.deepcopy(spec[key])
+        template_meta = template.get("metadata") or {}
+        primary["spec"]["template"] = {
+            "metadata": {"labels": _primary_labels(template_meta.get("labels"), label, value),
+                         "annotations": _pod_annotations(template_meta.get("annotations"))},
+            "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked)}
+        # Flagger's default -include-label-prefix "" keeps no annotation and no label
+        primary["metadata"]["annotations"] = {}
+        primary["metadata"]["labels"] = {label: value}
         self.apps.replace_namespaced_deployment(f"{target}-primary", ns, primary)
+
+
+def _without_toolkit(values: Mapping[str, str] | None) -> dict[str, str]:
+    """``filterMetadata``: drops Flux's ``toolkit.fluxcd.io`` keys."""
+    return {k: v for k, v in (values or {}).items() if TOOLKIT_MARKER not in k}
+
+
+def _primary_labels(labels: Mapping[str, str] | None, label: str, value: str) -> dict[str, str]:
+    """``makePrimaryLabels``."""
+    return {**{k: v for k, v in _without_toolkit(labels).items() if k != label}, label: value}
+
+
+def _pod_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    """``makeAnnotations``: a fresh ``flagger-id`` forces a rolling update of the primary."""
+    return {**{k: v for k, v in _without_toolkit(annotations).items() if k != "flagger-id"},
+            "flagger-id": str(uuid.uuid4())}
+
+
+def _owner(canary: Mapping[str, Any]) -> dict[str, Any]:
+    meta = canary.get("metadata") or {}
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary", "name": meta.get("name"),
+            "uid": meta.get("uid"), "controller": True, "blockOwnerDeletion": True}
 
 
 class FlaggerSimulator:
@@ -370,14 +485,20 @@ class FlaggerSimulator:
 
     ``with FlaggerSimulator(kubeconfig=path, time_scale=0.01) as flagger: ...`` ticks each
     Canary every ``analysis.interval x 0.01`` seconds (a ``1m`` interval becomes 0.6 s).
-    ``namespaces`` limits it to those namespaces (all by default).
+    ``namespaces`` limits it to those namespaces (all by default). Flagger reads readiness
+    from Deployment status, which nothing writes on the test bench, so a
+    :class:`sandbox.deployments.DeploymentStatusWriter` runs for the same namespaces unless
+    ``deployments=False`` (then something else must write it, or every workload stays unready).
     """
 
     def __init__(self, kubeconfig: str | None = None, *, time_scale: float = 1.0,
                  namespaces: Iterable[str] | None = None, context: str | None = None,
                  api_client: kubernetes.client.ApiClient | None = None,
-                 mesh_provider: str = "", event_webhook: str | None = None):
+                 mesh_provider: str = "", event_webhook: str | None = None,
+                 deployments: bool = True):
         self.kubeconfig = kubeconfig
+        self.deployments = deployments
+        self._writer: DeploymentStatusWriter | None = None
         self.context = context
         self._own_client = api_client is None
         self._api_client = api_client
@@ -389,6 +510,11 @@ class FlaggerSimulator:
         if self._api_client is None:
             self._api_client = kubernetes.config.new_client_from_config(
                 config_file=self.kubeconfig, context=self.context)
+        if self.deployments:
+            namespaces = self._options["namespaces"]
+            self._writer = DeploymentStatusWriter(
+                self._api_client, namespaces=list(namespaces) if namespaces else None)
+            self._writer.start()
         self.controller = FlaggerController(self._api_client, **self._options)
         self.controller.start()
         return self
@@ -396,6 +522,9 @@ class FlaggerSimulator:
     def __exit__(self, *exc: object) -> None:
         if self.controller is not None:
             self.controller.stop()
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
         if self._own_client and self._api_client is not None:
             self._api_client.close()
 

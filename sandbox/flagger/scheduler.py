@@ -37,6 +37,7 @@ from typing import Any
 
 from sandbox.flagger import checksum as checksums
 from sandbox.flagger import webhooks
+from sandbox.flagger.readiness import READY, Readiness
 from sandbox.flagger.webhooks import HookResult
 
 # Phases (CRD enum plus "").
@@ -57,26 +58,12 @@ REASON = "Synced"
 TOTAL_WEIGHT = 100
 
 METRICS_ANNOTATION = "sandbox.flagger.app/metrics"
-PRIMARY_READY_ANNOTATION = "sandbox.flagger.app/primary-ready"
-CANARY_READY_ANNOTATION = "sandbox.flagger.app/canary-ready"
 
 HookCaller = Callable[[Mapping[str, Any], Mapping[str, Any]], HookResult]
+#: ``readiness("primary" | "canary")``: the workload's readiness, read when Flagger reads it.
+ReadinessReader = Callable[[str], Readiness]
 
-
-@dataclass(frozen=True)
-class Readiness:
-    """A workload's readiness as Flagger's ``isDeploymentReady`` would report it.
-
-    ``message`` is the reason when not ready (without the ``<name>.<ns> not ready:`` prefix).
-    ``retriable=False`` means the progress deadline is exceeded: Flagger rolls back.
-    """
-
-    ready: bool = True
-    retriable: bool = True
-    message: str = ""
-
-
-READY = Readiness()
+#: What ``isDeploymentReady`` says of a Deployment just created or scaled up from zero.
 NOT_READY = Readiness(False, True,
                       "waiting for rollout to finish: 0 out of 1 new replicas have been updated")
 
@@ -220,19 +207,6 @@ def initializing_status(canary: Mapping[str, Any], now: datetime) -> dict[str, A
     return status
 
 
-def readiness_from_annotation(value: str | None) -> Readiness:
-    """``sandbox.flagger.app/{primary,canary}-ready``: ``"false"`` = not ready yet,
-    ``"deadline"`` = progress deadline exceeded, anything else or absent = ready."""
-    if value is None:
-        return READY
-    value = value.strip().lower()
-    if value == "false":
-        return NOT_READY
-    if value == "deadline":
-        return Readiness(False, False, "")
-    return READY
-
-
 def simulated_metrics(canary: Mapping[str, Any]) -> MetricFailure | None:
     """The sandbox's metric checks: all pass unless the Canary is annotated
     ``sandbox.flagger.app/metrics: fail``. The failure names the first of
@@ -291,22 +265,26 @@ def advance(canary: Mapping[str, Any], target: Target | None, now: datetime,
             event_webhook: str | None = None,
             on_status: Callable[[dict[str, Any]], None] | None = None,
             on_event: Callable[[Event], None] | None = None,
-            on_action: Callable[[str], None] | None = None) -> Tick:
+            on_action: Callable[[str], None] | None = None,
+            readiness: ReadinessReader | None = None) -> Tick:
     """Run one ``advanceCanary`` tick for ``canary``; see the module docstring.
+
+    ``readiness`` reads the primary's or the canary's readiness at the moment Flagger reads it
+    (after the tick's workload actions so far); without it, ``target.primary``/``target.canary``.
 
     ``target`` None means the target workload does not exist. ``mesh_provider`` is Flagger's
     global ``-mesh-provider`` (``spec.provider`` overrides it; ``kubernetes`` forces
     blue/green). ``event_webhook`` is the global ``-event-webhook`` URL.
     """
     run = _Run(canary, target, now, hooks, metrics, routes, mesh_provider, event_webhook,
-               on_status, on_event, on_action)
+               on_status, on_event, on_action, readiness)
     run.advance()
     return run.tick
 
 
 class _Run:
     def __init__(self, canary, target, now, hooks, metrics, routes, mesh_provider,
-                 event_webhook, on_status, on_event, on_action):
+                 event_webhook, on_status, on_event, on_action, readiness=None):
         self.canary = copy.deepcopy(dict(canary))
         meta = self.canary.get("metadata") or {}
         self.name = meta.get("name", "")
@@ -326,6 +304,7 @@ class _Run:
         self.on_status = on_status
         self.on_event = on_event
         self.on_action = on_action
+        self.read_readiness = readiness
         self.server: dict[str, Any] = copy.deepcopy(self.canary.get("status") or {})
         self.mem: dict[str, Any] = copy.deepcopy(self.server)
         self.tick = Tick(status=self.server, routes=routes)
@@ -564,11 +543,13 @@ class _Run:
             self.info("all the metrics providers are available!")
         # canaryController.Initialize: create the primary, wait for it while initialising
         self.act("initialize")
-        if phase in ("", INITIALIZING) and not self.skip and not self.target.primary.ready:
-            self.warn(self._primary_error())
-            if not self.target.primary.retriable:
-                self.rollback()
-            return
+        if phase in ("", INITIALIZING) and not self.skip:
+            primary = self.readiness("primary")
+            if not primary.ready:
+                self.warn(self._primary_error(primary))
+                if not primary.retriable:
+                    self.rollback()
+                return
         if phase in ("", INITIALIZING):
             self.act("scale-to-zero")
             # setPhaseInitialized
@@ -582,11 +563,12 @@ class _Run:
             return
         max_weight = self.max_weight()
 
-        if not self.skip and not self.target.primary.ready:
-            self.warn(self._primary_error())
-            if not self.target.primary.retriable:
+        primary = READY if self.skip else self.readiness("primary")
+        if not primary.ready:
+            self.warn(self._primary_error(primary))
+            if not primary.retriable:
                 if self.phase in (PROMOTING, FINALISING):
-                    self.handle_failed_promotion(self._primary_error())
+                    self.handle_failed_promotion(self._primary_error(primary))
                 else:
                     self.rollback()
             return
@@ -603,10 +585,13 @@ class _Run:
             self.sync_status(PROGRESSING)
             return
 
-        if not self.target.canary.ready:
-            self.warn(f"canary {self.kind.lower()} {self.target_who} not ready: "
-                      f"{self._readiness_text(self.target.canary, self.target_name)}")
-            if not self.target.canary.retriable:
+        canary = self.readiness("canary")
+        if not canary.ready:
+            # no hook at all this tick (rollback included), only the warning's event webhooks
+            self.warn(canary.message if not canary.wrapped else
+                      f"canary {self.kind.lower()} {self.target_who} not ready: "
+                      f"{self._readiness_text(canary, self.target_name)}")
+            if not canary.retriable:
                 self.rollback()
             return
 
@@ -669,14 +654,22 @@ class _Run:
             self.run_canary(mirrored, canary_weight, primary_weight, max_weight)
 
     def _readiness_text(self, readiness: Readiness, workload: str) -> str:
-        if not readiness.retriable:
+        if not readiness.message and not readiness.retriable:
             return f'deployment "{workload}" exceeded its progress deadline'
         return readiness.message
 
-    def _primary_error(self) -> str:
+    def readiness(self, which: str) -> Readiness:
+        """``IsPrimaryReady``/``IsCanaryReady``, read now."""
         assert self.target is not None
+        if self.read_readiness is not None:
+            return self.read_readiness(which)
+        return self.target.primary if which == "primary" else self.target.canary
+
+    def _primary_error(self, readiness: Readiness) -> str:
+        if not readiness.wrapped:
+            return readiness.message
         return (f"{self.primary_name}.{self.namespace} not ready: "
-                f"{self._readiness_text(self.target.primary, self.primary_name)}")
+                f"{self._readiness_text(readiness, self.primary_name)}")
 
     def target_changed(self) -> bool:
         """``HasTargetChanged`` or ``HaveDependenciesChanged`` against the tick's Canary."""
@@ -838,5 +831,5 @@ class _Run:
 __all__ = [
     "Call", "Event", "MetricFailure", "Readiness", "Routes", "Target", "Tick", "advance",
     "analysis_interval", "analysis_of", "initializing_status", "promoted_condition",
-    "readiness_from_annotation", "rfc3339", "simulated_metrics",
+    "READY", "rfc3339", "simulated_metrics",
 ]
