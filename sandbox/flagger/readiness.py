@@ -55,10 +55,13 @@ def _f32(value: float) -> float:
 
 def _time(text: Any) -> datetime:
     """A ``metav1.Time`` from JSON; missing or unreadable is Go's zero time (long past)."""
+    if isinstance(text, datetime):
+        return text if text.tzinfo else text.replace(tzinfo=timezone.utc)
     try:
-        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(str(text))
     except ValueError:
         return datetime.min.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

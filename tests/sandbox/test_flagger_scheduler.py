@@ -560,3 +560,65 @@ def test_interval_rules():
     assert scheduler.analysis_interval(make_canary({"interval": "5s"})) == 10
     assert scheduler.analysis_interval(make_canary({"interval": "10sec"})) == 60
     assert scheduler.analysis_interval(make_canary({})) == 60
+
+
+# --- issue 7: blue/green's two confirm-promotion calls, pre-rollout while weight is 0 -------
+
+def _calls_per_tick(sim, hook):
+    return [[c.hook for c in t.calls].count(hook) for t in sim.ticks]
+
+
+def test_blue_green_calls_confirm_promotion_on_two_consecutive_ticks():
+    """runBlueGreen: at N iterations confirm-promotion, all traffic to the canary, iterations
+    N+1; on the next tick confirm-promotion again, then Promote."""
+    sim = Sim(make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h",
+                          hook_types=["confirm-promotion"]))
+    sim.initialized()
+    sim.tick(template_hash=V2)                      # Progressing
+    for _ in range(4):
+        sim.tick()
+    assert _calls_per_tick(sim, "confirm-promotion")[-4:] == [0, 0, 1, 1]
+    routed, promoted = sim.ticks[-2], sim.ticks[-1]
+    assert routed.status_writes[-1]["iterations"] == 3 and "promote" not in routed.actions
+    assert "Routing all traffic to canary" in routed.messages()
+    assert "promote" in promoted.actions and promoted.phase == PROMOTING
+
+
+def test_blue_green_approval_must_hold_for_the_second_confirm_promotion():
+    """A one-step approval used by the first call does not promote: the second call halts."""
+    hooks = Hooks()
+    sim = Sim(make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h",
+                          hook_types=["confirm-promotion"]), hooks)
+    sim.initialized()
+    sim.tick(template_hash=V2)
+    sim.tick()
+    sim.tick()                                      # iterations 2 of 2
+    sim.tick()                                      # confirm-promotion passes: traffic to canary
+    assert sim.routes == Routes(0, 100, False) and sim.status["iterations"] == 3
+    hooks.set("confirm-promotion", 403)
+    t = sim.tick()
+    assert [c.hook for c in t.calls if c.hook != "event"] == ["confirm-promotion"]
+    assert (t.phase, sim.status["iterations"]) == (WAITING_PROMOTION, 1)
+    assert "promote" not in t.actions
+
+
+def test_pre_rollout_is_called_on_every_tick_while_weight_and_iterations_are_zero():
+    hooks = Hooks(confirm_traffic_increase=403)
+    sim = Sim(make_canary(hooks_url="http://h", hook_types=["pre-rollout", "confirm-traffic-increase"]),
+              hooks)
+    sim.initialized()
+    sim.tick(template_hash=V2)                      # Progressing, weight 0
+    for _ in range(3):
+        sim.tick()
+    assert _calls_per_tick(sim, "pre-rollout")[-3:] == [1, 1, 1]
+    assert all(t.messages()[0].startswith("Starting canary analysis") for t in sim.ticks[-3:])
+    assert sim.phase_weight() == (PROGRESSING, 0)
+    hooks.set("pre-rollout", HookResult(ok=False, status=500, error="smoke failed"))
+    sim.tick()                                      # a later pre-rollout failure counts
+    assert sim.status["failedChecks"] == 1
+    hooks.set("pre-rollout", 200)
+    hooks.set("confirm-traffic-increase", 200)
+    sim.tick()
+    assert sim.phase_weight() == (PROGRESSING, 10)
+    t = sim.tick()
+    assert [c.hook for c in t.calls if c.hook != "event"] == ["confirm-traffic-increase"]
