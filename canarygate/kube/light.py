@@ -356,12 +356,13 @@ def _use_proxy(host: str, port: str, no_proxy: str) -> bool:
         if not name:
             continue
         try:
-            if ip is not None and ip == ipaddress.ip_address(name):
-                if not entry_port or entry_port == port:
-                    return False
-            continue
+            entry_ip = ipaddress.ip_address(name)
         except ValueError:
-            pass
+            entry_ip = None
+        if entry_ip is not None:  # an IP entry matches that IP only, never as a name suffix
+            if ip == entry_ip and (not entry_port or entry_port == port):
+                return False
+            continue
         if name.startswith("*."):
             name = name[1:]
         exact = not name.startswith(".")
