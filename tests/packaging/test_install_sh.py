@@ -34,7 +34,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import signal
 import threading
+import time
 
 import pytest
 
@@ -130,20 +132,51 @@ def release(tmp_path: pathlib.Path):
     latest.mkdir(parents=True)
     shutil.copy(root / "download" / "v0.2.0" / "checksums.txt", latest / "checksums.txt")
 
-    handler = functools.partial(QuietHandler, directory=str(root))
+    handler_class = type("Handler", (QuietHandler,), {"requests": [], "stall": {}})
+    handler = functools.partial(handler_class, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    SERVERS[base] = handler_class
     try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+        yield root, base
     finally:
+        SERVERS.pop(base, None)
         server.shutdown()
         server.server_close()
 
 
+SERVERS: dict[str, type] = {}  # base URL -> its handler class (requests seen, stalls)
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the release tree; records each path; a path in `stall` gets half its body, then waits."""
+
+    requests: list[str]
+    stall: dict[str, threading.Event]
+
     def log_message(self, *args) -> None:
         pass
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        arrived = self.stall.get(self.path.rsplit("/", 1)[-1])
+        if arrived is None:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        self.wfile.write(b"\x1f\x8b" + b"\0" * 1000)
+        self.wfile.flush()
+        arrived.set()
+        for _ in range(200):  # trickle until the client goes away (bounded: 20 s)
+            time.sleep(0.1)
+            try:
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+            except OSError:
+                return
 
 
 def stub_uname(tmp_path: pathlib.Path, system: str, machine: str) -> str:
@@ -197,6 +230,16 @@ def everything(root: pathlib.Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+def receipt(install_path: pathlib.Path) -> list[str]:
+    """The entries of the install receipt (its comment line dropped)."""
+    text = (lib_of(install_path) / ".install-receipt").read_text()
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def sha(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def version_of(binary: pathlib.Path) -> str:
     out = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -211,16 +254,18 @@ def test_pinned_install_runs_and_uninstall_removes(release, tmp_path: pathlib.Pa
     target = tmp_path / "bin"
     result = run(base, target, shell=shell)
     assert result.returncode == 0, result.stderr
-    assert installed(target) == ["canary-gate", "kubectl-gate", "kubectl_complete-gate"]
+    assert installed(target) == ["kubectl-gate", "kubectl_complete-gate"], "no canary-gate: the Go original's"
     lib = lib_of(target)
     binary = target / "kubectl-gate"
     assert binary.is_symlink() and os.readlink(binary) == str(lib / "v0.1.0" / "kubectl-gate")
     assert sorted(p.name for p in (lib / "v0.1.0").iterdir()) == ["LICENSE", "_internal", "kubectl-gate"]
     assert (lib / "v0.1.0" / "_internal" / "lib-dynload" / "_ssl.so").is_file()
     assert version_of(binary) == "kubectl-gate v0.1.0-linux-amd64 (fake onedir)"
-    assert os.readlink(target / "canary-gate") == "kubectl-gate"
-    alias = subprocess.run([str(target / "canary-gate"), "list"], capture_output=True, text=True, check=True)
-    assert "with: list" in alias.stdout
+    shim = subprocess.run([str(target / "kubectl_complete-gate"), "open"], capture_output=True, text=True,
+                          env={"PATH": f"{target}:{os.environ['PATH']}"})
+    assert "with: __complete open" in shim.stdout
+    assert receipt(target) == [f"link {binary} {lib / 'v0.1.0' / 'kubectl-gate'}", f"tree {lib / 'v0.1.0'}",
+                               f"file {target / 'kubectl_complete-gate'} {sha(target / 'kubectl_complete-gate')}"]
     assert "checksum verified" in result.stdout
     assert "_onedir.tar.gz" in result.stdout
 
@@ -239,12 +284,12 @@ def test_version_with_leading_v_and_reinstall_newer_then_uninstall(release, tmp_
     assert result.returncode == 0, result.stderr
     assert version_of(target / "kubectl-gate") == "kubectl-gate v0.2.0-linux-amd64 (fake onedir)"
     assert os.readlink(target / "kubectl-gate") == str(lib / "v0.2.0" / "kubectl-gate")
-    assert sorted(p.name for p in lib.iterdir()) == ["v0.2.0"], "the old tree and no temp dirs left"
+    assert sorted(p.name for p in lib.iterdir()) == [".install-receipt", "v0.2.0"], "the old tree and no temp dirs left"
     # the same version again: replaced in place, still runs
     result = run(base, target, version="0.2.0")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in lib.iterdir()) == ["v0.2.0"]
-    assert version_of(target / "canary-gate") == "kubectl-gate v0.2.0-linux-amd64 (fake onedir)"
+    assert sorted(p.name for p in lib.iterdir()) == [".install-receipt", "v0.2.0"]
+    assert version_of(target / "kubectl-gate") == "kubectl-gate v0.2.0-linux-amd64 (fake onedir)"
     result = run(base, target, "uninstall")
     assert result.returncode == 0, result.stderr
     assert installed(target) == []
@@ -291,8 +336,9 @@ def test_onefile_escape_hatch_and_switching_back_and_forth(release, tmp_path: pa
     binary = target / "kubectl-gate"
     assert binary.is_file() and not binary.is_symlink()
     assert version_of(binary) == "kubectl-gate v0.2.0-linux-amd64 (fake)"
-    assert not (tmp_path / "lib").exists() or everything(tmp_path / "lib") == [], "the onedir tree is gone"
-    assert installed(target) == ["canary-gate", "kubectl-gate", "kubectl_complete-gate"]
+    assert everything(tmp_path / "lib") == ["kubectl-gate", "kubectl-gate/.install-receipt"], "the tree is gone"
+    assert installed(target) == ["kubectl-gate", "kubectl_complete-gate"]
+    assert receipt(target)[0] == f"file {binary} {sha(binary)}"
     # and back to onedir over the single file
     assert run(base, target, version="0.2.0").returncode == 0
     assert binary.is_symlink() and version_of(binary).endswith("(fake onedir)")
@@ -307,7 +353,7 @@ def test_release_without_onedir_archives_falls_back_to_the_single_file(release, 
     assert result.returncode == 0, result.stderr
     assert "trying the single-file build of v0.0.9" in result.stderr
     assert version_of(target / "kubectl-gate") == "kubectl-gate v0.0.9-linux-amd64 (fake)"
-    assert not lib_of(target).exists()
+    assert everything(lib_of(target)) == [".install-receipt"], "the single file: only the receipt in the lib"
     # the latest release without onedir archives too
     shutil.copy(root / "download" / "v0.0.9" / "checksums.txt", root / "latest" / "download" / "checksums.txt")
     result = run(base, target, version=None)
@@ -389,7 +435,7 @@ def test_bad_checksum_on_reinstall_keeps_the_installed_version(release, tmp_path
     result = run(base, target, version="0.2.0")
     assert result.returncode != 0 and "checksum mismatch" in result.stderr
     assert version_of(target / "kubectl-gate") == "kubectl-gate v0.1.0-linux-amd64 (fake onedir)"
-    assert sorted(p.name for p in lib_of(target).iterdir()) == ["v0.1.0"]
+    assert sorted(p.name for p in lib_of(target).iterdir()) == [".install-receipt", "v0.1.0"]
 
 
 def test_tampered_archive_fails_the_checksum(release, tmp_path: pathlib.Path) -> None:
@@ -441,15 +487,17 @@ def test_install_path_that_cannot_be_created(release, tmp_path: pathlib.Path) ->
     assert f"cannot create {blocker / 'bin'}" in result.stderr
 
 
-def test_foreign_canary_gate_is_left_alone(release, tmp_path: pathlib.Path) -> None:
+def test_a_canary_gate_link_of_an_earlier_install_goes_and_a_foreign_one_stays(release, tmp_path) -> None:
     _, base = release
     target = tmp_path / "bin"
     target.mkdir()
-    go_binary = target / "canary-gate"
-    go_binary.write_text("#!/bin/sh\necho go\n")
+    (target / "canary-gate").symlink_to("kubectl-gate")  # what install.sh made before
     result = run(base, target)
     assert result.returncode == 0, result.stderr
-    assert "left" in result.stderr and not go_binary.is_symlink()
+    assert "removed" in result.stdout and not (target / "canary-gate").is_symlink()
+    go_binary = target / "canary-gate"
+    go_binary.write_text("#!/bin/sh\necho go\n")  # the Go original, e.g. from its cask
+    assert run(base, target, version="0.2.0").returncode == 0
     assert run(base, target, "uninstall").returncode == 0
     assert installed(target) == ["canary-gate"] and go_binary.read_text().endswith("echo go\n")
 
@@ -492,3 +540,213 @@ def test_shellcheck(dialect: str) -> None:
     assert shellcheck, "shellcheck is missing: install the test extra (pip install -e '.[test]')"
     result = subprocess.run([shellcheck, "-s", dialect, str(SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+# --- the system check, the run check and rollback, interrupts, other installers -------------
+
+
+def stub(tmp_path: pathlib.Path, name: str, script: str) -> str:
+    stubs = tmp_path / "stubs"
+    stubs.mkdir(exist_ok=True)
+    (stubs / name).write_text("#!/bin/sh\n" + script)
+    (stubs / name).chmod(0o755)
+    return str(stubs)
+
+
+@pytest.mark.parametrize(
+    "getconf, ldd, message",
+    [
+        ("echo glibc 2.17", "echo 'ldd (GNU libc) 2.17'", "this system has glibc 2.17 and the prebuilt binaries need glibc 2.28"),
+        ("echo glibc 2.26", "echo 'ldd (GNU libc) 2.26'", "this system has glibc 2.26"),
+        ("exit 1", "echo 'ldd (GNU libc) 2.27'", "this system has glibc 2.27"),
+        ("exit 1", "echo 'musl libc (x86_64)'; echo 'Version 1.2.4'; exit 1", "this system uses musl libc (Alpine?)"),
+    ],
+    ids=["centos7", "amazonlinux2", "ldd-only", "musl"],
+)
+def test_an_unsupported_libc_stops_before_downloading(release, tmp_path, getconf, ldd, message) -> None:
+    _, base = release
+    stub(tmp_path, "getconf", getconf + "\n")
+    prefix = stub(tmp_path, "ldd", ldd + "\n")
+    target = tmp_path / "bin"
+    result = run(base, target, path_prefix=prefix)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "pip install canary-gate" in result.stderr and "nothing was downloaded" in result.stderr
+    assert SERVERS[base].requests == [], "checked before any download"
+    assert installed(target) == [] and not lib_of(target).exists()
+
+
+@pytest.mark.parametrize("getconf, proceeds", [("echo glibc 2.28", True), ("echo glibc 2.39", True),
+                                               ("exit 1", True)], ids=["floor", "newer", "unknown"])
+def test_a_supported_or_unknown_glibc_proceeds(release, tmp_path, getconf, proceeds) -> None:
+    _, base = release
+    stub(tmp_path, "getconf", getconf + "\n")
+    prefix = stub(tmp_path, "ldd", "exit 1\n")
+    result = run(base, tmp_path / "bin", path_prefix=prefix)
+    assert result.returncode == 0, result.stderr
+    assert ("cannot tell this system's glibc version" in result.stderr) == (getconf == "exit 1")
+
+
+def test_glibc_floor_matches_what_the_release_enforces() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    floor = next(line.split('"')[1] for line in SCRIPT.read_text().splitlines() if line.startswith("GLIBC_FLOOR="))
+    assert f"--max-glibc {floor}" in workflow or f"MAX_GLIBC: \"{floor}\"" in workflow
+    readme = (ROOT / "README.md").read_text()
+    assert f"glibc {floor}" in readme
+
+
+BROKEN_BIN = """#!/bin/sh
+echo "kubectl-gate: /lib64/libc.so.6: version 'GLIBC_2.34' not found" >&2
+exit 1
+"""
+
+
+def break_release(root: pathlib.Path, tag: str) -> None:
+    """Replace the linux/amd64 onedir archive of `tag` by one whose binary cannot start."""
+    archive = root / "download" / tag / f"kubectl-gate_{tag}_linux_amd64_onedir.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        _add(tar, "_internal", None, 0o755)
+        _add(tar, "_internal/base_library.zip", "zip\n", 0o644)
+        _add(tar, "kubectl-gate", BROKEN_BIN, 0o755)
+        _add(tar, "kubectl_complete-gate", "#!/bin/sh\n", 0o755)
+    write_sha(archive)
+
+
+def test_a_binary_that_does_not_run_is_rolled_back_to_the_previous_version(release, tmp_path) -> None:
+    root, base = release
+    target = tmp_path / "bin"
+    assert run(base, target).returncode == 0
+    before = everything(tmp_path)
+    shim = (target / "kubectl_complete-gate").read_bytes()
+    break_release(root, "v0.2.0")
+    result = run(base, target, version="0.2.0")
+    assert result.returncode == 1
+    assert "does not run on this system" in result.stderr and "GLIBC_2.34' not found" in result.stderr
+    assert "glibc 2.28 or newer" in result.stderr and "put the previous installation back" in result.stderr
+    assert version_of(target / "kubectl-gate") == "kubectl-gate v0.1.0-linux-amd64 (fake onedir)"
+    assert (target / "kubectl_complete-gate").read_bytes() == shim
+    assert everything(tmp_path) == before, "exactly the previous files: no v0.2.0, no leftovers"
+
+
+def test_a_binary_that_does_not_run_on_a_fresh_install_leaves_nothing(release, tmp_path) -> None:
+    root, base = release
+    break_release(root, "v0.1.0")
+    target = tmp_path / "bin"
+    result = run(base, target)
+    assert result.returncode == 1 and "does not run on this system" in result.stderr
+    assert installed(target) == [] and everything(lib_of(target)) == []
+
+
+def interrupt(base: str, target: pathlib.Path, tmp_path: pathlib.Path, ready, sig: int,
+              version: str = "0.1.0", path_prefix: str | None = None) -> subprocess.CompletedProcess:
+    """Run install.sh, wait until `ready()` is true (bounded), send `sig` to its process group."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env = {"PATH": (path_prefix + os.pathsep if path_prefix else "") + os.environ["PATH"],
+           "INSTALL_PATH": str(target), "KUBECTL_GATE_DOWNLOAD_URL": base, "VERSION": version,
+           "HOME": str(tmp_path), "TMPDIR": str(scratch)}
+    proc = subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not ready() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, sig)
+    out, err = proc.communicate(timeout=20)
+    assert list(scratch.iterdir()) == [], "the temporary download directory is removed"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_an_interrupted_download_leaves_nothing(release, tmp_path, sig, code) -> None:
+    _, base = release
+    arrived = threading.Event()
+    SERVERS[base].stall["kubectl-gate_v0.1.0_linux_amd64_onedir.tar.gz"] = arrived
+    target = tmp_path / "bin"
+    result = interrupt(base, target, tmp_path, arrived.is_set, sig)
+    assert result.returncode == code, result.stderr
+    assert "interrupted" in result.stderr
+    assert installed(target) == [] and not lib_of(target).exists()
+
+
+def test_an_interrupt_while_copying_the_tree_keeps_the_previous_install(release, tmp_path) -> None:
+    _, base = release
+    target = tmp_path / "bin"
+    assert run(base, target).returncode == 0
+    before = everything(tmp_path / "lib")
+    ready = tmp_path / "copying"
+    # cp that stalls while it copies into the staging tree, after that tree exists
+    prefix = stub(tmp_path, "cp", f'case "$*" in *.stage.*) touch {ready}; sleep 20 ;; esac\nexec /bin/cp "$@"\n')
+    result = interrupt(base, target, tmp_path, ready.exists, signal.SIGINT, version="0.2.0", path_prefix=prefix)
+    assert result.returncode == 130
+    assert everything(tmp_path / "lib") == before, "no hidden partial tree, the receipt unchanged"
+    assert version_of(target / "kubectl-gate") == "kubectl-gate v0.1.0-linux-amd64 (fake onedir)"
+    assert installed(target) == ["kubectl-gate", "kubectl_complete-gate"]
+
+
+def test_uninstall_removes_the_leftovers_of_an_interrupted_older_script(release, tmp_path) -> None:
+    _, base = release
+    target = tmp_path / "bin"
+    assert run(base, target).returncode == 0
+    leftover = lib_of(target) / ".v0.2.0.tmp.4242" / "_internal"  # what the previous install.sh left
+    leftover.mkdir(parents=True)
+    result = run(base, target, "uninstall")
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "lib").exists() or everything(tmp_path / "lib") == []
+
+
+@pytest.mark.parametrize("kind", ["homebrew-link", "plain-file"])
+def test_another_installers_kubectl_gate_is_left_alone(release, tmp_path, kind) -> None:
+    _, base = release
+    target = tmp_path / "bin"
+    target.mkdir()
+    theirs = target / "kubectl-gate"
+    if kind == "homebrew-link":
+        cellar = tmp_path / "Cellar" / "canary-gate" / "0.1.0" / "libexec"
+        cellar.mkdir(parents=True)
+        (cellar / "kubectl-gate").write_text("#!/bin/sh\necho brew\n")
+        theirs.symlink_to(cellar / "kubectl-gate")
+    else:
+        theirs.write_text("#!/bin/sh\necho copied by hand\n")
+    snapshot = everything(tmp_path)
+    result = run(base, target)
+    assert result.returncode == 1
+    assert f"{theirs} was not installed by this script" in result.stderr and "left alone" in result.stderr
+    assert ("a link to " + str(tmp_path / "Cellar")) in result.stderr if kind == "homebrew-link" else True
+    assert "nothing was downloaded" in result.stderr and SERVERS[base].requests == []
+    assert everything(tmp_path) == snapshot
+    result = run(base, target, "uninstall")
+    assert result.returncode == 0
+    assert f"left {theirs} alone: it was not installed by this script" in result.stderr
+    assert everything(tmp_path) == snapshot
+
+
+def test_a_file_replaced_after_the_install_is_not_removed(release, tmp_path) -> None:
+    _, base = release
+    target = tmp_path / "bin"
+    assert run(base, target, "--onefile").returncode == 0
+    (target / "kubectl-gate").write_text("#!/bin/sh\necho someone else's now\n")
+    result = run(base, target, "uninstall")
+    assert result.returncode == 0
+    assert "left" in result.stderr and (target / "kubectl-gate").read_text().endswith("someone else's now\n")
+    assert installed(target) == ["kubectl-gate"], "the shim, unchanged, is removed"
+    # and install refuses to overwrite it
+    result = run(base, target, "--onefile")
+    assert result.returncode == 1 and "was not installed by this script" in result.stderr
+
+
+def test_an_install_from_before_receipts_is_recognised(release, tmp_path) -> None:
+    """The previous install.sh: a link into <lib>/v0.1.0, the shim beside it, a canary-gate link."""
+    _, base = release
+    target = tmp_path / "bin"
+    assert run(base, target).returncode == 0
+    (lib_of(target) / ".install-receipt").unlink()
+    (target / "canary-gate").symlink_to("kubectl-gate")
+    result = run(base, target, version="0.2.0")
+    assert result.returncode == 0, result.stderr
+    assert version_of(target / "kubectl-gate") == "kubectl-gate v0.2.0-linux-amd64 (fake onedir)"
+    assert not (target / "canary-gate").exists()
+    (lib_of(target) / ".install-receipt").unlink()
+    result = run(base, target, "uninstall")
+    assert result.returncode == 0, result.stderr
+    assert installed(target) == [] and everything(tmp_path / "lib") == []
