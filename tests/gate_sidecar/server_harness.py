@@ -1,7 +1,7 @@
 """Attacking the sidecar's ports from outside: the real ``gate-sidecar`` process and raw sockets.
 
 * :class:`SidecarUnderAttack`: ``python -m gate_sidecar`` against the session's API (sandbox or
-  real), on free loopback ports, with ``--probe-listen``, short timeouts and its own ``TMPDIR``
+  real), on free loopback ports, with ``--probe-listen`` (or its variable), short timeouts and its own ``TMPDIR``
   (``spool``), so a test can see whether it ever writes a temporary file (:meth:`spooled`).
 * :func:`exchange`: one raw request on a fresh socket from a chosen source address (127.0.0.2 is
   "another peer": all of 127/8 is loopback on Linux), read until the answer is complete or the
@@ -129,15 +129,20 @@ def spooled(pid: int, folder: Path) -> list[str]:
 class SidecarUnderAttack:
     """The real sidecar process, its webhook port ``port`` and its probe port ``probe_port``."""
 
-    def __init__(self, kubeconfig: str, workdir: Path, *args: str):
+    def __init__(self, kubeconfig: str, workdir: Path, *args: str, probe_env: bool = False):
         self.port, self.probe_port = free_port(), free_port()
         self.spool = workdir / "spool"
         self.spool.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "sidecar.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_SIDECAR_")}
         env["TMPDIR"] = str(self.spool)
-        cmd = [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{self.port}",
-               "--probe-listen", f"127.0.0.1:{self.probe_port}", "--kubeconfig", kubeconfig, *args]
+        probe = f"127.0.0.1:{self.probe_port}"
+        cmd = [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{self.port}", "--kubeconfig", kubeconfig]
+        if probe_env:  # as the shipped manifests set it
+            env["GATE_SIDECAR_PROBE_LISTEN"] = probe
+        else:
+            cmd += ["--probe-listen", probe]
+        cmd += args
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=ROOT)
         self._wait_ready()

@@ -9,7 +9,8 @@ Covers:
   create/update/patch on canaries; the Flagger-pod role equals the sidecar role;
 - the ClusterRoleBindings bind those roles to the right service accounts;
 - the Deployment's pod and container securityContext, resources (no larger than
-  10m/32Mi requests and 100m/128Mi limits), probes (/healthz, /readyz on the named port),
+  10m/32Mi requests and 100m/128Mi limits), probes (/healthz, /readyz on the probe port, 8081;
+  8082 in Flagger's pod, whose webhook port listens on 127.0.0.1 only),
   the /tmp emptyDir, the token mount and the service links setting;
 - the Service maps port 80 to the container port 8080, named http;
 - the NetworkPolicy admits ingress only from Flagger's namespace, only to port 8080;
@@ -203,7 +204,7 @@ def test_quantity_parsers() -> None:
     assert memory("32Mi") == 32 * 2**20 and memory("1G") == 1e9 and memory("128Mi") > memory("100M")
 
 
-def check_container(container: dict, port: int) -> str:
+def check_container(container: dict, port: int, *, probe_port: int, host: str = "0.0.0.0") -> str:
     """Checks a gate-sidecar container; returns the name of the volume mounted at /tmp."""
     sc = container["securityContext"]
     assert sc["runAsNonRoot"] is True
@@ -223,13 +224,15 @@ def check_container(container: dict, port: int) -> str:
         assert key in res["limits"], f"no {key} limit"
 
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    probe_port = container["livenessProbe"]["httpGet"]["port"]
-    assert ports[probe_port] == port
+    probe_port_name = container["livenessProbe"]["httpGet"]["port"]
+    assert ports[probe_port_name] == probe_port
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["readinessProbe"]["httpGet"]["port"] == probe_port
+    assert container["readinessProbe"]["httpGet"]["port"] == probe_port_name
     args = container["args"]
-    assert args[args.index("--listen") + 1] == f"0.0.0.0:{port}"
+    assert args[args.index("--listen") + 1] == f"{host}:{port}"
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env["GATE_SIDECAR_PROBE_LISTEN"] == f"0.0.0.0:{probe_port}"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert "/tmp" in mounts, "a read-only root needs a writable /tmp"
     return mounts["/tmp"]
@@ -245,7 +248,7 @@ def test_deployment_security_resources_and_probes() -> None:
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     assert container["image"].startswith("ghcr.io/") and ":" in container["image"].rsplit("/", 1)[1]
-    tmp_volume = check_container(container, 8080)
+    tmp_volume = check_container(container, 8080, probe_port=8081)
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[tmp_volume]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -286,7 +289,7 @@ def test_flagger_pod_patch_adds_a_hardened_container_off_flaggers_port() -> None
     pod = patch["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["name"] != "flagger", "must add a container, not replace Flagger's"
-    tmp_volume = check_container(container, 8081)
+    tmp_volume = check_container(container, 8081, probe_port=8082, host="127.0.0.1")
     assert {p["containerPort"] for p in container["ports"]}.isdisjoint({8080}), "Flagger listens on 8080"
     assert {v["name"] for v in pod["volumes"]} == {tmp_volume}
     sidecar = load_one(SIDECAR / "deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
