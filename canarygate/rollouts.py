@@ -24,8 +24,24 @@ from __future__ import annotations
 import hashlib
 import json
 
-from canarygate.annotations import SCOPE_STICKY, LiveChange, RolloutMark
+from canarygate import gates
+from canarygate.annotations import SCOPE_STEP, SCOPE_STICKY, LiveChange, RolloutMark
 from canarygate.model import END_PHASES, Canary
+
+#: Phases after the promotion was let through: a one-step approval of confirm-promotion has done its work.
+PROMOTED_PHASES = frozenset({"Promoting", "Finalising"})
+
+
+def used_on_answer(change: LiveChange) -> bool:
+    """Whether a one-step approval is used up by the first "go on" the sidecar answers.
+
+    Not for confirm-promotion: one promotion may ask it several times (blue/green asks on two
+    consecutive ticks, the first routing all traffic to the canary, the second promoting:
+    ``runBlueGreen``; the canary strategy asks again if ``Promote`` failed: ``runCanary``). That step
+    lasts until the Canary is Promoting (:func:`in_force`), and there is no further confirm-promotion
+    call in that rollout.
+    """
+    return change.scope == SCOPE_STEP and change.gate != gates.CONFIRM_PROMOTION
 
 
 def revision_of(canary: Canary) -> str:
@@ -55,6 +71,9 @@ def in_force(change: LiveChange, canary: Canary | None) -> bool:
     """True while ``change`` applies: sticky always, others until their rollout (or revision) has ended."""
     if change.scope == SCOPE_STICKY:
         return True
+    if (change.scope == SCOPE_STEP and change.gate == gates.CONFIRM_PROMOTION and canary is not None
+            and canary.phase in PROMOTED_PHASES):
+        return False  # that promotion is under way: the step is done
     now = mark_of(canary)
     mark = change.rollout
     if mark.active:

@@ -30,8 +30,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 import canarygate
-from canarygate import gates, hooks, rendering
-from canarygate.annotations import SCOPE_STEP
+from canarygate import gates, hooks, rendering, rollouts
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
 
@@ -197,10 +196,10 @@ class GateSidecar:
         gate = entry.gate if entry is not None else None
         decision = resolve_gate(gate, hook, canary=canary, consumed=consumed)
         cacheable = True
-        if decision.opened and decision.source == LIVE and decision.scope == SCOPE_STEP and gate is not None:
+        if (decision.opened and decision.source == LIVE and decision.change is not None
+                and rollouts.used_on_answer(decision.change) and gate is not None):
             cacheable = False
             change = decision.change
-            assert change is not None
             if not self.cache.consume(lookup.key, hook, change.identity):
                 return None
             self.writer.consume(lookup.key, gate, change)

@@ -27,7 +27,7 @@ def scope_text(change: LiveChange) -> str:
     if change.scope == SCOPE_STICKY:
         return "until changed (sticky)"
     if change.scope == SCOPE_STEP:
-        return "for one step"
+        return "for this promotion" if change.gate == gate_names.CONFIRM_PROMOTION else "for one step"
     return "for this rollout" if change.rollout.active else "for the next rollout"
 
 

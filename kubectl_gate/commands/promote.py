@@ -70,7 +70,9 @@ def promote_command(gctx: GateContext, name: str | None, deployment: str | None,
     """Let the rollout of CanaryGate NAME past the gate that holds it now, for one step:
     confirm-rollout while Waiting, confirm-traffic-increase while a traffic step is held,
     confirm-promotion while WaitingPromotion. The sidecar uses the approval up on the first
-    "go on" it gives; the gate is then back to its own state.
+    "go on" it gives; the gate is then back to its own state. An approval of confirm-promotion
+    passes every call of that one promotion (blue/green asks on two consecutive ticks) and
+    ends once the Canary is Promoting.
 
     With --full, open every progress gate for the rest of this rollout.
 
@@ -86,4 +88,5 @@ def promote_command(gctx: GateContext, name: str | None, deployment: str | None,
     elif full:
         gctx.out(f"canarygate/{name} fully promoted: opened {', '.join(opened)} for this rollout")
     else:
-        gctx.out(f"canarygate/{name} promoted: {opened[0]} opened for one step")
+        step = "for this promotion" if opened[0] == gate_names.CONFIRM_PROMOTION else "for one step"
+        gctx.out(f"canarygate/{name} promoted: {opened[0]} opened {step}")

@@ -69,3 +69,22 @@ def test_unreadable_check_gate_holds_the_confirm_gates_and_does_not_fail_the_che
     assert status == 503 and "check gate rollout cannot be read" in answer["problem"]
     assert call(client, "confirm-promotion", body())[0] == 503
     assert call(client, "rollback", body())[0] == 403  # known: closed by default
+
+
+# -- one promotion, however many calls it takes ----------------------------------------------------------
+def test_a_promotion_step_passes_every_call_of_that_promotion_and_no_later_one():
+    from sidecar_helpers import RecordingWriter, live_change
+
+    step = live_change("confirm-promotion", "opened", scope="step")
+    gate = make_gate(confirm_promotion="closed", live=[step])
+    writer = RecordingWriter()
+    cache = GateCache(health=[StaticHealth()])
+    cache.fill(gates=[gate], canaries=[make_canary(phase="WaitingPromotion")])
+    client = Client(create_app(cache=cache, writer=writer))
+    # Blue/green asks on two consecutive ticks (all traffic to the canary, then promotion): both pass.
+    assert call(client, "confirm-promotion", body())[0] == 200
+    assert call(client, "confirm-promotion", body())[0] == 200
+    assert not [c for c in writer.calls if c[0] == "consume"]
+    cache.apply_canary_event("MODIFIED", make_canary(phase="Promoting"))
+    status, answer = call(client, "confirm-promotion", body())
+    assert status == 403 and answer["source"] == "declared"

@@ -200,7 +200,7 @@ def test_promote_opens_the_holding_gate_for_one_step(kube, tmp_path, api_client)
     assert kube("show", "demo", "--exit-code").exit_code == 4
     result = kube("promote", "demo", "--reason", "looks good")
     assert result.exit_code == 0, result.output
-    assert "confirm-promotion opened for one step" in result.stdout
+    assert "confirm-promotion opened for this promotion" in result.stdout
     entry = next(g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]
                  if g["gate"] == "confirm-promotion")
     assert entry["scope"] == "step" and entry["state"] == "opened"
@@ -431,7 +431,7 @@ def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(ku
         {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
     assert kube("show", "demo", "--exit-code").exit_code == 4
     promoted = kube("promote", "demo")
-    assert promoted.exit_code == 0 and "confirm-promotion opened for one step" in promoted.stdout, promoted.output
+    assert promoted.exit_code == 0 and "confirm-promotion opened for this promotion" in promoted.stdout, promoted.output
     data = json.loads(kube("show", "demo", "-o", "json").stdout)
     assert data["unknown"] == []
     gates = {g["gate"]: g for g in data["gates"]}

@@ -1,0 +1,193 @@
+"""End to end: gates that mean what they say in Flagger (issue 8), on the sandbox and on real Flagger.
+
+Covers: API outages of the sidecar's own connection (a loopback TCP proxy between it and the API
+server, cut or silenced), longer than its fail-closed bound, twice in a row, while a rollout waits at
+confirm-promotion, at a held traffic step (pre-rollout every tick) and at confirm-rollout: no failed
+check, no traffic step, no rollback, and the rollout goes on once approved; a one-step approval of
+confirm-promotion promotes a blue/green rollout (two confirm-promotion ticks). Weights and phases are
+read from the Canary's status, so the tests run against the simulator and real Flagger alike.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+
+class ApiProxy:
+    """A loopback TCP proxy to the API server that can cut (``down``) or silence (``silent``) it.
+
+    ``down``: open connections are closed and new ones refused at once (unreachable). ``silent``:
+    connections stay open but nothing is forwarded either way (a partition). Threads end with it.
+    """
+
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.down = False
+        self.silent = False
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, *, silent: bool = False) -> None:
+        if silent:
+            self.silent = True
+            return
+        self.down = True
+        with self._lock:
+            for sock in list(self._open):
+                _close(sock)
+            self._open.clear()
+
+    def restore(self) -> None:
+        self.down = self.silent = False
+
+    def close(self) -> None:
+        self._stopped.set()
+        self.cut()
+        _close(self._server)
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            if self.down:
+                _close(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.2)
+        while not self._stopped.is_set():
+            try:
+                data = src.recv(65536)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            if self.silent:
+                continue  # a partition: what was sent is lost
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        _close(src)
+        _close(dst)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def cut_sidecar(sidecar_kubeconfig, make_sidecar, rollouts, tmp_path):
+    """A sidecar whose API connection runs through an :class:`ApiProxy`; rollouts point at it."""
+    config = yaml.safe_load(Path(sidecar_kubeconfig).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    scheme, _, rest = cluster["server"].partition("://")
+    host, _, port = rest.split("/", 1)[0].rpartition(":")
+    proxy = ApiProxy((host.strip("[]"), int(port)))
+    cluster["server"] = f"{scheme}://{host}:{proxy.port}"
+    path = tmp_path / "sidecar-through-proxy"
+    path.write_text(yaml.safe_dump(config))
+    process = make_sidecar("--kubeconfig", str(path))
+    rollouts.endpoint = process.url
+    yield process, proxy
+    proxy.close()
+
+
+def status(rollouts) -> dict:
+    return rollouts.canary().get("status") or {}
+
+
+def outage(process, proxy, rollouts, wait_until, *, silent: bool, ticks: int = 3) -> list[dict]:
+    """Cut the sidecar off the API server until it fails closed, let Flagger run ``ticks`` ticks (more than
+    the threshold), restore, and wait until it answers again; the Canary's status after each tick."""
+    proxy.cut(silent=silent)
+    seen = []
+    try:
+        wait_until(lambda: process.get("/readyz")[0] == 503, what="the sidecar to fail closed")
+        for _ in range(ticks):
+            rollouts.wait_more_ticks(1)
+            seen.append(status(rollouts))
+        assert process.get("/readyz")[0] == 503, "the outage must outlast the ticks"
+    finally:
+        proxy.restore()
+    wait_until(lambda: process.get("/readyz")[0] == 200, timeout=30, what="the sidecar to answer again")
+    return seen
+
+
+def test_outages_at_confirm_promotion_neither_fail_checks_nor_roll_back(cut_sidecar, rollouts, wait_until):
+    process, proxy = cut_sidecar
+    rollouts.create(confirm_promotion="closed")  # threshold 2
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    for silent in (False, True):
+        for seen in outage(process, proxy, rollouts, wait_until, silent=silent):
+            assert seen.get("phase") == "WaitingPromotion", seen
+            assert int(seen.get("failedChecks") or 0) == 0, seen
+    rollouts.set_gate("confirm-promotion", "opened")
+    rollouts.wait_phase("demo", "Succeeded")
+
+
+def test_outages_at_a_held_first_step_take_no_step_and_fail_no_check(cut_sidecar, rollouts, wait_until):
+    process, proxy = cut_sidecar
+    rollouts.create(confirm_traffic_increase="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "Progressing")
+    for silent in (True, False):
+        for seen in outage(process, proxy, rollouts, wait_until, silent=silent):
+            assert seen.get("phase") == "Progressing", seen
+            assert int(seen.get("canaryWeight") or 0) == 0, seen  # pre-rollout every tick, no traffic step
+            assert int(seen.get("failedChecks") or 0) == 0, seen
+    rollouts.set_gate("confirm-traffic-increase", "opened")
+    rollouts.wait_phase("demo", "Succeeded", timeout=60)
+
+
+def test_outages_at_confirm_rollout_keep_the_revision_waiting(cut_sidecar, rollouts, wait_until):
+    process, proxy = cut_sidecar
+    rollouts.create(confirm_rollout="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "Waiting")
+    for silent in (False, True):
+        for seen in outage(process, proxy, rollouts, wait_until, silent=silent, ticks=2):
+            assert seen.get("phase") == "Waiting", seen
+    rollouts.set_gate("confirm-rollout", "opened")
+    rollouts.wait_phase("demo", "Succeeded", timeout=60)
+
+
+def test_one_step_promotion_promotes_a_blue_green_rollout(rollouts, wait_until):
+    rollouts.create(confirm_promotion="closed", analysis={"interval": "10s", "threshold": 2, "iterations": 2})
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    rollouts.set_gate("confirm-promotion", "opened", scope="step")  # what kubectl gate promote writes
+    rollouts.wait_phase("demo", "Succeeded", timeout=60)
+    wait_until(lambda: "gate.piggysec.com/confirm-promotion" not in (rollouts.gate()["metadata"].get("annotations") or {}),
+               what="the promotion step to end with the promotion")
