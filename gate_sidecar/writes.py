@@ -317,7 +317,9 @@ class Writer(NullWriter):
         }
         status: dict[str, Any] = {
             "target": f"{gate.target.namespace}/{gate.target.name}",
-            "phase": str(payload.get("phase", "")) or (canary.phase if canary else ""),
+            # NB: the Canary's phase first: Flagger's events often carry the phase before the one they report
+            # (a rollback's post-rollout event says Progressing; "waiting for approval", the phase before Waiting).
+            "phase": (canary.phase if canary else "") or str(payload.get("phase", "")),
             "checksum": str(payload.get("checksum", "")),
             "holding": holding_gate(decisions, canary) or "",
             "closedGates": ",".join(closed_gates(decisions)),
