@@ -20,7 +20,10 @@ Every configuration problem is a :class:`canarygate.errors.ConfigError` that say
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import weakref
 from dataclasses import dataclass
 
 from canarygate import errors
@@ -126,8 +129,9 @@ def _official_client(resolved: kubeconfig.Resolved):
 
     configuration = client.Configuration()
     secrets = [str(resolved.user.get(k) or "") for k in ("token", "password")]
+    memory: list[int] = []
     try:
-        loader = config.kube_config.KubeConfigLoader(config_dict=resolved.config,
+        loader = config.kube_config.KubeConfigLoader(config_dict=_in_memory(resolved, memory),
                                                      active_context=resolved.context_name)
         loader.load_and_set(configuration)
     except (ConfigException, OSError, ValueError) as e:
@@ -142,7 +146,45 @@ def _official_client(resolved: kubeconfig.Resolved):
         if found:
             configuration.proxy = found
             configuration.proxy_headers = light.proxy_headers_for(found) or None
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    for fd in memory:
+        weakref.finalize(api, os.close, fd)
+    return api
+
+
+_DATA_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key")}
+
+
+def _in_memory(resolved: kubeconfig.Resolved, fds: list[int]) -> dict:
+    """The kubeconfig for the official client with the in-use cluster's and user's ``*-data`` turned
+    into anonymous memory files (``/proc/self/fd/N`` of a memfd): the official client writes inline
+    data to temporary files that outlive a SIGTERM; a memfd never reaches a disk and dies with the
+    process. The fds stay open as long as the client (urllib3 reads the files on each new connection).
+    Unchanged where memfd does not exist.
+    """
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        return resolved.config
+    config = dict(resolved.config)
+    for section, keys in _DATA_KEYS.items():
+        name = resolved.cluster_name if section == "clusters" else resolved.user_name
+        entries = []
+        for entry in config.get(section) or ():
+            inner = section[:-1]
+            body = dict(entry.get(inner) or {})
+            if entry.get("name") == name:
+                for key in keys:
+                    if body.get(key + "-data"):
+                        try:
+                            data = base64.b64decode(body.pop(key + "-data"))
+                        except ValueError:
+                            raise errors.ConfigError(f"{key}-data is not base64") from None
+                        fd = os.memfd_create("kubectl-gate-credential", os.MFD_CLOEXEC)
+                        fds.append(fd)
+                        os.write(fd, data)
+                        body[key] = f"/proc/self/fd/{fd}"
+            entries.append({**entry, inner: body})
+        config[section] = entries
+    return config
 
 
 def _in_cluster(settings: Settings, timeout: float | None) -> Connection:
