@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from canarygate import errors
-from canarygate.kube import canaries, events, gates
+from canarygate.kube import canaries, events, gates, workloads
 from canarygate.model import CanaryGate
 from kubectl_gate.context import GateContext
 from kubectl_gate.views import GateView, build_view
@@ -37,8 +37,12 @@ def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
     return message + " (no CanaryGates there: kubectl gate list -A)"
 
 
-def load_view(gctx: GateContext, name: str, *, with_events: bool = True, gate: CanaryGate | None = None) -> GateView:
-    """The CanaryGate, its Canary and (optionally) recent Events, resolved into a view."""
+def load_view(
+    gctx: GateContext, name: str, *, with_events: bool = True, gate: CanaryGate | None = None,
+    with_readiness: bool = True,
+) -> GateView:
+    """The CanaryGate, its Canary, the readiness of its Deployments while a rollout runs (two GETs)
+    and (optionally) recent Events, resolved into a view."""
     gate = gate or get_gate(gctx, name)
     canary = canaries.find_canary(gctx.kube, gate.target.namespace, gate.target.name)
     gate_events: list = []
@@ -52,4 +56,6 @@ def load_view(gctx: GateContext, name: str, *, with_events: bool = True, gate: C
             gate_events = events.list_events(gctx.kube, gate.namespace, gate.name)[-20:]
             if canary is not None:
                 canary_events = events.list_events(gctx.kube, canary.namespace, canary.name, kind="Canary")
-    return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events)
+    ready = (workloads.canary_readiness(gctx.kube, canary, now=gctx.now())
+             if with_readiness and canary is not None and canary.active else [])
+    return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events, readiness=ready)

@@ -15,7 +15,7 @@ import click
 from tabulate import tabulate
 
 from canarygate import gates, hooks, resolution
-from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command
+from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command, not_ready_text
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
 ASCII_ICONS = {"ok": "+", "bad": "x", "wait": "~", "run": "*", "idle": "-", "warn": "!", "unknown": "?"}
@@ -137,6 +137,8 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
     if canary is not None:
         lines.append(f"Weight:        {canary.canary_weight}/{canary.max_weight}")
         lines.append(f"Failed checks: {canary.failed_checks}/{canary.threshold}")
+        for text in not_ready_text(view, now):
+            lines.append(f"Not ready:     {style.icon('warn', text)}")
         if view.holding:
             decision = view.decisions[view.holding]
             lines.append(
@@ -152,7 +154,7 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
                 f"{gate.name}{ns_flag})"
             )
         elif canary.active:
-            lines.append("Held at:       -")
+            lines.append("Held at:       -" + (" (not by a gate: see Not ready)" if view.not_ready else ""))
         event = view.canary_event
         if event is not None:
             when = age(event_time(event), now)

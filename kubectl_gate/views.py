@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from canarygate import gates as gate_names
 from canarygate import rendering, resolution
 from canarygate.model import Canary, CanaryGate
+from canarygate.readiness import Readiness, blocking
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class GateView:
     canary_event: Mapping[str, Any] | None = None
     #: The closed check gate Flagger calls now: each call a failed check (resolution.failing_gate).
     failing: str | None = None
+    #: The canary and primary Deployments' readiness (read while a rollout runs; else empty).
+    readiness: list[Readiness] = field(default_factory=list)
+
+    @property
+    def not_ready(self) -> list[Readiness]:
+        """The Deployments whose not being ready stops Flagger from calling any hook now."""
+        return blocking(self.readiness, self.canary.phase) if self.canary is not None else []
 
     @property
     def unknown(self) -> list[str]:
@@ -49,15 +58,19 @@ def build_view(
     *,
     gate_events: list[Mapping[str, Any]] = (),
     canary_events: list[Mapping[str, Any]] = (),
+    readiness: list[Readiness] = (),
 ) -> GateView:
     decisions = resolution.resolve_gates(gate, canary=canary)
     coverage = rendering.hook_coverage(gate, list(canary.webhooks)) if canary is not None else None
+    # NB: while a Deployment is not ready Flagger calls no hook: no gate holds, none fails (readiness).
+    stalled = bool(canary is not None and blocking(list(readiness), canary.phase))
     return GateView(
         gate=gate,
         canary=canary,
         decisions=decisions,
-        holding=resolution.holding_gate(decisions, canary),
-        failing=resolution.failing_gate(decisions, canary),
+        readiness=list(readiness),
+        holding=None if stalled else resolution.holding_gate(decisions, canary),
+        failing=None if stalled else resolution.failing_gate(decisions, canary),
         closed=resolution.closed_gates(decisions),
         coverage=coverage,
         gate_events=list(gate_events),
@@ -96,6 +109,9 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         },
         "holding": view.holding,
         "failing": view.failing,
+        "notReady": [{"role": r.role, "deployment": r.name, "reason": r.reason,
+                      "deadline": r.deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if r.deadline else None}
+                     for r in view.not_ready],
         "closed": list(view.closed),
         "gates": [
             {
@@ -121,6 +137,21 @@ def failing_text(view: GateView) -> str:
     if view.failing is None or view.canary is None:
         return ""
     return f"{view.failing} failing {view.canary.failed_checks}/{view.canary.threshold}"
+
+
+def not_ready_text(view: GateView, now: datetime) -> list[str]:
+    """For each Deployment that stops Flagger: what is wrong, that no gate is called, and when Flagger
+    rolls back by itself (the progress deadline)."""
+    lines = []
+    for r in view.not_ready:
+        text = f"{r.role} Deployment {r.name} is not ready ({r.reason}): Flagger calls no gate, rollback included, until it is"
+        if r.exceeded:
+            text += "; its progress deadline has passed: Flagger rolls back on its next check"
+        elif r.deadline is not None:
+            left = max(0, int((r.deadline - now).total_seconds()))
+            text += f"; if it stays so, Flagger rolls back at its progress deadline, in {left}s"
+        lines.append(text)
+    return lines
 
 
 def fix_command(view: GateView, gate: str) -> str:

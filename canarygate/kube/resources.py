@@ -48,3 +48,4 @@ SELF_SUBJECT_REVIEWS = Resource("authentication.k8s.io", "v1", "selfsubjectrevie
 SELF_SUBJECT_ACCESS_REVIEWS = Resource(
     "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False
 )
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")

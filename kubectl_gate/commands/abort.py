@@ -11,6 +11,7 @@ from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options, pick_name
+from kubectl_gate.views import not_ready_text
 
 #: Phases in which the new revision is already being copied to the primary: too late to roll back.
 PROMOTING = frozenset({"Promoting", "Finalising"})
@@ -25,8 +26,9 @@ WAITING_OUTCOME = (
 )
 
 
-def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str]]:
-    """Abort the rollout in progress; returns the Canary's phase and the gate changes made.
+def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str], list[str]]:
+    """Abort the rollout in progress; returns the Canary's phase, the gate changes made, and why
+    Flagger will not read them yet (a Deployment not ready: it calls no hook until it is).
 
     Progressing/WaitingPromotion (and later): open the rollback gate for this rollout; Flagger rolls
     back on its next check.
@@ -63,7 +65,7 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
                 f"the rollout stays Waiting at zero traffic. Run kubectl gate abort {name} again."
             ) from e
         changes.append(f"{gate_names.CONFIRM_ROLLOUT} opened for one step")
-    return canary.phase, changes
+    return canary.phase, changes, not_ready_text(view, gctx.now())
 
 
 @click.command("abort")
@@ -87,11 +89,15 @@ def abort_command(gctx: GateContext, name: str | None, deployment: str | None, r
       kubectl gate abort demo -n demo-ns --reason "error rate up"
     """
     name = pick_name(name, deployment)
-    phase, changes = abort(gctx, name, reason=reason)
+    phase, changes, not_ready = abort(gctx, name, reason=reason)
+    for text in not_ready:
+        gctx.err(f"note: {text}. The rollback gate is read once it is ready; nothing Canary Gate writes "
+                 f"reaches Flagger before then (a new revision of the Deployment does: Flagger restarts the analysis)")
     if phase == WAITING:
         gctx.out(f"canarygate/{name} aborted while Waiting: {' and '.join(changes)}")
-        gctx.out(f"{WAITING_OUTCOME}.")
+        gctx.out(f"{WAITING_OUTCOME}." if not not_ready else "Flagger starts and rolls back the rollout once ready.")
         return
-    gctx.out(f"canarygate/{name} aborted: rollback gate opened; Flagger rolls back on its next check")
+    when = "once the Deployments are ready" if not_ready else "on its next check"
+    gctx.out(f"canarygate/{name} aborted: rollback gate opened; Flagger rolls back {when}")
     if phase in PROMOTING:
         gctx.err(f"warning: the Canary is {phase}: abort cannot stop a promotion already under way")

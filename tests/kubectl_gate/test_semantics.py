@@ -89,3 +89,40 @@ def test_pause_and_resume(kube, tmp_path, api_client):
     assert "confirm-promotion still closed as declared" in resumed.stderr
     assert "Resumed" in kube("show", "demo").stdout
     assert "not paused" in kube("resume", "demo").stdout
+
+
+def make_deployment(api_client, namespace, name, *, available, since="2026-11-22T09:59:00Z"):
+    from canarygate.kube.client import MERGE_PATCH, Kube
+
+    kube = Kube(api_client)
+    kube.request("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", body={
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}}})
+    generation = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")["metadata"].get(
+        "generation", 1)
+    conditions = [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "lastUpdateTime": since}]
+    conditions.append({"type": "Available", "status": "True" if available else "False",
+                       "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                       "lastUpdateTime": since})
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status", body={"status": {
+        "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+        "availableReplicas": 1 if available else 0, "conditions": conditions}}, content_type=MERGE_PATCH)
+
+
+def test_show_and_abort_tell_a_not_ready_canary(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    make_deployment(api_client, kube.namespace, "demo", available=False)
+    make_deployment(api_client, kube.namespace, "demo-primary", available=True)
+    progressing(api_client, kube.namespace, failed=0)
+    assert kube("close", "confirm-traffic-increase", "demo").exit_code == 0
+    page = kube("show", "demo").stdout
+    assert "canary Deployment demo is not ready (waiting for rollout to finish: 0 of 1" in page
+    assert "Flagger calls no gate, rollback included, until it is" in page
+    assert "progress deadline, in 540s" in page  # the clock is 10:00:00, unavailable since 09:59:00
+    assert "closed, holding" not in page and "not by a gate" in page
+    aborted = kube("abort", "demo")
+    assert aborted.exit_code == 0, aborted.output
+    assert "rolls back once the Deployments are ready" in aborted.stdout
+    assert "nothing Canary Gate writes reaches Flagger before then" in aborted.stderr
