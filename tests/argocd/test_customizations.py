@@ -130,7 +130,7 @@ def test_a_held_rollout_says_how_to_let_it_on():
 
 @pytest.mark.parametrize("status", [
     {"phase": 5, "holding": {"a": 1}, "closedGates": ["rollout"], "canaryWeight": "x", "lastEvent": "y"},
-    {"phase": None, "target": 3}, {"lastEvent": {}}, "not an object",
+    {"phase": None, "target": 3}, {"lastEvent": {}}, "not an object", {"holding": "no-such-gate"},
 ])
 def test_health_and_actions_survive_a_status_of_the_wrong_shape(status):
     gate = states.canarygate()

@@ -7,6 +7,9 @@ local PREFIX = "gate.piggysec.com/"
 local ACTIVE = {Waiting = true, Progressing = true, WaitingPromotion = true, Promoting = true,
   Finalising = true}
 
+local KNOWN = {}
+for _, gate in ipairs(GATES) do KNOWN[gate] = true end
+
 local function text(value)
   if type(value) == "string" then return value end
   return ""
@@ -37,8 +40,8 @@ end
 local function rollout_view()
   local status = obj.status
   if type(status) ~= "table" then status = {} end
-  local view = {phase = text(status.phase), holding = text(status.holding),
-    closed = closed_gates(status.closedGates)}
+  local view = {phase = text(status.phase), holding = "", closed = closed_gates(status.closedGates)}
+  if KNOWN[status.holding] then view.holding = status.holding end
   view.waiting = view.phase == "Waiting" or view.holding == "confirm-rollout"
   view.active = ACTIVE[view.phase] == true or view.holding ~= ""
   view.promoting = view.holding == "" and (view.phase == "Promoting" or view.phase == "Finalising")
