@@ -2,8 +2,14 @@
 
 Covers:
 - the Dockerfile is multi-stage: a builder stage builds wheels, the final stage installs them;
-- the final stage is a python:3.11-slim image (ARG defaults resolved) and installs no
-  compilers or build packages (gcc, build-essential, apt-get install ...), copies no source tree;
+- every stage's base is python:3.11.x-slim pinned by a sha256 digest (ARG defaults resolved);
+  the final stage installs no compilers or build packages (gcc, build-essential, apt-get
+  install ...) and copies no source tree;
+- every pip install or download of a dependency uses --require-hashes with the lock files, which
+  pin every distribution with at least one sha256 and satisfy pyproject's specifiers (the
+  dependencies plus the sidecar extra, and [build-system]); only our own wheel goes in --no-deps;
+- the OCI labels source, version and revision come from build arguments that `make image` and
+  the release workflow pass (version from canarygate/__init__.py, revision the commit);
 - USER in the final stage is a numeric non-root UID (and GID), 65532, created in that stage;
 - PYTHONDONTWRITEBYTECODE=1 is set in the final stage; WORKDIR and HOME are under /tmp;
 - ENTRYPOINT is the exec form ["gate-sidecar"] and that command is a [project.scripts] entry;
@@ -89,7 +95,8 @@ def test_multi_stage_builder_then_slim_runtime(parsed) -> None:
     builder, final = st[0], st[-1]
     assert builder["name"] == "builder"
     assert any(i == "RUN" and "pip wheel" in a for i, a in builder["body"]), "builder builds wheels"
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?(@sha256:[0-9a-f]{64})?", final["base"]), final["base"]
+    for stage in st:
+        assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", stage["base"]), stage["base"]
     runs = " ".join(a for i, a in final["body"] if i == "RUN")
     assert "from=builder" in runs or any(i == "COPY" and "--from=builder" in a for i, a in final["body"])
 
@@ -171,3 +178,65 @@ def test_builder_copies_exist_and_survive_dockerignore(parsed) -> None:
 @pytest.mark.parametrize("path", [".git", ".venv", "tests", "sandbox", "dist", "kubectl_gate/__pycache__/x.pyc"])
 def test_dockerignore_keeps_junk_out_of_the_context(path: str) -> None:
     assert dockerignore_excludes(path)
+
+
+def test_every_dependency_install_is_by_hash(parsed) -> None:
+    _, st = parsed
+    runs = [a for stage in st for i, a in stage["body"] if i == "RUN"]
+    pip_steps = [step.strip() for run in runs for step in run.split("&&") if "pip install" in step or "pip download" in step]
+    assert pip_steps
+    for step in pip_steps:
+        if "uninstall" in step:
+            continue
+        assert "--require-hashes" in step or ("--no-deps" in step and "canary_gate-" in step), step
+    assert any("pip wheel --no-deps --no-build-isolation" in r for r in runs), "our wheel: pinned backend only"
+
+
+def read_lock(path: pathlib.Path) -> dict[str, tuple[str, list[str]]]:
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = path.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        spec, *hashes = line.split()
+        name, _, version = spec.partition("==")
+        pins[name] = (version, [h.removeprefix("--hash=sha256:") for h in hashes])
+    return pins
+
+
+@pytest.mark.parametrize("lock, key", [("requirements-image.txt", "runtime"), ("requirements-image-build.txt", "build")])
+def test_lock_files_pin_everything_pyproject_asks_for(lock: str, key: str) -> None:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = read_lock(ROOT / "packaging" / lock)
+    assert pins
+    for name, (version, hashes) in pins.items():
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name) and version, name
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    if key == "runtime":
+        wanted = project["project"]["dependencies"] + project["project"]["optional-dependencies"]["sidecar"]
+    else:
+        wanted = project["build-system"]["requires"]
+    for spec in wanted:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{name} is not in {lock}: run packaging/lock_image_requirements.py"
+        assert req.specifier.contains(pins[name][0]), f"{name}=={pins[name][0]} does not satisfy {spec}"
+
+
+def test_oci_labels_from_build_arguments(parsed) -> None:
+    _, st = parsed
+    final = st[-1]
+    args = {a.split("=")[0] for i, a in final["body"] if i == "ARG"}
+    assert {"VERSION", "REVISION", "SOURCE"} <= args
+    labels = " ".join(a for i, a in final["body"] if i == "LABEL")
+    for key, arg in (("source", "SOURCE"), ("version", "VERSION"), ("revision", "REVISION")):
+        assert f'org.opencontainers.image.{key}="${{{arg}}}"' in labels
+    makefile = (ROOT / "Makefile").read_text()
+    image_rule = makefile.split("\nimage:", 1)[1].split("\n\n", 1)[0]
+    assert "--build-arg VERSION=$(VERSION)" in image_rule and "--build-arg REVISION=$(REVISION)" in image_rule
+    assert "VERSION := $(shell sed -n" in makefile and "canarygate/__init__.py" in makefile
+    workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
+    assert '--build-arg VERSION="$version" --build-arg REVISION="$GITHUB_SHA"' in workflow
