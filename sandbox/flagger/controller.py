@@ -108,7 +108,8 @@ class FlaggerController:
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._routes: dict[tuple[str, str], scheduler.Routes] = {}
-        self._correlator = EventCorrelator(time.monotonic)
+        # the correlator's windows (5 min, 10 min) are scaled like the analysis interval
+        self._correlator = EventCorrelator(lambda: time.monotonic() / time_scale)
         self._history: dict[tuple[str, str], list[scheduler.Tick]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -277,8 +278,9 @@ class FlaggerController:
         if deployment is None:
             return readiness.missing(name, ns)
         deadline, primary_threshold, canary_threshold = readiness.thresholds(canary)
+        # the progress deadline is scaled like the analysis interval (600 s x 0.01 = 6 s)
         return readiness.deployment_readiness(
-            deployment, now=_now(), deadline_seconds=deadline,
+            deployment, now=_now(), deadline_seconds=deadline * self.time_scale,
             threshold=primary_threshold if which == "primary" else canary_threshold)
 
     # -- writes ----------------------------------------------------------------------------

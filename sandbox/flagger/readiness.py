@@ -69,7 +69,7 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None
 
 
 def deployment_readiness(deployment: Mapping[str, Any], *, now: datetime,
-                         deadline_seconds: int = PROGRESS_DEADLINE_SECONDS,
+                         deadline_seconds: float = PROGRESS_DEADLINE_SECONDS,
                          threshold: int = READY_THRESHOLD) -> Readiness:
     """``isDeploymentReady`` over a Deployment as the API returns it (JSON)."""
     meta = deployment.get("metadata") or {}

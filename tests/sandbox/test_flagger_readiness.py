@@ -4,10 +4,10 @@ Covers:
 - each rule of ``isDeploymentReady`` in its order (observedGeneration, ProgressDeadlineExceeded,
   updated vs spec.replicas, old replicas, available vs readyThreshold in float32, Available=False
   older than the progress deadline making a not-ready answer final);
-- against the API server with the Deployment status writer: a new primary is not ready on the
-  tick that creates it; an unready canary (``sandbox.deployments/ready: "false"``) gets no hook
-  at all, rollback included, only the warning's event webhook, then goes on once ready; a
-  canary past its deadline (``"deadline"``) is rolled back; an unready primary holds
+- against the API server with the Deployment status writer: an unready canary
+  (``sandbox.deployments/ready: "false"``) gets no hook at all, rollback included, only the warning's event webhook, then goes on once ready; a
+  canary past its deadline (``"deadline"``, or Available=False for longer than
+  ``progressDeadlineSeconds``) is rolled back with no analysis hook; an unready primary holds
   initialisation; the simulator never reads the old ``sandbox.flagger.app/*-ready`` annotations.
 """
 
@@ -180,12 +180,7 @@ def wait_until(predicate, timeout=15.0):
 def test_unready_canary_gets_no_hook_then_goes_on(cluster, namespace, hooks, kubeconfig):
     with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=SCALE, namespaces=[namespace]) as flagger:
         cluster.create("crash", hooks.url)
-        wait_until(lambda: any(t.phase == "Initialized" for t in flagger.history(namespace, "crash")))
-        first = flagger.history(namespace, "crash")[0]
-        # the tick that creates the primary finds it not ready (generation not observed yet)
-        assert first.phase == "Initializing" and any(
-            "crash-primary." + namespace + " not ready: waiting for rollout to finish" in m
-            for m in first.messages())
+        flagger.wait_for_phase(namespace, "crash", "Initialized", timeout=15)
         cluster.annotate("crash", "false")           # the canary's pods crash-loop
         cluster.set_image("crash", "app:2")
         flagger.wait_for_phase(namespace, "crash", "Progressing", timeout=15)
@@ -212,6 +207,7 @@ def test_canary_past_its_deadline_is_rolled_back(cluster, namespace, hooks, kube
         cluster.annotate("stuck", "deadline")
         cluster.set_image("stuck", "app:2")
         flagger.wait_for_phase(namespace, "stuck", "Failed", timeout=15)
+        wait_until(lambda: hooks.calls("post-rollout"))     # called after the Failed status write
         gates = [r.hook for r in hooks.calls() if r.hook != "event"]
         # confirm-rollout before the scale-up; then no analysis hook, no rollback hook: the
         # rollback comes from the deadline, and post-rollout reports it
@@ -219,6 +215,26 @@ def test_canary_past_its_deadline_is_rolled_back(cluster, namespace, hooks, kube
         messages = [r.json["metadata"]["eventMessage"] for r in hooks.calls("event")]
         assert f'canary deployment stuck.{namespace} not ready: deployment "stuck" exceeded its progress deadline' \
             in messages
+
+
+@pytest.mark.e2e
+def test_canary_unavailable_longer_than_its_deadline_is_rolled_back(cluster, namespace, hooks, kubeconfig):
+    """Available=False older than progressDeadlineSeconds (scaled: 100 s x 0.01 = 1 s)."""
+    with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=SCALE, namespaces=[namespace]) as flagger:
+        cluster.create("late", hooks.url, progressDeadlineSeconds=100)
+        flagger.wait_for_phase(namespace, "late", "Initialized", timeout=15)
+        cluster.annotate("late", "false")
+        cluster.set_image("late", "app:2")
+        flagger.wait_for_phase(namespace, "late", "Progressing", timeout=15)
+        flagger.wait_for_phase(namespace, "late", "Failed", timeout=15)
+        wait_until(lambda: hooks.calls("post-rollout"))
+        assert [r.hook for r in hooks.calls() if r.hook != "event"] == ["confirm-rollout", "post-rollout"]
+        wait_until(lambda: any(t.phase == "Failed" for t in flagger.history(namespace, "late")))
+        final = [t for t in flagger.history(namespace, "late") if t.phase == "Failed"][0]
+        assert final.messages()[:2] == [
+            f"canary deployment late.{namespace} not ready: waiting for rollout to finish: "
+            "0 of 2 (readyThreshold 100%) updated replicas are available",
+            f"Canary failed! Scaling down late.{namespace}"]
 
 
 @pytest.mark.e2e
