@@ -352,13 +352,15 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
     plugin, and uses the other users.
     """
     server = str(cluster.get("server") or "")
+    if not server:  # NB: kubectl would try localhost:8080
+        raise errors.ConfigError(f'the kubeconfig\'s cluster "{cluster_name}" has no server')
     sent = credentials(user)
     if sent and scheme(server) != "https":
         # NB: kubectl silently sends nothing over http (client-go merges credentials only for https);
         # an anonymous gate change would be refused or misattributed, so say it instead.
         raise errors.ConfigError(
             f'refusing to send the credentials of user "{name}" ({", ".join(sent)}) over plain http to '
-            f'{server or "the server"} (cluster "{cluster_name}"): kubectl never sends credentials over http '
+            f'{server} (cluster "{cluster_name}"): kubectl never sends credentials over http '
             "either. Use the cluster's https:// address.")
     if cluster.get("insecure-skip-tls-verify") is True and (
             cluster.get("certificate-authority") or cluster.get("certificate-authority-data")):

@@ -74,7 +74,9 @@ def target(resolved: Resolved) -> Target:
     cl, usr = resolved.cluster, resolved.user
     server = str(cl.get("server") or "")
     if not server:
-        raise Unsupported(f'cluster "{resolved.cluster_name}" has no server')
+        raise errors.ConfigError(f'the kubeconfig\'s cluster "{resolved.cluster_name}" has no server')
+    if "://" not in server:
+        server = "http://" + server  # NB: as kubectl reads a server without a scheme, even with a CA
     unsupported = [k for k in ("auth-provider", "as", "as-groups", "as-uid", "as-user-extra") if usr.get(k)]
     proxy = str(cl.get("proxy-url") or "") or proxy_for(server) or ""
     if proxy and urlsplit(proxy).scheme.lower() != "http":

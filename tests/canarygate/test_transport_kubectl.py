@@ -60,6 +60,17 @@ ROWS = [
      "refused over plain http"),
     ("http exec", False, config(PLAIN, {"exec": EXEC}), "sent ", "refused over plain http"),
     ("http anonymous", False, config(PLAIN, {}), "sent ", "same"),
+    ("no scheme anonymous", False, config({"server": "127.0.0.1:{port}"}, {}), "sent ", "same"),
+    ("no scheme localhost anonymous", False, config({"server": "localhost:{port}"}, {}), "sent ", "same"),
+    ("no scheme with a CA is still http", False, config({"server": "127.0.0.1:{port}", "certificate-authority-data":
+                                                         CA_DATA}, {}), "sent ", "same"),
+    # no server: kubectl tries localhost:8080 (nothing there); we say so
+    ("empty server", True, config({"server": ""}, {"token": TOKEN}), "refused localhost:8080",
+     'refused the kubeconfig\'s cluster "k" has no server'),
+    ("null cluster", True, config(None, {"token": TOKEN}), "refused localhost:8080",
+     'refused the kubeconfig\'s cluster "k" has no server'),
+    ("server with a path prefix", True, config({**TLS, "server": "https://127.0.0.1:{port}/prefix/"}, {"token": TOKEN}),
+     f"sent Bearer {TOKEN} /prefix/api/v1/namespaces/default", "same"),
     ("http null user", False, config(PLAIN, None), "sent ", "same"),
     ("ca with insecure", True, config({**TLS, "insecure-skip-tls-verify": True}, {"token": TOKEN}),
      "refused specifying a root certificates file with the insecure flag is not allowed", "same"),
@@ -153,7 +164,7 @@ def _kubectl_does(path: str, server: RecordingServer, tmp_path) -> str:
                           stdin=subprocess.DEVNULL)
     if len(server.requests) > before:
         assert done.returncode == 0, done.stderr
-        return "sent " + server.requests[-1].headers.get("authorization", "")
+        return _sent(server)
     assert done.returncode != 0
     return "refused " + done.stderr
 
@@ -167,7 +178,14 @@ def _we_do(path: str, server: RecordingServer) -> str:
         assert len(server.requests) == before
         return "refused " + str(e)
     assert conn.transport == connect.LIGHT
-    return "sent " + server.requests[-1].headers.get("authorization", "")
+    return _sent(server)
+
+
+def _sent(server: RecordingServer) -> str:
+    """What arrived: "sent <Authorization>", and the path when it is not the one asked for (a prefix)."""
+    last = server.requests[-1]
+    path = last.path.split("?")[0]
+    return f"sent {last.headers.get('authorization', '')}" + ("" if path == "/api/v1/namespaces/default" else f" {path}")
 
 
 def _matches(outcome: str, expected: str, directory: str) -> bool:
