@@ -182,6 +182,8 @@ class GateSidecar:
             return self._unknown(hook, lookup.ref, canary_ref, why)
         if status != 200 and hook != gates.ROLLBACK and entry is not None:
             self.writer.held(lookup.key, hook, decision, canary)
+        if entry is not None:
+            self.writer.called(lookup.key, hook, status, canary_ref)
         counter.inc()
         return status, body
 

@@ -1,7 +1,10 @@
 """The sidecar's few writes, made by one background thread so that webhook answers never wait on them.
 
-* **status**: the latest Flagger event, phase and checksum on the CanaryGate's status, coalesced: at
-  most one write per CanaryGate per ``status_interval`` (1 s), the latest event wins.
+* **status**: the latest Flagger event, the Canary's phase and weight, the calls answered
+  (:mod:`canarygate.calls`) and the last rollback's cause on the CanaryGate's status, coalesced: at
+  most one write per CanaryGate per ``status_interval`` (1 s), the latest event wins. A call queues a
+  write only when it is a hook's first, its answer changed, or a heartbeat (60 s) is due; a Canary
+  whose phase changed refreshes the recorded phase.
 * **consume**: a one-step approval (scope ``step``) is removed once answered; the cache already
   treats it as used, so a second call cannot reuse it meanwhile. A failed JSON-patch ``test`` while
   the cache still shows the same change is retried with backoff (the write raced a watch event).
@@ -28,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from canarygate import errors, gates, rollouts
+from canarygate import calls, errors, gates, rollouts
 from canarygate.annotations import LiveChange
 from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
@@ -66,6 +69,9 @@ class NullWriter:
     def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
         pass
 
+    def called(self, key: Key, hook: str, answer: int, canary: str) -> None:
+        pass
+
     def review(self, kind: str, key: Key) -> None:
         pass
 
@@ -87,7 +93,8 @@ class _Consume:
 
 @dataclass
 class _Pending:
-    status: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    #: CanaryGate -> the latest event payload to record, or None: refresh the status without one.
+    status: dict[Key, dict[str, Any] | None] = field(default_factory=dict)
     consume: list[_Consume] = field(default_factory=list)
     events: list[tuple[Key, str, str]] = field(default_factory=list)
     review: set[Key] = field(default_factory=set)
@@ -118,15 +125,49 @@ class Writer(NullWriter):
         self._pending = _Pending()
         self._status_written: dict[Key, float] = {}
         self._held: OrderedDict[tuple, None] = OrderedDict()
+        #: CanaryGate -> hook -> (wall time, answer, Canary) of the last call answered (webhook path:
+        #: plain dict updates), and what of it was last written (hook -> (wall time, answer)).
+        self._calls: dict[Key, dict[str, tuple[float, int, str]]] = {}
+        self._calls_written: dict[Key, dict[str, tuple[float, int]]] = {}
+        #: CanaryGate -> the failure to record (why the rollout was rolled back), None to clear it.
+        self._failure: dict[Key, dict[str, str] | None] = {}
+        self._last_check: dict[Key, str] = {}
+        self._phase_written: dict[Key, str] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
         cache.listeners.append(self.review)
 
     # -- requests (any thread; cheap) ---------------------------------------------------------------
     def note_event(self, key: Key, payload: Mapping[str, Any]) -> None:
+        message = str((payload.get("metadata") or {}).get("eventMessage", ""))
         with self._cv:
+            if message.startswith(calls.NEW_ROLLOUT):
+                self._failure[key] = None
+                self._last_check.pop(key, None)
+            elif calls.failed_check_message(message):
+                self._last_check[key] = message
+            elif message.startswith(calls.ROLLBACK_PREFIX):
+                self._failure[key] = {"message": message, "check": self._last_check.get(key, ""),
+                                      "time": _event_time((payload.get("metadata") or {}).get("timestamp"),
+                                                          self.wallclock())}
             self._pending.status[key] = dict(payload)
             self._cv.notify()
+
+    def called(self, key: Key, hook: str, answer: int, canary: str) -> None:
+        """Flagger called ``hook`` and was answered ``answer`` (webhook path: a dict update; a status
+        write is queued only for a first call, a changed answer, or once per heartbeat)."""
+        now = self.wallclock()
+        records = self._calls.get(key)
+        if records is None:
+            records = self._calls.setdefault(key, {})
+        records[hook] = (now, answer, canary)
+        written = self._calls_written.get(key, {}).get(hook)
+        if written is not None and written[1] == answer and now - written[0] < calls.HEARTBEAT_SECONDS:
+            return
+        with self._cv:
+            if key not in self._pending.status:
+                self._pending.status[key] = None
+                self._cv.notify()
 
     def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> None:
         with self._cv:
@@ -156,12 +197,19 @@ class Writer(NullWriter):
             self._cv.notify()
 
     def review(self, kind: str, key: Key) -> None:
-        """A CanaryGate or a Canary changed: check the live changes of the CanaryGates concerned."""
+        """A CanaryGate or a Canary changed: check the live changes of the CanaryGates concerned, and
+        refresh the status of those whose recorded phase is no longer the Canary's."""
         keys = (key,) if kind == "gate" else self.cache.gates_for_canary(key)
         if not keys:
             return
         with self._cv:
             self._pending.review.update(keys)
+            if kind != "gate":
+                canary = self.cache.canary(*key)
+                for gate_key in keys:
+                    written = self._phase_written.get(gate_key)
+                    if canary is not None and written is not None and written != canary.phase:
+                        self._pending.status.setdefault(gate_key, None)
             self._cv.notify()
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -300,34 +348,47 @@ class Writer(NullWriter):
             log.info("live change of %s on CanaryGate %s %s", change.gate, gate.ref, self._DONE[kind])
         return "ok" if done else "skipped"
 
-    def _write_status(self, key: Key, payload: Mapping[str, Any]) -> None:
+    def _write_status(self, key: Key, payload: Mapping[str, Any] | None) -> None:
+        """Merge what is known now into the CanaryGate's status: the phase and weight of its Canary (as
+        cached), the latest event (``payload``, None for none new), the calls answered since the last
+        write, and the failure of the last rollout."""
         entry = self.cache.entry(key)
         if entry is None or entry.gate is None:
             return  # no CanaryGate (defaults): nowhere to record
         gate = entry.gate
         canary = self.cache.canary(*entry.target) if entry.target else None
         decisions = resolve_gates(gate, canary=canary, consumed=self.cache.consumed(key))
-        metadata = payload.get("metadata") or {}
-        event: dict[str, Any] = {
-            "message": str(metadata.get("eventMessage", "")),
-            "type": str(metadata.get("eventType", "")),
-            "phase": str(payload.get("phase", "")),
-            "checksum": str(payload.get("checksum", "")),
-            "time": _event_time(metadata.get("timestamp"), self.wallclock()),
-        }
         status: dict[str, Any] = {
             "target": f"{gate.target.namespace}/{gate.target.name}",
-            # NB: the Canary's phase first: Flagger's events often carry the phase before the one they report
-            # (a rollback's post-rollout event says Progressing; "waiting for approval", the phase before Waiting).
-            "phase": (canary.phase if canary else "") or str(payload.get("phase", "")),
-            "checksum": str(payload.get("checksum", "")),
             "holding": holding_gate(decisions, canary) or "",
             "closedGates": ",".join(closed_gates(decisions)),
-            "lastEvent": event,
             "observedGeneration": gate.generation,
         }
+        # NB: the Canary's own phase first: an event's phase is the one Flagger had when it recorded it.
+        phase = canary.phase if canary is not None else str((payload or {}).get("phase", ""))
+        if phase:
+            status["phase"] = phase
+        if payload is not None:
+            metadata = payload.get("metadata") or {}
+            status["checksum"] = str(payload.get("checksum", ""))
+            status["lastEvent"] = {
+                "message": str(metadata.get("eventMessage", "")),
+                "type": str(metadata.get("eventType", "")),
+                "phase": str(payload.get("phase", "")),
+                "checksum": str(payload.get("checksum", "")),
+                "time": _event_time(metadata.get("timestamp"), self.wallclock()),
+            }
         if canary is not None:
             status["canaryWeight"] = canary.canary_weight
+        records = dict(self._calls.get(key, {}))
+        if records:
+            status["calls"] = {hook: {"at": rfc3339(at), "answer": answer, "canary": ref}
+                               for hook, (at, answer, ref) in records.items()}
+        with self._cv:
+            failure_due = key in self._failure
+            failure = self._failure.pop(key, None)
+        if failure_due:
+            status["failure"] = failure  # None removes it (merge patch)
         try:
             kube_gates.patch_gate_status(self.kube, gate.namespace, gate.name, status)
         except errors.NotFound:
@@ -335,8 +396,13 @@ class Writer(NullWriter):
         except errors.GateError as e:
             log.warning("cannot write the status of CanaryGate %s: %s", gate.ref, e)
             self._count("status", "error")
+            if failure_due:
+                with self._cv:
+                    self._failure.setdefault(key, failure)
         else:
             self._count("status", "ok")
+            self._calls_written[key] = {hook: (at, answer) for hook, (at, answer, _) in records.items()}
+            self._phase_written[key] = phase
 
     def _event(self, key: Key, hook: str, message: str) -> None:
         entry = self.cache.entry(key)
