@@ -10,21 +10,25 @@ What Flagger's controller does around ``advanceCanary`` (``pkg/controller/contro
   ``analysis.interval`` (default 60 s, at least 10 s) x time scale. A job is re-created when the
   interval changes and stopped when the Canary is gone.
 * **Each tick** reads the Canary and its target Deployment, hashes the pod template
-  (``lastAppliedSpec``), reads the sandbox's readiness annotations, and runs
-  :func:`sandbox.flagger.scheduler.advance` with the real webhook caller. Status writes go
-  through the status subresource (PUT, re-read on conflict) at the moment Flagger writes them;
-  each Kubernetes event is created as a core/v1 Event (reason ``Synced``, source ``flagger``,
-  involvedObject the Canary; repeats within 10 minutes bump ``count`` as client-go's
-  correlator does) before its event webhooks are called.
-* **Workloads**: the ``<target>-primary`` Deployment is created from the target (selector label
-  value suffixed ``-primary``), the target is scaled to zero and back, and promotion copies the
-  target's pod template into the primary. No Services and no pods: readiness is simulated.
+  (``lastAppliedSpec``), computes ``trackedConfigs`` from the ConfigMaps and Secrets it references
+  (:mod:`sandbox.flagger.configs`), and runs :func:`sandbox.flagger.scheduler.advance` with the
+  real webhook caller; readiness is read from the primary's and the target's Deployment status at
+  each of Flagger's checks (:mod:`sandbox.flagger.readiness`). Status writes go through the status
+  subresource (PUT, re-read on conflict) at the moment Flagger writes them; each Kubernetes event
+  goes through client-go's correlator (:mod:`sandbox.flagger.events`) and is created or patched
+  as a core/v1 Event (reason ``Synced``, source ``flagger``, involvedObject the Canary) before its
+  event webhooks are called, which the correlator never filters.
+* **Workloads**: the ``<target>-primary`` Deployment is created as ``createPrimaryDeployment``
+  does (selector label value suffixed ``-primary``, the target's annotations, the pod template
+  naming ``<config>-primary`` copies of the tracked ConfigMaps and Secrets), the target is scaled
+  to zero and back, and promotion copies the target's pod template and configs into the primary
+  (its annotations and labels reset, as with Flagger's default ``-include-label-prefix``).
+  No Services and no pods: :class:`FlaggerSimulator` runs the Deployment status writer.
 * **Routes** live in memory per Canary (the sandbox has no mesh). After a restart they are
   rebuilt from ``status.canaryWeight``.
 
-Sandbox annotations on the Canary: ``sandbox.flagger.app/metrics: fail`` makes metric checks
-fail; ``sandbox.flagger.app/primary-ready`` / ``canary-ready``: ``"false"`` (not ready yet)
-or ``"deadline"`` (progress deadline exceeded).
+Sandbox annotation on the Canary: ``sandbox.flagger.app/metrics: fail`` makes metric checks
+fail. Readiness knobs are on the Deployments (:mod:`sandbox.deployments`).
 """
 
 from __future__ import annotations

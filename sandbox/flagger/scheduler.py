@@ -21,10 +21,14 @@ Two copies of the status are kept, as in Flagger: ``mem`` is the Canary object t
 Status writes change ``server`` only; ``mem`` is refreshed where Flagger re-fetches the Canary
 (confirm-rollout) or copies fields back (initialisation).
 
-Simulated parts (the sandbox runs no pods and no mesh): readiness comes in ``Target``; routes
-are a :class:`Routes` value the controller keeps; metric checks come from ``metrics``, by
-default :func:`simulated_metrics` (fail while the Canary carries the annotation
-``sandbox.flagger.app/metrics: fail``).
+Readiness is read through ``readiness(which)`` at each of Flagger's checks (the controller
+reads the Deployment's status, :mod:`sandbox.flagger.readiness`), else taken from ``Target``.
+While the primary or the canary is not ready the tick ends before any hook (rollback included);
+only the warning's event webhooks are called. Simulated parts (the sandbox runs no pods and no
+mesh): routes are a :class:`Routes` value the controller keeps; metric checks come from
+``metrics``, by default :func:`simulated_metrics` (fail while the Canary carries the annotation
+``sandbox.flagger.app/metrics: fail``). What still differs from Flagger is listed in
+:mod:`sandbox.flagger`.
 """
 
 from __future__ import annotations
