@@ -48,20 +48,54 @@ bench: $(STAMP)
 		echo "wrk not available: the sidecar benchmark uses its Python load generator"
 	$(PY) -m benchmarks
 
-.PHONY: binary release-artifacts image
+.PHONY: binary smoke-binary release-artifacts python-dist image release-linux-amd64
 
-# dist/kubectl-gate (onefile: krew, Windows) and dist/onedir/kubectl-gate/ (onedir: Homebrew,
-# install.sh) for this OS and architecture (PyInstaller); both also copied to dist/bin/.
+# The one version (canarygate/__init__.py) and the commit, stamped into archives, manifests, image.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' canarygate/__init__.py)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE ?= ghcr.io/canary-gate/gate-sidecar
+# MAX_GLIBC=2.28: refuse a linux build that needs a newer glibc (the CI linux jobs, built on the
+# manylinux_2_28 base, set it). PLATFORMS=linux/amd64,...: package only those (default: all five).
+MAX_GLIBC ?=
+PLATFORMS ?=
+EXE := $(if $(filter Windows_NT,$(OS)),.exe,)
+
+# dist/kubectl-gate (onefile: krew on macOS and Windows) and dist/onedir/kubectl-gate/ (onedir:
+# krew on Linux, Homebrew, install.sh) for this OS and architecture (PyInstaller), also copied to
+# dist/bin/kubectl-gate-<os>-<arch>[-onedir] for release-artifacts.
 binary: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[build]'
 	$(PY) packaging/build_binary.py --mode onefile --release-name
 	$(PY) packaging/build_binary.py --mode onedir --release-name
 
-# VERSION=0.1.0; dist/bin holds kubectl-gate-<os>-<arch>[.exe] and (not windows)
-# kubectl-gate-<os>-<arch>-onedir/ from every platform's CI job.
-release-artifacts: $(STAMP)
-	$(PY) packaging/release.py --version $(VERSION) --binaries dist/bin --out dist/release
+# Both builds as a user runs them: version, help, completion, render, and commands against the
+# sandbox API (packaging/smoke.py).
+smoke-binary: $(STAMP)
+	$(PY) packaging/smoke.py --sandbox dist/kubectl-gate$(EXE) dist/onedir/kubectl-gate/kubectl-gate$(EXE)
 
-# The sidecar image (needs a Docker engine).
+# dist/bin holds kubectl-gate-<os>-<arch>[.exe] and (not windows) kubectl-gate-<os>-<arch>-onedir/
+# from every platform's CI job; writes archives, checksums.txt, the krew manifest and the formula.
+release-artifacts: $(STAMP)
+	$(PY) packaging/release.py --version $(VERSION) --binaries dist/bin --out dist/release \
+		$(if $(PLATFORMS),--platforms $(PLATFORMS)) $(if $(MAX_GLIBC),--max-glibc $(MAX_GLIBC))
+
+# The wheel and the sdist (dist/python), from the same version.
+python-dist: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[build]'
+	rm -rf dist/python
+	$(PY) -m build --outdir dist/python .
+
+# The sidecar image (needs a Docker engine), labelled with the version and the commit.
 image:
-	docker build -t ghcr.io/canary-gate/gate-sidecar:$(or $(VERSION),0.1.0) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+		-t $(IMAGE):$(VERSION) .
+
+# The release workflow's steps for linux/amd64, on this machine: the binaries, their smoke test,
+# the linux/amd64 archives and krew manifest (no formula: it needs every platform), wheel and
+# sdist, and the image when a Docker engine answers. Here the build is on this machine's glibc;
+# CI builds on the manylinux_2_28 base and passes MAX_GLIBC=2.28.
+release-linux-amd64: binary smoke-binary
+	$(MAKE) release-artifacts PLATFORMS=linux/amd64
+	$(MAKE) python-dist
+	@if docker info >/dev/null 2>&1; then $(MAKE) image; \
+	else echo "release-linux-amd64: no Docker engine answers here: image not built (CI builds it)"; fi

