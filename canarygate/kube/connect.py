@@ -21,8 +21,10 @@ Every configuration problem is a :class:`canarygate.errors.ConfigError` that say
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
+import sys
 import weakref
 from dataclasses import dataclass
 
@@ -130,26 +132,47 @@ def _official_client(resolved: kubeconfig.Resolved):
     configuration = client.Configuration()
     secrets = [str(resolved.user.get(k) or "") for k in ("token", "password")]
     memory: list[int] = []
+    logged = _Held()
+    root = logging.getLogger()
+    root.addFilter(logged)  # NB: the official client logs a failing plugin's output (tokens too) and goes on
     try:
         loader = config.kube_config.KubeConfigLoader(config_dict=_in_memory(resolved, memory),
                                                      active_context=resolved.context_name)
         loader.load_and_set(configuration)
     except (ConfigException, OSError, ValueError) as e:
         raise errors.ConfigError(f"cannot use the kubeconfig: {scrub(str(e), secrets)}") from None
+    finally:
+        root.removeFilter(logged)
     spec = resolved.user.get("exec")
     has_credential = configuration.api_key.get("BearerToken") or configuration.cert_file
     if isinstance(spec, dict) and not has_credential and not resolved.user.get("token"):
+        why = scrub("; ".join(logged.messages), secrets)[-800:]
         raise errors.ConfigError(f'the exec credential plugin "{spec.get("command")}" of user "{resolved.user_name}" '
-                                 "gave no credential: refusing to go on without one")
+                                 f"gave no credential{f' ({why})' if why else ''}: refusing to go on without one")
+    for message in logged.messages:  # anything else it logged, scrubbed
+        print(f"warning: {scrub(message, secrets)}", file=sys.stderr)
     if not resolved.cluster.get("proxy-url"):
         found = light.proxy_for(configuration.host)
         if found:
             configuration.proxy = found
             configuration.proxy_headers = light.proxy_headers_for(found) or None
     api = client.ApiClient(configuration)
+    api.secrets = tuple(x for x in secrets if x)  # NB: read by client.secrets_of: basic auth's password
     for fd in memory:
         weakref.finalize(api, os.close, fd)
     return api
+
+
+class _Held(logging.Filter):
+    """Holds back what is logged to the root logger (the official client's ``logging.error``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        return False
 
 
 _DATA_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key")}
