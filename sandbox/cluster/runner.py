@@ -17,7 +17,8 @@ read as the request log.
 The control endpoint (``control_url``, plain http on 127.0.0.1) serves ``GET /`` (the
 description), ``POST /components/NAME/{stop,start,restart,pause,resume}`` (kill, start, SIGSTOP,
 SIGCONT: an API server that is down, or one that accepts connections and answers nothing) and
-``POST /authenticate`` (the TokenReview webhook).
+``POST /authenticate`` (the TokenReview webhook) and ``GET /api/v1/query`` (a Prometheus that
+answers ``vector(1)``, Flagger's start-up check).
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class Cluster:
             "flagger", versions["flagger"], [
                 self.binaries.path("flagger"), f"-kubeconfig={flagger_config}",
                 f"-mesh-provider={self.mesh_provider}",
-                f"-metrics-server=http://127.0.0.1:{free_port()}",  # nothing there: no metrics are configured
+                f"-metrics-server={self.control_url}",  # answers vector(1); Canaries here configure no metrics
                 "-control-loop-interval=1s", "-log-level=info", "-zap-encoding=console",
                 f"-port={flagger_port}", "-enable-leader-election=false",
             ], self._log("flagger"), url=f"http://127.0.0.1:{flagger_port}",
@@ -428,11 +429,15 @@ class Cluster:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                self._send(200, cluster.description())
+                if self.path.split("?", 1)[0] == "/api/v1/query":  # Flagger's start-up check: vector(1)
+                    self._send(200, {"status": "success", "data": {"resultType": "vector", "result": [
+                        {"metric": {}, "value": [time.time(), "1"]}]}})
+                else:
+                    self._send(200, cluster.description())
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                parts = self.path.strip("/").split("/")
+                parts = self.path.split("?", 1)[0].strip("/").split("/")
                 if parts == ["authenticate"]:
                     self._send(200, cluster._review(raw))
                 elif len(parts) == 3 and parts[0] == "components":
