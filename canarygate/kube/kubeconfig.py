@@ -8,6 +8,9 @@
   command with a path separator) are made absolute against that file's directory, so the merged
   result is a plain dict any consumer can use without knowing where entries came from.
 * Overrides: ``--context``, ``--cluster``, ``--user``, ``-n`` as kubectl applies them.
+* What kubectl refuses of the cluster and user in use is refused (in its words), and credentials
+  never go over plain http (kubectl drops them silently; we say so). ``~`` in a file's paths is not
+  expanded, as in kubectl. No message shows a secret field's value or a YAML line's text.
 
 Every problem is a :class:`canarygate.errors.ConfigError` that says what to do.
 """
@@ -15,6 +18,7 @@ Every problem is a :class:`canarygate.errors.ConfigError` that says what to do.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -362,6 +366,14 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
             f'refusing to send the credentials of user "{name}" ({", ".join(sent)}) over plain http to '
             f'{server} (cluster "{cluster_name}"): kubectl never sends credentials over http '
             "either. Use the cluster's https:// address.")
+    proxy = str(cluster.get("proxy-url") or "")
+    proxy_scheme = proxy.partition("://")[0].lower() if "://" in proxy else ""
+    if proxy and proxy_scheme not in ("http", "https", "socks5"):
+        shown = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1<redacted>@", proxy)  # NB: kubectl prints the password
+        why = (f'unsupported scheme "{proxy_scheme}", must be http, https, or socks5' if proxy_scheme
+               else f"could not parse: {shown}")
+        raise errors.ConfigError(f'invalid \'proxy-url\' "{shown}" for cluster "{cluster_name}": {why} '
+                                 "(kubectl refuses this too)")
     if cluster.get("insecure-skip-tls-verify") is True and (
             cluster.get("certificate-authority") or cluster.get("certificate-authority-data")):
         raise errors.ConfigError(

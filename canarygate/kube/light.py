@@ -95,6 +95,11 @@ def target(resolved: Resolved) -> Target:
         token, exec_cert, exec_key = _exec_credential(usr["exec"], resolved.user_name)
         if exec_cert:
             cert, key = ("data", exec_cert), ("data", exec_key)
+    for what, value in (("token", token), ("username", usr.get("username")), ("password", usr.get("password"))):
+        if value and any(ord(c) < 32 or ord(c) == 127 for c in str(value)):
+            # NB: it would go into a header: http.client refuses it with the value in the message (Go too)
+            raise errors.ConfigError(f'the {what} of user "{resolved.user_name}" contains a line break or another '
+                                     "control character: it cannot be sent in a header")
     secrets = []
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -245,12 +250,19 @@ def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes
         item = item or {}
         if item.get("name"):
             env[item["name"]] = item.get("value") or ""
-    info = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
-    env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
     where = f'the exec credential plugin "{command}" of user "{user}"'
+    mode = str(spec.get("interactiveMode") or "IfAvailable")
+    terminal = _stdin_is_terminal()
+    if mode == "Always" and not terminal:
+        raise errors.ConfigError(f"{where} needs a terminal (interactiveMode: Always), and standard input is not one")
+    # NB: interactive as kubectl: the plugin gets our terminal (stdin and stderr, for its prompts)
+    interactive = mode != "Never" and terminal
+    info = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": interactive}}
+    env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
     try:
-        done = subprocess.run([command, *(spec.get("args") or ())], env=env, capture_output=True,
-                              timeout=EXEC_TIMEOUT, stdin=subprocess.DEVNULL)
+        done = subprocess.run([command, *(spec.get("args") or ())], env=env, stdout=subprocess.PIPE,
+                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT,
+                              stdin=None if interactive else subprocess.DEVNULL)
     except FileNotFoundError:
         hint = str(spec.get("installHint") or "")
         raise errors.ConfigError(f"{where}: executable {command} not found" + (f"\n{hint}" if hint else "")) from None
@@ -279,9 +291,20 @@ def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes
     return token, cert.encode(), key.encode()
 
 
-def _tail(stderr: bytes) -> str:
+def _stdin_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _tail(stderr: bytes | None) -> str:
     from canarygate.kube.client import scrub
 
+    if not stderr:
+        return ""
     lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()][-5:]
     text = scrub("\n".join(lines))[-800:]
     return (":\n  " + text.replace("\n", "\n  ")) if text else ""

@@ -239,3 +239,42 @@ def test_env_is_untouched_by_a_plugin_run(tmp_path):
                                                    exec_user(command, env=[{"name": "EXTRA", "value": "x"}])))
     assert light.target(resolved).headers["Authorization"] == f"Bearer {TOKEN}"
     assert "EXTRA" not in os.environ
+
+
+def test_a_token_with_a_line_break_is_refused_without_showing_it(tmp_path):
+    path = write(tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+                 {"token": f"{TOKEN}\r\nX-Injected: yes"})
+    with pytest.raises(errors.ConfigError) as e:
+        use(path, connect.LIGHT)
+    assert 'the token of user "u" contains a line break' in str(e.value) and TOKEN not in str(e.value)
+
+
+def test_an_interactive_plugin_gets_the_terminal(tmp_path):
+    """interactiveMode IfAvailable on a terminal: the plugin's stdin is that terminal and
+    KUBERNETES_EXEC_INFO says interactive, as kubectl runs it; without a terminal, neither."""
+    import pty
+
+    command = plugin(tmp_path, "import os\ninfo = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+                               f"open({str(tmp_path / 'seen')!r}, 'w').write(json.dumps("
+                               "[os.isatty(0), info['spec']['interactive']]))\n" + GOOD)
+    path = write(tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+                 exec_user(command, interactiveMode="IfAvailable"))
+    script = ("from canarygate.kube import kubeconfig, light\n"
+              f"light.target(kubeconfig.resolve(kubeconfig={path!r}))\n")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdin is the pty
+        os.execv(sys.executable, [sys.executable, "-c", script])
+    output = b""
+    for _ in range(1000):  # bounded read until the child closes the pty
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert json.loads((tmp_path / "seen").read_text()) == [True, True]
+    light.target(kubeconfig.resolve(kubeconfig=path))  # here stdin is not a terminal (pytest)
+    assert json.loads((tmp_path / "seen").read_text()) == [False, False]
