@@ -600,6 +600,8 @@ def test_blue_green_approval_must_hold_for_the_second_confirm_promotion():
     assert [c.hook for c in t.calls if c.hook != "event"] == ["confirm-promotion"]
     assert (t.phase, sim.status["iterations"]) == (WAITING_PROMOTION, 1)
     assert "promote" not in t.actions
+    # SetStatusPhase leaves the routes alone: all traffic stays on the canary while waiting
+    assert sim.routes == Routes(0, 100, False) and sim.status["canaryWeight"] == 0
 
 
 def test_pre_rollout_is_called_on_every_tick_while_weight_and_iterations_are_zero():
