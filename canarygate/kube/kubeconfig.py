@@ -350,7 +350,7 @@ def credentials(user: dict[str, Any]) -> list[str]:
 def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: dict[str, Any]) -> None:
     """What kubectl checks of the cluster and user it is about to use, beyond types (client-go's
     ``validateClusterInfo``/``validateAuthInfo`` and its transport), in kubectl's words; and that no
-    credential goes over plain http.
+    credential goes over plain http. Files are not opened here (the transports read them).
 
     Only the user in use: kubectl reads a file with an unnamed env variable in some other user's exec
     plugin, and uses the other users.
@@ -381,6 +381,22 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
             "insecure-skip-tls-verify: true (kubectl refuses this too: specifying a root certificates file with "
             "the insecure flag is not allowed). Remove one of them.")
     problems = []
+    if cluster.get("certificate-authority") and cluster.get("certificate-authority-data"):
+        problems.append(f"certificate-authority-data and certificate-authority are both specified for {cluster_name}. "
+                        "certificate-authority-data will override.")
+    if problems:
+        raise errors.ConfigError(f'the kubeconfig\'s cluster "{cluster_name}" cannot be used (kubectl refuses it '
+                                 "too: " + "; ".join(problems) + ")")
+    if user.get("client-certificate") or user.get("client-certificate-data"):
+        if user.get("client-certificate") and user.get("client-certificate-data"):
+            problems.append(f"client-cert-data and client-cert are both specified for {name}. "
+                            "client-cert-data will override.")
+        if user.get("client-key") and user.get("client-key-data"):
+            problems.append(f"client-key-data and client-key are both specified for {name}; "
+                            "client-key-data will override")
+        if not (user.get("client-key") or user.get("client-key-data")):
+            problems.append(f"client-key-data or client-key must be specified for {name} to use the clientCert "
+                            "authentication method.")
     methods = (["token"] if user.get("token") else []) + (
         ["basicAuth"] if user.get("username") or user.get("password") else [])
     spec = user.get("exec")

@@ -29,6 +29,9 @@ pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="the rea
 TOKEN = "tok-3f9a1c-secret"
 CA, SERVER_TLS = tls_pair("127.0.0.1", "localhost")
 CA_DATA = base64.b64encode(CA.cert_pem.bytes()).decode()
+CERT = CA.issue_cert("alice")
+CERT_USER = {"client-certificate-data": base64.b64encode(CERT.cert_chain_pems[0].bytes()).decode(),
+             "client-key-data": base64.b64encode(CERT.private_key_pem.bytes()).decode()}
 EXEC = {"apiVersion": "client.authentication.k8s.io/v1", "command": "{plugin}", "interactiveMode": "Never"}
 V1BETA1 = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "{plugin}"}
 
@@ -91,6 +94,27 @@ ROWS = [
                                             "certificate-authority": "{ca_file}"}, {"token": TOKEN}),
      f"sent Bearer {TOKEN}", "same"),
     # kubectl does not expand ~ in the file's paths: "~/ca.pem" is relative to the file's directory
+    ("ca data and ca file", True, config({**TLS, "certificate-authority": "{ca_file}"}, {"token": TOKEN}),
+     "refused certificate-authority-data and certificate-authority are both specified for k. "
+     "certificate-authority-data will override.", "same"),
+    ("unreadable ca file", True, config({"server": TLS["server"], "certificate-authority": "/nonexistent/ca.pem"},
+                                        {"token": TOKEN}),
+     "refused unable to read certificate-authority /nonexistent/ca.pem for k due to ", "same"),
+    ("cert data and cert file", True, config(TLS, {**CERT_USER, "client-certificate": "{cert_file}"}),
+     "refused client-cert-data and client-cert are both specified for u. client-cert-data will override.", "same"),
+    ("key data and key file", True, config(TLS, {**CERT_USER, "client-key": "{key_file}"}),
+     "refused client-key-data and client-key are both specified for u; client-key-data will override", "same"),
+    ("cert without key", True, config(TLS, {"client-certificate-data": CERT_USER["client-certificate-data"]}),
+     "refused client-key-data or client-key must be specified for u to use the clientCert authentication method.",
+     "same"),
+    # a key alone is no credential: kubectl prompts for a username (above), we go anonymous
+    ("key without cert", True, config(TLS, {"client-key-data": CERT_USER["client-key-data"]}), "refused EOF",
+     "sent "),
+    ("unreadable cert file", True, config(TLS, {"client-certificate": "/nonexistent/u.crt", "client-key": "{key_file}"}),
+     "refused unable to read client-cert /nonexistent/u.crt for u due to ", "same"),
+    ("client certificate", True, config(TLS, CERT_USER), "sent ", "same"),
+    ("client certificate files", True, config(TLS, {"client-certificate": "{cert_file}", "client-key": "{key_file}"}),
+     "sent ", "same"),
     ("~ ca path", True, config({"server": TLS["server"], "certificate-authority": "~/ca.pem"}, {"token": TOKEN}),
      "refused unable to read certificate-authority {dir}/~/ca.pem for k due to ", "same"),
     ("~ tokenFile", True, config(TLS, {"tokenFile": "~/token"}), "refused {dir}/~/token", "same"),
@@ -146,6 +170,8 @@ def _materialise(tmp_path, server: RecordingServer, body) -> str:
     CA.cert_pem.write_to_path(str(tmp_path / "home" / "ca.pem"))
     CA.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     (tmp_path / "home" / "token").write_text("from-file\n")
+    CERT.cert_chain_pems[0].write_to_path(str(tmp_path / "u.crt"))
+    CERT.private_key_pem.write_to_path(str(tmp_path / "u.key"))
     (tmp_path / "token").write_text("from-file\n")
     for name, token, version in (("plugin", "from-plugin", "v1"), ("plugin-beta", "from-plugin-beta", "v1beta1")):
         plugin = tmp_path / name
@@ -155,7 +181,8 @@ def _materialise(tmp_path, server: RecordingServer, body) -> str:
     text = yaml.safe_dump(body)
     plugin = "plugin-beta" if "v1beta1" in text else "plugin"
     text = (text.replace("{port}", str(server.port)).replace("{ca_file}", str(tmp_path / "ca.pem"))
-            .replace("{token_file}", str(tmp_path / "token")).replace("{plugin}", str(tmp_path / plugin)))
+            .replace("{token_file}", str(tmp_path / "token")).replace("{cert_file}", str(tmp_path / "u.crt"))
+            .replace("{key_file}", str(tmp_path / "u.key")).replace("{plugin}", str(tmp_path / plugin)))
     path = tmp_path / "config"
     path.write_text(text)
     return str(path)
