@@ -6,9 +6,9 @@
 Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstaller/kubectl-gate.spec:
 
     --mode onefile (default)  dist/kubectl-gate (kubectl-gate.exe on Windows): one self-extracting
-                              file, for krew and Windows; unpacks itself on every run
-    --mode onedir             dist/onedir/kubectl-gate/{kubectl-gate,_internal/}: for Homebrew and
-                              install.sh; starts several times faster (UX-AND-PACKAGING.md §6.1-6.2)
+                              file, for krew on macOS and Windows; unpacks itself on every run
+    --mode onedir             dist/onedir/kubectl-gate/{kubectl-gate,_internal/}: for krew on Linux,
+                              Homebrew and install.sh; starts several times faster (UX-AND-PACKAGING.md §6.1-6.2)
 
 PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH (default: the last commit's time) make two builds on the
 same machine byte-identical (§6.5). Then runs `kubectl-gate --help` and `kubectl-gate version
@@ -102,7 +102,7 @@ def smoke(binary: pathlib.Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["onefile", "onedir"], default="onefile",
-                        help="onefile (krew, Windows; the default) or onedir (Homebrew, install.sh)")
+                        help="onefile (krew on macOS and Windows; the default) or onedir (krew on Linux, Homebrew, install.sh)")
     parser.add_argument("--dist", type=pathlib.Path, default=ROOT / "dist")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "build" / "pyinstaller")
     parser.add_argument("--release-name", action="store_true", help="also copy to dist/bin/kubectl-gate-<os>-<arch>")

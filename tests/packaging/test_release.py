@@ -12,11 +12,11 @@ Covers:
   directories only, a directory before its contents, modes kept, a symlink inside the tree
   replaced by a copy of its target (file or directory); in checksums.txt with a .sha256 file;
   a symlink out of the tree, a dangling one, or a missing onedir build fails the release clearly;
-- the filled krew manifest names only the onefile archives and passes the validator, including
-  a simulated krew install of every platform from the real archives (bin present, LICENSE
-  present, paths stay inside);
-- the checked-in krew/gate.yaml and the krew-release-bot template .krew.yaml (rendered the way
-  the bot does) pass the static rules;
+- the filled krew manifest names the linux onedir and the darwin/windows onefile archives and
+  passes the validator, including a simulated krew install of every platform from the real
+  archives (bin present, LICENSE present, paths stay inside);
+- the checked-in krew/gate.yaml passes the static rules (.krew.yaml, rendered the way
+  krew-release-bot does, is checked in test_krew_manifest.py);
 - the filled Homebrew formula points at the onedir archives: every url and sha256 replaced,
   Homebrew's desc/sha256/version rules, nested on_os/on_arch blocks, the tree into libexec with
   bin/kubectl-gate linked to it, the shim, completions for bash, zsh and fish, no canary-gate
