@@ -151,16 +151,25 @@ def _official_client(resolved: kubeconfig.Resolved):
                                  f"gave no credential{f' ({why})' if why else ''}: refusing to go on without one")
     for message in logged.messages:  # anything else it logged, scrubbed
         print(f"warning: {scrub(message, secrets)}", file=sys.stderr)
-    if not resolved.cluster.get("proxy-url"):
-        found = light.proxy_for(configuration.host)
-        if found:
-            configuration.proxy = found
-            configuration.proxy_headers = light.proxy_headers_for(found) or None
+    _go_proxy(configuration, str(resolved.cluster.get("proxy-url") or ""))
     api = client.ApiClient(configuration)
     api.secrets = tuple(x for x in secrets if x)  # NB: read by client.secrets_of: basic auth's password
     for fd in memory:
         weakref.finalize(api, os.close, fd)
     return api
+
+
+def _go_proxy(configuration, proxy_url: str = "") -> None:
+    """The kubeconfig's proxy-url (for every host, NO_PROXY or not), else the proxy Go's
+    ProxyFromEnvironment picks (as kubectl and client-go), in place of the one the official client
+    reads from the environment by Python's rules (lower case first, ALL_PROXY, loopback proxied, its
+    own NO_PROXY matching)."""
+    from canarygate.kube import light
+
+    found = proxy_url or light.proxy_for(configuration.host)
+    configuration.proxy = found
+    configuration.no_proxy = None
+    configuration.proxy_headers = (light.proxy_headers_for(found) or None) if found else None
 
 
 class _Held(logging.Filter):
@@ -221,6 +230,7 @@ def _in_cluster(settings: Settings, timeout: float | None) -> Connection:
         raise errors.ConfigError(f"cannot use the in-cluster config: {e}") from e
     except OSError as e:
         raise errors.ConfigError(f"cannot read the in-cluster config: {e}") from e
+    _go_proxy(configuration)
     namespace = settings.namespace or _in_cluster_namespace()
     return Connection(Kube(client.ApiClient(configuration), timeout=timeout), namespace, "in-cluster", "",
                       configuration.host)

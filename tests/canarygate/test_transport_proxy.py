@@ -1,5 +1,5 @@
 """HTTPS_PROXY / HTTP_PROXY / NO_PROXY and proxy-url, decided as kubectl decides (Go's
-ProxyFromEnvironment): each row runs the real kubectl and our light transport with the same
+ProxyFromEnvironment): each row runs the real kubectl and both our transports with the same
 environment against a recording CONNECT proxy, and both must go the same way. The server's name
 (``api.gate.invalid``) does not resolve: a request that went direct fails, one that went through
 the proxy arrives at the recording server, over TLS checked against that name, with the token.
@@ -21,7 +21,8 @@ from canarygate.kube import connect, light
 from .test_transport_bench import RecordingProxy, RecordingServer, tls_pair
 
 KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD")
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
+                   "all_proxy", "REQUEST_METHOD")
 CA, SERVER_TLS = tls_pair("api.gate.invalid", "10.1.2.3", "127.0.0.1", "localhost")
 TOKEN = "proxy-test-token-81f2"
 
@@ -38,6 +39,8 @@ ROWS = [
     ("empty upper case is unset", "https://api.gate.invalid", {"HTTPS_PROXY": "", "https_proxy": "http://PROXY"}, None,
      "CONNECT api.gate.invalid"),
     ("proxy without a scheme", "https://api.gate.invalid", {"HTTPS_PROXY": "PROXY"}, None, "CONNECT api.gate.invalid"),
+    ("ALL_PROXY is not read", "https://api.gate.invalid", {"ALL_PROXY": "http://PROXY", "all_proxy": "http://PROXY"},
+     None, "direct"),
     ("HTTP_PROXY is not for https", "https://api.gate.invalid", {"HTTP_PROXY": "http://PROXY"}, None, "direct"),
     ("NO_PROXY domain", "https://api.gate.invalid", {"HTTPS_PROXY": "http://PROXY", "NO_PROXY": "gate.invalid"}, None,
      "direct"),
@@ -110,7 +113,7 @@ def test_proxy_choice_is_kubectls(tmp_path, monkeypatch, server_base, environmen
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     outcomes = {}
-    for who in ("kubectl", "we"):
+    for who in ("kubectl", connect.LIGHT, connect.OFFICIAL):
         with RecordingServer(tls=SERVER_TLS if https else None) as server, RecordingProxy(server.port) as proxy:
             env = {k: v.replace("PROXY", f"127.0.0.1:{proxy.port}").replace("SERVERPORT", str(server.port))
                    for k, v in environment.items()}
@@ -125,9 +128,8 @@ def test_proxy_choice_is_kubectls(tmp_path, monkeypatch, server_base, environmen
                 for k, v in env.items():
                     monkeypatch.setenv(k, v)
                 try:
-                    conn = connect.connect(connect.Settings(kubeconfig=path, transport=connect.LIGHT,
-                                                            request_timeout=3))
-                    assert conn.transport == connect.LIGHT
+                    conn = connect.connect(connect.Settings(kubeconfig=path, transport=who, request_timeout=3))
+                    assert conn.transport == who
                     conn.kube.request("GET", "/api")
                 except errors.Unreachable as e:
                     assert "s@cret" not in str(e) and TOKEN not in str(e)
@@ -136,8 +138,9 @@ def test_proxy_choice_is_kubectls(tmp_path, monkeypatch, server_base, environmen
             outcomes[who] = _outcome(proxy, server, server.port)
             outcomes[who + " proxy auth"] = proxy.proxy_authorizations
     assert outcomes["kubectl"] == expected, outcomes
-    assert outcomes["we"] == expected, outcomes
-    assert outcomes["we proxy auth"] == outcomes["kubectl proxy auth"], outcomes
+    for who in (connect.LIGHT, connect.OFFICIAL):
+        assert outcomes[who] == expected, (who, outcomes)
+        assert outcomes[who + " proxy auth"] == outcomes["kubectl proxy auth"], (who, outcomes)
 
 
 def test_cgi_environment_refuses_http_proxy_as_go_does(monkeypatch):
