@@ -98,21 +98,27 @@ def closed_gates(decisions: dict[str, Decision]) -> list[str]:
     ]
 
 
+#: The gate a phase waits on: Flagger sets the phase when that hook fails (runConfirmRolloutHooks,
+#: runConfirmPromotionHooks) and leaves it when the hook passes.
+PHASE_GATES = {"Waiting": gates.CONFIRM_ROLLOUT, "WaitingPromotion": gates.CONFIRM_PROMOTION}
+
+
 def holding_gate(decisions: dict[str, Decision], canary: Canary | None) -> str | None:
     """The closed gate that holds the Canary's rollout now, if one does.
 
     Read from the phase as Flagger sets it (CONTRACT §3-4): Waiting is held by confirm-rollout,
-    WaitingPromotion by confirm-promotion; in Progressing by confirm-traffic-increase, or at max weight
+    WaitingPromotion by confirm-promotion, when that gate is closed (or unknown); in Progressing by confirm-traffic-increase, or at max weight
     confirm-promotion. A closed check gate (rollout, pre-rollout) never holds: Flagger counts its
     answer as a failed check (see :func:`failing_gate`).
     """
     if canary is None:
         return None
     closed = {name for name, d in decisions.items() if name != gates.ROLLBACK and not d.opened}
-    if canary.phase == "Waiting":
-        return gates.CONFIRM_ROLLOUT
-    if canary.phase == "WaitingPromotion":
-        return gates.CONFIRM_PROMOTION
+    waiting_on = PHASE_GATES.get(canary.phase)
+    if waiting_on is not None:
+        # NB: opened, our gate no longer holds it: the approval waits for Flagger's next check, or
+        # another webhook of that type holds the rollout (the call records tell which).
+        return waiting_on if waiting_on in closed else None
     if canary.phase == "Progressing":
         if gates.CONFIRM_TRAFFIC_INCREASE in closed:
             return gates.CONFIRM_TRAFFIC_INCREASE

@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 from werkzeug.exceptions import BadRequest
 
 from canarygate import gates, hooks
+from canarygate.diagnosis import recommended_command
 from canarygate.resolution import Decision
 
 #: Biggest body accepted; Flagger's payloads are a few hundred bytes.
@@ -187,7 +188,8 @@ def gate_answer(
     elif opened:
         message = f"{hook} is opened ({decision.source}): go on"
     else:
-        message = f"{hook} is closed ({decision.source}) on CanaryGate {ref}; open it with: {open_command(hook, namespace, name)}"
+        message = (f"{hook} is closed ({decision.source}) on CanaryGate {ref}; "
+                   f"to go on: {recommended_command(hook, name, namespace)}")
     body: Answer = {
         "gate": hook,
         "state": decision.state,

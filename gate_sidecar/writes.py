@@ -33,6 +33,7 @@ from typing import Any
 
 from canarygate import calls, errors, gates, rollouts
 from canarygate.annotations import LiveChange
+from canarygate.diagnosis import recommended_command
 from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
 from canarygate.kube import gates as kube_gates
@@ -40,7 +41,6 @@ from canarygate.kube.client import Kube
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
 
-from gate_sidecar.answers import open_command
 from gate_sidecar.cache import GateCache, Key
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class Writer(NullWriter):
             canary_ref = canary.ref if canary else "its Canary"
             message = (
                 f"Gate {hook} is closed ({decision.source}) and holds the rollout of {canary_ref}: "
-                f"{gates.DESCRIPTIONS[hook]}. Open it with: {open_command(hook, key[0], key[1])}"
+                f"{gates.DESCRIPTIONS[hook]}. To go on: {recommended_command(hook, key[1], key[0])}"
             )
             self._pending.events.append((key, hook, message))
             self._cv.notify()

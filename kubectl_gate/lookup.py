@@ -58,4 +58,5 @@ def load_view(
                 canary_events = events.list_events(gctx.kube, canary.namespace, canary.name, kind="Canary")
     ready = (workloads.canary_readiness(gctx.kube, canary, now=gctx.now())
              if with_readiness and canary is not None and canary.active else [])
-    return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events, readiness=ready)
+    return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events, readiness=ready,
+                      now=gctx.now())

@@ -15,6 +15,7 @@ import click
 from tabulate import tabulate
 
 from canarygate import gates, hooks, resolution
+from canarygate.diagnosis import effective_weight, recommended_command
 from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command, not_ready_text
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
@@ -96,7 +97,7 @@ def list_table(
     rows = []
     for view in views:
         target = f"{view.gate.target.namespace}/{view.gate.target.name}"
-        held = view.holding or failing_text(view) or "-"
+        held = view.holding or failing_text(view) or (view.stuck.short if view.stuck else "") or "-"
         row = [view.gate.name, target, phase_text(view, style), view.weight, held, closed_text(view)]
         if all_namespaces:
             row.insert(0, view.gate.namespace)
@@ -135,7 +136,10 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
         f"Phase:         {phase_text(view, style)}",
     ]
     if canary is not None:
-        lines.append(f"Weight:        {canary.canary_weight}/{canary.max_weight}")
+        weight = effective_weight(canary)
+        lines.append(f"Weight:        {weight}/{canary.max_weight}" + (
+            f" (traffic held at max weight; Flagger's status.canaryWeight reads {canary.canary_weight} in "
+            f"WaitingPromotion)" if weight != canary.canary_weight else ""))
         lines.append(f"Failed checks: {canary.failed_checks}/{canary.threshold}")
         for text in not_ready_text(view, now):
             lines.append(f"Not ready:     {style.icon('warn', text)}")
@@ -143,7 +147,7 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             decision = view.decisions[view.holding]
             lines.append(
                 f"Held at:       {style.icon('wait', view.holding)} ({decision.source}); "
-                f"to go on: kubectl gate promote {gate.name}{ns_flag}"
+                f"to go on: {recommended_command(view.holding, gate.name, gate.namespace)}"
             )
         elif view.failing:
             left = max(0, canary.threshold - canary.failed_checks)
@@ -153,8 +157,22 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
                 f"kubectl gate open {view.failing} {gate.name}{ns_flag} (to hold instead: kubectl gate pause "
                 f"{gate.name}{ns_flag})"
             )
+        elif view.stuck is not None:
+            kind = "ok" if view.stuck.kind == "approved" else "warn"
+            lines.append(f"Held at:       {style.icon(kind, view.stuck.message)}")
         elif canary.active:
             lines.append("Held at:       -" + (" (not by a gate: see Not ready)" if view.not_ready else ""))
+        failure = gate.status.get("failure") if canary.phase == "Failed" else None
+        if isinstance(failure, Mapping) and failure.get("message"):
+            cause = str(failure["message"]) + (f" (last failed check: {failure['check']})" if failure.get("check") else "")
+            lines.append(f"Rolled back:   {style.icon('bad', cause)}")
+            aborted = [e for e in view.gate_events if e.get("reason") == "Aborted"]
+            if aborted and "manual webhook" in str(failure["message"]):
+                lines.append(f"               by kubectl gate abort: {aborted[-1].get('message', '')}")
+        if view.calls and canary.active:
+            recent = sorted(view.calls.values(), key=lambda c: c.at, reverse=True)[:4]
+            lines.append("Sidecar calls: " + ", ".join(
+                f"{c.hook} {c.answer} {age(c.at.strftime('%Y-%m-%dT%H:%M:%SZ'), now)} ago" for c in recent))
         event = view.canary_event
         if event is not None:
             when = age(event_time(event), now)
@@ -164,7 +182,7 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             )
         missing = view.missing_hooks
         if not missing:
-            lines.append(f"Webhooks:      {style.icon('ok', 'every gate and the event hook call the sidecar')}")
+            lines.append(f"Webhooks:      {style.icon('ok', 'the Canary names the sidecar for every gate and the event hook')}")
         else:
             lines.append(
                 f"Webhooks:      {style.icon('warn', 'not sent to the sidecar: ' + ', '.join(missing))}; "

@@ -11,8 +11,18 @@ from typing import Any
 
 from canarygate import gates as gate_names
 from canarygate import rendering, resolution
+from canarygate import diagnosis
+from canarygate.calls import Call, read_calls
+from canarygate.diagnosis import Stuck, effective_weight
 from canarygate.model import Canary, CanaryGate
 from canarygate.readiness import Readiness, blocking
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,10 @@ class GateView:
     failing: str | None = None
     #: The canary and primary Deployments' readiness (read while a rollout runs; else empty).
     readiness: list[Readiness] = field(default_factory=list)
+    #: Why the rollout is not moving when no gate of ours holds it (canarygate.diagnosis), if known.
+    stuck: Stuck | None = None
+    #: The calls the sidecar recorded (status.calls).
+    calls: dict[str, Call] = field(default_factory=dict)
 
     @property
     def not_ready(self) -> list[Readiness]:
@@ -49,7 +63,7 @@ class GateView:
     def weight(self) -> str:
         if self.canary is None:
             return "-"
-        return f"{self.canary.canary_weight}/{self.canary.max_weight}"
+        return f"{effective_weight(self.canary)}/{self.canary.max_weight}"
 
 
 def build_view(
@@ -59,18 +73,31 @@ def build_view(
     gate_events: list[Mapping[str, Any]] = (),
     canary_events: list[Mapping[str, Any]] = (),
     readiness: list[Readiness] = (),
+    now: datetime | None = None,
 ) -> GateView:
     decisions = resolution.resolve_gates(gate, canary=canary)
     coverage = rendering.hook_coverage(gate, list(canary.webhooks)) if canary is not None else None
     # NB: while a Deployment is not ready Flagger calls no hook: no gate holds, none fails (readiness).
-    stalled = bool(canary is not None and blocking(list(readiness), canary.phase))
+    not_ready = blocking(list(readiness), canary.phase) if canary is not None else []
+    stalled = bool(not_ready)
+    holding = None if stalled else resolution.holding_gate(decisions, canary)
+    failing = None if stalled else resolution.failing_gate(decisions, canary)
+    reason = None
+    if now is not None:
+        started = None
+        if canary is not None and canary.promoted is not None:
+            started = _parse_time(canary.promoted.last_transition_time)
+        reason = diagnosis.stuck(canary, decisions, gate_ref=(gate.namespace, gate.name), status=gate.status,
+                                 now=now, holding=holding, failing=failing, not_ready=not_ready, started=started)
     return GateView(
         gate=gate,
         canary=canary,
         decisions=decisions,
         readiness=list(readiness),
-        holding=None if stalled else resolution.holding_gate(decisions, canary),
-        failing=None if stalled else resolution.failing_gate(decisions, canary),
+        holding=holding,
+        stuck=reason,
+        calls=read_calls(gate.status),
+        failing=failing,
         closed=resolution.closed_gates(decisions),
         coverage=coverage,
         gate_events=list(gate_events),
@@ -93,7 +120,8 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         if canary is None
         else {
             "phase": canary.phase,
-            "weight": canary.canary_weight,
+            "weight": effective_weight(canary),
+            "statusWeight": canary.canary_weight,
             "maxWeight": canary.max_weight,
             "failedChecks": canary.failed_checks,
             "threshold": canary.threshold,
@@ -109,6 +137,11 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         },
         "holding": view.holding,
         "failing": view.failing,
+        "stuck": None if view.stuck is None else {"kind": view.stuck.kind, "gate": view.stuck.gate,
+                                                  "message": view.stuck.message},
+        "failure": view.gate.status.get("failure") or None,
+        "calls": {c.hook: {"at": c.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "answer": c.answer}
+                  for c in view.calls.values()},
         "notReady": [{"role": r.role, "deployment": r.name, "reason": r.reason,
                       "deadline": r.deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if r.deadline else None}
                      for r in view.not_ready],

@@ -26,7 +26,8 @@ def list_views(gctx: GateContext) -> list[GateView]:
         listed = canaries.list_canaries(gctx.kube, None)
     for canary in listed:
         by_ref[(canary.namespace, canary.name)] = canary
-    return [build_view(g, by_ref.get((g.target.namespace, g.target.name))) for g in found]
+    now = gctx.now()
+    return [build_view(g, by_ref.get((g.target.namespace, g.target.name)), now=now) for g in found]
 
 
 @click.command("list")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from canarygate import errors
+from canarygate import diagnosis, errors
 from canarygate import gates as gate_names
 from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options, pick_name
-from kubectl_gate.views import GateView
+from kubectl_gate.views import GateView, not_ready_text
 
 #: The gate that holds a rollout in each waiting phase, when no closed gate is found in resolution.
 PHASE_GATE = {"Waiting": gate_names.CONFIRM_ROLLOUT, "WaitingPromotion": gate_names.CONFIRM_PROMOTION}
@@ -45,6 +45,11 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
         raise errors.GateError(
             f"Canary {target} has no rollout in progress (phase {canary.phase or 'unknown'}): nothing to promote"
         )
+    if view.stuck is not None and view.stuck.kind == diagnosis.OTHER_HOOK:
+        raise errors.GateError(f"Canary {target}: {view.stuck.message}: ask its owner, or remove it from the "
+                               f"Canary's webhooks")
+    if view.not_ready:
+        gctx.err("note: " + "; ".join(not_ready_text(view, gctx.now())))
     if full:
         opened = [g for g in gate_names.PROGRESS_GATES if not view.decisions[g].opened]
         for gate in opened:

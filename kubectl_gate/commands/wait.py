@@ -11,7 +11,8 @@ from canarygate import gates as gate_names
 from kubectl_gate import exitcodes, lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import DURATION, kube_options, name_options, pick_name
-from kubectl_gate.views import GateView, build_view
+from canarygate.diagnosis import recommended_command
+from kubectl_gate.views import GateView, build_view, failing_text
 
 CONDITIONS = ("promoted", "failed", "waiting", "gate=GATE")
 
@@ -70,7 +71,11 @@ def progress_line(view: GateView) -> str:
     if view.holding:
         unknown = " (state unknown: its annotation cannot be read)" if view.holding in view.unknown else ""
         text += (f", waiting at closed gate {view.holding}{unknown} "
-                 f"(kubectl gate promote {view.gate.name} -n {view.gate.namespace})")
+                 f"({recommended_command(view.holding, view.gate.name, view.gate.namespace)})")
+    elif view.failing:
+        text += f", {failing_text(view)}: closed, every check fails"
+    elif view.stuck is not None:
+        text += f", {view.stuck.message}"
     return text
 
 
@@ -89,7 +94,7 @@ def wait_for(gctx: GateContext, name: str, condition: str, *, timeout: float = 0
         gate = follower.gate
         if gate is None:
             return Outcome(exitcodes.ERROR, f'CanaryGate "{name}" was deleted')
-        view = build_view(gate, follower.canary)
+        view = build_view(gate, follower.canary, now=gctx.now())
         if view.canary is not None and view.canary.active:
             seen_active = True
         line = progress_line(view)

@@ -27,7 +27,7 @@ def test_seed_scenario_new_version_waits_at_confirm_rollout(rollouts, wait_until
     held = rollouts.wait_more_ticks(3)
     assert {t.phase for t in held} == {"Waiting"}
     event = wait_until(lambda: rollouts.events(reason="GateHolding"), what="the GateHolding Event")[0]
-    assert "confirm-rollout" in event["message"] and "kubectl gate open confirm-rollout demo" in event["message"]
+    assert "confirm-rollout" in event["message"] and "kubectl gate promote demo" in event["message"]
     rollouts.set_gate("confirm-rollout", "opened")
     rollouts.wait_phase("demo", "Succeeded")
     # The approval belonged to that rollout: it is gone once the rollout ended.

@@ -18,6 +18,7 @@ from werkzeug.test import Client
 
 import canarygate
 from canarygate import gates
+from canarygate.diagnosis import recommended_command
 from gate_sidecar.app import create_app
 from gate_sidecar.cache import GateCache, StaticHealth
 
@@ -44,7 +45,7 @@ def test_declared_closed_answers_403_and_names_the_command(cache, client, writer
     assert status == 403
     assert body == body | {"gate": hook, "state": "closed", "source": "declared", "defaults": False,
                            "canarygate": "demo-ns/demo", "found_by": "name", "allowed": False}
-    assert f"kubectl gate open {hook} demo -n demo-ns" in body["message"]
+    assert recommended_command(hook, "demo", "demo-ns") in body["message"]  # the same as show and the Event
     if hook != "post-rollout":
         assert ("held", ("demo-ns", "demo"), hook) in writer.calls
 

@@ -126,3 +126,57 @@ def test_show_and_abort_tell_a_not_ready_canary(kube, tmp_path, api_client):
     assert aborted.exit_code == 0, aborted.output
     assert "rolls back once the Deployments are ready" in aborted.stdout
     assert "nothing Canary Gate writes reaches Flagger before then" in aborted.stderr
+
+
+def set_gate_status(api_client, namespace, status, name="demo"):
+    from canarygate.kube.client import MERGE_PATCH, Kube
+    from canarygate.kube.resources import CANARYGATES
+
+    Kube(api_client).request("PATCH", CANARYGATES.path(namespace, name, "status"), body={"status": status},
+                             content_type=MERGE_PATCH)
+
+
+def test_show_and_list_say_when_flagger_does_not_call_the_sidecar(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    progressing(api_client, kube.namespace, failed=0)  # the rollout started at 09:00, an hour ago
+    page = kube("show", "demo").stdout
+    assert ("Flagger has not called the sidecar for this Canary since this rollout started 3600s ago: "
+            "check the webhook URL (kubectl gate version shows the sidecar)") in page
+    assert "not called" in kube("list").stdout
+    set_gate_status(api_client, kube.namespace, {"calls": {"rollout": {"at": "2026-11-22T09:55:00Z", "answer": 200}}})
+    assert "for 30 intervals (300s)" in kube("show", "demo").stdout
+    set_gate_status(api_client, kube.namespace, {"calls": {"rollout": {"at": "2026-11-22T09:59:55Z", "answer": 200}}})
+    page = kube("show", "demo").stdout
+    assert "not called the sidecar" not in page and "Sidecar calls: rollout 200 5s ago" in page
+
+
+def test_after_an_approval_show_says_flagger_picks_it_up_at_its_next_check(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 0, "conditions": PROMOTED})
+    set_gate_status(api_client, kube.namespace,
+                    {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:55Z", "answer": 403}}})
+    page = kube("show", "demo").stdout
+    assert "Weight:        40/40 (traffic held at max weight" in page
+    assert "to go on: kubectl gate promote demo -n" in page
+    assert kube("promote", "demo").exit_code == 0
+    page = kube("show", "demo").stdout
+    assert "confirm-promotion approved by" in page and "0s ago; Flagger picks it up at its next check (within 10s)" in page
+    assert "closed, holding" not in page
+    assert "confirm-promotion(approved)" in kube("list").stdout
+
+
+def test_another_webhook_of_the_same_type_holding_the_rollout_is_named_and_promote_refuses(kube, tmp_path, api_client):
+    text = SEED.replace("demo-ns", kube.namespace).replace("  confirm-promotion: closed\n", "")
+    text = text.replace('        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
+                        '        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n'
+                        '        - {name: change-freeze, type: confirm-promotion, url: "http://freeze/"}\n')
+    path = tmp_path / "gate.yaml"
+    path.write_text(text)
+    assert kube("apply", "-f", str(path)).exit_code == 0
+    set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "conditions": PROMOTED})
+    set_gate_status(api_client, kube.namespace,
+                    {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:57Z", "answer": 200}}})
+    page = kube("show", "demo").stdout
+    assert "another confirm-promotion webhook holds it (change-freeze)" in page
+    refused = kube("promote", "demo")
+    assert refused.exit_code == 1 and "promote cannot help" in refused.stderr
