@@ -205,7 +205,8 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
     """ConfigError naming the file, the entry and the field when a typed field has the wrong type."""
     inner = section[:-1]
     if not isinstance(entry, dict):
-        raise errors.ConfigError(f"the kubeconfig {path}: each of {section} must be a mapping, not {_kind(entry)}")
+        raise errors.ConfigError(f"the kubeconfig {path}: each of {section} must be a mapping, "
+                                 f"not {_kind(entry, secret=section == 'users')}")
     name = entry.get("name")
     if not isinstance(name, (str, type(None))):
         raise errors.ConfigError(f"the kubeconfig {path}: a {inner} name must be a string, not {_kind(name)}")
@@ -214,7 +215,7 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
     if body is None:
         return
     if not isinstance(body, dict):
-        raise errors.ConfigError(f"{where}: {inner} must be a mapping, not {_kind(body)}")
+        raise errors.ConfigError(f"{where}: {inner} must be a mapping, not {_kind(body, secret=section == 'users')}")
     checks = [(key, body[key], expected) for key, expected in _FIELDS[section].items() if key in body]
     if section == "users" and isinstance(body.get("exec"), dict):
         checks += [(f"exec.{key}", body["exec"][key], expected) for key, expected in _EXEC_FIELDS.items()
@@ -222,30 +223,31 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
     for key, value, expected in checks:
         if not _fits(value, expected):
             # NB: only type mismatches get here: client-go's decoding refuses each of them, whole file.
-            shown = _kind(value, secret=True) if key in SECRET_FIELDS else _described(value, expected)
+            # NB: a user's values are never shown (a token or an env secret typed in the wrong place)
+            shown = _described(value, expected, secret=section == "users" or key in SECRET_FIELDS)
             raise errors.ConfigError(
                 f"{where}: field {key} must be {expected}, not {shown} "
                 "(kubectl refuses this file too)"
             )
 
 
-def _described(value: Any, expected: str) -> str:
+def _described(value: Any, expected: str, secret: bool = False) -> str:
     """``value`` as the user should find it: for a list or mapping, its first wrong item."""
     if isinstance(value, list) and expected in (_STRS, _ENV):
         for i, item in enumerate(value, 1):
             if expected == _STRS and not _is_str(item):
-                return f"a list whose item {i} is {_kind(item)}"
+                return f"a list whose item {i} is {_kind(item, secret)}"
             if expected == _ENV and not (item is None or isinstance(item, dict)):
-                return f"a list whose item {i} is {_kind(item)}"
+                return f"a list whose item {i} is {_kind(item, secret)}"
             if expected == _ENV:
                 for part in ("name", "value"):
                     if not _is_str(item.get(part)):
-                        return f"a list whose item {i} has {part} {_kind(item[part])}"
+                        return f"a list whose item {i} has {part} {_kind(item[part], secret)}"
     if isinstance(value, dict) and expected == _EXTRA:
         for k, v in value.items():
             if not _fits(v, _STRS):
-                return f"a mapping whose {k!r} is {_described(v, _STRS)}"
-    return _kind(value)
+                return f"a mapping whose {k!r} is {_described(v, _STRS, secret)}"
+    return _kind(value, secret)
 
 
 def _absolute(section: str, body: dict[str, Any], base: str) -> dict[str, Any]:

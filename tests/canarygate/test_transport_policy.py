@@ -278,3 +278,20 @@ def test_an_interactive_plugin_gets_the_terminal(tmp_path):
     assert json.loads((tmp_path / "seen").read_text()) == [True, True]
     light.target(kubeconfig.resolve(kubeconfig=path))  # here stdin is not a terminal (pytest)
     assert json.loads((tmp_path / "seen").read_text()) == [False, False]
+
+
+@pytest.mark.parametrize("users", [
+    f"[{{name: u, user: {TOKEN}}}]",  # the token where the user's mapping goes
+    f"[{TOKEN}]",
+    "[{name: u, user: {exec: {command: x, env: [{name: AWS_SECRET, value: 918273645546}]}}}]",
+    "[{name: u, user: {exec: {command: x, args: [--pin, 918273645546]}}}]",
+    "[{name: u, user: {as-user-extra: {k: [918273645546]}}}]",
+    f"[{{name: u, user: {{auth-provider: {TOKEN}}}}}]",
+])
+def test_a_wrongly_typed_user_value_is_never_shown(tmp_path, users):
+    path = tmp_path / "config"
+    path.write_text(f"users: {users}\n")
+    with pytest.raises(errors.ConfigError) as e:
+        kubeconfig.load([str(path)])
+    text = str(e.value)
+    assert "must be" in text and TOKEN not in text and "918273645546" not in text, text
