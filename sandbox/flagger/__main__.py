@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Flagger's -mesh-provider; 'kubernetes' forces blue/green")
     parser.add_argument("--event-webhook", default=None,
                         help="Flagger's -event-webhook, for Canaries without event hooks")
+    parser.add_argument("--no-deployments", action="store_true",
+                        help="do not write Deployment status (something else does, e.g. sandbox.cluster)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every tick")
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: done.set())
     with FlaggerSimulator(kubeconfig=args.kubeconfig, context=args.context,
                           time_scale=args.time_scale, namespaces=args.namespaces,
-                          mesh_provider=args.mesh_provider, event_webhook=args.event_webhook):
+                          mesh_provider=args.mesh_provider, event_webhook=args.event_webhook,
+                          deployments=not args.no_deployments):
         print(f"flagger simulator running (time scale {args.time_scale}); Ctrl-C stops it",
               file=sys.stderr, flush=True)
         done.wait()
