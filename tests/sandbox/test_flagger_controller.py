@@ -5,7 +5,9 @@ Covers:
   ``<target>-primary`` Deployment is created and the target scaled to zero;
 - an image change is detected and the rollout runs to Succeeded through the canary weights,
   calling the webhooks in Flagger's order over HTTP, promoting the new template into the
-  primary, and recording core/v1 Events (reason Synced, involvedObject the Canary);
+  primary, and recording core/v1 Events (reason Synced, involvedObject the Canary) through
+  client-go's correlator (combined from the 10th distinct message, 25 writes per type) while
+  every event reaches the event webhook;
 - a closed confirm-rollout gate holds the Canary in Waiting until it opens;
 - ``sandbox.flagger.app/metrics: fail`` drives a rollback by threshold to Failed, with
   post-rollout called with phase Failed;
