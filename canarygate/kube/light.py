@@ -163,7 +163,9 @@ def _read(path: str, what: str, owner: str) -> str:
 def _pem(user: dict[str, Any], key: str) -> tuple[str, Any] | None:
     if user.get(key + "-data"):  # NB: the data wins over the file, as in kubectl
         try:
-            return ("data", base64.b64decode(user[key + "-data"], validate=True))
+            # NB: Go's base64 (client-go decodes these as []byte) skips line breaks, and nothing else
+            text = str(user[key + "-data"]).replace("\r", "").replace("\n", "")
+            return ("data", base64.b64decode(text, validate=True))
         except ValueError:
             raise errors.ConfigError(f"{key}-data is not base64") from None
     if user.get(key):

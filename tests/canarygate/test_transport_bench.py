@@ -42,7 +42,11 @@ class RecordingServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802 - http.server's name
-                bench.requests.append(Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                peer = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
+                if peer:  # the client certificate presented, by its subject's common name
+                    headers["client-certificate"] = dict(x[0] for x in peer.get("subject", ())).get("commonName", "?")
+                bench.requests.append(Recorded(self.command, self.path, headers))
                 bench.arrived.set()
                 if bench.hold is not None:
                     bench.hold.wait(30)
@@ -149,13 +153,17 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
         b.close()
 
 
-def tls_pair(*hosts: str):
-    """(trustme CA, server SSLContext) for a certificate naming ``hosts``."""
+def tls_pair(*hosts: str, client_certificates: bool = False):
+    """(trustme CA, server SSLContext) for a certificate naming ``hosts``; with ``client_certificates``
+    the server asks for (but does not require) a client certificate signed by the same CA."""
     import trustme
 
     ca = trustme.CA()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*(hosts or ("127.0.0.1", "localhost"))).configure_cert(context)
+    if client_certificates:
+        ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_OPTIONAL
     return ca, context
 
 

