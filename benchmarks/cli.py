@@ -126,11 +126,13 @@ def print_table(result: dict) -> None:
     print(tabulate(rows, headers=["command", f"median of {result['rounds']}"], tablefmt="simple"))
     print(f"\nshow / get = {result['show_over_get']:.2f}x (budget {result['budget']:.0f}x): "
           f"{'within budget' if result['within_budget'] else 'OVER BUDGET'}")
-    for label, key in (("binary (onefile, krew)", "binary_version"),
-                       ("onedir (Homebrew, install.sh)", "onedir_version")):
+    for label, key in (("onefile (krew on macOS and Windows)", "binary_version"),
+                       ("onedir (krew on Linux, Homebrew, install.sh)", "onedir_version")):
         print(f"{label} version --client = {result[key] * 1000:.0f} ms (budget "
               f"{BINARY_VERSION_BUDGET * 1000:.0f} ms): "
               f"{'within budget' if result[key + '_within_budget'] else 'OVER BUDGET'}")
+    print(f"onefile / onedir start-up (version --client, same run, interleaved) = "
+          f"{result['binary_version'] / result['onedir_version']:.1f}x")
 
 
 if __name__ == "__main__":
