@@ -44,11 +44,16 @@ class RolloutMark:
     active: bool = False
     since: str = ""
     revision: str = ""
+    #: For an approval given while the revision waits (Waiting): a hash of the target Deployment's pod
+    #: template the approver saw (:func:`canarygate.rollouts.template_hash`); empty otherwise.
+    template: str = ""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"active": self.active, "since": self.since}
         if self.revision:
             body["revision"] = self.revision
+        if self.template:
+            body["template"] = self.template
         return body
 
 
@@ -118,6 +123,7 @@ def decode(gate: str, value: str) -> LiveChange:
             active=bool(mark.get("active")),
             since=str(mark.get("since") or ""),
             revision=str(mark.get("revision") or ""),
+            template=str(mark.get("template") or ""),
         ),
     )
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from canarygate import gates
 from canarygate.annotations import SCOPE_STEP, SCOPE_STICKY, LiveChange, RolloutMark
@@ -42,6 +44,26 @@ def used_on_answer(change: LiveChange) -> bool:
     call in that rollout.
     """
     return change.scope == SCOPE_STEP and change.gate != gates.CONFIRM_PROMOTION
+
+
+def template_hash(deployment: Mapping[str, Any] | None) -> str:
+    """A short hash of a Deployment's pod template: what a new revision changes (replicas do not).
+
+    Not Flagger's own hash (``ComputeHash`` over a go-spew dump); it only has to tell two templates
+    apart, between what an approver saw and what is deployed when Flagger starts the rollout.
+    """
+    if not deployment:
+        return ""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def needs_template_check(change: LiveChange, canary: Canary | None) -> bool:
+    """Whether answering with ``change`` needs the target's template compared with the one approved:
+    an opened change that names a template, while the revision still waits (once the rollout has
+    started, the revision under analysis is bound instead: :func:`binding_for`)."""
+    return bool(change.rollout.template) and canary is not None and canary.phase == "Waiting"
 
 
 def revision_of(canary: Canary) -> str:

@@ -198,6 +198,23 @@ class GateSidecar:
         gate = entry.gate if entry is not None else None
         decision = resolve_gate(gate, hook, canary=canary, consumed=consumed)
         cacheable = True
+        stale = ""
+        if decision.source == LIVE and decision.opened and decision.change is not None and canary is not None \
+                and rollouts.needs_template_check(decision.change, canary):
+            cacheable = False  # depends on the Deployment, which the cache does not hold
+            current = self.writer.target_template(canary)
+            self.metrics.read("deployment", "ok" if current else ("forbidden" if current == "" else "error"))
+            if current is None:
+                why = f"the target Deployment of Canary {canary_ref} cannot be read to check that the approval names it"
+                status, body = answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why)
+                return status, answers.encode(body), Decision(hook, gates.CLOSED, INVALID, problem=why), False
+            if current == "":
+                stale = "the revision was not checked: this sidecar may not get Deployments (deploy/sidecar/clusterrole.yaml)"
+            elif current != decision.change.rollout.template:
+                change = decision.change
+                stale = (f"the approval by {change.by or 'someone'} was for another revision of the target "
+                         f"(template {change.rollout.template}; deployed now {current}): approve again")
+                decision = resolve_gate(gate, hook, canary=canary, consumed=consumed | {change.identity})
         if (decision.opened and decision.source == LIVE and decision.change is not None
                 and rollouts.used_on_answer(decision.change) and gate is not None):
             cacheable = False
@@ -218,6 +235,8 @@ class GateSidecar:
                 hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref,
                 passed_over=lookup.passed_over,
             )
+            if stale:
+                body["message"] = f"{body['message']}; {stale}"
         return status, answers.encode(body), decision, cacheable
 
     def _guarded(self, hook: str, lookup: Lookup, namespace: str, name: str) -> bool:

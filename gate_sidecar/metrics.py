@@ -60,6 +60,13 @@ class Metrics:
             ("kind", "result"),
             registry=self.registry,
         )
+        self.reads = Counter(
+            "canarygate_sidecar_webhook_reads",
+            "API reads made while answering a webhook, by kind and result: only the target Deployment, "
+            "for a confirm-rollout approval while the revision waits (rare: about once per approval).",
+            ("kind", "result"),
+            registry=self.registry,
+        )
         # Label children are looked up once: the hot path only calls inc()/observe().
         self._decision_children: dict[tuple[str, str, str], object] = {}
         self._latency_children: dict[str, object] = {}
@@ -89,6 +96,9 @@ class Metrics:
 
     def wrote(self, kind: str, result: str) -> None:
         self.writes.labels(kind, result).inc()
+
+    def read(self, kind: str, result: str) -> None:
+        self.reads.labels(kind, result).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

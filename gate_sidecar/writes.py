@@ -37,6 +37,7 @@ from canarygate.diagnosis import recommended_command
 from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
 from canarygate.kube import gates as kube_gates
+from canarygate.kube import workloads as kube_workloads
 from canarygate.kube.client import Kube
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
@@ -71,6 +72,11 @@ class NullWriter:
 
     def called(self, key: Key, hook: str, answer: int, canary: str) -> None:
         pass
+
+    def target_template(self, canary: Canary) -> str | None:
+        """The template hash of the Canary's target Deployment now; None when it cannot be read, ""
+        when the sidecar may not read it (an older ClusterRole: the approval then passes unchecked)."""
+        return None
 
     def review(self, kind: str, key: Key) -> None:
         pass
@@ -211,6 +217,23 @@ class Writer(NullWriter):
                     if canary is not None and written is not None and written != canary.phase:
                         self._pending.status.setdefault(gate_key, None)
             self._cv.notify()
+
+    def target_template(self, canary: Canary) -> str | None:
+        """One GET of the target Deployment (the only read on the webhook path: for an approval given
+        while the revision waits, see GateSidecar._check_template); None on any error."""
+        ref = (canary.raw.get("spec") or {}).get("targetRef") or {}
+        if not ref.get("name"):
+            return None
+        try:
+            deployment = kube_workloads.get_deployment(self.kube, canary.namespace, ref["name"])
+        except errors.Forbidden as e:
+            log.warning("may not read Deployment %s/%s, so an approval passes unchecked: %s", canary.namespace,
+                        ref["name"], e)
+            return ""
+        except errors.GateError as e:
+            log.warning("cannot read Deployment %s/%s to check an approval: %s", canary.namespace, ref["name"], e)
+            return None
+        return rollouts.template_hash(deployment) if deployment is not None else None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Writer:

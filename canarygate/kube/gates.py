@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -74,9 +75,12 @@ def write_live_change(
     for attempt in range(CONFLICT_RETRIES + 1):
         current = get_gate(kube, namespace, name)
         canary = canaries.find_canary(kube, current.target.namespace, current.target.name)
-        change = LiveChange(
-            gate=gate, state=state, scope=scope, by=by, at=at, reason=reason, rollout=rollouts.mark_of(canary)
-        )
+        mark = rollouts.mark_of(canary)
+        if state == gates.OPENED and canary is not None and canary.phase == "Waiting":
+            # NB: the approver saw this template; a newer one deployed before Flagger's next check
+            # is not approved by it (the sidecar compares, canarygate.rollouts.needs_template_check).
+            mark = replace(mark, template=rollouts.template_hash(_target_deployment(kube, canary)))
+        change = LiveChange(gate=gate, state=state, scope=scope, by=by, at=at, reason=reason, rollout=mark)
         patch = {
             "metadata": {
                 "resourceVersion": current.resource_version,
@@ -98,6 +102,15 @@ def write_live_change(
     raise errors.Conflict(
         f"CanaryGate {namespace}/{name} kept changing while we wrote {gate}; nothing was changed: try again"
     )
+
+
+def _target_deployment(kube: Kube, canary: Any) -> dict[str, Any] | None:
+    ref = (canary.raw.get("spec") or {}).get("targetRef") or {}
+    if ref.get("kind", "Deployment") != "Deployment" or not ref.get("name"):
+        return None
+    from canarygate.kube import workloads
+
+    return workloads.get_deployment(kube, canary.namespace, ref["name"])
 
 
 def _annotation_path(gate: str) -> str:

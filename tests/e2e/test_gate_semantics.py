@@ -191,3 +191,29 @@ def test_one_step_promotion_promotes_a_blue_green_rollout(rollouts, wait_until):
     rollouts.wait_phase("demo", "Succeeded", timeout=60)
     wait_until(lambda: "gate.piggysec.com/confirm-promotion" not in (rollouts.gate()["metadata"].get("annotations") or {}),
                what="the promotion step to end with the promotion")
+
+
+def test_an_approval_for_one_revision_does_not_start_a_newer_one(rollouts, kube, namespace, wait_until):
+    from canarygate import rollouts as marks
+    from canarygate.annotations import LiveChange
+    from canarygate.kube.client import MERGE_PATCH
+    from canarygate.kube.resources import CANARYGATES
+    from canarygate.model import parse_canary
+
+    rollouts.create(confirm_rollout="closed")
+    rollouts.new_revision(version="2")
+    rollouts.wait_phase("demo", "Waiting")
+    seen = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo")  # what the approver saw
+    # Revision 3 lands, then the approval of revision 2 (recorded as kubectl gate open records it while
+    # Waiting), both before Flagger's next check could start anything.
+    rollouts.new_revision(version="3")
+    mark = marks.mark_of(parse_canary(rollouts.canary()))
+    approval = LiveChange(gate="confirm-rollout", state="opened", by="alice", at="2026-11-22T10:00:00Z",
+                          rollout=mark.__class__(mark.active, mark.since, mark.revision, marks.template_hash(seen)))
+    kube.request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
+                 body={"metadata": {"annotations": {approval.key: approval.encode()}}})
+    for _ in range(3):
+        rollouts.wait_more_ticks(1)
+        assert rollouts.phase() == "Waiting"  # revision 3 was approved by nobody
+    rollouts.set_gate("confirm-rollout", "opened")  # an approval of what is deployed now
+    rollouts.wait_phase("demo", "Succeeded", timeout=60)

@@ -88,3 +88,43 @@ def test_a_promotion_step_passes_every_call_of_that_promotion_and_no_later_one()
     cache.apply_canary_event("MODIFIED", make_canary(phase="Promoting"))
     status, answer = call(client, "confirm-promotion", body())
     assert status == 403 and answer["source"] == "declared"
+
+
+# -- an approval names the revision its approver saw ------------------------------------------------------
+class TemplateWriter:
+    """A writer whose target Deployment read returns ``template`` (None: it cannot be read)."""
+
+    def __init__(self, template):
+        self.template, self.reads = template, 0
+
+    def target_template(self, canary):
+        self.reads += 1
+        return self.template
+
+    def __getattr__(self, name):  # every other writer request is accepted and ignored
+        return lambda *a, **k: None
+
+
+def approval_client(template_now):
+    from canarygate.annotations import LiveChange, RolloutMark
+
+    change = LiveChange(gate="confirm-rollout", state="opened", scope="rollout", by="alice", at="2026-11-22T10:01:00Z",
+                        rollout=RolloutMark(active=True, since="2026-11-22T10:00:00Z", template="aaaaaaaaaaaa"))
+    cache = GateCache(health=[StaticHealth()])
+    cache.fill(gates=[make_gate(confirm_rollout="closed", live=[change])], canaries=[make_canary(phase="Waiting")])
+    writer = TemplateWriter(template_now)
+    return Client(create_app(cache=cache, writer=writer)), writer
+
+
+def test_an_approval_passes_the_revision_it_names_and_no_other():
+    client, writer = approval_client("aaaaaaaaaaaa")
+    assert call(client, "confirm-rollout", body())[0] == 200
+    client, writer = approval_client("bbbbbbbbbbbb")  # a newer template deployed before Flagger's check
+    status, answer = call(client, "confirm-rollout", body())
+    assert status == 403 and answer["source"] == "declared"
+    assert "was for another revision of the target" in answer["message"] and "approve again" in answer["message"]
+    client, writer = approval_client(None)  # cannot tell: wait
+    assert call(client, "confirm-rollout", body())[0] == 503
+    assert writer.reads == 1
+    assert call(client, "rollout", body())[0] == 200  # no approval in play: no read
+    assert writer.reads == 1

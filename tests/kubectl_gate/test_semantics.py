@@ -180,3 +180,18 @@ def test_another_webhook_of_the_same_type_holding_the_rollout_is_named_and_promo
     assert "another confirm-promotion webhook holds it (change-freeze)" in page
     refused = kube("promote", "demo")
     assert refused.exit_code == 1 and "promote cannot help" in refused.stderr
+
+
+def test_an_approval_while_waiting_names_the_template_the_approver_saw(kube, tmp_path, api_client):
+    from canarygate import rollouts
+    from canarygate.kube.client import Kube
+    from canarygate.model import parse_canarygate
+
+    apply_seed(kube, tmp_path)
+    make_deployment(api_client, kube.namespace, "demo", available=True)
+    set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": PROMOTED})
+    assert kube("promote", "demo").exit_code == 0  # confirm-rollout for one step
+    client = Kube(api_client)
+    gate = parse_canarygate(client.request("GET", f"/apis/piggysec.com/v1alpha1/namespaces/{kube.namespace}/canarygates/demo"))
+    deployment = client.request("GET", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo")
+    assert gate.live["confirm-rollout"].rollout.template == rollouts.template_hash(deployment) != ""

@@ -39,6 +39,7 @@ SIDECAR_RULES = {
     ("piggysec.com", "canarygates"): {"get", "list", "watch", "patch"},
     ("piggysec.com", "canarygates/status"): {"update", "patch"},
     ("flagger.app", "canaries"): {"get", "list", "watch"},
+    ("apps", "deployments"): {"get"},
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
