@@ -167,6 +167,14 @@ def _go_proxy(configuration, proxy_url: str = "") -> None:
     from canarygate.kube import light
 
     found = proxy_url or light.proxy_for(configuration.host)
+    if found and found.lower().startswith("socks"):
+        import importlib.util
+
+        if importlib.util.find_spec("socks") is None:
+            from canarygate.kube.client import scrub
+
+            raise errors.ConfigError(f"the official client needs PySocks for the SOCKS proxy {scrub(found)} "
+                                     "(pip install PySocks); the light transport (the CLI's default) needs nothing")
     configuration.proxy = found
     configuration.no_proxy = None
     configuration.proxy_headers = (light.proxy_headers_for(found) or None) if found else None

@@ -7,9 +7,9 @@ must never import ``kubernetes`` (an import-linter contract and a test check it)
 
 Supported: bearer tokens, ``tokenFile``, basic auth, client certificates (files or data, loaded
 from memory), CA (file or data, else the system store), ``insecure-skip-tls-verify``,
-``tls-server-name``, exec credential plugins, HTTP proxies (``proxy-url``, else HTTPS_PROXY /
-HTTP_PROXY / NO_PROXY as Go reads them). Anything else (auth-provider, impersonation, https or
-socks5 proxies) raises :class:`Unsupported`; :func:`canarygate.kube.connect.connect` then uses the
+``tls-server-name``, exec credential plugins, HTTP and SOCKS5 proxies (``proxy-url``, else
+HTTPS_PROXY / HTTP_PROXY / NO_PROXY as Go reads them). Anything else (auth-provider,
+impersonation, https proxies) raises :class:`Unsupported`; :func:`canarygate.kube.connect.connect` then uses the
 official client. A broken credential or a failing exec plugin is a ConfigError, never a fallback.
 
 Connections: one kept-alive connection per client for ordinary requests, shared by threads under a
@@ -54,7 +54,8 @@ class Target:
     ssl_context: ssl.SSLContext | None
     #: The kubeconfig's cluster name, for messages.
     cluster: str = ""
-    #: http://host:port of the HTTP proxy to go through (CONNECT for https), or "" for none.
+    #: http://host:port of the HTTP proxy to go through (CONNECT for https), socks5://[user:password@]host:port
+    #: of a SOCKS5 one, or "" for none.
     proxy: str = ""
     proxy_headers: dict[str, str] = field(default_factory=dict)
     #: tls-server-name: the name the server's certificate is checked against (SNI too).
@@ -79,7 +80,7 @@ def target(resolved: Resolved) -> Target:
         server = "http://" + server  # NB: as kubectl reads a server without a scheme, even with a CA
     unsupported = [k for k in ("auth-provider", "as", "as-groups", "as-uid", "as-user-extra") if usr.get(k)]
     proxy = str(cl.get("proxy-url") or "") or proxy_for(server) or ""
-    if proxy and urlsplit(proxy).scheme.lower() != "http":
+    if proxy and urlsplit(proxy).scheme.lower() not in ("http", "socks5"):
         unsupported.append(f"a {urlsplit(proxy).scheme} proxy")
     if unsupported:
         raise Unsupported(f"not supported by the light transport: {', '.join(unsupported)}")
@@ -116,12 +117,14 @@ def target(resolved: Resolved) -> Target:
             if kind == "file":
                 _read(value, what, resolved.user_name)
         load_cert_chain(ssl_context, cert, key)
-    proxy_headers = proxy_headers_for(proxy) if proxy else {}
+    proxy_headers = {}
     if proxy:
         parts = urlsplit(proxy)
-        if proxy_headers:
-            secrets += [unquote(parts.password or ""), parts.password or "", proxy_headers["Proxy-Authorization"][6:]]
-        proxy = f"http://{parts.hostname}:{parts.port or 80}"
+        secrets += [unquote(parts.password or ""), parts.password or ""]
+        if parts.scheme.lower() == "http":
+            proxy_headers = proxy_headers_for(proxy)
+            secrets += [h[6:] for h in proxy_headers.values()]
+            proxy = f"http://{parts.hostname}:{parts.port or 80}"
     return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name, proxy, proxy_headers,
                   str(cl.get("tls-server-name") or ""), tuple(s for s in secrets if s))
 
@@ -425,17 +428,80 @@ def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedSe
 # -- the ApiClient stand-in ----------------------------------------------------------------------
 
 
-class _Https(http.client.HTTPSConnection):
-    """HTTPS whose certificate is checked against ``server_name`` (tls-server-name) when given."""
+class _Http(http.client.HTTPConnection):
+    """HTTP, through a SOCKS5 proxy when ``socks`` is given."""
 
-    def __init__(self, host, port, *, context, server_name: str = ""):
-        super().__init__(host, port, context=context)
-        self._server_name = server_name
+    def __init__(self, host, port, *, socks=None):
+        super().__init__(host, port)
+        self._socks = socks
 
     def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelling
+        if self._socks is None:
+            return super().connect()
+        self.sock = socks5_connect(self._socks, self.host, self.port or self.default_port, self.timeout)
+
+
+class _Https(http.client.HTTPSConnection):
+    """HTTPS whose certificate is checked against ``server_name`` (tls-server-name) when given;
+    through a SOCKS5 proxy when ``socks`` is given."""
+
+    def __init__(self, host, port, *, context, server_name: str = "", socks=None):
+        super().__init__(host, port, context=context)
+        self._server_name, self._socks = server_name, socks
+
+    def connect(self) -> None:
+        if self._socks is None:
+            http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelling
+        else:
+            self.sock = socks5_connect(self._socks, self.host, self.port or self.default_port, self.timeout)
         name = self._server_name or self._tunnel_host or self.host
         self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
+
+
+def socks5_connect(proxy, host: str, port: int, timeout) -> socket.socket:
+    """A socket to ``host:port`` through the SOCKS5 proxy ``proxy`` (a urlsplit result), as Go's
+    socks5 dialer: names resolved by the proxy, username/password auth (RFC 1929) when the URL has
+    them. OSError when the proxy refuses."""
+    import ipaddress
+
+    sock = socket.create_connection((proxy.hostname, proxy.port or 1080), timeout)
+    try:
+        methods = b"\x00\x02" if proxy.username is not None else b"\x00"
+        sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
+        version, method = _exactly(sock, 2)
+        if version != 5 or method not in methods:
+            raise OSError("the SOCKS5 proxy accepts none of our authentication methods")
+        if method == 2:
+            user, password = unquote(proxy.username or "").encode(), unquote(proxy.password or "").encode()
+            sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+            if _exactly(sock, 2)[1] != 0:
+                raise OSError("the SOCKS5 proxy refused the username and password")
+        try:
+            address = ipaddress.ip_address(host)
+            where = (b"\x01" if address.version == 4 else b"\x04") + address.packed
+        except ValueError:
+            name = host.encode("idna")
+            where = b"\x03" + bytes([len(name)]) + name
+        sock.sendall(b"\x05\x01\x00" + where + port.to_bytes(2, "big"))
+        reply = _exactly(sock, 4)
+        if reply[1] != 0:
+            raise OSError(f"the SOCKS5 proxy could not connect to {host}:{port} (reply {reply[1]})")
+        length = {1: 4, 4: 16}.get(reply[3]) or _exactly(sock, 1)[0]
+        _exactly(sock, length + 2)  # the bound address and port
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise OSError("the SOCKS5 proxy closed the connection")
+        data += chunk
+    return data
 
 
 class _Configuration:
@@ -507,17 +573,20 @@ class LightApiClient:
         """A connection to the server, through the proxy when there is one (CONNECT for https)."""
         where = self.target
         proxy = urlsplit(where.proxy) if where.proxy else None
+        socks = proxy if proxy is not None and proxy.scheme == "socks5" else None
+        if socks is not None:
+            proxy = None
         host, port = (proxy.hostname, proxy.port) if proxy else (self._host, self._port)
         if self._scheme != "https":
-            return http.client.HTTPConnection(host, port)
-        connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name)
+            return _Http(host, port, socks=socks)
+        connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name, socks=socks)
         if proxy:
             connection.set_tunnel(self._host, self._port or 443, headers=dict(where.proxy_headers))
         return connection
 
     def _url(self, url: str) -> str:
-        """Plain http through a proxy asks for the absolute URL, with the proxy's credentials."""
-        if self.target.proxy and self._scheme != "https":
+        """Plain http through an HTTP proxy asks for the absolute URL, with the proxy's credentials."""
+        if self.target.proxy.startswith("http:") and self._scheme != "https":
             return f"http://{self._netloc}{url}"
         return url
 
@@ -543,7 +612,7 @@ class LightApiClient:
         """
         connect_timeout, read_timeout = _timeouts(_request_timeout)
         watch, url = _is_watch(url), self._url(url)
-        if self.target.proxy and self._scheme != "https":
+        if self.target.proxy.startswith("http:") and self._scheme != "https":
             headers = {**headers, **self.target.proxy_headers}
         if watch:
             connection = self._new()

@@ -1,5 +1,5 @@
 """Recording stand-ins for the transport tests: an API server that records what arrives (plain http
-or TLS) and a CONNECT / absolute-form HTTP proxy that records what it was asked for.
+or TLS) and a proxy (HTTP CONNECT, absolute-form HTTP, or SOCKS5) that records what it was asked for.
 
 Both listen on 127.0.0.1. The proxy tunnels every CONNECT to the recording server whatever host
 it names, so a kubeconfig can name a host that does not resolve (``api.gate.invalid``): a request
@@ -8,6 +8,7 @@ that arrives came through the proxy, and one that went direct fails to resolve.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import select
 import socket
@@ -88,7 +89,8 @@ class RecordingServer:
 @dataclass
 class RecordingProxy:
     """An HTTP proxy: ``CONNECT host:port`` is tunnelled to ``upstream`` (127.0.0.1:port) and recorded;
-    an absolute-form request (``GET http://host:port/path``) is recorded and answered 200 ``{}``."""
+    an absolute-form request (``GET http://host:port/path``) is recorded and answered 200 ``{}``. On
+    the same port, a SOCKS5 proxy (told apart by its first byte) tunnels to ``upstream`` too."""
 
     upstream_port: int
     seen: list[str] = field(default_factory=list)
@@ -101,7 +103,9 @@ class RecordingProxy:
             def handle(self):
                 conn = self.request
                 conn.settimeout(10)
-                data = b""
+                data = conn.recv(4096)
+                if data[:1] == b"\x05":
+                    return proxy._socks(conn, data)
                 while b"\r\n\r\n" not in data and len(data) < 65536:
                     chunk = conn.recv(4096)
                     if not chunk:
@@ -134,6 +138,43 @@ class RecordingProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _socks(self, conn: socket.socket, greeting: bytes) -> None:
+        """SOCKS5 (RFC 1928/1929): username/password when offered, then CONNECT, recorded as
+        ``SOCKS host:port`` (and ``user:password`` in proxy_authorizations)."""
+        def read(count: int) -> bytes:
+            data = b""
+            while len(data) < count:
+                chunk = conn.recv(count - len(data))
+                if not chunk:
+                    raise OSError("closed")
+                data += chunk
+            return data
+
+        while len(greeting) < 2 or len(greeting) < 2 + greeting[1]:
+            greeting += read(1)
+        methods = greeting[2:2 + greeting[1]]
+        credential = ""
+        if 2 in methods:
+            conn.sendall(b"\x05\x02")
+            head = read(2)
+            user = read(head[1]).decode()
+            password = read(read(1)[0]).decode()
+            credential = f"{user}:{password}"
+            conn.sendall(b"\x01\x00")
+        else:
+            conn.sendall(b"\x05\x00")
+        _, _, _, kind = read(4)
+        if kind == 3:
+            host = read(read(1)[0]).decode()
+        else:
+            host = str(ipaddress.ip_address(read(4 if kind == 1 else 16)))
+        port = int.from_bytes(read(2), "big")
+        self.seen.append(f"SOCKS {host}:{port}")
+        self.proxy_authorizations.append(credential)
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+        conn.sendall(b"\x05\x00\x00\x01\x7f\x00\x00\x01" + self.upstream_port.to_bytes(2, "big"))
+        _pipe(conn, upstream)
 
 
 def _pipe(a: socket.socket, b: socket.socket) -> None:
