@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from waitress import wasyncore
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: Paths the probe port serves; anything else there is 404.
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Connections per peer and in all on the probe port, at most.
+PROBE_CAPS = (16, 128)
 #: Descriptors kept free for everything but client connections (API watches, logs, the listeners).
 FD_RESERVE = 64
 
@@ -82,14 +84,18 @@ class Limits:
 
 
 def fd_bounded(limits: Limits) -> Limits:
-    """``limits`` with ``max_total`` lowered to what the process's descriptor limit allows."""
+    """``limits`` with ``max_total`` lowered to what the descriptor limit allows.
+
+    That is the soft RLIMIT_NOFILE less :data:`FD_RESERVE` and the probe port's total cap: were the
+    descriptors to run out, accept() would fail and the loop spin on the listener.
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    room = soft - FD_RESERVE if soft != resource.RLIM_INFINITY else limits.max_total
+    room = soft - FD_RESERVE - PROBE_CAPS[1] if soft != resource.RLIM_INFINITY else limits.max_total
     if room >= limits.max_total:
         return limits
     room = max(room, 1)
     log.warning("only %d descriptors: at most %d connections (not %d)", soft, room, limits.max_total)
-    return Limits(**{**limits.__dict__, "max_total": room, "max_per_peer": min(limits.max_per_peer, room)})
+    return replace(limits, max_total=room, max_per_peer=min(limits.max_per_peer, room))
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -216,16 +222,23 @@ class GuardedServer(TcpWSGIServer):
             if accepted is None:
                 return
             conn, addr = accepted
-            self.set_socket_options(conn)
         except OSError:
             return  # the peer gave up before we got to it, or descriptors ran out (see fd_bounded)
-        addr = self.fix_addr(addr)
-        peer = addr[0]
-        why = self._make_room(peer)
-        if why:
-            self._refuse(conn, peer, why)
-            return
-        self.channel_class(self, conn, addr, self.adj, map=self._map)
+        # NB: nothing a peer does may raise out of here: wasyncore would close the listener itself.
+        try:
+            self.set_socket_options(conn)
+            addr = self.fix_addr(addr)
+            peer = addr[0]
+            why = self._make_room(peer)
+            if why:
+                self._refuse(conn, peer, why)
+                return
+            self.channel_class(self, conn, addr, self.adj, map=self._map)
+        except OSError:
+            conn.close()  # reset before we got to it
+        except Exception:
+            log.exception("bug while accepting a connection")
+            conn.close()
 
     def _make_room(self, peer: str) -> str:
         """Room for one more connection from ``peer``: "" when there is, else why not."""
@@ -347,7 +360,14 @@ class ProbeServer:
 
 
 def start_probe_server(app: Callable, *, host: str, port: int, threads: int = 2, limits: Limits | None = None) -> ProbeServer:
-    """Serve the probes of ``app`` on ``host:port`` in a thread of their own; close() to stop."""
+    """Serve the probes of ``app`` on ``host:port`` in a thread of their own; close() to stop.
+
+    Its caps are ``limits``' but at most :data:`PROBE_CAPS` (the kubelet and a scraper need a few
+    connections), so both ports together stay within the descriptors :func:`fd_bounded` allows.
+    """
+    limits = limits or Limits()
+    per_peer, total = PROBE_CAPS
+    limits = replace(limits, max_per_peer=min(limits.max_per_peer, per_peer), max_total=min(limits.max_total, total))
     probe = ProbeServer(create_server(probe_only(app), host=host, port=port, threads=threads, ident="gate-sidecar", limits=limits))
     probe.thread.start()
     return probe
