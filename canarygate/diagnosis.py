@@ -32,6 +32,7 @@ NOT_CALLED = "not-called"
 APPROVED = "approved"
 OTHER_HOOK = "other-hook"
 SUSPENDED = "suspended"
+STALE_APPROVAL = "stale-approval"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def stuck(
     failing: str | None,
     not_ready: Sequence[Any] = (),
     started: datetime | None = None,
+    target_template: str = "",
 ) -> Stuck | None:
     """The reason found by rules 2 and 4 (rules 1 and 3 are the caller's own lines), or None."""
     if canary is None or not canary.active or not_ready or canary.phase in ("Promoting", "Finalising"):
@@ -122,6 +124,16 @@ def stuck(
     decision = decisions[gate]
     if not decision.opened:
         return None
+    change = decision.change if decision.source == LIVE else None
+    if (change is not None and target_template and change.rollout.template
+            and canary.phase == "Waiting" and change.rollout.template != target_template):
+        return Stuck(
+            STALE_APPROVAL, gate,
+            f"{gate} was approved by {change.by or 'someone'} for another revision of the target (template "
+            f"{change.rollout.template}; deployed now {target_template}): the sidecar does not pass it; "
+            f"approve again: {recommended_command(gate, gate_ref[1], gate_ref[0])}",
+            f"{gate}(approval for another revision)",
+        )
     call = recorded.get(gate)
     approved_at = call_records._time(decision.set_at) if decision.source == LIVE else None
     passed = call is not None and call.answer < 300 and (approved_at is None or call.at >= approved_at)

@@ -38,6 +38,8 @@ class Readiness:
     #: The deadline has passed: Flagger rolls back on its next tick, without calling any hook.
     exceeded: bool = False
     missing: bool = False
+    #: The Deployment's pod-template hash (canarygate.rollouts.template_hash); set by the reader.
+    template: str = ""
 
 
 def _time(value: Any) -> datetime | None:

@@ -88,7 +88,8 @@ def build_view(
         if canary is not None and canary.promoted is not None:
             started = _parse_time(canary.promoted.last_transition_time)
         reason = diagnosis.stuck(canary, decisions, gate_ref=(gate.namespace, gate.name), status=gate.status,
-                                 now=now, holding=holding, failing=failing, not_ready=not_ready, started=started)
+                                 now=now, holding=holding, failing=failing, not_ready=not_ready, started=started,
+                                 target_template=next((r.template for r in readiness if r.role == "canary"), ""))
     return GateView(
         gate=gate,
         canary=canary,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from canarygate import errors, readiness
+from dataclasses import replace
+
+from canarygate import errors, readiness, rollouts
 from canarygate.kube.client import Kube
 from canarygate.kube.resources import DEPLOYMENTS
 from canarygate.model import Canary
@@ -30,8 +32,9 @@ def canary_readiness(kube: Kube, canary: Canary, *, now: datetime) -> list[readi
     try:
         for role, name, threshold in (("canary", ref["name"], canary_t), ("primary", f"{ref['name']}-primary", primary_t)):
             deployment = get_deployment(kube, canary.namespace, name)
-            out.append(readiness.deployment_readiness(
-                deployment, role=role, name=name, now=now, deadline_seconds=deadline, threshold=threshold))
+            judged = readiness.deployment_readiness(
+                deployment, role=role, name=name, now=now, deadline_seconds=deadline, threshold=threshold)
+            out.append(replace(judged, template=rollouts.template_hash(deployment)))
     except errors.GateError:
         return []  # e.g. not allowed to read Deployments: readiness is simply not shown
     return out

@@ -195,3 +195,12 @@ def test_an_approval_while_waiting_names_the_template_the_approver_saw(kube, tmp
     gate = parse_canarygate(client.request("GET", f"/apis/piggysec.com/v1alpha1/namespaces/{kube.namespace}/canarygates/demo"))
     deployment = client.request("GET", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo")
     assert gate.live["confirm-rollout"].rollout.template == rollouts.template_hash(deployment) != ""
+    # A newer template lands before Flagger's next check: show says the approval no longer passes.
+    from canarygate.kube.client import MERGE_PATCH
+
+    client.request("PATCH", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo", content_type=MERGE_PATCH,
+                   body={"spec": {"template": {"metadata": {"annotations": {"version": "3"}}}}})
+    set_gate_status(api_client, kube.namespace,
+                    {"calls": {"confirm-rollout": {"at": "2026-11-22T09:59:58Z", "answer": 403}}})
+    page = kube("show", "demo").stdout
+    assert "was approved by" in page and "for another revision of the target" in page and "approve again" in page
