@@ -74,6 +74,23 @@ def render_canary(gate: CanaryGate, *, endpoint: str = DEFAULT_ENDPOINT) -> dict
     }
 
 
+def shared_hook_types(gate: CanaryGate) -> list[tuple[str, str]]:
+    """(webhook name, type) of the user's own webhooks whose type Canary Gate also renders.
+
+    Flagger calls every webhook of a type and goes on only when all pass: such a webhook can hold (or
+    fail) the rollout while our gate is opened, and ``kubectl gate promote`` cannot help with it.
+    """
+    analysis = (gate.flagger or {}).get("analysis") or {}
+    out = []
+    for hook in analysis.get("webhooks") or ():
+        if not isinstance(hook, Mapping) or is_gate_webhook(hook):
+            continue
+        hook_type = hook.get("type") or gates.ROLLOUT
+        if hook_type in gates.GATES and hook_type not in (gates.ROLLOUT, gates.PRE_ROLLOUT, gates.POST_ROLLOUT):
+            out.append((str(hook.get("name") or hook.get("url") or "?"), hook_type))
+    return out
+
+
 @functools.cache
 def _canary_validator():
     import jsonschema  # deferred: only apply and render validate

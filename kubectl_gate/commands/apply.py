@@ -187,6 +187,10 @@ def render_documents(
         except (AttributeError, TypeError, ValueError, KeyError) as e:  # NB: a shape shape_problems missed
             problems.append(f"{source}: CanaryGate {name}: a field has the wrong type ({type(e).__name__}: {e})")
             continue
+        for hook_name, hook_type in rendering.shared_hook_types(gate):
+            gctx.err(f"warning: {source}: CanaryGate {gate.ref}: your webhook {hook_name!r} is of type {hook_type}, "
+                     f"which Canary Gate renders too: Flagger goes on only when both pass, so it can hold the "
+                     f"rollout while the gate is opened, and kubectl gate promote cannot open it")
         for problem in rendering.check_canary(canary):
             problems.append(f"{source}: CanaryGate {gate.ref}: the rendered Canary is invalid for Flagger: {problem}")
         rendered.append(Rendered(source, doc, canary))

@@ -204,3 +204,16 @@ def test_an_approval_while_waiting_names_the_template_the_approver_saw(kube, tmp
                     {"calls": {"confirm-rollout": {"at": "2026-11-22T09:59:58Z", "answer": 403}}})
     page = kube("show", "demo").stdout
     assert "was approved by" in page and "for another revision of the target" in page and "approve again" in page
+
+
+def test_render_warns_about_a_user_webhook_of_a_gate_type(invoke, tmp_path):
+    source = tmp_path / "gate.yaml"
+    source.write_text(SEED.replace('        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
+                                   '        - {name: freeze, type: confirm-promotion, url: "http://freeze/"}\n'))
+    result = invoke(["render", "-f", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "your webhook 'freeze' is of type confirm-promotion" in result.stderr
+    assert "kubectl gate promote cannot open it" in result.stderr
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(SEED)
+    assert "warning" not in invoke(["render", "-f", str(plain)]).stderr  # rollout and pre-rollout checks add up
