@@ -1,7 +1,8 @@
 """The same kubeconfigs fed to the real kubectl 1.37 and to our reader and light transport, each
 sending one request to a server that records what arrives: who refuses the file, and which
-Authorization header each sends. URL schemes in any case, duplicate names, ``~`` paths, empty and
-null fields, several credentials at once, a CA with insecure-skip-tls-verify.
+Authorization header (and client certificate, and path) each sends. URL schemes in any case,
+duplicate names, ``~`` paths, empty and null fields, several credentials at once, a CA with
+insecure-skip-tls-verify, exec plugins; and KUBECONFIG lists merged (first file to set a value wins).
 
 Where we part from kubectl on purpose the row says so: over plain http kubectl silently drops the
 credentials (client-go merges them only for https); we refuse, since an anonymous gate change would
@@ -185,8 +186,9 @@ def _materialise(tmp_path, server: RecordingServer, body) -> str:
     (tmp_path / "token").write_text("from-file\n")
     for name, token, version in (("plugin", "from-plugin", "v1"), ("plugin-beta", "from-plugin-beta", "v1beta1")):
         plugin = tmp_path / name
-        plugin.write_text("#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/%s\","
-                          "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}'\n" % (version, token))
+        plugin.write_text("#!/bin/sh\ntouch %s\necho '{\"apiVersion\":\"client.authentication.k8s.io/%s\","
+                          "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}'\n"
+                          % (tmp_path / "plugin-ran", version, token))
         plugin.chmod(0o755)
     credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {
         "clientCertificateData": CERT.cert_chain_pems[0].bytes().decode(),
@@ -260,5 +262,67 @@ def test_kubectl_and_we_do_the_same_with_the_same_kubeconfig(tmp_path, monkeypat
     assert _matches(ours, kubectl_does if we_do == "same" else we_do, str(tmp_path)), ours
     for secret in (TOKEN, "pw-secret", "other-secret-token"):
         assert secret not in (ours if ours.startswith("refused") else ""), ours
-    if not tls:  # neither sends credentials over plain http
+    if not tls:  # neither sends credentials over plain http, nor runs an exec plugin for them
         assert all(not r.headers.get("authorization") for r in server.requests)
+        assert not (tmp_path / "plugin-ran").exists()
+
+
+def _file(current=None, clusters=(), users=(), contexts=()):
+    data = {"apiVersion": "v1", "kind": "Config"}
+    if current is not None:
+        data["current-context"] = current
+    data.update(clusters=[{"name": n, "cluster": c} for n, c in clusters] or None,
+                users=[{"name": n, "user": u} for n, u in users] or None,
+                contexts=[{"name": n, "context": c} for n, c in contexts] or None)
+    return yaml.safe_dump(data)
+
+
+A_CLUSTER = ("k", {**TLS, "server": "https://127.0.0.1:{port}/a"})
+B_CLUSTER = ("k", {**TLS, "server": "https://127.0.0.1:{port}/b"})
+CTX = ("c", {"cluster": "k", "user": "u"})
+#: (id, the KUBECONFIG files in order (None: a missing file, "": an empty one), what arrives)
+MERGES = [
+    ("first file's cluster wins", [_file("c", [A_CLUSTER], [("u", {"token": "from-a"})], [CTX]),
+                                   _file("c", [B_CLUSTER], [("u", {"token": "from-b"})], [CTX])],
+     "sent Bearer from-a /a/api/v1/namespaces/default"),
+    ("current-context from the first file that sets it", [
+        _file("", [A_CLUSTER], [("u", {"token": "from-a"})], [CTX]),
+        _file("d", [], [("v", {"token": "from-b"})], [("d", {"cluster": "k", "user": "v"})])],
+     "sent Bearer from-b /a/api/v1/namespaces/default"),
+    ("a missing and an empty file are skipped", [None, "", _file("c", [A_CLUSTER], [("u", {"token": "from-a"})], [CTX])],
+     "sent Bearer from-a /a/api/v1/namespaces/default"),
+    ("user from the second file, cluster from the first", [
+        _file("c", [A_CLUSTER], [], [CTX]), _file(None, [B_CLUSTER], [("u", {"token": "from-b"})], [])],
+     "sent Bearer from-b /a/api/v1/namespaces/default"),
+    ("a context of the first file wins whole", [
+        _file("c", [A_CLUSTER], [("u", {"token": "from-a"}), ("v", {"token": "from-v"})], [CTX]),
+        _file(None, [], [], [("c", {"cluster": "k", "user": "v"})])],
+     "sent Bearer from-a /a/api/v1/namespaces/default"),
+    ("null sections", [_file("c", [A_CLUSTER], [("u", {"token": "from-a"})], [CTX]), _file(None)],
+     "sent Bearer from-a /a/api/v1/namespaces/default"),
+]
+
+
+@pytest.mark.parametrize("files, expected", [m[1:] for m in MERGES], ids=[m[0] for m in MERGES])
+def test_kubeconfig_lists_are_merged_as_kubectl_merges_them(tmp_path, monkeypatch, files, expected):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with RecordingServer(tls=SERVER_TLS) as server:
+        paths = []
+        for i, text in enumerate(files):
+            path = tmp_path / f"config-{i}"
+            if text is not None:
+                path.write_text(text.replace("{port}", str(server.port)))
+            paths.append(str(path))
+        listed = os.pathsep.join(paths)
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.update(KUBECONFIG=listed, KUBECACHEDIR=str(tmp_path / "cache"))
+        done = subprocess.run([KUBECTL, "get", "--raw", "/api/v1/namespaces/default", "--request-timeout", "5s"],
+                              capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr
+        theirs = _sent(server)
+        monkeypatch.setenv("KUBECONFIG", listed)
+        connect.connect(connect.Settings(transport=connect.LIGHT, request_timeout=5)).kube.request(
+            "GET", "/api/v1/namespaces/default")
+        ours = _sent(server)
+    assert theirs == expected and ours == expected, (theirs, ours)
