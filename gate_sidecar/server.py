@@ -11,7 +11,8 @@ Flagger and the kubelet's probes. What :class:`GuardedServer` adds to waitress (
   accepted, so no request ever touches the disk (the pod's /tmp is a small emptyDir).
 * **Read deadline (slowloris).** A request must arrive whole, headers and body, within
   ``read_timeout`` seconds of its first byte, however it trickles in: else 408 and the connection
-  is closed. A connection with no request under way is closed after ``idle_timeout``.
+  is closed. A connection with no request under way is closed after ``idle_timeout``. Both are
+  checked every second, so either may act up to about two seconds late.
 * **Connections per peer.** A peer (source IP) holds at most ``max_per_peer`` connections: the
   next one closes that peer's longest-idle connection (no request under way; HTTP allows closing
   an idle keep-alive connection at any time), and only when all of them are mid-request, each
@@ -116,7 +117,8 @@ class JsonError(Error):
 def _raw_answer(code: int, reason: str, message: str) -> bytes:
     """A complete ``Connection: close`` answer, for what is sent outside a request task."""
     body = answers.encode({"code": code, "name": reason, "message": message})
-    head = f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    head = (f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
     return head.encode("ascii") + body
 
 
@@ -247,7 +249,8 @@ class GuardedServer(TcpWSGIServer):
         if len(held) >= limits.max_per_peer:
             if self._close_longest_idle(held):
                 return ""
-            return f"{peer} already has {len(held)} requests under way (at most {limits.max_per_peer} connections per peer)"
+            return (f"{peer} already has {len(held)} requests under way "
+                    f"(at most {limits.max_per_peer} connections per peer)")
         if self.connections >= limits.max_total:
             for channels in sorted(self.peers.values(), key=len, reverse=True):
                 if self._close_longest_idle(channels):
@@ -335,7 +338,8 @@ def probe_only(app: Callable) -> Callable:
     def probe_app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path not in PROBE_PATHS:
-            body = answers.encode({"code": 404, "name": "Not Found", "message": f"the probe port serves {', '.join(sorted(PROBE_PATHS))} only"})
+            message = f"the probe port serves {', '.join(sorted(PROBE_PATHS))} only"
+            body = answers.encode({"code": 404, "name": "Not Found", "message": message})
             start_response("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         return app(environ, start_response)
@@ -359,7 +363,9 @@ class ProbeServer:
         wasyncore.close_all(self.server._map)
 
 
-def start_probe_server(app: Callable, *, host: str, port: int, threads: int = 2, limits: Limits | None = None) -> ProbeServer:
+def start_probe_server(
+    app: Callable, *, host: str, port: int, threads: int = 2, limits: Limits | None = None
+) -> ProbeServer:
     """Serve the probes of ``app`` on ``host:port`` in a thread of their own; close() to stop.
 
     Its caps are ``limits``' but at most :data:`PROBE_CAPS` (the kubelet and a scraper need a few
@@ -368,6 +374,6 @@ def start_probe_server(app: Callable, *, host: str, port: int, threads: int = 2,
     limits = limits or Limits()
     per_peer, total = PROBE_CAPS
     limits = replace(limits, max_per_peer=min(limits.max_per_peer, per_peer), max_total=min(limits.max_total, total))
-    probe = ProbeServer(create_server(probe_only(app), host=host, port=port, threads=threads, ident="gate-sidecar", limits=limits))
+    probe = ProbeServer(create_server(probe_only(app), host=host, port=port, threads=threads, limits=limits))
     probe.thread.start()
     return probe
