@@ -4,7 +4,9 @@ Covers: API outages of the sidecar's own connection (a loopback TCP proxy betwee
 server, cut or silenced), longer than its fail-closed bound, twice in a row, while a rollout waits at
 confirm-promotion, at a held traffic step (pre-rollout every tick) and at confirm-rollout: no failed
 check, no traffic step, no rollback, and the rollout goes on once approved; a one-step approval of
-confirm-promotion promotes a blue/green rollout (two confirm-promotion ticks). Weights and phases are
+confirm-promotion promotes a blue/green rollout (two confirm-promotion ticks); an approval of one
+revision does not start a newer one deployed before Flagger's next check; show and abort on a canary
+that is not ready say Flagger calls no gate until it is, and the rollback happens once it is. Weights and phases are
 read from the Canary's status, so the tests run against the simulator and real Flagger alike.
 """
 
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers.tiers import SLOWDOWN
 
 pytestmark = pytest.mark.e2e
 
@@ -217,3 +221,33 @@ def test_an_approval_for_one_revision_does_not_start_a_newer_one(rollouts, kube,
         assert rollouts.phase() == "Waiting"  # revision 3 was approved by nobody
     rollouts.set_gate("confirm-rollout", "opened")  # an approval of what is deployed now
     rollouts.wait_phase("demo", "Succeeded", timeout=60)
+
+
+def test_show_and_abort_tell_a_canary_that_is_not_ready(rollouts, kube, namespace, kubeconfig, wait_until):
+    from click.testing import CliRunner
+
+    from canarygate.kube.client import MERGE_PATCH
+    from kubectl_gate.cli import cli
+
+    def gate(*args):
+        return CliRunner().invoke(cli, [*args, "--kubeconfig", kubeconfig, "-n", namespace])
+
+    rollouts.create(confirm_promotion="closed")
+    # The new revision's pods never become ready (the Deployment status stand-in holds it, as a
+    # crash-looping pod would): Flagger starts the rollout, then calls no hook at all.
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
+                 body={"metadata": {"annotations": {"sandbox.deployments/ready": "false"}}})
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "Progressing")
+    page = wait_until(lambda: (out := gate("show", "demo").stdout) and "is not ready" in out and out,
+                      what="show to tell the canary is not ready")
+    assert "canary Deployment demo is not ready" in page and "Flagger calls no gate, rollback included" in page
+    aborted = gate("abort", "demo", "--reason", "crash loop")
+    assert aborted.exit_code == 0, aborted.output
+    assert "rolls back once the Deployments are ready" in aborted.stdout
+    assert "nothing Canary Gate writes reaches Flagger before then" in aborted.stderr
+    time.sleep(1.0 * SLOWDOWN)  # about 3 intervals: Flagger still calls nothing, rollback included
+    assert rollouts.phase() == "Progressing"
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
+                 body={"metadata": {"annotations": {"sandbox.deployments/ready": None}}})
+    rollouts.wait_phase("demo", "Failed", timeout=60)  # ready again: the rollback gate is read
