@@ -1,8 +1,10 @@
 """CanaryGates in every state a rollout goes through, with the status the gate sidecar writes.
 
-The status is computed as gate_sidecar.writes does it (resolution of the CanaryGate against its
-Canary: ``holding``, ``closedGates``), with the phase Flagger's event carried: usually the Canary's
-own, but Flagger's "waiting for approval" event carries the phase before Waiting (CONTRACT §5).
+The status is computed as gate_sidecar.writes does it: the Canary's phase and weight, and the
+resolution of the CanaryGate against its Canary (``holding``, ``closedGates``). Some states carry a
+lagging phase instead, as sidecars before d4a5b53 wrote it (the phase Flagger's event carried: its
+"waiting for approval" event has the phase before Waiting, CONTRACT §5): the scripts must not be
+misled by such a status either.
 """
 
 from __future__ import annotations
@@ -45,14 +47,15 @@ def canarygate(declared: dict[str, str] | None = None, annotations: dict[str, st
 
 
 def sidecar_status(gate: dict[str, Any], canary_raw: dict[str, Any], *, event_phase: str | None = None,
-                   message: str = "") -> dict[str, Any]:
-    """The status gate_sidecar.writes writes after an event with ``event_phase`` (default: the Canary's)."""
+                   message: str = "", failure: dict[str, str] | None = None) -> dict[str, Any]:
+    """The status gate_sidecar.writes writes after an event with ``message``; ``event_phase``, the
+    event's phase, is written instead of the Canary's when given (a lagging status)."""
     parsed_canary = parse_canary(canary_raw)
     decisions = resolve_gates(parse_canarygate(gate), canary=parsed_canary)
     phase = parsed_canary.phase if event_phase is None else event_phase
-    return {
+    status = {
         "target": f"{NAMESPACE}/{NAME}",
-        "phase": phase or parsed_canary.phase,
+        "phase": phase,
         "checksum": "7d4c9f8b",
         "holding": holding_gate(decisions, parsed_canary) or "",
         "closedGates": ",".join(closed_gates(decisions)),
@@ -61,6 +64,9 @@ def sidecar_status(gate: dict[str, Any], canary_raw: dict[str, Any], *, event_ph
         "observedGeneration": 1,
         "canaryWeight": parsed_canary.canary_weight,
     }
+    if failure:
+        status["failure"] = failure
+    return status
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,10 @@ class State:
 
 
 def _state(name, declared, canary_raw, health, message, enabled, *, event_phase=None, event_message="",
-           annotations=None) -> State:
+           annotations=None, failure=None) -> State:
     gate = canarygate(declared, annotations)
-    gate["status"] = sidecar_status(gate, canary_raw, event_phase=event_phase, message=event_message)
+    gate["status"] = sidecar_status(gate, canary_raw, event_phase=event_phase, message=event_message,
+                                    failure=failure)
     return State(name, gate, canary_raw, health, message, frozenset(enabled))
 
 
@@ -99,7 +106,10 @@ def states() -> list[State]:
         _state("initialized", {}, canary("Initialized"), "Healthy", "phase Initialized, no rollout", ()),
         _state("waiting at confirm-rollout", {"confirm-rollout": "closed"}, canary("Waiting"), "Suspended",
                "Gate confirm-rollout holds the rollout of Canary demo-ns/demo", HOLD),
-        # Flagger's "Halt ... waiting for approval" event carries the phase before Waiting.
+        _state("waiting, confirm-rollout approved", {}, canary("Waiting"), "Suspended",
+               "Canary demo-ns/demo is Waiting and gate confirm-rollout is open: Flagger goes on at its next check",
+               {"promote", "pause", "abort"}),
+        # Lagging statuses: Flagger's "Halt ... waiting for approval" event carries the phase before Waiting.
         _state("waiting, status from the event before Waiting", {"confirm-rollout": "closed"}, canary("Waiting"),
                "Suspended", "Gate confirm-rollout holds", HOLD, event_phase="Succeeded"),
         _state("waiting after a failed rollout", {"confirm-rollout": "closed"}, canary("Waiting"), "Suspended",
@@ -122,7 +132,14 @@ def states() -> list[State]:
         _state("succeeded", {"confirm-promotion": "closed"}, canary("Succeeded"), "Healthy",
                "Canary demo-ns/demo: phase Succeeded, no rollout in progress", ()),
         _state("failed", {}, canary("Failed"), "Degraded",
-               "The last rollout of Canary demo-ns/demo failed and was rolled back: Canary failed! Scaling down demo.demo-ns",
+               "The last rollout of Canary demo-ns/demo failed and was rolled back: Rolling back demo.demo-ns "
+               "failed checks threshold reached 2 (Halt advancement demo.demo-ns external check rollout failed)",
+               (), event_message="Post-rollout check post-rollout passed", failure={
+                   "message": "Rolling back demo.demo-ns failed checks threshold reached 2",
+                   "check": "Halt advancement demo.demo-ns external check rollout failed",
+                   "time": "2026-11-22T10:02:00Z"}),
+        _state("failed, no failure recorded", {}, canary("Failed"), "Degraded",
+               "failed and was rolled back: Canary failed! Scaling down demo.demo-ns",
                (), event_message="Canary failed! Scaling down demo.demo-ns"),
         _state("terminating", {}, canary("Terminating"), "Healthy", "phase Terminating", ()),
     ]

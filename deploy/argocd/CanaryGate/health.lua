@@ -14,9 +14,14 @@ local view = rollout_view()
 local canary = "the Canary"
 if text(status.target) ~= "" then canary = "Canary " .. status.target end
 local held = view.holding
-if held == "" and view.phase == "Waiting" then held = "confirm-rollout" end
-if held == "" and view.phase == "WaitingPromotion" then held = "confirm-promotion" end
+local WAITS_ON = {Waiting = "confirm-rollout", WaitingPromotion = "confirm-promotion"}
 
+if held == "" and WAITS_ON[view.phase] ~= nil then
+  -- Flagger's phase says it waits, but our gate is open: Flagger goes on at its next check
+  return {status = "Suspended",
+    message = canary .. " is " .. view.phase .. " and gate " .. WAITS_ON[view.phase]
+      .. " is open: Flagger goes on at its next check, unless another webhook of that type holds it"}
+end
 if held ~= "" then
   local why = HOLDS[held] or "it is closed"
   local verb = "promote"
@@ -30,7 +35,10 @@ if held ~= "" then
 end
 if view.phase == "Failed" then
   local message = "The last rollout of " .. canary .. " failed and was rolled back"
-  if type(status.lastEvent) == "table" and text(status.lastEvent.message) ~= "" then
+  if type(status.failure) == "table" and text(status.failure.message) ~= "" then
+    message = message .. ": " .. status.failure.message -- the sidecar's record of Flagger's rollback
+    if text(status.failure.check) ~= "" then message = message .. " (" .. status.failure.check .. ")" end
+  elseif type(status.lastEvent) == "table" and text(status.lastEvent.message) ~= "" then
     message = message .. ": " .. status.lastEvent.message
   end
   return {status = "Degraded", message = message}
