@@ -170,6 +170,8 @@ class Writer(NullWriter):
         written = self._calls_written.get(key, {}).get(hook)
         if written is not None and written[1] == answer and now - written[0] < calls.HEARTBEAT_SECONDS:
             return
+        if key in self._pending.status:
+            return  # already queued (a racy read: at worst one notify more)
         with self._cv:
             if key not in self._pending.status:
                 self._pending.status[key] = None
