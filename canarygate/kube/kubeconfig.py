@@ -382,13 +382,12 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
             f'the kubeconfig\'s cluster "{cluster_name}" has both a certificate-authority and '
             "insecure-skip-tls-verify: true (kubectl refuses this too: specifying a root certificates file with "
             "the insecure flag is not allowed). Remove one of them.")
-    problems = []
     if cluster.get("certificate-authority") and cluster.get("certificate-authority-data"):
-        problems.append(f"certificate-authority-data and certificate-authority are both specified for {cluster_name}. "
-                        "certificate-authority-data will override.")
-    if problems:
-        raise errors.ConfigError(f'the kubeconfig\'s cluster "{cluster_name}" cannot be used (kubectl refuses it '
-                                 "too: " + "; ".join(problems) + ")")
+        raise errors.ConfigError(
+            f'the kubeconfig\'s cluster "{cluster_name}" cannot be used (kubectl refuses it too: '
+            f"certificate-authority-data and certificate-authority are both specified for {cluster_name}. "
+            "certificate-authority-data will override.)")
+    problems = []
     if user.get("client-certificate") or user.get("client-certificate-data"):
         if user.get("client-certificate") and user.get("client-certificate-data"):
             problems.append(f"client-cert-data and client-cert are both specified for {name}. "
