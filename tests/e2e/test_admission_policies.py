@@ -167,7 +167,7 @@ def bench(apiserver, api_client, namespace, installed, tmp_path, kubectl) -> Ben
 def test_kubectl_gate_changes_pass_and_name_their_author(bench):
     bench.create_gate()
     carol = bench.user("carol@example.com", "canary-gate-approver")
-    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-7"), ("promote", "demo"),
+    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-7"), ("open", "confirm-rollout", "demo"),
                  ("close", "rollback", "demo", "--sticky"), ("pause", "demo")):
         proc = bench.gate(carol, *args)
         assert proc.returncode == 0, proc.stderr
@@ -244,13 +244,18 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
     bound = changes["confirm-promotion"].bound_to(RolloutMark(active=True, since="2026-12-01T10:05:00Z",
                                                               revision="abc123"))
     path = "/metadata/annotations/gate.piggysec.com~1confirm-promotion"
-    bind = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-p", json.dumps(
-        [{"op": "test", "path": path, "value": idle}, {"op": "replace", "path": path, "value": bound.encode()}]))
+    bind = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-o", "json", "-p",
+                         json.dumps([{"op": "test", "path": path, "value": idle},
+                                     {"op": "replace", "path": path, "value": bound.encode()}]))
     assert bind.returncode == 0, bind.stderr
-    assert json.loads(bench.annotations()["gate.piggysec.com/confirm-promotion"])["rollout"]["revision"] == "abc123"
+    # NB: read from the answer: any sidecar on this cluster may end that change at once (no Canary runs).
+    written = json.loads(bind.stdout)["metadata"]["annotations"]["gate.piggysec.com/confirm-promotion"]
+    assert json.loads(written)["rollout"]["revision"] == "abc123" and json.loads(written)["by"] == "dave"
     gate = parse_canarygate(raw)
     assert kube_gates.replace_live_change(sidecar, gate, changes["confirm-rollout"], None)  # consume, as it does
     assert "gate.piggysec.com/confirm-rollout" not in bench.annotations()
+    # Unbound changes stay (no sidecar ends them): each refused rewrite below leaves this one as it is.
+    assert bench.annotate(dave, "confirm-promotion", live("opened", "dave", scope="step")).returncode == 0
 
     def refused(ops: list[dict]) -> str:
         proc = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-p",
@@ -300,7 +305,7 @@ def test_approve_verb_is_required_only_where_the_namespace_opts_in(bench):
     assert bench.kubectl(editor, "patch", "canarygate", "demo", "--type", "merge", "-p",
                          '{"spec":{"rollback":"closed"}}').returncode == 0
     # Whoever holds approve changes gates as before.
-    for args in (("close", "confirm-promotion", "demo"), ("promote", "demo"), ("resume", "demo")):
+    for args in (("close", "confirm-promotion", "demo"), ("open", "rollout", "demo"), ("resume", "demo")):
         proc = bench.gate(approver, *args)
         assert proc.returncode == 0, proc.stderr
 

@@ -111,7 +111,7 @@ def test_viewer_sees_gates_and_changes_nothing(users):
     assert users.kubectl(viewer, "get", "canaries.flagger.app", "demo").returncode == 0
     refused = users.gate(viewer, "open", "confirm-promotion", "demo")
     assert refused.returncode == 1 and "vera may not change gates" in refused.stderr
-    assert users.gate(viewer, "promote", "demo").returncode == 1
+    assert users.gate(viewer, "close", "rollback", "demo").returncode == 1
     assert users.apply_as(viewer, "other").returncode == 1
     assert users.kubectl(viewer, "annotate", "canarygate", "demo", "x=y").returncode != 0
     assert users.kubectl(viewer, "delete", "canarygate", "demo").returncode != 0
@@ -123,7 +123,7 @@ def test_viewer_sees_gates_and_changes_nothing(users):
 def test_approver_changes_gates_but_edits_nothing_else(users):
     approver = users.make("amir", "canary-gate-approver")
     users.wait_can(approver, "approve", "canarygates.piggysec.com")
-    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-9"), ("promote", "demo"),
+    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-9"), ("open", "confirm-rollout", "demo"),
                  ("pause", "demo"), ("resume", "demo"), ("close", "confirm-rollout", "demo", "--sticky")):
         proc = users.gate(approver, *args)
         assert proc.returncode == 0, proc.stderr
@@ -146,7 +146,7 @@ def test_release_manager_applies_approves_and_deletes(users):
     proc = users.apply_as(manager, "payments")
     assert proc.returncode == 0, proc.stderr
     assert "canary.flagger.app/payments" in proc.stdout
-    assert users.gate(manager, "promote", "payments").returncode == 0
+    assert users.gate(manager, "open", "confirm-promotion", "payments").returncode == 0
     assert users.can(manager, "approve", "canarygates.piggysec.com")
     assert users.kubectl(manager, "delete", "canarygate", "payments").returncode == 0
     assert users.kubectl(manager, "delete", "canaries.flagger.app", "payments").returncode == 0
@@ -166,7 +166,7 @@ def test_built_in_roles_get_what_fits_view_reads_edit_cannot_approve_admin_manag
     assert users.gate(editor, "show", "demo").returncode == 0
     assert not users.can(editor, "approve", "canarygates.piggysec.com")
     assert not users.can(editor, "patch", "canarygates.piggysec.com")
-    assert users.gate(editor, "promote", "demo").returncode == 1
-    assert users.gate(admin, "promote", "demo").returncode == 0
+    assert users.gate(editor, "open", "confirm-promotion", "demo").returncode == 1
+    assert users.gate(admin, "open", "confirm-promotion", "demo").returncode == 0
     proc = users.apply_as(admin, "checkout")
     assert proc.returncode == 0, proc.stderr
