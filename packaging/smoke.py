@@ -9,7 +9,8 @@ For each BINARY (a onefile executable, or the kubectl-gate inside an onedir tree
 - `--help` lists the commands; `completion bash|zsh|fish` prints a script for kubectl-gate;
 - `render -f` of a CanaryGate prints its Flagger Canary (the bundled Flagger CRD is inside);
 - with --sandbox, against the sandbox Kubernetes API emulator (this repository's sandbox/, run
-  in this process on 127.0.0.1): `apply -f` the CanaryGate, then `list -A` and `show` find it.
+  in this process on 127.0.0.1): `apply -f` the CanaryGate, then `list -A` and `show` find it,
+  and `list -A` again through the official kubernetes client (a kubeconfig with `as:`).
   The emulator needs the test extra (pip install -e '.[test]').
 
 Prints one line per check and exits 1 on the first failure, with the command's output.
@@ -85,10 +86,17 @@ def sandbox_checks(binaries: list[pathlib.Path], work: pathlib.Path, env: dict[s
         gate = work / "gate.yaml"
         gate.write_text(GATE)
         run(binaries[0], "apply", "-f", str(gate), env=cluster_env, expect=["smoke"])
+        # Impersonation (`as:`) is what only the official kubernetes client does: that path must
+        # work in a frozen build too (nothing it imports left out of the bundle).
+        official = work / "kubeconfig-official"
+        doc = yaml.safe_load(config.read_text())
+        doc["users"][0]["user"]["as"] = "admin"
+        official.write_text(yaml.safe_dump(doc))
         for binary in binaries:
             run(binary, "list", "-A", env=cluster_env, expect=["smoke"])
             run(binary, "show", "smoke", "-n", "smoke", "-o", "json", env=cluster_env,
                 expect=['"confirm-promotion"', '"closed"'])
+            run(binary, "list", "-A", env={**cluster_env, "KUBECONFIG": str(official)}, expect=["smoke"])
 
 
 def main(argv: list[str] | None = None) -> int:
