@@ -251,3 +251,21 @@ def test_show_and_abort_tell_a_canary_that_is_not_ready(rollouts, kube, namespac
     kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
                  body={"metadata": {"annotations": {"sandbox.deployments/ready": None}}})
     rollouts.wait_phase("demo", "Failed", timeout=60)  # ready again: the rollback gate is read
+
+
+def test_the_canarygate_status_follows_the_canary_and_records_flaggers_calls(rollouts, wait_until):
+    rollouts.create(confirm_promotion="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    # Flagger records its "waiting for promotion approval" event with the phase it had before; the
+    # CanaryGate's status still shows the Canary's own phase, and the calls it answered.
+    status = wait_until(lambda: (s := rollouts.gate().get("status") or {}).get("phase") == "WaitingPromotion"
+                        and (s.get("calls") or {}).get("confirm-promotion") and s,
+                        what="the CanaryGate's status to show WaitingPromotion and the confirm-promotion call")
+    assert status["calls"]["confirm-promotion"]["answer"] == 403
+    assert status["calls"]["rollout"]["answer"] == 200
+    assert status["holding"] == "confirm-promotion"
+    rollouts.set_gate("confirm-promotion", "opened")
+    rollouts.wait_phase("demo", "Succeeded")
+    wait_until(lambda: (rollouts.gate().get("status") or {}).get("phase") == "Succeeded",
+               what="the CanaryGate's status to show Succeeded")
