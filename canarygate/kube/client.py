@@ -26,7 +26,8 @@ JSON_PATCH = "application/json-patch+json"
 #: What looks like a secret in a text we did not write (a plugin's stderr, a server's or a library's
 #: message): the value is replaced, the name kept. Known secret values are replaced as well.
 _SECRET_SHAPES = [
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+"), r"\1\2<redacted>"),
+    # NB: a credential-looking value (8+ characters, not only lower-case letters): "basic authentication" stays
+    (re.compile(r"\b((?i:bearer|basic))(\s+)(?=[a-z]*[^a-z\s])[A-Za-z0-9._~+/=-]{8,}"), r"\1\2<redacted>"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<redacted>"),
     (re.compile(r"(?i)(\"?\b(?:[a-z_-]*token|password|passwd|secret|client-?key-?data|apikey|api-key)\b\"?\s*[:=]\s*)"
                 r"(\"[^\"]*\"|'[^']*'|[^\s,;}]+)"), r"\1<redacted>"),

@@ -295,3 +295,25 @@ def test_a_wrongly_typed_user_value_is_never_shown(tmp_path, users):
         kubeconfig.load([str(path)])
     text = str(e.value)
     assert "must be" in text and TOKEN not in text and "918273645546" not in text, text
+
+
+@pytest.mark.parametrize("text, kept, gone", [
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2ln", "Authorization: Bearer", "eyJ"),
+    ("authorization: basic Ym9iOnB3LXNlY3JldA==", "authorization: basic", "Ym9i"),
+    ('{"kind": "ExecCredential", "status": {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHM"}}', '"status"', "k8s-aws-v1"),
+    ("id-token: abc123XYZ, refresh_token=r3fr3sh", "id-token", "abc123XYZ r3fr3sh"),
+    ("proxy http://bob:hunter2@proxy.corp:3128 refused", "bob:<redacted>@proxy.corp", "hunter2"),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----", "<redacted key>", "MHcCAQEEI"),
+    # what must stay readable: the API server's own words
+    ('canarygates.piggysec.com "demo" is forbidden: User "system:serviceaccount:ns:token-reader" cannot patch '
+     'resource "canarygates"', "token-reader", ""),
+    ("basic authentication is disabled; Bearer token required", "basic authentication is disabled; Bearer token", ""),
+    ("spec.tokenSecretRef: Required value", "spec.tokenSecretRef: Required value", ""),
+])
+def test_scrub_removes_what_looks_like_a_secret_and_keeps_the_rest(text, kept, gone):
+    from canarygate.kube.client import scrub
+
+    clean = scrub(text)
+    assert kept in clean, clean
+    for word in gone.split():
+        assert word not in clean, clean
