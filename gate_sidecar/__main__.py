@@ -150,7 +150,10 @@ def main(
     /confirm-promotion, /post-rollout and /rollback; an open gate answers 200, a closed one 403
     (for /rollback, 200 means "roll back now"). /event records Flagger's events on the CanaryGate's
     status. /healthz, /readyz (200 once the cache has synced), /version and /metrics (Prometheus)
-    are for operators.
+    are for operators. With --probe-listen the probes and /metrics also have a port of their own,
+    which abuse of the webhook port cannot starve; the webhook port refuses bodies over 64 KiB
+    from their Content-Length, closes slow (--read-timeout) and idle (--idle-timeout)
+    connections, and caps connections per source address.
 
     With --reconcile it also keeps the Flagger Canary of every CanaryGate rendered from it (see below).
 
