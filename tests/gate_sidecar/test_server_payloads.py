@@ -27,7 +27,8 @@ from gate_sidecar import answers
 from gate_sidecar.app import create_app
 from gate_sidecar.cache import GateCache, StaticHealth
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: No example database: nothing is written into the work tree.
+SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 #: Any code point, lone surrogates included (hypothesis leaves them out unless asked).
 ANY_CHAR = st.characters(exclude_categories=())
 ANY_TEXT = st.text(ANY_CHAR, max_size=20)
@@ -109,7 +110,8 @@ def app_client():
     return Client(create_app(cache=cache))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from([*gates.GATES, "event"]), st.one_of(
     st.binary(max_size=256),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
