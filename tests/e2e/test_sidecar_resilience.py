@@ -141,7 +141,11 @@ def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, 
     # The feed's own traffic goes on whether or not calls come: the liveness probe (GET /version every
     # bound/3) and watches reopened when quiet or ended. Anything else would be caused by the calls.
     feed = [r for r in by_sidecar if r.path == "/version" or r.verb == "watch"]
-    assert [r for r in by_sidecar if r not in feed] == []
+    # The writer records the calls in the CanaryGate's status off the request path, coalesced (a
+    # hook's first call or changed answer, at most once a second): a few writes for 140 calls.
+    status = [r for r in by_sidecar if r.verb == "patch" and r.path.endswith("/canarygates/demo/status")]
+    assert len(status) <= 3
+    assert [r for r in by_sidecar if r not in feed and r not in status] == []
     # Not vacuous: the log does record this sidecar's requests (its probes keep coming).
     wait_until(lambda: any(r.path == "/version" and r.time > ended and r.user.startswith(
         "system:serviceaccount:canary-gate:") for r in apiserver.requests), what="a liveness probe in the log")
