@@ -169,7 +169,7 @@ FILES = {'deploy/crd/canarygate.yaml': '# The CanaryGate custom resource: per-ga
                                     '(consuming a one-step approval, ending live\n'
                                     '#   gate changes when a rollout ends); it never writes spec;\n'
                                     '# - write CanaryGate status;\n'
-                                    '# - record Events (core v1 and events.k8s.io/v1);\n'
+                                    '# - record Events (core v1, created, never patched);\n'
                                     "# - get a Canary's target Deployment, to check that an "
                                     'approval given while Waiting names it.\n'
                                     '# The --reconcile mode needs more: see '
@@ -187,7 +187,7 @@ FILES = {'deploy/crd/canarygate.yaml': '# The CanaryGate custom resource: per-ga
                                     '    verbs: ["get", "list", "watch", "patch"]\n'
                                     '  - apiGroups: ["piggysec.com"]\n'
                                     '    resources: ["canarygates/status"]\n'
-                                    '    verbs: ["update", "patch"]\n'
+                                    '    verbs: ["patch"]\n'
                                     '  - apiGroups: ["flagger.app"]\n'
                                     '    resources: ["canaries"]\n'
                                     '    verbs: ["get", "list", "watch"]\n'
@@ -196,10 +196,7 @@ FILES = {'deploy/crd/canarygate.yaml': '# The CanaryGate custom resource: per-ga
                                     '    verbs: ["get"]\n'
                                     '  - apiGroups: [""]\n'
                                     '    resources: ["events"]\n'
-                                    '    verbs: ["create", "patch"]\n'
-                                    '  - apiGroups: ["events.k8s.io"]\n'
-                                    '    resources: ["events"]\n'
-                                    '    verbs: ["create", "patch"]\n',
+                                    '    verbs: ["create"]\n',
  'deploy/sidecar/clusterrolebinding.yaml': 'apiVersion: rbac.authorization.k8s.io/v1\n'
                                            'kind: ClusterRoleBinding\n'
                                            'metadata:\n'

@@ -37,11 +37,10 @@ KUBECTL = ROOT / ".venv" / "bin" / "kubectl"
 
 SIDECAR_RULES = {
     ("piggysec.com", "canarygates"): {"get", "list", "watch", "patch"},
-    ("piggysec.com", "canarygates/status"): {"update", "patch"},
+    ("piggysec.com", "canarygates/status"): {"patch"},
     ("flagger.app", "canaries"): {"get", "list", "watch"},
     ("apps", "deployments"): {"get"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
 }
 RECONCILER_RULES = {("flagger.app", "canaries"): {"create", "update", "patch"}}
 
