@@ -305,7 +305,8 @@ How long a live change holds (its scope):
   rollout   the default: until the rollout in progress ends (or the next one, if none is running)
   sticky    --sticky: until someone changes it again
   step      'promote' without --full, 'abort' while Waiting: one "go on", then the gate is back
-            to what it was
+            to what it was; for confirm-promotion, every call of that one promotion (blue/green
+            asks twice)
 
 What to run:
   kubectl gate show NAME           where the rollout is and which gate holds it
