@@ -162,11 +162,6 @@ def _json_type(value: Any) -> str:
     return {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}.get(type(value), "null")
 
 
-def open_command(gate: str, namespace: str, name: str) -> str:
-    """The command a person runs to open ``gate`` (to arm it, for rollback)."""
-    return f"kubectl gate open {gate} {name} -n {namespace}"
-
-
 def gate_answer(
     hook: str, decision: Decision, *, ref: str, found_by: str, found: bool, canary: str, passed_over: str = ""
 ) -> tuple[int, Answer]:
