@@ -44,6 +44,7 @@ E2E_BIN = os.environ.get("CANARYGATE_E2E_BIN")
 
 pytestmark = [
     pytest.mark.e2e_real,
+    pytest.mark.timeout(900),  # the release fixture may build both binaries
     pytest.mark.skipif(not E2E_BIN, reason="CANARYGATE_E2E_BIN is not set (a directory holding kubectl-krew v0.4.3)"),
     pytest.mark.skipif(sys.platform != "linux", reason="krew ships the onedir build on Linux; this runs it"),
 ]

@@ -134,6 +134,7 @@ def smoke(binary: pathlib.Path) -> None:
     assert "kind: Canary" in rendered.stdout and "/confirm-promotion" in rendered.stdout
 
 
+@pytest.mark.timeout(900)  # two PyInstaller builds: about a minute idle, several on a loaded 2-core machine
 def test_build_binary_builds_runnable_onefile_and_onedir(tmp_path: pathlib.Path) -> None:
     builds = {}
     for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
