@@ -228,7 +228,9 @@ class RealFlagger:
 
     real = True
 
-    def __init__(self, kubeconfig: str, proxies: Iterable[HookProxy]):
+    def __init__(self, kubeconfig: str, proxies: Iterable[HookProxy], *, timeout_scale: float = 1.0):
+        """``timeout_scale`` stretches the waits of tests written for the simulator's time scale."""
+        self.timeout_scale = timeout_scale
         self.api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
         self.custom = kubernetes.client.CustomObjectsApi(self.api_client)
         self._proxies = proxies
@@ -249,6 +251,7 @@ class RealFlagger:
     def wait_for_phase(self, namespace: str, name: str, phase: str | Iterable[str],
                        timeout: float = 60.0) -> dict[str, Any]:
         phases = {phase} if isinstance(phase, str) else set(phase)
+        timeout *= self.timeout_scale
         deadline = time.monotonic() + timeout
         last = ""
         while True:

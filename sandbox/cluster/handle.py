@@ -89,13 +89,27 @@ def parse_audit_line(line: str) -> AuditRecord | None:
         duration=max(0.0, done - received))
 
 
+DISRUPTIVE_ENV = "CANARYGATE_E2E_DISRUPTIVE"
+
+
 class _Faults:
-    """The emulator's ``faults`` for what a real API server can do: go down, or hang."""
+    """The emulator's ``faults`` for what a real API server can do: go down, or hang.
+
+    The real cluster is shared by every test of a run, so these refuse unless the run allows
+    disruption (``CANARYGATE_E2E_DISRUPTIVE=1``: the real tier runs tests marked ``disruptive``
+    alone, after the others).
+    """
 
     def __init__(self, handle: ClusterHandle):
         self._handle = handle
         self._down = False
         self._hang = False
+
+    @staticmethod
+    def _allowed() -> None:
+        if os.environ.get(DISRUPTIVE_ENV) != "1":
+            raise RuntimeError("this test stops or hangs the shared real API server: mark it "
+                               "@pytest.mark.disruptive (the real tier runs those alone)")
 
     @property
     def down(self) -> bool:
@@ -103,6 +117,7 @@ class _Faults:
 
     @down.setter
     def down(self, value: bool) -> None:
+        self._allowed()
         self._handle.act("kube-apiserver", "stop" if value else "start")
         self._down = bool(value)
 
@@ -112,6 +127,7 @@ class _Faults:
 
     @hang.setter
     def hang(self, value: bool) -> None:
+        self._allowed()
         self._handle.act("kube-apiserver", "pause" if value else "resume")
         self._hang = bool(value)
 

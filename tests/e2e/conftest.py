@@ -171,15 +171,32 @@ def sidecar_kubeconfig(_sandbox, kubeconfig, crds, tmp_path_factory) -> str:
         _sandbox.apply(yaml.safe_load((ROOT / "deploy" / "sidecar" / name).read_text()))
     token = "sidecar-" + secrets.token_hex(16)
     _sandbox.add_token(token, SIDECAR_USER, SIDECAR_GROUPS)
-    return _sandbox.write_kubeconfig(tmp_path_factory.mktemp("sidecar") / "config", token=token)
+    config = _sandbox.write_kubeconfig(tmp_path_factory.mktemp("sidecar") / "config", token=token)
+    if REAL:  # a real API server's RBAC authorizer sees a new binding a moment after it is written
+        wait_until(lambda: _may_watch_canarygates(config), timeout=30 / SLOWDOWN, what="the sidecar's RBAC")
+    return config
+
+
+def _may_watch_canarygates(config: str) -> bool:
+    import kubernetes
+
+    with kubernetes.config.new_client_from_config(config_file=config) as client:
+        review = kubernetes.client.AuthorizationV1Api(client).create_self_subject_access_review({
+            "spec": {"resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"}}})
+    return bool(review.status.allowed)
 
 
 @pytest.fixture
-def make_sidecar(sidecar_kubeconfig, tmp_path, request):
-    """Start a sidecar with extra flags: ``make_sidecar("--namespaces", ns)``; stopped after the test."""
+def make_sidecar(sidecar_kubeconfig, tmp_path, request, namespace):
+    """Start a sidecar with extra flags: ``make_sidecar("--namespaces", ns)``; stopped after the test.
+
+    On the real tier, where every test of the run shares one cluster, a sidecar watches only the
+    test's namespace unless told otherwise (another test's sidecar would act on this one's gates)."""
     started: list[SidecarProcess] = []
 
     def make(*args: str, wait: bool = True) -> SidecarProcess:
+        if REAL and not any(a == "--namespaces" or a.startswith("--namespaces=") for a in args):
+            args = ("--namespaces", namespace, *args)
         process = SidecarProcess(sidecar_kubeconfig, tmp_path / f"sidecar-{len(started)}.log", *args)
         started.append(process)
         return process.start(wait=wait)
@@ -216,7 +233,7 @@ def _real_flagger(kubeconfig):
         return
     from sandbox.cluster.flagger import RealFlagger
 
-    with RealFlagger(kubeconfig, PROXIES) as real:
+    with RealFlagger(kubeconfig, PROXIES, timeout_scale=SLOWDOWN) as real:
         yield real
 
 
@@ -300,7 +317,7 @@ class Rollouts:
         write_live_change(self.kube, self.namespace, name, gate=gate, state=state, by="e2e", at=at, scope=scope)
 
     def wait_phase(self, name: str, phase: str | tuple[str, ...], timeout: float = 30.0) -> dict:
-        return self.flagger.wait_for_phase(self.namespace, name, phase, timeout=timeout * SLOWDOWN)
+        return self.flagger.wait_for_phase(self.namespace, name, phase, timeout=timeout)
 
     def ticks(self, name: str = "demo") -> list:
         return self.flagger.history(self.namespace, name)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.tiers import SLOWDOWN
 
 from kubectl_gate.cli import cli
 
@@ -26,11 +27,21 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
+def stretch_timeouts(args: tuple) -> list:
+    """``--timeout 30s`` is the sandbox's; real Flagger ticks SLOWDOWN times slower."""
+    out = list(args)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--timeout" and out[i + 1].endswith("s"):
+            out[i + 1] = f"{int(float(out[i + 1][:-1]) * SLOWDOWN)}s"
+    return out
+
+
 @pytest.fixture
 def gate(kubeconfig, namespace, rollouts, sidecar, tmp_path):
     """Run ``kubectl gate ARGS -n NS`` in-process; ``gate.apply(**declared)`` creates the app and the gate."""
 
     def run(*args, check=True):
+        args = stretch_timeouts(args)
         result = CliRunner().invoke(cli, [*args, "--kubeconfig", kubeconfig, "-n", namespace])
         if check is True:
             assert result.exit_code == 0, result.output
