@@ -383,13 +383,19 @@ def policy_denials(apiserver, namespace: str, user: str) -> list[str]:
     return found
 
 
-def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(bench, apiserver, rollouts):
+@pytest.fixture
+def audit_from(apiserver) -> float:
+    """Read the audit log from here on; asked for before ``rollouts``, so the sidecar's start is in it."""
+    apiserver.clear_requests()
+    return time.time()
+
+
+def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(bench, audit_from, apiserver,
+                                                                               rollouts):
     """A real rollout with real Flagger: approvals by ``kubectl gate`` as an approver, the sidecar
     binding, consuming and ending them under the policies; then the audit log of the sidecar's user
     in this namespace (plus its cluster-wide lists and watches) against its ClusterRole."""
     approver = bench.user("rita", "canary-gate-approver")
-    apiserver.clear_requests()
-    since = time.time()
     rollouts.create("demo", confirm_rollout="closed", confirm_promotion="closed")
     assert bench.gate(approver, "open", "post-rollout", "demo").returncode == 0  # idle: bound, then ended
     rollouts.new_revision()
@@ -408,7 +414,7 @@ def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(b
     while not settled():
         assert time.monotonic() < deadline, f"live changes left: {bench.annotations()}"
         time.sleep(1)
-    records = [r for r in apiserver.requests if r.user == SIDECAR_USER and r.time >= since - 1
+    records = [r for r in apiserver.requests if r.user == SIDECAR_USER and r.time >= audit_from - 1
                and r.namespace in ("", bench.ns) and r.resource]  # (not /version, discovery)
     # NB: cluster-wide lists and watches come from every sidecar on this cluster, some of them tests of
     # missing rights; RBAC refusals are checked here, for what this rollout made it do.
