@@ -51,14 +51,17 @@ def desired_status(deployment: dict[str, Any], now: str) -> dict[str, Any]:
     old = {c.get("type"): c for c in ((deployment.get("status") or {}).get("conditions") or [])}
 
     def condition(kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
+        # As the Deployment controller: lastUpdateTime moves only when status or reason change
+        # (Flagger's progress deadline counts from it), lastTransitionTime only when status does.
         previous = old.get(kind) or {}
         same = previous.get("status") == status
+        unchanged = same and previous.get("reason") == reason
         return {"type": kind, "status": status, "reason": reason, "message": message,
-                "lastUpdateTime": now,
+                "lastUpdateTime": previous.get("lastUpdateTime", now) if unchanged else now,
                 "lastTransitionTime": previous.get("lastTransitionTime", now) if same else now}
 
     name = meta.get("name", "")
-    if unready:
+    if unready and replicas > 0:  # no replicas wanted: the controller reports the Deployment available
         conditions = [condition("Available", "False", "MinimumReplicasUnavailable",
                                 "Deployment does not have minimum availability.")]
     else:
