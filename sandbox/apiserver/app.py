@@ -401,6 +401,8 @@ class ApiApp:
             except ValueError:
                 raise status.bad_request("invalid DeleteOptions body") from None
         obj = self.objects.delete(t.rt, t.namespace, t.name, options, opts)
+        if obj.get("kind") == "Status":
+            return json_response(obj)
         return self.render(request, t, obj)
 
     def do_delete_collection(self, request: Request, t: Target, query: dict) -> Response:
@@ -411,8 +413,9 @@ class ApiApp:
         for o in items:
             if match(o):
                 try:
-                    deleted.append(present(t.rt, self.objects.delete(
-                        t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {}, opts)))
+                    out = self.objects.delete(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {},
+                                              opts)
+                    deleted.append(present(t.rt, o) if out.get("kind") == "Status" else out)
                 except status.ApiError as e:
                     if e.code != 404:
                         raise

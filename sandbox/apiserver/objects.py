@@ -9,9 +9,13 @@ The rules mirror kube-apiserver's generic registry and the CRD strategy:
   ``generation`` is bumped when anything outside ``metadata`` (and ``status``,
   when it is a subresource) changed; a no-op write stores nothing and keeps the
   resourceVersion (kubectl prints "patched (no change)" from that).
-* delete of an object with finalizers only sets ``deletionTimestamp``; removing the
-  last finalizer then deletes it.  NB: namespaces are deleted at once, with their
-  contents (no Terminating phase).
+* delete answers a ``Status`` of kind Success naming what went, except for the kinds
+  whose registry returns the deleted object (pods, services, serviceaccounts) and for a
+  deferred deletion: an object with finalizers only gets ``deletionTimestamp`` (and a
+  new ``generation``) and is answered as it now is; removing the last finalizer then
+  deletes it.  A namespace goes ``Terminating`` and is answered so; the namespace
+  controller (:mod:`sandbox.apiserver.controllers`) deletes its contents, then the
+  namespace.  Creating in a terminating namespace is 403 ``NamespaceTerminating``.
 * CRDs: creating one starts serving its kind (status says Established at once);
   deleting one deletes its objects.
 """
@@ -32,6 +36,8 @@ from sandbox.apiserver.store import Store
 IMMUTABLE_META = ("uid", "creationTimestamp", "name", "namespace", "generation", "deletionTimestamp",
                   "deletionGracePeriodSeconds", "selfLink")
 _cluster_ips = itertools.count(1)
+# NB: the registries with ReturnDeletedObject: a DELETE answers the object, not a Status.
+RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "serviceaccounts")}
 
 
 def now() -> str:
@@ -191,8 +197,11 @@ class Objects:
         meta["creationTimestamp"] = now()
         meta["generation"] = 1
         with self.store.lock:
-            if rt.namespaced and self.store.get(("", "namespaces"), "", namespace) is None:
+            ns = self.store.get(("", "namespaces"), "", namespace) if rt.namespaced else None
+            if rt.namespaced and ns is None:
                 raise status.not_found("namespaces", "", namespace)
+            if ns is not None and ns["metadata"].get("deletionTimestamp"):
+                raise namespace_terminating(rt, namespace, meta["name"])
             if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
                 raise status.already_exists(rt.plural, rt.group, meta["name"])
             if opts.dry_run:
@@ -302,6 +311,7 @@ class Objects:
 
     # -- delete ----------------------------------------------------------------
     def delete(self, rt: ResourceType, namespace: str, name: str, options: dict, opts: WriteOptions) -> dict:
+        """Delete as kube-apiserver does; returns what the DELETE answers (the object, or a Success Status)."""
         with self.store.lock:
             old = self.get_or_404(rt, namespace, name)
             pre = (options or {}).get("preconditions") or {}
@@ -315,29 +325,33 @@ class Objects:
                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                       f"{old['metadata']['resourceVersion']}")
             if opts.dry_run:
-                return old
-            if old["metadata"].get("finalizers") and rt.key != ("", "namespaces"):
-                if old["metadata"].get("deletionTimestamp"):
-                    return old
+                return present(rt, old)
+            if old["metadata"].get("deletionTimestamp"):
+                return present(rt, old)       # NB: already going: answered as it is, nothing written
+            if rt.key == ("", "namespaces"):
+                new = copy.deepcopy(old)
+                new["metadata"]["deletionTimestamp"] = now()
+                new["status"] = {**(new.get("status") or {}), "phase": "Terminating"}
+                return present(rt, self.store.put(rt.key, new, "MODIFIED"))
+            if old["metadata"].get("finalizers"):
                 new = copy.deepcopy(old)
                 new["metadata"]["deletionTimestamp"] = now()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
-                return self.store.put(rt.key, new, "MODIFIED")
-            if rt.key == ("", "namespaces"):
-                for key in self.store.namespaces_in_use(name):
-                    for o in self.store.list(key, name)[0]:
-                        self.store.remove(key, name, o["metadata"]["name"])
-                final = copy.deepcopy(old)
-                final["status"] = {"phase": "Terminating"}
-                self.store.remove(rt.key, "", name)
-                return final
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+                return present(rt, self.store.put(rt.key, new, "MODIFIED"))
             if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
                 served = self.registry.by_crd(name)
                 if served is not None:
                     for o in self.store.list(served.key)[0]:
                         self.store.remove(served.key, o["metadata"].get("namespace", ""), o["metadata"]["name"])
                 self.registry.remove_crd(name)
-            return self.store.remove(rt.key, namespace if rt.namespaced else "", name)
+            gone = self.store.remove(rt.key, namespace if rt.namespaced else "", name)
+            if rt.key in RETURNS_DELETED_OBJECT:
+                return present(rt, gone)
+            details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": old["metadata"].get("uid", "")}
+            if not rt.group:
+                del details["group"]
+            return status.success_status(details)
 
     # -- test setup ---------------------------------------------------------------
     def force_apply(self, rt: ResourceType, body: dict) -> dict:
@@ -375,3 +389,15 @@ class Objects:
             if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
                 self.registry.set_crd(stored)
             return stored
+
+
+def namespace_terminating(rt: ResourceType, namespace: str, name: str) -> status.ApiError:
+    """kube-apiserver's NamespaceLifecycle admission refusing new content in a terminating namespace."""
+    details: dict[str, Any] = {"name": name, "group": rt.group, "kind": rt.plural, "causes": [
+        {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+         "field": "metadata.namespace"}]}
+    if not rt.group:
+        del details["group"]
+    return status.ApiError(403, f'{status.qualified(rt.plural, rt.group)} "{name}" is forbidden: unable to create '
+                                f'new content in namespace {namespace} because it is being terminated',
+                           reason="Forbidden", details=details)

@@ -22,6 +22,7 @@ import yaml
 
 from sandbox.apiserver import status
 from sandbox.apiserver.app import ApiApp, RequestRecord
+from sandbox.apiserver.controllers import NamespaceController
 from sandbox.apiserver.faults import Faults
 from sandbox.apiserver.http11 import ThreadedServer
 from sandbox.apiserver.objects import Objects
@@ -51,6 +52,7 @@ class ApiServer:
         self.store = Store(history_limit=watch_history)
         self.registry = Registry()
         self.objects = Objects(self.store, self.registry)
+        self.namespace_controller = NamespaceController(self.store, self.objects)
         self.admin_token = admin_token or "admin-" + secrets.token_hex(16)
         self.tokens: dict[str, UserInfo] = {}
         self.add_token(self.admin_token, "admin", ("system:masters",))
@@ -78,11 +80,13 @@ class ApiServer:
                 self._stopping = False
                 self.store.closed = False
                 self._listen()
+                self.namespace_controller.start()
         return self
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
+            self.namespace_controller.stop()
             self.store.close()
             self._close_listener(drop_connections=True)
 

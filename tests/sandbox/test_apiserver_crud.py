@@ -5,7 +5,8 @@ Covers: uid/creationTimestamp/generation/resourceVersion on create; 409 AlreadyE
 resourceVersion (409 Conflict); merge patch (null deletes), JSON patch with ``test``;
 no-op writes keep the resourceVersion; generation bumps on spec changes only; the
 status subresource; CRD schema validation (422 with causes), pruning and strict field
-validation; delete; namespaces (404 in a missing namespace, contents go with them);
+validation; delete (a Success Status, or the object when deferred or for Services); namespaces
+(404 in a missing namespace; deleting one: Terminating, contents deleted, then gone);
 built-in kinds (strategic merge patch on a Deployment).  Runs against a real cluster
 too (GATE_E2E_KUBECONFIG).
 """
@@ -13,6 +14,8 @@ too (GATE_E2E_KUBECONFIG).
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import kubernetes
 import pytest
@@ -208,10 +211,11 @@ def test_unknown_fields_are_pruned_or_refused_when_strict(co, crds, namespace):
     assert 'unknown field "spec.surprise"' in status_of(e.value)["message"]
 
 
-def test_delete_returns_object_then_404(co, crds, namespace):
-    co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
+def test_delete_answers_success_status_then_404(co, crds, namespace):
+    created = co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
     out = co.delete_namespaced_custom_object(G, V, namespace, P, "a")
-    assert out["metadata"]["name"] == "a"
+    assert (out["kind"], out["status"]) == ("Status", "Success")
+    assert out["details"] == {"name": "a", "group": G, "kind": P, "uid": created["metadata"]["uid"]}
     with pytest.raises(ApiException) as e:
         co.get_namespaced_custom_object(G, V, namespace, P, "a")
     assert e.value.status == 404
@@ -224,9 +228,10 @@ def test_finalizers_hold_deletion(co, crds, namespace):
     body = gate("a")
     body["metadata"]["finalizers"] = ["sandbox.test/hold"]
     co.create_namespaced_custom_object(G, V, namespace, P, body)
-    co.delete_namespaced_custom_object(G, V, namespace, P, "a")
+    answer = co.delete_namespaced_custom_object(G, V, namespace, P, "a")
     held = co.get_namespaced_custom_object(G, V, namespace, P, "a")
-    assert held["metadata"]["deletionTimestamp"]
+    assert answer == held                      # NB: a deferred deletion answers the object, not a Status
+    assert held["metadata"]["deletionTimestamp"] and held["metadata"]["generation"] == 2
     co.patch_namespaced_custom_object(G, V, namespace, P, "a", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiException) as e:
         co.get_namespaced_custom_object(G, V, namespace, P, "a")
@@ -255,13 +260,64 @@ def test_core_kinds_and_strategic_merge_patch(api_client, namespace):
     assert names == ["web"]
 
 
-def test_deleting_a_namespace_deletes_its_objects(api_client, apiserver, crds):
+def test_core_delete_answers(api_client, namespace):
+    core = kubernetes.client.CoreV1Api(api_client)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
+    out = core.delete_namespaced_config_map("cm", namespace, _preload_content=False)
+    out = json.loads(out.data)
+    assert (out["kind"], out["status"]) == ("Status", "Success")
+    assert set(out["details"]) == {"name", "kind", "uid"} and out["details"]["kind"] == "configmaps" 
+    core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
+    svc = json.loads(core.delete_namespaced_service("svc", namespace, _preload_content=False).data)
+    assert (svc["kind"], svc["metadata"]["name"]) == ("Service", "svc")    # NB: its registry answers the object
+
+
+SAFETY_NET = 60     # seconds: the real namespace controller takes a few; never an assertion on speed
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + SAFETY_NET
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} (gave up after {SAFETY_NET} s)")
+        time.sleep(0.2)
+    return result
+
+
+def test_deleting_a_namespace_terminates_it_then_its_objects_and_it_go(api_client, crds):
     core = kubernetes.client.CoreV1Api(api_client)
     co = kubernetes.client.CustomObjectsApi(api_client)
-    core.create_namespace({"metadata": {"name": "t-ns-deletion"}})
-    co.create_namespaced_custom_object(G, V, "t-ns-deletion", P, gate("a"))
-    core.delete_namespace("t-ns-deletion")
-    assert co.list_namespaced_custom_object(G, V, "t-ns-deletion", P)["items"] == []
+    ns = f"t-ns-deletion-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    co.create_namespaced_custom_object(G, V, ns, P, gate("a"))
+    held = gate("held")
+    held["metadata"]["finalizers"] = ["sandbox.test/hold"]
+    co.create_namespaced_custom_object(G, V, ns, P, held)
+    answer = json.loads(core.delete_namespace(ns, _preload_content=False).data)
+    assert (answer["kind"], answer["status"]["phase"]) == ("Namespace", "Terminating")
+    assert answer["metadata"]["deletionTimestamp"] and answer["spec"]["finalizers"] == ["kubernetes"]
+
+    def only_held_left():
+        items = co.list_namespaced_custom_object(G, V, ns, P)["items"]
+        return [i["metadata"]["name"] for i in items] == ["held"] and items[0]["metadata"].get("deletionTimestamp")
+
+    wait_for(only_held_left, "the namespace controller did not delete the contents")
+    assert core.read_namespace(ns).status.phase == "Terminating"     # a finalizer holds it
     with pytest.raises(ApiException) as e:
-        core.read_namespace("t-ns-deletion")
-    assert e.value.status == 404
+        co.create_namespaced_custom_object(G, V, ns, P, gate("late"))
+    body = status_of(e.value)
+    assert (e.value.status, body["reason"]) == (403, "Forbidden")
+    assert body["message"] == (f'canarygates.piggysec.com "late" is forbidden: unable to create new content in '
+                               f'namespace {ns} because it is being terminated')
+    assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    co.patch_namespaced_custom_object(G, V, ns, P, "held", {"metadata": {"finalizers": None}})
+
+    def namespace_gone():
+        try:
+            core.read_namespace(ns)
+        except ApiException as e:
+            return e.status == 404
+        return False
+
+    wait_for(namespace_gone, "the namespace was not removed once empty")
+    assert co.list_namespaced_custom_object(G, V, ns, P)["items"] == []
