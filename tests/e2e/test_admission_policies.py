@@ -273,6 +273,12 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
     assert "only remove" in refused([{"op": "add", "path": "/metadata/annotations/gate.piggysec.com~1rollout",
                                       "value": live("opened", SIDECAR_USER)}])
     assert bench.annotations()["gate.piggysec.com/confirm-promotion"] == current
+    # A sticky change lasts until a person changes it: the sidecar never ends one.
+    sticky = live("closed", "dave", scope="sticky")
+    assert bench.annotate(dave, "rollout", sticky).returncode == 0
+    assert "never ends a sticky live change" in refused(
+        [{"op": "remove", "path": "/metadata/annotations/gate.piggysec.com~1rollout"}])
+    assert bench.annotations()["gate.piggysec.com/rollout"] == sticky
 
 
 # -- (b) the approve verb, opted in by namespace label ------------------------------------------------------
