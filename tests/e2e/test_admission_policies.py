@@ -227,6 +227,10 @@ def test_cluster_admins_cannot_forge_an_author_either(bench, apiserver):
     obj["metadata"]["annotations"] = {"gate.piggysec.com/rollout": live("opened", FORGED)}
     created = bench.kubectl(apiserver.kubeconfig, "create", "-f", "-", input=json.dumps(obj))
     assert created.returncode != 0 and "canary-gate-live-changes" in created.stderr
+    me = bench.kubectl(apiserver.kubeconfig, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout
+    obj["metadata"]["annotations"] = {"gate.piggysec.com/rollout": live("opened", me)}  # in its own name
+    created = bench.kubectl(apiserver.kubeconfig, "create", "-f", "-", input=json.dumps(obj))
+    assert created.returncode == 0, created.stderr
 
 
 def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidecar_kubeconfig, apiserver):
