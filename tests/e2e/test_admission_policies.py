@@ -443,3 +443,22 @@ def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(b
     # Granted and not used: only get on CanaryGates, which grants nothing list and watch do not (they
     # return every CanaryGate whole); the rest of the role is what the code does.
     assert set(unused) <= {("piggysec.com", "canarygates", "get")}, unused
+
+
+def test_every_shipped_policy_type_checks_against_the_crd_without_warnings(installed, kubectl):
+    """The API server type-checks each expression against the CanaryGate schema (the policies name
+    v1alpha1: with "*" it checks nothing): a misspelt field would only show as a warning there, and
+    as a denial of every request at run time (failurePolicy Fail)."""
+    names = [n for k, n in installed.items() if k.startswith("canary-gate-") and "policy" not in k]
+    policies = [n for n in names if kubectl("get", "validatingadmissionpolicy", n, "--ignore-not-found",
+                                            "-o", "name").stdout.strip()]
+    assert len(policies) == 3, names
+    for name in policies:
+        deadline = time.monotonic() + 60
+        while True:
+            status = json.loads(kubectl("get", "validatingadmissionpolicy", name, "-o", "json").stdout).get("status") or {}
+            if status.get("observedGeneration"):
+                break
+            assert time.monotonic() < deadline, f"{name} never type-checked"
+            time.sleep(0.5)
+        assert not (status.get("typeChecking") or {}).get("expressionWarnings"), (name, status)
