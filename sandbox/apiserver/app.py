@@ -234,11 +234,16 @@ class ApiApp:
         return json_response(doc)
 
     def on_openapi_v2(self, request: Request) -> Response:
-        # NB: v2 is protobuf-only for client-go; a 404 makes kubectl fall back cleanly.
-        raise status.page_not_found()
+        # NB: no protobuf here; client-go asks for v2 in protobuf only, and a 404 makes kubectl do without.
+        accept = request.headers.get("Accept", "") or "*/*"
+        if not any(a.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+                   for a in accept.split(",")):
+            raise status.page_not_found()
+        return json_response(openapi.swagger_v2(self.registry))
 
     def on_openapi_v3(self, request: Request) -> Response:
-        return json_response(openapi.index(self.registry))
+        # NB: kube-openapi's index handler sets no Content-Type; Go sniffs the JSON as text/plain.
+        return json_response(openapi.index(self.registry), "text/plain; charset=utf-8")
 
     def on_openapi_v3_doc(self, request: Request, gv: str) -> Response:
         parts = gv.strip("/").split("/")

@@ -7,7 +7,9 @@ validation.  NB: strategic-merge-patch is deliberately *not* listed in
 ``requestBody.content``: with a schema-less document kubectl would try to build a
 strategic patch from it and fail.  ``components.schemas`` carries each CRD
 version's schema so that ``kubectl explain`` has something to show.
-``/openapi/v2`` is protobuf-only and answered 404.
+``/openapi/v2`` is served as JSON (``swagger: "2.0"``, the same operations and
+schemas, under ``definitions``) when asked for JSON; asked for its protobuf form only
+(what client-go's OpenAPISchema sends) it is 404, which kubectl takes as "no v2".
 """
 
 from __future__ import annotations
@@ -74,3 +76,37 @@ def group_version_doc(registry: Registry, group: str, version: str) -> dict[str,
         schemas[_schema_name(r)] = schema
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
             "paths": paths, "components": {"schemas": schemas}}
+
+
+def swagger_v2(registry: Registry) -> dict[str, Any]:
+    """``/openapi/v2`` as JSON: every group-version's operations and schemas, swagger 2.0 shaped."""
+    paths: dict[str, Any] = {}
+    definitions: dict[str, Any] = {}
+    for group, versions in registry.group_versions().items():
+        for version in versions:
+            doc = group_version_doc(registry, group, version)
+            for path, ops in (doc or {}).get("paths", {}).items():
+                paths[path] = {verb: _v2_operation(op) for verb, op in ops.items()}
+            definitions.update((doc or {}).get("components", {}).get("schemas", {}))
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "1.37"}, "paths": paths,
+            "definitions": definitions}
+
+
+def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in op.items() if k not in ("parameters", "requestBody", "responses")}
+    params = [{"name": p["name"], "in": p["in"], **p.get("schema", {})} for p in op.get("parameters", [])]
+    if "requestBody" in op:
+        out["consumes"] = list(op["requestBody"]["content"])
+        params.insert(0, {"name": "body", "in": "body", "required": True, "schema": {"type": "object"}})
+    if params:
+        out["parameters"] = params
+    out["produces"] = ["application/json"]
+    out["responses"] = {code: {"description": r.get("description", ""),
+                               "schema": _v2_ref(r["content"]["application/json"]["schema"])}
+                        for code, r in op.get("responses", {}).items()}
+    return out
+
+
+def _v2_ref(schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return {"$ref": ref.replace("#/components/schemas/", "#/definitions/")} if ref else schema
