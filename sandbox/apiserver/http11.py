@@ -12,8 +12,9 @@ emulator needs and no more:
 * framing: a response with a Content-Length is sent as is, one without is sent
   chunked (HTTP/1.1) with each item the app yields flushed as it comes; a
   mismatched Content-Length or an error after the headers closes the connection;
-* request bodies (Content-Length or chunked) are drained after the response
-  whether or not the app read them, so the next request line is found;
+* request bodies (Content-Length or chunked) the app left unread are drained before
+  the response, up to 256 KiB as Go's net/http does; a bigger rest is not read and
+  the response says ``Connection: close``;
 * ``Connection: close`` from the client, HTTP/1.0 (keep-alive only when asked
   and the response has a length), and an idle timeout between requests;
 * ``is_down()`` consulted before each request, and every open connection tracked
@@ -37,7 +38,9 @@ import threading
 from typing import Any, Callable
 from urllib.parse import unquote_to_bytes, urlsplit
 
-DRAIN_LIMIT = 16 << 20      # NB: unread request bodies larger than this close the connection instead
+# NB: Go's net/http (maxPostHandlerReadBytes): before answering it reads and drops up to this much of what
+# the handler left of the request body; a body with more left is not read and the answer closes the connection.
+DRAIN_LIMIT = 256 << 10
 
 
 class BodyError(ValueError):
@@ -99,6 +102,8 @@ class RequestBody(io.RawIOBase):
 
     def drain(self, limit: int = DRAIN_LIMIT) -> bool:
         """Read and drop what the app left; False when over ``limit`` (then close the connection)."""
+        if not self._chunked and self._left >= limit:
+            return False          # NB: known to be too big: not read at all
         total = 0
         while not self._done:
             data = self.read(65536)
@@ -261,6 +266,12 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 else:
                     self.close_connection = True     # NB: HTTP/1.0 without a length: the end is the close
             headers = [(k, v) for k, v in headers if k.lower() not in ("connection", "keep-alive")]
+            if not self.close_connection:      # NB: as Go does, before the headers, so they can say "close"
+                try:
+                    if not body.drain():
+                        self.close_connection = True
+                except (BodyError, ConnectionError, TimeoutError):
+                    self.close_connection = True
             if "date" not in names:
                 headers.append(("Date", email.utils.formatdate(usegmt=True)))
             if self.close_connection or self.server.is_down():
@@ -268,7 +279,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 headers.append(("Connection", "close"))
             elif self.request_version < "HTTP/1.1":
                 headers.append(("Connection", "keep-alive"))
-            out = [f"HTTP/1.1 {status}\r\n".encode("latin-1")]
+            proto = "HTTP/1.0" if self.request_version == "HTTP/1.0" else "HTTP/1.1"   # NB: as Go answers
+            out = [f"{proto} {status}\r\n".encode("latin-1")]
             out += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers]
             out.append(b"\r\n")
             state["sent"] = True
