@@ -9,11 +9,12 @@ what of it is kept here:
 * A port *number* is looked up in the Service's ``spec.ports`` and replaced by that port's name:
   a missing Service is 404 ``services "NAME" not found``, a number no port has is 503
   ``no service port N found for service "NAME"``.
-* Then the Endpoints: kube-apiserver reads the Endpoints object of the same name, so a missing
-  Service reached by port *name* (or with no port) is 404 ``endpoints "NAME" not found``; no
-  endpoint is 503 ``no endpoints available for service "NAME"``; a port name that no port of the
-  Service has is 503 ``no endpoints available for service "ID"``. With no port in ``{id}`` only
-  an unnamed port matches (so a Service whose one port is named needs ``name:portname``).
+* Then the endpoints (kube-apiserver 1.37 reads the Service's EndpointSlices): a missing Service
+  reached by port *name* (or with no port) is 503 ``no endpoints available for service "NAME"``,
+  as is a Service with no endpoint; a port name that no port of the Service has is 503
+  ``no endpoints available for service "ID"`` (read from the 1.3x source, not checked on a real
+  cluster: that needs a reachable endpoint). With no port in ``{id}`` only an unnamed port
+  matches (so a Service whose one port is named needs ``name:portname``).
 * GET or HEAD with nothing after ``/proxy`` is answered 301 to the same path with ``/`` added.
 * The request is forwarded with its method, its body, its query string as sent, and the path
   after ``/proxy`` (cleaned as Go's ``path.Join`` does, trailing slash kept); its headers go along
@@ -98,7 +99,7 @@ def resolve(get_service: GetService, namespace: str, service_id: str) -> tuple[s
         port = match.get("name") or ""
     service = get_service(namespace, name)
     if service is None:
-        raise status.not_found("endpoints", "", name)
+        raise status.ApiError(503, f"no endpoints available for service {_go_quote(name)}")
     annotations = (service.get("metadata") or {}).get("annotations") or {}
     declared = (annotations.get(f"{ENDPOINT_ANNOTATION}.{port}") if port else None) \
         or annotations.get(ENDPOINT_ANNOTATION)

@@ -5,16 +5,17 @@ query, body and headers (minus Authorization and hop-by-hop ones) to the endpoin
 declares with the sandbox annotation, and the upstream's status, headers and body coming back;
 the ``name``, ``name:port`` (number or name) and ``scheme:name:port`` forms; a per-port endpoint;
 the 301 to ``proxy/`` when no path is given; kube-apiserver's Status answers for a missing Service
-(404), no endpoint, an unknown port and an unreachable upstream (503), an invalid id (400); RBAC
-on ``services/proxy`` with the verb from the method. The endpoint annotation is sandbox-only, so
-these are emulator-only.
+(404 by port number, 503 "no endpoints" by port name or none), no endpoint, an unknown port and an
+unreachable upstream (503), an invalid id (400); RBAC
+on ``services/proxy`` with the verb from the method. The answers without a backend run on both
+tiers; the tests that need one declare it with the sandbox-only endpoint annotation and skip on
+the real tier (see NO_LOOPBACK).
 """
 
 from __future__ import annotations
 
 import http.server
 import json
-import os
 import ssl
 import threading
 import urllib.error
@@ -25,11 +26,26 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
+from helpers.tiers import emulator_only, real_tier
+
 ENDPOINT = "sandbox.apiserver/endpoint"
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("GATE_E2E_KUBECONFIG")),
-    reason="GATE_E2E_KUBECONFIG is set: these tests need the sandbox emulator (its endpoint annotation, minted "
-           "tokens), which a real cluster does not have")
+NO_LOOPBACK = ("needs a reachable backend: kube-apiserver refuses to proxy to loopback addresses (IsProxyableIP; "
+               "EndpointSlices refuse 127.0.0.1 too) and servers in tests listen only on 127.0.0.1")
+
+
+@pytest.fixture
+def backend(apiserver):
+    """Marks a test that needs a backend the proxy can reach."""
+    emulator_only(apiserver, NO_LOOPBACK)
+
+
+def mint(apiserver, user: str) -> str:
+    """A bearer token for ``user`` (no groups) that this tier accepts."""
+    if real_tier(apiserver):
+        return apiserver.token(user)
+    token = f"tok-{uuid.uuid4().hex}"
+    apiserver.add_token(token, user)
+    return token
 
 
 class Upstream:
@@ -145,7 +161,7 @@ def status_of(body: bytes) -> tuple[int, str, str]:
 
 
 # -- forwarding ----------------------------------------------------------------------------------------
-def test_official_client_get_is_forwarded(core, namespace, echo):
+def test_official_client_get_is_forwarded(core, namespace, echo, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     resp = core.connect_get_namespaced_service_proxy_with_path("gate:80", namespace, "version",
                                                                _preload_content=False)
@@ -158,14 +174,14 @@ def test_official_client_get_is_forwarded(core, namespace, echo):
 
 
 @pytest.mark.parametrize("service_id", ["gate:80", "gate:http", "http:gate:80", "http:gate:http"])
-def test_port_by_number_or_name_and_scheme(core, namespace, echo, raw, service_id):
+def test_port_by_number_or_name_and_scheme(core, namespace, echo, raw, service_id, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     code, _, body = raw("GET", proxy_path(namespace, service_id, "/version"))
     assert code == 200, body
     assert json.loads(body)["path"] == "/version"
 
 
-def test_method_path_query_body_and_headers_forwarded(core, namespace, echo, raw):
+def test_method_path_query_body_and_headers_forwarded(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     code, _, body = raw("POST", proxy_path(namespace, "gate:http", "/hooks/a/../b/?x=1&y=%2F"),
                         body=b'{"k":"v"}', headers={"Content-Type": "application/json", "X-Custom": "yes",
@@ -182,7 +198,7 @@ def test_method_path_query_body_and_headers_forwarded(core, namespace, echo, raw
         assert (code, json.loads(body)["method"]) == (200, method)
 
 
-def test_upstream_status_headers_and_body_come_back(core, namespace, echo, raw):
+def test_upstream_status_headers_and_body_come_back(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     echo.reply = (418, [("Content-Type", "text/plain"), ("X-Teapot", "short"), ("Keep-Alive", "timeout=5")],
                   b"I'm a teapot\n")
@@ -195,7 +211,7 @@ def test_upstream_status_headers_and_body_come_back(core, namespace, echo, raw):
     assert (code, body, headers["Content-Length"]) == (418, b"", str(len(b"I'm a teapot\n")))
 
 
-def test_upstream_redirect_to_itself_is_rewritten_under_the_proxy(core, namespace, echo, raw, apiserver):
+def test_upstream_redirect_to_itself_is_rewritten_under_the_proxy(core, namespace, echo, raw, apiserver, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     echo.reply = (302, [("Location", "/login?next=%2F")], b"")
     code, headers, _ = raw("GET", proxy_path(namespace, "gate:80", "/"))
@@ -205,7 +221,7 @@ def test_upstream_redirect_to_itself_is_rewritten_under_the_proxy(core, namespac
     assert raw("GET", proxy_path(namespace, "gate:80", "/"))[1]["Location"] == "https://example.invalid/x"
 
 
-def test_no_path_redirects_to_slash(core, namespace, echo, raw):
+def test_no_path_redirects_to_slash(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     code, headers, _ = raw("GET", proxy_path(namespace, "gate:80") + "?a=b")
     assert (code, headers["Location"]) == (301, proxy_path(namespace, "gate:80", "/?a=b"))
@@ -214,7 +230,7 @@ def test_no_path_redirects_to_slash(core, namespace, echo, raw):
     assert (code, json.loads(body)["path"]) == (200, "/")
 
 
-def test_per_port_endpoint_annotation(core, namespace, upstream, raw):
+def test_per_port_endpoint_annotation(core, namespace, upstream, raw, backend):
     web, metrics = upstream("web"), upstream("metrics")
     make_service(core, namespace, annotations={ENDPOINT: web.url, f"{ENDPOINT}.metrics": metrics.url},
                  ports=[{"name": "http", "port": 80}, {"name": "metrics", "port": 9090}])
@@ -223,7 +239,7 @@ def test_per_port_endpoint_annotation(core, namespace, upstream, raw):
     assert json.loads(raw("GET", proxy_path(namespace, "gate:metrics", "/"))[2])["upstream"] == "metrics"
 
 
-def test_name_alone_reaches_only_an_unnamed_port(core, namespace, echo, raw):
+def test_name_alone_reaches_only_an_unnamed_port(core, namespace, echo, raw, backend):
     make_service(core, namespace, "named", annotations={ENDPOINT: echo.url})
     make_service(core, namespace, "unnamed", annotations={ENDPOINT: echo.url}, ports=[{"port": 80}])
     assert raw("GET", proxy_path(namespace, "unnamed", "/v"))[0] == 200
@@ -232,36 +248,45 @@ def test_name_alone_reaches_only_an_unnamed_port(core, namespace, echo, raw):
 
 
 # -- errors, as kube-apiserver says them --------------------------------------------------------------------
-def test_missing_service_is_404(core, namespace):
-    with pytest.raises(ApiException) as e:
-        core.connect_get_namespaced_service_proxy_with_path("nope:80", namespace, "version")
+@pytest.mark.parametrize("service_id", ["nope:80", "http:nope:80"])
+def test_missing_service_by_port_number_is_404(core, namespace, service_id):
+    with pytest.raises(ApiException) as e:     # NB: a port number is looked up in the Service
+        core.connect_get_namespaced_service_proxy_with_path(service_id, namespace, "version")
     assert e.value.status == 404
     assert status_of(e.value.body.encode() if isinstance(e.value.body, str) else e.value.body) == \
         (404, "NotFound", 'services "nope" not found')
-    # NB: by port name kube-apiserver goes straight to the Endpoints object of that name
-    with pytest.raises(ApiException) as e:
-        core.connect_get_namespaced_service_proxy_with_path("nope:http", namespace, "version")
-    assert (e.value.status, json.loads(e.value.body)["message"]) == (404, 'endpoints "nope" not found')
 
 
-def test_no_endpoint_is_503(core, namespace, raw):
+@pytest.mark.parametrize("service_id", ["nope", "nope:http", "http:nope:http"])
+def test_missing_service_by_port_name_is_503_no_endpoints(namespace, raw, service_id):
+    # NB: by port name (or none) kube-apiserver goes straight to the endpoints, and finds none
+    assert status_of(raw("GET", proxy_path(namespace, service_id, "/version"))[2]) == (
+        503, "ServiceUnavailable", 'no endpoints available for service "nope"')
+
+
+@pytest.mark.parametrize("service_id", ["gate", "gate:80", "gate:http", "http:gate:80", "gate:grpc"])
+def test_no_endpoint_is_503(core, namespace, raw, service_id):
     make_service(core, namespace)
+    assert status_of(raw("GET", proxy_path(namespace, service_id, "/version"))[2]) == (
+        503, "ServiceUnavailable", 'no endpoints available for service "gate"')
     with pytest.raises(ApiException) as e:
         core.connect_get_namespaced_service_proxy_with_path("gate:80", namespace, "version")
     assert e.value.status == 503
-    assert status_of(e.value.body.encode()) == (503, "ServiceUnavailable",
-                                                'no endpoints available for service "gate"')
 
 
-def test_unknown_port_is_503(core, namespace, echo, raw):
-    make_service(core, namespace, annotations={ENDPOINT: echo.url})
+def test_unknown_port_number_is_503(core, namespace, raw):
+    make_service(core, namespace)
     assert status_of(raw("GET", proxy_path(namespace, "gate:81", "/"))[2]) == (
         503, "ServiceUnavailable", 'no service port 81 found for service "gate"')
+
+
+def test_unknown_port_name_with_endpoints_is_503(core, namespace, echo, raw, backend):
+    make_service(core, namespace, annotations={ENDPOINT: echo.url})
     assert status_of(raw("GET", proxy_path(namespace, "gate:grpc", "/"))[2]) == (
         503, "ServiceUnavailable", 'no endpoints available for service "gate:grpc"')
 
 
-def test_unreachable_upstream_is_503(core, namespace, upstream, raw):
+def test_unreachable_upstream_is_503(core, namespace, upstream, raw, backend):
     gone = upstream()
     url = gone.url
     gone.close()
@@ -276,7 +301,7 @@ def test_invalid_service_id_is_400(namespace, raw):
         400, "BadRequest", 'invalid service request "ftp:gate:80"')
 
 
-def test_non_loopback_endpoint_is_refused(core, namespace, raw):
+def test_non_loopback_endpoint_is_refused(core, namespace, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: "http://192.0.2.1:80"})
     code, reason, message = status_of(raw("GET", proxy_path(namespace, "gate:80", "/"))[2])
     assert (code, reason) == (503, "ServiceUnavailable")
@@ -284,16 +309,15 @@ def test_non_loopback_endpoint_is_refused(core, namespace, raw):
 
 
 # -- RBAC ---------------------------------------------------------------------------------------------------
-def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, echo, raw):
-    make_service(core, namespace, annotations={ENDPOINT: echo.url})
-    token, user = f"tok-{uuid.uuid4().hex}", f"viewer-{uuid.uuid4().hex[:6]}"
-    apiserver.add_token(token, user)
+def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
+    make_service(core, namespace)                   # NB: no endpoints: a 503 past authorization, on both tiers
+    user = f"viewer-{namespace}"
+    token = mint(apiserver, user)
     path = proxy_path(namespace, "gate:80", "/version")
     code, _, body = raw("GET", path, token=token)
     assert status_of(body) == (403, "Forbidden", f'services "gate:80" is forbidden: User "{user}" cannot get '
                                                  f'resource "services/proxy" in API group "" in the namespace '
                                                  f'"{namespace}"')
-    assert echo.requests == []
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
     rbac.create_namespaced_role(namespace, {"metadata": {"name": "proxy-get"}, "rules": [
         {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]})
@@ -306,23 +330,44 @@ def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, echo, ra
         {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]})
     code, _, body = raw("GET", path, token=token)
-    assert (code, json.loads(body)["path"]) == (200, "/version")
-    assert raw("HEAD", path, token=token)[0] == 200      # HEAD is "get" too
+    assert status_of(body) == (503, "ServiceUnavailable", 'no endpoints available for service "gate"')
+    assert raw("HEAD", path, token=token)[0] == 503      # HEAD is "get" too
     # the verb comes from the method: a POST is "create", which the role does not grant
     code, _, body = raw("POST", path, token=token, body=b"{}")
     assert (code, json.loads(body)["message"].split(" cannot ")[1]) == (
         403, f'create resource "services/proxy" in API group "" in the namespace "{namespace}"')
 
 
+def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, core, namespace, echo, raw, backend):
+    make_service(core, namespace, annotations={ENDPOINT: echo.url})
+    user = f"viewer-{namespace}"
+    token = mint(apiserver, user)
+    path = proxy_path(namespace, "gate:80", "/version")
+    assert raw("GET", path, token=token)[0] == 403
+    assert echo.requests == []
+    rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "proxy-get"}, "rules": [
+        {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "proxy-get"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-get"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    code, _, body = raw("GET", path, token=token)
+    assert (code, json.loads(body)["path"]) == (200, "/version")
+
+
 # -- real kubectl ---------------------------------------------------------------------------------------------
 @pytest.mark.kubectl
-def test_kubectl_get_raw(kubectl, core, namespace, echo):
+def test_kubectl_get_raw(kubectl, core, namespace, echo, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     out = kubectl("get", "--raw", proxy_path(namespace, "gate:80", "/version"))
     assert json.loads(out.stdout)["path"] == "/version"
     out = kubectl("get", "--raw", proxy_path(namespace, "gate:http", "/healthz?verbose=1"))
     assert json.loads(out.stdout)["path"] == "/healthz?verbose=1"
-    core.delete_namespaced_service("gate", namespace)
+
+
+@pytest.mark.kubectl
+def test_kubectl_get_raw_errors(kubectl, core, namespace):
     make_service(core, namespace)
     out = kubectl("get", "--raw", proxy_path(namespace, "gate:80", "/version"), check=False)
     assert out.returncode == 1
