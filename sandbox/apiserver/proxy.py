@@ -35,7 +35,7 @@ A Service without one behaves as one whose Endpoints have no address (503), with
 selector. The annotation's scheme is used when ``{id}`` names none (kube-apiserver would say
 ``http``); only loopback hosts are forwarded to. Not done: protocol upgrades (exec, websockets,
 SPDY), rewriting links inside text/html answers, streaming (the upstream's answer is read whole,
-then sent), the ``services/proxy`` entry in discovery, and the deprecated
+then sent), and the deprecated
 ``/api/v1/proxy/namespaces/...`` paths.
 """
 

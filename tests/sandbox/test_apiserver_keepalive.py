@@ -70,8 +70,7 @@ def wait_until(condition, what: str, timeout: float = SAFETY_NET) -> None:
 
 @pytest.fixture
 def faults(apiserver):
-    emulator_only(apiserver, "faults.down kills kube-apiserver, which every suite running on this cluster shares "
-                             "(tests/e2e kill and restart it on purpose, alone)")
+    emulator_only(apiserver, "faults.down kills kube-apiserver, which every suite running on this cluster shares")
     yield apiserver.faults
     apiserver.faults.reset()
 
