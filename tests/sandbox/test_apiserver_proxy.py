@@ -301,7 +301,8 @@ def test_invalid_service_id_is_400(namespace, raw):
         400, "BadRequest", 'invalid service request "ftp:gate:80"')
 
 
-def test_non_loopback_endpoint_is_refused(core, namespace, raw, backend):
+def test_non_loopback_endpoint_is_refused(apiserver, core, namespace, raw):
+    emulator_only(apiserver, "tests the emulator's endpoint annotation (kube-apiserver reads EndpointSlices)")
     make_service(core, namespace, annotations={ENDPOINT: "http://192.0.2.1:80"})
     code, reason, message = status_of(raw("GET", proxy_path(namespace, "gate:80", "/"))[2])
     assert (code, reason) == (503, "ServiceUnavailable")
