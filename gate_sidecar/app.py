@@ -182,7 +182,7 @@ class GateSidecar:
             return self._unknown(hook, lookup.ref, canary_ref, why)
         if status != 200 and hook != gates.ROLLBACK and entry is not None:
             self.writer.held(lookup.key, hook, decision, canary)
-        if entry is not None:
+        if entry is not None and canary is not None and canary.active:  # show reads them during a rollout
             self.writer.called(lookup.key, hook, status, canary_ref)
         counter.inc()
         return status, body
