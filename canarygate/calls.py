@@ -49,7 +49,7 @@ class Call:
     canary: str = ""
 
 
-def _time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -67,7 +67,7 @@ def read_calls(status: Mapping[str, Any]) -> dict[str, Call]:
     for hook, entry in raw.items():
         if not isinstance(entry, Mapping):
             continue
-        at = _time(entry.get("at"))
+        at = parse_time(entry.get("at"))
         try:
             answer = int(entry.get("answer"))
         except (TypeError, ValueError):

@@ -135,7 +135,7 @@ def stuck(
             f"{gate}(approval for another revision)",
         )
     call = recorded.get(gate)
-    approved_at = call_records._time(decision.set_at) if decision.source == LIVE else None
+    approved_at = call_records.parse_time(decision.set_at) if decision.source == LIVE else None
     passed = call is not None and call.answer < 300 and (approved_at is None or call.at >= approved_at)
     others = other_webhooks(canary, gate, gate_ref)
     if passed and others and _age(now, call.at) < call_records.stale_after(interval) and (

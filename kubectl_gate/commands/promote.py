@@ -56,6 +56,9 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
             change_gate(gctx, name, gate, gate_names.OPENED, scope=SCOPE_ROLLOUT, reason=reason,
                         event_reason="Promoted", namespace=view.gate.namespace)
         return opened
+    if view.stuck is not None and view.stuck.kind == diagnosis.APPROVED:
+        gctx.err(view.stuck.message)
+        return []  # already approved: a second approval would change nothing
     gate = gate_to_promote(view)
     if gate is None:
         return []

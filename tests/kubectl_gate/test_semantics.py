@@ -163,6 +163,8 @@ def test_after_an_approval_show_says_flagger_picks_it_up_at_its_next_check(kube,
     assert "confirm-promotion approved by" in page and "0s ago; Flagger picks it up at its next check (within 10s)" in page
     assert "closed, holding" not in page
     assert "confirm-promotion(approved)" in kube("list").stdout
+    again = kube("promote", "demo")
+    assert again.exit_code == 0 and "Flagger picks it up at its next check" in again.stderr
 
 
 def test_another_webhook_of_the_same_type_holding_the_rollout_is_named_and_promote_refuses(kube, tmp_path, api_client):
