@@ -174,7 +174,15 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             lines.append("Sidecar calls: " + ", ".join(
                 f"{c.hook} {c.answer} {age(c.at.strftime('%Y-%m-%dT%H:%M:%SZ'), now)} ago" for c in recent))
         event = view.canary_event
-        if event is not None:
+        streamed = gate.status.get("lastEvent")
+        # NB: Flagger's Kubernetes Events are throttled by client-go's correlator; the event webhook
+        # stream the sidecar records is not: the newer of the two is shown.
+        if isinstance(streamed, Mapping) and streamed.get("message") and (
+                event is None or str(streamed.get("time", "")) > event_time(event)):
+            when = age(str(streamed.get("time", "")), now)
+            lines.append(f"Last event:    {streamed.get('message', '')} ({streamed.get('type') or 'Normal'}, "
+                         f"via the event webhook" + (f", {when} ago)" if when else ")"))
+        elif event is not None:
             when = age(event_time(event), now)
             lines.append(
                 f"Last event:    {event.get('message', '')} ({event.get('type', 'Normal')} {event.get('reason', '')}"

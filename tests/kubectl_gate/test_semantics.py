@@ -219,3 +219,13 @@ def test_render_warns_about_a_user_webhook_of_a_gate_type(invoke, tmp_path):
     plain = tmp_path / "plain.yaml"
     plain.write_text(SEED)
     assert "warning" not in invoke(["render", "-f", str(plain)]).stderr  # rollout and pre-rollout checks add up
+
+
+def test_show_prefers_the_event_webhook_stream_to_throttled_kubernetes_events(kube, tmp_path, api_client):
+    apply_seed(kube, tmp_path)
+    progressing(api_client, kube.namespace, failed=0)
+    set_gate_status(api_client, kube.namespace, {
+        "calls": {"rollout": {"at": "2026-11-22T09:59:58Z", "answer": 200}},
+        "lastEvent": {"message": "Advance demo canary weight 10", "type": "Normal", "time": "2026-11-22T09:59:50Z"}})
+    page = kube("show", "demo").stdout
+    assert "Last event:    Advance demo canary weight 10 (Normal, via the event webhook, 10s ago)" in page
