@@ -1,7 +1,8 @@
 """``kubectl gate apply -f`` and ``kubectl gate render -f``: CanaryGates and the Canaries they render.
 
-Every document is read, rendered and checked against Flagger's Canary CRD before anything is sent,
-so a bad file changes nothing.
+Every document is read, checked against the CanaryGate CRD's schema (:mod:`kubectl_gate.validation`),
+rendered and checked against Flagger's Canary CRD before anything is sent, so a bad file changes
+nothing. A write the API server still refuses part-way is reported with what was and was not applied.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import click
 
 from canarygate import errors, rendering
 from canarygate.model import API_VERSION, KIND, parse_canarygate
-from kubectl_gate import printing
+from kubectl_gate import printing, validation
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, output_option
 
@@ -113,45 +114,6 @@ def _read(path: str) -> str:
         ) from None
 
 
-def shape_problems(doc: dict[str, Any]) -> list[str]:
-    """What is wrong with the shape of a CanaryGate document (fields of the wrong type), before parsing it."""
-    from canarygate import gates as gate_names
-
-    problems = []
-    meta = doc.get("metadata")
-    if meta is not None and not isinstance(meta, dict):
-        return [f"metadata must be a mapping, not {_what(meta)}"]
-    meta = meta or {}
-    for key in ("name", "namespace"):
-        if key in meta and not isinstance(meta[key], str):
-            problems.append(f"metadata.{key} must be a string, not {_what(meta[key])}")
-    annotations = meta.get("annotations")
-    if annotations is not None and not (isinstance(annotations, dict)
-                                        and all(isinstance(v, str) for v in annotations.values())):
-        problems.append("metadata.annotations must map names to strings")
-    spec = doc.get("spec")
-    if spec is None:
-        return problems
-    if not isinstance(spec, dict):
-        return problems + [f"spec must be a mapping, not {_what(spec)}"]
-    target = spec.get("target")
-    if target is not None:
-        if not isinstance(target, dict):
-            problems.append(f"spec.target must be a mapping {{namespace, name}}, not {_what(target)}")
-        else:
-            for key in ("namespace", "name"):
-                if key in target and not isinstance(target[key], (str, type(None))):
-                    problems.append(f"spec.target.{key} must be a string, not {_what(target[key])}")
-    flagger = spec.get("flagger")
-    if flagger is not None and not isinstance(flagger, dict):
-        problems.append(f"spec.flagger must be a mapping (a Flagger Canary spec), not {_what(flagger)}")
-    for gate in gate_names.GATES:
-        value = spec.get(gate)
-        if value is not None and not isinstance(value, str):
-            problems.append(f"spec.{gate} must be opened or closed, not {_what(value)}")
-    return problems
-
-
 def render_documents(
     gctx: GateContext, paths: tuple[str, ...], *, namespace: str, endpoint: str
 ) -> list[Rendered]:
@@ -165,7 +127,7 @@ def render_documents(
         if doc.get("apiVersion") != API_VERSION:
             problems.append(f"{source}: apiVersion {doc.get('apiVersion')} is not {API_VERSION}")
             continue
-        shape = shape_problems(doc)
+        shape = validation.problems(doc)
         if shape:
             meta_name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
             label = f"CanaryGate {meta_name}" if isinstance(meta_name, str) and meta_name else "CanaryGate"
@@ -184,7 +146,7 @@ def render_documents(
         except errors.InvalidGate as e:
             problems.append(f"{source}: {e}")
             continue
-        except (AttributeError, TypeError, ValueError, KeyError) as e:  # NB: a shape shape_problems missed
+        except (AttributeError, TypeError, ValueError, KeyError) as e:  # NB: a shape the CRD schema allows
             problems.append(f"{source}: CanaryGate {name}: a field has the wrong type ({type(e).__name__}: {e})")
             continue
         for hook_name, hook_type in rendering.shared_hook_types(gate):
@@ -195,30 +157,50 @@ def render_documents(
             problems.append(f"{source}: CanaryGate {gate.ref}: the rendered Canary is invalid for Flagger: {problem}")
         rendered.append(Rendered(source, doc, canary))
     if problems:
-        raise errors.InvalidGate("nothing was applied:\n  " + "\n  ".join(problems))
+        checked = [str((doc.get("metadata") or {}).get("name")) for _, doc in documents
+                   if isinstance(doc.get("metadata"), dict) and doc.get("kind") == KIND]
+        listed = f" (none of the CanaryGates {', '.join(checked)})" if len(checked) > 1 else ""
+        raise errors.InvalidGate(f"nothing was applied{listed}:\n  " + "\n  ".join(problems))
     if not rendered:
         raise errors.InvalidGate(f"no CanaryGate found in {', '.join(paths)}")
     return rendered
 
 
+class PartlyApplied(errors.GateError):
+    """A write failed after others succeeded: the message names what was applied and what was not."""
+
+
 def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | None) -> list[tuple[str, str, dict]]:
-    """Create or update each CanaryGate and its Canary; (qualified name, outcome, object) per write."""
+    """Create or update each CanaryGate and its Canary; (qualified name, outcome, object) per write.
+
+    A failed write raises the error itself when nothing was written yet, else PartlyApplied listing
+    the objects applied, the one that failed and those not attempted.
+    """
     from canarygate.kube import canaries, gates
 
-    results = []
-    for item in items:
-        name = item.gate["metadata"]["name"]
-        canary_name = item.canary["metadata"]["name"]
+    results: list[tuple[str, str, dict]] = []
+    planned = [(f"canarygate.piggysec.com/{item.gate['metadata']['name']}",
+                f"canary.flagger.app/{item.canary['metadata']['name']}", item) for item in items]
+    server_dry = dry_run == "server"
+    suffix = " (server dry run)" if server_dry else ""
+    for index, (gate_ref, canary_ref, item) in enumerate(planned):
         if dry_run == "client":
-            results.append((f"canarygate.piggysec.com/{name}", "configured (dry run)", item.gate))
-            results.append((f"canary.flagger.app/{canary_name}", "configured (dry run)", item.canary))
+            results.append((gate_ref, "configured (dry run)", item.gate))
+            results.append((canary_ref, "configured (dry run)", item.canary))
             continue
-        server_dry = dry_run == "server"
-        suffix = " (server dry run)" if server_dry else ""
-        outcome, obj = gates.apply_gate(gctx.kube, item.gate, dry_run=server_dry)
-        results.append((f"canarygate.piggysec.com/{name}", outcome + suffix, obj))
-        outcome, obj = canaries.apply_canary(gctx.kube, item.canary, dry_run=server_dry)
-        results.append((f"canary.flagger.app/{canary_name}", outcome + suffix, obj))
+        for ref, write, obj in ((gate_ref, gates.apply_gate, item.gate), (canary_ref, canaries.apply_canary, item.canary)):
+            try:
+                outcome, written = write(gctx.kube, obj, dry_run=server_dry)
+            except errors.GateError as e:
+                if not results:
+                    raise
+                later = [r for _, _, it in planned[index + 1:] for r in (f"canarygate.piggysec.com/"
+                         f"{it.gate['metadata']['name']}", f"canary.flagger.app/{it.canary['metadata']['name']}")]
+                rest = ([canary_ref] if ref == gate_ref else []) + later
+                lines = [f"{ref} failed: {e}", "applied: " + ", ".join(f"{r} ({o})" for r, o, _ in results),
+                         "not applied: " + (", ".join([ref] + rest))]
+                raise PartlyApplied("the file was applied in part:\n  " + "\n  ".join(lines)) from e
+            results.append((ref, outcome + suffix, written))
     return results
 
 

@@ -355,7 +355,7 @@ def _gate_names(api_client, namespace):
 @pytest.mark.parametrize("content, expected", [
     (b"- 1\n- 2\n", "bad.yaml (document 2): the document is a list, not a Kubernetes object"),
     (b"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata: {name: x}\nspec: {target: 5}\n",
-     "bad.yaml (document 2): CanaryGate x: spec.target must be a mapping {namespace, name}, not the number 5"),
+     "bad.yaml (document 2): CanaryGate x: spec.target: 5 is not of type 'object'"),
     ("apiVersion: v1\n".encode("utf-16"), "bad.yaml: not UTF-8 text (byte 0xff at offset 0)"),
 ])
 def test_apply_bad_input_names_the_file_and_changes_nothing(kube, tmp_path, api_client, content, expected):
