@@ -27,7 +27,7 @@ E2E_WORKERS ?= 6
 E2E_TESTS ?= tests/e2e tests/sandbox/test_apiserver_crud.py tests/sandbox/test_apiserver_discovery.py \
 	tests/sandbox/test_apiserver_tables.py tests/sandbox/test_apiserver_watch.py tests/sandbox/test_apiserver_auth.py \
 	tests/sandbox/test_apiserver_keepalive.py tests/sandbox/test_apiserver_proxy.py tests/sandbox/test_kubectl.py \
-	tests/sandbox/test_rbac.py tests/packaging/test_krew_real.py
+	tests/sandbox/test_rbac.py tests/sandbox/test_deployments.py tests/packaging/test_krew_real.py
 .PHONY: e2e cluster binaries-e2e
 # Tests run in parallel namespaces; those that stop or hang the API server (marked disruptive) run alone after.
 e2e: $(STAMP)

@@ -189,6 +189,8 @@ class Objects:
             raise status.invalid(rt.kind, rt.group, meta["name"], causes)
         if rt.status_subresource and not rt.is_builtin:
             obj.pop("status", None)
+        elif rt.group == "apps" and rt.status_subresource:
+            obj["status"] = {}  # as kube-apiserver's PrepareForCreate: an empty status, present
         self._schema_checks(rt, obj, opts)
         self._kind_specific(rt, obj, None)
         for k in ("resourceVersion", "uid", "deletionTimestamp", "managedFields", "selfLink"):
