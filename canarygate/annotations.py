@@ -97,18 +97,38 @@ def annotation_key(gate: str) -> str:
     return PREFIX + gates.check_gate(gate)
 
 
+#: The largest annotation value read (bytes of UTF-8): the CLI writes a few hundred; anything larger
+#: is refused unparsed, so one object cannot make the cache's thread spend its time or memory.
+MAX_VALUE = 64 * 1024
+#: The longest text field kept (by, at, reason, rollout fields), in characters.
+MAX_FIELD = 4096
+
+
 def decode(gate: str, value: str) -> LiveChange:
-    """Parse one annotation value; ValueError says what is wrong with it."""
+    """Parse one annotation value; ValueError says what is wrong with it, and nothing else escapes.
+
+    Bounded: a value over :data:`MAX_VALUE`, nesting too deep for the parser, or a field of the
+    wrong type is a ValueError (that gate's state is unknown), never RecursionError or TypeError.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"not a string but {type(value).__name__}")
+    if len(value) > MAX_VALUE or len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE:
+        raise ValueError(f"over {MAX_VALUE // 1024} KiB")
     try:
         body = json.loads(value)
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON ({e.msg})") from None
+    except RecursionError:
+        raise ValueError("nested too deep") from None
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
-    state = gates.normalize_state(str(body.get("state", "")))
+    state = body.get("state", "")
+    if not isinstance(state, str):
+        raise ValueError("state is not a string")
+    state = gates.normalize_state(state)
     scope = body.get("scope") or SCOPE_ROLLOUT
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}: use one of {', '.join(SCOPES)}")
+    if not isinstance(scope, str) or scope not in SCOPES:
+        raise ValueError(f"unknown scope {_short(scope)}: use one of {', '.join(SCOPES)}")
     mark = body.get("rollout") or {}
     if not isinstance(mark, dict):
         raise ValueError("rollout is not an object")
@@ -116,16 +136,38 @@ def decode(gate: str, value: str) -> LiveChange:
         gate=gate,
         state=state,
         scope=scope,
-        by=str(body.get("by") or ""),
-        at=str(body.get("at") or ""),
-        reason=str(body.get("reason") or ""),
+        by=_text(body, "by"),
+        at=_text(body, "at"),
+        reason=_text(body, "reason"),
         rollout=RolloutMark(
             active=bool(mark.get("active")),
-            since=str(mark.get("since") or ""),
-            revision=str(mark.get("revision") or ""),
-            template=str(mark.get("template") or ""),
+            since=_text(mark, "since", "rollout.since"),
+            revision=_text(mark, "revision", "rollout.revision"),
+            template=_text(mark, "template", "rollout.template"),
         ),
     )
+
+
+def _text(body: Mapping[str, Any], key: str, label: str = "") -> str:
+    """A text field: a string (or a number/bool, as the CLI's older values had), bounded; else ValueError."""
+    value = body.get(key)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if not value:  # false, [], {}: absent, as before
+            return ""
+        raise ValueError(f"{label or key} is not a string")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_FIELD:
+        raise ValueError(f"{label or key} is over {MAX_FIELD} characters")
+    return text
+
+
+def _short(value: Any) -> str:
+    """A value for an error message, cut short (never the whole of a large or nested value)."""
+    if isinstance(value, str):
+        return repr(value[:64])
+    return type(value).__name__
 
 
 def parse_live_changes(
@@ -149,7 +191,7 @@ def parse_live_changes(
             continue
         try:
             live[gate] = decode(gate, value)
-        except ValueError as e:
+        except Exception as e:  # NB: decode raises ValueError only; anything else still stays with its gate
             invalid[gate] = f"annotation {key} cannot be read: {e}"
             problems.append(invalid[gate])
     return live, invalid, problems

@@ -130,9 +130,9 @@ class GateSidecar:
         approval is consumed (those answers are never cached).
 
         A one-step approval is used once: :meth:`GateCache.consume` takes it only if the current
-        cached entry still holds it untaken; otherwise the call is decided again from the current
-        entry. This holds within one sidecar process (the consumed set is in memory and no API
-        request is made here), so one-step approvals assume a single replica.
+        cached entry still holds it untaken (one process), and the writer then removes it from the
+        API with a conditional write before "go on" is answered (every replica and restart): the
+        one API write on this path, for such calls only.
         """
         namespace, name = payload["namespace"], payload["name"]
         canary_ref = f"{namespace}/{name}"
@@ -147,6 +147,8 @@ class GateSidecar:
         if not lookup.watched:
             why = f"namespace {lookup.key[0]} is not watched by this sidecar (see --namespaces)"
             return self._unknown(hook, lookup.ref, canary_ref, why)
+        if lookup.refused:  # named but missing, or another namespace's: never the defaults, never its state
+            return self._unknown(hook, lookup.ref, canary_ref, lookup.refused)
         if lookup.rivals:
             return self._unknown(hook, lookup.ref, canary_ref, rivals_problem(lookup.rivals, canary_ref),
                                  guarded=self._guarded(hook, lookup, namespace, name))
@@ -221,7 +223,17 @@ class GateSidecar:
             change = decision.change
             if not self.cache.consume(lookup.key, hook, change.identity):
                 return None
-            self.writer.consume(lookup.key, gate, change)
+            # NB: "go on" only once the API records the approval as used (writes.Writer.consume): a
+            # conditional removal of the stored text, so other replicas and restarts cannot reuse it.
+            used = self.writer.consume(lookup.key, gate, change)
+            if used == "skipped":
+                return None  # gone from the API (used elsewhere): decide again; it stays consumed here
+            if used == "error":
+                self.cache.release(lookup.key, change.identity)  # the next call's write decides again
+                why = (f"the one-step approval of {hook} on CanaryGate {lookup.ref} could not be recorded as used "
+                       "in the API server, so it was not used; Flagger asks again")
+                status, body = answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why)
+                return status, answers.encode(body), Decision(hook, gates.CLOSED, INVALID, problem=why), False
         unreadable = unreadable_check(gate, hook)
         if unreadable is not None:  # a check nobody can read holds the step it guards
             decision = Decision(hook, gates.CLOSED, INVALID, problem=unreadable)

@@ -9,10 +9,9 @@ It also keeps the one-step approvals already answered but not yet removed from t
 takes a step atomically against the current entry (under the lock), so a removal landing in the
 middle of a call cannot hand the same step out twice.
 
-NB: one replica. The consumed set lives in this process's memory and no API request is made on the
-webhook path, so a one-step approval is used once only when a single sidecar answers the Canary (the
-shipped Deployment runs one replica). Two replicas could each answer "go on" to the same step before
-its removal reaches them.
+Across replicas and restarts the API server decides: a call answers "go on" to a step only after
+its conditional removal succeeded (gate_sidecar.writes.Writer.consume); the consumed set only keeps
+this process from asking twice.
 """
 
 from __future__ import annotations
@@ -89,6 +88,10 @@ class Lookup:
     #: Why no CanaryGate rules when one of the Canary's name exists but targets another Canary
     #: (``entry`` is then None: the defaults apply); empty otherwise.
     passed_over: str = ""
+    #: Why no answer may be given from this lookup (``entry`` is then None and the defaults must not
+    #: apply): the named CanaryGate does not exist, or is another namespace's and does not target
+    #: the Canary. Callers answer 503 with it and read, consume and write nothing.
+    refused: str = ""
 
     @property
     def ref(self) -> str:
@@ -177,37 +180,67 @@ class GateCache:
     def find(self, namespace: str, name: str, metadata: Mapping[str, Any] | None) -> Lookup:
         """The CanaryGate for a call about Canary ``namespace/name`` (DESIGN, "How the sidecar answers").
 
-        ``metadata.gate_name``/``gate_namespace`` (the Canaries this project and the Go original
-        render) name it; else the CanaryGate whose ``spec.target`` is the Canary; else the one with
-        the Canary's own name and namespace, unless its explicit ``spec.target`` names another Canary
-        (then none: the defaults apply, and ``passed_over`` says why). Several naming the Canary in ``spec.target``: the
-        Lookup lists them all in ``rivals`` (callers fail closed).
+        Both sides must agree before a CanaryGate governs a Canary (namespace isolation):
+
+        * ``metadata.gate_name``/``gate_namespace`` (the Canaries this project and the Go original
+          render) name it. One in the Canary's own namespace rules; one in another namespace only
+          when its ``spec.target`` is exactly this Canary, else the Lookup is ``refused`` (callers
+          answer 503 and read, consume and write nothing of it). A named CanaryGate that does not
+          exist is ``refused`` too: deleting it must not open its gates.
+        * without metadata: the CanaryGate of the Canary's namespace whose ``spec.target`` is the
+          Canary; else the one of the Canary's own name and namespace, unless its explicit
+          ``spec.target`` names another Canary (then none: the defaults apply, ``passed_over`` says
+          why). A CanaryGate in another namespace targeting this Canary is not honoured (its
+          creator may not own the Canary): it is named in ``passed_over``. Several in the Canary's
+          namespace naming it: the Lookup lists them in ``rivals`` (callers fail closed).
         """
         if metadata:
             gate_name = metadata.get(GATE_NAME_KEY)
             if isinstance(gate_name, str) and gate_name:
                 gate_ns = metadata.get(GATE_NAMESPACE_KEY)
                 key = (gate_ns if isinstance(gate_ns, str) and gate_ns else namespace, gate_name)
-                return Lookup(key, BY_METADATA, self._gates.get(key), self.watches(key[0]))
+                watched = self.watches(key[0])
+                entry = self._gates.get(key)
+                ref = f"{key[0]}/{key[1]}"
+                if entry is None:
+                    why = (f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
+                           "does not exist (deleted?), so its gates are unknown; create it again, or remove "
+                           "gate_name/gate_namespace from the Canary's webhooks to use the defaults")
+                    return Lookup(key, BY_METADATA, None, watched, refused=why if watched else "")
+                if key[0] != namespace and not (entry.target_set and entry.target == (namespace, name)):
+                    aimed = f"targets Canary {entry.target[0]}/{entry.target[1]}" if entry.target_set and entry.target \
+                        else "sets no spec.target"
+                    why = (f"CanaryGate {ref} is in another namespace than Canary {namespace}/{name} and {aimed}, "
+                           f"not this Canary: a Canary may name a CanaryGate of another namespace only when that "
+                           f"CanaryGate's spec.target is the Canary")
+                    return Lookup(key, BY_METADATA, None, watched, refused=why)
+                return Lookup(key, BY_METADATA, entry, watched)
         key = (namespace, name)
         targeting = self._by_target.get(key)
+        foreign = ""
         if targeting:
             # NB: the index also holds the CanaryGate of the Canary's own name when it has no
             # spec.target (it targets that Canary by default); only an explicit spec.target counts here.
             gates = self._gates
             explicit = [k for k in targeting if (e := gates.get(k)) is not None and e.target_set]
-            if len(explicit) == 1:
-                return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True)
-            if explicit:
-                return Lookup(explicit[0], BY_TARGET, gates.get(explicit[0]), True, tuple(explicit))
+            local = [k for k in explicit if k[0] == namespace]
+            others = [k for k in explicit if k[0] != namespace]
+            if others:
+                names = ", ".join(f"{k[0]}/{k[1]}" for k in others)
+                foreign = (f"CanaryGate {names} in another namespace targets this Canary but is not named in its "
+                           "webhook metadata (gate_name/gate_namespace), so it is not honoured")
+            if len(local) == 1:
+                return Lookup(local[0], BY_TARGET, gates.get(local[0]), True, passed_over=foreign)
+            if local:
+                return Lookup(local[0], BY_TARGET, gates.get(local[0]), True, tuple(local), passed_over=foreign)
         entry = self._gates.get(key)
         if entry is not None and entry.target_set and entry.target != key:
             # The CanaryGate of the Canary's name drives another Canary (its explicit spec.target):
             # it is not this Canary's, so the defaults apply.
             other = f"{entry.target[0]}/{entry.target[1]}" if entry.target else "another Canary"
             why = f"CanaryGate {key[0]}/{key[1]} targets Canary {other}, not this one"
-            return Lookup(key, BY_NAME, None, self.watches(namespace), passed_over=why)
-        return Lookup(key, BY_NAME, entry, self.watches(namespace))
+            return Lookup(key, BY_NAME, None, self.watches(namespace), passed_over="; ".join(filter(None, (why, foreign))))
+        return Lookup(key, BY_NAME, entry, self.watches(namespace), passed_over=foreign if entry is None else "")
 
     def consumed(self, key: Key) -> frozenset[str]:
         return self._consumed.get(key, frozenset())
@@ -230,6 +263,15 @@ class GateCache:
                 return False
             self._consumed[key] = used | {identity}
             return True
+
+    def release(self, key: Key, identity: str) -> None:
+        """Undo :meth:`consume` after the API write recording the use failed: the approval was not
+        used, and the next call's conditional write decides again (it cannot pass twice: a removal
+        that did land makes that write fail)."""
+        with self._lock:
+            used = self._consumed.get(key, frozenset())
+            if identity in used:
+                self._consumed[key] = used - {identity}
 
     # -- feeding (informer threads) --------------------------------------------------------------
     def replace_gates(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
@@ -254,7 +296,8 @@ class GateCache:
         self._notify("gate", key)
 
     def replace_canaries(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
-        fresh = {self._key(raw): parse_canary(raw) for raw in items}
+        parsed = {self._key(raw): self._parse_canary(raw) for raw in items}
+        fresh = {k: c for k, c in parsed.items() if c is not None}
         with self._lock:
             stale = [k for k in self._canaries if (namespace is None or k[0] == namespace) and k not in fresh]
             for key in stale:
@@ -266,10 +309,11 @@ class GateCache:
     def apply_canary_event(self, kind: str, raw: dict[str, Any]) -> None:
         key = self._key(raw)
         with self._lock:
-            if kind == "DELETED":
+            canary = None if kind == "DELETED" else self._parse_canary(raw)
+            if canary is None:
                 self._canaries.pop(key, None)
             else:
-                self._canaries[key] = parse_canary(raw)
+                self._canaries[key] = canary
         self._notify("canary", key)
 
     def fill(self, gates: Iterable[dict[str, Any]] = (), canaries: Iterable[dict[str, Any]] = ()) -> GateCache:
@@ -282,29 +326,57 @@ class GateCache:
 
     # -- internals ---------------------------------------------------------------------------------
     @staticmethod
-    def _key(raw: Mapping[str, Any]) -> Key:
-        meta = raw.get("metadata") or {}
-        return (meta.get("namespace", ""), meta.get("name", ""))
+    def _key(raw: Any) -> Key:
+        """(namespace, name) of an object; ("", "") parts for anything that is not a string."""
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        return (namespace if isinstance(namespace, str) else "", name if isinstance(name, str) else "")
 
     @staticmethod
     def _parse_gate(raw: dict[str, Any]) -> Entry:
+        """Never raises: an object that cannot be parsed, for whatever reason, is an Entry with its
+        error (its gates unknown), so one bad object stops neither the feed nor the others."""
         key = GateCache._key(raw)
         try:
             gate = parse_canarygate(raw)
-        except errors.InvalidGate as e:
-            log.warning("%s", e)
-            meta = raw.get("metadata") or {}
-            try:
-                generation = int(meta.get("generation") or 0)
-            except (TypeError, ValueError):
-                generation = 0
             target = (raw.get("spec") or {}).get("target")
-            target = target if isinstance(target, dict) else {}
-            return Entry(key, None, str(e), (target.get("namespace") or key[0], target.get("name") or key[1]),
-                         str(meta.get("uid") or ""), generation, bool(target))
-        target = (raw.get("spec") or {}).get("target")
-        return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
-                     isinstance(target, dict) and bool(target))
+            return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
+                         isinstance(target, dict) and bool(target))
+        except errors.InvalidGate as e:
+            error = str(e)
+        except Exception as e:  # RecursionError, TypeError... of a malformed object  # malformed beyond the model's checks
+            error = f"CanaryGate {key[0]}/{key[1]} is malformed ({type(e).__name__})"
+        log.warning("%s", error[:1024])
+        return GateCache._unparsed(key, raw, error)
+
+    @staticmethod
+    def _unparsed(key: Key, raw: Any, error: str) -> Entry:
+        """The Entry of an object that cannot be parsed: what can still be read of it, safely."""
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}
+        spec = raw.get("spec") if isinstance(raw, Mapping) else None
+        target = spec.get("target") if isinstance(spec, Mapping) else None
+        target = target if isinstance(target, Mapping) else {}
+        try:
+            generation = int(meta.get("generation") or 0)
+        except (TypeError, ValueError, OverflowError):
+            generation = 0
+        uid = meta.get("uid")
+        t_ns, t_name = target.get("namespace"), target.get("name")
+        return Entry(key, None, error,
+                     (t_ns if isinstance(t_ns, str) and t_ns else key[0], t_name if isinstance(t_name, str) and t_name else key[1]),
+                     uid if isinstance(uid, str) else "", generation, bool(target))
+
+    @staticmethod
+    def _parse_canary(raw: dict[str, Any]) -> Canary | None:
+        """The Canary view, or None (treated as absent, with a warning) when it cannot be parsed."""
+        try:
+            return parse_canary(raw)
+        except Exception as e:  # RecursionError, TypeError... of a malformed object
+            key = GateCache._key(raw)
+            log.warning("Canary %s/%s is malformed (%s): treated as absent", key[0], key[1], type(e).__name__)
+            return None
 
     @staticmethod
     def _target_of(entry: Entry | None) -> Key | None:

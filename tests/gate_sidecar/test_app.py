@@ -73,7 +73,8 @@ def test_live_change_of_an_ended_rollout_no_longer_counts(cache, client):
 
 # -- which CanaryGate -----------------------------------------------------------------------------------
 def test_metadata_names_the_canarygate(cache, client):
-    cache.fill(gates=[make_gate("gate-a", "gates", confirm_rollout="closed"), make_gate(confirm_rollout="opened")])
+    cache.fill(gates=[make_gate("gate-a", "gates", target=("demo-ns", "demo"), confirm_rollout="closed"),
+                      make_gate(confirm_rollout="opened")])
     status, body = call(client, "confirm-rollout",
                         payload(metadata={"gate_name": "gate-a", "gate_namespace": "gates"}))
     assert status == 403 and body["canarygate"] == "gates/gate-a" and body["found_by"] == "metadata"
@@ -86,10 +87,10 @@ def test_metadata_without_namespace_uses_the_canarys(cache, client):
 
 
 def test_spec_target_finds_the_canarygate(cache, client):
-    # The Go original's layout: the CanaryGate lives elsewhere and targets the Canary.
-    cache.fill(gates=[make_gate("demo", "canary-gate", target=("demo-ns", "demo"), confirm_promotion="closed")])
+    # The CanaryGate of the Canary's namespace whose spec.target is the Canary (another name).
+    cache.fill(gates=[make_gate("approvals", "demo-ns", target=("demo-ns", "demo"), confirm_promotion="closed")])
     status, body = call(client, "confirm-promotion")
-    assert status == 403 and body["canarygate"] == "canary-gate/demo" and body["found_by"] == "target"
+    assert status == 403 and body["canarygate"] == "demo-ns/approvals" and body["found_by"] == "target"
 
 
 def test_event_metadata_keys_do_not_confuse_the_lookup(cache, client):

@@ -173,12 +173,12 @@ def test_a_step_rebound_to_the_revision_while_a_call_uses_it_is_used_once_and_re
     client = Client(create_app(cache=cache, writer=writer))
     bound = rollouts.binding_for(step, parse_canary(canary))
     assert bound is not None and bound.encode() != step.encode()
-    assert call(client, STEP_GATE)[0] == 200  # the removal is queued with the value answered
     cluster.write(bound)  # the bind (from a review that read the consumed set before the call) lands
+    # The removal is made before the answer (writes.Writer.consume), on the rebound value as stored.
+    assert call(client, STEP_GATE)[0] == 200
     status, body = call(client, STEP_GATE)
     assert status == 403 and body["source"] == "declared"
     drain(writer, clock)
-    # The removal's test on the old value failed; it was retried on the rebound value and landed.
     assert annotation_key(STEP_GATE) not in cluster.annotations()
     assert cache.consumed(KEY) == frozenset()  # forgotten once the cluster dropped it
     assert call(client, STEP_GATE)[0] == 403
@@ -270,11 +270,11 @@ def test_a_canarygate_of_the_canarys_name_that_targets_another_canary_is_not_its
 def test_several_canarygates_targeting_one_canary_fail_closed_naming_them(cache, client, writer, hook):
     cache.fill(gates=[
         make_gate("demo", target=KEY, rollback="opened"),
-        make_gate("approvals", "gates", target=KEY, rollback="opened"),
+        make_gate("approvals", "demo-ns", target=KEY, rollback="opened"),
     ])
     status, body = call(client, hook)
     assert status == 503 and body["allowed"] is False and body["state"] == "unknown"
-    assert "CanaryGates demo-ns/demo, gates/approvals " in body["message"] and "Canary demo-ns/demo" in body["message"]
+    assert "CanaryGates demo-ns/approvals, demo-ns/demo " in body["message"] and "Canary demo-ns/demo" in body["message"]
     assert "spec.target" in body["message"] and "gate_name" in body["message"]
     assert writer.calls == []
     response = client.post("/event", json=payload())
