@@ -5,9 +5,14 @@
   most one write per CanaryGate per ``status_interval`` (1 s), the latest event wins. A call queues a
   write only when it is a hook's first, its answer changed, or a heartbeat (60 s) is due; a Canary
   whose phase changed refreshes the recorded phase.
-* **consume**: a one-step approval (scope ``step``) is removed once answered; the cache already
-  treats it as used, so a second call cannot reuse it meanwhile. A failed JSON-patch ``test`` while
-  the cache still shows the same change is retried with backoff (the write raced a watch event).
+* **consume** (the one write on the webhook path, for one-step approvals only): :meth:`Writer.consume`
+  removes the approval with a JSON patch whose ``test`` compares the annotation text as stored, and
+  the call answers "go on" only once that write succeeded. The API server applies the patch to the
+  stored object atomically (a read-test-write under its own resourceVersion precondition), so of any
+  number of calls, replicas and restarts, exactly one removal of a given text succeeds: the approval
+  passes once. A write that fails or whose outcome is unknown answers 503 (the approval may be lost,
+  never used twice). Equivalent to a resourceVersion-guarded update of the annotation, without
+  failing on every unrelated status write (which bumps the object's resourceVersion).
 * **expire / bind**: live changes whose rollout has ended are removed, and idle ones are bound to the
   rollout they meet (:mod:`canarygate.rollouts`). Reviewed whenever a CanaryGate or its Canary
   changes, and after every (re)list, so a rollout that ended while the sidecar was down is noticed.
@@ -51,6 +56,8 @@ HOLDING_GATES = frozenset(gates.PROGRESS_GATES) - {gates.POST_ROLLOUT}
 #: How many "already announced" holds are remembered (oldest forgotten first).
 HELD_MEMORY = 10_000
 CONSUME_RETRIES = 5
+#: Conditional removals of one approval on the webhook path: the cached text, then the one read afresh.
+CONSUME_ATTEMPTS = 2
 
 
 def rfc3339(ts: float | None = None) -> str:
@@ -64,8 +71,11 @@ class NullWriter:
     def note_event(self, key: Key, payload: Mapping[str, Any]) -> None:
         pass
 
-    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> None:
-        pass
+    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> str | None:
+        """Record the one-step approval ``change`` as used, before "go on" is answered: "ok", "skipped"
+        (the API holds it no more: used elsewhere, or changed) or "error" (unknown: answer 503).
+        Here nothing is written: a single in-process sidecar (unit tests) answers from its memory."""
+        return "ok"
 
     def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
         pass
@@ -177,10 +187,32 @@ class Writer(NullWriter):
                 self._pending.status[key] = None
                 self._cv.notify()
 
-    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> None:
-        with self._cv:
-            self._pending.consume.append(_Consume(key, gate, change))
-            self._cv.notify()
+    def consume(self, key: Key, gate: CanaryGate, change: LiveChange) -> str:
+        """Remove the one-step approval in the API now (webhook thread; see the module docstring).
+
+        The text compared is the one ``gate`` (the cached object) holds; when that test fails, the
+        CanaryGate is read once more and, if the API still holds the very same approval (rebound to
+        the revision meanwhile, or a text our cache has not seen yet), its stored text is removed
+        instead. Each attempt is conditional, so retrying never uses an approval twice.
+        """
+        current = gate
+        for attempt in range(CONSUME_ATTEMPTS):
+            result = self._replace(current, change, None, "consume")
+            self._count("consume", result)
+            if result != "skipped" or attempt + 1 == CONSUME_ATTEMPTS:
+                return result
+            try:
+                current = kube_gates.get_gate(self.kube, gate.namespace, gate.name)
+            except errors.NotFound:
+                return "skipped"
+            except errors.GateError as e:
+                log.warning("cannot read CanaryGate %s to record a one-step approval as used: %s", gate.ref, e)
+                return "error"
+            fresh = current.live.get(change.gate)
+            if fresh is None or fresh.identity != change.identity:
+                return "skipped"  # used by another call or replica, or replaced: not ours
+            change = fresh
+        return "skipped"
 
     def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
         if hook not in HOLDING_GATES:
@@ -317,6 +349,7 @@ class Writer(NullWriter):
         if current is not None and current.identity == item.change.identity and item.attempts < CONSUME_RETRIES:
             # NB: still the step we answered, perhaps rebound to the revision since: remove what is there now.
             item.change = current
+            item.gate = entry.gate
             item.attempts += 1
             item.due = self.clock() + 0.1 * 2**item.attempts
             with self._cv:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from canarygate import errors, gates, rollouts
-from canarygate.annotations import SCOPE_ROLLOUT, LiveChange, annotation_key
+from canarygate.annotations import SCOPE_ROLLOUT, LiveChange, annotation_key, decode
 from canarygate.kube import canaries
 from canarygate.kube.client import JSON_PATCH, MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARYGATES
@@ -118,14 +118,34 @@ def _annotation_path(gate: str) -> str:
     return "/metadata/annotations/" + annotation_key(gate).replace("~", "~0").replace("/", "~1")
 
 
-def replace_live_change(kube: Kube, gate: CanaryGate, expected: LiveChange, new: LiveChange | None) -> bool:
-    """Swap the annotation for ``expected.gate`` if it still holds ``expected`` exactly.
+def stored_text(gate: CanaryGate, change: LiveChange) -> str:
+    """The annotation text ``gate`` holds for ``change``: what a conditional write must compare with.
 
-    ``new`` None removes it. One JSON patch with a ``test`` op, so a change someone made meanwhile is
-    never overwritten. Returns False when the annotation had changed (nothing written).
+    The stored text when it decodes to ``change`` (a hand-written annotation keeps its own spacing,
+    key order and fields: comparing our re-encoding would never match it); our encoding otherwise,
+    so a write based on another reading of the object fails its test rather than passing wrongly.
+    """
+    annotations = (gate.raw.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(change.key)
+    if isinstance(text, str):
+        try:
+            if decode(change.gate, text) == change:
+                return text
+        except ValueError:
+            pass
+    return change.encode()
+
+
+def replace_live_change(kube: Kube, gate: CanaryGate, expected: LiveChange, new: LiveChange | None) -> bool:
+    """Swap the annotation for ``expected.gate`` if it still holds, byte for byte, the text ``gate`` has.
+
+    ``new`` None removes it. One JSON patch whose ``test`` compares the stored text
+    (:func:`stored_text`): the API server applies it to the object as stored, atomically, so a change
+    someone made meanwhile (another replica's removal included) is never overwritten. Returns False
+    when the annotation had changed (nothing written); API errors raise.
     """
     path = _annotation_path(expected.gate)
-    ops: list[dict[str, Any]] = [{"op": "test", "path": path, "value": expected.encode()}]
+    ops: list[dict[str, Any]] = [{"op": "test", "path": path, "value": stored_text(gate, expected)}]
     ops.append({"op": "remove", "path": path} if new is None else {"op": "replace", "path": path, "value": new.encode()})
     try:
         kube.request(
