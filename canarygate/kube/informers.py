@@ -46,20 +46,20 @@ log = logging.getLogger(__name__)
 # the sidecar configures the root logger) these records are dropped instead of going to stderr.
 log.addHandler(logging.NullHandler())
 
-#: Seconds a watch may stay silent before it is reopened, at least: kube-apiserver sends a bookmark
-#: about once a minute on a quiet watch, so a healthy one is never silent this long.
+#: kube-apiserver sends a bookmark about once a minute on a quiet watch (kept for callers; a feed
+#: that fails closed relists after half its bound instead, see :func:`feed_timing`).
 QUIET_WATCH = 90.0
 
 
 def feed_timing(bound: float) -> tuple[float, float, float]:
     """(max_silence, probe interval, probe timeout) for feeds that must fail closed after ``bound`` s.
 
-    The probe runs every bound/3 with a bound/3 timeout: the age an answer leaves behind (measured
-    from when the probe was sent) stays under the bound with one probe lost in between (2/3 bound
-    plus the answer's latency, itself under the timeout); two lost in a row fail closed. A quiet
-    watch is reopened after max(bound, :data:`QUIET_WATCH`) only: fail-closed comes from the age.
+    Contact is fresh data only (a list, a watch event or bookmark): a watch silent for half the
+    bound is relisted, so a quiet healthy feed is fresh again well within the bound, and a stalled
+    one (a live ``/version`` or not) fails closed at the bound. The probe (every bound/3, bound/3
+    timeout) only tells when the API server answers again after an outage, to reopen the watches.
     """
-    return max(bound, QUIET_WATCH), bound / 3, bound / 3
+    return bound / 2, bound / 3, bound / 3
 
 
 #: Watch event types the callbacks receive (BOOKMARK and ERROR are handled here).
@@ -154,15 +154,12 @@ class Informer:
             cut()
 
     def vouch(self, at: float) -> None:
-        """The API server answered a request sent at ``at`` (monotonic): contact for an open watch.
+        """The API server answered a request sent at ``at``: no longer contact (issue 9).
 
-        Called by :class:`Liveness` from its own thread; ignored while no watch is open (listing,
-        backing off after an error), so a feed that cannot watch still ages.
+        An answered ``/version`` proves the server is there, not that this watch still delivers:
+        a stalled watch with a live server must age and fail closed. Kept so :class:`Liveness`
+        and callers need not change; the age counts fresh data only.
         """
-        if self._watching:
-            last = self._last_contact
-            if last is None or at > last:
-                self._last_contact = at
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Informer:
@@ -193,10 +190,14 @@ class Informer:
             except _Relist as e:
                 log.info("relisting %s: %s", self.scope, e)
                 need_list = True
-            except _Silent:
-                # Quiet, or cut off with the socket still open: reopen from our resourceVersion.
+            except _Silent as e:
+                # Silent past max_silence (quiet, or cut off with the socket still open): relist, for
+                # fresh data and not only a new socket (a watch reopened from our resourceVersion can
+                # stay as blind as the old one). Cut by reopen(): watch again from our resourceVersion.
                 self.silent_watches += 1
-                log.debug("the watch of %s was silent for %gs: reopening it", self.scope, self.max_silence)
+                if e.relist:
+                    need_list = True
+                    log.debug("the watch of %s was silent for %gs: relisting", self.scope, self.max_silence)
             except errors.Unreachable as e:
                 log.warning("cannot watch %s (retrying in %.1fs): %s", self.scope, delay, e)
                 self._stop.wait(delay * (1 + random.random() / 5))
@@ -232,9 +233,9 @@ class Informer:
             raise _Relist("checking again whether the resource is served") from None
         items = list(raw.get("items") or ())
         self._resource_version = str((raw.get("metadata") or {}).get("resourceVersion") or "")
-        self._contact()
         self.lists += 1
         self.on_list(items)
+        self._contact()  # NB: after the callback: a copy that could not take the list is not fresh
         if not self.synced:
             log.info("synced %s: %d objects", self.scope, len(items))
         self.synced = True
@@ -266,7 +267,7 @@ class Informer:
         except errors.Unreachable as e:
             self._watching = False
             if self._reopening or (silence is not None and _read_timed_out(e)):
-                raise _Silent() from e
+                raise _Silent(relist=not self._reopening) from e
             raise  # run() backs off
         except errors.GateError:
             self._watching = False  # forbidden...: run() backs off (or raises a fatal one)
@@ -283,13 +284,13 @@ class Informer:
             ended = not self._reopening
         except errors.Unreachable as e:
             if self._reopening or (silence is not None and _read_timed_out(e)):
-                raise _Silent() from e
+                raise _Silent(relist=not self._reopening) from e
             raise
         finally:
             self._watching = False
             self._cut = None
-            if ended or silence is None:
-                self._contact()  # the server ended the watch itself (its timeoutSeconds): it answered
+            if silence is None:
+                self._contact()  # the CLI's followers: the server ended the watch itself, it answered
             stream.close()
 
     def _handle(self, event: dict[str, Any]) -> None:
@@ -300,13 +301,13 @@ class Informer:
             if code in (410, 500) or obj.get("reason") in ("Expired", "Gone"):
                 raise _Relist(f"the watch expired ({code} {obj.get('reason', '')}: {obj.get('message', '')})")
             raise _Relist(f"the watch sent an error: {obj.get('message') or obj}")
-        if self.max_silence is not None:
-            self._contact()  # bytes arrived (a bookmark counts: it is what a quiet watch sends)
         rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if kind in (ADDED, MODIFIED, DELETED):
+            self.on_event(kind, obj)  # NB: a callback that raises leaves rv and age as they were: relist
         if rv:
             self._resource_version = str(rv)
-        if kind in (ADDED, MODIFIED, DELETED):
-            self.on_event(kind, obj)
+        if self.max_silence is not None:
+            self._contact()  # fresh data arrived and was taken (a bookmark counts: what a quiet watch sends)
 
     def _opened(self, cut: Callable[[], None]) -> None:
         self._cut = cut
@@ -404,7 +405,11 @@ class _Relist(Exception):
 
 
 class _Silent(Exception):
-    """Nothing arrived on the watch for ``max_silence`` seconds: close it and watch again."""
+    """The watch was cut: silent for ``max_silence`` seconds (``relist``: list again), or by :meth:`Informer.reopen`."""
+
+    def __init__(self, relist: bool = True):
+        super().__init__()
+        self.relist = relist
 
 
 def _read_timed_out(error: BaseException) -> bool:

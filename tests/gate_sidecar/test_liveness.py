@@ -76,7 +76,7 @@ def informer_on(kube: ScriptedKube, clock: Clock, **kw) -> Informer:
     return informer
 
 
-def test_an_open_silent_watch_is_not_contact_but_its_events_and_a_probe_are():
+def test_an_open_silent_watch_is_not_contact_nor_a_probe_but_its_events_are():
     clock = Clock()
     seen = {}
 
@@ -84,7 +84,7 @@ def test_an_open_silent_watch_is_not_contact_but_its_events_and_a_probe_are():
         seen["listed"] = informer.age()
         clock.now += 5  # five silent seconds with the watch open
         seen["silent"] = informer.age()
-        informer.vouch(clock.now - 1)  # a liveness answer to a request sent a second ago
+        informer.vouch(clock.now - 1)  # a liveness answer to a request sent a second ago: not fresh data
         seen["vouched"] = informer.age()
         clock.now += 3
         yield {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "8"}}}
@@ -96,7 +96,7 @@ def test_an_open_silent_watch_is_not_contact_but_its_events_and_a_probe_are():
     kube = ScriptedKube([watch])
     informer = informer_on(kube, clock)
     informer.run()
-    assert seen == {"listed": 0.0, "silent": 5.0, "vouched": 1.0, "bookmark": 0.0, "event": 0.0}
+    assert seen == {"listed": 0.0, "silent": 5.0, "vouched": 5.0, "bookmark": 0.0, "event": 0.0}
     assert kube.watches[0]["timeout"] == (1.0, 1.0)  # the read timeout is the bound
 
 
@@ -111,7 +111,7 @@ def test_a_probe_does_not_vouch_for_a_feed_that_is_not_watching():
     assert informer.age() == 4.0
 
 
-def test_a_silent_watch_is_reopened_from_its_resource_version_without_relisting():
+def test_a_silent_watch_is_relisted_not_only_reopened():
     clock = Clock()
 
     def silent(informer):
@@ -121,8 +121,8 @@ def test_a_silent_watch_is_reopened_from_its_resource_version_without_relisting(
     kube = ScriptedKube([silent, silent])
     informer = informer_on(kube, clock)
     informer.run()
-    assert kube.lists == 1 and informer.silent_watches == 2
-    assert [w["query"]["resourceVersion"] for w in kube.watches] == ["7", "7", "7"]
+    # issue 9: a watch silent past the bound may be as blind as a reopened one: list again each time
+    assert kube.lists == 3 and informer.silent_watches == 2
 
 
 def test_a_refused_watch_is_not_taken_for_silence():
@@ -249,23 +249,19 @@ def run_probes(bound: float, interval: float, timeout: float, lost) -> LossyKube
 
 
 @pytest.mark.parametrize("bound", [1.0, 10.0])
-def test_one_lost_probe_does_not_fail_closed_and_two_in_a_row_do(bound):
-    """/tmp/rv/r2.py: with a probe every bound/2 and a bound/2 timeout, one lost probe tripped it."""
+def test_an_answered_version_does_not_keep_a_stalled_watch_fresh(bound):
+    """issue 9: a watch that delivers nothing fails closed past the bound, however well /version answers."""
     _, interval, timeout = feed_timing(bound)
-    assert run_probes(bound, interval, timeout, lost=()).worst < bound
-    assert run_probes(bound, interval, timeout, lost={4}).worst < bound
-    assert run_probes(bound, interval, timeout, lost={3, 7, 11}).worst < bound  # isolated misses
-    assert run_probes(bound, interval, timeout, lost={4, 5}).worst > bound  # fail closed all the same
-    assert run_probes(bound, bound / 2, bound / 2, lost={4}).worst > bound  # the old timing
+    assert run_probes(bound, interval, timeout, lost=()).worst > bound
 
 
-def test_a_quiet_watch_is_reopened_after_the_bound_or_90_seconds_whichever_is_longer():
-    assert feed_timing(1.0) == (QUIET_WATCH, 1 / 3, 1 / 3) and QUIET_WATCH == 90.0
-    assert feed_timing(120.0) == (120.0, 40.0, 40.0)
+def test_a_quiet_watch_is_relisted_after_half_the_bound():
+    assert feed_timing(1.0) == (0.5, 1 / 3, 1 / 3) and QUIET_WATCH == 90.0
+    assert feed_timing(120.0) == (60.0, 40.0, 40.0)
     clock = Clock()
     kube = ScriptedKube([])
     informer = Informer(kube, CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None,
                         clock=clock, max_silence=feed_timing(1.0)[0], backoff=(0.01, 0.01))
     kube.informer = informer
     informer.run()
-    assert kube.watches[0]["timeout"] == (5.0, 90.0)  # the read timeout: 90 s of silence, not the bound
+    assert kube.watches[0]["timeout"] == (0.5, 0.5)  # the read timeout: half the bound of silence
