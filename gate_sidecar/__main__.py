@@ -138,11 +138,22 @@ def _optional_listen(ctx, param, value):
     f"Env: GATE_SIDECAR_ENDPOINT, else {cfg.LEGACY_ENDPOINT_ENV} (the Go original's). "
     f"[default: {cfg.DEFAULT_ENDPOINT}]",
 )
+@click.option(
+    "--lease", default=None, metavar="NAMESPACE/NAME",
+    help="With --reconcile, the coordination.k8s.io Lease the replicas elect a leader with: only its holder "
+    "reconciles; every replica answers webhooks. Env: GATE_SIDECAR_LEASE. [default: in a pod, "
+    "<its namespace>/canary-gate-reconciler; elsewhere none: this process reconciles alone]",
+)
+@click.option(
+    "--lease-seconds", type=click.FloatRange(min=1), default=15.0, show_default=True, metavar="SECONDS",
+    help="How long a leader that stopped renewing keeps the Lease before another replica takes over. "
+    "Env: GATE_SIDECAR_LEASE_SECONDS.",
+)
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
     listen, probe_listen, read_timeout, idle_timeout, max_connections, max_connections_per_peer, namespaces,
     kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads, status_interval,
-    shutdown_timeout, reconcile, endpoint,
+    shutdown_timeout, reconcile, endpoint, lease, lease_seconds,
 ):
     """Answer Flagger's gate webhooks from CanaryGate resources.
 
@@ -181,13 +192,44 @@ def main(
         idle_timeout=idle_timeout,
         max_connections=max_connections,
         max_connections_per_peer=max_connections_per_peer,
+        lease=_lease_ref(lease),
+        lease_seconds=lease_seconds,
     )
     cfg.configure_logging(config.log_format, config.log_level)
     sys.exit(serve(config))
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _lease_ref(value: str | None) -> tuple[str, str] | None:
+    """NAMESPACE/NAME of the Lease: given, else in a pod its namespace and the default name; None (no
+    election: this process reconciles alone) outside a pod without --lease."""
+    if value:
+        namespace, sep, name = value.partition("/")
+        if not sep or not namespace or not name or "/" in name:
+            raise click.BadParameter(f"{value!r}: give NAMESPACE/NAME", param_hint="--lease")
+        return namespace, name
+    try:
+        with open(SERVICE_ACCOUNT_NAMESPACE) as f:
+            namespace = f.read().strip()
+    except OSError:
+        return None
+    return (namespace, "canary-gate-reconciler") if namespace else None
+
+
+def _identity() -> str:
+    """This replica's name in the Lease: the pod's (hostname) and a random suffix, unique per process."""
+    import os
+    import socket
+    import uuid
+
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
 def serve(config: cfg.Config) -> int:
-    """Run the sidecar until SIGTERM/SIGINT; the exit status."""
+    """Run the sidecar until SIGTERM/SIGINT; the exit status. With --reconcile and ``config.lease``,
+    only the holder of that Lease reconciles (gate_sidecar.leader)."""
     from canarygate import errors
     from canarygate.kube.service import connect_service
     from canarygate.kube.resources import CANARIES, CANARYGATES
@@ -209,6 +251,7 @@ def serve(config: cfg.Config) -> int:
         return 2
     cache = GateCache(namespaces=config.namespaces, fail_closed_after=config.fail_closed_after)
     reconciler = None  # set below with --reconcile: every list of CanaryGates is then reconciled once
+    elector = None
 
     def on_gate_list(items, namespace):
         cache.replace_gates(items, namespace)
@@ -237,7 +280,15 @@ def serve(config: cfg.Config) -> int:
     if config.reconcile:
         from gate_sidecar.reconcile import Reconciler
 
-        reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics)
+        from gate_sidecar.leader import LeaderElector
+
+        if config.lease is None:
+            reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics)
+        else:
+            elector = LeaderElector(kube, *config.lease, _identity(), lease_seconds=config.lease_seconds)
+            reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics,
+                                    leading=lambda: elector.leading)
+            elector.on_start = reconciler.resync  # NB: what changed while another replica led is redone
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     limits = Limits(
         read_timeout=config.read_timeout, idle_timeout=config.idle_timeout,
@@ -258,6 +309,8 @@ def serve(config: cfg.Config) -> int:
     writer.start()
     if reconciler is not None:
         reconciler.start()
+    if elector is not None:
+        elector.start()
     for informer in informers:
         informer.start()
     liveness.start()
@@ -282,6 +335,8 @@ def serve(config: cfg.Config) -> int:
         liveness.stop()
         for informer in informers:
             informer.stop()
+        if elector is not None:
+            elector.stop(config.shutdown_timeout)  # releases the Lease: the other replica takes over now
         if reconciler is not None:
             reconciler.stop(config.shutdown_timeout)
         writer.stop(config.shutdown_timeout)

@@ -51,6 +51,10 @@ class Config:
     #: Connections in all, and per source address (see gate_sidecar.server).
     max_connections: int = 512
     max_connections_per_peer: int = 64
+    #: With reconcile: (namespace, name) of the Lease only whose holder reconciles (gate_sidecar.leader);
+    #: None: no election (this process reconciles alone). How long a Lease lasts unrenewed.
+    lease: tuple[str, str] | None = None
+    lease_seconds: float = 15.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -51,6 +51,8 @@ FAILED = "ReconcileFailed"
 #: First retry after this many seconds, doubling up to MAX_BACKOFF.
 BACKOFF = 1.0
 MAX_BACKOFF = 300.0
+#: How often a replica that does not hold the Lease checks again whether it leads now.
+IDLE_POLL = 0.5
 #: The rights --reconcile needs on top of the sidecar's own role (deploy/sidecar/reconcile).
 ROLE_HINT = (
     "the sidecar's service account needs the canary-gate-reconciler ClusterRole "
@@ -90,8 +92,12 @@ class Reconciler:
         backoff: float = BACKOFF,
         max_backoff: float = MAX_BACKOFF,
         component: str = "gate-sidecar",
+        leading: Callable[[], bool] = lambda: True,
     ):
         self.kube = kube
+        #: Whether this replica may write Canaries now (gate_sidecar.leader: the Lease holder only);
+        #: asked before each reconcile, so a replica that lost the Lease stops within one.
+        self.leading = leading
         self.cache = cache
         self.endpoint = endpoint
         self.metrics = metrics
@@ -171,9 +177,12 @@ class Reconciler:
             with self._cv:
                 if self._stopping:
                     return
+                if not self.leading():
+                    self._cv.wait(IDLE_POLL)  # NB: the queue is kept; resync() on taking the Lease
+                    continue
                 due, wait = self._take()
                 if due is None:
-                    self._cv.wait(wait)
+                    self._cv.wait(min(wait, IDLE_POLL))
                     continue
             self.run_once(*due)
 
@@ -212,6 +221,8 @@ class Reconciler:
                 self._running.pop(key, None)
 
     def _reconcile(self, key: Key, attempts: int) -> str:
+        if not self.leading():  # lost the Lease since it was taken off the queue: the leader does it
+            return "skipped"
         entry = self.cache.entry(key)
         if entry is None:
             return "gone"
