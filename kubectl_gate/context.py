@@ -38,6 +38,17 @@ class GateContext:
     request_timeout: str | None = None
     all_namespaces: bool = False
     no_color: bool = False
+    server: str | None = None
+    token: str | None = None
+    impersonate: str | None = None
+    impersonate_groups: tuple[str, ...] = ()
+    impersonate_uid: str | None = None
+    insecure_skip_tls_verify: bool = False
+    certificate_authority: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+    tls_server_name: str | None = None
+    verbosity: int = 0
     clock: Callable[[], datetime] = utcnow
     stdout: IO[str] | None = None
     stderr: IO[str] | None = None
@@ -51,8 +62,17 @@ class GateContext:
     def settings(self):
         """Connection settings; the light transport unless KUBECTL_GATE_CLIENT=kubernetes."""
         from canarygate.kube.connect import LIGHT, OFFICIAL, Settings
+        from canarygate.kube.kubeconfig import Overrides
 
+        overrides = Overrides(
+            server=self.server, certificate_authority=self.certificate_authority,
+            insecure_skip_tls_verify=self.insecure_skip_tls_verify, tls_server_name=self.tls_server_name,
+            token=self.token, client_certificate=self.client_certificate, client_key=self.client_key,
+            impersonate=self.impersonate, impersonate_groups=tuple(self.impersonate_groups),
+            impersonate_uid=self.impersonate_uid,
+        )
         return Settings(
+            overrides=overrides,
             kubeconfig=self.kubeconfig,
             context=self.context,
             cluster=self.cluster,
@@ -78,6 +98,8 @@ class GateContext:
                 if hint:
                     raise errors.ConfigError(f"{e}\n{hint}") from e
                 raise
+            if self.verbosity >= 6:
+                self._connection.kube.log = self.err
         return self._connection
 
     @property
@@ -99,7 +121,7 @@ class GateContext:
         if self._username is None:
             from canarygate.kube import identity
 
-            fallback = self.connection.user or "unknown"
+            fallback = self.impersonate or self.connection.user or "unknown"
             self._username = identity.whoami(self.kube, fallback=fallback)
         return self._username
 

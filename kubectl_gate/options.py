@@ -22,11 +22,70 @@ OUTPUTS = ("json", "yaml", "wide", "name")
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
-        if value is None or value is False:
+        if value is None or value is False or value == ():
             return
         setattr(ctx.ensure_object(GateContext), attr, value)
 
     return callback
+
+
+def _global_options() -> list[Callable]:
+    """kubectl's genericclioptions beyond the kubeconfig selection, with kubectl's meaning."""
+    return [
+        click.option("--server", "-s", metavar="URL", expose_value=False, callback=_setter("server"),
+                     help="The address and port of the Kubernetes API server."),
+        click.option("--token", metavar="TOKEN", expose_value=False, callback=_setter("token"),
+                     help="Bearer token for authentication to the API server."),
+        click.option("--as", "impersonate", metavar="USER", expose_value=False, callback=_setter("impersonate"),
+                     help="Username to impersonate for the operation (the identity gate changes are recorded as)."),
+        click.option("--as-group", "impersonate_groups", metavar="GROUP", multiple=True, expose_value=False,
+                     callback=_setter("impersonate_groups"),
+                     help="Group to impersonate for the operation; repeat for several groups."),
+        click.option("--as-uid", "impersonate_uid", metavar="UID", expose_value=False,
+                     callback=_setter("impersonate_uid"), help="UID to impersonate for the operation."),
+        click.option("--insecure-skip-tls-verify", is_flag=True, expose_value=False,
+                     callback=_setter("insecure_skip_tls_verify"),
+                     help="Do not check the server's certificate (insecure: anyone on the path can act as it)."),
+        click.option("--certificate-authority", metavar="PATH", expose_value=False,
+                     callback=_setter("certificate_authority"), help="Path to a cert file for the certificate authority."),
+        click.option("--client-certificate", metavar="PATH", expose_value=False,
+                     callback=_setter("client_certificate"), help="Path to a client certificate file for TLS."),
+        click.option("--client-key", metavar="PATH", expose_value=False, callback=_setter("client_key"),
+                     help="Path to a client key file for TLS."),
+        click.option("--tls-server-name", metavar="NAME", expose_value=False, callback=_setter("tls_server_name"),
+                     help="Server name to check the server certificate against (and send as SNI)."),
+        click.option("-v", "--v", "verbosity", type=click.IntRange(0), metavar="LEVEL", expose_value=False,
+                     callback=_setter("verbosity"),
+                     help="Log level: 6 and above print each API request, its status and duration on stderr."),
+    ]
+
+
+def offline_options(f: Callable) -> Callable:
+    """What a command that reads no cluster accepts of kubectl's flags, so that a shell alias or a
+    plugin runner adding them (``--kubeconfig``, ``--context``...) does not break it; they are ignored."""
+    opts = [
+        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_setter("kubeconfig"),
+                     help="Accepted as kubectl does; this command reads no cluster."),
+        click.option("--context", "-c", "context", metavar="NAME", expose_value=False, callback=_setter("context"),
+                     help="Accepted as kubectl does; this command reads no cluster."),
+        click.option("--cluster", metavar="NAME", expose_value=False, callback=_setter("cluster"), hidden=True),
+        click.option("--user", metavar="NAME", expose_value=False, callback=_setter("user"), hidden=True),
+        click.option("--request-timeout", metavar="DURATION", expose_value=False, hidden=True,
+                     callback=_setter("request_timeout")),
+        *[_hidden(o) for o in _global_options()],
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _hidden(decorator: Callable) -> Callable:
+    def apply(f: Callable) -> Callable:
+        f = decorator(f)
+        f.__click_params__[-1].hidden = True
+        return f
+
+    return apply
 
 
 def kube_options(f: Callable) -> Callable:
@@ -48,6 +107,7 @@ def kube_options(f: Callable) -> Callable:
                      help="How long to wait for one API request (e.g. 5s, 1m; 0 = no limit)."),
         click.option("--no-color", is_flag=True, expose_value=False, callback=_setter("no_color"),
                      help="No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal)."),
+        *_global_options(),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -12,6 +12,8 @@ import http.client
 import json
 import re
 import sys
+import time
+from urllib.parse import urlencode
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -74,6 +76,8 @@ class Kube:
     def __init__(self, api_client, *, timeout: float | None = None):
         self.api_client = api_client
         self.timeout = timeout
+        #: Receives "METHOD URL STATUS in N milliseconds" per request when set (kubectl's -v=6).
+        self.log: Callable[[str], None] | None = None
 
     def request(
         self,
@@ -163,8 +167,13 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         limit = timeout if timeout is not None else self.timeout
+        started = time.monotonic()
         try:
-            return client.call_api(*params, _request_timeout=limit)
+            response = client.call_api(*params, _request_timeout=limit)
+            if self.log is not None:
+                url = client.configuration.host.rstrip("/") + path + ("?" + urlencode(list(query)) if query else "")
+                self.log(f"{method} {url} {response.status} in {(time.monotonic() - started) * 1000:.0f} milliseconds")
+            return response
         except Exception as e:
             if _is_transport_error(e):
                 host = client.configuration.host

@@ -8,8 +8,8 @@ and overrides) or the pod's service account, and returns a :class:`Connection` w
   (``KubeConfigLoader``: tokens, certificates, exec and auth-provider plugins, refreshed on
   expiry), or ``load_incluster_config``. Long-running services use it.
 * ``"light"``: :mod:`canarygate.kube.light` on the standard library, ~190 ms faster to start (the
-  CLI's default); a kubeconfig it cannot serve (auth-provider, impersonation, https or socks5
-  proxies) falls back to the official client.
+  CLI's default); a kubeconfig it cannot serve (auth-provider, https proxies) falls back to the
+  official client, which sends Impersonate-User/-Uid itself but cannot send impersonated groups.
 
 Both keep kubectl's transport rules (:func:`canarygate.kube.kubeconfig.resolve` refuses
 credentials over plain http and a CA with insecure-skip-tls-verify; proxies are Go's
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from canarygate import errors
 from canarygate.kube import kubeconfig
+from canarygate.kube.kubeconfig import Overrides
 from canarygate.kube.client import Kube
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -48,6 +49,8 @@ class Settings:
     cluster: str | None = None
     user: str | None = None
     namespace: str | None = None
+    #: --server, --token, --as... (:class:`canarygate.kube.kubeconfig.Overrides`).
+    overrides: Overrides = Overrides()
     #: kubectl's --request-timeout text, or seconds.
     request_timeout: str | float | None = None
     in_cluster: bool = False
@@ -96,7 +99,7 @@ def connect(settings: Settings = Settings()) -> Connection:
         return _in_cluster(settings, timeout)
     resolved = kubeconfig.resolve(
         kubeconfig=settings.kubeconfig, context=settings.context, cluster=settings.cluster,
-        user=settings.user, namespace=settings.namespace,
+        user=settings.user, namespace=settings.namespace, overrides=settings.overrides,
     )
     api = _light_client(resolved) if settings.transport == LIGHT else None
     transport = LIGHT if api is not None else OFFICIAL
@@ -152,7 +155,12 @@ def _official_client(resolved: kubeconfig.Resolved):
     for message in logged.messages:  # anything else it logged, scrubbed
         print(f"warning: {scrub(message, secrets)}", file=sys.stderr)
     _go_proxy(configuration, str(resolved.cluster.get("proxy-url") or ""))
+    if light.impersonation_repeated(resolved.user):  # NB: its headers are a dict: one value per header
+        raise errors.ConfigError("impersonating groups or user-extra (--as-group, as-groups) needs the light "
+                                 "transport: unset KUBECTL_GATE_CLIENT")
     api = client.ApiClient(configuration)
+    for name, value in light.impersonation_headers(resolved.user).items():  # NB: KubeConfigLoader ignores `as`
+        api.set_default_header(name, value)
     api.secrets = tuple(x for x in secrets if x)  # NB: read by client.secrets_of: basic auth's password
     for fd in memory:
         weakref.finalize(api, os.close, fd)

@@ -7,7 +7,9 @@
 * Paths inside a file (certificate-authority, client-certificate, client-key, tokenFile, an exec
   command with a path separator) are made absolute against that file's directory, so the merged
   result is a plain dict any consumer can use without knowing where entries came from.
-* Overrides: ``--context``, ``--cluster``, ``--user``, ``-n`` as kubectl applies them.
+* Overrides: ``--context``, ``--cluster``, ``--user``, ``-n`` as kubectl applies them, and the
+  flags that override fields of the cluster and user in use (:class:`Overrides`: ``--server``,
+  ``--token``, ``--as``...); with ``--server``, no kubeconfig file is needed, as with kubectl.
 * What kubectl refuses of the cluster and user in use is refused (in its words), and credentials
   never go over plain http (kubectl drops them silently; we say so). ``~`` in a file's paths is not
   expanded, as in kubectl. No message shows a secret field's value or a YAML line's text.
@@ -268,6 +270,54 @@ def names(explicit: str | None, section: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """kubectl's flags that override fields of the cluster and user in use; None/empty: unchanged.
+
+    As client-go's ConfigOverrides: a file flag replaces the field and drops its ``*-data``;
+    ``--insecure-skip-tls-verify`` drops the CA; ``--token`` replaces the token (and tokenFile);
+    ``--as``/``--as-group``/``--as-uid`` are the user's ``as``/``as-groups``/``as-uid``.
+    """
+
+    server: str | None = None
+    certificate_authority: str | None = None
+    insecure_skip_tls_verify: bool = False
+    tls_server_name: str | None = None
+    token: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+    impersonate: str | None = None
+    impersonate_groups: tuple[str, ...] = ()
+    impersonate_uid: str | None = None
+
+    def apply(self, cluster: dict[str, Any], user: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        cluster, user = dict(cluster), dict(user)
+        for key, value in (("server", self.server), ("tls-server-name", self.tls_server_name)):
+            if value:
+                cluster[key] = value
+        if self.certificate_authority:
+            cluster["certificate-authority"] = os.path.abspath(self.certificate_authority)
+            cluster.pop("certificate-authority-data", None)
+        if self.insecure_skip_tls_verify:
+            cluster["insecure-skip-tls-verify"] = True
+            cluster.pop("certificate-authority", None)
+            cluster.pop("certificate-authority-data", None)
+        if self.token:
+            user["token"] = self.token
+            user.pop("tokenFile", None)
+        for key, value in (("client-certificate", self.client_certificate), ("client-key", self.client_key)):
+            if value:
+                user[key] = os.path.abspath(value)
+                user.pop(key + "-data", None)
+        if self.impersonate:
+            user["as"] = self.impersonate
+        if self.impersonate_groups:
+            user["as-groups"] = list(self.impersonate_groups)
+        if self.impersonate_uid:
+            user["as-uid"] = self.impersonate_uid
+        return cluster, user
+
+
+@dataclass(frozen=True)
 class Resolved:
     """One context resolved with the overrides: what a transport needs to connect."""
 
@@ -290,16 +340,29 @@ def resolve(
     cluster: str | None = None,
     user: str | None = None,
     namespace: str | None = None,
+    overrides: Overrides | None = None,
 ) -> Resolved:
     """Read the kubeconfig and pick the context, cluster and user the way kubectl would.
 
-    ConfigError when there is no current context, or a named context, cluster or user is not in
-    the kubeconfig (the message lists the ones that are).
+    ConfigError when there is no current context (and no ``--server``), or a named context, cluster
+    or user is not in the kubeconfig (the message lists the ones that are).
     """
-    merged = load(paths(kubeconfig))
+    overrides = overrides or Overrides()
+    try:
+        merged = load(paths(kubeconfig))
+    except errors.ConfigError as e:
+        if not (overrides.server and not kubeconfig and str(e).startswith("no kubeconfig found")):
+            raise
+        merged = {"current-context": "", "clusters": [], "contexts": [], "users": []}
     by_name = {s: {e["name"]: e[s[:-1]] for e in merged[s]} for s in SECTIONS}
     context_name = context or merged["current-context"]
-    if not context_name:
+    if not context_name and overrides.server and not (cluster or user):
+        # NB: kubectl --server URL --token T needs no kubeconfig: an empty context, cluster and user
+        by_name["clusters"][""], by_name["users"][""] = {}, {}
+        by_name["contexts"][""] = {"cluster": "", "user": ""}
+        merged = {**merged, "clusters": [*merged["clusters"], {"name": "", "cluster": {}}],
+                  "users": [*merged["users"], {"name": "", "user": {}}]}
+    elif not context_name:
         raise errors.ConfigError("the kubeconfig has no current context: pass --context")
     if context_name not in by_name["contexts"]:
         raise _unknown("context", context_name, by_name["contexts"])
@@ -316,20 +379,24 @@ def resolve(
     if cluster_name not in by_name["clusters"]:
         raise _unknown("cluster", cluster_name, by_name["clusters"], f' (named by context "{context_name}")')
     user_name = str(ctx.get("user") or "")
-    _check_usable(cluster_name, by_name["clusters"][cluster_name], user_name, by_name["users"].get(user_name) or {})
+    used_cluster, used_user = overrides.apply(by_name["clusters"][cluster_name], by_name["users"].get(user_name) or {})
+    _check_usable(cluster_name, used_cluster, user_name, used_user)
     config = {
         **merged,
         "current-context": context_name,
         "contexts": [c for c in merged["contexts"] if c["name"] != context_name]
         + [{"name": context_name, "context": ctx}],
+        "clusters": [c for c in merged["clusters"] if c["name"] != cluster_name]
+        + [{"name": cluster_name, "cluster": used_cluster}],
+        "users": [u for u in merged["users"] if u["name"] != user_name] + [{"name": user_name, "user": used_user}],
     }
     return Resolved(
         context_name=context_name,
         context=ctx,
         cluster_name=cluster_name,
-        cluster=dict(by_name["clusters"][cluster_name]),
+        cluster=used_cluster,
         user_name=user_name,
-        user=dict(by_name["users"].get(user_name) or {}),
+        user=used_user,
         namespace=namespace or ctx.get("namespace") or "default",
         config=config,
     )

@@ -62,6 +62,8 @@ class Target:
     server_name: str = ""
     #: Every secret value a message must never show (see :func:`canarygate.kube.client.scrub`).
     secrets: tuple[str, ...] = ()
+    #: Headers sent once per value, in order (Impersonate-Group, Impersonate-Extra-*): a dict holds one.
+    repeated: tuple[tuple[str, str], ...] = ()
 
 
 def target(resolved: Resolved) -> Target:
@@ -78,7 +80,7 @@ def target(resolved: Resolved) -> Target:
         raise errors.ConfigError(f'the kubeconfig\'s cluster "{resolved.cluster_name}" has no server')
     if "://" not in server:
         server = "http://" + server  # NB: as kubectl reads a server without a scheme, even with a CA
-    unsupported = [k for k in ("auth-provider", "as", "as-groups", "as-uid", "as-user-extra") if usr.get(k)]
+    unsupported = [k for k in ("auth-provider",) if usr.get(k)]
     proxy = str(cl.get("proxy-url") or "") or proxy_for(server) or ""
     if proxy and urlsplit(proxy).scheme.lower() not in ("http", "socks5"):
         unsupported.append(f"a {urlsplit(proxy).scheme} proxy")
@@ -125,8 +127,35 @@ def target(resolved: Resolved) -> Target:
             proxy_headers = proxy_headers_for(proxy)
             secrets += [h[6:] for h in proxy_headers.values()]
             proxy = f"http://{parts.hostname}:{parts.port or 80}"
+    headers.update(impersonation_headers(usr))
     return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name, proxy, proxy_headers,
-                  str(cl.get("tls-server-name") or ""), tuple(s for s in secrets if s))
+                  str(cl.get("tls-server-name") or ""), tuple(s for s in secrets if s), impersonation_repeated(usr))
+
+
+def impersonation_headers(user: dict[str, Any]) -> dict[str, str]:
+    """Impersonate-User and Impersonate-Uid for the user's ``as``/``as-uid`` (kubectl's --as, --as-uid)."""
+    headers = {}
+    if user.get("as"):
+        headers["Impersonate-User"] = str(user["as"])
+    if user.get("as-uid"):
+        headers["Impersonate-Uid"] = str(user["as-uid"])
+    for name, value in headers.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise errors.ConfigError(f"the {name} value contains a control character: it cannot be sent in a header")
+    return headers
+
+
+def impersonation_repeated(user: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """One Impersonate-Group header per group and Impersonate-Extra-KEY per value, as client-go sends them."""
+    from urllib.parse import quote
+
+    pairs = [("Impersonate-Group", str(group)) for group in user.get("as-groups") or ()]
+    for key, values in (user.get("as-user-extra") or {}).items():
+        pairs += [(f"Impersonate-Extra-{quote(str(key), safe='')}", str(v)) for v in values or ()]
+    for name, value in pairs:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise errors.ConfigError(f"the {name} value contains a control character: it cannot be sent in a header")
+    return tuple(pairs)
 
 
 def _tls(resolved: Resolved) -> ssl.SSLContext:
@@ -428,7 +457,18 @@ def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedSe
 # -- the ApiClient stand-in ----------------------------------------------------------------------
 
 
-class _Http(http.client.HTTPConnection):
+class _Repeats:
+    """Sends :attr:`Target.repeated` headers with every request (not with a proxy's CONNECT)."""
+
+    repeated: tuple[tuple[str, str], ...] = ()
+
+    def endheaders(self, message_body=None, *, encode_chunked=False):
+        for name, value in self.repeated:
+            self.putheader(name, value)  # type: ignore[attr-defined]
+        super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+
+
+class _Http(_Repeats, http.client.HTTPConnection):
     """HTTP, through a SOCKS5 proxy when ``socks`` is given."""
 
     def __init__(self, host, port, *, socks=None):
@@ -441,7 +481,7 @@ class _Http(http.client.HTTPConnection):
         self.sock = socks5_connect(self._socks, self.host, self.port or self.default_port, self.timeout)
 
 
-class _Https(http.client.HTTPSConnection):
+class _Https(_Repeats, http.client.HTTPSConnection):
     """HTTPS whose certificate is checked against ``server_name`` (tls-server-name) when given;
     through a SOCKS5 proxy when ``socks`` is given."""
 
@@ -578,8 +618,11 @@ class LightApiClient:
             proxy = None
         host, port = (proxy.hostname, proxy.port) if proxy else (self._host, self._port)
         if self._scheme != "https":
-            return _Http(host, port, socks=socks)
+            plain = _Http(host, port, socks=socks)
+            plain.repeated = where.repeated
+            return plain
         connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name, socks=socks)
+        connection.repeated = where.repeated
         if proxy:
             connection.set_tunnel(self._host, self._port or 443, headers=dict(where.proxy_headers))
         return connection

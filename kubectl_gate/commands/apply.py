@@ -18,7 +18,7 @@ from canarygate import errors, rendering
 from canarygate.model import API_VERSION, KIND, parse_canarygate
 from kubectl_gate import printing, validation
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import kube_options, output_option
+from kubectl_gate.options import kube_options, offline_options, output_option
 
 ENDPOINT_HELP = (
     f"Where Flagger reaches the gate sidecar (default: $KUBECTL_GATE_ENDPOINT, else {rendering.DEFAULT_ENDPOINT})."
@@ -255,6 +255,7 @@ def _safe_ns(gctx: GateContext) -> str:
 @click.option("--namespace", "-n", "namespace", metavar="NS", default=None,
               help="Namespace of CanaryGates that do not name one (default: default).")
 @output_option("yaml", "json")
+@offline_options
 @pass_gate_ctx
 def render_command(gctx: GateContext, paths: tuple[str, ...], endpoint: str | None, namespace: str | None,
                    output: str | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from kubectl_gate.context import GateContext, pass_gate_ctx
+from kubectl_gate.options import offline_options
 
 BASH = r"""# bash completion for kubectl-gate; load with: source <(kubectl-gate completion bash)
 _kubectl_gate() {
@@ -61,6 +62,7 @@ SCRIPTS = {"bash": BASH, "zsh": ZSH, "fish": FISH}
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(sorted(SCRIPTS)))
+@offline_options
 @pass_gate_ctx
 def completion_command(gctx: GateContext, shell: str) -> None:
     """Print the completion script for SHELL (completes commands, flags, gate names and CanaryGate

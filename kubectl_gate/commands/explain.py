@@ -6,11 +6,12 @@ import click
 
 from kubectl_gate import printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import GATE
+from kubectl_gate.options import GATE, offline_options
 
 
 @click.command("explain")
 @click.argument("gate", type=GATE, required=False)
+@offline_options
 @pass_gate_ctx
 def explain_command(gctx: GateContext, gate: str | None) -> None:
     """Show how the gates gate a Flagger release: the diagram, where a gate's state comes from,

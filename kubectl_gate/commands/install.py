@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kubectl_gate.context import GateContext, pass_gate_ctx
+from kubectl_gate.options import offline_options
 
 DEFAULT_NAMESPACE = "canary-gate"
 #: Kinds that live in the sidecar's namespace (the others are cluster-scoped).
@@ -58,6 +59,7 @@ def install_manifests(*, namespace: str = DEFAULT_NAMESPACE, image: str | None =
               "(default: flagger-system).")
 @click.option("--crd-only", is_flag=True, help="Only the CanaryGate CRD.")
 @click.option("--no-crd", is_flag=True, help="Everything but the CRD.")
+@offline_options
 @pass_gate_ctx
 def install_command(gctx: GateContext, namespace: str, image: str | None, flagger_namespace: str | None,
                     crd_only: bool, no_crd: bool) -> None:

@@ -43,8 +43,9 @@ def test_light_is_used_when_it_can_be(kubeconfig, apiserver):
 
 
 def test_light_falls_back_to_the_official_client(kubeconfig, tmp_path):
-    impersonating = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update({"as": "someone"}), "as")
-    assert light_conn(impersonating).transport == connect.OFFICIAL
+    provider = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update(
+        {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}), "provider")
+    assert light_conn(provider).transport == connect.OFFICIAL
     # Credentials that cannot be loaded are an error in kubectl's words, not a fallback.
     broken = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update(
         {"token": None, "client-certificate": "/no.crt", "client-key": "/no.key"}))

@@ -1,6 +1,13 @@
-"""``kubectl gate apply`` through real kubectl (the installed plugin): a file is applied whole or not
-at all when the CRD schema rejects any document, and a write the API server refuses part-way is
-reported with what was applied and what was not."""
+"""``kubectl gate`` through real kubectl (the installed plugin found on PATH).
+
+* apply: a file is applied whole or not at all when the CRD schema rejects any document, and a
+  write the API server refuses part-way is reported with what was applied and what was not.
+* kubectl's global flags: ``--server``, ``--token`` and ``--certificate-authority`` with no
+  kubeconfig at all, ``-v 6``, ``--kubeconfig`` on the offline commands, and impersonation (``--as``,
+  ``--as-group``): refused without the ``impersonate`` verb, recorded as the impersonated user with
+  it (SelfSubjectReview answers for the impersonated identity). The emulator implements no
+  impersonation: that test runs on the real tier.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
-
 from helpers.cli import SEED
+from helpers.tiers import real_tier
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -74,3 +83,147 @@ def test_a_write_refused_part_way_says_what_was_applied_and_what_was_not(kubecon
     assert "not applied: canary.flagger.app/second, canarygate.piggysec.com/third, canary.flagger.app/third" in err
     assert names(kubectl, namespace, "canarygates.piggysec.com") == ["first", "second"]
     assert names(kubectl, namespace, "canaries.flagger.app") == ["first"]
+
+
+ANNOTATION = "gate.piggysec.com/confirm-promotion"
+
+
+@pytest.fixture
+def demo(kubeconfig, crds, namespace, tmp_path):
+    path = tmp_path / "gate.yaml"
+    path.write_text(gate_doc(namespace, "demo"))
+    applied = kubectl_gate(kubeconfig, "apply", "-f", str(path), "-n", namespace)
+    assert applied.returncode == 0, applied
+    return namespace
+
+
+def user(apiserver, name: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(username, token) of a fresh user the API server authenticates."""
+    username = f"{name}-{uuid.uuid4().hex[:6]}"
+    if real_tier(apiserver):
+        return username, apiserver.token(username, groups)  # NB: signed for the cluster's token webhook
+    token = f"{username}-{uuid.uuid4().hex}"
+    apiserver.add_token(token, username, groups)
+    return username, token
+
+
+def grant(apiserver, namespace: str, username: str, *, kind: str = "User") -> None:
+    """``username`` (or a group) may read and change CanaryGates, Canaries and Events in the namespace."""
+    role = f"gates-{uuid.uuid4().hex[:6]}"
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                     "metadata": {"name": role, "namespace": namespace},
+                     "rules": [{"apiGroups": ["piggysec.com", "flagger.app", "", "events.k8s.io", "apps"],
+                                "resources": ["*"], "verbs": ["*"]}]})
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                     "metadata": {"name": role, "namespace": namespace},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                     "subjects": [{"kind": kind, "name": username, "apiGroup": "rbac.authorization.k8s.io"}]})
+
+
+def no_kubeconfig_flags(apiserver, tmp_path, token: str) -> list[str]:
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(apiserver.ca_pem)
+    return ["-s", apiserver.url, "--token", token, "--certificate-authority", str(ca)]
+
+
+def recorded_by(kubectl, namespace: str) -> str:
+    gate = json.loads(kubectl("get", "canarygates.piggysec.com", "demo", "-n", namespace, "-o", "json").stdout)
+    return json.loads(gate["metadata"]["annotations"][ANNOTATION])["by"]
+
+
+def open_gate(flags: list[str], namespace: str, config: str = "/nonexistent/kubeconfig"):
+    return kubectl_gate(config, "open", "confirm-promotion", "demo", "-n", namespace, "-r", "flags test", *flags)
+
+
+def wait_allowed(kubectl, namespace: str, token_flags: list[str], *extra: str) -> None:
+    """RBAC bindings take a moment to reach the real authorizer."""
+    deadline = time.monotonic() + 60
+    while True:
+        proc = kubectl("auth", "can-i", "patch", "canarygates.piggysec.com", "-n", namespace, *token_flags, *extra,
+                       check=False)
+        if proc.stdout.strip() == "yes":
+            return
+        assert time.monotonic() < deadline, proc
+        time.sleep(0.5)
+
+
+def test_server_token_and_ca_flags_need_no_kubeconfig(apiserver, demo, kubectl, tmp_path):
+    username, token = user(apiserver, "ci")
+    grant(apiserver, demo, username)
+    flags = no_kubeconfig_flags(apiserver, tmp_path, token)
+    wait_allowed(kubectl, demo, ["--token", token])
+    proc = open_gate(flags, demo)
+    assert proc.returncode == 0, proc
+    assert recorded_by(kubectl, demo) == username
+    listed = kubectl_gate("/nonexistent", "list", "-n", demo, "-s", apiserver.url, "--token", token,
+                          "--insecure-skip-tls-verify", "-o", "name")
+    assert (listed.returncode, listed.stdout) == (0, "canarygate.piggysec.com/demo\n"), listed
+    refused = kubectl_gate("/nonexistent", "list", "-n", demo, *flags, "--token", "not-a-token")
+    assert refused.returncode == 1 and "unauthorized" in refused.stderr.lower(), refused
+
+
+def test_v6_logs_each_request_on_stderr(kubeconfig, demo):
+    proc = kubectl_gate(kubeconfig, "list", "-n", demo, "-v", "6", "-o", "name")
+    assert proc.returncode == 0 and proc.stdout == "canarygate.piggysec.com/demo\n", proc
+    lines = [line for line in proc.stderr.splitlines() if "/apis/piggysec.com/v1alpha1/" in line]
+    assert lines and lines[0].startswith("GET https://") and " 200 in " in lines[0], proc.stderr
+    quiet = kubectl_gate(kubeconfig, "list", "-n", demo, "-o", "name")
+    assert quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.parametrize("args", [["render", "-f", "{gate}"], ["explain"], ["completion", "bash"],
+                                  ["install", "--crd-only"]])
+def test_offline_commands_accept_the_kubeconfig_flags(args, tmp_path):
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(gate_doc("ns", "demo"))
+    argv = [a.format(gate=gate) for a in args]
+    proc = kubectl_gate("/nonexistent", *argv, "--kubeconfig", "/nonexistent/config", "--context", "nowhere")
+    assert proc.returncode == 0 and proc.stdout, proc
+
+
+def test_impersonation_is_refused_without_the_impersonate_verb_and_recorded_as_the_impersonated_user(
+        apiserver, demo, kubectl, tmp_path):
+    if not real_tier(apiserver):
+        pytest.skip("the emulator implements no impersonation (sandbox/apiserver: 'no impersonation')")
+    approver, approver_token = user(apiserver, "approver")
+    breakglass, token = user(apiserver, "breakglass")
+    grant(apiserver, demo, approver)
+    flags = no_kubeconfig_flags(apiserver, tmp_path, token)
+    refused = open_gate([*flags, "--as", approver], demo)
+    assert refused.returncode == 1, refused
+    assert "forbidden" in refused.stderr and "impersonate" in refused.stderr, refused.stderr
+    assert ANNOTATION not in (json.loads(kubectl("get", "canarygates.piggysec.com", "demo", "-n", demo, "-o",
+                                                 "json").stdout)["metadata"].get("annotations") or {})
+    role = f"impersonate-{uuid.uuid4().hex[:6]}"
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
+                     "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+                                "resourceNames": [approver]},
+                               {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
+                                "resourceNames": ["release-managers"]}]})
+    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                     "metadata": {"name": role},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                     "subjects": [{"kind": "User", "name": breakglass, "apiGroup": "rbac.authorization.k8s.io"}]})
+    try:
+        wait_allowed(kubectl, demo, ["--token", approver_token])
+        wait_allowed(kubectl, demo, ["--token", token], "--as", approver)
+        proc = open_gate([*flags, "--as", approver], demo)
+        assert proc.returncode == 0, proc
+        assert recorded_by(kubectl, demo) == approver
+        # --as-group: the group's rights, the impersonated user's name
+        grant(apiserver, demo, "release-managers", kind="Group")
+        outsider = f"outsider-{uuid.uuid4().hex[:6]}"
+        apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                         "metadata": {"name": role},
+                         "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
+                                    "resourceNames": [approver, outsider]},
+                                   {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
+                                    "resourceNames": ["release-managers"]}]})
+        wait_allowed(kubectl, demo, ["--token", token], "--as", outsider, "--as-group", "release-managers")
+        closed = kubectl_gate("/nonexistent", "close", "confirm-promotion", "demo", "-n", demo, "-r", "freeze",
+                              *flags, "--as", outsider, "--as-group", "release-managers")
+        assert closed.returncode == 0, closed
+        assert recorded_by(kubectl, demo) == outsider
+    finally:
+        kubectl("delete", "clusterrolebinding", role, "--ignore-not-found", "--wait=false")
+        kubectl("delete", "clusterrole", role, "--ignore-not-found", "--wait=false")
