@@ -9,7 +9,8 @@ from kubectl_gate.options import offline_options
 
 DEFAULT_NAMESPACE = "canary-gate"
 #: Kinds that live in the sidecar's namespace (the others are cluster-scoped).
-NAMESPACED = {"ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ConfigMap", "Role", "RoleBinding"}
+NAMESPACED = {"ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ConfigMap", "Role", "RoleBinding",
+              "PodDisruptionBudget"}
 
 
 def install_manifests(*, namespace: str = DEFAULT_NAMESPACE, image: str | None = None,

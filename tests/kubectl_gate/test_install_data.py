@@ -22,6 +22,7 @@ SOURCES = (
     "deploy/sidecar/clusterrole.yaml",
     "deploy/sidecar/clusterrolebinding.yaml",
     "deploy/sidecar/deployment.yaml",
+    "deploy/sidecar/poddisruptionbudget.yaml",
     "deploy/sidecar/service.yaml",
     "deploy/sidecar/networkpolicy.yaml",
 )
@@ -51,10 +52,10 @@ def test_install_prints_the_manifests_with_flags(invoke):
     docs = list(yaml.safe_load_all(result.stdout))
     kinds = [d["kind"] for d in docs]
     assert kinds == ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                     "ClusterRoleBinding", "Deployment", "Service", "NetworkPolicy"]
+                     "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"]
     by_kind = {d["kind"]: d for d in docs}
     assert by_kind["Namespace"]["metadata"]["name"] == "gates"
-    for kind in ("ServiceAccount", "Deployment", "Service", "NetworkPolicy"):
+    for kind in ("ServiceAccount", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"):
         assert by_kind[kind]["metadata"]["namespace"] == "gates"
     assert "namespace" not in by_kind["ClusterRole"]["metadata"]
     assert by_kind["ClusterRoleBinding"]["subjects"][0]["namespace"] == "gates"

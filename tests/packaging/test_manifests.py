@@ -330,12 +330,13 @@ def test_kubectl_kustomize_builds_the_sidecar() -> None:
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "PodDisruptionBudget",
             "Service",
             "NetworkPolicy",
         ]
     )
     for doc in docs:
-        if doc["kind"] in ("ServiceAccount", "Deployment", "Service", "NetworkPolicy"):
+        if doc["kind"] in ("ServiceAccount", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"):
             assert doc["metadata"]["namespace"] == "canary-gate", doc["kind"]
         if doc["kind"] in ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"):
             assert "namespace" not in doc["metadata"], doc["kind"]
