@@ -56,6 +56,7 @@ class GateContext:
     connector: Callable[[Any], Any] | None = None
     _connection: Any = field(default=None, repr=False)
     _username: str | None = field(default=None, repr=False)
+    _target_namespace: str | None = field(default=None, repr=False)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -108,8 +109,23 @@ class GateContext:
 
     @property
     def ns(self) -> str:
-        """The namespace to use: -n, else the context's, else default."""
-        return self.connection.namespace
+        """The namespace to use: the target's (see :meth:`in_namespace`), else -n, else the context's."""
+        return self._target_namespace or self.connection.namespace
+
+    def in_namespace(self, namespace: str):
+        """A context in which :attr:`ns` is ``namespace``: a command acting on CanaryGates of several
+        namespaces (-A) runs its one-gate code once per gate."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scoped():
+            previous, self._target_namespace = self._target_namespace, namespace
+            try:
+                yield self
+            finally:
+                self._target_namespace = previous
+
+        return scoped()
 
     @property
     def list_namespace(self) -> str | None:

@@ -136,7 +136,9 @@ def pick_name(name: str | None, deployment: str | None) -> str:
     chosen = name or deployment
     if not chosen:
         raise click.UsageError("missing the CanaryGate NAME (or -d NAME)")
-    return chosen
+    from kubectl_gate.targets import parse_ref
+
+    return parse_ref(chosen)
 
 
 class GateName(click.ParamType):

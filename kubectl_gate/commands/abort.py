@@ -10,7 +10,8 @@ from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import kube_options, name_options, pick_name
+from kubectl_gate.options import kube_options, name_options
+from kubectl_gate.targets import run_each, select, selection_options
 from kubectl_gate.views import not_ready_text
 
 #: Phases in which the new revision is already being copied to the primary: too late to roll back.
@@ -69,12 +70,13 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
 
 
 @click.command("abort")
-@click.argument("name", required=False)
+@selection_options
 @name_options
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
 @kube_options
 @pass_gate_ctx
-def abort_command(gctx: GateContext, name: str | None, deployment: str | None, reason: str) -> None:
+def abort_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, reason: str,
+                  selector: str | None, all_in_namespace: bool) -> None:
     """End the rollout of CanaryGate NAME by a rollback: open its rollback gate for this rollout,
     so Flagger rolls back on its next check. Abort cannot stop a promotion already under way
     (phase Promoting or Finalising): the new revision is then being copied to the primary.
@@ -88,7 +90,11 @@ def abort_command(gctx: GateContext, name: str | None, deployment: str | None, r
     Example:
       kubectl gate abort demo -n demo-ns --reason "error rate up"
     """
-    name = pick_name(name, deployment)
+    targets = select(gctx, names, deployment=deployment, selector=selector, everything=all_in_namespace)
+    run_each(gctx, targets, lambda name: _abort_one(gctx, name, reason), verb="aborted")
+
+
+def _abort_one(gctx: GateContext, name: str, reason: str) -> None:
     phase, changes, not_ready = abort(gctx, name, reason=reason)
     for text in not_ready:
         gctx.err(f"note: {text}. The rollback gate is read once it is ready; nothing Canary Gate writes "

@@ -17,7 +17,8 @@ from canarygate.kube import gates as kube_gates
 from canarygate.model import CanaryGate
 from kubectl_gate import lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
-from kubectl_gate.options import GATE, kube_options, name_options, pick_name
+from kubectl_gate.options import GATE, kube_options, name_options
+from kubectl_gate.targets import run_each, select, selection_options
 from kubectl_gate.views import GateView
 
 VERBS = {gate_names.OPENED: "opened", gate_names.CLOSED: "closed"}
@@ -102,7 +103,7 @@ def _change_command(state: str) -> click.Command:
 
     @click.command(verb)
     @click.argument("gate", type=GATE)
-    @click.argument("name", required=False)
+    @selection_options
     @name_options
     @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
     @click.option("--sticky", is_flag=True, help="Keep this state until someone changes it (default: this rollout).")
@@ -110,9 +111,12 @@ def _change_command(state: str) -> click.Command:
                   help="Close rollout or pre-rollout during a rollout, knowing Flagger then fails checks and rolls back.")
     @kube_options
     @pass_gate_ctx
-    def command(gctx: GateContext, gate: str, name: str | None, deployment: str | None, reason: str,
-                sticky: bool, yes: bool) -> None:
-        name = pick_name(name, deployment)
+    def command(gctx: GateContext, gate: str, names: tuple[str, ...], deployment: str | None, reason: str,
+                sticky: bool, yes: bool, selector: str | None, all_in_namespace: bool) -> None:
+        targets = select(gctx, names, deployment=deployment, selector=selector, everything=all_in_namespace)
+        run_each(gctx, targets, lambda name: one(gctx, name, gate, reason, sticky, yes), verb=VERBS[state])
+
+    def one(gctx: GateContext, name: str, gate: str, reason: str, sticky: bool, yes: bool) -> None:
         if state == gate_names.CLOSED and gate in hooks.CHECK_GATES and not yes:
             refusal = check_close_refusal(lookup.load_view(gctx, name, with_events=False), gate)
             if refusal:
@@ -133,6 +137,7 @@ def _change_command(state: str) -> click.Command:
         "and rolls back at the threshold, so during a rollout it needs --yes; 'kubectl gate pause' holds "
         "a rollout without failing checks."
         + f"\n\n\b\nExamples:\n  kubectl gate {verb} confirm-promotion demo -n demo-ns --reason \"CAB-42\"\n"
+        f"  kubectl gate {verb} confirm-promotion -l team=pay -A --reason \"change freeze\"\n"
         f"  kubectl gate {verb} confirm-rollout -d demo -c prod    (the Go canary-gate CLI's form)"
     )
     command.help = command.__doc__

@@ -11,10 +11,18 @@ from kubectl_gate.options import all_namespaces_option, kube_options, output_opt
 from kubectl_gate.views import GateView, build_view, view_to_dict
 
 
-def list_views(gctx: GateContext) -> list[GateView]:
-    """One view per CanaryGate in the namespace (all with -A): two LIST requests, no per-item GET."""
+def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]:
+    """One view per CanaryGate in the namespace (all with -A), only those matching the label
+    ``selector`` if given: two LIST requests, no per-item GET."""
     namespace = gctx.list_namespace
-    found = gates.list_gates(gctx.kube, namespace)
+    if selector:
+        from canarygate.model import parse_canarygate
+
+        raw = gctx.kube.request("GET", gates.CANARYGATES.path(namespace), query=[("labelSelector", selector)],
+                                resource=gates.CANARYGATES)
+        found = sorted((parse_canarygate(i) for i in raw.get("items") or ()), key=lambda g: (g.namespace, g.name))
+    else:
+        found = gates.list_gates(gctx.kube, namespace)
     targets = {(g.target.namespace, g.target.name) for g in found}
     target_namespaces = {ns for ns, _ in targets}
     by_ref = {}
@@ -33,10 +41,14 @@ def list_views(gctx: GateContext) -> list[GateView]:
 @click.command("list")
 @output_option("json", "yaml", "wide", "name")
 @click.option("--no-headers", is_flag=True, help="Print the table without its header line.")
+@click.option("--selector", "-l", metavar="SELECTOR", default=None,
+              help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).")
+@click.option("--all", "all_in_namespace", is_flag=True, help="Every CanaryGate in the namespace (the default).")
 @all_namespaces_option
 @kube_options
 @pass_gate_ctx
-def list_command(gctx: GateContext, output: str | None, no_headers: bool) -> None:
+def list_command(gctx: GateContext, output: str | None, no_headers: bool, selector: str | None,
+                 all_in_namespace: bool) -> None:
     """List CanaryGates: the Canary each one drives, its phase and weight, the gate holding the
     rollout (if any) and the gates that are closed (rollback when armed).
 
@@ -44,8 +56,9 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool) -> Non
     Examples:
       kubectl gate list
       kubectl gate list -A -o wide
+      kubectl gate list -l team=pay
     """
-    views = list_views(gctx)
+    views = list_views(gctx, selector)
     if output in ("json", "yaml"):
         gctx.out(printing.dump({"items": [view_to_dict(v) for v in views]}, output))
         return

@@ -20,6 +20,7 @@ from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
 from kubectl_gate.options import kube_options, name_options, pick_name
+from kubectl_gate.targets import run_each, select, selection_options
 
 
 def pause(gctx: GateContext, name: str, *, sticky: bool = False, reason: str = "") -> list[str]:
@@ -55,13 +56,14 @@ def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str]
 
 
 @click.command("pause")
-@click.argument("name", required=False)
+@selection_options
 @name_options
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotations and the Events.")
 @click.option("--sticky", is_flag=True, help="Keep it paused until resumed (default: this rollout).")
 @kube_options
 @pass_gate_ctx
-def pause_command(gctx: GateContext, name: str | None, deployment: str | None, reason: str, sticky: bool) -> None:
+def pause_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, reason: str, sticky: bool,
+                  selector: str | None, all_in_namespace: bool) -> None:
     """Hold the rollout of CanaryGate NAME at its next step, failing no check: closes
     confirm-traffic-increase and confirm-promotion for this rollout (--sticky: until resumed).
     Flagger keeps the canary at its weight and keeps running the checks; nothing rolls back.
@@ -70,8 +72,13 @@ def pause_command(gctx: GateContext, name: str | None, deployment: str | None, r
     Examples:
       kubectl gate pause demo -n demo-ns --reason "investigating latency"
       kubectl gate resume demo -n demo-ns
+      kubectl gate pause --all -A --reason "change freeze"
     """
-    name = pick_name(name, deployment)
+    targets = select(gctx, names, deployment=deployment, selector=selector, everything=all_in_namespace)
+    run_each(gctx, targets, lambda name: _pause_one(gctx, name, reason, sticky), verb="paused")
+
+
+def _pause_one(gctx: GateContext, name: str, reason: str, sticky: bool) -> None:
     closed = pause(gctx, name, sticky=sticky, reason=reason)
     scope = "until resumed" if sticky else "for this rollout"
     gctx.out(f"canarygate/{name} paused {scope}: {' and '.join(closed)} closed; the checks keep running, "

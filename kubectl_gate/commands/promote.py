@@ -10,7 +10,8 @@ from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import kube_options, name_options, pick_name
+from kubectl_gate.options import kube_options, name_options
+from kubectl_gate.targets import run_each, select, selection_options
 from kubectl_gate.views import GateView, not_ready_text
 
 #: The gate that holds a rollout in each waiting phase, when no closed gate is found in resolution.
@@ -68,13 +69,14 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
 
 
 @click.command("promote")
-@click.argument("name", required=False)
+@selection_options
 @name_options
 @click.option("--full", is_flag=True, help="Open every progress gate for the rest of this rollout.")
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
 @kube_options
 @pass_gate_ctx
-def promote_command(gctx: GateContext, name: str | None, deployment: str | None, full: bool, reason: str) -> None:
+def promote_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, full: bool, reason: str,
+                    selector: str | None, all_in_namespace: bool) -> None:
     """Let the rollout of CanaryGate NAME past the gate that holds it now, for one step:
     confirm-rollout while Waiting, confirm-traffic-increase while a traffic step is held,
     confirm-promotion while WaitingPromotion. The sidecar uses the approval up on the first
@@ -88,8 +90,13 @@ def promote_command(gctx: GateContext, name: str | None, deployment: str | None,
     Examples:
       kubectl gate promote demo -n demo-ns
       kubectl gate promote demo --full --reason "hotfix, approved by on-call"
+      kubectl gate promote web api -n shop
     """
-    name = pick_name(name, deployment)
+    targets = select(gctx, names, deployment=deployment, selector=selector, everything=all_in_namespace)
+    run_each(gctx, targets, lambda name: _promote_one(gctx, name, full, reason), verb="promoted")
+
+
+def _promote_one(gctx: GateContext, name: str, full: bool, reason: str) -> None:
     opened = promote(gctx, name, full=full, reason=reason)
     if not opened:
         gctx.out(f"canarygate/{name}: no gate holds the rollout; nothing to promote")

@@ -227,3 +227,81 @@ def test_impersonation_is_refused_without_the_impersonate_verb_and_recorded_as_t
     finally:
         kubectl("delete", "clusterrolebinding", role, "--ignore-not-found", "--wait=false")
         kubectl("delete", "clusterrole", role, "--ignore-not-found", "--wait=false")
+
+
+# -- names and selectors -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three(kubeconfig, crds, namespace, tmp_path):
+    """CanaryGates web and api (team=pay, run=<unique>) and db (team=core) in the namespace."""
+    run = uuid.uuid4().hex[:8]
+    docs = []
+    for name, team in (("web", "pay"), ("api", "pay"), ("db", "core")):
+        docs.append(gate_doc(namespace, name).replace(
+            f"name: {name}\n  namespace: {namespace}\n",
+            f"name: {name}\n  namespace: {namespace}\n  labels: {{team: {team}, run: r{run}}}\n"))
+    path = tmp_path / "three.yaml"
+    path.write_text("---\n".join(docs))
+    applied = kubectl_gate(kubeconfig, "apply", "-f", str(path), "-n", namespace)
+    assert applied.returncode == 0, applied
+    return namespace, f"r{run}"
+
+
+def gate_states(kubectl, namespace: str) -> dict[str, str | None]:
+    """name -> the live state of confirm-promotion (None when no live change)."""
+    items = json.loads(kubectl("get", "canarygates.piggysec.com", "-n", namespace, "-o", "json").stdout)["items"]
+    states = {}
+    for item in items:
+        raw = (item["metadata"].get("annotations") or {}).get(ANNOTATION)
+        states[item["metadata"]["name"]] = json.loads(raw)["state"] if raw else None
+    return states
+
+
+@pytest.mark.parametrize("ref", ["web", "canarygate/web", "canarygates/web", "canarygate.piggysec.com/web",
+                                 "cg/web", "cgate/web", "canarygates.v1alpha1.piggysec.com/web"])
+def test_type_slash_name_as_kubectl_prints_it(kubeconfig, three, ref):
+    namespace, _ = three
+    proc = kubectl_gate(kubeconfig, "show", ref, "-n", namespace, "-o", "name")
+    assert (proc.returncode, proc.stdout) == (0, "canarygate.piggysec.com/web\n"), proc
+
+
+def test_another_type_is_a_usage_error(kubeconfig, three):
+    proc = kubectl_gate(kubeconfig, "promote", "deployment/web", "-n", three[0])
+    assert proc.returncode == 2 and "deployment is not a CanaryGate type" in proc.stderr, proc
+
+
+def test_a_selector_closes_the_matching_gates_and_lists_them(kubeconfig, three, kubectl):
+    namespace, _ = three
+    proc = kubectl_gate(kubeconfig, "close", "confirm-promotion", "-l", "team=pay", "-n", namespace, "-r", "freeze")
+    assert proc.returncode == 0, proc
+    assert sorted(proc.stdout.splitlines()) == ["gate confirm-promotion of canarygate/api closed for the next rollout",
+                                                "gate confirm-promotion of canarygate/web closed for the next rollout"], proc
+    assert "closed: 2 of 2 CanaryGates" in proc.stderr, proc.stderr
+    assert gate_states(kubectl, namespace) == {"api": "closed", "db": None, "web": "closed"}
+    listed = kubectl_gate(kubeconfig, "list", "-l", "team=pay", "-n", namespace, "-o", "name")
+    assert listed.stdout.splitlines() == ["canarygate.piggysec.com/api", "canarygate.piggysec.com/web"], listed
+
+
+def test_several_names_go_on_past_a_failure_and_exit_1_naming_it(kubeconfig, three, kubectl):
+    namespace, _ = three
+    proc = kubectl_gate(kubeconfig, "open", "confirm-promotion", "web", "nope", "cg/db", "-n", namespace)
+    assert proc.returncode == 1, proc
+    assert f'error: canarygate {namespace}/nope: CanaryGate "nope" not found' in proc.stderr, proc.stderr
+    assert f"opened: 2 of 3 CanaryGates; failed: {namespace}/nope" in proc.stderr, proc.stderr
+    assert gate_states(kubectl, namespace) == {"api": None, "db": "opened", "web": "opened"}
+
+
+def test_all_and_all_namespaces_with_a_selector(kubeconfig, three, kubectl):
+    namespace, run = three
+    paused = kubectl_gate(kubeconfig, "pause", "--all", "-n", namespace, "-r", "change freeze")
+    assert paused.returncode == 0 and "paused: 3 of 3 CanaryGates" in paused.stderr, paused
+    assert set(gate_states(kubectl, namespace).values()) == {"closed"}
+    # -A with a selector unique to this test: only these gates, wherever they are
+    aborted = kubectl_gate(kubeconfig, "abort", "-A", "-l", f"run={run},team=core")
+    assert aborted.returncode == 1 and "nothing to abort" in aborted.stderr, aborted  # db: no rollout under way
+    assert "kubectl gate open rollback db" in aborted.stderr and "web" not in aborted.stderr, aborted
+    none = kubectl_gate(kubeconfig, "promote", "-l", "team=nobody", "-n", namespace)
+    assert none.returncode == 0 and f"No CanaryGates found in namespace {namespace}: nothing promoted." in none.stderr
+    both = kubectl_gate(kubeconfig, "promote", "web", "--all", "-n", namespace)
+    assert both.returncode == 2 and "not both" in both.stderr, both
