@@ -1,0 +1,223 @@
+"""Chaos: every answer the sidecars give through a rollout, checked against the gate state of that moment.
+
+The Flagger simulator drives a rollout through a recording proxy that spreads its calls over two
+sidecar replicas (round robin; a replica that does not answer is skipped, as a Service would).
+The CanaryGate declares confirm-traffic-increase and confirm-promotion closed and rollback closed;
+the test alone writes its live state: one-step approvals of confirm-traffic-increase, one at a time
+(the next only once the API shows the previous used), and confirm-promotion opened at the end.
+Meanwhile faults are injected on the API server (latency, 500/503/429 bursts on the CanaryGate API,
+cut watches; with ``disruptive``: down and hung) and replicas are killed (SIGKILL) and restarted.
+
+The checker records each answer (hook, status, when asked and answered) and the ledger of the test's
+writes, and asserts the safety invariant:
+* no progress gate answered "go on" while its effective state was closed: confirm-promotion only
+  after its opening write began, confirm-traffic-increase only against an approval granted;
+* no rollback signalled (rollback is closed throughout);
+* no one-step approval passed two steps: the k-th "go on" of confirm-traffic-increase was answered
+  after the k-th approval was granted, and never more "go on" than approvals before the next grant.
+It prints the answers checked and the faults survived.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import itertools
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from canarygate import errors
+from canarygate.kube.gates import write_live_change
+
+pytestmark = pytest.mark.e2e
+
+STEP = "confirm-traffic-increase"
+PROGRESS = ("confirm-rollout", "pre-rollout", "rollout", STEP, "confirm-promotion", "post-rollout")
+
+
+@dataclass
+class Answer:
+    hook: str
+    status: int
+    asked: float
+    answered: float
+
+
+@dataclass
+class Ledger:
+    answers: list[Answer] = field(default_factory=list)
+    grants: list[float] = field(default_factory=list)  # when each step approval's write began
+    promotion_opened: float = float("inf")  # when the opening write of confirm-promotion began
+    faults: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fault(self, kind: str) -> None:
+        with self.lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def check(self) -> None:
+        with self.lock:
+            answers = sorted(self.answers, key=lambda a: a.answered)
+            grants = list(self.grants)
+        assert not [a for a in answers if a.hook == "rollback" and a.status == 200], "a rollback was signalled"
+        early = [a for a in answers if a.hook == "confirm-promotion" and a.status == 200
+                 and a.answered < self.promotion_opened]
+        assert not early, f"confirm-promotion answered go on while closed: {early}"
+        passed = [a for a in answers if a.hook == STEP and a.status == 200]
+        assert len(passed) <= len(grants), f"{len(passed)} steps passed on {len(grants)} approvals"
+        for k, answer in enumerate(passed):
+            assert answer.answered > grants[k], f"step {k + 1} passed before its approval was granted"
+        for k in range(1, len(grants)):  # between two grants, at most one approval was ever there
+            assert len([a for a in passed if a.answered < grants[k]]) <= k, "an approval passed two steps"
+
+
+class Proxy(http.server.ThreadingHTTPServer):
+    """127.0.0.1 proxy: POST /<hook> to the replicas in turn, recording every answer."""
+
+    daemon_threads = True
+
+    def __init__(self, replicas, ledger: Ledger):
+        self.replicas, self.ledger = replicas, ledger
+        self.turn = itertools.count()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):  # noqa: N802
+        server: Proxy = self.server  # type: ignore[assignment]
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        hook = self.path.strip("/")
+        asked = time.monotonic()
+        status, body = 503, b'{"message":"no replica answered"}'
+        start = next(server.turn)
+        for i in range(len(server.replicas)):
+            replica = server.replicas[(start + i) % len(server.replicas)]
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
+                conn.request("POST", self.path, body=data, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+                conn.close()
+                break
+            except OSError:
+                continue
+        with server.ledger.lock:
+            server.ledger.answers.append(Answer(hook, status, asked, time.monotonic()))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _retry(what, attempts=50):
+    for _ in range(attempts):
+        try:
+            return what()
+        except errors.GateError:
+            time.sleep(0.1)
+    raise AssertionError("the test's own write kept failing")
+
+
+def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disruptive: bool, seed: int):
+    from helpers.tiers import emulator_only
+
+    emulator_only(apiserver, "injects API faults (apiserver.faults) into the emulator")
+    rng = random.Random(seed)
+    ledger = Ledger()
+    replicas = [sidecar, make_sidecar()]  # both --fail-closed-after 1
+    proxy = Proxy(replicas, ledger)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over both
+    rollouts.create(confirm_traffic_increase="closed", confirm_promotion="closed", rollback="closed", analysis={
+        "interval": "10s", "threshold": 1000, "maxWeight": 50, "stepWeight": 10, "stepWeightPromotion": 100})
+    stop = threading.Event()
+    gates_path = f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates"
+
+    def chaos():
+        kinds = ["latency", "500", "503", "429", "cut", "kill"] + (["down", "hang"] if disruptive else [])
+        while not stop.wait(rng.uniform(0.3, 1.0)):
+            kind = rng.choice(kinds)
+            if kind == "latency":
+                apiserver.faults.add_latency(rng.uniform(0.05, 0.4))
+                stop.wait(rng.uniform(0.5, 2))
+                apiserver.faults.add_latency(0.0)
+            elif kind in ("500", "503", "429"):
+                apiserver.faults.fail(int(kind), times=rng.randint(1, 8), path_prefix=gates_path)
+            elif kind == "cut":
+                apiserver.faults.cut_watches()
+            elif kind == "kill":
+                replica = rng.choice(replicas)
+                if replica.proc is not None:
+                    replica.proc.send_signal(signal.SIGKILL)
+                    replica.proc.wait()
+                    replica.proc = None
+                    stop.wait(rng.uniform(0.2, 1.0))
+                    replica.start(wait=False)
+            elif kind == "down":
+                apiserver.faults.down = True
+                stop.wait(rng.uniform(1.5, 3))  # past the 1 s bound
+                apiserver.faults.down = False
+            elif kind == "hang":
+                apiserver.faults.hang = True
+                stop.wait(rng.uniform(1.5, 3))
+                apiserver.faults.hang = False
+            ledger.fault(kind)
+
+    chaotic = threading.Thread(target=chaos, daemon=True)
+    key = "gate.piggysec.com/" + STEP
+    try:
+        rollouts.new_revision()
+        chaotic.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            phase = _retry(rollouts.phase)
+            if phase in ("Succeeded", "Failed"):
+                break
+            annotations = _retry(rollouts.gate)["metadata"].get("annotations") or {}
+            if phase == "WaitingPromotion" and ledger.promotion_opened == float("inf"):
+                ledger.promotion_opened = time.monotonic()
+                _retry(lambda: rollouts.set_gate("confirm-promotion", "opened"))
+            elif key not in annotations and phase == "Progressing":
+                at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"#{len(ledger.grants)}"
+                with ledger.lock:
+                    ledger.grants.append(time.monotonic())
+                _retry(lambda: write_live_change(kube, namespace, "demo", gate=STEP, state="opened", by="chaos",
+                                                 at=at, scope="step"))
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        chaotic.join(10)
+        apiserver.faults.reset()
+        proxy.shutdown()
+        for replica in replicas:
+            if replica.proc is None:
+                replica.start(wait=False)
+    ledger.check()
+    passed = len([a for a in ledger.answers if a.hook == STEP and a.status == 200])
+    print(f"\nchaos: {len(ledger.answers)} answers checked, {passed} steps on {len(ledger.grants)} approvals, "
+          f"faults survived: {dict(sorted(ledger.faults.items()))}, final phase {rollouts.phase()}")
+    assert ledger.answers and sum(ledger.faults.values()) > 0
+    assert passed >= 1  # not vacuous: approvals did pass through the faults
+    return ledger
+
+
+def test_chaos_rollout_two_replicas_api_faults_and_kills(apiserver, sidecar, make_sidecar, kube, namespace, rollouts):
+    _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, disruptive=False, seed=9)
+
+
+@pytest.mark.disruptive
+def test_chaos_rollout_with_the_api_server_down_and_hung(apiserver, sidecar, make_sidecar, kube, namespace, rollouts):
+    _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, disruptive=True, seed=10)
