@@ -125,7 +125,7 @@ def decode(gate: str, value: str) -> LiveChange:
     state = body.get("state", "")
     if not isinstance(state, str):
         raise ValueError("state is not a string")
-    state = gates.normalize_state(state)
+    state = gates.normalize_state(state[:64])
     scope = body.get("scope") or SCOPE_ROLLOUT
     if not isinstance(scope, str) or scope not in SCOPES:
         raise ValueError(f"unknown scope {_short(scope)}: use one of {', '.join(SCOPES)}")
@@ -160,6 +160,10 @@ def _text(body: Mapping[str, Any], key: str, label: str = "") -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_FIELD:
         raise ValueError(f"{label or key} is over {MAX_FIELD} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\udc80" in the JSON): no answer could carry it
+        raise ValueError(f"{label or key} is not valid Unicode") from None
     return text
 
 

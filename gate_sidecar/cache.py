@@ -341,6 +341,10 @@ class GateCache:
         try:
             gate = parse_canarygate(raw)
             target = (raw.get("spec") or {}).get("target")
+            if not all(isinstance(v, str) for v in (gate.name, gate.namespace, gate.target.namespace, gate.target.name)) \
+                    or (target is not None and not isinstance(target, Mapping)):
+                raise errors.InvalidGate(f"CanaryGate {key[0]}/{key[1]}: metadata.name, metadata.namespace and "
+                                         "spec.target.namespace/name must be strings")
             return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
                          isinstance(target, dict) and bool(target))
         except errors.InvalidGate as e:

@@ -2,11 +2,9 @@
 ``max_silence``, and :class:`Liveness`), on fakes with a hand-driven clock: no API, no waiting.
 
 Covers: an open watch is not contact by itself (the age grows while it stays silent; the old
-behaviour said 0); watch events and bookmarks are; a liveness answer vouches for an open watch but not
-for a feed that is not watching; a watch silent past the bound is reopened from its resourceVersion
-without a relist or a back-off; the probe counts any HTTP answer, not a timeout or a 5xx; with the
-sidecar's timing (probe every bound/3, timeout bound/3) one lost probe leaves the cache trusted and
-two in a row fail closed, and a quiet watch is reopened after max(bound, 90 s) only.
+behaviour said 0); watch events and bookmarks are; a liveness answer is not (issue 9: fresh data only);
+a watch silent past half the bound is relisted; the probe counts any HTTP answer, not a timeout or a
+5xx, and only to reopen watches after an outage.
 """
 
 from __future__ import annotations
