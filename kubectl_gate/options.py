@@ -119,8 +119,29 @@ def all_namespaces_option(f: Callable) -> Callable:
                         callback=_setter("all_namespaces"), help="Across all namespaces.")(f)
 
 
-def output_option(*choices: str, help: str = "Output format.") -> Callable[[Callable], Callable]:
-    return click.option("--output", "-o", type=click.Choice(choices or OUTPUTS), default=None, help=help)
+class OutputFormat(click.ParamType):
+    """One of the command's formats, or (``templates=True``) kubectl's ``jsonpath=...`` and ``custom-columns=...``."""
+
+    name = "FORMAT"
+
+    def __init__(self, choices: tuple[str, ...], templates: bool):
+        self.choices, self.templates = choices, templates
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text in self.choices:
+            return text
+        if self.templates and text.startswith(("jsonpath=", "custom-columns=")):
+            return text
+        shown = [*self.choices, *(("jsonpath=TEMPLATE", "custom-columns=SPEC") if self.templates else ())]
+        self.fail(f"{text!r} is not one of {', '.join(shown)}", param, ctx)
+
+
+def output_option(*choices: str, help: str = "Output format.", templates: bool = False) -> Callable[[Callable], Callable]:
+    """``-o FORMAT``; with ``templates``, also kubectl's jsonpath= and custom-columns= (on the -o json data)."""
+    if templates:
+        help += " jsonpath=TEMPLATE and custom-columns=HEADER:PATH,... apply to the -o json data, as in kubectl."
+    return click.option("--output", "-o", type=OutputFormat(choices or OUTPUTS, templates), default=None, help=help)
 
 
 def name_options(f: Callable) -> Callable:

@@ -39,7 +39,7 @@ def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]
 
 
 @click.command("list")
-@output_option("json", "yaml", "wide", "name")
+@output_option("json", "yaml", "wide", "name", templates=True)
 @click.option("--no-headers", is_flag=True, help="Print the table without its header line.")
 @click.option("--selector", "-l", metavar="SELECTOR", default=None,
               help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).")
@@ -59,6 +59,11 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool, select
       kubectl gate list -l team=pay
     """
     views = list_views(gctx, selector)
+    from kubectl_gate import templates
+
+    if templates.is_template(output):
+        gctx.out(templates.render(output, {"items": [view_to_dict(v) for v in views]}))
+        return
     if output in ("json", "yaml"):
         gctx.out(printing.dump({"items": [view_to_dict(v) for v in views]}, output))
         return

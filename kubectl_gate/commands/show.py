@@ -26,10 +26,14 @@ def parse_show_args(args: tuple[str, ...], deployment: str | None) -> tuple[str,
 
 
 def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: str | None) -> str:
-    if output in ("json", "yaml"):
+    from kubectl_gate import templates
+
+    if output in ("json", "yaml") or templates.is_template(output):
         data = view_to_dict(view)
         if gate_filter:
             data["gates"] = [g for g in data["gates"] if g["gate"] == gate_filter]
+        if output not in ("json", "yaml"):
+            return templates.render(output, data)
         return printing.dump(data, output)
     if output == "name":
         return printing.names([view])
@@ -54,7 +58,7 @@ def status_code(view: GateView) -> int:
 @click.command("show")
 @click.argument("args", nargs=-1, metavar="NAME")
 @name_options
-@output_option("json", "yaml", "name")
+@output_option("json", "yaml", "name", templates=True)
 @click.option("--watch", "-w", is_flag=True, help="Redraw on every change (with -o json: one object per line).")
 @click.option("--exit-code", is_flag=True, help="Exit 3 if the rollout failed, 4 if it waits at a closed gate.")
 @kube_options

@@ -305,3 +305,55 @@ def test_all_and_all_namespaces_with_a_selector(kubeconfig, three, kubectl):
     assert none.returncode == 0 and f"No CanaryGates found in namespace {namespace}: nothing promoted." in none.stderr
     both = kubectl_gate(kubeconfig, "promote", "web", "--all", "-n", namespace)
     assert both.returncode == 2 and "not both" in both.stderr, both
+
+
+# -- output --------------------------------------------------------------------------------------
+
+JSONPATHS = [
+    "{.metadata.name}",
+    "{.spec.target.namespace}/{.spec.target.name}",
+    "{.spec.flagger.analysis.webhooks[*].name}",
+    '{range .spec.flagger.analysis.webhooks[*]}{.name}{"\\t"}{.url}{"\\n"}{end}',
+    '{.spec.flagger.analysis.webhooks[?(@.type=="pre-rollout")].name}',
+    "{.spec.flagger.analysis.webhooks[0].metadata}",
+    "{.spec.flagger.analysis.maxWeight} {.spec.flagger.analysis.stepWeight}",
+    "name={.metadata.name} missing=[{.metadata.nothere}]",
+    "{.spec.flagger.analysis.webhooks[-1:].name}",
+    "{.spec.flagger.service}",
+]
+COLUMNS = ["NAME:.metadata.name,TARGET:.spec.target.name,HOOKS:.spec.flagger.analysis.webhooks[*].name",
+           "N:{.metadata.name},NONE:.metadata.nothere,WEIGHT:.spec.flagger.analysis.maxWeight"]
+
+
+@pytest.mark.parametrize("template", JSONPATHS)
+def test_jsonpath_prints_what_kubectl_prints_for_the_same_object(demo, kubectl, template):
+    """Our template engine on the CanaryGate kubectl reads, next to kubectl's own -o jsonpath."""
+    from kubectl_gate import templates
+
+    obj = json.loads(kubectl("get", "canarygates.piggysec.com", "demo", "-n", demo, "-o", "json").stdout)
+    expected = kubectl("get", "canarygates.piggysec.com", "demo", "-n", demo, "-o", f"jsonpath={template}").stdout
+    assert templates.render(f"jsonpath={template}", obj) == expected
+
+
+@pytest.mark.parametrize("spec", COLUMNS)
+def test_custom_columns_print_what_kubectl_prints_for_the_same_list(three, kubectl, spec):
+    from kubectl_gate import templates
+
+    namespace, _ = three
+    listed = json.loads(kubectl("get", "canarygates.piggysec.com", "-n", namespace, "-o", "json").stdout)
+    expected = kubectl("get", "canarygates.piggysec.com", "-n", namespace, "-o", f"custom-columns={spec}").stdout
+    assert templates.render(f"custom-columns={spec}", listed) + "\n" == expected
+
+
+def test_list_and_show_take_jsonpath_and_custom_columns(kubeconfig, three):
+    namespace, _ = three
+    names = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "jsonpath={.items[*].name}")
+    assert (names.returncode, names.stdout) == (0, "api db web\n"), names
+    table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "custom-columns=NAME:.name,NS:.namespace")
+    assert table.stdout.splitlines() == ["NAME   NS", f"api    {namespace}", f"db     {namespace}",
+                                         f"web    {namespace}"], table
+    shown = kubectl_gate(kubeconfig, "show", "cg/web", "-n", namespace, "-o",
+                         '''jsonpath={range .gates[*]}{.gate}={.state}{"\\n"}{end}''')
+    assert shown.returncode == 0 and "confirm-promotion=closed\n" in shown.stdout, shown
+    bad = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "yaml2")
+    assert bad.returncode == 2 and "jsonpath=TEMPLATE" in bad.stderr, bad
