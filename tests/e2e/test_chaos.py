@@ -81,8 +81,8 @@ class Proxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, replicas, ledger: Ledger):
-        self.replicas, self.ledger = replicas, ledger
+    def __init__(self, replicas, ledger: Ledger, duplicate=lambda hook: False):
+        self.replicas, self.ledger, self.duplicate = replicas, ledger, duplicate
         self.turn = itertools.count()
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -99,27 +99,48 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server: Proxy = self.server  # type: ignore[assignment]
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         hook = self.path.strip("/")
-        asked = time.monotonic()
-        status, body = 503, b'{"message":"no replica answered"}'
         start = next(server.turn)
-        for i in range(len(server.replicas)):
-            replica = server.replicas[(start + i) % len(server.replicas)]
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
-                conn.request("POST", self.path, body=data, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                status, body = response.status, response.read()
-                conn.close()
-                break
-            except OSError:
-                continue
-        with server.ledger.lock:
-            server.ledger.answers.append(Answer(hook, status, asked, time.monotonic()))
+        order = [server.replicas[(start + i) % len(server.replicas)] for i in range(len(server.replicas))]
+        if server.duplicate(hook):
+            # A call delivered twice at once (Flagger retrying after a timeout, a Service sending the
+            # retry to the other replica): both answers are answers given; Flagger sees the first.
+            results: list = [None] * len(order)
+            threads = [threading.Thread(target=lambda i=i, r=r: results.__setitem__(i, self._forward(r, hook, data)))
+                       for i, r in enumerate(order)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(15)
+            answered = [r for r in results if r is not None]
+            status, body = answered[0] if answered else (503, b'{"message":"no replica answered"}')
+        else:
+            status, body = 503, b'{"message":"no replica answered"}'
+            for replica in order:
+                result = self._forward(replica, hook, data)
+                if result is not None:
+                    status, body = result
+                    break
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _forward(self, replica, hook: str, data: bytes):
+        """One replica's answer (recorded), or None when it does not answer (killed)."""
+        server: Proxy = self.server  # type: ignore[assignment]
+        asked = time.monotonic()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
+            conn.request("POST", self.path, body=data, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            status, body = response.status, response.read()
+            conn.close()
+        except OSError:
+            return None
+        with server.ledger.lock:
+            server.ledger.answers.append(Answer(hook, status, asked, time.monotonic()))
+        return status, body
 
 
 def _retry(what, attempts=50):
@@ -138,11 +159,11 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
     rng = random.Random(seed)
     ledger = Ledger()
     replicas = [sidecar, make_sidecar()]  # both --fail-closed-after 1
-    proxy = Proxy(replicas, ledger)
+    proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over both
     rollouts.create(confirm_traffic_increase="closed", confirm_promotion="closed", rollback="closed", analysis={
-        "interval": "10s", "threshold": 1000, "maxWeight": 50, "stepWeight": 10, "stepWeightPromotion": 100})
+        "interval": "10s", "threshold": 1000, "maxWeight": 100, "stepWeight": 5, "stepWeightPromotion": 100})
     stop = threading.Event()
     gates_path = f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates"
 
