@@ -13,6 +13,9 @@ import uuid
 
 import kubernetes
 import pytest
+from click.testing import CliRunner
+
+from kubectl_gate.cli import cli
 
 from canarygate import errors
 from canarygate.kube.resources import CANARYGATES
@@ -87,7 +90,7 @@ def test_namespaces_are_isolated(make_sidecar, kube, namespace, other_namespace,
         k.startswith(LIVE) for k in (other["metadata"].get("annotations") or {}))
 
 
-def test_a_deep_live_annotation_is_contained(make_sidecar, kube, namespace, wait_until):
+def test_a_deep_live_annotation_is_contained(make_sidecar, kube, kubeconfig, namespace, wait_until):
     sidecar = make_sidecar("--namespaces", namespace)
     kube.request("POST", CANARYGATES.path(namespace), body=canarygate(namespace, "good", confirm_promotion="closed"))
     try:
@@ -112,3 +115,9 @@ def test_a_deep_live_annotation_is_contained(make_sidecar, kube, namespace, wait
     assert sidecar.get("/readyz")[0] == 200
     if planted:
         assert sidecar.call("confirm-promotion", call_body(namespace, "deep", deep))[0] == 503
+    # and kubectl gate list -A lists every CanaryGate, the deep one included
+    result = CliRunner().invoke(cli, ["list", "-A", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()]
+    assert any(namespace in row and "good" in row for row in rows), result.output
+    assert not planted or any(namespace in row and "deep" in row for row in rows), result.output
