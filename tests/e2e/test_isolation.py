@@ -64,6 +64,9 @@ def test_namespaces_are_isolated(make_sidecar, kube, namespace, other_namespace,
     def answered():
         return sidecar.call("confirm-promotion", call_body(namespace, "web", naming))[0] == 200
     wait_until(answered, what="the sidecar to see the CanaryGates")
+    wait_until(lambda: sidecar.call("confirm-promotion", call_body(namespace, "web"))[1].get("canarygate") == f"{namespace}/web"
+               and sidecar.call("confirm-promotion", call_body(namespace, "web"))[1].get("source") == "declared",
+               what="the sidecar to see this namespace's CanaryGate")
 
     # without metadata: this namespace's own CanaryGate rules (closed), the other's is not honoured
     status, body = sidecar.call("confirm-promotion", call_body(namespace, "web"))
@@ -105,8 +108,10 @@ def test_a_deep_live_annotation_is_contained(make_sidecar, kube, kubeconfig, nam
     wait_until(lambda: sidecar.call("confirm-promotion", call_body(namespace, "good", good))[0] == 403,
                what="the sidecar to see the CanaryGates")
     if planted:
-        status, body = sidecar.call("confirm-promotion", call_body(namespace, "deep", deep))
-        assert status == 503 and "nested too deep" in body["message"]
+        def unknown():
+            status, body = sidecar.call("confirm-promotion", call_body(namespace, "deep", deep))
+            return status == 503 and "nested too deep" in body["message"]
+        wait_until(unknown, what="the deep CanaryGate to be cached, its gate unknown")
     # the cache still takes changes after it, and /readyz tells the truth (200: it is fresh)
     kube.request("PATCH", CANARYGATES.path(namespace, "good"), body={"spec": {"confirm-promotion": "opened"}},
                  content_type="application/merge-patch+json")
