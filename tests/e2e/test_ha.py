@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from canarygate import errors
 from canarygate.kube.client import MERGE_PATCH, Kube
 from canarygate.kube.gates import write_live_change
 from canarygate.kube.resources import CANARIES, CANARYGATES
@@ -31,26 +32,32 @@ ROOT = Path(__file__).resolve().parents[2]
 RECONCILE = ROOT / "deploy" / "sidecar" / "reconcile"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 REAL = bool(os.environ.get("GATE_E2E_KUBECONFIG"))
+#: Real Flagger and RBAC propagation are slower: waits are stretched (they end when their condition holds).
+SLOW = 3.0 if REAL else 1.0
 LEASE_SECONDS = 4.0
 STEP = "confirm-traffic-increase"
 
 
 @pytest.fixture
 def lease_roles(apiserver, api_client, namespace):
-    """The reconcile component's roles, its Lease Role bound in the test's namespace. On the real tier
-    the sidecar runs with the admin kubeconfig, so nothing is granted (nor taken from other tests)."""
-    if REAL:
-        yield
-        return
-    for name in ("clusterrole.yaml", "clusterrolebinding.yaml"):
+    """The reconcile component's roles, unchanged, its Lease Role bound in the test's namespace (both
+    tiers run the sidecar as its own service account). The ClusterRole and its binding are removed
+    after only when this test made them (another module may be using them)."""
+    admin = Kube(api_client, timeout=10)
+    paths = (f"{RBAC}/clusterrolebindings/canary-gate-reconciler", f"{RBAC}/clusterroles/canary-gate-reconciler")
+    made = []
+    for path, name in zip(paths, ("clusterrolebinding.yaml", "clusterrole.yaml")):
+        try:
+            admin.request("GET", path)
+        except errors.NotFound:
+            made.append(path)
         apiserver.apply(yaml.safe_load((RECONCILE / name).read_text()))
     for name in ("role.yaml", "rolebinding.yaml"):
         doc = yaml.safe_load((RECONCILE / name).read_text())
         doc["metadata"]["namespace"] = namespace
         apiserver.apply(doc)
     yield
-    admin = Kube(api_client, timeout=10)
-    for path in (f"{RBAC}/clusterrolebindings/canary-gate-reconciler", f"{RBAC}/clusterroles/canary-gate-reconciler"):
+    for path in made:
         admin.request("DELETE", path)
 
 
@@ -94,9 +101,9 @@ def body(namespace: str, name: str) -> dict:
 
 
 def test_one_leader_reconciles_and_another_takes_over_within_the_lease_time(replicas, kube, namespace, wait_until):
-    leader = wait_until(lambda: holder(kube, namespace).split("_")[0], what="a Lease holder")
+    leader = wait_until(lambda: holder(kube, namespace).split("_")[0], timeout=20 * SLOW, what="a Lease holder")
     create_gate(kube, namespace, "first")
-    wait_until(lambda: has_canary(kube, namespace, "first"), timeout=30, what="the Canary reconciled")
+    wait_until(lambda: has_canary(kube, namespace, "first"), timeout=30 * SLOW, what="the Canary reconciled")
     for process in replicas.values():  # every replica answers
         assert process.call("confirm-rollout", body(namespace, "first"))[0] == 200
     other = next(n for n in replicas if n != leader)
@@ -110,13 +117,13 @@ def test_one_leader_reconciles_and_another_takes_over_within_the_lease_time(repl
     # Within the lease time, plus one try interval (lease/5) and the tier's latency.
     assert took <= LEASE_SECONDS * 1.2 + 2.0, took
     create_gate(kube, namespace, "second")
-    wait_until(lambda: has_canary(kube, namespace, "second"), timeout=30, what="the new leader reconciling")
+    wait_until(lambda: has_canary(kube, namespace, "second"), timeout=30 * SLOW, what="the new leader reconciling")
     lease = kube.request("GET", LEASES.path(namespace, "canary-gate-reconciler"))["spec"]
     assert lease["leaseTransitions"] >= 1
 
 
 def test_a_leader_stopped_with_sigterm_hands_the_lease_over_at_once(replicas, kube, namespace, wait_until):
-    leader = wait_until(lambda: holder(kube, namespace).split("_")[0], what="a Lease holder")
+    leader = wait_until(lambda: holder(kube, namespace).split("_")[0], timeout=20 * SLOW, what="a Lease holder")
     other = next(n for n in replicas if n != leader)
     assert replicas[leader].stop() == 0
     stopped = time.monotonic()
