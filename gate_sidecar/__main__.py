@@ -168,7 +168,10 @@ def main(
 
     With --reconcile it also keeps the Flagger Canary of every CanaryGate rendered from it (see below).
 
-    Answers come from a watch-fed cache: a webhook call makes no API request. Every flag can also be
+    Answers come from a watch-fed cache: a webhook call makes no API request, except one conditional
+    write recording a one-step approval as used before it answers "go on" (so it passes once, however
+    many replicas answer). Replicas: every one answers; with --reconcile only the holder of --lease
+    reconciles. Every flag can also be
     set with an environment variable GATE_SIDECAR_<FLAG> (for example GATE_SIDECAR_LISTEN).
     """
     host, port = listen

@@ -3,8 +3,9 @@
 One class, routing as data (werkzeug ``Map``), an ``on_<endpoint>`` handler per route, and a
 wrappable ``wsgi_app``. Built by :func:`create_app` from its collaborators; no module-level state.
 
-A webhook call reads the cache and answers; it makes no API request. What has to be written (a
-consumed one-step approval, the latest event, the "held by" Event) is handed to the writer, which
+A webhook call reads the cache and answers; it makes no API request, except that a one-step approval
+is recorded as used in the API (one conditional write, :meth:`Writer.consume`) before "go on" is
+answered. What else has to be written ( the latest event, the "held by" Event) is handed to the writer, which
 writes in its own thread.
 
 The hot path (measured in BENCHMARKS.md): a gate call whose route is an exact ``POST`` route of the
