@@ -141,6 +141,8 @@ def to_failure(e: Exception) -> click.ClickException:
 
 
 @click.group(cls=GateGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="canary-gate", prog_name="kubectl-gate", message="%(prog)s: %(version)s",
+                      help="Print the client version and exit (the sidecar's too: kubectl gate version).")
 @kube_options
 @all_namespaces_option
 @click.pass_context

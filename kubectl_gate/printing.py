@@ -31,12 +31,15 @@ PHASE_KIND = {
 
 
 class Style:
-    def __init__(self, *, color: bool = False, unicode: bool = True):
-        self.color, self.unicode = color, unicode
+    """How text is dressed: colour, Unicode or ASCII icons, and icons at all (``icons=False`` off a
+    terminal, so that a table cell is one word and ``awk '{print $3}'`` finds its column)."""
+
+    def __init__(self, *, color: bool = False, unicode: bool = True, icons: bool = True):
+        self.color, self.unicode, self.icons = color, unicode, icons
 
     def icon(self, kind: str, text: str = "") -> str:
         mark = (ICONS if self.unicode else ASCII_ICONS)[kind]
-        word = f"{mark} {text}" if text else mark
+        word = (f"{mark} {text}" if self.icons else text) if text else mark
         if self.color and COLORS[kind]:
             return click.style(word, fg=COLORS[kind])
         return word

@@ -44,11 +44,13 @@ def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]
 @click.option("--selector", "-l", metavar="SELECTOR", default=None,
               help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).")
 @click.option("--all", "all_in_namespace", is_flag=True, help="Every CanaryGate in the namespace (the default).")
+@click.option("--watch", "-w", is_flag=True,
+              help="After the table, print a CanaryGate's row again each time it changes, until Ctrl-C.")
 @all_namespaces_option
 @kube_options
 @pass_gate_ctx
 def list_command(gctx: GateContext, output: str | None, no_headers: bool, selector: str | None,
-                 all_in_namespace: bool) -> None:
+                 all_in_namespace: bool, watch: bool) -> None:
     """List CanaryGates: the Canary each one drives, its phase and weight, the gate holding the
     rollout (if any) and the gates that are closed (rollback when armed).
 
@@ -57,6 +59,7 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool, select
       kubectl gate list
       kubectl gate list -A -o wide
       kubectl gate list -l team=pay
+      kubectl gate list -A --watch
     """
     views = list_views(gctx, selector)
     from kubectl_gate import templates
@@ -70,14 +73,68 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool, select
     if not views:
         where = "any namespace" if gctx.all_namespaces else f"namespace {gctx.ns}"
         gctx.err(f"No CanaryGates found in {where}.")
-        return
-    if output == "name":
+        if not watch:
+            return
+    if output == "name" and not watch:
         gctx.out(printing.names(views))
         return
-    style = printing.Style(color=gctx.color, unicode=gctx.unicode)
+    style = printing.Style(color=gctx.color, unicode=gctx.unicode, icons=gctx.tty)
+    if watch:
+        watch_rows(gctx, selector, output, no_headers, style)
+        return
     for view in views:
         for gate in view.unknown:
             gctx.err(f"warning: canarygate/{view.gate.name} in {view.gate.namespace}: gate {gate} has an unknown state "
                      f"(its annotation cannot be read); see kubectl gate show {view.gate.name} -n {view.gate.namespace}")
     gctx.out(printing.list_table(views, now=gctx.now(), wide=output == "wide", all_namespaces=gctx.all_namespaces,
                                  no_headers=no_headers, style=style))
+
+
+#: Seconds between two LISTs of ``list --watch`` (two requests each, whatever the number of gates).
+WATCH_INTERVAL = 2.0
+
+
+def watch_rows(gctx: GateContext, selector: str | None, output: str | None, no_headers: bool,
+               style: printing.Style) -> None:
+    """The table, then each CanaryGate's row again when it changes (kubectl get -w's form), until Ctrl-C.
+
+    Polls with two LIST requests every WATCH_INTERVAL: the row also depends on the Canary's status
+    and on Deployments, so one watch would not see every change; an outage prints one note and goes on.
+    """
+    import time
+
+    from canarygate import errors
+
+    def row(view: GateView, headers: bool) -> str:
+        if output == "name":
+            return printing.names([view])
+        return printing.list_table([view], now=gctx.now(), wide=output == "wide", no_headers=not headers,
+                                   all_namespaces=gctx.all_namespaces, style=style)
+
+    shown: dict[tuple[str, str], str] = {}
+    first, down = True, False
+    try:
+        while True:
+            try:
+                views = list_views(gctx, selector)
+                down = False
+            except errors.Unreachable as e:
+                if not down:
+                    gctx.err(f"reconnecting… ({e})")
+                down = True
+                time.sleep(WATCH_INTERVAL)
+                continue
+            if first and views and output != "name":
+                gctx.out(printing.list_table(views, now=gctx.now(), wide=output == "wide", no_headers=no_headers,
+                                             all_namespaces=gctx.all_namespaces, style=style))
+                shown = {(v.gate.namespace, v.gate.name): row(v, False) for v in views}
+            else:
+                for view in views:
+                    key, text = (view.gate.namespace, view.gate.name), row(view, False)
+                    if shown.get(key) != text:
+                        gctx.out(text)
+                        shown[key] = text
+            first = False
+            time.sleep(WATCH_INTERVAL)
+    except KeyboardInterrupt:
+        return

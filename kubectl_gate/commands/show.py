@@ -37,7 +37,7 @@ def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: s
         return printing.dump(data, output)
     if output == "name":
         return printing.names([view])
-    style = printing.Style(color=gctx.color, unicode=gctx.unicode)
+    style = printing.Style(color=gctx.color, unicode=gctx.unicode, icons=gctx.tty)
     text = printing.show_text(view, now=gctx.now(), style=style)
     if gate_filter:
         keep = [line for line in text.splitlines() if not line.split() or line.split()[0] in ("GATE", gate_filter)

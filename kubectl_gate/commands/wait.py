@@ -98,13 +98,15 @@ def wait_for(gctx: GateContext, name: str, condition: str, *, timeout: float = 0
         if view.canary is not None and view.canary.active:
             seen_active = True
         line = progress_line(view)
-        if line != last_line and not quiet:
-            gctx.err(f"[{int(time.monotonic() - start)}s] {line}")
+        if line != last_line:  # NB: kept with -q too: the timeout message names the last state seen
+            if not quiet:
+                gctx.err(f"[{int(time.monotonic() - start)}s] {line}")
             last_line = line
         outcome = evaluate(view, condition, count_ended=seen_active)
         if outcome is not None:
             return outcome
-    return Outcome(exitcodes.TIMEOUT, f"timed out after {int(timeout)}s waiting for {condition}: {last_line}")
+    seen = f": {last_line}" if last_line else ""
+    return Outcome(exitcodes.TIMEOUT, f"timed out after {int(timeout)}s waiting for {condition}{seen}")
 
 
 @click.command("wait")

@@ -357,3 +357,53 @@ def test_list_and_show_take_jsonpath_and_custom_columns(kubeconfig, three):
     assert shown.returncode == 0 and "confirm-promotion=closed\n" in shown.stdout, shown
     bad = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "yaml2")
     assert bad.returncode == 2 and "jsonpath=TEMPLATE" in bad.stderr, bad
+
+
+def test_table_cells_carry_no_icons_off_a_terminal(kubeconfig, three):
+    """Piped, every row has one word per column: awk '{print $3}' is the phase."""
+    namespace, _ = three
+    proc = kubectl_gate(kubeconfig, "list", "-n", namespace)
+    rows = proc.stdout.splitlines()
+    assert rows[0].split() == ["NAME", "TARGET", "PHASE", "WEIGHT", "HELD-AT", "CLOSED"], proc
+    assert [len(r.split()) for r in rows[1:]] == [6, 6, 6], proc.stdout
+    assert not any(mark in proc.stdout for mark in "✔✖◷◌•⚠"), proc.stdout
+    shown = kubectl_gate(kubeconfig, "show", "web", "-n", namespace)
+    assert "confirm-promotion  " in shown.stdout and not any(mark in shown.stdout for mark in "✔✖◷◌•⚠"), shown
+
+
+def test_wait_quiet_never_prints_none(kubeconfig, demo):
+    proc = kubectl_gate(kubeconfig, "wait", "demo", "-n", demo, "--for", "promoted", "--timeout", "1s", "-q")
+    assert proc.returncode == 124, proc
+    assert proc.stderr.startswith("timed out after 1s waiting for promoted") and "None" not in proc.stderr, proc
+
+
+def test_version_flag(kubeconfig):
+    from importlib import metadata
+
+    proc = kubectl_gate(kubeconfig, "--version")
+    assert (proc.returncode, proc.stdout) == (0, f"kubectl-gate: {metadata.version('canary-gate')}\n"), proc
+
+
+def test_list_watch_prints_a_row_again_when_it_changes(kubeconfig, three):
+    namespace, _ = three
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig,
+           "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen([str(BIN / "kubectl"), "gate", "list", "--watch", "-n", namespace],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    import threading
+
+    watchdog = threading.Timer(60, watcher.kill)  # NB: a row that never comes ends the read, not the run
+    watchdog.start()
+    try:
+        lines = [watcher.stdout.readline() for _ in range(4)]  # header and three rows
+        assert lines[0].split()[0] == "NAME" and [line.split()[0] for line in lines[1:]] == ["api", "db", "web"]
+        closed = kubectl_gate(kubeconfig, "close", "confirm-rollout", "db", "-n", namespace)
+        assert closed.returncode == 0, closed
+        changed = watcher.stdout.readline()
+        assert changed.split()[0] == "db" and "confirm-rollout" in changed, changed
+    finally:
+        watchdog.cancel()
+        watcher.terminate()
+        watcher.wait(timeout=10)
+        watcher.stdout.close()
+        watcher.stderr.close()
