@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "explain": ("kubectl_gate.commands.explain", "explain_command", "How the gates work: the diagram and each gate"),
     "install": ("kubectl_gate.commands.install", "install_command", "Print the CRD and sidecar manifests for kubectl apply"),
     "version": ("kubectl_gate.commands.version", "version_command", "Client version, and the sidecar's when reachable"),
-    "completion": ("kubectl_gate.commands.completion", "completion_command", "Shell completion script (bash, zsh, fish)"),
+    "completion": ("kubectl_gate.commands.completion", "completion_command", "Shell completion script (bash, zsh, fish, powershell)"),
 }
 ALIASES = {"status": "show", "get": "show", "ls": "list"}
 HIDDEN = {"__complete": ("kubectl_gate.completing", "complete_command", "")}

@@ -21,21 +21,31 @@ NO_FILES = 4
 
 GATES = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
          "post-rollout", "rollback")
+GLOBAL_FLAGS = ("--server", "-s", "--token", "--as", "--as-group", "--as-uid", "--insecure-skip-tls-verify",
+                "--certificate-authority", "--client-certificate", "--client-key", "--tls-server-name", "-v")
 KUBE_FLAGS = ("--kubeconfig", "--context", "-c", "--cluster", "--user", "--namespace", "-n", "--request-timeout",
-              "--no-color")
+              "--no-color", *GLOBAL_FLAGS)
+#: What kubectl accepts before NAME's slash (the CRD's names; see kubectl_gate.targets.TYPES).
+TYPE_PREFIXES = ("canarygate", "canarygates", "cg", "cgate", "canarygate.piggysec.com", "canarygates.piggysec.com")
+SELECT = ("--selector", "-l", "--all", "--all-namespaces", "-A")
 VALUE_FLAGS = {
+    "--server", "-s", "--token", "--as", "--as-group", "--as-uid", "--certificate-authority", "--client-certificate",
+    "--client-key", "--tls-server-name", "-v", "--v", "--selector", "-l",
     "--kubeconfig", "--context", "-c", "--cluster", "--user", "--namespace", "-n", "--ns", "--request-timeout",
     "--output", "-o", "--deployment", "-d", "--reason", "-r", "--for", "--timeout", "--filename", "-f",
     "--endpoint", "--image", "--sidecar-namespace", "--sidecar-service", "--flagger-namespace", "--dry-run",
 }
 #: command -> (positional kinds, own flags, -o choices)
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "list": ((), ("--all-namespaces", "-A", "--no-headers"), ("json", "yaml", "wide", "name")),
+    "list": ((), ("--all-namespaces", "-A", "--no-headers", "--selector", "-l", "--all", "--watch", "-w"),
+             ("json", "yaml", "wide", "name")),
     "show": (("name",), ("--watch", "-w", "--exit-code", "--deployment", "-d"), ("json", "yaml", "name")),
-    "open": (("gate", "name"), ("--reason", "--sticky", "--deployment", "-d"), ()),
-    "close": (("gate", "name"), ("--reason", "--sticky", "--deployment", "-d"), ()),
-    "promote": (("name",), ("--full", "--reason", "--deployment", "-d"), ()),
-    "abort": (("name",), ("--reason", "--deployment", "-d"), ()),
+    "open": (("gate", "names"), ("--reason", "--sticky", "--yes", "--deployment", "-d", *SELECT), ()),
+    "close": (("gate", "names"), ("--reason", "--sticky", "--yes", "--deployment", "-d", *SELECT), ()),
+    "pause": (("names",), ("--reason", "--sticky", "--deployment", "-d", *SELECT), ()),
+    "resume": (("name",), ("--reason", "--deployment", "-d"), ()),
+    "promote": (("names",), ("--full", "--reason", "--deployment", "-d", *SELECT), ()),
+    "abort": (("names",), ("--reason", "--deployment", "-d", *SELECT), ()),
     "wait": (("name",), ("--for", "--timeout", "--fresh", "--quiet", "--deployment", "-d"), ()),
     "apply": ((), ("--filename", "-f", "--dry-run", "--endpoint"), ("json", "yaml", "name")),
     "render": ((), ("--filename", "-f", "--endpoint"), ("yaml", "json")),
@@ -44,6 +54,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = 
     "version": ((), ("--client", "--sidecar-namespace", "--sidecar-service"), ("json", "yaml")),
     "completion": (("shell",), (), ()),
 }
+SHELLS = ("bash", "zsh", "fish", "powershell")
 ALIASES = {"status": "show", "get": "show", "ls": "list"}
 NO_KUBE_FLAGS = {"explain", "install", "completion", "render"}
 
@@ -89,14 +100,27 @@ def candidates(args: list[str]) -> tuple[list[str], int]:
     index = len(positionals)
     if command == "show" and positionals and (positionals[0] == "all" or positionals[0] in GATES):
         index -= 1
-    if index >= len(kinds):
+    if index >= len(kinds) and not (kinds and kinds[-1] == "names"):
         return [], NO_FILES
-    kind = kinds[index]
+    kind = kinds[min(index, len(kinds) - 1)]
     if kind == "gate":
         return [g for g in GATES if g.startswith(current)], NO_FILES
     if kind == "shell":
-        return [s for s in ("bash", "zsh", "fish") if s.startswith(current)], NO_FILES
-    return [n for n in _gate_names(flags) if n.startswith(current)], NO_FILES
+        return [s for s in SHELLS if s.startswith(current)], NO_FILES
+    return name_candidates(current, _gate_names(flags), given=positionals), NO_FILES
+
+
+def name_candidates(current: str, names: list[str], *, given: list[str] = ()) -> list[str]:
+    """CanaryGate names, or ``TYPE/NAME`` once the word has a CanaryGate type and a slash (cg/<TAB>);
+    names already on the command line are not offered again."""
+    kind, slash, partial = current.partition("/")
+    taken = {g.partition("/")[2] or g for g in given}
+    if slash:
+        if kind.lower() not in TYPE_PREFIXES and kind.lower() not in {f"{t}.v1alpha1.piggysec.com" for t in
+                                                                   ("canarygate", "canarygates", "cg", "cgate")}:
+            return []
+        return [f"{kind}/{n}" for n in names if n.startswith(partial) and n not in taken]
+    return [n for n in names if n.startswith(current) and n not in taken]
 
 
 def _flag_values(flag: str, current: str, flags: dict[str, str], spec, command) -> list[str]:

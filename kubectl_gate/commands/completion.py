@@ -1,4 +1,4 @@
-"""``kubectl gate completion bash|zsh|fish``: completion scripts for ``kubectl-gate``.
+"""``kubectl gate completion bash|zsh|fish|powershell``: completion scripts for ``kubectl-gate``.
 
 For ``kubectl gate <TAB>`` (kubectl >= 1.26) nothing more is needed than ``kubectl_complete-gate``
 on PATH, which pip, Homebrew and install.sh put next to ``kubectl-gate``: kubectl's own completion
@@ -57,7 +57,32 @@ end
 complete -c kubectl-gate -f -a '(__kubectl_gate_complete)'
 """
 
-SCRIPTS = {"bash": BASH, "zsh": ZSH, "fish": FISH}
+POWERSHELL = r"""# powershell completion for kubectl-gate; load with:
+#   kubectl-gate completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName 'kubectl-gate', 'kubectl-gate.exe' -ScriptBlock {
+    param($WordToComplete, $CommandAst, $CursorPosition)
+    $elements = @($CommandAst.CommandElements | Where-Object { $_.Extent.StartOffset -lt $CursorPosition } |
+        ForEach-Object { $_.ToString() })
+    $program = $elements[0]
+    $words = @()
+    if ($elements.Count -gt 1) { $words = @($elements[1..($elements.Count - 1)]) }
+    if ($WordToComplete -eq '') { $words += '' }
+    elseif ($words.Count -gt 0) { $words[-1] = $WordToComplete }
+    # NB: Windows PowerShell drops an empty argument to a native command: pass it quoted
+    $quoted = $words | ForEach-Object { if ($_ -eq '') { '""' } else { "'" + ($_ -replace "'", "''") + "'" } }
+    $out = @(Invoke-Expression "& '$program' __complete $($quoted -join ' ') 2>`$null")
+    if ($out.Count -eq 0) { return }
+    $directive = [int]($out[-1].TrimStart(':'))
+    $candidates = @($out | Select-Object -SkipLast 1)
+    if ($candidates.Count -eq 0 -and ($directive -band 4) -eq 0) { return }  # files: PowerShell's default
+    foreach ($c in $candidates) {
+        $value = ($c -split "`t")[0]
+        [System.Management.Automation.CompletionResult]::new($value, $value, 'ParameterValue', $value)
+    }
+}
+"""
+
+SCRIPTS = {"bash": BASH, "zsh": ZSH, "fish": FISH, "powershell": POWERSHELL}
 
 
 @click.command("completion")
@@ -73,5 +98,6 @@ def completion_command(gctx: GateContext, shell: str) -> None:
       source <(kubectl-gate completion bash)
       kubectl-gate completion zsh > "${fpath[1]}/_kubectl-gate"
       kubectl-gate completion fish > ~/.config/fish/completions/kubectl-gate.fish
+      kubectl-gate completion powershell | Out-String | Invoke-Expression
     """
     gctx.out(SCRIPTS[shell].rstrip("\n"))

@@ -407,3 +407,25 @@ def test_list_watch_prints_a_row_again_when_it_changes(kubeconfig, three):
         watcher.wait(timeout=10)
         watcher.stdout.close()
         watcher.stderr.close()
+
+
+# -- completion ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["promote", ""], ["api", "db", "web"]),
+    (["promote", "web", ""], ["api", "db"]),
+    (["promote", "cg/w"], ["cg/web"]),
+    (["show", "canarygate.piggysec.com/"], ["canarygate.piggysec.com/api", "canarygate.piggysec.com/db",
+                                            "canarygate.piggysec.com/web"]),
+    (["open", "confirm-p"], ["confirm-promotion"]),
+    (["close", "rollout", "a"], ["api"]),
+])
+def test_kubectl_completes_type_slash_name_and_gate_names(kubeconfig, three, words, expected):
+    """kubectl's own completion (``kubectl __complete gate ...``) runs kubectl_complete-gate."""
+    namespace, _ = three
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig}
+    proc = subprocess.run([str(BIN / "kubectl"), "__complete", "gate", "-n", namespace, *words], capture_output=True,
+                          text=True, env=env, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert lines[:-1] == expected and lines[-1] == ":4", proc

@@ -91,7 +91,7 @@ def test_render_without_namespace_uses_the_flag(invoke):
     assert canary["spec"]["analysis"]["webhooks"][0]["metadata"]["gate_namespace"] == "team"
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
 def test_completion_scripts(invoke, shell):
     result = invoke(["completion", shell])
     assert result.exit_code == 0 and "__complete" in result.stdout
@@ -104,7 +104,11 @@ def test_completion_scripts(invoke, shell):
     (["list", "-o", ""], ["json", "yaml", "wide", "name"]),
     (["wait", "demo", "--for", "gate=confirm-p"], ["gate=confirm-promotion"]),
     (["wait", "demo", "--for=gate=roll"], ["--for=gate=rollout", "--for=gate=rollback"]),
-    (["completion", ""], ["bash", "zsh", "fish"]),
+    (["completion", ""], ["bash", "zsh", "fish", "powershell"]),
+    (["promote", "--sel"], ["--selector"]),
+    (["list", "--wa"], ["--watch"]),
+    (["open", "rollout", "--as-"], ["--as-group", "--as-uid"]),
+    (["promote", "deployment/"], []),
 ])
 def test_complete_protocol(invoke, args, expected):
     result = invoke(["__complete", *args])
