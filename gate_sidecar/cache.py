@@ -202,18 +202,19 @@ class GateCache:
                 watched = self.watches(key[0])
                 entry = self._gates.get(key)
                 ref = f"{key[0]}/{key[1]}"
+                if key[0] != namespace and not (entry is not None and entry.target_set
+                                                and entry.target == (namespace, name)):
+                    # NB: one message whether it exists or not, and nothing of its spec: a caller learns
+                    # nothing of another namespace's CanaryGates.
+                    why = (f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
+                           "does not exist or does not target this Canary: a CanaryGate of another namespace "
+                           "governs a Canary only when its spec.target is that Canary, so its gates are unknown")
+                    return Lookup(key, BY_METADATA, None, watched, refused=why if watched else "")
                 if entry is None:
                     why = (f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
                            "does not exist (deleted?), so its gates are unknown; create it again, or remove "
                            "gate_name/gate_namespace from the Canary's webhooks to use the defaults")
                     return Lookup(key, BY_METADATA, None, watched, refused=why if watched else "")
-                if key[0] != namespace and not (entry.target_set and entry.target == (namespace, name)):
-                    aimed = f"targets Canary {entry.target[0]}/{entry.target[1]}" if entry.target_set and entry.target \
-                        else "sets no spec.target"
-                    why = (f"CanaryGate {ref} is in another namespace than Canary {namespace}/{name} and {aimed}, "
-                           f"not this Canary: a Canary may name a CanaryGate of another namespace only when that "
-                           f"CanaryGate's spec.target is the Canary")
-                    return Lookup(key, BY_METADATA, None, watched, refused=why)
                 return Lookup(key, BY_METADATA, entry, watched)
         key = (namespace, name)
         targeting = self._by_target.get(key)

@@ -113,3 +113,13 @@ def test_a_foreign_canarygate_is_not_a_rival_of_the_local_one(cache, client):
                       make_gate("app", "team-b", target=KEY, confirm_promotion="closed")])
     status, body = canary_call(client, "confirm-promotion")
     assert status == 200 and body["canarygate"] == "team-a/app" and body["found_by"] == "target"
+
+
+def test_a_refusal_tells_nothing_of_another_namespaces_canarygate(cache, client):
+    # whether team-b/secret exists, and what it targets, does not show in the answer
+    cache.fill(gates=[make_gate("secret", "team-b", target=("team-c", "payments"), confirm_rollout="opened")])
+    named = canary_call(client, "confirm-rollout", {"gate_name": "secret", "gate_namespace": "team-b"})
+    missing = canary_call(client, "confirm-rollout", {"gate_name": "absent", "gate_namespace": "team-b"})
+    assert named[0] == missing[0] == 503
+    assert named[1]["message"].replace("secret", "absent") == missing[1]["message"]
+    assert "team-c" not in named[1]["message"] and "payments" not in named[1]["message"]
