@@ -71,6 +71,8 @@ class Entry:
     generation: int = 0
     #: Whether ``spec.target`` is set (else ``target`` is the Canary of the CanaryGate's own name).
     target_set: bool = False
+    #: ``metadata.resourceVersion``: a relist keeps an entry whose object did not change (see replace_gates).
+    resource_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -282,9 +284,12 @@ class GateCache:
             stale = [k for k in self._gates if (namespace is None or k[0] == namespace) and k not in fresh]
             for key in stale:
                 self._drop_gate(key)
-            for key, entry in fresh.items():
-                self._put_gate(key, entry)
-        for key in set(stale) | set(fresh):
+            # NB: quiet watches are relisted every half bound: an object whose resourceVersion did not
+            # change keeps its entry (memoized answers stay valid) and is not announced again.
+            changed = [key for key, entry in fresh.items() if not _same(self._gates.get(key), entry)]
+            for key in changed:
+                self._put_gate(key, fresh[key])
+        for key in set(stale) | set(changed):
             self._notify("gate", key)
 
     def apply_gate_event(self, kind: str, raw: dict[str, Any]) -> None:
@@ -347,7 +352,7 @@ class GateCache:
                 raise errors.InvalidGate(f"CanaryGate {key[0]}/{key[1]}: metadata.name, metadata.namespace and "
                                          "spec.target.namespace/name must be strings")
             return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
-                         isinstance(target, dict) and bool(target))
+                         isinstance(target, dict) and bool(target), str(gate.resource_version or ""))
         except errors.InvalidGate as e:
             error = str(e)
         except Exception as e:  # RecursionError, TypeError... of a malformed object  # malformed beyond the model's checks
@@ -423,3 +428,9 @@ class GateCache:
                 listener(kind, key)
             except Exception:  # a listener's bug must not stop the feed
                 log.exception("cache listener failed for %s %s/%s", kind, *key)
+
+
+def _same(old: Entry | None, new: Entry) -> bool:
+    """Whether ``new`` is the very object ``old`` was parsed from (same uid and resourceVersion)."""
+    return (old is not None and bool(new.resource_version) and old.resource_version == new.resource_version
+            and old.uid == new.uid and old.error == new.error)

@@ -202,3 +202,19 @@ def test_a_deep_annotation_on_one_gate_leaves_the_other_gates_of_that_canarygate
         assert status == 503 and "nested too deep" in body["message"]
     else:
         assert body["state"] != "unknown" or hook in ("confirm-traffic-increase", "confirm-promotion")
+
+
+def test_a_relist_of_unchanged_objects_keeps_their_entries_and_announces_only_changes():
+    # quiet watches are relisted every half bound: that must not look like a change to every CanaryGate
+    cache = GateCache()
+    seen = []
+    cache.listeners.append(lambda kind, key: seen.append(key))
+    a, b = make_gate("a", "team-a", rv="1"), make_gate("b", "team-a", rv="1")
+    cache.replace_gates([a, b])
+    before = cache.entry(("team-a", "a"))
+    seen.clear()
+    cache.replace_gates([a, make_gate("b", "team-a", rv="2", confirm_rollout="closed")])
+    assert cache.entry(("team-a", "a")) is before and seen == [("team-a", "b")]
+    assert cache.entry(("team-a", "b")).gate.declared == {"confirm-rollout": "closed"}
+    cache.replace_gates([a])
+    assert seen[-1] == ("team-a", "b") and cache.entry(("team-a", "b")) is None
