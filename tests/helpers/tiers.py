@@ -9,8 +9,9 @@ import pytest
 REAL = bool(os.environ.get("GATE_E2E_KUBECONFIG"))
 # Real Flagger ticks every 10 s at least; the simulator 33x faster (time scale 0.03). Waits that are
 # safety nets on the sandbox are stretched by this on the real tier; they end as soon as their
-# condition holds.
-SLOWDOWN = 34.0 if REAL else 1.0
+# condition holds. The sandbox's waits are generous (20 s is 66 simulated ticks), so 12x leaves every
+# wait at least 20 real ticks while bounding how long a failing test takes.
+SLOWDOWN = 12.0 if REAL else 1.0
 
 
 def real_tier(apiserver=None) -> bool:
