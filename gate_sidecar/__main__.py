@@ -222,7 +222,8 @@ def _lease_ref(value: str | None) -> tuple[str, str] | None:
 
 
 def _identity() -> str:
-    """This replica's name in the Lease: the pod's (hostname) and a random suffix, unique per process."""
+    """This replica's name in the Lease: POD_NAME if set, else the hostname (a pod's is its name), and a
+    random suffix, unique per process."""
     import os
     import socket
     import uuid

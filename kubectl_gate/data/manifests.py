@@ -290,11 +290,6 @@ FILES = {'deploy/crd/canarygate.yaml': '# The CanaryGate custom resource: per-ga
                                    '              value: ""\n'
                                    '            - name: GATE_SIDECAR_PROBE_LISTEN\n'
                                    '              value: "0.0.0.0:8081"\n'
-                                   "            # This replica's name in the reconciler's Lease.\n"
-                                   '            - name: POD_NAME\n'
-                                   '              valueFrom:\n'
-                                   '                fieldRef:\n'
-                                   '                  fieldPath: metadata.name\n'
                                    '          ports:\n'
                                    '            - name: http\n'
                                    '              containerPort: 8080\n'

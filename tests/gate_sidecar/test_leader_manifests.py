@@ -39,8 +39,6 @@ def test_deployment_runs_two_spread_replicas_kept_by_a_budget():
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert 1 <= budget["spec"]["minAvailable"] < spec["replicas"]  # drains can proceed, one stays
     assert "poddisruptionbudget.yaml" in load(SIDECAR / "kustomization.yaml")["resources"]
-    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
-    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_reconcile_component_grants_the_lease_the_elector_uses(tmp_path, monkeypatch):
