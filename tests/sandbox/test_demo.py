@@ -41,13 +41,13 @@ def test_demo_tells_the_whole_story():
 
     held = section(out, "Release version 2")
     assert "confirm-rollout (declared); to go on: kubectl gate promote demo -n demo-ns" in held
-    assert re.search(r"^Phase:\s+\S+ Waiting$", held, re.MULTILINE)
+    assert re.search(r"^Phase:\s+Waiting$", held, re.MULTILINE)
 
     steps = section(out, "Traffic steps up")
     weights = [int(w) for w in re.findall(r"Progressing weight (\d+)/40", steps)]
     assert {10, 20, 30, 40} <= set(weights) and weights == sorted(weights)
     assert "confirm-promotion (declared); to go on: kubectl gate promote demo -n demo-ns" in steps
-    assert re.search(r"^confirm-rollout\s+\S+ opened\s+live\s+admin\s+\S+\s+rollout\s+CAB-42 approved$", steps,
+    assert re.search(r"^confirm-rollout\s+opened\s+live\s+admin\s+\S+\s+rollout\s+CAB-42 approved$", steps,
                      re.MULTILINE)
 
     promoted = section(out, "Promote")
@@ -55,7 +55,7 @@ def test_demo_tells_the_whole_story():
     assert re.search(r"^demo\s+Succeeded\s+0\s", promoted, re.MULTILINE)
 
     after = section(out, "The approval ended with its rollout")
-    assert re.search(r"^confirm-rollout\s+\S+ closed\s+declared\s*$", after, re.MULTILINE)
+    assert re.search(r"^confirm-rollout\s+closed\s+declared\s*$", after, re.MULTILINE)
 
     aborted = section(out, "Release version 3")
     assert "Canary demo-ns/demo failed (rolled back)" in aborted
