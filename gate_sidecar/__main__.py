@@ -20,6 +20,8 @@ from gate_sidecar import config as cfg
 
 log = logging.getLogger("gate_sidecar")
 
+RESYNC_EVERY = 300.0  # seconds between full reconciles of every CanaryGate (changes are reconciled at once)
+
 CONTEXT_SETTINGS = {"auto_envvar_prefix": cfg.ENV_PREFIX, "help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -257,14 +259,21 @@ def serve(config: cfg.Config) -> int:
     reconciler = None  # set below with --reconcile: every list of CanaryGates is then reconciled once
     elector = None
 
+    resynced: dict[str | None, float] = {}
+
     def on_gate_list(items, namespace):
+        # Quiet watches are relisted every bound/2 (fresh data, not a probe, is contact); changes reach
+        # the reconciler as cache events, so a full resync (a Canary read per CanaryGate) happens on
+        # the first list and then at most every RESYNC_EVERY, not on every relist.
         cache.replace_gates(items, namespace)
-        if reconciler is not None:
+        now = time.monotonic()
+        if reconciler is not None and now - resynced.get(namespace, -RESYNC_EVERY) >= RESYNC_EVERY:
+            resynced[namespace] = now
             reconciler.resync(namespace)
 
-    # Contact means bytes that really arrived: one liveness probe every bound/3 (timeout bound/3, never
-    # on the webhook path) vouches for open watches, so one lost probe does not fail closed and two
-    # do; a quiet watch is reopened after max(bound, 90 s) of silence only (feed_timing).
+    # Contact means fresh data the cache took (a list, an event, a bookmark), never an answered probe;
+    # a watch silent for bound/2 is relisted (feed_timing). The liveness probe only reopens watches
+    # once the API server answers again after an outage.
     bound = config.fail_closed_after
     max_silence, probe_interval, probe_timeout = feed_timing(bound)
     informers = []
