@@ -1,5 +1,5 @@
 """CLI benchmark: ``kubectl gate show NAME`` against ``kubectl get canarygate NAME -o yaml`` on the
-same sandbox API in the same run (budget: the plugin within 2x of kubectl; DESIGN.md "Budgets").
+same sandbox API in the same run (budget: the plugin within 2x of kubectl; docs/architecture.md#budgets).
 
 Both run as fresh processes, interleaved, ``ROUNDS`` times each; the medians are compared. Also
 timed: ``kubectl-gate version --client`` and ``kubectl-gate __complete`` (no API client import), and

@@ -1,4 +1,4 @@
-"""Benchmark of the gate sidecar against its budgets (DESIGN.md), on the sandbox API emulator.
+"""Benchmark of the gate sidecar against its budgets (docs/architecture.md#budgets), on the sandbox API emulator.
 
 ``python -m benchmarks.sidecar`` (or ``make bench``) prints a table; :func:`run` returns the figures.
 

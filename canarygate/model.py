@@ -18,7 +18,7 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "CanaryGate"
 
-#: Canary phases in which a rollout is under way (CONTRACT §8). Initializing is not a rollout.
+#: Canary phases in which a rollout is under way (docs/flagger-contract.md#status-fields). Initializing is not a rollout.
 ACTIVE_PHASES = frozenset({"Waiting", "Progressing", "WaitingPromotion", "Promoting", "Finalising"})
 #: Phases that end a rollout.
 END_PHASES = frozenset({"Succeeded", "Failed"})
@@ -68,7 +68,7 @@ class PromotedCondition:
 
 @dataclass(frozen=True)
 class Canary:
-    """The Flagger Canary fields the gates read (status per CONTRACT §8, analysis per §7.2)."""
+    """The Flagger Canary fields the gates read (status and analysis: docs/flagger-contract.md#status-fields)."""
 
     name: str
     namespace: str
@@ -153,7 +153,7 @@ def parse_canary(raw: Mapping[str, Any]) -> Canary:
     analysis = spec.get("analysis") or spec.get("canaryAnalysis") or {}
     step_weights = tuple(_int(w, 0) for w in analysis.get("stepWeights") or ())
     max_weight = _int(analysis.get("maxWeight"), 0)
-    if step_weights:  # NB: Flagger caps maxWeight at the last step weight (CONTRACT §7.2).
+    if step_weights:  # NB: Flagger caps maxWeight at the last step weight (docs/flagger-contract.md#status-fields).
         max_weight = min(100, step_weights[-1])
     elif max_weight <= 0:
         max_weight = 100

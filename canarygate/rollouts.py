@@ -1,7 +1,7 @@
 """Which rollout a live change belongs to, and whether that rollout is still going.
 
 Flagger's payload checksum cannot say: during ``Waiting`` it is the checksum of the revision already
-deployed (CONTRACT §2). The Canary's Promoted condition can: its lastTransitionTime changes only when
+deployed (docs/flagger-contract.md#the-checksum). The Canary's Promoted condition can: its lastTransitionTime changes only when
 its status flips (Unknown from the start of a rollout to its end, True or False after it), so
 
 * a change made **during** a rollout (mark active, since=T) holds while the Canary is active with the
@@ -71,7 +71,7 @@ def revision_of(canary: Canary) -> str:
 
     Empty while that is not known yet: coming from Initialized or Succeeded, a Waiting Canary still
     records the deployed revision (lastAppliedSpec equals lastPromotedSpec) until the rollout starts;
-    coming from Failed, Flagger has already recorded the waiting revision (CONTRACT §2).
+    coming from Failed, Flagger has already recorded the waiting revision (docs/flagger-contract.md#the-checksum).
     """
     if not canary.active or not canary.last_applied_spec:
         return ""

@@ -180,7 +180,7 @@ class GateCache:
         return tuple(sorted(keys))
 
     def find(self, namespace: str, name: str, metadata: Mapping[str, Any] | None) -> Lookup:
-        """The CanaryGate for a call about Canary ``namespace/name`` (DESIGN, "How the sidecar answers").
+        """The CanaryGate for a call about Canary ``namespace/name`` (docs/gate-state.md#which-canarygate-a-call-is-about).
 
         Both sides must agree before a CanaryGate governs a Canary (namespace isolation):
 

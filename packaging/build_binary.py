@@ -8,10 +8,10 @@ Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstall
     --mode onefile (default)  dist/kubectl-gate (kubectl-gate.exe on Windows): one self-extracting
                               file, for krew on macOS and Windows; unpacks itself on every run
     --mode onedir             dist/onedir/kubectl-gate/{kubectl-gate,_internal/}: for krew on Linux,
-                              Homebrew and install.sh; starts several times faster (UX-AND-PACKAGING.md §6.1-6.2)
+                              Homebrew and install.sh; starts several times faster (docs/packaging.md#binaries)
 
 PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH (default: the last commit's time) make two builds on the
-same machine byte-identical (§6.5). Then runs `kubectl-gate --help` and `kubectl-gate version
+same machine byte-identical (docs/packaging.md#reproducible-builds). Then runs `kubectl-gate --help` and `kubectl-gate version
 --client` from the build and prints the start-up time; a failing smoke test fails the build.
 --measure N times N runs of each and prints the medians.
 

@@ -2,7 +2,7 @@
 (``param_serialize`` and ``call_api``) on the standard library's ``http.client``.
 
 Why: importing the official ``kubernetes`` client costs ~190 ms, more than ``kubectl get`` takes in
-all, and ``kubectl gate show`` must stay within 2x of it (UX-AND-PACKAGING §0.5, §6.4). This module
+all, and ``kubectl gate show`` must stay within 2x of it (docs/packaging.md#start-up-time). This module
 must never import ``kubernetes`` (an import-linter contract and a test check it).
 
 Supported: bearer tokens, ``tokenFile``, basic auth, client certificates (files or data, loaded

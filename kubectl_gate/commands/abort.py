@@ -18,7 +18,7 @@ from kubectl_gate.views import not_ready_text
 PROMOTING = frozenset({"Promoting", "Finalising"})
 
 
-#: Flagger polls no rollback hook in this phase (CONTRACT §4): only confirm-rollout, every tick.
+#: Flagger polls no rollback hook in this phase (docs/flagger-contract.md#waiting-and-waitingpromotion): only confirm-rollout, every tick.
 WAITING = "Waiting"
 
 #: What the user is told after an abort while Waiting.
@@ -34,8 +34,8 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
     Progressing/WaitingPromotion (and later): open the rollback gate for this rollout; Flagger rolls
     back on its next check.
 
-    Waiting: Flagger re-polls only confirm-rollout there and never a rollback hook (CONTRACT §3.1 step 5,
-    §4), so an open rollback gate alone would never end the rollout. Abort opens rollback for this
+    Waiting: Flagger re-polls only confirm-rollout there and never a rollback hook (docs/flagger-contract.md#one-tick step 5,
+    #waiting-and-waitingpromotion), so an open rollback gate alone would never end the rollout. Abort opens rollback for this
     rollout, then confirm-rollout for one step: on its next tick Flagger starts the rollout
     (Progressing, weight 0, the tick ends there), and on the tick after it polls the rollback hooks
     (step 9) before any pre-rollout hook or traffic step (steps 12-13), so it rolls back to Failed with

@@ -1,4 +1,4 @@
-# Homebrew formula for the prebuilt kubectl-gate binaries (UX-AND-PACKAGING.md §4.3, §4.5).
+# Homebrew formula for the prebuilt kubectl-gate binaries (docs/packaging.md#homebrew).
 # Lives in the tap repository (canary-gate/homebrew-tap, Formula/canary-gate.rb):
 #   brew install canary-gate/tap/canary-gate
 # packaging/release.py fills in the version, url and sha256 values from the built archives, one

@@ -1,6 +1,6 @@
 """Flagger's revision hashes: the webhook ``checksum`` and ``lastAppliedSpec``.
 
-Two hashes, both rendered the way Flagger renders them (``CONTRACT.md`` §2):
+Two hashes, both rendered the way Flagger renders them (``docs/flagger-contract.md#the-checksum``):
 
 * :func:`canary_checksum` is **exactly** Flagger's ``canaryChecksum``: FNV-1a-32 over the
   go-spew dump of ``{status.trackedConfigs, status.lastAppliedSpec}``, written in decimal,

@@ -1,4 +1,4 @@
-"""One tick of Flagger's scheduler, as a pure function (``CONTRACT.md`` §3-§8).
+"""One tick of Flagger's scheduler, as a pure function (``docs/flagger-contract.md#one-tick``).
 
 :func:`advance` is Flagger's ``advanceCanary`` (``pkg/controller/scheduler.go``) re-told in
 Python: given a Canary object (the API's JSON), what the simulator knows of its target, the

@@ -1,4 +1,4 @@
-"""Calling a Canary's webhooks the way Flagger does (``CONTRACT.md`` §1, §5).
+"""Calling a Canary's webhooks the way Flagger does (``docs/flagger-contract.md#the-call``, ``#event-hooks``).
 
 Flagger (``pkg/controller/webhook.go``) POSTs a small JSON body with
 ``hashicorp/go-retryablehttp`` v0.7.8. This module reproduces the rules a webhook server

@@ -142,7 +142,7 @@ def test_abort_rolls_back_and_its_change_ends_with_the_rollout(gate, rollouts):
 
 
 def test_abort_while_waiting_ends_the_rollout_without_traffic_and_the_next_release_runs(gate, rollouts, wait_until):
-    """Waiting re-polls only confirm-rollout (CONTRACT §3.1 step 5, §4): abort opens rollback for this rollout
+    """Waiting re-polls only confirm-rollout (docs/flagger-contract.md#one-tick step 5, #waiting-and-waitingpromotion): abort opens rollback for this rollout
     and confirm-rollout for one step, so Flagger starts the rollout (weight 0) and polls the rollback gate on
     the next tick (step 9) before any traffic step (12-13): Failed, the canary weight 0 throughout."""
     gate.apply(confirm_rollout="closed")

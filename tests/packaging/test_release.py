@@ -1,7 +1,7 @@
 """packaging/release.py on fake binaries, and the krew manifests and Homebrew formula it fills.
 
 Covers:
-- a small validator of krew's manifest rules (UX-AND-PACKAGING.md §3.2: validate.go, the
+- a small validator of krew's manifest rules (docs/packaging.md#krew: validate.go, the
   validate-krew-manifest CI tool and the install-time checks, plus the 50-character
   shortDescription and 80-column description review rules), itself tested on bad manifests;
 - release.py produces one onefile archive per platform (tar.gz, zip for windows) with a matching
@@ -361,7 +361,7 @@ def test_filled_formula(released) -> None:
 
 
 def check_formula_rules(text: str) -> None:
-    """Homebrew's audit and style rules that apply to this formula (§4.3-4.4)."""
+    """Homebrew's audit and style rules that apply to this formula (docs/packaging.md#homebrew)."""
     assert re.search(r"^class CanaryGate < Formula$", text, re.M), "class name must match canary-gate.rb"
     desc = re.search(r'^  desc "([^"]*)"$', text, re.M).group(1)
     assert len(desc) <= 80 and desc[0].isupper() and not desc.endswith(".")
@@ -381,7 +381,7 @@ def check_formula_rules(text: str) -> None:
     for url in re.findall(r'url "([^"]*)"', text):
         assert url.endswith("_onedir.tar.gz"), "Homebrew installs the onedir build"
     install = text.split("  def install\n", 1)[1].split("\n  end\n", 1)[0]
-    # the whole tree into libexec (the executable needs _internal/ beside it), linked from bin (§4.5)
+    # the whole tree into libexec (the executable needs _internal/ beside it), linked from bin (docs/packaging.md#homebrew)
     assert 'libexec.install "kubectl-gate", "_internal"' in install
     assert 'bin.install_symlink libexec/"kubectl-gate"' in install
     assert 'bin.install "kubectl-gate"' not in install

@@ -1,4 +1,4 @@
-"""Flagger simulator, the pure scheduler tick (CONTRACT.md §3, §4, §6, §8, §10).
+"""Flagger simulator, the pure scheduler tick (docs/flagger-contract.md#one-tick and after).
 
 Covers:
 - Flagger's ordering oracle, TestWebhooks "canary" and "skip-analysis": the webhooks each
@@ -172,7 +172,7 @@ def test_oracle_canary():
             "post-rollout": [(SUCCEEDED, "")],
             "rollout": [(PROGRESSING, "")],
         }
-        # CONTRACT §3.1: the hook order across ticks, event hooks left out
+        # docs/flagger-contract.md#one-tick: the hook order across ticks, event hooks left out
         gates = [h for h in recorder.sequence() if h != "event"]
         assert gates == ["confirm-rollout", "pre-rollout", "confirm-traffic-increase", "rollout",
                          "confirm-traffic-increase", "confirm-promotion", "post-rollout"]
@@ -421,7 +421,7 @@ def test_rollback_hook_signals_by_succeeding():
     t = sim.tick(template_hash=V2)
     t = sim.tick()
     assert t.phase == WAITING
-    assert [c.hook for c in t.calls] == ["confirm-rollout"]   # not polled in Waiting (§4)
+    assert [c.hook for c in t.calls] == ["confirm-rollout"]   # not polled in Waiting (docs/flagger-contract.md#waiting-and-waitingpromotion)
     hooks.set("confirm-rollout", 200)
     sim.tick()
     t = sim.tick()

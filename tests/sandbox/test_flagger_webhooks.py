@@ -1,4 +1,4 @@
-"""Flagger simulator, webhook caller (CONTRACT.md §1, §5).
+"""Flagger simulator, webhook caller (docs/flagger-contract.md#the-call, #event-hooks).
 
 Covers:
 - the request: POST, Content-Type/User-Agent headers, the exact compact body in Go's field
