@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m sandbox.demo
 
 # The real tier: etcd, kube-apiserver, kube-controller-manager and Flagger v1.44 built from the Go module
-# proxy (needs Go 1.26+; the first run on a machine builds them: 20-40 min on 2 cores, cached in
+# proxy (needs Go 1.26+; the first run on a machine builds them: about 19 min on 2 cores, cached in
 # ~/.cache/canary-gate-e2e or $$CANARYGATE_E2E_CACHE), started on 127.0.0.1, and the e2e suites run against them.
 E2E_KUBECONFIG := .cache/e2e/kubeconfig
 E2E_WORKERS ?= 6
