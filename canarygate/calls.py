@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from canarygate.times import parse_time  # noqa: F401 - also read as calls.parse_time
 
 HEARTBEAT_SECONDS = 60.0
 #: How many analysis intervals without a call (beyond the heartbeat) mean Flagger is not calling.
@@ -47,15 +49,6 @@ class Call:
     at: datetime
     answer: int
     canary: str = ""
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
 
 
 def read_calls(status: Mapping[str, Any]) -> dict[str, Call]:

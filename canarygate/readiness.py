@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
+from canarygate.times import parse_time
 
 PROGRESS_DEADLINE_SECONDS = 600
 READY_THRESHOLD = 100
@@ -40,15 +41,6 @@ class Readiness:
     missing: bool = False
     #: The Deployment's pod-template hash (canarygate.rollouts.template_hash); set by the reader.
     template: str = ""
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -84,7 +76,7 @@ def deployment_readiness(
     if progress is not None:
         available = _condition(status, "Available")
         if available and available.get("status") == "False" and available.get("reason") == "MinimumReplicasUnavailable":
-            since = _time(available.get("lastUpdateTime"))
+            since = parse_time(available.get("lastUpdateTime"))
             if since is not None:
                 deadline = since + timedelta(seconds=deadline_seconds)
                 exceeded = deadline < now

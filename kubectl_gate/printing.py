@@ -6,7 +6,7 @@ Tables follow kubectl: upper-case headers, no borders, NAMESPACE first with ``-A
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import textwrap
@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from canarygate import gates, hooks, resolution
 from canarygate.diagnosis import effective_weight, recommended_command
+from canarygate.times import parse_time
 from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command, not_ready_text
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
@@ -46,15 +47,6 @@ class Style:
 
     def bold(self, text: str) -> str:
         return click.style(text, bold=True) if self.color else text
-
-
-def parse_time(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
 
 
 def age(value: str, now: datetime) -> str:

@@ -16,13 +16,7 @@ from canarygate.calls import Call, read_calls
 from canarygate.diagnosis import Stuck, effective_weight
 from canarygate.model import Canary, CanaryGate
 from canarygate.readiness import Readiness, blocking
-
-
-def _parse_time(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
+from canarygate.times import parse_time
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ def build_view(
     if now is not None:
         started = None
         if canary is not None and canary.promoted is not None:
-            started = _parse_time(canary.promoted.last_transition_time)
+            started = parse_time(canary.promoted.last_transition_time)
         reason = diagnosis.stuck(canary, decisions, gate_ref=(gate.namespace, gate.name), status=gate.status,
                                  now=now, holding=holding, failing=failing, not_ready=not_ready, started=started,
                                  target_template=next((r.template for r in readiness if r.role == "canary"), ""))
