@@ -22,12 +22,12 @@ import os
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from sandbox.apiserver.app import RequestRecord
 from sandbox.cluster import pki
 
 # Test users with kubeconfigs written beside the admin's: name -> (username, groups).
@@ -40,31 +40,14 @@ _METHODS = {"get": "GET", "list": "GET", "watch": "GET", "create": "POST", "upda
             "delete": "DELETE", "deletecollection": "DELETE"}
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """One request from the audit log, with the emulator's RequestRecord fields."""
-    method: str
-    path: str
-    query: dict[str, str]
-    user: str
-    verb: str = ""
-    resource: str = ""
-    subresource: str = ""
-    namespace: str = ""
-    name: str = ""
-    status: int = 0
-    time: float = 0.0
-    duration: float = 0.0
-    content_type: str = ""
-
-
 def _epoch(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
 
 
-def parse_audit_line(line: str) -> AuditRecord | None:
+def parse_audit_line(line: str) -> RequestRecord | None:
+    """One audit event as the emulator's request record (only completed requests, and watches once started)."""
     try:
         event = json.loads(line)
     except ValueError:
@@ -79,7 +62,7 @@ def parse_audit_line(line: str) -> AuditRecord | None:
     ref = event.get("objectRef") or {}
     received = _epoch(event.get("requestReceivedTimestamp", ""))
     done = _epoch(event.get("stageTimestamp", ""))
-    return AuditRecord(
+    return RequestRecord(
         method=_METHODS.get(verb, verb.upper()), path=uri.path,
         query={k: v[-1] for k, v in urllib.parse.parse_qs(uri.query).items()},
         user=(event.get("user") or {}).get("username", ""), verb=verb,
@@ -250,9 +233,9 @@ class ClusterHandle:
 
     # -- the request log -------------------------------------------------------------------
     @property
-    def requests(self) -> list[AuditRecord]:
+    def requests(self) -> list[RequestRecord]:
         path = Path(self.info["audit_log"])
-        records: list[AuditRecord] = []
+        records: list[RequestRecord] = []
         with open(path, encoding="utf-8", errors="replace") as f:
             f.seek(self._audit_from)
             for line in f:
