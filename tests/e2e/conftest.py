@@ -173,16 +173,18 @@ def sidecar_kubeconfig(_sandbox, kubeconfig, crds, tmp_path_factory) -> str:
     _sandbox.add_token(token, SIDECAR_USER, SIDECAR_GROUPS)
     config = _sandbox.write_kubeconfig(tmp_path_factory.mktemp("sidecar") / "config", token=token)
     if REAL:  # a real API server's RBAC authorizer sees a new binding a moment after it is written
-        wait_until(lambda: _may_watch_canarygates(config), timeout=30 / SLOWDOWN, what="the sidecar's RBAC")
+        wait_until(lambda: _may_watch_canarygates(kubeconfig), timeout=30 / SLOWDOWN, what="the sidecar's RBAC")
     return config
 
 
-def _may_watch_canarygates(config: str) -> bool:
+def _may_watch_canarygates(admin_config: str) -> bool:
+    """Asked by the admin (a SubjectAccessReview), so the sidecar's own audit trail stays its own."""
     import kubernetes
 
-    with kubernetes.config.new_client_from_config(config_file=config) as client:
-        review = kubernetes.client.AuthorizationV1Api(client).create_self_subject_access_review({
-            "spec": {"resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"}}})
+    with kubernetes.config.new_client_from_config(config_file=admin_config) as client:
+        review = kubernetes.client.AuthorizationV1Api(client).create_subject_access_review({
+            "spec": {"user": SIDECAR_USER, "groups": [*SIDECAR_GROUPS, "system:authenticated"],
+                     "resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"}}})
     return bool(review.status.allowed)
 
 

@@ -120,11 +120,13 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
             assert sidecar.call("rollback", body(namespace))[0] == 503
     finally:
         apiserver.faults.hang = False
+    # ...is what it answers once the API server talks again (on the real tier, once the change written
+    # after the partition has arrived: the sidecar may answer from the state before it a moment earlier).
     if getattr(apiserver, "real", False):
         apiserver.apply({**gate, "spec": {"rollback": "closed"}})
-    # ...is what it answers once the API server talks again.
     status, answer = wait_until(
-        lambda: (r := sidecar.call("rollback", body(namespace)))[0] != 503 and r, what="answers after the partition"
+        lambda: (r := sidecar.call("rollback", body(namespace)))[0] not in (503, *((200,) if
+                 getattr(apiserver, "real", False) else ())) and r, what="answers after the partition"
     )
     assert status == 403 and answer["source"] == "declared"
     assert sidecar.call("confirm-rollout", body(namespace))[0] == 200
