@@ -27,6 +27,8 @@ from typing import Any
 
 import kubernetes
 
+from sandbox.flagger.scheduler import Routes  # the simulator's; both tiers' ticks carry the same
+
 FLAGGER_AGENT = "Go-http-client"
 TICK_GAP = 2.5  # seconds: calls of one tick come within this of each other; ticks are >= 10 s apart
 
@@ -118,13 +120,6 @@ class HookProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-@dataclass(frozen=True)
-class Routes:
-    primary: int = 100
-    canary: int = 0
-    mirrored: bool = False
 
 
 @dataclass(frozen=True)
