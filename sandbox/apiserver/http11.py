@@ -35,12 +35,14 @@ import socketserver
 import ssl
 import sys
 import threading
+import time
 from typing import Any, Callable
 from urllib.parse import unquote_to_bytes, urlsplit
 
 # NB: Go's net/http (maxPostHandlerReadBytes): before answering it reads and drops up to this much of what
 # the handler left of the request body; a body with more left is not read and the answer closes the connection.
 DRAIN_LIMIT = 256 << 10
+LINGER, LINGER_LIMIT = 0.5, 4 << 20  # after a close: how long and how much of the peer's rest is read
 
 
 class BodyError(ValueError):
@@ -398,9 +400,23 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             super().handle_error(request, client_address)   # NB: a failed handshake or a dropped peer is quiet
 
     def shutdown_request(self, request: socket.socket) -> None:
+        """Close as Go's net/http does (closeWriteAndWait): stop writing, then read what the peer is
+        still sending for a moment, so a body left unread is not answered by a TCP reset that would
+        destroy the response already sent."""
         with self._conn_lock:
             self._connections.discard(request)
-        super().shutdown_request(request)
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(LINGER)
+            deadline, drained = time.monotonic() + LINGER, 0
+            while time.monotonic() < deadline and drained < LINGER_LIMIT:
+                data = request.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except (OSError, ValueError):
+            pass
+        self.close_request(request)
 
     def drop_connections(self) -> None:
         """Shut down every open connection (idle, mid-request or streaming), and any accepted later."""
