@@ -59,9 +59,21 @@ def build_binaries(where: Path) -> dict[str, Path]:
     for mode in ("onefile", "onedir"):
         env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(where / f"pyinstaller-{mode}")}
         procs[mode] = subprocess.Popen(
-            [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--mode", mode,
-             "--dist", str(where / "dist"), "--work", str(where / "work"), "--no-smoke"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                str(ROOT / "packaging" / "build_binary.py"),
+                "--mode",
+                mode,
+                "--dist",
+                str(where / "dist"),
+                "--work",
+                str(where / "work"),
+                "--no-smoke",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     for mode, proc in procs.items():
         output, _ = proc.communicate(timeout=900)
         if proc.returncode != 0:
@@ -84,12 +96,17 @@ def run(rounds: int = ROUNDS) -> dict:
                 if doc:
                     srv.apply(doc)
         srv.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
-        env = {**os.environ, "KUBECONFIG": str(config), "KUBECACHEDIR": str(Path(tmp) / "cache"),
-               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(config),
+            "KUBECACHEDIR": str(Path(tmp) / "cache"),
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         gate_file = Path(tmp) / "gate.yaml"
         gate_file.write_text(GATE)
-        subprocess.run([str(BIN / "kubectl-gate"), "apply", "-f", str(gate_file)], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(BIN / "kubectl-gate"), "apply", "-f", str(gate_file)], env=env, check=True, capture_output=True
+        )
         commands = {
             "kubectl gate show demo": [str(BIN / "kubectl-gate"), "show", "demo"],
             "kubectl get canarygate demo -o yaml": [str(BIN / "kubectl"), "get", "canarygate", "demo", "-o", "yaml"],
@@ -110,11 +127,17 @@ def run(rounds: int = ROUNDS) -> dict:
     ratio = medians["kubectl gate show demo"] / medians["kubectl get canarygate demo -o yaml"]
     binary_version = medians["binary: kubectl-gate version --client"]
     onedir_version = medians["onedir: kubectl-gate version --client"]
-    result = {"rounds": rounds, "medians": medians, "show_over_get": ratio, "budget": BUDGET,
-              "within_budget": ratio <= BUDGET, "binary_version": binary_version,
-              "binary_version_within_budget": binary_version < BINARY_VERSION_BUDGET,
-              "onedir_version": onedir_version,
-              "onedir_version_within_budget": onedir_version < BINARY_VERSION_BUDGET}
+    result = {
+        "rounds": rounds,
+        "medians": medians,
+        "show_over_get": ratio,
+        "budget": BUDGET,
+        "within_budget": ratio <= BUDGET,
+        "binary_version": binary_version,
+        "binary_version_within_budget": binary_version < BINARY_VERSION_BUDGET,
+        "onedir_version": onedir_version,
+        "onedir_version_within_budget": onedir_version < BINARY_VERSION_BUDGET,
+    }
     print_table(result)
     return result
 
@@ -124,15 +147,23 @@ def print_table(result: dict) -> None:
 
     rows = [[name, f"{value * 1000:.0f} ms"] for name, value in result["medians"].items()]
     print(tabulate(rows, headers=["command", f"median of {result['rounds']}"], tablefmt="simple"))
-    print(f"\nshow / get = {result['show_over_get']:.2f}x (budget {result['budget']:.0f}x): "
-          f"{'within budget' if result['within_budget'] else 'OVER BUDGET'}")
-    for label, key in (("onefile (krew on macOS and Windows)", "binary_version"),
-                       ("onedir (krew on Linux, Homebrew, install.sh)", "onedir_version")):
-        print(f"{label} version --client = {result[key] * 1000:.0f} ms (budget "
-              f"{BINARY_VERSION_BUDGET * 1000:.0f} ms): "
-              f"{'within budget' if result[key + '_within_budget'] else 'OVER BUDGET'}")
-    print(f"onefile / onedir start-up (version --client, same run, interleaved) = "
-          f"{result['binary_version'] / result['onedir_version']:.1f}x")
+    print(
+        f"\nshow / get = {result['show_over_get']:.2f}x (budget {result['budget']:.0f}x): "
+        f"{'within budget' if result['within_budget'] else 'OVER BUDGET'}"
+    )
+    for label, key in (
+        ("onefile (krew on macOS and Windows)", "binary_version"),
+        ("onedir (krew on Linux, Homebrew, install.sh)", "onedir_version"),
+    ):
+        print(
+            f"{label} version --client = {result[key] * 1000:.0f} ms (budget "
+            f"{BINARY_VERSION_BUDGET * 1000:.0f} ms): "
+            f"{'within budget' if result[key + '_within_budget'] else 'OVER BUDGET'}"
+        )
+    print(
+        f"onefile / onedir start-up (version --client, same run, interleaved) = "
+        f"{result['binary_version'] / result['onedir_version']:.1f}x"
+    )
 
 
 if __name__ == "__main__":

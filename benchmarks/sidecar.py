@@ -32,7 +32,6 @@ import random
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,9 +79,18 @@ def _bodies(count: int = 200) -> list[bytes]:
     for _ in range(count):
         i = rng.randrange(GATES)
         ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
-        out.append(json.dumps({"name": name, "namespace": ns, "phase": "Progressing", "checksum": "85d557f47b",
-                               "metadata": {"gate_name": name, "gate_namespace": ns}},
-                              separators=(",", ":")).encode())
+        out.append(
+            json.dumps(
+                {
+                    "name": name,
+                    "namespace": ns,
+                    "phase": "Progressing",
+                    "checksum": "85d557f47b",
+                    "metadata": {"gate_name": name, "gate_namespace": ns},
+                },
+                separators=(",", ":"),
+            ).encode()
+        )
     return out
 
 
@@ -177,9 +185,22 @@ def _wrk_load(port: int, path: str, duration: float) -> dict[str, float]:
         f.write(f"BODIES = {{{bodies}}}\n" + WRK_SCRIPT)
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{CALLERS_PROCESSES * CALLERS_THREADS}", f"-d{duration:g}s", "--timeout", "10s",
-             "-s", f.name, f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, check=True, preexec_fn=_on_loadgen_cpus).stdout
+            [
+                "wrk",
+                "-t1",
+                f"-c{CALLERS_PROCESSES * CALLERS_THREADS}",
+                f"-d{duration:g}s",
+                "--timeout",
+                "10s",
+                "-s",
+                f.name,
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=_on_loadgen_cpus,
+        ).stdout
     finally:
         os.unlink(f.name)
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
@@ -197,8 +218,10 @@ def _python_load(port: int, path: str, duration: float) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.5  # let the spawned interpreters start first
-    procs = [ctx.Process(target=_load_process, args=(port, path, duration, start_at, queue))
-             for _ in range(CALLERS_PROCESSES)]
+    procs = [
+        ctx.Process(target=_load_process, args=(port, path, duration, start_at, queue))
+        for _ in range(CALLERS_PROCESSES)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=duration + 60) for _ in procs]
@@ -281,17 +304,36 @@ def _objects():
     for i in range(GATES):
         ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
         yield (
-            {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-             "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
-             "spec": {"confirm-promotion": "closed" if i % 3 == 0 else "opened",
-                      "target": {"namespace": ns, "name": name}}},
-            {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-             "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
-             "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                      "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}},
-             "status": {"phase": "Progressing", "canaryWeight": 10, "conditions": [
-                 {"type": "Promoted", "status": "Unknown", "reason": "Progressing",
-                  "lastTransitionTime": "2026-11-22T10:00:00Z"}]}},
+            {
+                "apiVersion": "piggysec.com/v1alpha1",
+                "kind": "CanaryGate",
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
+                "spec": {
+                    "confirm-promotion": "closed" if i % 3 == 0 else "opened",
+                    "target": {"namespace": ns, "name": name},
+                },
+            },
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "Canary",
+                "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
+                "spec": {
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10},
+                },
+                "status": {
+                    "phase": "Progressing",
+                    "canaryWeight": 10,
+                    "conditions": [
+                        {
+                            "type": "Promoted",
+                            "status": "Unknown",
+                            "reason": "Progressing",
+                            "lastTransitionTime": "2026-11-22T10:00:00Z",
+                        }
+                    ],
+                },
+            },
         )
 
 
@@ -309,8 +351,12 @@ def _propagation(srv, port: int) -> list[float]:
         i = 1 + 3 * k  # opened confirm-promotion gates (i % 3 == 1)
         ns, name = f"bench-{i % NAMESPACES}", f"app-{i}"
         body = json.dumps({"name": name, "namespace": ns, "metadata": {"gate_name": name, "gate_namespace": ns}})
-        kube.request("PATCH", f"/apis/piggysec.com/v1alpha1/namespaces/{ns}/canarygates/{name}",
-                     body={"spec": {"confirm-promotion": "closed"}}, content_type=MERGE_PATCH)
+        kube.request(
+            "PATCH",
+            f"/apis/piggysec.com/v1alpha1/namespaces/{ns}/canarygates/{name}",
+            body={"spec": {"confirm-promotion": "closed"}},
+            content_type=MERGE_PATCH,
+        )
         t0 = time.perf_counter()
         while True:
             conn.request("POST", "/confirm-promotion", body=body, headers={"Content-Type": "application/json"})
@@ -337,15 +383,31 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
 
         bare_port, side_port = _free_port(), _free_port()
         _on_loadgen_cpus()
-        bare = subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--bare", str(bare_port)], cwd=ROOT,
-                                preexec_fn=_on_server_cpus)
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.sidecar", "--bare", str(bare_port)], cwd=ROOT, preexec_fn=_on_server_cpus
+        )
         log_path = Path(tmp) / "sidecar.log"
         spawned = time.monotonic()
         with open(log_path, "wb") as log:
             sidecar = subprocess.Popen(
-                [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{side_port}", "--kubeconfig", kubeconfig,
-                 "--threads", str(THREADS), "--log-level", "warning"],
-                cwd=ROOT, stdout=log, stderr=log, preexec_fn=_on_server_cpus)
+                [
+                    sys.executable,
+                    "-m",
+                    "gate_sidecar",
+                    "--listen",
+                    f"127.0.0.1:{side_port}",
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--threads",
+                    str(THREADS),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                preexec_fn=_on_server_cpus,
+            )
         try:
             _wait_http(side_port, "/readyz")
             figures["ready_after_spawn_s"] = time.monotonic() - spawned
@@ -362,7 +424,9 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             window = time.time()
             runs: dict[str, list] = {"bare": [], "sidecar": []}
             for which in ("bare", "sidecar", "sidecar", "bare"):
-                runs[which].append(measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration))
+                runs[which].append(
+                    measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration)
+                )
             figures["bare"], figures["sidecar"] = _combine(runs["bare"]), _combine(runs["sidecar"])
             # NB: the sidecar's periodic liveness probe (GET /version) and the watches it reopens when
             # they fall silent run on their own clock, whatever the calls; they are counted apart.
@@ -370,7 +434,9 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             background = [r for r in during if r.path == "/version" or r.verb == "watch"]
             figures["api_background_requests_during_load"] = len(background)
             figures["api_requests_during_load"] = len(during) - len(background)
-            figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(1, figures["sidecar"]["requests"])
+            figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(
+                1, figures["sidecar"]["requests"]
+            )
             figures["throughput_ratio"] = figures["sidecar"]["rps"] / figures["bare"]["rps"]
             figures["rss_mb"] = _rss_mb(sidecar.pid)
             changes = sorted(_propagation(srv, side_port))
@@ -398,8 +464,21 @@ def _ready_after_sync(sidecar: subprocess.Popen, port: int, kubeconfig: str, log
     sidecar.wait(10)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{port}", "--kubeconfig", kubeconfig,
-             "--log-format", "json"], cwd=ROOT, stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "gate_sidecar",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--kubeconfig",
+                kubeconfig,
+                "--log-format",
+                "json",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
     spawned = time.monotonic()
     try:
         _wait_http(port, "/readyz")
@@ -454,8 +533,14 @@ def serve_standalone(server: str, which: str, port: int, threads: int = THREADS)
 
         class Gunicorn(BaseApplication):
             def load_config(self):
-                for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "gthread",
-                                   "threads": threads, "keepalive": 30, "loglevel": "warning"}.items():
+                for key, value in {
+                    "bind": f"127.0.0.1:{port}",
+                    "workers": 1,
+                    "worker_class": "gthread",
+                    "threads": threads,
+                    "keepalive": 30,
+                    "loglevel": "warning",
+                }.items():
                     self.cfg.set(key, value)
 
             def load(self):
@@ -476,8 +561,12 @@ def compare_servers(duration: float = DURATION) -> list[tuple[str, dict, dict]]:
             print(f"{server} is not installed: skipped (pip install {server})", file=sys.stderr)
             continue
         ports = {which: _free_port() for which in ("bare", "sidecar")}
-        procs = {which: subprocess.Popen([sys.executable, "-m", "benchmarks.sidecar", "--serve", server, which,
-                                          str(port)], cwd=ROOT) for which, port in ports.items()}
+        procs = {
+            which: subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.sidecar", "--serve", server, which, str(port)], cwd=ROOT
+            )
+            for which, port in ports.items()
+        }
         try:
             _wait_http(ports["sidecar"], "/readyz")
             _wait_http(ports["bare"], "/")
@@ -495,13 +584,18 @@ def compare_servers(duration: float = DURATION) -> list[tuple[str, dict, dict]]:
 
 
 def servers_table(results) -> str:
-    lines = [f"{len(results)} servers, {THREADS} threads, 1 process each; load generator {LOADGEN}; "
-             f"2 runs x {duration_label()} per app", "server    app      req/s   p50 ms  p99 ms  errors  ratio"]
+    lines = [
+        f"{len(results)} servers, {THREADS} threads, 1 process each; load generator {LOADGEN}; "
+        f"2 runs x {duration_label()} per app",
+        "server    app      req/s   p50 ms  p99 ms  errors  ratio",
+    ]
     for server, bare, side in results:
         for which, f in (("bare", bare), ("sidecar", side)):
             ratio = f"{side['rps'] / bare['rps']:.0%}" if which == "sidecar" else ""
-            lines.append(f"{server:<9} {which:<8} {f['rps']:>6.0f}  {f['p50_ms']:>6.2f}  {f['p99_ms']:>6.2f}  "
-                         f"{f['errors']:>6}  {ratio}")
+            lines.append(
+                f"{server:<9} {which:<8} {f['rps']:>6.0f}  {f['p50_ms']:>6.2f}  {f['p99_ms']:>6.2f}  "
+                f"{f['errors']:>6}  {ratio}"
+            )
     return "\n".join(lines)
 
 
@@ -518,8 +612,13 @@ def table(f: dict[str, Any]) -> str:
         ("p50 latency (ms)", f"{b['p50_ms']:.2f}", f"{s['p50_ms']:.2f}", ""),
         ("p99 latency (ms)", f"{b['p99_ms']:.2f}", f"{s['p99_ms']:.2f}", "< 10"),
         ("errors", str(b["errors"]), str(s["errors"]), "0"),
-        ("API requests per webhook call", "", f"{f['api_requests_per_call']:.0f} "
-         f"({f['api_requests_during_load']} in {s['requests']} calls; {f['api_background_requests_during_load']} liveness probes and watch reopens apart)", "0"),
+        (
+            "API requests per webhook call",
+            "",
+            f"{f['api_requests_per_call']:.0f} "
+            f"({f['api_requests_during_load']} in {s['requests']} calls; {f['api_background_requests_during_load']} liveness probes and watch reopens apart)",
+            "0",
+        ),
         ("resident memory (MB)", "", f"{f['rss_mb']:.1f} (idle {f['rss_idle_mb']:.1f})", "< 100"),
         ("spawn to ready (s)", "", f"{f['ready_after_spawn_s']:.2f}", ""),
         ("synced cache to ready (s)", "", f"{f['ready_after_sync_s']:.3f}", "< 2"),
@@ -531,15 +630,21 @@ def table(f: dict[str, Any]) -> str:
     if LOADGEN == "wrk":
         generator = "load generator: wrk (1 thread, 16 connections)"
     else:
-        generator = ("load generator: Python, 4 processes x 4 threads (BENCH_LOADGEN=python, or no wrk: it shares the CPUs with "
-                     "the servers, so these figures bound the generator as much as the servers)")
+        generator = (
+            "load generator: Python, 4 processes x 4 threads (BENCH_LOADGEN=python, or no wrk: it shares the CPUs with "
+            "the servers, so these figures bound the generator as much as the servers)"
+        )
     if PIN:
         generator += f"; servers pinned to CPU {sorted(SERVER_CPUS)}, generator and emulator to {sorted(LOADGEN_CPUS)}"
     per_run = "; ".join(
-        f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar"))
-    return f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, 2 runs x {DURATION:g}s per app " \
-           f"(bare, sidecar, sidecar, bare), waitress {THREADS} threads, {os.cpu_count()} CPUs\n{generator}\n" \
-           + "\n".join(lines) + f"\nreq/s per run: {per_run}"
+        f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar")
+    )
+    return (
+        f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, 2 runs x {DURATION:g}s per app "
+        f"(bare, sidecar, sidecar, bare), waitress {THREADS} threads, {os.cpu_count()} CPUs\n{generator}\n"
+        + "\n".join(lines)
+        + f"\nreq/s per run: {per_run}"
+    )
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def parse_live_changes(
     for key, value in annotations.items():
         if not key.startswith(PREFIX):
             continue
-        gate = key[len(PREFIX):]
+        gate = key[len(PREFIX) :]
         if gate not in gates.GATES:
             problems.append(f"annotation {key}: unknown gate {gate!r}; ignored")
             continue

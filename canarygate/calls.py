@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from canarygate.times import parse_time  # noqa: F401 - also read as calls.parse_time
+from canarygate.times import parse_time
 
 HEARTBEAT_SECONDS = 60.0
 #: How many analysis intervals without a call (beyond the heartbeat) mean Flagger is not calling.

@@ -100,18 +100,23 @@ def stuck(
     if canary is None or not canary.active or not_ready or canary.phase in ("Promoting", "Finalising"):
         return None
     if canary.suspended:
-        return Stuck(SUSPENDED, None, "the Canary is suspended (spec.suspend): Flagger skips it and calls no hook",
-                     "suspended")
+        return Stuck(
+            SUSPENDED, None, "the Canary is suspended (spec.suspend): Flagger skips it and calls no hook", "suspended"
+        )
     interval = call_records.interval_seconds(canary.interval)
     recorded = call_records.read_calls(status)
     last = call_records.last_call(recorded, canary.ref)
     since = last.at if last is not None else started
     if since is not None and _age(now, since) > call_records.stale_after(interval):
         silent = _age(now, since)
-        what = (f"for {silent // int(interval) if interval >= 1 else silent} intervals ({silent}s)" if last
-                else f"since this rollout started {silent}s ago")
+        what = (
+            f"for {silent // int(interval) if interval >= 1 else silent} intervals ({silent}s)"
+            if last
+            else f"since this rollout started {silent}s ago"
+        )
         return Stuck(
-            NOT_CALLED, None,
+            NOT_CALLED,
+            None,
             f"Flagger has not called the sidecar for this Canary {what}: check the webhook URL "
             f"(kubectl gate version shows the sidecar)",
             "not called",
@@ -125,10 +130,16 @@ def stuck(
     if not decision.opened:
         return None
     change = decision.change if decision.source == LIVE else None
-    if (change is not None and target_template and change.rollout.template
-            and canary.phase == "Waiting" and change.rollout.template != target_template):
+    if (
+        change is not None
+        and target_template
+        and change.rollout.template
+        and canary.phase == "Waiting"
+        and change.rollout.template != target_template
+    ):
         return Stuck(
-            STALE_APPROVAL, gate,
+            STALE_APPROVAL,
+            gate,
             f"{gate} was approved by {change.by or 'someone'} for another revision of the target (template "
             f"{change.rollout.template}; deployed now {target_template}): the sidecar does not pass it; "
             f"approve again: {recommended_command(gate, gate_ref[1], gate_ref[0])}",
@@ -138,11 +149,16 @@ def stuck(
     approved_at = call_records.parse_time(decision.set_at) if decision.source == LIVE else None
     passed = call is not None and call.answer < 300 and (approved_at is None or call.at >= approved_at)
     others = other_webhooks(canary, gate, gate_ref)
-    if passed and others and _age(now, call.at) < call_records.stale_after(interval) and (
-            approved_at is None or _age(now, approved_at) >= 1.5 * interval):
+    if (
+        passed
+        and others
+        and _age(now, call.at) < call_records.stale_after(interval)
+        and (approved_at is None or _age(now, approved_at) >= 1.5 * interval)
+    ):
         names = ", ".join(others)
         return Stuck(
-            OTHER_HOOK, gate,
+            OTHER_HOOK,
+            gate,
             f"{gate} of ours answered 200 {_age(now, call.at)}s ago and the Canary is still {canary.phase}: "
             f"another {gate} webhook holds it ({names}); kubectl gate promote cannot help",
             f"{gate}(other hook)",
@@ -150,7 +166,8 @@ def stuck(
     if approved_at is not None and not passed:
         by = decision.set_by or "someone"
         return Stuck(
-            APPROVED, gate,
+            APPROVED,
+            gate,
             f"{gate} approved by {by} {_age(now, approved_at)}s ago; Flagger picks it up at its next check "
             f"(within {canary.interval or '1m'})",
             f"{gate}(approved)",

@@ -67,49 +67,63 @@ RULES: dict[str, HookRule] = {
     rule.hook: rule
     for rule in (
         HookRule(
-            gates.CONFIRM_ROLLOUT, GO_ON, WAIT,
+            gates.CONFIRM_ROLLOUT,
+            GO_ON,
+            WAIT,
             "every tick while a new revision is Waiting",
             "the rollout starts: the canary is scaled up (Progressing)",
             "wait in Waiting; the canary stays at zero replicas",
             "checkCanaryStatus, runConfirmRolloutHooks",
         ),
         HookRule(
-            gates.PRE_ROLLOUT, GO_ON, FAILED_CHECK,
+            gates.PRE_ROLLOUT,
+            GO_ON,
+            FAILED_CHECK,
             "every tick while the canary's weight and iterations are 0",
             "go on to the first traffic step",
             "failedChecks + 1; at the threshold Flagger rolls back",
             "advanceCanary, runPreRolloutHooks",
         ),
         HookRule(
-            gates.ROLLOUT, GO_ON, FAILED_CHECK,
+            gates.ROLLOUT,
+            GO_ON,
+            FAILED_CHECK,
             "every later tick of the analysis, WaitingPromotion included",
             "the check passes (metrics are checked next)",
             "failedChecks + 1; at the threshold Flagger rolls back",
             "advanceCanary, runAnalysis",
         ),
         HookRule(
-            gates.CONFIRM_TRAFFIC_INCREASE, GO_ON, WAIT,
+            gates.CONFIRM_TRAFFIC_INCREASE,
+            GO_ON,
+            WAIT,
             "before each traffic step, once the checks passed",
             "the next traffic step",
             "wait at this weight; the checks keep running",
             "advanceCanary, runConfirmTrafficIncreaseHooks",
         ),
         HookRule(
-            gates.CONFIRM_PROMOTION, GO_ON, WAIT,
+            gates.CONFIRM_PROMOTION,
+            GO_ON,
+            WAIT,
             "at max weight (canary), after the iterations (A/B, blue/green: two consecutive ticks)",
             "promotion (blue/green: all traffic to the canary, then promotion on the next tick)",
             "wait in WaitingPromotion; the checks keep running",
             "runCanary, runAB, runBlueGreen, runConfirmPromotionHooks",
         ),
         HookRule(
-            gates.POST_ROLLOUT, NOTHING, NOTHING,
+            gates.POST_ROLLOUT,
+            NOTHING,
+            NOTHING,
             "once, after promotion or rollback",
             "reported",
             "a Warning event; the release is already done",
             "runPostRolloutHooks",
         ),
         HookRule(
-            gates.ROLLBACK, ROLL_BACK, NOTHING,
+            gates.ROLLBACK,
+            ROLL_BACK,
+            NOTHING,
             "every tick in Progressing, Waiting and WaitingPromotion, once canary and primary are ready",
             "roll back now",
             "no rollback",
@@ -151,9 +165,7 @@ def sidecar_answers(hook: str) -> str:
     if hook == gates.ROLLBACK:
         return "opened 200 (roll back now), closed 403, unknown 503 (no rollback)"
     unknown = (
-        "unknown 200 when our confirm gates guard the next step, else 503"
-        if RULES[hook].is_check
-        else "unknown 503"
+        "unknown 200 when our confirm gates guard the next step, else 503" if RULES[hook].is_check else "unknown 503"
     )
     return f"opened 200, closed 403, {unknown}"
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
 from canarygate.times import parse_time
 
 PROGRESS_DEADLINE_SECONDS = 600
@@ -58,8 +59,13 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None
 
 
 def deployment_readiness(
-    deployment: Mapping[str, Any] | None, *, role: str, name: str, now: datetime,
-    deadline_seconds: int = PROGRESS_DEADLINE_SECONDS, threshold: int = READY_THRESHOLD,
+    deployment: Mapping[str, Any] | None,
+    *,
+    role: str,
+    name: str,
+    now: datetime,
+    deadline_seconds: int = PROGRESS_DEADLINE_SECONDS,
+    threshold: int = READY_THRESHOLD,
 ) -> Readiness:
     """Flagger's ``isDeploymentReady`` for ``deployment`` (None: it does not exist)."""
     if deployment is None:
@@ -68,8 +74,12 @@ def deployment_readiness(
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
-        return Readiness(role, name, ready=False,
-                         reason="waiting for rollout to finish: observed deployment generation less than desired generation")
+        return Readiness(
+            role,
+            name,
+            ready=False,
+            reason="waiting for rollout to finish: observed deployment generation less than desired generation",
+        )
     progress = _condition(status, "Progressing")
     deadline = None
     exceeded = False
@@ -81,8 +91,14 @@ def deployment_readiness(
                 deadline = since + timedelta(seconds=deadline_seconds)
                 exceeded = deadline < now
         if progress.get("reason") == "ProgressDeadlineExceeded":
-            return Readiness(role, name, ready=False, reason=f"deployment {name!r} exceeded its progress deadline",
-                             deadline=deadline, exceeded=True)
+            return Readiness(
+                role,
+                name,
+                ready=False,
+                reason=f"deployment {name!r} exceeded its progress deadline",
+                deadline=deadline,
+                exceeded=True,
+            )
     replicas = spec.get("replicas")
     updated = _int(status.get("updatedReplicas"))
     reason = ""
@@ -93,8 +109,10 @@ def deployment_readiness(
     else:
         needed = int(updated * (threshold / 100))
         if _int(status.get("availableReplicas")) < needed:
-            reason = (f"waiting for rollout to finish: {_int(status.get('availableReplicas'))} of {needed} "
-                      f"(readyThreshold {threshold}%) updated replicas are available")
+            reason = (
+                f"waiting for rollout to finish: {_int(status.get('availableReplicas'))} of {needed} "
+                f"(readyThreshold {threshold}%) updated replicas are available"
+            )
     if not reason:
         return Readiness(role, name)
     return Readiness(role, name, ready=False, reason=reason, deadline=deadline, exceeded=exceeded)

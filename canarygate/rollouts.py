@@ -93,8 +93,12 @@ def in_force(change: LiveChange, canary: Canary | None) -> bool:
     """True while ``change`` applies: sticky always, others until their rollout (or revision) has ended."""
     if change.scope == SCOPE_STICKY:
         return True
-    if (change.scope == SCOPE_STEP and change.gate == gates.CONFIRM_PROMOTION and canary is not None
-            and canary.phase in PROMOTED_PHASES):
+    if (
+        change.scope == SCOPE_STEP
+        and change.gate == gates.CONFIRM_PROMOTION
+        and canary is not None
+        and canary.phase in PROMOTED_PHASES
+    ):
         return False  # that promotion is under way: the step is done
     now = mark_of(canary)
     mark = change.rollout

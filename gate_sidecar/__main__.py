@@ -22,7 +22,11 @@ log = logging.getLogger("gate_sidecar")
 
 RESYNC_EVERY = 300.0  # seconds between full reconciles of every CanaryGate (changes are reconciled at once)
 
-CONTEXT_SETTINGS = {"auto_envvar_prefix": cfg.ENV_PREFIX, "help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT_SETTINGS = {
+    "auto_envvar_prefix": cfg.ENV_PREFIX,
+    "help_option_names": ["-h", "--help"],
+    "max_content_width": 100,
+}
 
 
 def _endpoint(ctx, param, value):
@@ -48,54 +52,83 @@ def _optional_listen(ctx, param, value):
 
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
-    "--listen", default=cfg.DEFAULT_LISTEN, show_default=True, callback=_listen, metavar="HOST:PORT",
+    "--listen",
+    default=cfg.DEFAULT_LISTEN,
+    show_default=True,
+    callback=_listen,
+    metavar="HOST:PORT",
     help="Address to serve on. Env: GATE_SIDECAR_LISTEN.",
 )
 @click.option(
-    "--probe-listen", default="", callback=_optional_listen, metavar="HOST:PORT",
+    "--probe-listen",
+    default="",
+    callback=_optional_listen,
+    metavar="HOST:PORT",
     help="Also serve /healthz, /readyz and /metrics (only those) on this address, with its own threads "
     "and connection caps, so that abuse of the webhook port cannot starve the kubelet's probes "
     "(the shipped manifests probe 0.0.0.0:8081). Empty: none; --listen answers them too. "
     "Env: GATE_SIDECAR_PROBE_LISTEN.",
 )
 @click.option(
-    "--read-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+    "--read-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
     help="A request must arrive whole, headers and body, within this long of its first byte, else 408 "
     "and the connection is closed (slowloris). Env: GATE_SIDECAR_READ_TIMEOUT.",
 )
 @click.option(
-    "--idle-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS",
+    "--idle-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
     help="Close a connection with no request under way after this long. Env: GATE_SIDECAR_IDLE_TIMEOUT.",
 )
 @click.option(
-    "--max-connections", type=click.IntRange(min=1), default=512, show_default=True,
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
     help="Open connections in all, per port. Env: GATE_SIDECAR_MAX_CONNECTIONS.",
 )
 @click.option(
-    "--max-connections-per-peer", type=click.IntRange(min=1), default=64, show_default=True,
+    "--max-connections-per-peer",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
     help="Open connections per source address, per port: a new one closes that address's longest-idle "
     "connection, and is refused (503) only when all of them have requests under way. "
     "Env: GATE_SIDECAR_MAX_CONNECTIONS_PER_PEER.",
 )
 @click.option(
-    "--namespaces", default="", metavar="NS[,NS...]",
+    "--namespaces",
+    default="",
+    metavar="NS[,NS...]",
     help="Namespaces whose CanaryGates and Canaries to watch; empty or * watches all (needs the "
     "ClusterRole). Calls about other namespaces answer 503. Env: GATE_SIDECAR_NAMESPACES.",
 )
 @click.option(
-    "--kubeconfig", type=click.Path(dir_okay=False), default=None,
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Kubeconfig to use (default: $KUBECONFIG, else in-cluster config when run in a pod, else "
     "~/.kube/config). Env: GATE_SIDECAR_KUBECONFIG.",
 )
 @click.option("--context", default=None, help="Kubeconfig context (default: current). Env: GATE_SIDECAR_CONTEXT.")
 @click.option(
-    "--in-cluster/--no-in-cluster", default=None,
+    "--in-cluster/--no-in-cluster",
+    default=None,
     help="Use the pod's service account. Default: on when no kubeconfig is given and "
     "KUBERNETES_SERVICE_HOST is set. Env: GATE_SIDECAR_IN_CLUSTER.",
 )
 @click.option(
-    "--fail-closed-after", type=click.FloatRange(min=0.5), default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
-    show_default=True, metavar="SECONDS",
+    "--fail-closed-after",
+    type=click.FloatRange(min=0.5),
+    default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
+    show_default=True,
+    metavar="SECONDS",
     help="Fail closed when nothing has arrived from the API server for this long (a liveness request "
     "goes out every SECONDS/3, so a partition that keeps sockets open counts too, and one lost "
     "request does not): progress gates answer 503 and rollback does not signal, until the "
@@ -103,28 +136,47 @@ def _optional_listen(ctx, param, value):
     "sidecar always fails closed. Env: GATE_SIDECAR_FAIL_CLOSED_AFTER.",
 )
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Log lines as text or one JSON object per line. Env: GATE_SIDECAR_LOG_FORMAT.",
 )
 @click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="info", show_default=True, help="Env: GATE_SIDECAR_LOG_LEVEL.",
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Env: GATE_SIDECAR_LOG_LEVEL.",
 )
 @click.option(
-    "--threads", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+    "--threads",
+    type=click.IntRange(min=1, max=256),
+    default=8,
+    show_default=True,
     help="Worker threads of the HTTP server. Env: GATE_SIDECAR_THREADS.",
 )
 @click.option(
-    "--status-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, metavar="SECONDS",
+    "--status-interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
     help="At most one status write per CanaryGate per interval (the latest event wins). "
     "Env: GATE_SIDECAR_STATUS_INTERVAL.",
 )
 @click.option(
-    "--shutdown-timeout", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="SECONDS",
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
     help="On SIGTERM, how long calls in flight and pending writes may take. Env: GATE_SIDECAR_SHUTDOWN_TIMEOUT.",
 )
 @click.option(
-    "--reconcile/--no-reconcile", default=False, show_default=True,
+    "--reconcile/--no-reconcile",
+    default=False,
+    show_default=True,
     help="Also create or update the Flagger Canary at spec.target of every CanaryGate, as `kubectl gate "
     "apply` does (spec.flagger with its own webhooks, plus the gate webhooks pointing at --endpoint; the "
     "Canary's status and others' labels and annotations kept): when a CanaryGate is created or its spec "
@@ -132,30 +184,56 @@ def _optional_listen(ctx, param, value):
     "webhook path, retried with backoff; Events CanaryReconciled / ReconcileFailed on the CanaryGate say "
     "how it went. Canaries are never deleted, not even with their CanaryGate. Needs the "
     "canary-gate-reconciler ClusterRole "
-"(deploy/sidecar/reconcile). Env: GATE_SIDECAR_RECONCILE.",
+    "(deploy/sidecar/reconcile). Env: GATE_SIDECAR_RECONCILE.",
 )
 @click.option(
-    "--endpoint", default=None, callback=_endpoint, metavar="URL",
+    "--endpoint",
+    default=None,
+    callback=_endpoint,
+    metavar="URL",
     help=f"Where Flagger reaches this sidecar: the base URL of the webhooks --reconcile renders. "
     f"Env: GATE_SIDECAR_ENDPOINT, else {cfg.LEGACY_ENDPOINT_ENV} (the Go original's). "
     f"[default: {cfg.DEFAULT_ENDPOINT}]",
 )
 @click.option(
-    "--lease", default=None, metavar="NAMESPACE/NAME",
+    "--lease",
+    default=None,
+    metavar="NAMESPACE/NAME",
     help="With --reconcile, the coordination.k8s.io Lease the replicas elect a leader with: only its holder "
     "reconciles; every replica answers webhooks. Env: GATE_SIDECAR_LEASE. [default: in a pod, "
     "<its namespace>/canary-gate-reconciler; elsewhere none: this process reconciles alone]",
 )
 @click.option(
-    "--lease-seconds", type=click.FloatRange(min=1), default=15.0, show_default=True, metavar="SECONDS",
+    "--lease-seconds",
+    type=click.FloatRange(min=1),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
     help="How long a leader that stopped renewing keeps the Lease before another replica takes over. "
     "Env: GATE_SIDECAR_LEASE_SECONDS.",
 )
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
-    listen, probe_listen, read_timeout, idle_timeout, max_connections, max_connections_per_peer, namespaces,
-    kubeconfig, context, in_cluster, fail_closed_after, log_format, log_level, threads, status_interval,
-    shutdown_timeout, reconcile, endpoint, lease, lease_seconds,
+    listen,
+    probe_listen,
+    read_timeout,
+    idle_timeout,
+    max_connections,
+    max_connections_per_peer,
+    namespaces,
+    kubeconfig,
+    context,
+    in_cluster,
+    fail_closed_after,
+    log_format,
+    log_level,
+    threads,
+    status_interval,
+    shutdown_timeout,
+    reconcile,
+    endpoint,
+    lease,
+    lease_seconds,
 ):
     """Answer Flagger's gate webhooks from CanaryGate resources.
 
@@ -237,10 +315,9 @@ def serve(config: cfg.Config) -> int:
     """Run the sidecar until SIGTERM/SIGINT; the exit status. With --reconcile and ``config.lease``,
     only the holder of that Lease reconciles (gate_sidecar.leader)."""
     from canarygate import errors
-    from canarygate.kube.service import connect_service
-    from canarygate.kube.resources import CANARIES, CANARYGATES
     from canarygate.kube.informers import Informer, Liveness, feed_timing
-
+    from canarygate.kube.resources import CANARIES, CANARYGATES
+    from canarygate.kube.service import connect_service
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
     from gate_sidecar.metrics import Metrics
@@ -278,34 +355,49 @@ def serve(config: cfg.Config) -> int:
     max_silence, probe_interval, probe_timeout = feed_timing(bound)
     informers = []
     for namespace in config.namespaces or (None,):
-        informers.append(Informer(
-            kube, CANARYGATES, namespace=namespace, max_silence=max_silence,
-            on_list=lambda items, ns=namespace: on_gate_list(items, ns), on_event=cache.apply_gate_event,
-        ))
-        informers.append(Informer(
-            kube, CANARIES, namespace=namespace, missing_ok=True, max_silence=max_silence,
-            on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns), on_event=cache.apply_canary_event,
-        ))
+        informers.append(
+            Informer(
+                kube,
+                CANARYGATES,
+                namespace=namespace,
+                max_silence=max_silence,
+                on_list=lambda items, ns=namespace: on_gate_list(items, ns),
+                on_event=cache.apply_gate_event,
+            )
+        )
+        informers.append(
+            Informer(
+                kube,
+                CANARIES,
+                namespace=namespace,
+                missing_ok=True,
+                max_silence=max_silence,
+                on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns),
+                on_event=cache.apply_canary_event,
+            )
+        )
     cache.health.extend(informers)
     liveness = Liveness(kube, informers, interval=probe_interval, timeout=probe_timeout)
     metrics = Metrics()
     writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
     if config.reconcile:
-        from gate_sidecar.reconcile import Reconciler
-
         from gate_sidecar.leader import LeaderElector
+        from gate_sidecar.reconcile import Reconciler
 
         if config.lease is None:
             reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics)
         else:
             elector = LeaderElector(kube, *config.lease, _identity(), lease_seconds=config.lease_seconds)
-            reconciler = Reconciler(kube, cache, endpoint=config.endpoint, metrics=metrics,
-                                    leading=lambda: elector.leading)
+            reconciler = Reconciler(
+                kube, cache, endpoint=config.endpoint, metrics=metrics, leading=lambda: elector.leading
+            )
             elector.on_start = reconciler.resync  # NB: what changed while another replica led is redone
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     limits = Limits(
-        read_timeout=config.read_timeout, idle_timeout=config.idle_timeout,
-        max_per_peer=config.max_connections_per_peer, max_total=config.max_connections,
+        read_timeout=config.read_timeout,
+        idle_timeout=config.idle_timeout,
+        max_per_peer=config.max_connections_per_peer,
+        max_total=config.max_connections,
     )
     server = create_server(app, host=config.host, port=config.port, threads=config.threads, limits=limits)
     probe = None
@@ -330,11 +422,16 @@ def serve(config: cfg.Config) -> int:
     scope = ", ".join(config.namespaces) if config.namespaces else "all namespaces"
     log.info(
         "gate-sidecar serving on http://%s:%s (API %s, watching %s, fail closed after %gs)",
-        config.host, server.effective_port, server_url, scope, config.fail_closed_after,
+        config.host,
+        server.effective_port,
+        server_url,
+        scope,
+        config.fail_closed_after,
     )
     if probe is not None:
-        log.info("probes also on http://%s:%s (/healthz, /readyz, /metrics)", config.probe_listen[0],
-                 probe.effective_port)
+        log.info(
+            "probes also on http://%s:%s (/healthz, /readyz, /metrics)", config.probe_listen[0], probe.effective_port
+        )
     if reconciler is not None:
         log.info("reconciling the Canary of every CanaryGate, webhooks to %s", config.endpoint)
     _announce_ready(cache, started)

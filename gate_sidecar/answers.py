@@ -183,8 +183,10 @@ def gate_answer(
     elif opened:
         message = f"{hook} is opened ({decision.source}): go on"
     else:
-        message = (f"{hook} is closed ({decision.source}) on CanaryGate {ref}; "
-                   f"to go on: {recommended_command(hook, name, namespace)}")
+        message = (
+            f"{hook} is closed ({decision.source}) on CanaryGate {ref}; "
+            f"to go on: {recommended_command(hook, name, namespace)}"
+        )
     body: Answer = {
         "gate": hook,
         "state": decision.state,
@@ -198,7 +200,9 @@ def gate_answer(
         "found_by": found_by,
         "defaults": not found,
         "canary": canary,
-        "message": message if found else message + f" ({passed_over or f'CanaryGate {ref} does not exist'}: defaults apply)",
+        "message": message
+        if found
+        else message + f" ({passed_over or f'CanaryGate {ref} does not exist'}: defaults apply)",
     }
     return (200 if opened else 403), body
 

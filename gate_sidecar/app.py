@@ -34,7 +34,6 @@ import canarygate
 from canarygate import gates, hooks, rendering, rollouts
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
-
 from gate_sidecar import answers
 from gate_sidecar.cache import Entry, GateCache, Lookup
 from gate_sidecar.metrics import Metrics
@@ -144,20 +143,32 @@ class GateSidecar:
                 if not self.cache.synced
                 else f"nothing has arrived from the API server for over {self.cache.fail_closed_after:g}s"
             )
-            return self._unknown(hook, lookup.ref, canary_ref, why, guarded=self._guarded(hook, lookup, namespace, name))
+            return self._unknown(
+                hook, lookup.ref, canary_ref, why, guarded=self._guarded(hook, lookup, namespace, name)
+            )
         if not lookup.watched:
             why = f"namespace {lookup.key[0]} is not watched by this sidecar (see --namespaces)"
             return self._unknown(hook, lookup.ref, canary_ref, why)
         if lookup.refused:  # named but missing, or another namespace's: never the defaults, never its state
             return self._unknown(hook, lookup.ref, canary_ref, lookup.refused)
         if lookup.rivals:
-            return self._unknown(hook, lookup.ref, canary_ref, rivals_problem(lookup.rivals, canary_ref),
-                                 guarded=self._guarded(hook, lookup, namespace, name))
+            return self._unknown(
+                hook,
+                lookup.ref,
+                canary_ref,
+                rivals_problem(lookup.rivals, canary_ref),
+                guarded=self._guarded(hook, lookup, namespace, name),
+            )
         entry = lookup.entry
         for _ in range(DECIDE_ATTEMPTS):
             if entry is not None and entry.gate is None:
-                return self._unknown(hook, lookup.ref, canary_ref, f"CanaryGate {lookup.ref} cannot be read: {entry.error}",
-                                     guarded=self._guarded(hook, lookup, namespace, name))
+                return self._unknown(
+                    hook,
+                    lookup.ref,
+                    canary_ref,
+                    f"CanaryGate {lookup.ref} cannot be read: {entry.error}",
+                    guarded=self._guarded(hook, lookup, namespace, name),
+                )
             target = entry.target if entry is not None and entry.target else (namespace, name)
             canary = self.cache.canary(*target)
             consumed = self.cache.consumed(lookup.key)
@@ -191,7 +202,13 @@ class GateSidecar:
         return status, body
 
     def _resolve(
-        self, hook: str, lookup: Lookup, entry: Entry | None, canary: Canary | None, consumed: frozenset[str], canary_ref: str
+        self,
+        hook: str,
+        lookup: Lookup,
+        entry: Entry | None,
+        canary: Canary | None,
+        consumed: frozenset[str],
+        canary_ref: str,
     ) -> tuple[int, bytes, Decision, bool] | None:
         """Resolve and encode; the last item says whether the answer may be reused (not a consumed step).
 
@@ -202,8 +219,13 @@ class GateSidecar:
         decision = resolve_gate(gate, hook, canary=canary, consumed=consumed)
         cacheable = True
         stale = ""
-        if decision.source == LIVE and decision.opened and decision.change is not None and canary is not None \
-                and rollouts.needs_template_check(decision.change, canary):
+        if (
+            decision.source == LIVE
+            and decision.opened
+            and decision.change is not None
+            and canary is not None
+            and rollouts.needs_template_check(decision.change, canary)
+        ):
             cacheable = False  # depends on the Deployment, which the cache does not hold
             current = self.writer.target_template(canary)
             self.metrics.read("deployment", "ok" if current else ("forbidden" if current == "" else "error"))
@@ -215,11 +237,18 @@ class GateSidecar:
                 stale = "the revision was not checked: this sidecar may not get Deployments (deploy/sidecar/clusterrole.yaml)"
             elif current != decision.change.rollout.template:
                 change = decision.change
-                stale = (f"the approval by {change.by or 'someone'} was for another revision of the target "
-                         f"(template {change.rollout.template}; deployed now {current}): approve again")
+                stale = (
+                    f"the approval by {change.by or 'someone'} was for another revision of the target "
+                    f"(template {change.rollout.template}; deployed now {current}): approve again"
+                )
                 decision = resolve_gate(gate, hook, canary=canary, consumed=consumed | {change.identity})
-        if (decision.opened and decision.source == LIVE and decision.change is not None
-                and rollouts.used_on_answer(decision.change) and gate is not None):
+        if (
+            decision.opened
+            and decision.source == LIVE
+            and decision.change is not None
+            and rollouts.used_on_answer(decision.change)
+            and gate is not None
+        ):
             cacheable = False
             change = decision.change
             if not self.cache.consume(lookup.key, hook, change.identity):
@@ -231,8 +260,10 @@ class GateSidecar:
                 return None  # gone from the API (used elsewhere): decide again; it stays consumed here
             if used == "error":
                 self.cache.release(lookup.key, change.identity)  # the next call's write decides again
-                why = (f"the one-step approval of {hook} on CanaryGate {lookup.ref} could not be recorded as used "
-                       "in the API server, so it was not used; Flagger asks again")
+                why = (
+                    f"the one-step approval of {hook} on CanaryGate {lookup.ref} could not be recorded as used "
+                    "in the API server, so it was not used; Flagger asks again"
+                )
                 status, body = answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why)
                 return status, answers.encode(body), Decision(hook, gates.CLOSED, INVALID, problem=why), False
         unreadable = unreadable_check(gate, hook)
@@ -240,12 +271,21 @@ class GateSidecar:
             decision = Decision(hook, gates.CLOSED, INVALID, problem=unreadable)
         if not decision.known:
             status, body = answers.invalid_answer(
-                hook, decision, ref=lookup.ref, found_by=lookup.how, canary=canary_ref,
+                hook,
+                decision,
+                ref=lookup.ref,
+                found_by=lookup.how,
+                canary=canary_ref,
                 guarded=self._guarded(hook, lookup, *canary_ref.split("/", 1)),
             )
         else:
             status, body = answers.gate_answer(
-                hook, decision, ref=lookup.ref, found_by=lookup.how, found=gate is not None, canary=canary_ref,
+                hook,
+                decision,
+                ref=lookup.ref,
+                found_by=lookup.how,
+                found=gate is not None,
+                canary=canary_ref,
                 passed_over=lookup.passed_over,
             )
             if stale:

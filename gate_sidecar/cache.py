@@ -204,18 +204,23 @@ class GateCache:
                 watched = self.watches(key[0])
                 entry = self._gates.get(key)
                 ref = f"{key[0]}/{key[1]}"
-                if key[0] != namespace and not (entry is not None and entry.target_set
-                                                and entry.target == (namespace, name)):
+                if key[0] != namespace and not (
+                    entry is not None and entry.target_set and entry.target == (namespace, name)
+                ):
                     # NB: one message whether it exists or not, and nothing of its spec: a caller learns
                     # nothing of another namespace's CanaryGates.
-                    why = (f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
-                           "does not exist or does not target this Canary: a CanaryGate of another namespace "
-                           "governs a Canary only when its spec.target is that Canary, so its gates are unknown")
+                    why = (
+                        f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
+                        "does not exist or does not target this Canary: a CanaryGate of another namespace "
+                        "governs a Canary only when its spec.target is that Canary, so its gates are unknown"
+                    )
                     return Lookup(key, BY_METADATA, None, watched, refused=why if watched else "")
                 if entry is None:
-                    why = (f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
-                           "does not exist (deleted?), so its gates are unknown; create it again, or remove "
-                           "gate_name/gate_namespace from the Canary's webhooks to use the defaults")
+                    why = (
+                        f"CanaryGate {ref}, named in the webhook metadata of Canary {namespace}/{name}, "
+                        "does not exist (deleted?), so its gates are unknown; create it again, or remove "
+                        "gate_name/gate_namespace from the Canary's webhooks to use the defaults"
+                    )
                     return Lookup(key, BY_METADATA, None, watched, refused=why if watched else "")
                 return Lookup(key, BY_METADATA, entry, watched)
         key = (namespace, name)
@@ -230,8 +235,10 @@ class GateCache:
             others = [k for k in explicit if k[0] != namespace]
             if others:
                 names = ", ".join(f"{k[0]}/{k[1]}" for k in others)
-                foreign = (f"CanaryGate {names} in another namespace targets this Canary but is not named in its "
-                           "webhook metadata (gate_name/gate_namespace), so it is not honoured")
+                foreign = (
+                    f"CanaryGate {names} in another namespace targets this Canary but is not named in its "
+                    "webhook metadata (gate_name/gate_namespace), so it is not honoured"
+                )
             if len(local) == 1:
                 return Lookup(local[0], BY_TARGET, gates.get(local[0]), True, passed_over=foreign)
             if local:
@@ -242,7 +249,9 @@ class GateCache:
             # it is not this Canary's, so the defaults apply.
             other = f"{entry.target[0]}/{entry.target[1]}" if entry.target else "another Canary"
             why = f"CanaryGate {key[0]}/{key[1]} targets Canary {other}, not this one"
-            return Lookup(key, BY_NAME, None, self.watches(namespace), passed_over="; ".join(filter(None, (why, foreign))))
+            return Lookup(
+                key, BY_NAME, None, self.watches(namespace), passed_over="; ".join(filter(None, (why, foreign)))
+            )
         return Lookup(key, BY_NAME, entry, self.watches(namespace), passed_over=foreign if entry is None else "")
 
     def consumed(self, key: Key) -> frozenset[str]:
@@ -347,15 +356,28 @@ class GateCache:
         try:
             gate = parse_canarygate(raw)
             target = (raw.get("spec") or {}).get("target")
-            if not all(isinstance(v, str) for v in (gate.name, gate.namespace, gate.target.namespace, gate.target.name)) \
-                    or (target is not None and not isinstance(target, Mapping)):
-                raise errors.InvalidGate(f"CanaryGate {key[0]}/{key[1]}: metadata.name, metadata.namespace and "
-                                         "spec.target.namespace/name must be strings")
-            return Entry(key, gate, "", (gate.target.namespace, gate.target.name), gate.uid, gate.generation,
-                         isinstance(target, dict) and bool(target), str(gate.resource_version or ""))
+            if not all(
+                isinstance(v, str) for v in (gate.name, gate.namespace, gate.target.namespace, gate.target.name)
+            ) or (target is not None and not isinstance(target, Mapping)):
+                raise errors.InvalidGate(
+                    f"CanaryGate {key[0]}/{key[1]}: metadata.name, metadata.namespace and "
+                    "spec.target.namespace/name must be strings"
+                )
+            return Entry(
+                key,
+                gate,
+                "",
+                (gate.target.namespace, gate.target.name),
+                gate.uid,
+                gate.generation,
+                isinstance(target, dict) and bool(target),
+                str(gate.resource_version or ""),
+            )
         except errors.InvalidGate as e:
             error = str(e)
-        except Exception as e:  # RecursionError, TypeError... of a malformed object  # malformed beyond the model's checks
+        except (
+            Exception
+        ) as e:  # RecursionError, TypeError... of a malformed object  # malformed beyond the model's checks
             error = f"CanaryGate {key[0]}/{key[1]} is malformed ({type(e).__name__})"
         log.warning("%s", error[:1024])
         return GateCache._unparsed(key, raw, error)
@@ -374,9 +396,18 @@ class GateCache:
             generation = 0
         uid = meta.get("uid")
         t_ns, t_name = target.get("namespace"), target.get("name")
-        return Entry(key, None, error,
-                     (t_ns if isinstance(t_ns, str) and t_ns else key[0], t_name if isinstance(t_name, str) and t_name else key[1]),
-                     uid if isinstance(uid, str) else "", generation, bool(target))
+        return Entry(
+            key,
+            None,
+            error,
+            (
+                t_ns if isinstance(t_ns, str) and t_ns else key[0],
+                t_name if isinstance(t_name, str) and t_name else key[1],
+            ),
+            uid if isinstance(uid, str) else "",
+            generation,
+            bool(target),
+        )
 
     @staticmethod
     def _parse_canary(raw: dict[str, Any]) -> Canary | None:
@@ -432,5 +463,10 @@ class GateCache:
 
 def _same(old: Entry | None, new: Entry) -> bool:
     """Whether ``new`` is the very object ``old`` was parsed from (same uid and resourceVersion)."""
-    return (old is not None and bool(new.resource_version) and old.resource_version == new.resource_version
-            and old.uid == new.uid and old.error == new.error)
+    return (
+        old is not None
+        and bool(new.resource_version)
+        and old.resource_version == new.resource_version
+        and old.uid == new.uid
+        and old.error == new.error
+    )

@@ -36,7 +36,7 @@ LEASE_SECONDS = 15.0
 
 def micro_time(ts: float) -> str:
     """A MicroTime as the API server writes it (RFC 3339 with microseconds, UTC)."""
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -86,8 +86,9 @@ class LeaderElector:
             self._renewed = now
         if ok and not self._leading:
             self._leading = True
-            log.info("leading: this replica (%s) holds Lease %s/%s and reconciles", self.identity, self.namespace,
-                     self.name)
+            log.info(
+                "leading: this replica (%s) holds Lease %s/%s and reconciles", self.identity, self.namespace, self.name
+            )
             self.on_start()
         elif self._leading and not ok and self.clock() - self._renewed >= self.renew_deadline:
             self._lose("could not renew the Lease for %gs" % self.renew_deadline)
@@ -119,8 +120,9 @@ class LeaderElector:
                 self._lose(f"Lease {self.namespace}/{self.name} is held by {holder}")
             return False
         wall = micro_time(self.wallclock())
-        new_spec = dict(spec, holderIdentity=self.identity, leaseDurationSeconds=int(self.lease_seconds),
-                        renewTime=wall)
+        new_spec = dict(
+            spec, holderIdentity=self.identity, leaseDurationSeconds=int(self.lease_seconds), renewTime=wall
+        )
         if holder != self.identity:
             new_spec["acquireTime"] = wall
             new_spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (1 if holder else 0)
@@ -137,14 +139,26 @@ class LeaderElector:
     def _create(self) -> bool:
         wall = micro_time(self.wallclock())
         body = {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.lease_seconds),
-                     "acquireTime": wall, "renewTime": wall, "leaseTransitions": 0},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.lease_seconds),
+                "acquireTime": wall,
+                "renewTime": wall,
+                "leaseTransitions": 0,
+            },
         }
         try:
-            self.kube.request("POST", LEASES.path(self.namespace), body=body, resource=LEASES, name=self.name,
-                              timeout=self.retry_every)
+            self.kube.request(
+                "POST",
+                LEASES.path(self.namespace),
+                body=body,
+                resource=LEASES,
+                name=self.name,
+                timeout=self.retry_every,
+            )
         except errors.GateError as e:  # NB: 409 AlreadyExists: another replica created it first
             log.info("Lease %s/%s not created: %s", self.namespace, self.name, e)
             return False

@@ -48,7 +48,8 @@ class Metrics:
             registry=self.registry,
         )
         self.synced = Gauge(
-            "canarygate_sidecar_cache_synced", "1 once CanaryGates and Canaries have been listed.",
+            "canarygate_sidecar_cache_synced",
+            "1 once CanaryGates and Canaries have been listed.",
             registry=self.registry,
         )
         self.watched = Gauge(

@@ -40,7 +40,6 @@ from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
 from canarygate.kube.client import Kube
 from canarygate.model import CanaryGate, Target
-
 from gate_sidecar.cache import Entry, GateCache, Key
 from gate_sidecar.writes import rfc3339
 
@@ -240,7 +239,7 @@ class Reconciler:
         except errors.Invalid as e:  # the API server rejected the Canary: the spec must change
             self._failed(key, entry, fingerprint, f"the API server rejected the Canary: {e}")
             return "failed"
-        except Exception as e:  # noqa: BLE001 - API errors (and bugs) are retried, never fatal
+        except Exception as e:
             reason = str(e) or type(e).__name__
             if isinstance(e, errors.Forbidden):
                 reason = f"{reason} ({ROLE_HINT})"
@@ -329,8 +328,14 @@ class Reconciler:
     def _event(self, key: Key, gate: CanaryGate, reason: str, message: str, type_: str) -> None:
         try:
             kube_events.record_event(
-                self.kube, gate, reason=reason, message=message, type=type_,
-                now=rfc3339(self.wallclock()), component=self.component, action="Reconcile",
+                self.kube,
+                gate,
+                reason=reason,
+                message=message,
+                type=type_,
+                now=rfc3339(self.wallclock()),
+                component=self.component,
+                action="Reconcile",
             )
         except errors.GateError as e:
             log.warning("cannot record an Event on CanaryGate %s/%s: %s", *key, e)
@@ -355,5 +360,13 @@ def _stub(entry: Entry) -> CanaryGate:
     """Enough of a CanaryGate that could not be parsed to record an Event about it."""
     namespace, name = entry.key
     target = Target(*(entry.target or entry.key))
-    return CanaryGate(name=name, namespace=namespace, target=target, declared={}, live={}, flagger={},
-                      uid=entry.uid, generation=entry.generation)
+    return CanaryGate(
+        name=name,
+        namespace=namespace,
+        target=target,
+        declared={},
+        live={},
+        flagger={},
+        uid=entry.uid,
+        generation=entry.generation,
+    )

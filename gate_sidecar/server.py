@@ -117,8 +117,10 @@ class JsonError(Error):
 def _raw_answer(code: int, reason: str, message: str) -> bytes:
     """A complete ``Connection: close`` answer, for what is sent outside a request task."""
     body = answers.encode({"code": code, "name": reason, "message": message})
-    head = (f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     return head.encode("ascii") + body
 
 
@@ -249,8 +251,10 @@ class GuardedServer(TcpWSGIServer):
         if len(held) >= limits.max_per_peer:
             if self._close_longest_idle(held):
                 return ""
-            return (f"{peer} already has {len(held)} requests under way "
-                    f"(at most {limits.max_per_peer} connections per peer)")
+            return (
+                f"{peer} already has {len(held)} requests under way "
+                f"(at most {limits.max_per_peer} connections per peer)"
+            )
         if self.connections >= limits.max_total:
             for channels in sorted(self.peers.values(), key=len, reverse=True):
                 if self._close_longest_idle(channels):
@@ -304,7 +308,11 @@ class GuardedServer(TcpWSGIServer):
 
 def _adjustments(*, host: str, port: int, threads: int, ident: str, limits: Limits) -> Adjustments:
     return Adjustments(
-        host=host, port=port, threads=threads, ident=ident, clear_untrusted_proxy_headers=True,
+        host=host,
+        port=port,
+        threads=threads,
+        ident=ident,
+        clear_untrusted_proxy_headers=True,
         # waitress refuses a Content-Length >= max_request_body_size from the headers alone.
         max_request_body_size=limits.max_body + 1,
         max_request_header_size=limits.max_header,

@@ -46,7 +46,6 @@ from canarygate.kube import workloads as kube_workloads
 from canarygate.kube.client import Kube
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
-
 from gate_sidecar.cache import GateCache, Key
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ CONSUME_ATTEMPTS = 2
 
 
 def rfc3339(ts: float | None = None) -> str:
-    moment = datetime.datetime.fromtimestamp(time.time() if ts is None else ts, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(time.time() if ts is None else ts, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -163,9 +162,11 @@ class Writer(NullWriter):
             elif calls.failed_check_message(message):
                 self._last_check[key] = message
             elif message.startswith(calls.ROLLBACK_PREFIX):
-                self._failure[key] = {"message": message, "check": self._last_check.get(key, ""),
-                                      "time": _event_time((payload.get("metadata") or {}).get("timestamp"),
-                                                          self.wallclock())}
+                self._failure[key] = {
+                    "message": message,
+                    "check": self._last_check.get(key, ""),
+                    "time": _event_time((payload.get("metadata") or {}).get("timestamp"), self.wallclock()),
+                }
             self._pending.status[key] = dict(payload)
             self._cv.notify()
 
@@ -261,8 +262,9 @@ class Writer(NullWriter):
         try:
             deployment = kube_workloads.get_deployment(self.kube, canary.namespace, ref["name"])
         except errors.Forbidden as e:
-            log.warning("may not read Deployment %s/%s, so an approval passes unchecked: %s", canary.namespace,
-                        ref["name"], e)
+            log.warning(
+                "may not read Deployment %s/%s, so an approval passes unchecked: %s", canary.namespace, ref["name"], e
+            )
             return ""
         except errors.GateError as e:
             log.warning("cannot read Deployment %s/%s to check an approval: %s", canary.namespace, ref["name"], e)
@@ -357,8 +359,12 @@ class Writer(NullWriter):
             self._count("consume", "retry")
             return
         # Someone changed the gate meanwhile (or it is gone): the step is not ours to remove any more.
-        log.info("one-step approval of %s on %s/%s not removed (%s)", item.change.gate, *item.key,
-                 "an API error" if result == "error" else "the annotation changed")
+        log.info(
+            "one-step approval of %s on %s/%s not removed (%s)",
+            item.change.gate,
+            *item.key,
+            "an API error" if result == "error" else "the annotation changed",
+        )
         self._count("consume", "skipped")
 
     def _review(self, key: Key) -> None:
@@ -440,8 +446,10 @@ class Writer(NullWriter):
             status["canaryWeight"] = canary.canary_weight
         records = dict(self._calls.get(key, {}))
         if records:
-            status["calls"] = {hook: {"at": rfc3339(at), "answer": answer, "canary": ref}
-                               for hook, (at, answer, ref) in records.items()}
+            status["calls"] = {
+                hook: {"at": rfc3339(at), "answer": answer, "canary": ref}
+                for hook, (at, answer, ref) in records.items()
+            }
         with self._cv:
             failure_due = key in self._failure
             failure = self._failure.pop(key, None)
@@ -468,8 +476,12 @@ class Writer(NullWriter):
             return
         try:
             kube_events.record_event(
-                self.kube, entry.gate, reason="GateHolding", message=message,
-                now=rfc3339(self.wallclock()), component=self.component,
+                self.kube,
+                entry.gate,
+                reason="GateHolding",
+                message=message,
+                now=rfc3339(self.wallclock()),
+                component=self.component,
             )
         except errors.GateError as e:
             log.warning("cannot record an Event on CanaryGate %s: %s", entry.gate.ref, e)

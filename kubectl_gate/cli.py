@@ -26,16 +26,44 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "open": ("kubectl_gate.commands.change", "open_command", "Open a gate (for this rollout, or --sticky)"),
     "close": ("kubectl_gate.commands.change", "close_command", "Close a gate (for this rollout, or --sticky)"),
     "pause": ("kubectl_gate.commands.pause", "pause_command", "Hold the rollout at its next step, failing no check"),
-    "resume": ("kubectl_gate.commands.pause", "resume_command", "Undo pause: the confirm gates back to their declared state"),
-    "promote": ("kubectl_gate.commands.promote", "promote_command", "Let the rollout past the gate holding it (--full: all)"),
+    "resume": (
+        "kubectl_gate.commands.pause",
+        "resume_command",
+        "Undo pause: the confirm gates back to their declared state",
+    ),
+    "promote": (
+        "kubectl_gate.commands.promote",
+        "promote_command",
+        "Let the rollout past the gate holding it (--full: all)",
+    ),
     "abort": ("kubectl_gate.commands.abort", "abort_command", "End the rollout by a rollback (open its rollback gate)"),
-    "wait": ("kubectl_gate.commands.wait", "wait_command", "Wait until promoted, failed, waiting or held at a gate (CI)"),
-    "apply": ("kubectl_gate.commands.apply", "apply_command", "Create or update CanaryGates and their Flagger Canaries"),
-    "render": ("kubectl_gate.commands.apply", "render_command", "Print the Flagger Canary a CanaryGate renders (GitOps)"),
+    "wait": (
+        "kubectl_gate.commands.wait",
+        "wait_command",
+        "Wait until promoted, failed, waiting or held at a gate (CI)",
+    ),
+    "apply": (
+        "kubectl_gate.commands.apply",
+        "apply_command",
+        "Create or update CanaryGates and their Flagger Canaries",
+    ),
+    "render": (
+        "kubectl_gate.commands.apply",
+        "render_command",
+        "Print the Flagger Canary a CanaryGate renders (GitOps)",
+    ),
     "explain": ("kubectl_gate.commands.explain", "explain_command", "How the gates work: the diagram and each gate"),
-    "install": ("kubectl_gate.commands.install", "install_command", "Print the CRD and sidecar manifests for kubectl apply"),
+    "install": (
+        "kubectl_gate.commands.install",
+        "install_command",
+        "Print the CRD and sidecar manifests for kubectl apply",
+    ),
     "version": ("kubectl_gate.commands.version", "version_command", "Client version, and the sidecar's when reachable"),
-    "completion": ("kubectl_gate.commands.completion", "completion_command", "Shell completion script (bash, zsh, fish, powershell)"),
+    "completion": (
+        "kubectl_gate.commands.completion",
+        "completion_command",
+        "Shell completion script (bash, zsh, fish, powershell)",
+    ),
 }
 ALIASES = {"status": "show", "get": "show", "ls": "list"}
 HIDDEN = {"__complete": ("kubectl_gate.completing", "complete_command", "")}
@@ -122,7 +150,9 @@ def to_failure(e: Exception) -> click.ClickException:
             )
         return GateFailure(str(e))
     if isinstance(e, errors.Forbidden):
-        return GateFailure(f"forbidden: {e}\nAsk a cluster admin for a Role that allows it (kubectl auth can-i to check).")
+        return GateFailure(
+            f"forbidden: {e}\nAsk a cluster admin for a Role that allows it (kubectl auth can-i to check)."
+        )
     if isinstance(e, errors.UntrustedServer):
         return GateFailure(str(e))
     if isinstance(e, errors.Unreachable) and "CERTIFICATE_VERIFY_FAILED" in str(e):
@@ -131,8 +161,16 @@ def to_failure(e: Exception) -> click.ClickException:
 
         found = re.search(r"at (\S+?): ", str(e))
         detail = re.search(r"certificate verify failed: ([^()'\"]+)", str(e))
-        return GateFailure(str(light.untrusted(found.group(1) if found else "", (
-            "certificate verify failed: " + detail.group(1).strip()) if detail else "certificate verify failed")))
+        return GateFailure(
+            str(
+                light.untrusted(
+                    found.group(1) if found else "",
+                    ("certificate verify failed: " + detail.group(1).strip())
+                    if detail
+                    else "certificate verify failed",
+                )
+            )
+        )
     if isinstance(e, errors.Unreachable):
         return GateFailure(f"{e}\nCheck the context (--context) and that the cluster is up.")
     if isinstance(e, errors.GateError):
@@ -140,9 +178,15 @@ def to_failure(e: Exception) -> click.ClickException:
     return GateFailure(f"internal error: {type(e).__name__}: {e} (set KUBECTL_GATE_DEBUG=1 for the trace)")
 
 
-@click.group(cls=GateGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="canary-gate", prog_name="kubectl-gate", message="%(prog)s: %(version)s",
-                      help="Print the client version and exit (the sidecar's too: kubectl gate version).")
+@click.group(
+    cls=GateGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(
+    package_name="canary-gate",
+    prog_name="kubectl-gate",
+    message="%(prog)s: %(version)s",
+    help="Print the client version and exit (the sidecar's too: kubectl gate version).",
+)
 @kube_options
 @all_namespaces_option
 @click.pass_context

@@ -19,26 +19,92 @@ DEFAULT = 0
 NO_SPACE = 2
 NO_FILES = 4
 
-GATES = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-         "post-rollout", "rollback")
-GLOBAL_FLAGS = ("--server", "-s", "--token", "--as", "--as-group", "--as-uid", "--insecure-skip-tls-verify",
-                "--certificate-authority", "--client-certificate", "--client-key", "--tls-server-name", "-v")
-KUBE_FLAGS = ("--kubeconfig", "--context", "-c", "--cluster", "--user", "--namespace", "-n", "--request-timeout",
-              "--no-color", *GLOBAL_FLAGS)
+GATES = (
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+)
+GLOBAL_FLAGS = (
+    "--server",
+    "-s",
+    "--token",
+    "--as",
+    "--as-group",
+    "--as-uid",
+    "--insecure-skip-tls-verify",
+    "--certificate-authority",
+    "--client-certificate",
+    "--client-key",
+    "--tls-server-name",
+    "-v",
+)
+KUBE_FLAGS = (
+    "--kubeconfig",
+    "--context",
+    "-c",
+    "--cluster",
+    "--user",
+    "--namespace",
+    "-n",
+    "--request-timeout",
+    "--no-color",
+    *GLOBAL_FLAGS,
+)
 #: What kubectl accepts before NAME's slash (the CRD's names; see kubectl_gate.targets.TYPES).
 TYPE_PREFIXES = ("canarygate", "canarygates", "cg", "cgate", "canarygate.piggysec.com", "canarygates.piggysec.com")
 SELECT = ("--selector", "-l", "--all", "--all-namespaces", "-A")
 VALUE_FLAGS = {
-    "--server", "-s", "--token", "--as", "--as-group", "--as-uid", "--certificate-authority", "--client-certificate",
-    "--client-key", "--tls-server-name", "-v", "--v", "--selector", "-l",
-    "--kubeconfig", "--context", "-c", "--cluster", "--user", "--namespace", "-n", "--ns", "--request-timeout",
-    "--output", "-o", "--deployment", "-d", "--reason", "-r", "--for", "--timeout", "--filename", "-f",
-    "--endpoint", "--image", "--sidecar-namespace", "--sidecar-service", "--flagger-namespace", "--dry-run",
+    "--server",
+    "-s",
+    "--token",
+    "--as",
+    "--as-group",
+    "--as-uid",
+    "--certificate-authority",
+    "--client-certificate",
+    "--client-key",
+    "--tls-server-name",
+    "-v",
+    "--v",
+    "--selector",
+    "-l",
+    "--kubeconfig",
+    "--context",
+    "-c",
+    "--cluster",
+    "--user",
+    "--namespace",
+    "-n",
+    "--ns",
+    "--request-timeout",
+    "--output",
+    "-o",
+    "--deployment",
+    "-d",
+    "--reason",
+    "-r",
+    "--for",
+    "--timeout",
+    "--filename",
+    "-f",
+    "--endpoint",
+    "--image",
+    "--sidecar-namespace",
+    "--sidecar-service",
+    "--flagger-namespace",
+    "--dry-run",
 }
 #: command -> (positional kinds, own flags, -o choices)
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "list": ((), ("--all-namespaces", "-A", "--no-headers", "--selector", "-l", "--all", "--watch", "-w"),
-             ("json", "yaml", "wide", "name")),
+    "list": (
+        (),
+        ("--all-namespaces", "-A", "--no-headers", "--selector", "-l", "--all", "--watch", "-w"),
+        ("json", "yaml", "wide", "name"),
+    ),
     "show": (("name",), ("--watch", "-w", "--exit-code", "--deployment", "-d"), ("json", "yaml", "name")),
     "open": (("gate", "names"), ("--reason", "--sticky", "--yes", "--deployment", "-d", *SELECT), ()),
     "close": (("gate", "names"), ("--reason", "--sticky", "--yes", "--deployment", "-d", *SELECT), ()),
@@ -116,8 +182,9 @@ def name_candidates(current: str, names: list[str], *, given: list[str] = ()) ->
     kind, slash, partial = current.partition("/")
     taken = {g.partition("/")[2] or g for g in given}
     if slash:
-        if kind.lower() not in TYPE_PREFIXES and kind.lower() not in {f"{t}.v1alpha1.piggysec.com" for t in
-                                                                   ("canarygate", "canarygates", "cg", "cgate")}:
+        if kind.lower() not in TYPE_PREFIXES and kind.lower() not in {
+            f"{t}.v1alpha1.piggysec.com" for t in ("canarygate", "canarygates", "cg", "cgate")
+        }:
             return []
         return [f"{kind}/{n}" for n in names if n.startswith(partial) and n not in taken]
     return [n for n in names if n.startswith(current) and n not in taken]
@@ -199,8 +266,11 @@ def run(args: list[str]) -> int:
     return 0
 
 
-@click.command("__complete", hidden=True, context_settings={"ignore_unknown_options": True,
-                                                             "allow_extra_args": True, "help_option_names": []})
+@click.command(
+    "__complete",
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def complete_command(args: tuple[str, ...]) -> None:
     """Cobra's completion protocol (used by the completion scripts and kubectl_complete-gate)."""

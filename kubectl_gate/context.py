@@ -12,18 +12,18 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -66,10 +66,15 @@ class GateContext:
         from canarygate.kube.kubeconfig import Overrides
 
         overrides = Overrides(
-            server=self.server, certificate_authority=self.certificate_authority,
-            insecure_skip_tls_verify=self.insecure_skip_tls_verify, tls_server_name=self.tls_server_name,
-            token=self.token, client_certificate=self.client_certificate, client_key=self.client_key,
-            impersonate=self.impersonate, impersonate_groups=tuple(self.impersonate_groups),
+            server=self.server,
+            certificate_authority=self.certificate_authority,
+            insecure_skip_tls_verify=self.insecure_skip_tls_verify,
+            tls_server_name=self.tls_server_name,
+            token=self.token,
+            client_certificate=self.client_certificate,
+            client_key=self.client_key,
+            impersonate=self.impersonate,
+            impersonate_groups=tuple(self.impersonate_groups),
             impersonate_uid=self.impersonate_uid,
         )
         return Settings(

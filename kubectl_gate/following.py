@@ -52,8 +52,9 @@ class Follower:
 
     def _start(self, key: str, resource, namespace: str, name: str) -> None:
         where = (namespace, name)
-        informer = informers.follow_object(self.kube, resource, namespace, name,
-                                           lambda obj: self._queue.put((key, where, obj)))
+        informer = informers.follow_object(
+            self.kube, resource, namespace, name, lambda obj: self._queue.put((key, where, obj))
+        )
         self._informers.append(informer)
         threading.Thread(target=self._run, args=(key, where, informer), daemon=True).start()
 

@@ -19,8 +19,9 @@ def get_gate(gctx: GateContext, name: str, namespace: str | None = None) -> Cana
     except errors.CrdMissing:
         raise
     except errors.NotFound:
-        raise errors.NotFound(not_found_message(gctx, name, namespace), kind="CanaryGate", name=name,
-                              namespace=namespace) from None
+        raise errors.NotFound(
+            not_found_message(gctx, name, namespace), kind="CanaryGate", name=name, namespace=namespace
+        ) from None
 
 
 def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
@@ -38,7 +39,11 @@ def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
 
 
 def load_view(
-    gctx: GateContext, name: str, *, with_events: bool = True, gate: CanaryGate | None = None,
+    gctx: GateContext,
+    name: str,
+    *,
+    with_events: bool = True,
+    gate: CanaryGate | None = None,
     with_readiness: bool = True,
 ) -> GateView:
     """The CanaryGate, its Canary, the readiness of its Deployments while a rollout runs (two GETs)
@@ -56,7 +61,11 @@ def load_view(
             gate_events = events.list_events(gctx.kube, gate.namespace, gate.name)[-20:]
             if canary is not None:
                 canary_events = events.list_events(gctx.kube, canary.namespace, canary.name, kind="Canary")
-    ready = (workloads.canary_readiness(gctx.kube, canary, now=gctx.now())
-             if with_readiness and canary is not None and canary.active else [])
-    return build_view(gate, canary, gate_events=gate_events, canary_events=canary_events, readiness=ready,
-                      now=gctx.now())
+    ready = (
+        workloads.canary_readiness(gctx.kube, canary, now=gctx.now())
+        if with_readiness and canary is not None and canary.active
+        else []
+    )
+    return build_view(
+        gate, canary, gate_events=gate_events, canary_events=canary_events, readiness=ready, now=gctx.now()
+    )

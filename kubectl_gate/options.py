@@ -32,31 +32,91 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 def _global_options() -> list[Callable]:
     """kubectl's genericclioptions beyond the kubeconfig selection, with kubectl's meaning."""
     return [
-        click.option("--server", "-s", metavar="URL", expose_value=False, callback=_setter("server"),
-                     help="The address and port of the Kubernetes API server."),
-        click.option("--token", metavar="TOKEN", expose_value=False, callback=_setter("token"),
-                     help="Bearer token for authentication to the API server."),
-        click.option("--as", "impersonate", metavar="USER", expose_value=False, callback=_setter("impersonate"),
-                     help="Username to impersonate for the operation (the identity gate changes are recorded as)."),
-        click.option("--as-group", "impersonate_groups", metavar="GROUP", multiple=True, expose_value=False,
-                     callback=_setter("impersonate_groups"),
-                     help="Group to impersonate for the operation; repeat for several groups."),
-        click.option("--as-uid", "impersonate_uid", metavar="UID", expose_value=False,
-                     callback=_setter("impersonate_uid"), help="UID to impersonate for the operation."),
-        click.option("--insecure-skip-tls-verify", is_flag=True, expose_value=False,
-                     callback=_setter("insecure_skip_tls_verify"),
-                     help="Do not check the server's certificate (insecure: anyone on the path can act as it)."),
-        click.option("--certificate-authority", metavar="PATH", expose_value=False,
-                     callback=_setter("certificate_authority"), help="Path to a cert file for the certificate authority."),
-        click.option("--client-certificate", metavar="PATH", expose_value=False,
-                     callback=_setter("client_certificate"), help="Path to a client certificate file for TLS."),
-        click.option("--client-key", metavar="PATH", expose_value=False, callback=_setter("client_key"),
-                     help="Path to a client key file for TLS."),
-        click.option("--tls-server-name", metavar="NAME", expose_value=False, callback=_setter("tls_server_name"),
-                     help="Server name to check the server certificate against (and send as SNI)."),
-        click.option("-v", "--v", "verbosity", type=click.IntRange(0), metavar="LEVEL", expose_value=False,
-                     callback=_setter("verbosity"),
-                     help="Log level: 6 and above print each API request, its status and duration on stderr."),
+        click.option(
+            "--server",
+            "-s",
+            metavar="URL",
+            expose_value=False,
+            callback=_setter("server"),
+            help="The address and port of the Kubernetes API server.",
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            expose_value=False,
+            callback=_setter("token"),
+            help="Bearer token for authentication to the API server.",
+        ),
+        click.option(
+            "--as",
+            "impersonate",
+            metavar="USER",
+            expose_value=False,
+            callback=_setter("impersonate"),
+            help="Username to impersonate for the operation (the identity gate changes are recorded as).",
+        ),
+        click.option(
+            "--as-group",
+            "impersonate_groups",
+            metavar="GROUP",
+            multiple=True,
+            expose_value=False,
+            callback=_setter("impersonate_groups"),
+            help="Group to impersonate for the operation; repeat for several groups.",
+        ),
+        click.option(
+            "--as-uid",
+            "impersonate_uid",
+            metavar="UID",
+            expose_value=False,
+            callback=_setter("impersonate_uid"),
+            help="UID to impersonate for the operation.",
+        ),
+        click.option(
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            expose_value=False,
+            callback=_setter("insecure_skip_tls_verify"),
+            help="Do not check the server's certificate (insecure: anyone on the path can act as it).",
+        ),
+        click.option(
+            "--certificate-authority",
+            metavar="PATH",
+            expose_value=False,
+            callback=_setter("certificate_authority"),
+            help="Path to a cert file for the certificate authority.",
+        ),
+        click.option(
+            "--client-certificate",
+            metavar="PATH",
+            expose_value=False,
+            callback=_setter("client_certificate"),
+            help="Path to a client certificate file for TLS.",
+        ),
+        click.option(
+            "--client-key",
+            metavar="PATH",
+            expose_value=False,
+            callback=_setter("client_key"),
+            help="Path to a client key file for TLS.",
+        ),
+        click.option(
+            "--tls-server-name",
+            metavar="NAME",
+            expose_value=False,
+            callback=_setter("tls_server_name"),
+            help="Server name to check the server certificate against (and send as SNI).",
+        ),
+        click.option(
+            "-v",
+            "--v",
+            "verbosity",
+            type=click.IntRange(0),
+            metavar="LEVEL",
+            expose_value=False,
+            callback=_setter("verbosity"),
+            help="Log level: 6 and above print each API request, its status and duration on stderr.",
+        ),
     ]
 
 
@@ -64,14 +124,31 @@ def offline_options(f: Callable) -> Callable:
     """What a command that reads no cluster accepts of kubectl's flags, so that a shell alias or a
     plugin runner adding them (``--kubeconfig``, ``--context``...) does not break it; they are ignored."""
     opts = [
-        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_setter("kubeconfig"),
-                     help="Accepted as kubectl does; this command reads no cluster."),
-        click.option("--context", "-c", "context", metavar="NAME", expose_value=False, callback=_setter("context"),
-                     help="Accepted as kubectl does; this command reads no cluster."),
+        click.option(
+            "--kubeconfig",
+            metavar="PATH",
+            expose_value=False,
+            callback=_setter("kubeconfig"),
+            help="Accepted as kubectl does; this command reads no cluster.",
+        ),
+        click.option(
+            "--context",
+            "-c",
+            "context",
+            metavar="NAME",
+            expose_value=False,
+            callback=_setter("context"),
+            help="Accepted as kubectl does; this command reads no cluster.",
+        ),
         click.option("--cluster", metavar="NAME", expose_value=False, callback=_setter("cluster"), hidden=True),
         click.option("--user", metavar="NAME", expose_value=False, callback=_setter("user"), hidden=True),
-        click.option("--request-timeout", metavar="DURATION", expose_value=False, hidden=True,
-                     callback=_setter("request_timeout")),
+        click.option(
+            "--request-timeout",
+            metavar="DURATION",
+            expose_value=False,
+            hidden=True,
+            callback=_setter("request_timeout"),
+        ),
         *[_hidden(o) for o in _global_options()],
     ]
     for opt in reversed(opts):
@@ -91,22 +168,57 @@ def _hidden(decorator: Callable) -> Callable:
 def kube_options(f: Callable) -> Callable:
     """kubectl's connection flags; they fill the GateContext and are not passed to the command."""
     opts = [
-        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_setter("kubeconfig"),
-                     help="Path to the kubeconfig file (default: KUBECONFIG, which may list several files, "
-                          "then ~/.kube/config)."),
-        click.option("--context", "-c", "context", metavar="NAME", expose_value=False, callback=_setter("context"),
-                     help="The kubeconfig context to use (-c as in the Go canary-gate CLI)."),
-        click.option("--cluster", metavar="NAME", expose_value=False, callback=_setter("cluster"),
-                     help="The kubeconfig cluster to use (kubectl's meaning; for a context use -c/--context)."),
-        click.option("--user", metavar="NAME", expose_value=False, callback=_setter("user"),
-                     help="The kubeconfig user to use."),
-        click.option("--namespace", "-n", "--ns", "namespace", metavar="NS", expose_value=False,
-                     callback=_setter("namespace"), help="Namespace (default: the context's namespace)."),
-        click.option("--request-timeout", metavar="DURATION", expose_value=False,
-                     callback=_setter("request_timeout"),
-                     help="How long to wait for one API request (e.g. 5s, 1m; 0 = no limit)."),
-        click.option("--no-color", is_flag=True, expose_value=False, callback=_setter("no_color"),
-                     help="No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal)."),
+        click.option(
+            "--kubeconfig",
+            metavar="PATH",
+            expose_value=False,
+            callback=_setter("kubeconfig"),
+            help="Path to the kubeconfig file (default: KUBECONFIG, which may list several files, "
+            "then ~/.kube/config).",
+        ),
+        click.option(
+            "--context",
+            "-c",
+            "context",
+            metavar="NAME",
+            expose_value=False,
+            callback=_setter("context"),
+            help="The kubeconfig context to use (-c as in the Go canary-gate CLI).",
+        ),
+        click.option(
+            "--cluster",
+            metavar="NAME",
+            expose_value=False,
+            callback=_setter("cluster"),
+            help="The kubeconfig cluster to use (kubectl's meaning; for a context use -c/--context).",
+        ),
+        click.option(
+            "--user", metavar="NAME", expose_value=False, callback=_setter("user"), help="The kubeconfig user to use."
+        ),
+        click.option(
+            "--namespace",
+            "-n",
+            "--ns",
+            "namespace",
+            metavar="NS",
+            expose_value=False,
+            callback=_setter("namespace"),
+            help="Namespace (default: the context's namespace).",
+        ),
+        click.option(
+            "--request-timeout",
+            metavar="DURATION",
+            expose_value=False,
+            callback=_setter("request_timeout"),
+            help="How long to wait for one API request (e.g. 5s, 1m; 0 = no limit).",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_setter("no_color"),
+            help="No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal).",
+        ),
         *_global_options(),
     ]
     for opt in reversed(opts):
@@ -115,8 +227,14 @@ def kube_options(f: Callable) -> Callable:
 
 
 def all_namespaces_option(f: Callable) -> Callable:
-    return click.option("--all-namespaces", "-A", is_flag=True, expose_value=False,
-                        callback=_setter("all_namespaces"), help="Across all namespaces.")(f)
+    return click.option(
+        "--all-namespaces",
+        "-A",
+        is_flag=True,
+        expose_value=False,
+        callback=_setter("all_namespaces"),
+        help="Across all namespaces.",
+    )(f)
 
 
 class OutputFormat(click.ParamType):
@@ -137,7 +255,9 @@ class OutputFormat(click.ParamType):
         self.fail(f"{text!r} is not one of {', '.join(shown)}", param, ctx)
 
 
-def output_option(*choices: str, help: str = "Output format.", templates: bool = False) -> Callable[[Callable], Callable]:
+def output_option(
+    *choices: str, help: str = "Output format.", templates: bool = False
+) -> Callable[[Callable], Callable]:
     """``-o FORMAT``; with ``templates``, also kubectl's jsonpath= and custom-columns= (on the -o json data)."""
     if templates:
         help += " jsonpath=TEMPLATE and custom-columns=HEADER:PATH,... apply to the -o json data, as in kubectl."
@@ -146,8 +266,14 @@ def output_option(*choices: str, help: str = "Output format.", templates: bool =
 
 def name_options(f: Callable) -> Callable:
     """``-d/--deployment NAME``: the Go canary-gate CLI's way to name the CanaryGate."""
-    return click.option("--deployment", "-d", "deployment", metavar="NAME", default=None,
-                        help="The CanaryGate name (alias kept from the Go canary-gate CLI).")(f)
+    return click.option(
+        "--deployment",
+        "-d",
+        "deployment",
+        metavar="NAME",
+        default=None,
+        help="The CanaryGate name (alias kept from the Go canary-gate CLI).",
+    )(f)
 
 
 def pick_name(name: str | None, deployment: str | None) -> str:

@@ -5,11 +5,10 @@ Tables follow kubectl: upper-case headers, no borders, NAMESPACE first with ``-A
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
-
-import textwrap
 
 import click
 from tabulate import tabulate
@@ -21,13 +20,28 @@ from kubectl_gate.views import GateView, closed_text, event_time, failing_text, 
 
 ICONS = {"ok": "✔", "bad": "✖", "wait": "◷", "run": "◌", "idle": "•", "warn": "⚠", "unknown": "?"}
 ASCII_ICONS = {"ok": "+", "bad": "x", "wait": "~", "run": "*", "idle": "-", "warn": "!", "unknown": "?"}
-COLORS = {"ok": "green", "bad": "red", "wait": "yellow", "run": "bright_blue", "idle": None, "warn": "red",
-          "unknown": "yellow"}
+COLORS = {
+    "ok": "green",
+    "bad": "red",
+    "wait": "yellow",
+    "run": "bright_blue",
+    "idle": None,
+    "warn": "red",
+    "unknown": "yellow",
+}
 
 PHASE_KIND = {
-    "Succeeded": "ok", "Failed": "bad", "Progressing": "run", "Promoting": "run", "Finalising": "run",
-    "Waiting": "wait", "WaitingPromotion": "wait", "Initializing": "idle", "Initialized": "idle",
-    "Terminating": "idle", "Terminated": "idle",
+    "Succeeded": "ok",
+    "Failed": "bad",
+    "Progressing": "run",
+    "Promoting": "run",
+    "Finalising": "run",
+    "Waiting": "wait",
+    "WaitingPromotion": "wait",
+    "Initializing": "idle",
+    "Initialized": "idle",
+    "Terminating": "idle",
+    "Terminated": "idle",
 }
 
 
@@ -80,8 +94,13 @@ def phase_text(view: GateView, style: Style) -> str:
 
 
 def list_table(
-    views: Sequence[GateView], *, now: datetime, wide: bool = False, all_namespaces: bool = False,
-    no_headers: bool = False, style: Style = Style(),
+    views: Sequence[GateView],
+    *,
+    now: datetime,
+    wide: bool = False,
+    all_namespaces: bool = False,
+    no_headers: bool = False,
+    style: Style = Style(),
 ) -> str:
     """The ``kubectl gate list`` table."""
     headers = ["NAME", "TARGET", "PHASE", "WEIGHT", "HELD-AT", "CLOSED"]
@@ -98,15 +117,20 @@ def list_table(
             row.insert(0, view.gate.namespace)
         if wide:
             live = [d.gate for d in view.decisions.values() if d.source == resolution.LIVE]
-            hooks = "-" if view.coverage is None else ("ok" if not view.missing_hooks else f"missing {len(view.missing_hooks)}")
+            hooks = (
+                "-"
+                if view.coverage is None
+                else ("ok" if not view.missing_hooks else f"missing {len(view.missing_hooks)}")
+            )
             created = ((view.gate.raw.get("metadata") or {}).get("creationTimestamp")) or ""
             row += [",".join(live) or "-", hooks, age(created, now) or "-"]
         rows.append(row)
     return _table(headers, rows, no_headers=no_headers)
 
 
-def gate_state_text(decision: resolution.Decision, holding: str | None, style: Style,
-                    view: GateView | None = None) -> str:
+def gate_state_text(
+    decision: resolution.Decision, holding: str | None, style: Style, view: GateView | None = None
+) -> str:
     if not decision.known:
         return style.icon("warn", "unknown")
     if decision.gate == gates.ROLLBACK:
@@ -132,9 +156,15 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
     ]
     if canary is not None:
         weight = effective_weight(canary)
-        lines.append(f"Weight:        {weight}/{canary.max_weight}" + (
-            f" (traffic held at max weight; Flagger's status.canaryWeight reads {canary.canary_weight} in "
-            f"WaitingPromotion)" if weight != canary.canary_weight else ""))
+        lines.append(
+            f"Weight:        {weight}/{canary.max_weight}"
+            + (
+                f" (traffic held at max weight; Flagger's status.canaryWeight reads {canary.canary_weight} in "
+                f"WaitingPromotion)"
+                if weight != canary.canary_weight
+                else ""
+            )
+        )
         lines.append(f"Failed checks: {canary.failed_checks}/{canary.threshold}")
         for text in not_ready_text(view, now):
             lines.append(f"Not ready:     {style.icon('warn', text)}")
@@ -159,24 +189,33 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             lines.append("Held at:       -" + (" (not by a gate: see Not ready)" if view.not_ready else ""))
         failure = gate.status.get("failure") if canary.phase == "Failed" else None
         if isinstance(failure, Mapping) and failure.get("message"):
-            cause = str(failure["message"]) + (f" (last failed check: {failure['check']})" if failure.get("check") else "")
+            cause = str(failure["message"]) + (
+                f" (last failed check: {failure['check']})" if failure.get("check") else ""
+            )
             lines.append(f"Rolled back:   {style.icon('bad', cause)}")
             aborted = [e for e in view.gate_events if e.get("reason") == "Aborted"]
             if aborted and "manual webhook" in str(failure["message"]):
                 lines.append(f"               by kubectl gate abort: {aborted[-1].get('message', '')}")
         if view.calls and canary.active:
             recent = sorted(view.calls.values(), key=lambda c: c.at, reverse=True)[:4]
-            lines.append("Sidecar calls: " + ", ".join(
-                f"{c.hook} {c.answer} {age(c.at.strftime('%Y-%m-%dT%H:%M:%SZ'), now)} ago" for c in recent))
+            lines.append(
+                "Sidecar calls: "
+                + ", ".join(f"{c.hook} {c.answer} {age(c.at.strftime('%Y-%m-%dT%H:%M:%SZ'), now)} ago" for c in recent)
+            )
         event = view.canary_event
         streamed = gate.status.get("lastEvent")
         # NB: Flagger's Kubernetes Events are throttled by client-go's correlator; the event webhook
         # stream the sidecar records is not: the newer of the two is shown.
-        if isinstance(streamed, Mapping) and streamed.get("message") and (
-                event is None or str(streamed.get("time", "")) > event_time(event)):
+        if (
+            isinstance(streamed, Mapping)
+            and streamed.get("message")
+            and (event is None or str(streamed.get("time", "")) > event_time(event))
+        ):
             when = age(str(streamed.get("time", "")), now)
-            lines.append(f"Last event:    {streamed.get('message', '')} ({streamed.get('type') or 'Normal'}, "
-                         f"via the event webhook" + (f", {when} ago)" if when else ")"))
+            lines.append(
+                f"Last event:    {streamed.get('message', '')} ({streamed.get('type') or 'Normal'}, "
+                f"via the event webhook" + (f", {when} ago)" if when else ")")
+            )
         elif event is not None:
             when = age(event_time(event), now)
             lines.append(
@@ -185,7 +224,9 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             )
         missing = view.missing_hooks
         if not missing:
-            lines.append(f"Webhooks:      {style.icon('ok', 'the Canary names the sidecar for every gate and the event hook')}")
+            lines.append(
+                f"Webhooks:      {style.icon('ok', 'the Canary names the sidecar for every gate and the event hook')}"
+            )
         else:
             lines.append(
                 f"Webhooks:      {style.icon('warn', 'not sent to the sidecar: ' + ', '.join(missing))}; "
@@ -202,27 +243,30 @@ def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: 
             lines.append(f"Problem:       {style.icon('warn', problem)}")
     for decision in invalid:
         lines.append(f"Problem:       {style.icon('warn', f'gate {decision.gate}: state unknown: {decision.problem}')}")
-        lines.append(f"               the sidecar answers it 503, which Flagger takes as closed; to fix, "
-                     f"write a valid annotation: {fix_command(view, decision.gate)}")
+        lines.append(
+            f"               the sidecar answers it 503, which Flagger takes as closed; to fix, "
+            f"write a valid annotation: {fix_command(view, decision.gate)}"
+        )
     lines.append("")
     rows = []
     for decision in view.decisions.values():
-        rows.append([
-            decision.gate,
-            gate_state_text(decision, view.holding, style, view),
-            decision.source,
-            decision.set_by or "-" if decision.source == resolution.LIVE else "",
-            age(decision.set_at, now) if decision.set_at else "",
-            decision.scope,
-            decision.reason,
-        ])
+        rows.append(
+            [
+                decision.gate,
+                gate_state_text(decision, view.holding, style, view),
+                decision.source,
+                decision.set_by or "-" if decision.source == resolution.LIVE else "",
+                age(decision.set_at, now) if decision.set_at else "",
+                decision.scope,
+                decision.reason,
+            ]
+        )
     lines.append(_table(["GATE", "STATE", "SOURCE", "SET BY", "AGE", "SCOPE", "REASON"], rows))
     if view.gate_events:
         lines.append("")
         lines.append("Recent changes:")
         rows = [
-            [age(event_time(e), now) or "-", e.get("reason", ""), e.get("message", "")]
-            for e in view.gate_events[-5:]
+            [age(event_time(e), now) or "-", e.get("reason", ""), e.get("message", "")] for e in view.gate_events[-5:]
         ]
         lines.extend("  " + line for line in _table(["AGE", "REASON", "MESSAGE"], rows, no_headers=True).splitlines())
     return "\n".join(line.rstrip() for line in lines)

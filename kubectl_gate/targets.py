@@ -28,8 +28,9 @@ def parse_ref(text: str) -> str:
     if not slash:
         return text
     if kind.lower() not in TYPES:
-        raise click.UsageError(f'"{text}": {kind} is not a CanaryGate type (use NAME, canarygate/NAME, '
-                               f"cg/NAME or canarygate.{GROUP}/NAME)")
+        raise click.UsageError(
+            f'"{text}": {kind} is not a CanaryGate type (use NAME, canarygate/NAME, cg/NAME or canarygate.{GROUP}/NAME)'
+        )
     if not name or "/" in name:
         raise click.UsageError(f'"{text}" is not TYPE/NAME')
     return name
@@ -37,17 +38,38 @@ def parse_ref(text: str) -> str:
 
 def selection_options(f: Callable) -> Callable:
     """``NAME...``, ``-l/--selector``, ``--all`` and ``-A/--all-namespaces`` (``-d NAME`` stays)."""
-    f = click.option("--all", "all_in_namespace", is_flag=True,
-                     help="Every CanaryGate in the namespace (with -A: in every namespace).")(f)
-    f = click.option("--selector", "-l", metavar="SELECTOR", default=None,
-                     help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay,tier!=db).")(f)
-    f = click.option("--all-namespaces", "-A", is_flag=True, expose_value=False, callback=_setter("all_namespaces"),
-                     help="With -l or --all: across all namespaces.")(f)
+    f = click.option(
+        "--all",
+        "all_in_namespace",
+        is_flag=True,
+        help="Every CanaryGate in the namespace (with -A: in every namespace).",
+    )(f)
+    f = click.option(
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        default=None,
+        help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay,tier!=db).",
+    )(f)
+    f = click.option(
+        "--all-namespaces",
+        "-A",
+        is_flag=True,
+        expose_value=False,
+        callback=_setter("all_namespaces"),
+        help="With -l or --all: across all namespaces.",
+    )(f)
     return click.argument("names", nargs=-1, metavar="NAME...")(f)
 
 
-def select(gctx: GateContext, names: tuple[str, ...], *, deployment: str | None = None,
-           selector: str | None = None, everything: bool = False) -> list[tuple[str, str]]:
+def select(
+    gctx: GateContext,
+    names: tuple[str, ...],
+    *,
+    deployment: str | None = None,
+    selector: str | None = None,
+    everything: bool = False,
+) -> list[tuple[str, str]]:
     """(namespace, name) of every CanaryGate chosen, in order; a usage error for a contradictory choice."""
     chosen = [parse_ref(n) for n in names] + ([deployment] if deployment and deployment not in names else [])
     if chosen and (selector or everything):

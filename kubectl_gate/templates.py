@@ -42,7 +42,7 @@ def _parse(template: str) -> list[tuple[str, str]]:
     tokens, pos = [], 0
     for match in _TOKEN.finditer(template):
         if match.start() > pos:
-            tokens.append(("text", template[pos:match.start()]))
+            tokens.append(("text", template[pos : match.start()]))
         body = match.group(1).strip()
         if body == "end":
             tokens.append(("end", ""))

@@ -51,13 +51,17 @@ def _meta_problems(meta: dict[str, Any]) -> list[str]:
     found = []
     name, namespace = meta.get("name"), meta.get("namespace")
     if name is not None and not (isinstance(name, str) and len(name) <= 253 and _SUBDOMAIN.fullmatch(name)):
-        found.append(f"metadata.name: {name!r} is not a valid name (lower-case letters, digits, '-' and '.', "
-                     "starting and ending with a letter or digit)")
-    if namespace is not None and not (isinstance(namespace, str) and len(namespace) <= 63
-                                      and _LABEL.fullmatch(namespace)):
+        found.append(
+            f"metadata.name: {name!r} is not a valid name (lower-case letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit)"
+        )
+    if namespace is not None and not (
+        isinstance(namespace, str) and len(namespace) <= 63 and _LABEL.fullmatch(namespace)
+    ):
         found.append(f"metadata.namespace: {namespace!r} is not a valid namespace name")
     annotations = meta.get("annotations")
-    if annotations is not None and not (isinstance(annotations, dict)
-                                        and all(isinstance(v, str) for v in annotations.values())):
+    if annotations is not None and not (
+        isinstance(annotations, dict) and all(isinstance(v, str) for v in annotations.values())
+    ):
         found.append("metadata.annotations: must map names to strings")
     return found

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from canarygate import diagnosis, rendering, resolution
 from canarygate import gates as gate_names
-from canarygate import rendering, resolution
-from canarygate import diagnosis
 from canarygate.calls import Call, read_calls
 from canarygate.diagnosis import Stuck, effective_weight
 from canarygate.model import Canary, CanaryGate
@@ -81,9 +80,18 @@ def build_view(
         started = None
         if canary is not None and canary.promoted is not None:
             started = parse_time(canary.promoted.last_transition_time)
-        reason = diagnosis.stuck(canary, decisions, gate_ref=(gate.namespace, gate.name), status=gate.status,
-                                 now=now, holding=holding, failing=failing, not_ready=not_ready, started=started,
-                                 target_template=next((r.template for r in readiness if r.role == "canary"), ""))
+        reason = diagnosis.stuck(
+            canary,
+            decisions,
+            gate_ref=(gate.namespace, gate.name),
+            status=gate.status,
+            now=now,
+            holding=holding,
+            failing=failing,
+            not_ready=not_ready,
+            started=started,
+            target_template=next((r.template for r in readiness if r.role == "canary"), ""),
+        )
     return GateView(
         gate=gate,
         canary=canary,
@@ -132,14 +140,20 @@ def view_to_dict(view: GateView) -> dict[str, Any]:
         },
         "holding": view.holding,
         "failing": view.failing,
-        "stuck": None if view.stuck is None else {"kind": view.stuck.kind, "gate": view.stuck.gate,
-                                                  "message": view.stuck.message},
+        "stuck": None
+        if view.stuck is None
+        else {"kind": view.stuck.kind, "gate": view.stuck.gate, "message": view.stuck.message},
         "failure": view.gate.status.get("failure") or None,
-        "calls": {c.hook: {"at": c.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "answer": c.answer}
-                  for c in view.calls.values()},
-        "notReady": [{"role": r.role, "deployment": r.name, "reason": r.reason,
-                      "deadline": r.deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if r.deadline else None}
-                     for r in view.not_ready],
+        "calls": {c.hook: {"at": c.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "answer": c.answer} for c in view.calls.values()},
+        "notReady": [
+            {
+                "role": r.role,
+                "deployment": r.name,
+                "reason": r.reason,
+                "deadline": r.deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if r.deadline else None,
+            }
+            for r in view.not_ready
+        ],
         "closed": list(view.closed),
         "gates": [
             {

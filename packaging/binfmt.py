@@ -46,7 +46,7 @@ def identify(data: bytes) -> tuple[str, set[str]]:
         return "darwin", {MACHO_CPUS.get(c, f"macho-cpu-{c:#x}") for c in cpus}
     if data[:2] == b"MZ" and len(data) >= 0x40:
         (offset,) = struct.unpack_from("<I", data, 0x3C)
-        if data[offset:offset + 4] != b"PE\0\0":
+        if data[offset : offset + 4] != b"PE\0\0":
             raise FormatError("MZ header without a PE signature")
         (machine,) = struct.unpack_from("<H", data, offset + 4)
         return "windows", {PE_MACHINES.get(machine, f"pe-machine-{machine:#x}")}
@@ -66,15 +66,17 @@ def check(path: pathlib.Path, os_: str, arch: str) -> None:
     except FormatError as exc:
         raise FormatError(f"{path.name}: {exc}") from None
     if found_os != os_ or arch not in archs:
-        raise FormatError(f"{path.name} is a {found_os}/{'+'.join(sorted(archs))} executable, "
-                          f"but its name says {os_}/{arch}: it was built on the wrong runner")
+        raise FormatError(
+            f"{path.name} is a {found_os}/{'+'.join(sorted(archs))} executable, "
+            f"but its name says {os_}/{arch}: it was built on the wrong runner"
+        )
 
 
 def glibc_floor(data: bytes) -> tuple[int, int] | None:
     """The newest GLIBC_x.y version a 64-bit little-endian ELF file needs (its .gnu.version_r)."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return None
-    shoff, = struct.unpack_from("<Q", data, 0x28)
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
     best = None
@@ -88,7 +90,7 @@ def glibc_floor(data: bytes) -> tuple[int, int] | None:
             at = entry + aux
             for _ in range(count):
                 _hash, _flags2, _other, name, after = struct.unpack_from("<IHHII", data, at)
-                text = data[strtab + name:data.index(b"\0", strtab + name)]
+                text = data[strtab + name : data.index(b"\0", strtab + name)]
                 match = GLIBC.match(text)
                 if match:
                     version = (int(match.group(1)), int(match.group(2)))

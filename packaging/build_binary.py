@@ -101,14 +101,23 @@ def smoke(binary: pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=["onefile", "onedir"], default="onefile",
-                        help="onefile (krew on macOS and Windows; the default) or onedir (krew on Linux, Homebrew, install.sh)")
+    parser.add_argument(
+        "--mode",
+        choices=["onefile", "onedir"],
+        default="onefile",
+        help="onefile (krew on macOS and Windows; the default) or onedir (krew on Linux, Homebrew, install.sh)",
+    )
     parser.add_argument("--dist", type=pathlib.Path, default=ROOT / "dist")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "build" / "pyinstaller")
     parser.add_argument("--release-name", action="store_true", help="also copy to dist/bin/kubectl-gate-<os>-<arch>")
     parser.add_argument("--no-smoke", action="store_true", help="skip running the built binary")
-    parser.add_argument("--measure", type=int, default=0, metavar="N",
-                        help="time N runs of --help and version --client and print the medians")
+    parser.add_argument(
+        "--measure",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time N runs of --help and version --client and print the medians",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -116,17 +125,32 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("build_binary: PyInstaller is not installed: pip install 'pyinstaller>=6.10,<7'", file=sys.stderr)
         return 2
-    probe = subprocess.run([sys.executable, "-c", "from kubectl_gate.cli import main"], cwd=ROOT,
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from kubectl_gate.cli import main"], cwd=ROOT, capture_output=True, text=True
+    )
     if probe.returncode != 0:
         print(f"build_binary: cannot import kubectl_gate.cli:main:\n{probe.stderr}", file=sys.stderr)
         return 2
 
     env = dict(os.environ, PYTHONHASHSEED="0", SOURCE_DATE_EPOCH=source_date_epoch())
     distpath = args.dist if args.mode == "onefile" else args.dist / "onedir"
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
-           "--distpath", str(distpath), "--workpath", str(args.work / args.mode), str(SPEC),
-           "--", "--mode", args.mode]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(distpath),
+        "--workpath",
+        str(args.work / args.mode),
+        str(SPEC),
+        "--",
+        "--mode",
+        args.mode,
+    ]
     print("build_binary:", " ".join(cmd))
     if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
         print("build_binary: PyInstaller failed", file=sys.stderr)
@@ -142,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke(binary)
     if args.measure > 0:
         for command, seconds in measure(binary, args.measure).items():
-            print(f"build_binary: {args.mode} kubectl-gate {command}: median of {args.measure} "
-                  f"{seconds * 1000:.0f} ms")
+            print(f"build_binary: {args.mode} kubectl-gate {command}: median of {args.measure} {seconds * 1000:.0f} ms")
     if args.release_name:
         target = args.dist / "bin" / f"kubectl-gate-{platform_tag()}{binary.suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)

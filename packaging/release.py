@@ -58,7 +58,7 @@ import zipfile
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import binfmt  # noqa: E402  (packaging/ is a folder of scripts, not a package)
+import binfmt
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VERSION_SOURCE = ROOT / "canarygate" / "__init__.py"
@@ -94,8 +94,9 @@ def parse_platforms(text: str | None) -> list[tuple[str, str]]:
     wanted = [tuple(item.strip().split("/", 1)) for item in text.split(",") if item.strip()]
     unknown = [w for w in wanted if w not in PLATFORMS]
     if unknown or not wanted:
-        raise ReleaseError(f"unknown platform(s) {unknown or text!r}: choose from "
-                           + ", ".join(f"{o}/{a}" for o, a in PLATFORMS))
+        raise ReleaseError(
+            f"unknown platform(s) {unknown or text!r}: choose from " + ", ".join(f"{o}/{a}" for o, a in PLATFORMS)
+        )
     return [p for p in PLATFORMS if p in wanted]
 
 
@@ -121,8 +122,10 @@ def check_glibc(os_: str, arch: str, files: list[pathlib.Path], limit: tuple[int
         return f"{os_}/{arch}: needs no versioned glibc symbol"
     text = f"{floor[0]}.{floor[1]}"
     if limit and floor > limit:
-        raise ReleaseError(f"{os_}/{arch} needs glibc {text} ({which}), above --max-glibc "
-                           f"{limit[0]}.{limit[1]}: build on an older base (the manylinux_2_28-class container)")
+        raise ReleaseError(
+            f"{os_}/{arch} needs glibc {text} ({which}), above --max-glibc "
+            f"{limit[0]}.{limit[1]}: build on an older base (the manylinux_2_28-class container)"
+        )
     return f"{os_}/{arch}: needs glibc >= {text} (newest: {pathlib.Path(which).name})"
 
 
@@ -169,11 +172,15 @@ def tree_members(root: pathlib.Path) -> list[Member]:
             try:
                 real = path.resolve(strict=True)
             except (OSError, RuntimeError) as exc:
-                raise ReleaseError(f"{root}: symlink {rel} -> {os.readlink(path)} is dangling or a loop ({exc}); "
-                                   f"release archives hold regular files only") from None
+                raise ReleaseError(
+                    f"{root}: symlink {rel} -> {os.readlink(path)} is dangling or a loop ({exc}); "
+                    f"release archives hold regular files only"
+                ) from None
             if real != top and top not in real.parents:
-                raise ReleaseError(f"{root}: symlink {rel} -> {os.readlink(path)} points outside the onedir tree; "
-                                   f"release archives hold regular files only (krew#359): fix the build")
+                raise ReleaseError(
+                    f"{root}: symlink {rel} -> {os.readlink(path)} points outside the onedir tree; "
+                    f"release archives hold regular files only (krew#359): fix the build"
+                )
         else:
             real = path
         if real.is_dir():
@@ -204,9 +211,11 @@ def sha256(path: pathlib.Path) -> str:
 
 def write_tar_gz(path: pathlib.Path, members: list[Member], mtime: int) -> None:
     """Regular files and directories only, sorted (a directory before what it holds), owner 0."""
-    with path.open("wb") as f, \
-            gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=mtime, compresslevel=9) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        path.open("wb") as f,
+        gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=mtime, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for name, data, mode in sorted(members, key=lambda m: m[0]):
             info = tarfile.TarInfo(name)
             info.mode, info.mtime = mode, mtime
@@ -241,8 +250,7 @@ class Built:
 
     def krew(self) -> dict[tuple[str, str], tuple[str, str]]:
         """The archive krew installs per platform: onedir on linux, onefile elsewhere."""
-        return {key: self.onedir[key] if key[0] in KREW_ONEDIR_OS else value
-                for key, value in self.onefile.items()}
+        return {key: self.onedir[key] if key[0] in KREW_ONEDIR_OS else value for key, value in self.onefile.items()}
 
 
 def _write(out: pathlib.Path, name: str, members: list[Member], mtime: int, zip_: bool = False) -> tuple[str, str]:
@@ -253,9 +261,15 @@ def _write(out: pathlib.Path, name: str, members: list[Member], mtime: int, zip_
     return name, digest
 
 
-def build_archives(version: str, binaries: pathlib.Path, license_file: pathlib.Path, out: pathlib.Path,
-                   mtime: int, platforms: list[tuple[str, str]] | None = None,
-                   max_glibc: tuple[int, int] | None = None) -> Built:
+def build_archives(
+    version: str,
+    binaries: pathlib.Path,
+    license_file: pathlib.Path,
+    out: pathlib.Path,
+    mtime: int,
+    platforms: list[tuple[str, str]] | None = None,
+    max_glibc: tuple[int, int] | None = None,
+) -> Built:
     tag = tag_of(version)
     platforms = platforms or list(PLATFORMS)
     if not license_file.is_file():
@@ -276,8 +290,10 @@ def build_archives(version: str, binaries: pathlib.Path, license_file: pathlib.P
     for os_, arch in [p for p in platforms if p in ONEDIR_PLATFORMS]:
         src = binaries / onedir_name(os_, arch)
         if not src.is_dir() or src.is_symlink():
-            raise ReleaseError(f"missing onedir build for {os_}/{arch}: expected a directory at {src} "
-                               f"(packaging/build_binary.py --mode onedir --release-name)")
+            raise ReleaseError(
+                f"missing onedir build for {os_}/{arch}: expected a directory at {src} "
+                f"(packaging/build_binary.py --mode onedir --release-name)"
+            )
         exe = src / BIN
         if not exe.is_file() or exe.is_symlink() or not os.access(exe, os.X_OK):
             raise ReleaseError(f"{src} has no executable {BIN} at its top")
@@ -286,8 +302,10 @@ def build_archives(version: str, binaries: pathlib.Path, license_file: pathlib.P
         if links:
             built.symlinked.add((os_, arch))
             if os_ in KREW_ONEDIR_OS:
-                raise ReleaseError(f"{src} holds symlinks ({', '.join(links[:3])}): krew installs the {os_} "
-                                   f"onedir tree and its tar reader refuses symlinks")
+                raise ReleaseError(
+                    f"{src} holds symlinks ({', '.join(links[:3])}): krew installs the {os_} "
+                    f"onedir tree and its tar reader refuses symlinks"
+                )
         if os_ == "linux":
             files = [src / BIN, *(p for p in (src / "_internal").rglob("*"))]
             built.notes.append(check_glibc(os_, arch, files, max_glibc))
@@ -363,8 +381,10 @@ def fill_formula(template: str, tag: str, base_url: str, archives: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", help="release version, e.g. 0.1.0 (tag v0.1.0); default and only "
-                                          "accepted value: canarygate.__version__")
+    parser.add_argument(
+        "--version",
+        help="release version, e.g. 0.1.0 (tag v0.1.0); default and only accepted value: canarygate.__version__",
+    )
     parser.add_argument("--binaries", required=True, type=pathlib.Path, help="folder of per-platform binaries")
     parser.add_argument("--platforms", help="comma-separated os/arch to package (default: all five)")
     parser.add_argument("--max-glibc", help="refuse a linux build that needs a newer glibc, e.g. 2.28")
@@ -380,9 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         source = project_version(args.version_source)
         version = args.version or source
         if tag_of(version) != tag_of(source):
-            raise ReleaseError(f"version {version} is not the project's version {source} "
-                               f"({args.version_source.relative_to(ROOT) if args.version_source.is_relative_to(ROOT) else args.version_source}): "
-                               f"bump __version__ there and add a CHANGES.md entry first")
+            raise ReleaseError(
+                f"version {version} is not the project's version {source} "
+                f"({args.version_source.relative_to(ROOT) if args.version_source.is_relative_to(ROOT) else args.version_source}): "
+                f"bump __version__ there and add a CHANGES.md entry first"
+            )
         tag = tag_of(version)
         platforms = parse_platforms(args.platforms)
         if args.write_back and platforms != PLATFORMS:
@@ -405,8 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         written.append(args.out / "canary-gate.rb")
     else:
         (args.out / "canary-gate.rb").unlink(missing_ok=True)
-        print("release.py: no Homebrew formula: it needs the onedir builds of "
-              + ", ".join(f"{o}/{a}" for o, a in ONEDIR_PLATFORMS))
+        print(
+            "release.py: no Homebrew formula: it needs the onedir builds of "
+            + ", ".join(f"{o}/{a}" for o, a in ONEDIR_PLATFORMS)
+        )
     if args.write_back:
         args.krew_template.write_text(krew)
         if formula is not None:

@@ -51,8 +51,7 @@ def run(binary: pathlib.Path, *args: str, env: dict[str, str], expect: list[str]
     out = subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, timeout=120)
     text = out.stdout + out.stderr
     if out.returncode != 0 or any(e not in out.stdout for e in expect):
-        raise SmokeError(f"`kubectl-gate {' '.join(args)}` (exit {out.returncode}) should print "
-                         f"{expect}:\n{text}")
+        raise SmokeError(f"`kubectl-gate {' '.join(args)}` (exit {out.returncode}) should print {expect}:\n{text}")
     print(f"smoke: {binary}: kubectl-gate {' '.join(args)}: ok")
     return out.stdout
 
@@ -75,7 +74,10 @@ def sandbox_checks(binaries: list[pathlib.Path], work: pathlib.Path, env: dict[s
     from sandbox.apiserver import ApiServer
 
     with ApiServer() as server:
-        for path in (ROOT / "deploy" / "crd" / "canarygate.yaml", ROOT / "canarygate" / "data" / "flagger-canary-crd.yaml"):
+        for path in (
+            ROOT / "deploy" / "crd" / "canarygate.yaml",
+            ROOT / "canarygate" / "data" / "flagger-canary-crd.yaml",
+        ):
             for doc in yaml.safe_load_all(path.read_text()):
                 if doc:
                     server.apply(doc)
@@ -94,8 +96,17 @@ def sandbox_checks(binaries: list[pathlib.Path], work: pathlib.Path, env: dict[s
         official.write_text(yaml.safe_dump(doc))
         for binary in binaries:
             run(binary, "list", "-A", env=cluster_env, expect=["smoke"])
-            run(binary, "show", "smoke", "-n", "smoke", "-o", "json", env=cluster_env,
-                expect=['"confirm-promotion"', '"closed"'])
+            run(
+                binary,
+                "show",
+                "smoke",
+                "-n",
+                "smoke",
+                "-o",
+                "json",
+                env=cluster_env,
+                expect=['"confirm-promotion"', '"closed"'],
+            )
             run(binary, "list", "-A", env={**cluster_env, "KUBECONFIG": str(official)}, expect=["smoke"])
 
 

@@ -115,8 +115,16 @@ class Shell:
     def run(self, *args: str, input: str | None = None, ok: tuple[int, ...] = (0,)) -> str:  # noqa: A002
         print(f"$ {' '.join(_quote(a) for a in args)}", flush=True)
         # stderr joins stdout so progress lines and results show in the order they happened
-        proc = subprocess.run([_resolve(args[0]), *args[1:]], input=input, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env=self.env, timeout=120, cwd=ROOT)
+        proc = subprocess.run(
+            [_resolve(args[0]), *args[1:]],
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+            timeout=120,
+            cwd=ROOT,
+        )
         if proc.stdout.strip():
             print(proc.stdout.rstrip("\n"), flush=True)
         if proc.returncode not in ok:
@@ -155,7 +163,9 @@ class Sidecar:
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
             [_resolve("gate-sidecar"), "--listen", f"127.0.0.1:{self.port}", "--kubeconfig", kubeconfig],
-            stdout=log, stderr=log, cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
         )
         log.close()
 
@@ -209,8 +219,7 @@ def main() -> int:
         try:
             sidecar.wait_ready()
             print(f"gate-sidecar {sidecar.version()} ready at {sidecar.url} as {SIDECAR_USER}")
-            step(f"Start the Flagger simulator (time scale {TIME_SCALE}: a 10s interval takes "
-                 f"{10 * TIME_SCALE:g}s)")
+            step(f"Start the Flagger simulator (time scale {TIME_SCALE}: a 10s interval takes {10 * TIME_SCALE:g}s)")
             with FlaggerSimulator(kubeconfig=str(kubeconfig), time_scale=TIME_SCALE, namespaces=[NAMESPACE]):
                 return story(sh, sidecar)
         finally:
@@ -227,14 +236,21 @@ def story(sh: Shell, sidecar: Sidecar) -> int:
     step("Create the CanaryGate and the Flagger Canary it renders (webhooks point at the sidecar)")
     print(CANARYGATE.rstrip())
     sh.run("kubectl", "gate", "apply", "-f", "-", "--endpoint", sidecar.url, input=CANARYGATE)
-    sh.run("kubectl", "wait", "canary/demo", *gate, "--for=jsonpath={.status.phase}=Initialized",
-           f"--timeout={STEP_TIMEOUT}")
+    sh.run(
+        "kubectl",
+        "wait",
+        "canary/demo",
+        *gate,
+        "--for=jsonpath={.status.phase}=Initialized",
+        f"--timeout={STEP_TIMEOUT}",
+    )
     sh.run("kubectl", "gate", "list", "-A")
 
     step("Release version 2: Flagger waits for approval at confirm-rollout")
     sh.run("kubectl", "set", "image", "deployment/demo", "demo=ghcr.io/stefanprodan/podinfo:6.0.1", *gate)
-    sh.run("kubectl", "gate", "wait", "demo", *gate, "--for", "gate=confirm-rollout", "--fresh",
-           "--timeout", STEP_TIMEOUT)
+    sh.run(
+        "kubectl", "gate", "wait", "demo", *gate, "--for", "gate=confirm-rollout", "--fresh", "--timeout", STEP_TIMEOUT
+    )
     sh.run("kubectl", "gate", "show", "demo", *gate)
 
     step("Approve the rollout: open confirm-rollout (for this rollout only)")
@@ -255,22 +271,31 @@ def story(sh: Shell, sidecar: Sidecar) -> int:
 
     step("Release version 3, let it start, then abort it")
     sh.run("kubectl", "set", "image", "deployment/demo", "demo=ghcr.io/stefanprodan/podinfo:6.0.2", *gate)
-    sh.run("kubectl", "gate", "wait", "demo", *gate, "--for", "gate=confirm-rollout", "--fresh",
-           "--timeout", STEP_TIMEOUT)
+    sh.run(
+        "kubectl", "gate", "wait", "demo", *gate, "--for", "gate=confirm-rollout", "--fresh", "--timeout", STEP_TIMEOUT
+    )
     sh.run("kubectl", "gate", "promote", "demo", *gate)
-    sh.run("kubectl", "wait", "canary/demo", *gate, "--for=jsonpath={.status.canaryWeight}=10",
-           f"--timeout={STEP_TIMEOUT}")
+    sh.run(
+        "kubectl", "wait", "canary/demo", *gate, "--for=jsonpath={.status.canaryWeight}=10", f"--timeout={STEP_TIMEOUT}"
+    )
     sh.run("kubectl", "gate", "abort", "demo", *gate, "--reason", "error budget burning")
     sh.run("kubectl", "gate", "wait", "demo", *gate, "--for", "failed", "--timeout", STEP_TIMEOUT)
     sh.run("kubectl", "get", "canaries", *gate)
     sh.run("kubectl", "get", "deployments", *gate, "-o", "wide")
 
     step("Who did what: the Events on the CanaryGate")
-    sh.run("kubectl", "get", "events", *gate, "--field-selector", "involvedObject.kind=CanaryGate",
-           "-o", "custom-columns=REASON:.reason,MESSAGE:.message")
+    sh.run(
+        "kubectl",
+        "get",
+        "events",
+        *gate,
+        "--field-selector",
+        "involvedObject.kind=CanaryGate",
+        "-o",
+        "custom-columns=REASON:.reason,MESSAGE:.message",
+    )
     sh.run("kubectl", "gate", "list", "-A")
-    print("\nDemo complete: version 2 was approved, stepped and promoted; version 3 was aborted and "
-          "rolled back.")
+    print("\nDemo complete: version 2 was approved, stepped and promoted; version 3 was aborted and rolled back.")
     return 0
 
 

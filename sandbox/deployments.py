@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
@@ -37,7 +37,7 @@ READY_ANNOTATION = "sandbox.deployments/ready"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def desired_status(deployment: dict[str, Any], now: str) -> dict[str, Any]:
@@ -56,27 +56,44 @@ def desired_status(deployment: dict[str, Any], now: str) -> dict[str, Any]:
         previous = old.get(kind) or {}
         same = previous.get("status") == status
         unchanged = same and previous.get("reason") == reason
-        return {"type": kind, "status": status, "reason": reason, "message": message,
-                "lastUpdateTime": previous.get("lastUpdateTime", now) if unchanged else now,
-                "lastTransitionTime": previous.get("lastTransitionTime", now) if same else now}
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": previous.get("lastUpdateTime", now) if unchanged else now,
+            "lastTransitionTime": previous.get("lastTransitionTime", now) if same else now,
+        }
 
     name = meta.get("name", "")
     if unready and replicas > 0:  # no replicas wanted: the controller reports the Deployment available
-        conditions = [condition("Available", "False", "MinimumReplicasUnavailable",
-                                "Deployment does not have minimum availability.")]
+        conditions = [
+            condition(
+                "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
+            )
+        ]
     else:
-        conditions = [condition("Available", "True", "MinimumReplicasAvailable",
-                                "Deployment has minimum availability.")]
+        conditions = [
+            condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+        ]
     if hold == "deadline":
-        conditions.append(condition("Progressing", "False", "ProgressDeadlineExceeded",
-                                    f'ReplicaSet "{name}" has timed out progressing.'))
+        conditions.append(
+            condition(
+                "Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.'
+            )
+        )
     else:
-        conditions.append(condition("Progressing", "True", "NewReplicaSetAvailable",
-                                    f'ReplicaSet "{name}" has successfully progressed.'))
+        conditions.append(
+            condition(
+                "Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.'
+            )
+        )
     status: dict[str, Any] = {
         "observedGeneration": int(meta.get("generation") or 0),
-        "replicas": replicas, "updatedReplicas": replicas,
-        "readyReplicas": available, "availableReplicas": available,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": available,
+        "availableReplicas": available,
         "unavailableReplicas": replicas - available,
         "conditions": conditions,
     }
@@ -91,8 +108,10 @@ def desired_status(deployment: dict[str, Any], now: str) -> dict[str, Any]:
 def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     if any(current.get(k) != v for k, v in wanted.items() if k != "conditions"):
         return True
-    if any(k in current and k not in wanted for k in
-           ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas")):
+    if any(
+        k in current and k not in wanted
+        for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas")
+    ):
         return True
     have = {(c.get("type"), c.get("status"), c.get("reason")) for c in current.get("conditions") or []}
     return have != {(c["type"], c["status"], c["reason"]) for c in wanted["conditions"]}
@@ -105,8 +124,9 @@ class DeploymentStatusWriter:
     the watch is reopened after a short pause, so an API server restart is survived.
     """
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, namespaces: list[str] | None = None,
-                 resync: float = 5.0):
+    def __init__(
+        self, api_client: kubernetes.client.ApiClient, *, namespaces: list[str] | None = None, resync: float = 5.0
+    ):
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self.namespaces = namespaces
         self.resync = resync
@@ -173,8 +193,11 @@ class DeploymentStatusWriter:
 
     def _watch(self, namespace: str | None, resource_version: str) -> None:
         watch = kubernetes.watch.Watch()
-        kwargs: dict[str, Any] = {"resource_version": resource_version, "timeout_seconds": int(self.resync),
-                                  "allow_watch_bookmarks": True}
+        kwargs: dict[str, Any] = {
+            "resource_version": resource_version,
+            "timeout_seconds": int(self.resync),
+            "allow_watch_bookmarks": True,
+        }
         func = self.apps.list_namespaced_deployment if namespace else self.apps.list_deployment_for_all_namespaces
         args = (namespace,) if namespace else ()
         deadline = time.monotonic() + self.resync + 5

@@ -42,6 +42,7 @@ def _sandbox():
             handle.close()
         return
     from sandbox.apiserver import ApiServer
+
     with ApiServer() as srv:
         yield srv
 
@@ -49,10 +50,11 @@ def _sandbox():
 @pytest.fixture(scope="session")
 def apiserver(_sandbox):
     if _sandbox is None:
-        pytest.skip("GATE_E2E_KUBECONFIG names a cluster not started by python -m sandbox.cluster: "
-                    "this test needs to mint tokens, read the request log or inject faults")
+        pytest.skip(
+            "GATE_E2E_KUBECONFIG names a cluster not started by python -m sandbox.cluster: "
+            "this test needs to mint tokens, read the request log or inject faults"
+        )
     return _sandbox
-
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +89,18 @@ def namespace(api_client, request):
 def kubectl(kubeconfig, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("kubecache")
 
-    def run(*args: str, input: str | None = None, kubeconfig: str | None = None,  # noqa: A002
-            check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        input: str | None = None,
+        kubeconfig: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
         env = {**os.environ, "KUBECACHEDIR": str(cache_dir), "KUBECONFIG": kubeconfig or default_config}
-        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True, env=env,
-                              timeout=60)
+        proc = subprocess.run([str(KUBECTL), *args], input=input, capture_output=True, text=True, env=env, timeout=60)
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}:\n"
-                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {proc.returncode}:\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+            )
         return proc
 
     default_config = kubeconfig

@@ -64,4 +64,3 @@ def apply_canary(kube: Kube, manifest: dict[str, Any], *, dry_run: bool = False)
         "PUT", CANARIES.path(namespace, name), query=query, body=replacement, resource=CANARIES, name=name
     )
     return "configured", raw
-

@@ -13,9 +13,9 @@ import json
 import re
 import sys
 import time
-from urllib.parse import urlencode
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from canarygate import errors
 from canarygate.kube.resources import Resource
@@ -31,8 +31,13 @@ _SECRET_SHAPES = [
     # NB: a credential-looking value (8+ characters, not only lower-case letters): "basic authentication" stays
     (re.compile(r"\b((?i:bearer|basic))(\s+)(?=[a-z]*[^a-z\s])[A-Za-z0-9._~+/=-]{8,}"), r"\1\2<redacted>"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<redacted>"),
-    (re.compile(r"(?i)(\"?\b(?:[a-z_-]*token|password|passwd|secret|client-?key-?data|apikey|api-key)\b\"?\s*[:=]\s*)"
-                r"(\"[^\"]*\"|'[^']*'|[^\s,;}]+)"), r"\1<redacted>"),
+    (
+        re.compile(
+            r"(?i)(\"?\b(?:[a-z_-]*token|password|passwd|secret|client-?key-?data|apikey|api-key)\b\"?\s*[:=]\s*)"
+            r"(\"[^\"]*\"|'[^']*'|[^\s,;}]+)"
+        ),
+        r"\1<redacted>",
+    ),
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@"), r"\1<redacted>@"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S), "<redacted key>"),
 ]
@@ -99,8 +104,9 @@ class Kube:
         response = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         data = response.read()
         if not 200 <= response.status < 300:
-            raise _scrubbed(translate(response.status, data, resource=resource, name=name, method=method),
-                            self.api_client)
+            raise _scrubbed(
+                translate(response.status, data, resource=resource, name=name, method=method), self.api_client
+            )
         return json.loads(data) if data else {}
 
     def stream(
@@ -177,8 +183,9 @@ class Kube:
         except Exception as e:
             if _is_transport_error(e):
                 host = client.configuration.host
-                raise _scrubbed(errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}"),
-                                client) from e
+                raise _scrubbed(
+                    errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}"), client
+                ) from e
             official = sys.modules.get("kubernetes.client.exceptions")  # NB: loaded if the official client is used
             if official is not None and isinstance(e, official.ApiException):
                 raise _scrubbed(errors.Unreachable(f"the API server connection failed: {e.reason}"), client) from e

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from canarygate import errors
 from canarygate.kube import kubeconfig
-from canarygate.kube.kubeconfig import Overrides
 from canarygate.kube.client import Kube
+from canarygate.kube.kubeconfig import Overrides
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -98,15 +98,25 @@ def connect(settings: Settings = Settings()) -> Connection:
     if settings.in_cluster:
         return _in_cluster(settings, timeout)
     resolved = kubeconfig.resolve(
-        kubeconfig=settings.kubeconfig, context=settings.context, cluster=settings.cluster,
-        user=settings.user, namespace=settings.namespace, overrides=settings.overrides,
+        kubeconfig=settings.kubeconfig,
+        context=settings.context,
+        cluster=settings.cluster,
+        user=settings.user,
+        namespace=settings.namespace,
+        overrides=settings.overrides,
     )
     api = _light_client(resolved) if settings.transport == LIGHT else None
     transport = LIGHT if api is not None else OFFICIAL
     if api is None:
         api = _official_client(resolved)
-    return Connection(Kube(api, timeout=timeout), resolved.namespace, resolved.context_name, resolved.user_name,
-                      api.configuration.host, transport)
+    return Connection(
+        Kube(api, timeout=timeout),
+        resolved.namespace,
+        resolved.context_name,
+        resolved.user_name,
+        api.configuration.host,
+        transport,
+    )
 
 
 def _light_client(resolved: kubeconfig.Resolved):
@@ -139,8 +149,9 @@ def _official_client(resolved: kubeconfig.Resolved):
     root = logging.getLogger()
     root.addFilter(logged)  # NB: the official client logs a failing plugin's output (tokens too) and goes on
     try:
-        loader = config.kube_config.KubeConfigLoader(config_dict=_in_memory(resolved, memory),
-                                                     active_context=resolved.context_name)
+        loader = config.kube_config.KubeConfigLoader(
+            config_dict=_in_memory(resolved, memory), active_context=resolved.context_name
+        )
         loader.load_and_set(configuration)
     except (ConfigException, OSError, ValueError) as e:
         raise errors.ConfigError(f"cannot use the kubeconfig: {scrub(str(e), secrets)}") from None
@@ -150,14 +161,18 @@ def _official_client(resolved: kubeconfig.Resolved):
     has_credential = configuration.api_key.get("BearerToken") or configuration.cert_file
     if isinstance(spec, dict) and not has_credential and not resolved.user.get("token"):
         why = scrub("; ".join(logged.messages), secrets)[-800:]
-        raise errors.ConfigError(f'the exec credential plugin "{spec.get("command")}" of user "{resolved.user_name}" '
-                                 f"gave no credential{f' ({why})' if why else ''}: refusing to go on without one")
+        raise errors.ConfigError(
+            f'the exec credential plugin "{spec.get("command")}" of user "{resolved.user_name}" '
+            f"gave no credential{f' ({why})' if why else ''}: refusing to go on without one"
+        )
     for message in logged.messages:  # anything else it logged, scrubbed
         print(f"warning: {scrub(message, secrets)}", file=sys.stderr)
     _go_proxy(configuration, str(resolved.cluster.get("proxy-url") or ""))
     if light.impersonation_repeated(resolved.user):  # NB: its headers are a dict: one value per header
-        raise errors.ConfigError("impersonating groups or user-extra (--as-group, as-groups) needs the light "
-                                 "transport: unset KUBECTL_GATE_CLIENT")
+        raise errors.ConfigError(
+            "impersonating groups or user-extra (--as-group, as-groups) needs the light "
+            "transport: unset KUBECTL_GATE_CLIENT"
+        )
     api = client.ApiClient(configuration)
     for name, value in light.impersonation_headers(resolved.user).items():  # NB: KubeConfigLoader ignores `as`
         api.set_default_header(name, value)
@@ -181,8 +196,10 @@ def _go_proxy(configuration, proxy_url: str = "") -> None:
         if importlib.util.find_spec("socks") is None:
             from canarygate.kube.client import scrub
 
-            raise errors.ConfigError(f"the official client needs PySocks for the SOCKS proxy {scrub(found)} "
-                                     "(pip install PySocks); the light transport (the CLI's default) needs nothing")
+            raise errors.ConfigError(
+                f"the official client needs PySocks for the SOCKS proxy {scrub(found)} "
+                "(pip install PySocks); the light transport (the CLI's default) needs nothing"
+            )
     configuration.proxy = found
     configuration.no_proxy = None
     configuration.proxy_headers = (light.proxy_headers_for(found) or None) if found else None
@@ -248,8 +265,9 @@ def _in_cluster(settings: Settings, timeout: float | None) -> Connection:
         raise errors.ConfigError(f"cannot read the in-cluster config: {e}") from e
     _go_proxy(configuration)
     namespace = settings.namespace or _in_cluster_namespace()
-    return Connection(Kube(client.ApiClient(configuration), timeout=timeout), namespace, "in-cluster", "",
-                      configuration.host)
+    return Connection(
+        Kube(client.ApiClient(configuration), timeout=timeout), namespace, "in-cluster", "", configuration.host
+    )
 
 
 def _in_cluster_namespace() -> str:

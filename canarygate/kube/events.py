@@ -58,14 +58,17 @@ def list_events(kube: Kube, namespace: str, name: str, *, kind: str | None = KIN
     """Events about the object ``kind``/``name`` in ``namespace``, oldest first; every kind of object
     with that name when ``kind`` is None (one request for a CanaryGate and its same-named Canary).
     Empty when Events may not be listed."""
-    selector = f"involvedObject.name={name}" if kind is None else f"involvedObject.kind={kind},involvedObject.name={name}"
+    selector = (
+        f"involvedObject.name={name}" if kind is None else f"involvedObject.kind={kind},involvedObject.name={name}"
+    )
     try:
         raw = kube.request("GET", EVENTS.path(namespace), query=[("fieldSelector", selector)], resource=EVENTS)
     except (errors.Forbidden, errors.NotFound):
         return []
     # NB: filter here too: a server may ignore a field selector it does not index.
     items = [
-        e for e in raw.get("items") or ()
+        e
+        for e in raw.get("items") or ()
         if (e.get("involvedObject") or {}).get("name") == name
         and (kind is None or (e.get("involvedObject") or {}).get("kind") == kind)
     ]

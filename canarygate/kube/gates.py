@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from canarygate import errors, gates, rollouts
@@ -89,8 +89,12 @@ def write_live_change(
         }
         try:
             raw = kube.request(
-                "PATCH", CANARYGATES.path(namespace, name), body=patch, content_type=MERGE_PATCH,
-                resource=CANARYGATES, name=name,
+                "PATCH",
+                CANARYGATES.path(namespace, name),
+                body=patch,
+                content_type=MERGE_PATCH,
+                resource=CANARYGATES,
+                name=name,
             )
         except errors.Conflict:
             if on_conflict:
@@ -146,11 +150,17 @@ def replace_live_change(kube: Kube, gate: CanaryGate, expected: LiveChange, new:
     """
     path = _annotation_path(expected.gate)
     ops: list[dict[str, Any]] = [{"op": "test", "path": path, "value": stored_text(gate, expected)}]
-    ops.append({"op": "remove", "path": path} if new is None else {"op": "replace", "path": path, "value": new.encode()})
+    ops.append(
+        {"op": "remove", "path": path} if new is None else {"op": "replace", "path": path, "value": new.encode()}
+    )
     try:
         kube.request(
-            "PATCH", CANARYGATES.path(gate.namespace, gate.name), body=ops, content_type=JSON_PATCH,
-            resource=CANARYGATES, name=gate.name,
+            "PATCH",
+            CANARYGATES.path(gate.namespace, gate.name),
+            body=ops,
+            content_type=JSON_PATCH,
+            resource=CANARYGATES,
+            name=gate.name,
         )
     except (errors.Invalid, errors.Conflict, errors.NotFound):
         return False  # NB: a failed JSON-patch test is 422 Invalid on kube-apiserver.
@@ -160,8 +170,12 @@ def replace_live_change(kube: Kube, gate: CanaryGate, expected: LiveChange, new:
 def patch_gate_status(kube: Kube, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
     """Merge ``status`` into the CanaryGate's status subresource."""
     return kube.request(
-        "PATCH", CANARYGATES.path(namespace, name, "status"), body={"status": status},
-        content_type=MERGE_PATCH, resource=CANARYGATES, name=name,
+        "PATCH",
+        CANARYGATES.path(namespace, name, "status"),
+        body={"status": status},
+        content_type=MERGE_PATCH,
+        resource=CANARYGATES,
+        name=name,
     )
 
 
@@ -189,8 +203,13 @@ def apply_gate(kube: Kube, manifest: dict[str, Any], *, dry_run: bool = False) -
     if meta.get("labels") or meta.get("annotations"):
         patch["metadata"] = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
     raw = kube.request(
-        "PATCH", CANARYGATES.path(namespace, name), query=query, body=patch, content_type=MERGE_PATCH,
-        resource=CANARYGATES, name=name,
+        "PATCH",
+        CANARYGATES.path(namespace, name),
+        query=query,
+        body=patch,
+        content_type=MERGE_PATCH,
+        resource=CANARYGATES,
+        name=name,
     )
     changed = raw.get("spec") != old_spec or any(
         (existing.raw.get("metadata") or {}).get(k, {}) != (raw.get("metadata") or {}).get(k, {})

@@ -24,7 +24,11 @@ def can_i(kube: Kube, *, verb: str, group: str, resource: str, namespace: str = 
         "kind": SELF_SUBJECT_ACCESS_REVIEWS.kind,
         "spec": {
             "resourceAttributes": {
-                "verb": verb, "group": group, "resource": resource, "namespace": namespace, "name": name,
+                "verb": verb,
+                "group": group,
+                "resource": resource,
+                "namespace": namespace,
+                "name": name,
             }
         },
     }

@@ -219,8 +219,9 @@ class Informer:
     # -- steps ---------------------------------------------------------------------------------
     def _list(self) -> None:
         try:
-            raw = self.kube.request("GET", self.resource.path(self.namespace), query=self._selector(),
-                                    resource=self.resource)
+            raw = self.kube.request(
+                "GET", self.resource.path(self.namespace), query=self._selector(), resource=self.resource
+            )
         except errors.CrdMissing:
             if not self.missing_ok:
                 raise
@@ -253,8 +254,12 @@ class Informer:
         silence = self.max_silence
         read_timeout = timeout + 15.0 if silence is None else silence
         self._reopening = False
-        stream = self.kube.stream(self.resource.path(self.namespace), query=query,
-                                  timeout=(min(5.0, read_timeout), read_timeout), on_open=self._opened)
+        stream = self.kube.stream(
+            self.resource.path(self.namespace),
+            query=query,
+            timeout=(min(5.0, read_timeout), read_timeout),
+            on_open=self._opened,
+        )
         # NB: the request goes out on the first next(), which returns only with the first event; a
         # watch being opened counts as open (a refused connection fails at once, a slow one within
         # the connect timeout), so a quiet, healthy watch does not look like a lost API server.
@@ -462,6 +467,14 @@ def follow_object(
         if (obj.get("metadata") or {}).get("name") == name:
             report(None if kind == DELETED else obj)
 
-    return Informer(kube, resource, namespace=namespace, on_list=on_list, on_event=on_event,
-                    watch_timeout=watch_timeout, backoff=backoff, field_selector=f"metadata.name={name}",
-                    fatal=fatal)
+    return Informer(
+        kube,
+        resource,
+        namespace=namespace,
+        on_list=on_list,
+        on_event=on_event,
+        watch_timeout=watch_timeout,
+        backoff=backoff,
+        field_selector=f"metadata.name={name}",
+        fatal=fatal,
+    )

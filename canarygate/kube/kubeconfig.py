@@ -40,18 +40,43 @@ _EXTRA = "a mapping of lists of strings"
 _ENV = "a list of {name, value} (strings)"
 _FIELDS: dict[str, dict[str, str]] = {
     "clusters": {
-        "server": _STR, "tls-server-name": _STR, "insecure-skip-tls-verify": _BOOL, "certificate-authority": _STR,
-        "certificate-authority-data": _STR, "proxy-url": _STR, "disable-compression": _BOOL, "extensions": "a list",
+        "server": _STR,
+        "tls-server-name": _STR,
+        "insecure-skip-tls-verify": _BOOL,
+        "certificate-authority": _STR,
+        "certificate-authority-data": _STR,
+        "proxy-url": _STR,
+        "disable-compression": _BOOL,
+        "extensions": "a list",
     },
     "contexts": {"cluster": _STR, "user": _STR, "namespace": _STR, "extensions": "a list"},
     "users": {
-        "client-certificate": _STR, "client-certificate-data": _STR, "client-key": _STR, "client-key-data": _STR,
-        "token": _STR, "tokenFile": _STR, "as": _STR, "as-uid": _STR, "as-groups": _STRS, "as-user-extra": _EXTRA,
-        "username": _STR, "password": _STR, "auth-provider": _MAP, "exec": _MAP, "extensions": "a list",
+        "client-certificate": _STR,
+        "client-certificate-data": _STR,
+        "client-key": _STR,
+        "client-key-data": _STR,
+        "token": _STR,
+        "tokenFile": _STR,
+        "as": _STR,
+        "as-uid": _STR,
+        "as-groups": _STRS,
+        "as-user-extra": _EXTRA,
+        "username": _STR,
+        "password": _STR,
+        "auth-provider": _MAP,
+        "exec": _MAP,
+        "extensions": "a list",
     },
 }
-_EXEC_FIELDS = {"command": _STR, "args": _STRS, "apiVersion": _STR, "installHint": _STR,
-                "provideClusterInfo": _BOOL, "interactiveMode": _STR, "env": _ENV}
+_EXEC_FIELDS = {
+    "command": _STR,
+    "args": _STRS,
+    "apiVersion": _STR,
+    "installHint": _STR,
+    "provideClusterInfo": _BOOL,
+    "interactiveMode": _STR,
+    "env": _ENV,
+}
 #: Fields whose value is never shown in a message.
 SECRET_FIELDS = frozenset({"token", "password", "client-key-data", "client-certificate-data"})
 _PATH_KEYS = {
@@ -100,7 +125,8 @@ def load(files: list[str]) -> dict[str, Any]:
         found = True
         if data.get("current-context") is not None and not isinstance(data["current-context"], str):
             raise errors.ConfigError(
-                f"the kubeconfig {path}: current-context must be a string, not {_kind(data['current-context'])}")
+                f"the kubeconfig {path}: current-context must be a string, not {_kind(data['current-context'])}"
+            )
         base = os.path.dirname(os.path.abspath(full))
         if data.get("current-context") and not merged["current-context"]:
             merged["current-context"] = str(data["current-context"])
@@ -115,8 +141,9 @@ def load(files: list[str]) -> dict[str, Any]:
                 name = entry.get("name") if isinstance(entry, dict) else None
                 if name in here:
                     # NB: kubectl refuses the file too, printing every entry, tokens included; we do not
-                    raise errors.ConfigError(f'the kubeconfig {path}: two {section} are named "{name}" '
-                                             "(kubectl refuses this file too)")
+                    raise errors.ConfigError(
+                        f'the kubeconfig {path}: two {section} are named "{name}" (kubectl refuses this file too)'
+                    )
                 here.add(name)
                 if not name or name in seen[section]:
                     continue
@@ -174,7 +201,8 @@ def _fits(value: Any, expected: str) -> bool:
         return isinstance(value, dict) and all(_fits(v, _STRS) for v in value.values())
     if expected == _ENV:
         return isinstance(value, list) and all(
-            v is None or (isinstance(v, dict) and _is_str(v.get("name")) and _is_str(v.get("value"))) for v in value)
+            v is None or (isinstance(v, dict) and _is_str(v.get("name")) and _is_str(v.get("value"))) for v in value
+        )
     return isinstance(value, list)
 
 
@@ -197,8 +225,10 @@ def _decoded(section: str, body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(spec.get("args"), list):
             spec["args"] = _strings(spec["args"])
         if isinstance(spec.get("env"), list):
-            spec["env"] = [{**(item or {}), "name": (item or {}).get("name") or "",
-                            "value": (item or {}).get("value") or ""} for item in spec["env"]]
+            spec["env"] = [
+                {**(item or {}), "name": (item or {}).get("name") or "", "value": (item or {}).get("value") or ""}
+                for item in spec["env"]
+            ]
         body["exec"] = spec
     return body
 
@@ -207,8 +237,9 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
     """ConfigError naming the file, the entry and the field when a typed field has the wrong type."""
     inner = section[:-1]
     if not isinstance(entry, dict):
-        raise errors.ConfigError(f"the kubeconfig {path}: each of {section} must be a mapping, "
-                                 f"not {_kind(entry, secret=section == 'users')}")
+        raise errors.ConfigError(
+            f"the kubeconfig {path}: each of {section} must be a mapping, not {_kind(entry, secret=section == 'users')}"
+        )
     name = entry.get("name")
     if not isinstance(name, (str, type(None))):
         raise errors.ConfigError(f"the kubeconfig {path}: a {inner} name must be a string, not {_kind(name)}")
@@ -220,16 +251,18 @@ def _check_entry(path: str, section: str, entry: Any) -> None:
         raise errors.ConfigError(f"{where}: {inner} must be a mapping, not {_kind(body, secret=section == 'users')}")
     checks = [(key, body[key], expected) for key, expected in _FIELDS[section].items() if key in body]
     if section == "users" and isinstance(body.get("exec"), dict):
-        checks += [(f"exec.{key}", body["exec"][key], expected) for key, expected in _EXEC_FIELDS.items()
-                   if key in body["exec"]]
+        checks += [
+            (f"exec.{key}", body["exec"][key], expected)
+            for key, expected in _EXEC_FIELDS.items()
+            if key in body["exec"]
+        ]
     for key, value, expected in checks:
         if not _fits(value, expected):
             # NB: only type mismatches get here: client-go's decoding refuses each of them, whole file.
             # NB: a user's values are never shown (a token or an env secret typed in the wrong place)
             shown = _described(value, expected, secret=section == "users" or key in SECRET_FIELDS)
             raise errors.ConfigError(
-                f"{where}: field {key} must be {expected}, not {shown} "
-                "(kubectl refuses this file too)"
+                f"{where}: field {key} must be {expected}, not {shown} (kubectl refuses this file too)"
             )
 
 
@@ -360,8 +393,11 @@ def resolve(
         # NB: kubectl --server URL --token T needs no kubeconfig: an empty context, cluster and user
         by_name["clusters"][""], by_name["users"][""] = {}, {}
         by_name["contexts"][""] = {"cluster": "", "user": ""}
-        merged = {**merged, "clusters": [*merged["clusters"], {"name": "", "cluster": {}}],
-                  "users": [*merged["users"], {"name": "", "user": {}}]}
+        merged = {
+            **merged,
+            "clusters": [*merged["clusters"], {"name": "", "cluster": {}}],
+            "users": [*merged["users"], {"name": "", "user": {}}],
+        }
     elif not context_name:
         raise errors.ConfigError("the kubeconfig has no current context: pass --context")
     if context_name not in by_name["contexts"]:
@@ -410,9 +446,13 @@ def scheme(server: str) -> str:
 
 def credentials(user: dict[str, Any]) -> list[str]:
     """The kinds of credentials ``user`` carries (empty: anonymous)."""
-    kinds = [("token", ("token", "tokenFile")), ("basic auth", ("username", "password")),
-             ("client certificate", ("client-certificate", "client-certificate-data", "client-key", "client-key-data")),
-             ("exec plugin", ("exec",)), ("auth-provider", ("auth-provider",))]
+    kinds = [
+        ("token", ("token", "tokenFile")),
+        ("basic auth", ("username", "password")),
+        ("client certificate", ("client-certificate", "client-certificate-data", "client-key", "client-key-data")),
+        ("exec plugin", ("exec",)),
+        ("auth-provider", ("auth-provider",)),
+    ]
     return [kind for kind, keys in kinds if any(user.get(k) for k in keys)]
 
 
@@ -434,39 +474,52 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
         raise errors.ConfigError(
             f'refusing to send the credentials of user "{name}" ({", ".join(sent)}) over plain http to '
             f'{server} (cluster "{cluster_name}"): kubectl never sends credentials over http '
-            "either. Use the cluster's https:// address.")
+            "either. Use the cluster's https:// address."
+        )
     proxy = str(cluster.get("proxy-url") or "")
     proxy_scheme = proxy.partition("://")[0].lower() if "://" in proxy else ""
     if proxy and proxy_scheme not in ("http", "https", "socks5"):
         shown = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1<redacted>@", proxy)  # NB: kubectl prints the password
-        why = (f'unsupported scheme "{proxy_scheme}", must be http, https, or socks5' if proxy_scheme
-               else f"could not parse: {shown}")
-        raise errors.ConfigError(f'invalid \'proxy-url\' "{shown}" for cluster "{cluster_name}": {why} '
-                                 "(kubectl refuses this too)")
+        why = (
+            f'unsupported scheme "{proxy_scheme}", must be http, https, or socks5'
+            if proxy_scheme
+            else f"could not parse: {shown}"
+        )
+        raise errors.ConfigError(
+            f'invalid \'proxy-url\' "{shown}" for cluster "{cluster_name}": {why} (kubectl refuses this too)'
+        )
     if cluster.get("insecure-skip-tls-verify") is True and (
-            cluster.get("certificate-authority") or cluster.get("certificate-authority-data")):
+        cluster.get("certificate-authority") or cluster.get("certificate-authority-data")
+    ):
         raise errors.ConfigError(
             f'the kubeconfig\'s cluster "{cluster_name}" has both a certificate-authority and '
             "insecure-skip-tls-verify: true (kubectl refuses this too: specifying a root certificates file with "
-            "the insecure flag is not allowed). Remove one of them.")
+            "the insecure flag is not allowed). Remove one of them."
+        )
     if cluster.get("certificate-authority") and cluster.get("certificate-authority-data"):
         raise errors.ConfigError(
             f'the kubeconfig\'s cluster "{cluster_name}" cannot be used (kubectl refuses it too: '
             f"certificate-authority-data and certificate-authority are both specified for {cluster_name}. "
-            "certificate-authority-data will override.)")
+            "certificate-authority-data will override.)"
+        )
     problems = []
     if user.get("client-certificate") or user.get("client-certificate-data"):
         if user.get("client-certificate") and user.get("client-certificate-data"):
-            problems.append(f"client-cert-data and client-cert are both specified for {name}. "
-                            "client-cert-data will override.")
+            problems.append(
+                f"client-cert-data and client-cert are both specified for {name}. client-cert-data will override."
+            )
         if user.get("client-key") and user.get("client-key-data"):
-            problems.append(f"client-key-data and client-key are both specified for {name}; "
-                            "client-key-data will override")
+            problems.append(
+                f"client-key-data and client-key are both specified for {name}; client-key-data will override"
+            )
         if not (user.get("client-key") or user.get("client-key-data")):
-            problems.append(f"client-key-data or client-key must be specified for {name} to use the clientCert "
-                            "authentication method.")
+            problems.append(
+                f"client-key-data or client-key must be specified for {name} to use the clientCert "
+                "authentication method."
+            )
     methods = (["token"] if user.get("token") else []) + (
-        ["basicAuth"] if user.get("username") or user.get("password") else [])
+        ["basicAuth"] if user.get("username") or user.get("password") else []
+    )
     spec = user.get("exec")
     if isinstance(spec, dict):
         if user.get("auth-provider"):
@@ -483,18 +536,24 @@ def _check_usable(cluster_name: str, cluster: dict[str, Any], name: str, user: d
         elif mode not in ("Never", "IfAvailable", "Always"):
             problems.append(f"invalid interactiveMode for {name}: {mode!r}".replace("'", '"'))
     if len(methods) > 1:
-        problems.append(f"more than one authentication method found for {name}; found [{' '.join(methods)}], "
-                        "only one is allowed")
+        problems.append(
+            f"more than one authentication method found for {name}; found [{' '.join(methods)}], only one is allowed"
+        )
     if (user.get("as-uid") or user.get("as-groups") or user.get("as-user-extra")) and not user.get("as"):
         problems.append(f"requesting uid, groups or user-extra for {name} without impersonating a user")
     if problems:
-        raise errors.ConfigError(f'the kubeconfig\'s user "{name}" cannot be used (kubectl refuses this user too: '
-                                 + "; ".join(problems) + ")")
+        raise errors.ConfigError(
+            f'the kubeconfig\'s user "{name}" cannot be used (kubectl refuses this user too: '
+            + "; ".join(problems)
+            + ")"
+        )
 
 
 #: client-go's defaults for an exec plugin's interactiveMode: only the older API versions have one.
-_DEFAULT_MODE = {"client.authentication.k8s.io/v1beta1": "IfAvailable",
-                 "client.authentication.k8s.io/v1alpha1": "IfAvailable"}
+_DEFAULT_MODE = {
+    "client.authentication.k8s.io/v1beta1": "IfAvailable",
+    "client.authentication.k8s.io/v1alpha1": "IfAvailable",
+}
 
 
 def _unknown(kind: str, name: str, known: dict[str, Any], where: str = "") -> errors.ConfigError:

@@ -101,8 +101,10 @@ def target(resolved: Resolved) -> Target:
     for what, value in (("token", token), ("username", usr.get("username")), ("password", usr.get("password"))):
         if value and any(ord(c) < 32 or ord(c) == 127 for c in str(value)):
             # NB: it would go into a header: http.client refuses it with the value in the message (Go too)
-            raise errors.ConfigError(f'the {what} of user "{resolved.user_name}" contains a line break or another '
-                                     "control character: it cannot be sent in a header")
+            raise errors.ConfigError(
+                f'the {what} of user "{resolved.user_name}" contains a line break or another '
+                "control character: it cannot be sent in a header"
+            )
     secrets = []
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -113,8 +115,10 @@ def target(resolved: Resolved) -> Target:
         secrets += [str(usr.get("password") or ""), headers["Authorization"].split(" ", 1)[1]]
     if cert and ssl_context is not None:
         if key is None:
-            raise errors.ConfigError(f"client-key-data or client-key must be specified for {resolved.user_name} "
-                                     "to use the clientCert authentication method")
+            raise errors.ConfigError(
+                f"client-key-data or client-key must be specified for {resolved.user_name} "
+                "to use the clientCert authentication method"
+            )
         for (kind, value), what in ((cert, "client-cert"), (key, "client-key")):
             if kind == "file":
                 _read(value, what, resolved.user_name)
@@ -128,8 +132,17 @@ def target(resolved: Resolved) -> Target:
             secrets += [h[6:] for h in proxy_headers.values()]
             proxy = f"http://{parts.hostname}:{parts.port or 80}"
     headers.update(impersonation_headers(usr))
-    return Target(server.rstrip("/"), headers, ssl_context, resolved.cluster_name, proxy, proxy_headers,
-                  str(cl.get("tls-server-name") or ""), tuple(s for s in secrets if s), impersonation_repeated(usr))
+    return Target(
+        server.rstrip("/"),
+        headers,
+        ssl_context,
+        resolved.cluster_name,
+        proxy,
+        proxy_headers,
+        str(cl.get("tls-server-name") or ""),
+        tuple(s for s in secrets if s),
+        impersonation_repeated(usr),
+    )
 
 
 def impersonation_headers(user: dict[str, Any]) -> dict[str, str]:
@@ -168,15 +181,19 @@ def _tls(resolved: Resolved) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cadata=base64.b64decode(cl["certificate-authority-data"]).decode())
         except (ValueError, ssl.SSLError) as e:
-            raise errors.ConfigError(f'the kubeconfig\'s cluster "{resolved.cluster_name}": '
-                                     f"certificate-authority-data is not a base64 PEM certificate ({e})") from None
+            raise errors.ConfigError(
+                f'the kubeconfig\'s cluster "{resolved.cluster_name}": '
+                f"certificate-authority-data is not a base64 PEM certificate ({e})"
+            ) from None
     elif cl.get("certificate-authority"):
         _read(cl["certificate-authority"], "certificate-authority", resolved.cluster_name)
         try:
             context.load_verify_locations(cafile=cl["certificate-authority"])
         except ssl.SSLError as e:
-            raise errors.ConfigError(f"certificate-authority {cl['certificate-authority']} for "
-                                     f"{resolved.cluster_name} is not a PEM certificate ({e})") from None
+            raise errors.ConfigError(
+                f"certificate-authority {cl['certificate-authority']} for "
+                f"{resolved.cluster_name} is not a PEM certificate ({e})"
+            ) from None
     else:
         # NB: the system CA store (~20 ms to load) only when the kubeconfig names no CA of its own.
         context.load_default_certs()
@@ -294,9 +311,14 @@ def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes
     info = {"apiVersion": api_version, "kind": "ExecCredential", "spec": {"interactive": interactive}}
     env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
     try:
-        done = subprocess.run([command, *(spec.get("args") or ())], env=env, stdout=subprocess.PIPE,
-                              stderr=None if interactive else subprocess.PIPE, timeout=EXEC_TIMEOUT,
-                              stdin=None if interactive else subprocess.DEVNULL)
+        done = subprocess.run(
+            [command, *(spec.get("args") or ())],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=None if interactive else subprocess.PIPE,
+            timeout=EXEC_TIMEOUT,
+            stdin=None if interactive else subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         hint = str(spec.get("installHint") or "")
         raise errors.ConfigError(f"{where}: executable {command} not found" + (f"\n{hint}" if hint else "")) from None
@@ -314,8 +336,10 @@ def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes
     if not isinstance(answer, dict) or answer.get("kind") != "ExecCredential":
         raise errors.ConfigError(f"{where} printed JSON that is not an ExecCredential")
     if answer.get("apiVersion") != api_version:
-        raise errors.ConfigError(f"{where} is configured to use API version {api_version}, "
-                                 f"plugin returned version {str(answer.get('apiVersion'))[:80]}")
+        raise errors.ConfigError(
+            f"{where} is configured to use API version {api_version}, "
+            f"plugin returned version {str(answer.get('apiVersion'))[:80]}"
+        )
     status = answer.get("status") if isinstance(answer.get("status"), dict) else {}
     token = status.get("token") if isinstance(status.get("token"), str) else ""
     cert = status.get("clientCertificateData") if isinstance(status.get("clientCertificateData"), str) else ""
@@ -435,8 +459,8 @@ def _split_host_port(entry: str) -> tuple[str, str]:
     """Go's net.SplitHostPort, or (entry, "") when it is not host:port (a bare name or IPv6 address)."""
     if entry.startswith("["):
         close = entry.find("]")
-        if close > 0 and entry[close + 1:close + 2] == ":":
-            return entry[1:close], entry[close + 2:]
+        if close > 0 and entry[close + 1 : close + 2] == ":":
+            return entry[1:close], entry[close + 2 :]
         return entry, ""
     if entry.count(":") == 1:
         name, _, port = entry.partition(":")
@@ -633,8 +657,9 @@ class LightApiClient:
             return f"http://{self._netloc}{url}"
         return url
 
-    def param_serialize(self, *, method, resource_path, query_params=(), header_params=None, body=None,
-                        auth_settings=None, **_: Any):
+    def param_serialize(
+        self, *, method, resource_path, query_params=(), header_params=None, body=None, auth_settings=None, **_: Any
+    ):
         query = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in query_params]
         url = self._prefix + resource_path + ("?" + urlencode(query) if query else "")
         headers = {**self.target.headers, **(header_params or {})}

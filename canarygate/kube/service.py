@@ -16,6 +16,9 @@ def connect_service(
 
     ``kubeconfig`` None: ``KUBECONFIG`` (merged as kubectl does) or ~/.kube/config.
     """
-    connection = connect(Settings(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
-                                  request_timeout=timeout, transport=OFFICIAL))
+    connection = connect(
+        Settings(
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, request_timeout=timeout, transport=OFFICIAL
+        )
+    )
     return connection.kube, connection.server

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-
-from dataclasses import replace
 
 from canarygate import errors, readiness, rollouts
 from canarygate.kube.client import Kube
@@ -30,10 +29,14 @@ def canary_readiness(kube: Kube, canary: Canary, *, now: datetime) -> list[readi
     deadline, canary_t, primary_t = readiness.thresholds(canary.raw)
     out = []
     try:
-        for role, name, threshold in (("canary", ref["name"], canary_t), ("primary", f"{ref['name']}-primary", primary_t)):
+        for role, name, threshold in (
+            ("canary", ref["name"], canary_t),
+            ("primary", f"{ref['name']}-primary", primary_t),
+        ):
             deployment = get_deployment(kube, canary.namespace, name)
             judged = readiness.deployment_readiness(
-                deployment, role=role, name=name, now=now, deadline_seconds=deadline, threshold=threshold)
+                deployment, role=role, name=name, now=now, deadline_seconds=deadline, threshold=threshold
+            )
             out.append(replace(judged, template=rollouts.template_hash(deployment)))
     except errors.GateError:
         return []  # e.g. not allowed to read Deployments: readiness is simply not shown

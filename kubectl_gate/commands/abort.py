@@ -22,9 +22,7 @@ PROMOTING = frozenset({"Promoting", "Finalising"})
 WAITING = "Waiting"
 
 #: What the user is told after an abort while Waiting.
-WAITING_OUTCOME = (
-    "Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
-)
+WAITING_OUTCOME = "Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
 
 
 def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str], list[str]]:
@@ -53,13 +51,29 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
             f"Canary {target} has no rollout in progress ({phase}): nothing to abort "
             f"(to roll back the next release on sight: kubectl gate open rollback {name})"
         )
-    change_gate(gctx, name, gate_names.ROLLBACK, gate_names.OPENED, scope=SCOPE_ROLLOUT, reason=reason,
-                event_reason="Aborted", namespace=view.gate.namespace)
+    change_gate(
+        gctx,
+        name,
+        gate_names.ROLLBACK,
+        gate_names.OPENED,
+        scope=SCOPE_ROLLOUT,
+        reason=reason,
+        event_reason="Aborted",
+        namespace=view.gate.namespace,
+    )
     changes = [f"{gate_names.ROLLBACK} opened for this rollout"]
     if canary.phase == WAITING:
         try:
-            change_gate(gctx, name, gate_names.CONFIRM_ROLLOUT, gate_names.OPENED, scope=SCOPE_STEP, reason=reason,
-                        event_reason="Aborted", namespace=view.gate.namespace)
+            change_gate(
+                gctx,
+                name,
+                gate_names.CONFIRM_ROLLOUT,
+                gate_names.OPENED,
+                scope=SCOPE_STEP,
+                reason=reason,
+                event_reason="Aborted",
+                namespace=view.gate.namespace,
+            )
         except errors.GateError as e:
             raise type(e)(
                 f"{e}\nThe rollback gate is open for this rollout, but confirm-rollout could not be opened: "
@@ -75,8 +89,14 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
 @kube_options
 @pass_gate_ctx
-def abort_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, reason: str,
-                  selector: str | None, all_in_namespace: bool) -> None:
+def abort_command(
+    gctx: GateContext,
+    names: tuple[str, ...],
+    deployment: str | None,
+    reason: str,
+    selector: str | None,
+    all_in_namespace: bool,
+) -> None:
     """End the rollout of CanaryGate NAME by a rollback: open its rollback gate for this rollout,
     so Flagger rolls back on its next check. Abort cannot stop a promotion already under way
     (phase Promoting or Finalising): the new revision is then being copied to the primary.
@@ -97,8 +117,10 @@ def abort_command(gctx: GateContext, names: tuple[str, ...], deployment: str | N
 def _abort_one(gctx: GateContext, name: str, reason: str) -> None:
     phase, changes, not_ready = abort(gctx, name, reason=reason)
     for text in not_ready:
-        gctx.err(f"note: {text}. The rollback gate is read once it is ready; nothing Canary Gate writes "
-                 f"reaches Flagger before then (a new revision of the Deployment does: Flagger restarts the analysis)")
+        gctx.err(
+            f"note: {text}. The rollback gate is read once it is ready; nothing Canary Gate writes "
+            f"reaches Flagger before then (a new revision of the Deployment does: Flagger restarts the analysis)"
+        )
     if phase == WAITING:
         gctx.out(f"canarygate/{name} aborted while Waiting: {' and '.join(changes)}")
         gctx.out(f"{WAITING_OUTCOME}." if not not_ready else "Flagger starts and rolls back the rollout once ready.")

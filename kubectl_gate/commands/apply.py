@@ -73,12 +73,14 @@ def read_documents(paths: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
             if doc.get("kind") == "List":
                 items = doc.get("items") or []
                 if not isinstance(items, list):
-                    raise errors.InvalidGate(f"{where}: items of a List must be a list, not {_what(items)}; "
-                                             "nothing was applied")
+                    raise errors.InvalidGate(
+                        f"{where}: items of a List must be a list, not {_what(items)}; nothing was applied"
+                    )
                 for number, item in enumerate(items):
                     if not isinstance(item, dict):
-                        raise errors.InvalidGate(f"{where}: items[{number}] is {_what(item)}, not a Kubernetes "
-                                                 "object; nothing was applied")
+                        raise errors.InvalidGate(
+                            f"{where}: items[{number}] is {_what(item)}, not a Kubernetes object; nothing was applied"
+                        )
                     documents.append((f"{where} items[{number}]", item))
             elif doc:
                 documents.append((where, doc))
@@ -114,9 +116,7 @@ def _read(path: str) -> str:
         ) from None
 
 
-def render_documents(
-    gctx: GateContext, paths: tuple[str, ...], *, namespace: str, endpoint: str
-) -> list[Rendered]:
+def render_documents(gctx: GateContext, paths: tuple[str, ...], *, namespace: str, endpoint: str) -> list[Rendered]:
     """Render every CanaryGate found; InvalidGate listing every problem when any document is bad."""
     documents = read_documents(paths)
     rendered, problems = [], []
@@ -150,15 +150,20 @@ def render_documents(
             problems.append(f"{source}: CanaryGate {name}: a field has the wrong type ({type(e).__name__}: {e})")
             continue
         for hook_name, hook_type in rendering.shared_hook_types(gate):
-            gctx.err(f"warning: {source}: CanaryGate {gate.ref}: your webhook {hook_name!r} is of type {hook_type}, "
-                     f"which Canary Gate renders too: Flagger goes on only when both pass, so it can hold the "
-                     f"rollout while the gate is opened, and kubectl gate promote cannot open it")
+            gctx.err(
+                f"warning: {source}: CanaryGate {gate.ref}: your webhook {hook_name!r} is of type {hook_type}, "
+                f"which Canary Gate renders too: Flagger goes on only when both pass, so it can hold the "
+                f"rollout while the gate is opened, and kubectl gate promote cannot open it"
+            )
         for problem in rendering.check_canary(canary):
             problems.append(f"{source}: CanaryGate {gate.ref}: the rendered Canary is invalid for Flagger: {problem}")
         rendered.append(Rendered(source, doc, canary))
     if problems:
-        checked = [str((doc.get("metadata") or {}).get("name")) for _, doc in documents
-                   if isinstance(doc.get("metadata"), dict) and doc.get("kind") == KIND]
+        checked = [
+            str((doc.get("metadata") or {}).get("name"))
+            for _, doc in documents
+            if isinstance(doc.get("metadata"), dict) and doc.get("kind") == KIND
+        ]
         listed = f" (none of the CanaryGates {', '.join(checked)})" if len(checked) > 1 else ""
         raise errors.InvalidGate(f"nothing was applied{listed}:\n  " + "\n  ".join(problems))
     if not rendered:
@@ -179,8 +184,14 @@ def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | 
     from canarygate.kube import canaries, gates
 
     results: list[tuple[str, str, dict]] = []
-    planned = [(f"canarygate.piggysec.com/{item.gate['metadata']['name']}",
-                f"canary.flagger.app/{item.canary['metadata']['name']}", item) for item in items]
+    planned = [
+        (
+            f"canarygate.piggysec.com/{item.gate['metadata']['name']}",
+            f"canary.flagger.app/{item.canary['metadata']['name']}",
+            item,
+        )
+        for item in items
+    ]
     server_dry = dry_run == "server"
     suffix = " (server dry run)" if server_dry else ""
     for index, (gate_ref, canary_ref, item) in enumerate(planned):
@@ -188,17 +199,29 @@ def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | 
             results.append((gate_ref, "configured (dry run)", item.gate))
             results.append((canary_ref, "configured (dry run)", item.canary))
             continue
-        for ref, write, obj in ((gate_ref, gates.apply_gate, item.gate), (canary_ref, canaries.apply_canary, item.canary)):
+        for ref, write, obj in (
+            (gate_ref, gates.apply_gate, item.gate),
+            (canary_ref, canaries.apply_canary, item.canary),
+        ):
             try:
                 outcome, written = write(gctx.kube, obj, dry_run=server_dry)
             except errors.GateError as e:
                 if not results:
                     raise
-                later = [r for _, _, it in planned[index + 1:] for r in (f"canarygate.piggysec.com/"
-                         f"{it.gate['metadata']['name']}", f"canary.flagger.app/{it.canary['metadata']['name']}")]
+                later = [
+                    r
+                    for _, _, it in planned[index + 1 :]
+                    for r in (
+                        f"canarygate.piggysec.com/{it.gate['metadata']['name']}",
+                        f"canary.flagger.app/{it.canary['metadata']['name']}",
+                    )
+                ]
                 rest = ([canary_ref] if ref == gate_ref else []) + later
-                lines = [f"{ref} failed: {e}", "applied: " + ", ".join(f"{r} ({o})" for r, o, _ in results),
-                         "not applied: " + (", ".join([ref] + rest))]
+                lines = [
+                    f"{ref} failed: {e}",
+                    "applied: " + ", ".join(f"{r} ({o})" for r, o, _ in results),
+                    "not applied: " + (", ".join([ref] + rest)),
+                ]
                 raise PartlyApplied("the file was applied in part:\n  " + "\n  ".join(lines)) from e
             results.append((ref, outcome + suffix, written))
     return results
@@ -209,16 +232,28 @@ def _endpoint(endpoint: str | None) -> str:
 
 
 @click.command("apply")
-@click.option("--filename", "-f", "paths", multiple=True, required=True, metavar="PATH",
-              help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.")
-@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
-              help="client: check and render only; server: the API server checks without saving.")
+@click.option(
+    "--filename",
+    "-f",
+    "paths",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.",
+)
+@click.option(
+    "--dry-run",
+    type=click.Choice(["none", "client", "server"]),
+    default="none",
+    help="client: check and render only; server: the API server checks without saving.",
+)
 @click.option("--endpoint", metavar="URL", help=ENDPOINT_HELP)
 @output_option("json", "yaml", "name")
 @kube_options
 @pass_gate_ctx
-def apply_command(gctx: GateContext, paths: tuple[str, ...], dry_run: str, endpoint: str | None,
-                  output: str | None) -> None:
+def apply_command(
+    gctx: GateContext, paths: tuple[str, ...], dry_run: str, endpoint: str | None, output: str | None
+) -> None:
     """Create or update the CanaryGates in the files, and the Flagger Canary each one renders:
     spec.flagger plus one webhook per gate and an event webhook, pointing at the sidecar. Your own
     webhooks are kept in their order; gate webhooks of an earlier render are replaced. Everything
@@ -249,16 +284,30 @@ def _safe_ns(gctx: GateContext) -> str:
 
 
 @click.command("render")
-@click.option("--filename", "-f", "paths", multiple=True, required=True, metavar="PATH",
-              help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.")
+@click.option(
+    "--filename",
+    "-f",
+    "paths",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.",
+)
 @click.option("--endpoint", metavar="URL", help=ENDPOINT_HELP)
-@click.option("--namespace", "-n", "namespace", metavar="NS", default=None,
-              help="Namespace of CanaryGates that do not name one (default: default).")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespace",
+    metavar="NS",
+    default=None,
+    help="Namespace of CanaryGates that do not name one (default: default).",
+)
 @output_option("yaml", "json")
 @offline_options
 @pass_gate_ctx
-def render_command(gctx: GateContext, paths: tuple[str, ...], endpoint: str | None, namespace: str | None,
-                   output: str | None) -> None:
+def render_command(
+    gctx: GateContext, paths: tuple[str, ...], endpoint: str | None, namespace: str | None, output: str | None
+) -> None:
     """Print the Flagger Canary each CanaryGate in the files renders, checked against Flagger's CRD,
     for GitOps repositories. Reads no cluster.
 

@@ -52,14 +52,23 @@ def change_gate(
 
     try:
         updated, change = kube_gates.write_live_change(
-            gctx.kube, namespace, name, gate=gate, state=state, by=user, at=rfc3339(gctx.now()),
-            scope=scope, reason=reason, on_conflict=on_conflict,
+            gctx.kube,
+            namespace,
+            name,
+            gate=gate,
+            state=state,
+            by=user,
+            at=rfc3339(gctx.now()),
+            scope=scope,
+            reason=reason,
+            on_conflict=on_conflict,
         )
     except errors.CrdMissing:
         raise
     except errors.NotFound:  # say so with the close names
-        raise errors.NotFound(lookup.not_found_message(gctx, name, namespace), kind="CanaryGate", name=name,
-                              namespace=namespace) from None
+        raise errors.NotFound(
+            lookup.not_found_message(gctx, name, namespace), kind="CanaryGate", name=name, namespace=namespace
+        ) from None
     except errors.Forbidden as e:
         raise errors.Forbidden(
             f"{user} may not change gates of CanaryGate {namespace}/{name}: that takes 'get' and 'patch' on "
@@ -69,8 +78,11 @@ def change_gate(
     message = f"{user} {verb} {gate} {scope_text(change)}" + (f": {reason}" if reason else "")
     try:
         events.record_event(
-            gctx.kube, updated, reason=event_reason or ("GateOpened" if verb == "opened" else "GateClosed"),
-            message=message, now=rfc3339(gctx.now()),
+            gctx.kube,
+            updated,
+            reason=event_reason or ("GateOpened" if verb == "opened" else "GateClosed"),
+            message=message,
+            now=rfc3339(gctx.now()),
         )
     except errors.GateError as e:  # the change is made; a missing audit Event must not hide that
         gctx.err(f"warning: the gate was {verb} but its Event could not be recorded: {e}")
@@ -107,12 +119,25 @@ def _change_command(state: str) -> click.Command:
     @name_options
     @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
     @click.option("--sticky", is_flag=True, help="Keep this state until someone changes it (default: this rollout).")
-    @click.option("--yes", "-y", is_flag=True,
-                  help="Close rollout or pre-rollout during a rollout, knowing Flagger then fails checks and rolls back.")
+    @click.option(
+        "--yes",
+        "-y",
+        is_flag=True,
+        help="Close rollout or pre-rollout during a rollout, knowing Flagger then fails checks and rolls back.",
+    )
     @kube_options
     @pass_gate_ctx
-    def command(gctx: GateContext, gate: str, names: tuple[str, ...], deployment: str | None, reason: str,
-                sticky: bool, yes: bool, selector: str | None, all_in_namespace: bool) -> None:
+    def command(
+        gctx: GateContext,
+        gate: str,
+        names: tuple[str, ...],
+        deployment: str | None,
+        reason: str,
+        sticky: bool,
+        yes: bool,
+        selector: str | None,
+        all_in_namespace: bool,
+    ) -> None:
         targets = select(gctx, names, deployment=deployment, selector=selector, everything=all_in_namespace)
         run_each(gctx, targets, lambda name: one(gctx, name, gate, reason, sticky, yes), verb=VERBS[state])
 
@@ -121,8 +146,9 @@ def _change_command(state: str) -> click.Command:
             refusal = check_close_refusal(lookup.load_view(gctx, name, with_events=False), gate)
             if refusal:
                 raise errors.GateError(refusal)
-        updated, change = change_gate(gctx, name, gate, state, scope=SCOPE_STICKY if sticky else SCOPE_ROLLOUT,
-                                      reason=reason)
+        updated, change = change_gate(
+            gctx, name, gate, state, scope=SCOPE_STICKY if sticky else SCOPE_ROLLOUT, reason=reason
+        )
         gctx.out(f"gate {gate} of canarygate/{name} {VERBS[state]} {scope_text(change)}")
         if gate == gate_names.ROLLBACK and state == gate_names.OPENED:
             gctx.err("the rollback gate is open: Flagger rolls the canary back on its next check")
@@ -136,8 +162,8 @@ def _change_command(state: str) -> click.Command:
         + ".\n\nClosing rollout or pre-rollout is not a pause: Flagger counts each answer as a failed check "
         "and rolls back at the threshold, so during a rollout it needs --yes; 'kubectl gate pause' holds "
         "a rollout without failing checks."
-        + f"\n\n\b\nExamples:\n  kubectl gate {verb} confirm-promotion demo -n demo-ns --reason \"CAB-42\"\n"
-        f"  kubectl gate {verb} confirm-promotion -l team=pay -A --reason \"change freeze\"\n"
+        + f'\n\n\b\nExamples:\n  kubectl gate {verb} confirm-promotion demo -n demo-ns --reason "CAB-42"\n'
+        f'  kubectl gate {verb} confirm-promotion -l team=pay -A --reason "change freeze"\n'
         f"  kubectl gate {verb} confirm-rollout -d demo -c prod    (the Go canary-gate CLI's form)"
     )
     command.help = command.__doc__

@@ -9,12 +9,26 @@ from kubectl_gate.options import offline_options
 
 DEFAULT_NAMESPACE = "canary-gate"
 #: Kinds that live in the sidecar's namespace (the others are cluster-scoped).
-NAMESPACED = {"ServiceAccount", "Deployment", "Service", "NetworkPolicy", "ConfigMap", "Role", "RoleBinding",
-              "PodDisruptionBudget"}
+NAMESPACED = {
+    "ServiceAccount",
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "ConfigMap",
+    "Role",
+    "RoleBinding",
+    "PodDisruptionBudget",
+}
 
 
-def install_manifests(*, namespace: str = DEFAULT_NAMESPACE, image: str | None = None,
-                      flagger_namespace: str | None = None, crd: bool = True, sidecar: bool = True) -> list[dict]:
+def install_manifests(
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str | None = None,
+    flagger_namespace: str | None = None,
+    crd: bool = True,
+    sidecar: bool = True,
+) -> list[dict]:
     """The manifests of deploy/ (shipped in kubectl_gate.data), set up as kustomize would for ``namespace``."""
     import yaml
 
@@ -56,14 +70,18 @@ def install_manifests(*, namespace: str = DEFAULT_NAMESPACE, image: str | None =
 @click.command("install")
 @click.option("--namespace", "-n", default=DEFAULT_NAMESPACE, show_default=True, help="Namespace of the sidecar.")
 @click.option("--image", metavar="IMAGE", help="The sidecar image (default: the release's).")
-@click.option("--flagger-namespace", metavar="NS", help="Flagger's namespace, admitted by the NetworkPolicy "
-              "(default: flagger-system).")
+@click.option(
+    "--flagger-namespace",
+    metavar="NS",
+    help="Flagger's namespace, admitted by the NetworkPolicy (default: flagger-system).",
+)
 @click.option("--crd-only", is_flag=True, help="Only the CanaryGate CRD.")
 @click.option("--no-crd", is_flag=True, help="Everything but the CRD.")
 @offline_options
 @pass_gate_ctx
-def install_command(gctx: GateContext, namespace: str, image: str | None, flagger_namespace: str | None,
-                    crd_only: bool, no_crd: bool) -> None:
+def install_command(
+    gctx: GateContext, namespace: str, image: str | None, flagger_namespace: str | None, crd_only: bool, no_crd: bool
+) -> None:
     """Print the manifests that install the CanaryGate CRD and the gate sidecar (namespace,
     service account, least-privilege RBAC, Deployment, Service, NetworkPolicy). Nothing is sent:
     pipe them to kubectl.
@@ -77,9 +95,12 @@ def install_command(gctx: GateContext, namespace: str, image: str | None, flagge
 
     if crd_only and no_crd:
         raise click.UsageError("--crd-only and --no-crd exclude each other")
-    docs = install_manifests(namespace=namespace, image=image, flagger_namespace=flagger_namespace,
-                             crd=not no_crd, sidecar=not crd_only)
+    docs = install_manifests(
+        namespace=namespace, image=image, flagger_namespace=flagger_namespace, crd=not no_crd, sidecar=not crd_only
+    )
     gctx.out(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True).rstrip("\n"))
     if not crd_only:
-        gctx.err(f"Flagger reaches the sidecar at http://canary-gate-sidecar.{namespace}: render Canaries with "
-                 f"kubectl gate apply --endpoint http://canary-gate-sidecar.{namespace}")
+        gctx.err(
+            f"Flagger reaches the sidecar at http://canary-gate-sidecar.{namespace}: render Canaries with "
+            f"kubectl gate apply --endpoint http://canary-gate-sidecar.{namespace}"
+        )

@@ -18,8 +18,9 @@ def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]
     if selector:
         from canarygate.model import parse_canarygate
 
-        raw = gctx.kube.request("GET", gates.CANARYGATES.path(namespace), query=[("labelSelector", selector)],
-                                resource=gates.CANARYGATES)
+        raw = gctx.kube.request(
+            "GET", gates.CANARYGATES.path(namespace), query=[("labelSelector", selector)], resource=gates.CANARYGATES
+        )
         found = sorted((parse_canarygate(i) for i in raw.get("items") or ()), key=lambda g: (g.namespace, g.name))
     else:
         found = gates.list_gates(gctx.kube, namespace)
@@ -41,16 +42,26 @@ def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]
 @click.command("list")
 @output_option("json", "yaml", "wide", "name", templates=True)
 @click.option("--no-headers", is_flag=True, help="Print the table without its header line.")
-@click.option("--selector", "-l", metavar="SELECTOR", default=None,
-              help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).")
+@click.option(
+    "--selector",
+    "-l",
+    metavar="SELECTOR",
+    default=None,
+    help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).",
+)
 @click.option("--all", "all_in_namespace", is_flag=True, help="Every CanaryGate in the namespace (the default).")
-@click.option("--watch", "-w", is_flag=True,
-              help="After the table, print a CanaryGate's row again each time it changes, until Ctrl-C.")
+@click.option(
+    "--watch",
+    "-w",
+    is_flag=True,
+    help="After the table, print a CanaryGate's row again each time it changes, until Ctrl-C.",
+)
 @all_namespaces_option
 @kube_options
 @pass_gate_ctx
-def list_command(gctx: GateContext, output: str | None, no_headers: bool, selector: str | None,
-                 all_in_namespace: bool, watch: bool) -> None:
+def list_command(
+    gctx: GateContext, output: str | None, no_headers: bool, selector: str | None, all_in_namespace: bool, watch: bool
+) -> None:
     """List CanaryGates: the Canary each one drives, its phase and weight, the gate holding the
     rollout (if any) and the gates that are closed (rollback when armed).
 
@@ -84,18 +95,29 @@ def list_command(gctx: GateContext, output: str | None, no_headers: bool, select
         return
     for view in views:
         for gate in view.unknown:
-            gctx.err(f"warning: canarygate/{view.gate.name} in {view.gate.namespace}: gate {gate} has an unknown state "
-                     f"(its annotation cannot be read); see kubectl gate show {view.gate.name} -n {view.gate.namespace}")
-    gctx.out(printing.list_table(views, now=gctx.now(), wide=output == "wide", all_namespaces=gctx.all_namespaces,
-                                 no_headers=no_headers, style=style))
+            gctx.err(
+                f"warning: canarygate/{view.gate.name} in {view.gate.namespace}: gate {gate} has an unknown state "
+                f"(its annotation cannot be read); see kubectl gate show {view.gate.name} -n {view.gate.namespace}"
+            )
+    gctx.out(
+        printing.list_table(
+            views,
+            now=gctx.now(),
+            wide=output == "wide",
+            all_namespaces=gctx.all_namespaces,
+            no_headers=no_headers,
+            style=style,
+        )
+    )
 
 
 #: Seconds between two LISTs of ``list --watch`` (two requests each, whatever the number of gates).
 WATCH_INTERVAL = 2.0
 
 
-def watch_rows(gctx: GateContext, selector: str | None, output: str | None, no_headers: bool,
-               style: printing.Style) -> None:
+def watch_rows(
+    gctx: GateContext, selector: str | None, output: str | None, no_headers: bool, style: printing.Style
+) -> None:
     """The table, then each CanaryGate's row again when it changes (kubectl get -w's form), until Ctrl-C.
 
     Polls with two LIST requests every WATCH_INTERVAL: the row also depends on the Canary's status
@@ -108,8 +130,14 @@ def watch_rows(gctx: GateContext, selector: str | None, output: str | None, no_h
     def row(view: GateView, headers: bool) -> str:
         if output == "name":
             return printing.names([view])
-        return printing.list_table([view], now=gctx.now(), wide=output == "wide", no_headers=not headers,
-                                   all_namespaces=gctx.all_namespaces, style=style)
+        return printing.list_table(
+            [view],
+            now=gctx.now(),
+            wide=output == "wide",
+            no_headers=not headers,
+            all_namespaces=gctx.all_namespaces,
+            style=style,
+        )
 
     shown: dict[tuple[str, str], str] = {}
     first, down = True, False
@@ -125,8 +153,16 @@ def watch_rows(gctx: GateContext, selector: str | None, output: str | None, no_h
                 time.sleep(WATCH_INTERVAL)
                 continue
             if first and views and output != "name":
-                gctx.out(printing.list_table(views, now=gctx.now(), wide=output == "wide", no_headers=no_headers,
-                                             all_namespaces=gctx.all_namespaces, style=style))
+                gctx.out(
+                    printing.list_table(
+                        views,
+                        now=gctx.now(),
+                        wide=output == "wide",
+                        no_headers=no_headers,
+                        all_namespaces=gctx.all_namespaces,
+                        style=style,
+                    )
+                )
                 shown = {(v.gate.namespace, v.gate.name): row(v, False) for v in views}
             else:
                 for view in views:

@@ -40,14 +40,17 @@ def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str]
         change = view.gate.live.get(gate)
         if decision.source == LIVE and change is not None and change.state == gate_names.CLOSED:
             if not kube_gates.replace_live_change(gctx.kube, view.gate, change, None):
-                raise errors.Conflict(f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again")
+                raise errors.Conflict(
+                    f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again"
+                )
             resumed.append(gate)
         if view.gate.declared.get(gate) == gate_names.CLOSED:
             still.append(gate)
     if resumed:
         user = gctx.username()
         message = f"{user} resumed: removed the live closed state of {', '.join(resumed)}" + (
-            f": {reason}" if reason else "")
+            f": {reason}" if reason else ""
+        )
         try:
             events.record_event(gctx.kube, view.gate, reason="Resumed", message=message, now=rfc3339(gctx.now()))
         except errors.GateError as e:
@@ -62,8 +65,15 @@ def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str]
 @click.option("--sticky", is_flag=True, help="Keep it paused until resumed (default: this rollout).")
 @kube_options
 @pass_gate_ctx
-def pause_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, reason: str, sticky: bool,
-                  selector: str | None, all_in_namespace: bool) -> None:
+def pause_command(
+    gctx: GateContext,
+    names: tuple[str, ...],
+    deployment: str | None,
+    reason: str,
+    sticky: bool,
+    selector: str | None,
+    all_in_namespace: bool,
+) -> None:
     """Hold the rollout of CanaryGate NAME at its next step, failing no check: closes
     confirm-traffic-increase and confirm-promotion for this rollout (--sticky: until resumed).
     Flagger keeps the canary at its weight and keeps running the checks; nothing rolls back.
@@ -81,8 +91,10 @@ def pause_command(gctx: GateContext, names: tuple[str, ...], deployment: str | N
 def _pause_one(gctx: GateContext, name: str, reason: str, sticky: bool) -> None:
     closed = pause(gctx, name, sticky=sticky, reason=reason)
     scope = "until resumed" if sticky else "for this rollout"
-    gctx.out(f"canarygate/{name} paused {scope}: {' and '.join(closed)} closed; the checks keep running, "
-             f"nothing rolls back (resume: kubectl gate resume {name})")
+    gctx.out(
+        f"canarygate/{name} paused {scope}: {' and '.join(closed)} closed; the checks keep running, "
+        f"nothing rolls back (resume: kubectl gate resume {name})"
+    )
 
 
 @click.command("resume")
@@ -101,4 +113,6 @@ def resume_command(gctx: GateContext, name: str | None, deployment: str | None, 
     else:
         gctx.out(f"canarygate/{name} resumed: {', '.join(resumed)} back to their declared state")
     if still:
-        gctx.err(f"{', '.join(still)} still closed as declared (spec): to let the rollout on, kubectl gate promote {name}")
+        gctx.err(
+            f"{', '.join(still)} still closed as declared (spec): to let the rollout on, kubectl gate promote {name}"
+        )

@@ -41,21 +41,32 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
     canary = view.canary
     target = f"{view.gate.target.namespace}/{view.gate.target.name}"
     if canary is None:
-        raise errors.GateError(f"there is no Flagger Canary {target} to promote: kubectl gate apply -f <file> creates it")
+        raise errors.GateError(
+            f"there is no Flagger Canary {target} to promote: kubectl gate apply -f <file> creates it"
+        )
     if not canary.active:
         raise errors.GateError(
             f"Canary {target} has no rollout in progress (phase {canary.phase or 'unknown'}): nothing to promote"
         )
     if view.stuck is not None and view.stuck.kind == diagnosis.OTHER_HOOK:
-        raise errors.GateError(f"Canary {target}: {view.stuck.message}: ask its owner, or remove it from the "
-                               f"Canary's webhooks")
+        raise errors.GateError(
+            f"Canary {target}: {view.stuck.message}: ask its owner, or remove it from the Canary's webhooks"
+        )
     if view.not_ready:
         gctx.err("note: " + "; ".join(not_ready_text(view, gctx.now())))
     if full:
         opened = [g for g in gate_names.PROGRESS_GATES if not view.decisions[g].opened]
         for gate in opened:
-            change_gate(gctx, name, gate, gate_names.OPENED, scope=SCOPE_ROLLOUT, reason=reason,
-                        event_reason="Promoted", namespace=view.gate.namespace)
+            change_gate(
+                gctx,
+                name,
+                gate,
+                gate_names.OPENED,
+                scope=SCOPE_ROLLOUT,
+                reason=reason,
+                event_reason="Promoted",
+                namespace=view.gate.namespace,
+            )
         return opened
     if view.stuck is not None and view.stuck.kind == diagnosis.APPROVED:
         gctx.err(view.stuck.message)
@@ -63,8 +74,16 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
     gate = gate_to_promote(view)
     if gate is None:
         return []
-    change_gate(gctx, name, gate, gate_names.OPENED, scope=SCOPE_STEP, reason=reason, event_reason="Promoted",
-                namespace=view.gate.namespace)
+    change_gate(
+        gctx,
+        name,
+        gate,
+        gate_names.OPENED,
+        scope=SCOPE_STEP,
+        reason=reason,
+        event_reason="Promoted",
+        namespace=view.gate.namespace,
+    )
     return [gate]
 
 
@@ -75,8 +94,15 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
 @kube_options
 @pass_gate_ctx
-def promote_command(gctx: GateContext, names: tuple[str, ...], deployment: str | None, full: bool, reason: str,
-                    selector: str | None, all_in_namespace: bool) -> None:
+def promote_command(
+    gctx: GateContext,
+    names: tuple[str, ...],
+    deployment: str | None,
+    full: bool,
+    reason: str,
+    selector: str | None,
+    all_in_namespace: bool,
+) -> None:
     """Let the rollout of CanaryGate NAME past the gate that holds it now, for one step:
     confirm-rollout while Waiting, confirm-traffic-increase while a traffic step is held,
     confirm-promotion while WaitingPromotion. The sidecar uses the approval up on the first

@@ -40,8 +40,11 @@ def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: s
     style = printing.Style(color=gctx.color, unicode=gctx.unicode, icons=gctx.tty)
     text = printing.show_text(view, now=gctx.now(), style=style)
     if gate_filter:
-        keep = [line for line in text.splitlines() if not line.split() or line.split()[0] in ("GATE", gate_filter)
-                or not line.split()[0] in gates.GATES]
+        keep = [
+            line
+            for line in text.splitlines()
+            if not line.split() or line.split()[0] in ("GATE", gate_filter) or line.split()[0] not in gates.GATES
+        ]
         text = "\n".join(keep)
     return text
 
@@ -63,8 +66,9 @@ def status_code(view: GateView) -> int:
 @click.option("--exit-code", is_flag=True, help="Exit 3 if the rollout failed, 4 if it waits at a closed gate.")
 @kube_options
 @pass_gate_ctx
-def show_command(gctx: GateContext, args: tuple[str, ...], deployment: str | None, output: str | None,
-                 watch: bool, exit_code: bool) -> None:
+def show_command(
+    gctx: GateContext, args: tuple[str, ...], deployment: str | None, output: str | None, watch: bool, exit_code: bool
+) -> None:
     """Show every gate of CanaryGate NAME: its effective state, where it comes from (live,
     declared, default), who set it, when, its scope and reason; the Canary's phase, weight and
     failed checks, its last Flagger event, and whether its webhooks call the sidecar for every gate.

@@ -37,8 +37,9 @@ def sidecar_version(gctx: GateContext, *, namespace: str, service: str, port: st
 @output_option("json", "yaml")
 @kube_options
 @pass_gate_ctx
-def version_command(gctx: GateContext, client_only: bool, sidecar_namespace: str, sidecar_service: str,
-                    output: str | None) -> None:
+def version_command(
+    gctx: GateContext, client_only: bool, sidecar_namespace: str, sidecar_service: str, output: str | None
+) -> None:
     """Print the client version, and the gate sidecar's when it can be reached through the API
     server's service proxy (needs 'get' on services/proxy in the sidecar's namespace)."""
     data: dict = {"client": {"version": client_version()}}

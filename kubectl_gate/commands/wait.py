@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import click
 
 from canarygate import gates as gate_names
+from canarygate.diagnosis import recommended_command
 from kubectl_gate import exitcodes, lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import DURATION, kube_options, name_options, pick_name
-from canarygate.diagnosis import recommended_command
 from kubectl_gate.views import GateView, build_view, failing_text
 
 CONDITIONS = ("promoted", "failed", "waiting", "gate=GATE")
@@ -31,7 +31,7 @@ class Condition(click.ParamType):
         if text in ("promoted", "failed", "waiting"):
             return text
         if text.startswith("gate="):
-            gate = text[len("gate="):]
+            gate = text[len("gate=") :]
             if gate in gate_names.GATES:
                 return text
             self.fail(f"unknown gate {gate!r}: the gates are {', '.join(gate_names.GATES)}", param, ctx)
@@ -56,7 +56,7 @@ def evaluate(view: GateView, condition: str, *, count_ended: bool = True) -> Out
         return Outcome(exitcodes.ERROR, f"Canary {canary.ref} finished (promoted) without waiting at a gate")
     if condition == "waiting" and view.holding:
         return Outcome(exitcodes.OK, f"Canary {canary.ref} is waiting at gate {view.holding}")
-    if condition.startswith("gate=") and view.holding == condition[len("gate="):]:
+    if condition.startswith("gate=") and view.holding == condition[len("gate=") :]:
         return Outcome(exitcodes.OK, f"Canary {canary.ref} is waiting at gate {view.holding}")
     return None
 
@@ -70,8 +70,10 @@ def progress_line(view: GateView) -> str:
         text += f", failed checks {canary.failed_checks}/{canary.threshold}"
     if view.holding:
         unknown = " (state unknown: its annotation cannot be read)" if view.holding in view.unknown else ""
-        text += (f", waiting at closed gate {view.holding}{unknown} "
-                 f"({recommended_command(view.holding, view.gate.name, view.gate.namespace)})")
+        text += (
+            f", waiting at closed gate {view.holding}{unknown} "
+            f"({recommended_command(view.holding, view.gate.name, view.gate.namespace)})"
+        )
     elif view.failing:
         text += f", {failing_text(view)}: closed, every check fails"
     elif view.stuck is not None:
@@ -79,8 +81,9 @@ def progress_line(view: GateView) -> str:
     return text
 
 
-def wait_for(gctx: GateContext, name: str, condition: str, *, timeout: float = 0, fresh: bool = False,
-             quiet: bool = False) -> Outcome:
+def wait_for(
+    gctx: GateContext, name: str, condition: str, *, timeout: float = 0, fresh: bool = False, quiet: bool = False
+) -> Outcome:
     """Follow the CanaryGate and its Canary until ``condition`` is settled or ``timeout`` (0: never)."""
     from kubectl_gate.following import Follower
 
@@ -112,16 +115,28 @@ def wait_for(gctx: GateContext, name: str, condition: str, *, timeout: float = 0
 @click.command("wait")
 @click.argument("name", required=False)
 @name_options
-@click.option("--for", "condition", type=Condition(), required=True, metavar="|".join(CONDITIONS),
-              help="promoted, failed (rolled back), waiting (at any closed gate), or gate=GATE (held at GATE).")
+@click.option(
+    "--for",
+    "condition",
+    type=Condition(),
+    required=True,
+    metavar="|".join(CONDITIONS),
+    help="promoted, failed (rolled back), waiting (at any closed gate), or gate=GATE (held at GATE).",
+)
 @click.option("--timeout", type=DURATION, default="0", show_default=True, help="Give up after this long (0: never).")
-@click.option("--fresh", is_flag=True,
-              help="Ignore an ended rollout found at start; wait for the next rollout to end.")
+@click.option("--fresh", is_flag=True, help="Ignore an ended rollout found at start; wait for the next rollout to end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @kube_options
 @pass_gate_ctx
-def wait_command(gctx: GateContext, name: str | None, deployment: str | None, condition: str, timeout: float,
-                 fresh: bool, quiet: bool) -> None:
+def wait_command(
+    gctx: GateContext,
+    name: str | None,
+    deployment: str | None,
+    condition: str,
+    timeout: float,
+    fresh: bool,
+    quiet: bool,
+) -> None:
     """Wait until the rollout of CanaryGate NAME reaches a condition; made for CI. Progress goes to
     stderr. A Canary already Succeeded counts as promoted (use --fresh after a deploy that Flagger
     may not have picked up yet).

@@ -16,25 +16,35 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import yaml
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.apiserver import (discovery, openapi, patching, protobuf, proxy, rbac, selectors, status, tables,
-                               watching)
+from sandbox.apiserver import discovery, openapi, patching, protobuf, proxy, rbac, selectors, status, tables, watching
 from sandbox.apiserver.faults import Faults
 from sandbox.apiserver.objects import Objects, WriteOptions, present
 from sandbox.apiserver.resources import Registry, ResourceType
 from sandbox.apiserver.store import Store
 
-VERSION_INFO = {"major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37",
-                "minCompatibilityMajor": "1", "minCompatibilityMinor": "36", "gitVersion": "v1.37.0-sandbox",
-                "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.26.0", "compiler": "gc",
-                "platform": "linux/amd64"}
+VERSION_INFO = {
+    "major": "1",
+    "minor": "37",
+    "emulationMajor": "1",
+    "emulationMinor": "37",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "36",
+    "gitVersion": "v1.37.0-sandbox",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.26.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 JSON = "application/json"
 TABLE_CT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
@@ -42,6 +52,7 @@ TABLE_CT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 @dataclasses.dataclass
 class RequestRecord:
     """One served request.  ``time`` is when it arrived (epoch seconds); ``duration`` in seconds."""
+
     method: str
     path: str
     query: dict[str, str]
@@ -60,17 +71,26 @@ class RequestRecord:
 @dataclasses.dataclass(frozen=True)
 class Target:
     """A resolved resource request."""
+
     rt: ResourceType
-    namespace: str          # '' for cluster-scoped, or for an all-namespaces list
+    namespace: str  # '' for cluster-scoped, or for an all-namespaces list
     name: str
     subresource: str
     verb: str
 
 
 class ApiApp:
-    def __init__(self, *, store: Store, registry: Registry, faults: Faults, tokens: dict[str, rbac.UserInfo],
-                 server_address: Callable[[], str], bookmark_interval: float = 60.0,
-                 stopping: Callable[[], bool] = lambda: False):
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        faults: Faults,
+        tokens: dict[str, rbac.UserInfo],
+        server_address: Callable[[], str],
+        bookmark_interval: float = 60.0,
+        stopping: Callable[[], bool] = lambda: False,
+    ):
         self.store = store
         self.registry = registry
         self.objects = Objects(store, registry)
@@ -81,19 +101,27 @@ class ApiApp:
         self.stopping = stopping
         self.requests: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self.url_map = Map([
-            Rule("/version", endpoint="version"), Rule("/version/", endpoint="version"),
-            Rule("/healthz", endpoint="health"), Rule("/readyz", endpoint="health"),
-            Rule("/livez", endpoint="health"),
-            Rule("/api", endpoint="core_discovery"), Rule("/api/", endpoint="core_discovery"),
-            Rule("/apis", endpoint="groups_discovery"), Rule("/apis/", endpoint="groups_discovery"),
-            Rule("/api/<version>", endpoint="resource_list"),
-            Rule("/apis/<group>", endpoint="group"),
-            Rule("/apis/<group>/<version>", endpoint="resource_list"),
-            Rule("/openapi/v2", endpoint="openapi_v2"),
-            Rule("/openapi/v3", endpoint="openapi_v3"), Rule("/openapi/v3/", endpoint="openapi_v3"),
-            Rule("/openapi/v3/<path:gv>", endpoint="openapi_v3_doc"),
-        ], strict_slashes=False)
+        self.url_map = Map(
+            [
+                Rule("/version", endpoint="version"),
+                Rule("/version/", endpoint="version"),
+                Rule("/healthz", endpoint="health"),
+                Rule("/readyz", endpoint="health"),
+                Rule("/livez", endpoint="health"),
+                Rule("/api", endpoint="core_discovery"),
+                Rule("/api/", endpoint="core_discovery"),
+                Rule("/apis", endpoint="groups_discovery"),
+                Rule("/apis/", endpoint="groups_discovery"),
+                Rule("/api/<version>", endpoint="resource_list"),
+                Rule("/apis/<group>", endpoint="group"),
+                Rule("/apis/<group>/<version>", endpoint="resource_list"),
+                Rule("/openapi/v2", endpoint="openapi_v2"),
+                Rule("/openapi/v3", endpoint="openapi_v3"),
+                Rule("/openapi/v3/", endpoint="openapi_v3"),
+                Rule("/openapi/v3/<path:gv>", endpoint="openapi_v3_doc"),
+            ],
+            strict_slashes=False,
+        )
 
     # -- WSGI --------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -101,8 +129,14 @@ class ApiApp:
 
     def wsgi_app(self, environ, start_response):
         request = Request(environ)
-        record = RequestRecord(method=request.method, path=request.path, query=dict(request.args.items()),
-                               user="", time=time.time(), content_type=request.content_type or "")
+        record = RequestRecord(
+            method=request.method,
+            path=request.path,
+            query=dict(request.args.items()),
+            user="",
+            time=time.time(),
+            content_type=request.content_type or "",
+        )
         started = time.monotonic()
         with self._log_lock:
             self.requests.append(record)
@@ -113,6 +147,7 @@ class ApiApp:
         except Exception as e:  # noqa: BLE001 - an emulator bug must answer 500, as kube does
             response = self.error_response(status.ApiError(500, f"sandbox internal error: {e!r}"))
             import traceback
+
             traceback.print_exc()
         record.status = response.status_code
         record.duration = time.monotonic() - started
@@ -142,10 +177,15 @@ class ApiApp:
             message = failure.message
             if failure.status == 429:
                 message = "the server has received too many requests and has asked us to try again later"
-            raise status.ApiError(failure.status, message, headers=headers,
-                                  details={"causes": [{"reason": "InjectedFault", "message": failure.message}],
-                                           **({"retryAfterSeconds": failure.retry_after}
-                                              if failure.status == 429 else {})})
+            raise status.ApiError(
+                failure.status,
+                message,
+                headers=headers,
+                details={
+                    "causes": [{"reason": "InjectedFault", "message": failure.message}],
+                    **({"retryAfterSeconds": failure.retry_after} if failure.status == 429 else {}),
+                },
+            )
         user = self.authenticate(request)
         record.user = user.username
         query = dict(request.args.items())
@@ -189,7 +229,7 @@ class ApiApp:
             raise status.page_not_found()
         parts = [p for p in path.split("/") if p]
         if len(parts) > 3 and parts[2 if parts[0] == "api" else 3] == "watch":
-            raise status.page_not_found()     # NB: the deprecated /watch/ path prefix is not served
+            raise status.page_not_found()  # NB: the deprecated /watch/ path prefix is not served
         namespace = attrs.namespace
         if rt.key == ("", "namespaces"):
             namespace = ""
@@ -236,8 +276,7 @@ class ApiApp:
     def on_openapi_v2(self, request: Request) -> Response:
         # NB: no protobuf here; client-go asks for v2 in protobuf only, and a 404 makes kubectl do without.
         accept = request.headers.get("Accept", "") or "*/*"
-        if not any(a.split(";")[0].strip() in ("application/json", "*/*", "application/*")
-                   for a in accept.split(",")):
+        if not any(a.split(";")[0].strip() in ("application/json", "*/*", "application/*") for a in accept.split(",")):
             raise status.page_not_found()
         return json_response(openapi.swagger_v2(self.registry))
 
@@ -265,23 +304,35 @@ class ApiApp:
             raise status.method_not_supported(t.rt.plural, t.rt.group, t.verb)
         if t.rt.virtual:
             return self.review(request, t, user)
-        handler = {"get": self.do_get, "list": self.do_list, "watch": self.do_watch, "create": self.do_create,
-                   "update": self.do_update, "patch": self.do_patch, "delete": self.do_delete,
-                   "deletecollection": self.do_delete_collection}.get(t.verb)
+        handler = {
+            "get": self.do_get,
+            "list": self.do_list,
+            "watch": self.do_watch,
+            "create": self.do_create,
+            "update": self.do_update,
+            "patch": self.do_patch,
+            "delete": self.do_delete,
+            "deletecollection": self.do_delete_collection,
+        }.get(t.verb)
         if handler is None:
             raise status.method_not_supported(t.rt.plural, t.rt.group, t.verb)
         return handler(request, t, query)
 
-    def render(self, request: Request, t: Target, obj: dict, code: int = 200, *,
-               opts: WriteOptions | None = None) -> Response:
+    def render(
+        self, request: Request, t: Target, obj: dict, code: int = 200, *, opts: WriteOptions | None = None
+    ) -> Response:
         out = present(t.rt, obj)
         if wants_table(request):
-            table = tables.build_table(t.rt, [out], resource_version=out["metadata"].get("resourceVersion", ""),
-                                       include_object=request.args.get("includeObject", "Metadata"))
+            table = tables.build_table(
+                t.rt,
+                [out],
+                resource_version=out["metadata"].get("resourceVersion", ""),
+                include_object=request.args.get("includeObject", "Metadata"),
+            )
             return json_response(table, TABLE_CT, code)
         resp = json_response(out, JSON, code)
-        for w in (opts.warnings if opts else []):
-            resp.headers.add("Warning", '299 - ' + json.dumps(w))
+        for w in opts.warnings if opts else []:
+            resp.headers.add("Warning", "299 - " + json.dumps(w))
         return resp
 
     def do_get(self, request: Request, t: Target, query: dict) -> Response:
@@ -307,26 +358,37 @@ class ApiApp:
                 raise status.bad_request("continue key is not valid: illegal base64 data") from None
         limit = int(query.get("limit") or 0)
         if offset or limit:
-            page = items[offset:offset + limit] if limit else items[offset:]
+            page = items[offset : offset + limit] if limit else items[offset:]
             if limit and offset + limit < len(items):
-                meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                    {"o": offset + limit, "rv": rv}).encode()).decode()
+                meta["continue"] = base64.urlsafe_b64encode(
+                    json.dumps({"o": offset + limit, "rv": rv}).encode()
+                ).decode()
                 meta["remainingItemCount"] = len(items) - offset - limit
             items = page
         if wants_table(request):
-            table = tables.build_table(t.rt, items, resource_version=meta["resourceVersion"],
-                                       include_object=query.get("includeObject", "Metadata"))
+            table = tables.build_table(
+                t.rt,
+                items,
+                resource_version=meta["resourceVersion"],
+                include_object=query.get("includeObject", "Metadata"),
+            )
             table["metadata"] = meta
             return json_response(table, TABLE_CT)
-        return json_response({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version, "metadata": meta,
-                              "items": items})
+        return json_response({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version, "metadata": meta, "items": items})
 
     def do_watch(self, request: Request, t: Target, query: dict) -> Response:
         match = self._matcher(t, query)
         stream = watching.WatchStream(
-            store=self.store, rt=t.rt, namespace=t.namespace if t.rt.namespaced and t.namespace else None,
-            match=match, query=query, as_table=wants_table(request), sock=request.environ.get("werkzeug.socket"),
-            bookmark_interval=self.bookmark_interval, stopping=self.stopping)
+            store=self.store,
+            rt=t.rt,
+            namespace=t.namespace if t.rt.namespaced and t.namespace else None,
+            match=match,
+            query=query,
+            as_table=wants_table(request),
+            sock=request.environ.get("werkzeug.socket"),
+            bookmark_interval=self.bookmark_interval,
+            stopping=self.stopping,
+        )
         ctype = TABLE_CT if wants_table(request) else JSON
         resp = Response(iter(stream), status=200, content_type=ctype, direct_passthrough=True)
         resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -369,8 +431,11 @@ class ApiApp:
             accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
             if t.rt.is_builtin:
                 accepted += ", application/strategic-merge-patch+json"
-            raise status.ApiError(415, f"the body of the request was in an unknown format - accepted media "
-                                       f"types include: {accepted}", reason="UnsupportedMediaType")
+            raise status.ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types include: {accepted}",
+                reason="UnsupportedMediaType",
+            )
         obj = self.objects.patch_with(t.rt, t.namespace, t.name, t.subresource, opts, fn)
         return self.render(request, t, obj, opts=opts)
 
@@ -392,8 +457,9 @@ class ApiApp:
                 body["metadata"].pop("resourceVersion", None)
                 obj = self.objects.create(t.rt, t.namespace, body, opts)
                 return self.render(request, t, obj, 201, opts=opts)
-            obj = self.objects.patch_with(t.rt, t.namespace, t.name, t.subresource, opts,
-                                          lambda cur: patching.merge_patch(cur, body))
+            obj = self.objects.patch_with(
+                t.rt, t.namespace, t.name, t.subresource, opts, lambda cur: patching.merge_patch(cur, body)
+            )
         return self.render(request, t, obj, opts=opts)
 
     def do_delete(self, request: Request, t: Target, query: dict) -> Response:
@@ -418,14 +484,19 @@ class ApiApp:
         for o in items:
             if match(o):
                 try:
-                    out = self.objects.delete(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {},
-                                              opts)
+                    out = self.objects.delete(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {}, opts)
                     deleted.append(present(t.rt, o) if out.get("kind") == "Status" else out)
                 except status.ApiError as e:
                     if e.code != 404:
                         raise
-        return json_response({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
-                              "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+        return json_response(
+            {
+                "kind": t.rt.list_kind,
+                "apiVersion": t.rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.rv)},
+                "items": deleted,
+            }
+        )
 
     def connect(self, request: Request, t: Target) -> Response:
         """A connect subresource: only ``services/proxy`` (see :mod:`sandbox.apiserver.proxy`)."""
@@ -438,8 +509,12 @@ class ApiApp:
         body = read_body(request)
         if not isinstance(body, dict):
             raise status.bad_request("review body must be an object")
-        out = {"kind": t.rt.kind, "apiVersion": t.rt.api_version,
-               "metadata": {"creationTimestamp": None}, "spec": body.get("spec") or {}}
+        out = {
+            "kind": t.rt.kind,
+            "apiVersion": t.rt.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": body.get("spec") or {},
+        }
         if t.rt.plural == "selfsubjectreviews":
             out.pop("spec")
             info: dict[str, Any] = {"username": user.username, "groups": list(user.groups)}
@@ -448,17 +523,32 @@ class ApiApp:
             spec = out["spec"]
             ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
             if ra:
-                attrs = rbac.Attributes(verb=ra.get("verb", ""), resource_request=True,
-                                        api_group=ra.get("group", ""), api_version=ra.get("version", ""),
-                                        resource=ra.get("resource", ""), subresource=ra.get("subresource", ""),
-                                        namespace=ra.get("namespace", ""), name=ra.get("name", ""))
+                attrs = rbac.Attributes(
+                    verb=ra.get("verb", ""),
+                    resource_request=True,
+                    api_group=ra.get("group", ""),
+                    api_version=ra.get("version", ""),
+                    resource=ra.get("resource", ""),
+                    subresource=ra.get("subresource", ""),
+                    namespace=ra.get("namespace", ""),
+                    name=ra.get("name", ""),
+                )
             elif nra:
                 attrs = rbac.Attributes(verb=nra.get("verb", ""), resource_request=False, path=nra.get("path", ""))
             else:
-                raise status.invalid(t.rt.kind, t.rt.group, "", [
-                    {"reason": "FieldValueRequired", "field": "spec.resourceAttributes",
-                     "message": "Required value: exactly one of nonResourceAttributes or resourceAttributes "
-                                "must be specified"}])
+                raise status.invalid(
+                    t.rt.kind,
+                    t.rt.group,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "spec.resourceAttributes",
+                            "message": "Required value: exactly one of nonResourceAttributes or resourceAttributes "
+                            "must be specified",
+                        }
+                    ],
+                )
             allowed, reason = rbac.authorize(user, attrs, self.rbac_objects)
             out["status"] = {"allowed": allowed}
             if reason:
@@ -491,9 +581,13 @@ def read_body(request: Request) -> Any:
         except yaml.YAMLError as e:
             raise status.bad_request(f"error decoding YAML: {e}") from None
     if ctype not in ("", "application/json", "*/*"):
-        raise status.ApiError(415, f'the body of the request was in an unknown format - accepted media types '
-                                   f'include: application/json, application/yaml, '
-                                   f'application/vnd.kubernetes.protobuf', reason="UnsupportedMediaType")
+        raise status.ApiError(
+            415,
+            "the body of the request was in an unknown format - accepted media types "
+            "include: application/json, application/yaml, "
+            "application/vnd.kubernetes.protobuf",
+            reason="UnsupportedMediaType",
+        )
     try:
         return json.loads(raw or b"null")
     except ValueError as e:

@@ -48,13 +48,16 @@ class NamespaceController:
     def sync(self) -> None:
         """One pass over the terminating namespaces (under the store lock)."""
         with self.store.lock:
-            terminating = [ns["metadata"]["name"] for ns in self.store.list(NAMESPACES)[0]
-                           if ns["metadata"].get("deletionTimestamp")]
+            terminating = [
+                ns["metadata"]["name"]
+                for ns in self.store.list(NAMESPACES)[0]
+                if ns["metadata"].get("deletionTimestamp")
+            ]
             for name in terminating:
                 for key in self.store.namespaces_in_use(name):
                     rt = self.objects.registry.by_key(key)
                     for obj in self.store.list(key, name)[0]:
-                        if rt is None:      # NB: a kind no longer served: nothing can finalize it
+                        if rt is None:  # NB: a kind no longer served: nothing can finalize it
                             self.store.remove(key, name, obj["metadata"]["name"])
                         elif not obj["metadata"].get("deletionTimestamp"):
                             self.objects.delete(rt, name, obj["metadata"]["name"], {}, WriteOptions({}))

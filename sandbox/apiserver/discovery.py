@@ -30,16 +30,22 @@ def _aggregated_resource(r: ResourceType) -> dict[str, Any]:
     gv = {"group": "", "version": ""} if r.is_builtin else {"group": r.group, "version": r.version}
     kind = {**gv, "kind": r.kind}
     verbs = sorted(r.verbs) if r.is_builtin else [v for v in CRD_VERBS if v in r.verbs]
-    out: dict[str, Any] = {"resource": r.plural, "responseKind": kind,
-                           "scope": "Namespaced" if r.namespaced else "Cluster",
-                           "singularResource": r.singular, "verbs": verbs}
+    out: dict[str, Any] = {
+        "resource": r.plural,
+        "responseKind": kind,
+        "scope": "Namespaced" if r.namespaced else "Cluster",
+        "singularResource": r.singular,
+        "verbs": verbs,
+    }
     if r.short_names:
         out["shortNames"] = list(r.short_names)
     if r.categories:
         out["categories"] = list(r.categories)
     subs = [{"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]} for s in r.subresources]
-    subs += [{"subresource": s, "responseKind": {**gv, "kind": CONNECT[s][0]}, "verbs": CONNECT[s][1]}
-             for s in r.connect_subresources]
+    subs += [
+        {"subresource": s, "responseKind": {**gv, "kind": CONNECT[s][0]}, "verbs": CONNECT[s][1]}
+        for s in r.connect_subresources
+    ]
     if subs:
         out["subresources"] = sorted(subs, key=lambda s: s["subresource"])
     return out
@@ -50,19 +56,28 @@ def aggregated(registry: Registry, *, core: bool) -> dict[str, Any]:
     for group, versions in registry.group_versions().items():
         if (group == "") != core:
             continue
-        items.append({"metadata": {"name": group} if group else {},
-                      "versions": [{"version": v,
-                                    "resources": [_aggregated_resource(r)
-                                                  for r in registry.in_group_version(group, v)],
-                                    "freshness": "Current"}
-                                   for v in versions]})
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
-            "items": items}
+        items.append(
+            {
+                "metadata": {"name": group} if group else {},
+                "versions": [
+                    {
+                        "version": v,
+                        "resources": [_aggregated_resource(r) for r in registry.in_group_version(group, v)],
+                        "freshness": "Current",
+                    }
+                    for v in versions
+                ],
+            }
+        )
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    }
 
 
 def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
@@ -88,8 +103,13 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
     resources = []
     for r in rs:
         verbs = sorted(r.verbs) if r.is_builtin else [v for v in CRD_VERBS if v in r.verbs]
-        entry: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                                 "kind": r.kind, "verbs": verbs}
+        entry: dict[str, Any] = {
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": verbs,
+        }
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
         if r.categories:
@@ -98,7 +118,14 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
         subs = [(sub, r.kind, ["get", "patch", "update"]) for sub in r.subresources]
         subs += [(sub, *CONNECT[sub]) for sub in r.connect_subresources]
         for sub, kind, sub_verbs in sorted(subs):
-            resources.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                              "kind": kind, "verbs": sub_verbs})
+            resources.append(
+                {
+                    "name": f"{r.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": r.namespaced,
+                    "kind": kind,
+                    "verbs": sub_verbs,
+                }
+            )
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

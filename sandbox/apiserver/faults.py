@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 @dataclasses.dataclass
@@ -27,8 +27,9 @@ class _Failure:
 class Faults:
     """What goes wrong, and how often.  Thread-safe; assign or call from tests."""
 
-    def __init__(self, *, on_down: Callable[[bool], None] | None = None,
-                 on_cut: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, *, on_down: Callable[[bool], None] | None = None, on_cut: Callable[[], None] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self.latency = 0.0
         self._latencies: list[tuple[str, float]] = []
@@ -53,22 +54,41 @@ class Faults:
             return self.latency + sum(s for prefix, s in self._latencies if path.startswith(prefix))
 
     # -- error answers --------------------------------------------------------
-    def fail(self, status: int = 503, times: int = 1, path_prefix: str | None = None,
-             method: str | None = None, *, retry_after: int = 1, message: str | None = None) -> None:
+    def fail(
+        self,
+        status: int = 503,
+        times: int = 1,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        *,
+        retry_after: int = 1,
+        message: str | None = None,
+    ) -> None:
         """Answer the next ``times`` matching requests with ``status`` (a Status object).
 
         429 answers carry ``Retry-After: retry_after`` (client-go retries them; the
         Python client does not).
         """
         with self._lock:
-            self._failures.append(_Failure(status, times, path_prefix, method.upper() if method else None,
-                                           retry_after, message or "injected fault"))
+            self._failures.append(
+                _Failure(
+                    status,
+                    times,
+                    path_prefix,
+                    method.upper() if method else None,
+                    retry_after,
+                    message or "injected fault",
+                )
+            )
 
     def take_failure(self, method: str, path: str) -> _Failure | None:
         with self._lock:
             for f in self._failures:
-                if f.times > 0 and (f.path_prefix is None or path.startswith(f.path_prefix)) \
-                        and (f.method is None or f.method == method):
+                if (
+                    f.times > 0
+                    and (f.path_prefix is None or path.startswith(f.path_prefix))
+                    and (f.method is None or f.method == method)
+                ):
                     f.times -= 1
                     if f.times == 0:
                         self._failures.remove(f)
@@ -112,7 +132,7 @@ class Faults:
             while self._hang:
                 if cancelled():
                     return False
-                self._hang_cv.wait(0.1)    # NB: re-checks ``cancelled`` (set by another thread)
+                self._hang_cv.wait(0.1)  # NB: re-checks ``cancelled`` (set by another thread)
         return not cancelled()
 
     def cut_watches(self) -> None:

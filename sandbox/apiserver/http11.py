@@ -36,7 +36,8 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 # NB: Go's net/http (maxPostHandlerReadBytes): before answering it reads and drops up to this much of what
@@ -55,7 +56,7 @@ class RequestBody(io.RawIOBase):
     def __init__(self, rfile: Any, length: int | None, chunked: bool):
         self._rfile = rfile
         self._chunked = chunked
-        self._left = 0 if chunked else (length or 0)   # bytes left in the body (or in the current chunk)
+        self._left = 0 if chunked else (length or 0)  # bytes left in the body (or in the current chunk)
         self._done = not chunked and not length
 
     def readable(self) -> bool:
@@ -74,7 +75,7 @@ class RequestBody(io.RawIOBase):
         if size < 0:
             raise BodyError("negative chunk size")
         if size == 0:
-            while True:     # trailers, up to the empty line
+            while True:  # trailers, up to the empty line
                 trailer = self._rfile.readline(65537)
                 if trailer in (b"\r\n", b"\n", b""):
                     break
@@ -92,7 +93,7 @@ class RequestBody(io.RawIOBase):
         data = self._rfile.read(n)
         if not data:
             raise ConnectionError("the client closed the connection inside the request body")
-        buf[:len(data)] = data
+        buf[: len(data)] = data
         self._left -= len(data)
         if self._left == 0:
             if self._chunked:
@@ -105,7 +106,7 @@ class RequestBody(io.RawIOBase):
     def drain(self, limit: int = DRAIN_LIMIT) -> bool:
         """Read and drop what the app left; False when over ``limit`` (then close the connection)."""
         if not self._chunked and self._left >= limit:
-            return False          # NB: known to be too big: not read at all
+            return False  # NB: known to be too big: not read at all
         total = 0
         while not self._done:
             data = self.read(65536)
@@ -121,10 +122,10 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     """One connection: reads requests and runs the WSGI app for each, until closed."""
 
     protocol_version = "HTTP/1.1"
-    server: "ThreadedServer"
+    server: ThreadedServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout    # NB: StreamRequestHandler applies it to the socket
+        self.timeout = self.server.idle_timeout  # NB: StreamRequestHandler applies it to the socket
         sock = self.request
         sock.settimeout(self.timeout)
         try:
@@ -141,7 +142,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         try:
             super().handle()
         except (OSError, ssl.SSLError, ValueError):
-            pass      # NB: a dropped or cut connection, a failed handshake, or "down"
+            pass  # NB: a dropped or cut connection, a failed handshake, or "down"
 
     def finish(self) -> None:
         try:
@@ -152,8 +153,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         try:
             self.raw_requestline = self.rfile.readline(65537)
-        except (TimeoutError, socket.timeout):
-            self.close_connection = True      # NB: idle timeout
+        except TimeoutError:
+            self.close_connection = True  # NB: idle timeout
             return
         if not self.raw_requestline:
             self.close_connection = True
@@ -166,7 +167,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.command = None
             self.send_error(414)
             return
-        if not self.parse_request():     # NB: answers 400/505 itself; sends 100 Continue when asked
+        if not self.parse_request():  # NB: answers 400/505 itself; sends 100 Continue when asked
             return
         self.run_wsgi()
 
@@ -239,8 +240,14 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return
         environ = self.make_environ(body)
         head = self.command == "HEAD"
-        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False,
-                                 "length": None, "written": 0}
+        state: dict[str, Any] = {
+            "status": None,
+            "headers": None,
+            "sent": False,
+            "chunked": False,
+            "length": None,
+            "written": 0,
+        }
 
         def start_response(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
             if exc_info:
@@ -266,9 +273,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                     state["chunked"] = True
                     headers.append(("Transfer-Encoding", "chunked"))
                 else:
-                    self.close_connection = True     # NB: HTTP/1.0 without a length: the end is the close
+                    self.close_connection = True  # NB: HTTP/1.0 without a length: the end is the close
             headers = [(k, v) for k, v in headers if k.lower() not in ("connection", "keep-alive")]
-            if not self.close_connection:      # NB: as Go does, before the headers, so they can say "close"
+            if not self.close_connection:  # NB: as Go does, before the headers, so they can say "close"
                 try:
                     if not body.drain():
                         self.close_connection = True
@@ -281,7 +288,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 headers.append(("Connection", "close"))
             elif self.request_version < "HTTP/1.1":
                 headers.append(("Connection", "keep-alive"))
-            proto = "HTTP/1.0" if self.request_version == "HTTP/1.0" else "HTTP/1.1"   # NB: as Go answers
+            proto = "HTTP/1.0" if self.request_version == "HTTP/1.0" else "HTTP/1.1"  # NB: as Go answers
             out = [f"{proto} {status}\r\n".encode("latin-1")]
             out += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers]
             out.append(b"\r\n")
@@ -320,7 +327,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                     raise ConnectionAbortedError("the server dropped its connections")
                 self.wfile.write(b"0\r\n\r\n")
             elif state["length"] is not None and not state["no_body"] and state["written"] != state["length"]:
-                self.close_connection = True     # NB: the app broke its own Content-Length
+                self.close_connection = True  # NB: the app broke its own Content-Length
         except (OSError, ssl.SSLError):
             self.close_connection = True
             raise
@@ -329,10 +336,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             if state["sent"]:
                 return
             import traceback
+
             traceback.print_exc()
             msg = b"500 internal server error\n"
-            self.wfile.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
-                             b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(msg), msg))
+            self.wfile.write(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(msg), msg)
+            )
         finally:
             if hasattr(app_iter, "close"):
                 app_iter.close()
@@ -357,9 +367,16 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Callable, *, ssl_context: ssl.SSLContext | None = None,
-                 idle_timeout: float = 90.0, is_down: Callable[[], bool] = lambda: False,
-                 hold: Callable[[Callable[[], bool]], bool] = lambda cancelled: True):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: Callable,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float = 90.0,
+        is_down: Callable[[], bool] = lambda: False,
+        hold: Callable[[Callable[[], bool]], bool] = lambda cancelled: True,
+    ):
         self.app = app
         self.ssl_context = ssl_context
         self.idle_timeout = idle_timeout
@@ -380,12 +397,12 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()
-        if self.ssl_context is not None:     # NB: the handshake runs in the connection's thread (setup)
+        if self.ssl_context is not None:  # NB: the handshake runs in the connection's thread (setup)
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
-        self.track(request)       # NB: in the accept thread, so a stop right after still drops it
+        self.track(request)  # NB: in the accept thread, so a stop right after still drops it
         super().process_request(request, client_address)
 
     def track(self, sock: socket.socket) -> None:
@@ -397,7 +414,7 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError, ValueError)):
-            super().handle_error(request, client_address)   # NB: a failed handshake or a dropped peer is quiet
+            super().handle_error(request, client_address)  # NB: a failed handshake or a dropped peer is quiet
 
     def shutdown_request(self, request: socket.socket) -> None:
         """Close as Go's net/http does (closeWriteAndWait): stop writing, then read what the peer is

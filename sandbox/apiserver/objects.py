@@ -33,15 +33,23 @@ from sandbox.apiserver import status, validation
 from sandbox.apiserver.resources import Registry, ResourceType
 from sandbox.apiserver.store import Store
 
-IMMUTABLE_META = ("uid", "creationTimestamp", "name", "namespace", "generation", "deletionTimestamp",
-                  "deletionGracePeriodSeconds", "selfLink")
+IMMUTABLE_META = (
+    "uid",
+    "creationTimestamp",
+    "name",
+    "namespace",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 _cluster_ips = itertools.count(1)
 # NB: the registries with ReturnDeletedObject: a DELETE answers the object, not a Status.
 RETURNS_DELETED_OBJECT = {("", "pods"), ("", "services"), ("", "serviceaccounts")}
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def present(rt: ResourceType, obj: dict) -> dict:
@@ -63,8 +71,10 @@ class WriteOptions:
         if query.get("dryRun") not in (None, "", "All"):
             raise status.bad_request(f"unsupported dryRun value: {query['dryRun']}")
         if self.field_validation not in ("Strict", "Warn", "Ignore"):
-            raise status.bad_request(f'Invalid fieldValidation parameter: "{self.field_validation}". '
-                                     'Expected one of: "Ignore", "Warn", "Strict".')
+            raise status.bad_request(
+                f'Invalid fieldValidation parameter: "{self.field_validation}". '
+                'Expected one of: "Ignore", "Warn", "Strict".'
+            )
 
 
 class Objects:
@@ -75,15 +85,21 @@ class Objects:
     # -- checks ---------------------------------------------------------------
     def check_type(self, rt: ResourceType, body: Any) -> dict:
         if not isinstance(body, dict):
-            raise status.bad_request(f"the object provided is unrecognized (must be of type {rt.kind}): "
-                                     "couldn't get version/kind; json parse error")
+            raise status.bad_request(
+                f"the object provided is unrecognized (must be of type {rt.kind}): "
+                "couldn't get version/kind; json parse error"
+            )
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if kind and kind != rt.kind:
-            raise status.bad_request(f"the object provided is unrecognized (must be of type {rt.kind}): "
-                                     f"{kind} in version \"{api_version}\" cannot be handled as a {rt.kind}")
+            raise status.bad_request(
+                f"the object provided is unrecognized (must be of type {rt.kind}): "
+                f'{kind} in version "{api_version}" cannot be handled as a {rt.kind}'
+            )
         if api_version and api_version != rt.api_version:
-            raise status.bad_request(f'the API version in the data ({api_version}) does not match the expected '
-                                     f'API version ({rt.api_version})')
+            raise status.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({rt.api_version})"
+            )
         if not isinstance(body.get("metadata", {}), dict):
             raise status.bad_request("metadata must be an object")
         return body
@@ -95,8 +111,10 @@ class Objects:
         dropped = validation.prune(obj, rt.schema)
         if dropped and opts.field_validation == "Strict":
             unknown = ", ".join(f'unknown field "{p}"' for p in dropped)
-            raise status.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                                     f"strict decoding error: {unknown}")
+            raise status.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {unknown}"
+            )
         if opts.field_validation == "Warn":
             opts.warnings.extend(f'unknown field "{p}"' for p in dropped)
         validation.apply_defaults(obj, rt.schema)
@@ -140,15 +158,24 @@ class Objects:
             causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": "spec.group"})
         for f in ("plural", "kind"):
             if not names.get(f):
-                causes.append({"reason": "FieldValueRequired", "message": "Required value",
-                               "field": f"spec.names.{f}"})
+                causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": f"spec.names.{f}"})
         if not causes and name != f"{names['plural']}.{spec['group']}":
-            causes.append({"reason": "FieldValueInvalid", "field": "metadata.name",
-                           "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "metadata.name",
+                    "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+                }
+            )
         versions = spec.get("versions") or []
         if not versions:
-            causes.append({"reason": "FieldValueInvalid", "field": "spec.versions",
-                           "message": "Invalid value: []: must have exactly one version marked as storage version"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "spec.versions",
+                    "message": "Invalid value: []: must have exactly one version marked as storage version",
+                }
+            )
         if causes:
             raise status.invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
         names = dict(names)
@@ -158,10 +185,20 @@ class Objects:
         crd["status"] = {
             "acceptedNames": names,
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": stamp},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": stamp},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": stamp,
+                },
             ],
             "storedVersions": [v["name"] for v in versions if v.get("storage")] or [versions[0]["name"]],
         }
@@ -173,17 +210,27 @@ class Objects:
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise status.bad_request("the namespace of the provided object does not match the namespace "
-                                         "sent on the request")
+                raise status.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         if not meta.get("name"):
-            raise status.invalid(rt.kind, rt.group, "", [{"reason": "FieldValueRequired", "field": "metadata.name",
-                                                         "message": "Required value: name or generateName is "
-                                                                    "required"}])
+            raise status.invalid(
+                rt.kind,
+                rt.group,
+                "",
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": "metadata.name",
+                        "message": "Required value: name or generateName is required",
+                    }
+                ],
+            )
         causes = validation.name_causes(meta["name"], label=rt.key == ("", "namespaces"))
         if causes:
             raise status.invalid(rt.kind, rt.group, meta["name"], causes)
@@ -220,27 +267,47 @@ class Objects:
             raise status.not_found(rt.plural, rt.group, name)
         return obj
 
-    def update(self, rt: ResourceType, namespace: str, name: str, subresource: str, body: Any,
-               opts: WriteOptions, *, precondition_required: bool = True) -> dict:
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        subresource: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        precondition_required: bool = True,
+    ) -> dict:
         """PUT semantics: ``body`` replaces the object (or its status); stale resourceVersion → 409."""
         new = copy.deepcopy(self.check_type(rt, body))
         with self.store.lock:
             old = self.get_or_404(rt, namespace, name)
             meta = new.setdefault("metadata", {})
             if meta.get("name") and meta["name"] != name:
-                raise status.bad_request(f"the name of the object ({meta['name']}) does not match the name on "
-                                         f"the URL ({name})")
+                raise status.bad_request(
+                    f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                )
             if rt.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
-                raise status.bad_request("the namespace of the provided object does not match the namespace "
-                                         "sent on the request")
+                raise status.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             rv = meta.get("resourceVersion")
             if rv:
                 if rv != old["metadata"]["resourceVersion"]:
                     raise status.conflict(rt.plural, rt.group, name)
             elif precondition_required and not rt.unconditional_update:
-                raise status.invalid(rt.kind, rt.group, name, [
-                    {"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
-                     "message": "Invalid value: 0x0: must be specified for an update"}])
+                raise status.invalid(
+                    rt.kind,
+                    rt.group,
+                    name,
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "metadata.resourceVersion",
+                            "message": "Invalid value: 0x0: must be specified for an update",
+                        }
+                    ],
+                )
             return self._commit_update(rt, old, new, subresource, opts)
 
     def _commit_update(self, rt: ResourceType, old: dict, new: dict, subresource: str, opts: WriteOptions) -> dict:
@@ -275,7 +342,7 @@ class Objects:
         old_cmp = {k: v for k, v in old.items() if k not in ("apiVersion", "kind")}
         new_cmp = {k: v for k, v in new.items() if k not in ("apiVersion", "kind")}
         if old_cmp == new_cmp:
-            return old           # NB: a no-op write keeps the resourceVersion
+            return old  # NB: a no-op write keeps the resourceVersion
         if self._spec_changed(rt, old, new):
             meta["generation"] = old_meta.get("generation", 1) + 1
         if opts.dry_run:
@@ -292,8 +359,9 @@ class Objects:
         skip = {"metadata", "apiVersion", "kind"} | ({"status"} if rt.status_subresource else set())
         return {k: v for k, v in old.items() if k not in skip} != {k: v for k, v in new.items() if k not in skip}
 
-    def patch_with(self, rt: ResourceType, namespace: str, name: str, subresource: str, opts: WriteOptions,
-                   apply_patch) -> dict:
+    def patch_with(
+        self, rt: ResourceType, namespace: str, name: str, subresource: str, opts: WriteOptions, apply_patch
+    ) -> dict:
         """Patch under the store lock: ``apply_patch(current) -> patched``; a resourceVersion in the
         patched object acts as a precondition."""
         with self.store.lock:
@@ -304,8 +372,9 @@ class Objects:
             self.check_type(rt, patched)
             meta = patched.setdefault("metadata", {})
             if meta.get("name", name) != name:
-                raise status.bad_request(f"the name of the object ({meta['name']}) does not match the name on "
-                                         f"the URL ({name})")
+                raise status.bad_request(
+                    f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+                )
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise status.conflict(rt.plural, rt.group, name)
@@ -318,18 +387,26 @@ class Objects:
             old = self.get_or_404(rt, namespace, name)
             pre = (options or {}).get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != old["metadata"].get("uid"):
-                raise status.conflict(rt.plural, rt.group, name,
-                                      f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                      f"UID in object meta: {old['metadata'].get('uid')}")
+                raise status.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, "
+                    f"UID in object meta: {old['metadata'].get('uid')}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
-                raise status.conflict(rt.plural, rt.group, name,
-                                      f"Precondition failed: ResourceVersion in precondition: "
-                                      f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                      f"{old['metadata']['resourceVersion']}")
+                raise status.conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: "
+                    f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                    f"{old['metadata']['resourceVersion']}",
+                )
             if opts.dry_run:
                 return present(rt, old)
             if old["metadata"].get("deletionTimestamp"):
-                return present(rt, old)       # NB: already going: answered as it is, nothing written
+                return present(rt, old)  # NB: already going: answered as it is, nothing written
             if rt.key == ("", "namespaces"):
                 new = copy.deepcopy(old)
                 new["metadata"]["deletionTimestamp"] = now()
@@ -395,11 +472,24 @@ class Objects:
 
 def namespace_terminating(rt: ResourceType, namespace: str, name: str) -> status.ApiError:
     """kube-apiserver's NamespaceLifecycle admission refusing new content in a terminating namespace."""
-    details: dict[str, Any] = {"name": name, "group": rt.group, "kind": rt.plural, "causes": [
-        {"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
-         "field": "metadata.namespace"}]}
+    details: dict[str, Any] = {
+        "name": name,
+        "group": rt.group,
+        "kind": rt.plural,
+        "causes": [
+            {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
+        ],
+    }
     if not rt.group:
         del details["group"]
-    return status.ApiError(403, f'{status.qualified(rt.plural, rt.group)} "{name}" is forbidden: unable to create '
-                                f'new content in namespace {namespace} because it is being terminated',
-                           reason="Forbidden", details=details)
+    return status.ApiError(
+        403,
+        f'{status.qualified(rt.plural, rt.group)} "{name}" is forbidden: unable to create '
+        f"new content in namespace {namespace} because it is being terminated",
+        reason="Forbidden",
+        details=details,
+    )

@@ -54,28 +54,43 @@ def group_version_doc(registry: Registry, group: str, version: str) -> dict[str,
         if r.virtual:
             continue
         gvk = {"group": r.group, "version": r.version, "kind": r.kind}
-        item = (f"{base}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced
-                else f"{base}/{r.plural}/{{name}}")
-        params = [{"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-                  {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-                  {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-                  {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}}]
+        item = f"{base}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{base}/{r.plural}/{{name}}"
+        params = [
+            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+            {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}},
+        ]
         ref = {"$ref": f"#/components/schemas/{_schema_name(r)}"}
         paths[item] = {
-            "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk,
-                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}},
-            "patch": {"x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk,
-                      "parameters": params,
-                      "requestBody": {"content": {"application/json-patch+json": {"schema": {"type": "object"}},
-                                                  "application/merge-patch+json": {"schema": {"type": "object"}},
-                                                  "application/apply-patch+yaml": {"schema": {"type": "object"}}}},
-                      "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}},
+            "get": {
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}},
+            },
+            "patch": {
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+                "parameters": params,
+                "requestBody": {
+                    "content": {
+                        "application/json-patch+json": {"schema": {"type": "object"}},
+                        "application/merge-patch+json": {"schema": {"type": "object"}},
+                        "application/apply-patch+yaml": {"schema": {"type": "object"}},
+                    }
+                },
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}},
+            },
         }
         schema = dict(r.schema) if r.schema else {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
         schema["x-kubernetes-group-version-kind"] = [gvk]
         schemas[_schema_name(r)] = schema
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.37.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def swagger_v2(registry: Registry) -> dict[str, Any]:
@@ -88,8 +103,12 @@ def swagger_v2(registry: Registry) -> dict[str, Any]:
             for path, ops in (doc or {}).get("paths", {}).items():
                 paths[path] = {verb: _v2_operation(op) for verb, op in ops.items()}
             definitions.update((doc or {}).get("components", {}).get("schemas", {}))
-    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "1.37"}, "paths": paths,
-            "definitions": definitions}
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "1.37"},
+        "paths": paths,
+        "definitions": definitions,
+    }
 
 
 def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
@@ -101,9 +120,10 @@ def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     out["produces"] = ["application/json"]
-    out["responses"] = {code: {"description": r.get("description", ""),
-                               "schema": _v2_ref(r["content"]["application/json"]["schema"])}
-                        for code, r in op.get("responses", {}).items()}
+    out["responses"] = {
+        code: {"description": r.get("description", ""), "schema": _v2_ref(r["content"]["application/json"]["schema"])}
+        for code, r in op.get("responses", {}).items()
+    }
     return out
 
 

@@ -26,10 +26,20 @@ STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 
 MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name", "env": "name",
-    "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath", "imagePullSecrets": "name",
-    "conditions": "type", "ownerReferences": "uid", "hostAliases": "ip", "topologySpreadConstraints":
-    "topologyKey", "resourceClaims": "name", "envFrom": None,
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "hostAliases": "ip",
+    "topologySpreadConstraints": "topologyKey",
+    "resourceClaims": "name",
+    "envFrom": None,
 }
 PRIMITIVE_MERGE = {"finalizers"}
 
@@ -58,12 +68,21 @@ def json_patch(target: dict, ops: Any) -> dict:
     try:
         return patch.apply(copy.deepcopy(target))
     except jsonpatch.JsonPatchTestFailed as e:
-        raise status.ApiError(422, f"the server rejected our request due to an error in our request: "
-                                   f"testing value {e} failed", reason="Invalid") from e
-    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException, jsonpatch.JsonPatchException,
-            KeyError, IndexError) as e:
-        raise status.ApiError(422, f"the server rejected our request due to an error in our request: {e}",
-                              reason="Invalid") from e
+        raise status.ApiError(
+            422,
+            f"the server rejected our request due to an error in our request: testing value {e} failed",
+            reason="Invalid",
+        ) from e
+    except (
+        jsonpatch.JsonPatchConflict,
+        jsonpatch.JsonPointerException,
+        jsonpatch.JsonPatchException,
+        KeyError,
+        IndexError,
+    ) as e:
+        raise status.ApiError(
+            422, f"the server rejected our request due to an error in our request: {e}", reason="Invalid"
+        ) from e
     except jsonpatch.InvalidJsonPatch as e:
         raise status.bad_request(f"invalid JSON Patch: {e}") from e
 

@@ -17,32 +17,57 @@ MAGIC = b"k8s\x00"
 
 # A schema maps a field number to (json name, kind): kind is "str", "int", "bool",
 # a nested schema dict, ("map", None) for map<string,string>, or ("repeated", kind).
-OBJECT_META = {1: ("name", "str"), 2: ("generateName", "str"), 3: ("namespace", "str"),
-               11: ("labels", ("map", None)), 12: ("annotations", ("map", None)),
-               14: ("finalizers", ("repeated", "str"))}
-RESOURCE_ATTRIBUTES = {1: ("namespace", "str"), 2: ("verb", "str"), 3: ("group", "str"), 4: ("version", "str"),
-                       5: ("resource", "str"), 6: ("subresource", "str"), 7: ("name", "str")}
+OBJECT_META = {
+    1: ("name", "str"),
+    2: ("generateName", "str"),
+    3: ("namespace", "str"),
+    11: ("labels", ("map", None)),
+    12: ("annotations", ("map", None)),
+    14: ("finalizers", ("repeated", "str")),
+}
+RESOURCE_ATTRIBUTES = {
+    1: ("namespace", "str"),
+    2: ("verb", "str"),
+    3: ("group", "str"),
+    4: ("version", "str"),
+    5: ("resource", "str"),
+    6: ("subresource", "str"),
+    7: ("name", "str"),
+}
 NON_RESOURCE_ATTRIBUTES = {1: ("path", "str"), 2: ("verb", "str")}
 LABEL_SELECTOR = {1: ("matchLabels", ("map", None))}
-CONTAINER = {1: ("name", "str"), 2: ("image", "str"), 3: ("command", ("repeated", "str")),
-             4: ("args", ("repeated", "str")), 6: ("ports", ("repeated", {1: ("name", "str"),
-                                                                            3: ("containerPort", "int"),
-                                                                            4: ("protocol", "str")})),
-             7: ("env", ("repeated", {1: ("name", "str"), 2: ("value", "str")}))}
+CONTAINER = {
+    1: ("name", "str"),
+    2: ("image", "str"),
+    3: ("command", ("repeated", "str")),
+    4: ("args", ("repeated", "str")),
+    6: ("ports", ("repeated", {1: ("name", "str"), 3: ("containerPort", "int"), 4: ("protocol", "str")})),
+    7: ("env", ("repeated", {1: ("name", "str"), 2: ("value", "str")})),
+}
 POD_TEMPLATE = {1: ("metadata", OBJECT_META), 2: ("spec", {2: ("containers", ("repeated", CONTAINER))})}
 SCHEMAS: dict[str, dict] = {
     # NB: only the fields `kubectl create deployment` fills in
-    "Deployment": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("replicas", "int"), 2: ("selector", LABEL_SELECTOR),
-                                                              3: ("template", POD_TEMPLATE)})},
+    "Deployment": {
+        1: ("metadata", OBJECT_META),
+        2: ("spec", {1: ("replicas", "int"), 2: ("selector", LABEL_SELECTOR), 3: ("template", POD_TEMPLATE)}),
+    },
     "Namespace": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("finalizers", ("repeated", "str"))})},
     "SelfSubjectReview": {1: ("metadata", OBJECT_META)},
-    "SelfSubjectAccessReview": {1: ("metadata", OBJECT_META),
-                                2: ("spec", {1: ("resourceAttributes", RESOURCE_ATTRIBUTES),
-                                             2: ("nonResourceAttributes", NON_RESOURCE_ATTRIBUTES)})},
+    "SelfSubjectAccessReview": {
+        1: ("metadata", OBJECT_META),
+        2: (
+            "spec",
+            {1: ("resourceAttributes", RESOURCE_ATTRIBUTES), 2: ("nonResourceAttributes", NON_RESOURCE_ATTRIBUTES)},
+        ),
+    },
     "SelfSubjectRulesReview": {1: ("metadata", OBJECT_META), 2: ("spec", {1: ("namespace", "str")})},
     "ConfigMap": {1: ("metadata", OBJECT_META), 2: ("data", ("map", None))},
-    "Secret": {1: ("metadata", OBJECT_META), 2: ("data", ("map", None)), 3: ("type", "str"),
-               4: ("stringData", ("map", None))},
+    "Secret": {
+        1: ("metadata", OBJECT_META),
+        2: ("data", ("map", None)),
+        3: ("type", "str"),
+        4: ("stringData", ("map", None)),
+    },
     "ServiceAccount": {1: ("metadata", OBJECT_META)},
 }
 
@@ -71,11 +96,11 @@ def fields(buf: bytes) -> list[tuple[int, int | bytes]]:
             val, pos = _varint(buf, pos)
         elif wire == 2:
             n, pos = _varint(buf, pos)
-            val, pos = buf[pos:pos + n], pos + n
+            val, pos = buf[pos : pos + n], pos + n
         elif wire == 1:
-            val, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+            val, pos = int.from_bytes(buf[pos : pos + 8], "little"), pos + 8
         elif wire == 5:
-            val, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+            val, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
         else:
             raise ValueError(f"unsupported wire type {wire}")
         out.append((num, val))
@@ -90,7 +115,7 @@ def decode_message(buf: bytes, schema: dict) -> dict[str, Any]:
         name, kind = schema[num]
         if kind == "str":
             text = val.decode() if isinstance(val, bytes) else str(val)
-            if text:                          # NB: proto2 sends empty strings as present; drop them
+            if text:  # NB: proto2 sends empty strings as present; drop them
                 out[name] = text
         elif kind == "int":
             out[name] = val
@@ -116,14 +141,17 @@ def decode(body: bytes) -> dict[str, Any]:
     if not body.startswith(MAGIC):
         raise status.bad_request("the protobuf body does not start with the k8s magic number")
     try:
-        unknown = dict(fields(body[len(MAGIC):]))
+        unknown = dict(fields(body[len(MAGIC) :]))
         type_meta = dict(fields(unknown.get(1, b"")))
         api_version = type_meta.get(1, b"").decode()
         kind = type_meta.get(2, b"").decode()
         schema = SCHEMAS.get(kind)
         if schema is None:
-            raise status.ApiError(415, f"the sandbox cannot decode protobuf bodies of kind {kind!r}; send JSON",
-                                  reason="UnsupportedMediaType")
+            raise status.ApiError(
+                415,
+                f"the sandbox cannot decode protobuf bodies of kind {kind!r}; send JSON",
+                reason="UnsupportedMediaType",
+            )
         obj = decode_message(unknown.get(2, b""), schema)
     except (ValueError, UnicodeDecodeError) as e:
         raise status.bad_request(f"failed to decode protobuf body: {e}") from e

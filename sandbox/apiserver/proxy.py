@@ -46,7 +46,7 @@ import ipaddress
 import posixpath
 import socket
 import ssl
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from werkzeug.wrappers import Request, Response
@@ -55,8 +55,19 @@ from sandbox.apiserver import status
 
 ENDPOINT_ANNOTATION = "sandbox.apiserver/endpoint"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "proxy-authenticate",
-                        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 UPSTREAM_TIMEOUT = 30.0
 # NB: what a path segment may hold unescaped (RFC 3986 pchar), as Go's URL.EscapedPath keeps it.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -65,7 +76,7 @@ GetService = Callable[[str, str], "dict | None"]
 
 
 class _Passthrough(Response):
-    default_mimetype = None     # NB: no Content-Type invented when the upstream sent none
+    default_mimetype = None  # NB: no Content-Type invented when the upstream sent none
 
 
 def split_scheme_name_port(service_id: str) -> tuple[str, str, str]:
@@ -101,8 +112,9 @@ def resolve(get_service: GetService, namespace: str, service_id: str) -> tuple[s
     if service is None:
         raise status.ApiError(503, f"no endpoints available for service {_go_quote(name)}")
     annotations = (service.get("metadata") or {}).get("annotations") or {}
-    declared = (annotations.get(f"{ENDPOINT_ANNOTATION}.{port}") if port else None) \
-        or annotations.get(ENDPOINT_ANNOTATION)
+    declared = (annotations.get(f"{ENDPOINT_ANNOTATION}.{port}") if port else None) or annotations.get(
+        ENDPOINT_ANNOTATION
+    )
     if not declared:
         raise status.ApiError(503, f"no endpoints available for service {_go_quote(name)}")
     if port not in {p.get("name") or "" for p in _ports(service)}:
@@ -123,8 +135,9 @@ def resolve(get_service: GetService, namespace: str, service_id: str) -> tuple[s
 def serve(request: Request, get_service: GetService, namespace: str, service_id: str) -> Response:
     """Answer one proxied request (already authenticated and authorized)."""
     if request.method not in METHODS:
-        raise status.ApiError(405, "the server does not allow this method on the requested resource",
-                              reason="MethodNotAllowed")
+        raise status.ApiError(
+            405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed"
+        )
     # NB: /api/v1/namespaces/{ns}/services/{id}/proxy[/{path}]: split by segment, not by text
     parts = request.path.lstrip("/").split("/")
     prefix, rest = "/" + "/".join(parts[:7]), "/".join(parts[7:])
@@ -155,7 +168,7 @@ def serve(request: Request, get_service: GetService, namespace: str, service_id:
         if k.lower() == "location":
             v = _rewrite_location(v, request, prefix, host, port)
         out.headers.add(k, v)
-    if request.method == "HEAD":    # NB: the body's length is the upstream's, not that of the empty body here
+    if request.method == "HEAD":  # NB: the body's length is the upstream's, not that of the empty body here
         length = next((v for k, v in upstream_headers if k.lower() == "content-length"), None)
         out.headers.pop("Content-Length", None)
         if length is not None:
@@ -168,14 +181,16 @@ def unreachable(why: str) -> status.ApiError:
 
 
 # -- forwarding ------------------------------------------------------------------------------------
-def _round_trip(scheme: str, host: str, port: int, method: str, target: str, headers: list[tuple[str, str]],
-                body: bytes | None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+def _round_trip(
+    scheme: str, host: str, port: int, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+) -> tuple[int, str, list[tuple[str, str]], bytes]:
     if scheme == "https":
         context = ssl.create_default_context()
         context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE     # NB: kube-apiserver's proxy transport does not verify either
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=UPSTREAM_TIMEOUT,
-                                                                       context=context)
+        context.verify_mode = ssl.CERT_NONE  # NB: kube-apiserver's proxy transport does not verify either
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, port, timeout=UPSTREAM_TIMEOUT, context=context
+        )
     else:
         conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT)
     try:

@@ -335,8 +335,17 @@ BUILTIN_CLUSTER_ROLES: tuple[dict, ...] = (
         [
             {
                 "nonResourceURLs": [
-                    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
-                    "/openapi", "/openapi/*", "/readyz", "/version", "/version/",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
                 ],
                 "verbs": ["get"],
             }

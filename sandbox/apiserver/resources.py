@@ -27,13 +27,13 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     status_subresource: bool = False
-    extra_subresources: tuple[str, ...] = ()      # served as plain object reads/writes (e.g. "scale" is not)
+    extra_subresources: tuple[str, ...] = ()  # served as plain object reads/writes (e.g. "scale" is not)
     printer_columns: tuple[dict, ...] | None = None  # CRD additionalPrinterColumns; None for built-ins
-    schema: dict | None = None                      # CRD openAPIV3Schema; None = no validation
-    crd_name: str = ""                              # set for CRD-served kinds
-    unconditional_update: bool = True               # NB: CRs refuse PUT without resourceVersion
-    virtual: bool = False                           # create-only reviews, nothing stored
-    connect_subresources: tuple[str, ...] = ()      # answered by a handler, not stored (services/proxy)
+    schema: dict | None = None  # CRD openAPIV3Schema; None = no validation
+    crd_name: str = ""  # set for CRD-served kinds
+    unconditional_update: bool = True  # NB: CRs refuse PUT without resourceVersion
+    virtual: bool = False  # create-only reviews, nothing stored
+    connect_subresources: tuple[str, ...] = ()  # answered by a handler, not stored (services/proxy)
 
     @property
     def api_version(self) -> str:
@@ -71,36 +71,92 @@ def _r(group, version, plural, kind, namespaced, **kw) -> ResourceType:
 
 
 BUILTINS: tuple[ResourceType, ...] = (
-    _r("", "v1", "namespaces", "Namespace", False, short_names=("ns",), status_subresource=True,
-       verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _r(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        short_names=("ns",),
+        status_subresource=True,
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    ),
     _r("", "v1", "events", "Event", True, short_names=("ev",)),
-    _r("", "v1", "services", "Service", True, short_names=("svc",), categories=("all",), status_subresource=True,
-       connect_subresources=("proxy",)),
+    _r(
+        "",
+        "v1",
+        "services",
+        "Service",
+        True,
+        short_names=("svc",),
+        categories=("all",),
+        status_subresource=True,
+        connect_subresources=("proxy",),
+    ),
     _r("", "v1", "pods", "Pod", True, short_names=("po",), categories=("all",), status_subresource=True),
     _r("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     _r("", "v1", "secrets", "Secret", True),
     _r("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
-    _r("apps", "v1", "deployments", "Deployment", True, short_names=("deploy",), categories=("all",),
-       status_subresource=True),
+    _r(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        True,
+        short_names=("deploy",),
+        categories=("all",),
+        status_subresource=True,
+    ),
     _r("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     _r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     _r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
-    _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-       short_names=("crd", "crds"), categories=("api-extensions",), status_subresource=True),
+    _r(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        status_subresource=True,
+    ),
     _r("coordination.k8s.io", "v1", "leases", "Lease", True),
     _r("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
-    _r("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
-       verbs=CREATE_ONLY, virtual=True),
-    _r("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
-       verbs=CREATE_ONLY, virtual=True),
-    _r("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
-       verbs=CREATE_ONLY, virtual=True),
+    _r(
+        "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=CREATE_ONLY, virtual=True
+    ),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        False,
+        verbs=CREATE_ONLY,
+        virtual=True,
+    ),
+    _r(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        verbs=CREATE_ONLY,
+        virtual=True,
+    ),
 )
 
 # NB: kube-apiserver lists the built-in groups in this order; CRD groups follow, sorted.
-GROUP_ORDER = ("", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
-               "rbac.authorization.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io")
+GROUP_ORDER = (
+    "",
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "rbac.authorization.k8s.io",
+    "apiextensions.k8s.io",
+    "coordination.k8s.io",
+)
 
 
 def resources_from_crd(crd: dict) -> list[ResourceType]:
@@ -113,15 +169,23 @@ def resources_from_crd(crd: dict) -> list[ResourceType]:
             continue
         subs = ver.get("subresources") or {}
         schema = (ver.get("schema") or {}).get("openAPIV3Schema")
-        out.append(ResourceType(
-            group=spec["group"], version=ver["name"], plural=names["plural"], kind=names["kind"],
-            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            singular=names.get("singular") or names["kind"].lower(),
-            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            status_subresource="status" in subs,
-            printer_columns=tuple(ver.get("additionalPrinterColumns") or ()),
-            schema=schema, crd_name=crd["metadata"]["name"], unconditional_update=False,
-        ))
+        out.append(
+            ResourceType(
+                group=spec["group"],
+                version=ver["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                singular=names.get("singular") or names["kind"].lower(),
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                status_subresource="status" in subs,
+                printer_columns=tuple(ver.get("additionalPrinterColumns") or ()),
+                schema=schema,
+                crd_name=crd["metadata"]["name"],
+                unconditional_update=False,
+            )
+        )
     return out
 
 
@@ -131,7 +195,7 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._crd: dict[str, list[ResourceType]] = {}
-        self.revision = 0     # bumped when the served set changes (openapi hash, discovery)
+        self.revision = 0  # bumped when the served set changes (openapi hash, discovery)
 
     def set_crd(self, crd: dict) -> None:
         with self._lock:
@@ -191,6 +255,7 @@ def _group_rank(r: ResourceType) -> tuple[int, str]:
 def version_priority(v: str) -> tuple[int, int, int, str]:
     """kube's version ordering: GA > beta > alpha, higher numbers first, then others alphabetically."""
     import re
+
     m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", v)
     if not m:
         return (3, 0, 0, v)
@@ -198,4 +263,3 @@ def version_priority(v: str) -> tuple[int, int, int, str]:
     stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
     minor = int(m.group(3) or 0)
     return (stage, -major, -minor, v)
-

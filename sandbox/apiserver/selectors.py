@@ -9,7 +9,7 @@ Label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``, `
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from sandbox.apiserver import status
 
@@ -17,7 +17,8 @@ Matcher = Callable[[dict], bool]
 
 _REQ = re.compile(
     r"\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9_./-]+)\s*"
-    r"(?:(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9_.-]*)|\s+(?P<setop>in|notin)\s*\((?P<set>[^)]*)\)|)\s*$")
+    r"(?:(?P<op>==|=|!=)\s*(?P<val>[A-Za-z0-9_.-]*)|\s+(?P<setop>in|notin)\s*\((?P<set>[^)]*)\)|)\s*$"
+)
 
 
 def _split_top(text: str) -> list[str]:
@@ -44,8 +45,7 @@ def label_matcher(selector: str | None) -> Matcher:
     for req in _split_top(selector):
         m = _REQ.match(req)
         if not m or (m.group("neg") and (m.group("op") or m.group("setop"))):
-            raise status.bad_request(f"unable to parse requirement: found '{req.strip()}', "
-                                     "expected: identifier")
+            raise status.bad_request(f"unable to parse requirement: found '{req.strip()}', expected: identifier")
         key = m.group("key")
         if m.group("neg"):
             tests.append(lambda labels, k=key: k not in labels)
@@ -65,6 +65,7 @@ def label_matcher(selector: str | None) -> Matcher:
     def match(obj: dict) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return all(t(labels) for t in tests)
+
     return match
 
 
@@ -72,13 +73,37 @@ def label_matcher(selector: str | None) -> Matcher:
 # answers 400 'field label not supported: X' for others.
 COMMON_FIELDS = ("metadata.name", "metadata.namespace")
 EXTRA_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("", "events"): ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                     "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                     "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"),
-    ("events.k8s.io", "events"): ("regarding.kind", "regarding.namespace", "regarding.name",
-                                  "regarding.uid", "reason", "type", "reportingController"),
-    ("", "pods"): ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                   "status.phase", "status.podIP", "status.nominatedNodeName"),
+    ("", "events"): (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
+    ("events.k8s.io", "events"): (
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "reason",
+        "type",
+        "reportingController",
+    ),
+    ("", "pods"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
     ("", "secrets"): ("type",),
     ("", "namespaces"): ("status.phase",),
 }
@@ -106,7 +131,7 @@ def field_matcher(selector: str | None, key: tuple[str, str], *, kind: str = "")
             raise status.bad_request(f"invalid selector: '{selector}'; can't understand '{req}'")
         field, op, value = m.groups()
         if field not in allowed:
-            raise status.bad_request(f'field label not supported: {field}')
+            raise status.bad_request(f"field label not supported: {field}")
         if op == "!=":
             tests.append(lambda o, f=field, v=value: _dig(o, f) != v)
         else:

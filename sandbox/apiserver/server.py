@@ -15,7 +15,7 @@ import os
 import secrets
 import ssl
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
 
 import trustme
 import yaml
@@ -43,9 +43,16 @@ class ApiServer:
     connection may wait for its next request before the server closes it.
     """
 
-    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", watch_history: int = 10_000,
-                 bookmark_interval: float = 60.0, admin_token: str | None = None,
-                 idle_timeout: float = 90.0):
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        watch_history: int = 10_000,
+        bookmark_interval: float = 60.0,
+        admin_token: str | None = None,
+        idle_timeout: float = 90.0,
+    ):
         self.host = host
         self.port = port
         self.idle_timeout = idle_timeout
@@ -58,9 +65,15 @@ class ApiServer:
         self.add_token(self.admin_token, "admin", ("system:masters",))
         self.faults = Faults(on_down=self._set_down, on_cut=self.store.cut_watches)
         self._stopping = False
-        self.app = ApiApp(store=self.store, registry=self.registry, faults=self.faults, tokens=self.tokens,
-                          server_address=lambda: f"{self.host}:{self.port}", bookmark_interval=bookmark_interval,
-                          stopping=lambda: self._stopping)
+        self.app = ApiApp(
+            store=self.store,
+            registry=self.registry,
+            faults=self.faults,
+            tokens=self.tokens,
+            server_address=lambda: f"{self.host}:{self.port}",
+            bookmark_interval=bookmark_interval,
+            stopping=lambda: self._stopping,
+        )
         self.ca = trustme.CA()
         self._cert = self.ca.issue_cert("127.0.0.1", "localhost")
         self._server: ThreadedServer | None = None
@@ -74,7 +87,7 @@ class ApiServer:
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         with self._lock:
             if self._server is None:
                 self._stopping = False
@@ -90,7 +103,7 @@ class ApiServer:
             self.store.close()
             self._close_listener(drop_connections=True)
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -103,13 +116,22 @@ class ApiServer:
         return ctx
 
     def _listen(self) -> None:
-        server = ThreadedServer((self.host, self.port), self.app, ssl_context=self._ssl_context(),
-                                idle_timeout=self.idle_timeout, is_down=lambda: self.faults.down,
-                                hold=self.faults.hold)
+        server = ThreadedServer(
+            (self.host, self.port),
+            self.app,
+            ssl_context=self._ssl_context(),
+            idle_timeout=self.idle_timeout,
+            is_down=lambda: self.faults.down,
+            hold=self.faults.hold,
+        )
         self.port = server.server_port
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"sandbox-apiserver-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-apiserver-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     def _close_listener(self, *, drop_connections: bool) -> None:
@@ -144,18 +166,30 @@ class ApiServer:
     def ca_pem(self) -> bytes:
         return self.ca.cert_pem.bytes()
 
-    def write_kubeconfig(self, path: str | os.PathLike, *, token: str | None = None, namespace: str = "default",
-                         context: str = "sandbox") -> str:
+    def write_kubeconfig(
+        self, path: str | os.PathLike, *, token: str | None = None, namespace: str = "default", context: str = "sandbox"
+    ) -> str:
         """A kubeconfig for ``token`` (the admin's when None) that trusts this server's CA."""
         token = token or self.admin_token
         user = self.tokens[token].username if token in self.tokens else "sandbox-user"
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
-            "clusters": [{"name": context, "cluster": {
-                "server": self.url, "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "current-context": context,
+            "clusters": [
+                {
+                    "name": context,
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                    },
+                }
+            ],
             "users": [{"name": f"{context}-{user}", "user": {"token": token}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-{user}",
-                                                       "namespace": namespace}}],
+            "contexts": [
+                {"name": context, "context": {"cluster": context, "user": f"{context}-{user}", "namespace": namespace}}
+            ],
         }
         path = os.fspath(path)
         with open(path, "w") as f:
@@ -168,8 +202,14 @@ class ApiServer:
         """Create or replace ``obj`` straight in the store as admin (status kept, no validation)."""
         api_version = obj.get("apiVersion", "")
         group, _, version = api_version.rpartition("/")
-        rt = next((r for r in self.registry.all() if r.group == group and r.version == version
-                   and r.kind == obj.get("kind") and not r.virtual), None)
+        rt = next(
+            (
+                r
+                for r in self.registry.all()
+                if r.group == group and r.version == version and r.kind == obj.get("kind") and not r.virtual
+            ),
+            None,
+        )
         if rt is None:
             raise status.ApiError(404, f'no matches for kind "{obj.get("kind")}" in version "{api_version}"')
         return self.objects.force_apply(rt, obj)

@@ -33,8 +33,15 @@ REASONS = {
 class ApiError(Exception):
     """An error answered as a Status object.  ``headers`` are added to the response."""
 
-    def __init__(self, code: int, message: str, *, reason: str | None = None,
-                 details: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -47,8 +54,14 @@ class ApiError(Exception):
 
 
 def status_body(code: int, message: str, *, reason: str, details: dict | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
     if details is not None:
         body["details"] = details
     body["code"] = code
@@ -68,22 +81,27 @@ def qualified(plural: str, group: str) -> str:
 
 
 def not_found(plural: str, group: str, name: str) -> ApiError:
-    return ApiError(404, f'{qualified(plural, group)} "{name}" not found',
-                    details={"name": name, "group": group, "kind": plural} if group else
-                    {"name": name, "kind": plural})
+    return ApiError(
+        404,
+        f'{qualified(plural, group)} "{name}" not found',
+        details={"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural},
+    )
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
     details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
-    return ApiError(409, f'{qualified(plural, group)} "{name}" already exists', reason="AlreadyExists",
-                    details=details)
+    return ApiError(409, f'{qualified(plural, group)} "{name}" already exists', reason="AlreadyExists", details=details)
 
 
 def conflict(plural: str, group: str, name: str, why: str | None = None) -> ApiError:
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
     details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
-    return ApiError(409, f'Operation cannot be fulfilled on {qualified(plural, group)} "{name}": {why}',
-                    reason="Conflict", details=details)
+    return ApiError(
+        409,
+        f'Operation cannot be fulfilled on {qualified(plural, group)} "{name}": {why}',
+        reason="Conflict",
+        details=details,
+    )
 
 
 def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> ApiError:
@@ -93,8 +111,9 @@ def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> A
     details: dict[str, Any] = {"name": name, "group": group, "kind": kind, "causes": causes}
     if not group:
         del details["group"]
-    return ApiError(422, f'{kind}{"." + group if group else ""} "{name}" is invalid: {listed}',
-                    reason="Invalid", details=details)
+    return ApiError(
+        422, f'{kind}{"." + group if group else ""} "{name}" is invalid: {listed}', reason="Invalid", details=details
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -102,11 +121,18 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_supported(plural: str, group: str, verb: str) -> ApiError:
-    return ApiError(405, f"{verb} is not supported on resources of kind {qualified(plural, group)!r}",
-                    reason="MethodNotAllowed",
-                    details={"group": group, "kind": plural})
+    return ApiError(
+        405,
+        f"{verb} is not supported on resources of kind {qualified(plural, group)!r}",
+        reason="MethodNotAllowed",
+        details={"group": group, "kind": plural},
+    )
 
 
 def page_not_found() -> ApiError:
-    return ApiError(404, "the server could not find the requested resource", reason="NotFound",
-                    details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+    return ApiError(
+        404,
+        "the server could not find the requested resource",
+        reason="NotFound",
+        details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
+    )

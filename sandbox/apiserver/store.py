@@ -17,18 +17,18 @@ import bisect
 import copy
 import dataclasses
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
-Key = tuple[str, str]          # (group, plural)
+Key = tuple[str, str]  # (group, plural)
 
 
 @dataclasses.dataclass(frozen=True)
 class Event:
     rv: int
-    type: str                  # ADDED | MODIFIED | DELETED
+    type: str  # ADDED | MODIFIED | DELETED
     key: Key
     obj: dict
-    prev: dict | None = None   # the object before a MODIFIED (for selector transitions)
+    prev: dict | None = None  # the object before a MODIFIED (for selector transitions)
 
 
 class Expired(Exception):
@@ -49,8 +49,8 @@ class Store:
         self._history_rvs: list[int] = []
         self.history_limit = history_limit
         self.rv = first_rv
-        self.oldest_rv = first_rv     # a watch may start from any rv >= this
-        self.cut_epoch = 0            # bumped by cut_watches(); watchers stop when it changes
+        self.oldest_rv = first_rv  # a watch may start from any rv >= this
+        self.cut_epoch = 0  # bumped by cut_watches(); watchers stop when it changes
         self.closed = False
 
     # -- reads -------------------------------------------------------------

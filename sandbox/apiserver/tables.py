@@ -12,19 +12,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sandbox.apiserver.resources import ResourceType
 
-NAME_COLUMN = {"name": "Name", "type": "string", "format": "name", "priority": 0,
-               "description": "Name must be unique within a namespace. Is required when creating resources, "
-                              "although some resources may allow a client to request the generation of an "
-                              "appropriate name automatically. Name is primarily intended for creation "
-                              "idempotence and configuration definition. Cannot be updated. More info: "
-                              "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"}
-AGE_COLUMN = {"name": "Age", "type": "date", "format": "", "priority": 0,
-              "description": "CreationTimestamp is a timestamp representing the server time when this object "
-                             "was created."}
+NAME_COLUMN = {
+    "name": "Name",
+    "type": "string",
+    "format": "name",
+    "priority": 0,
+    "description": "Name must be unique within a namespace. Is required when creating resources, "
+    "although some resources may allow a client to request the generation of an "
+    "appropriate name automatically. Name is primarily intended for creation "
+    "idempotence and configuration definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+}
+AGE_COLUMN = {
+    "name": "Age",
+    "type": "date",
+    "format": "",
+    "priority": 0,
+    "description": "CreationTimestamp is a timestamp representing the server time when this object was created.",
+}
 
 
 def parse_time(value: str) -> dt.datetime | None:
@@ -33,7 +43,7 @@ def parse_time(value: str) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (TypeError, ValueError, AttributeError):
         return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def human_duration(seconds: float) -> str:
@@ -69,7 +79,7 @@ def age(timestamp: str | None, now: dt.datetime | None = None) -> str:
     t = parse_time(timestamp or "")
     if t is None:
         return "<unknown>"
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return human_duration((now - t).total_seconds())
 
 
@@ -118,7 +128,7 @@ def _cell(value: Any, col_type: str) -> Any:
 
 
 # -- built-in printers ----------------------------------------------------
-Column = tuple[str, str, int, Callable[[dict], Any]]   # (name, type, priority, cell function)
+Column = tuple[str, str, int, Callable[[dict], Any]]  # (name, type, priority, cell function)
 
 
 def _meta(o: dict) -> dict:
@@ -159,58 +169,114 @@ def _event_last_seen(o: dict) -> str:
 
 
 BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
-    ("", "namespaces"): [("Status", "string", 0, lambda o: (o.get("status") or {}).get("phase", "")),
-                         ("Age", "string", 0, _created)],
-    ("", "pods"): [("Ready", "string", 0, _pod_ready),
-                   ("Status", "string", 0, lambda o: (o.get("status") or {}).get("phase", "Pending")),
-                   ("Restarts", "string", 0, lambda o: str(sum(s.get("restartCount", 0) for s in
-                                                               (o.get("status") or {}).get("containerStatuses") or []))),
-                   ("Age", "string", 0, _created),
-                   ("IP", "string", 1, lambda o: (o.get("status") or {}).get("podIP") or "<none>"),
-                   ("Node", "string", 1, lambda o: (o.get("spec") or {}).get("nodeName") or "<none>")],
-    ("", "services"): [("Type", "string", 0, lambda o: (o.get("spec") or {}).get("type", "ClusterIP")),
-                       ("Cluster-IP", "string", 0, lambda o: (o.get("spec") or {}).get("clusterIP") or "<none>"),
-                       ("External-IP", "string", 0, lambda o: ",".join((o.get("spec") or {}).get("externalIPs") or [])
-                        or "<none>"),
-                       ("Port(s)", "string", 0, _svc_ports), ("Age", "string", 0, _created),
-                       ("Selector", "string", 1, lambda o: ",".join(f"{k}={v}" for k, v in
-                                                                   ((o.get("spec") or {}).get("selector") or {}).items())
-                        or "<none>")],
-    ("", "configmaps"): [("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
-                         ("Age", "string", 0, _created)],
-    ("", "secrets"): [("Type", "string", 0, lambda o: o.get("type", "Opaque")),
-                      ("Data", "integer", 0, lambda o: len(o.get("data") or {})),
-                      ("Age", "string", 0, _created)],
-    ("", "serviceaccounts"): [("Secrets", "integer", 0, lambda o: len(o.get("secrets") or [])),
-                              ("Age", "string", 0, _created)],
+    ("", "namespaces"): [
+        ("Status", "string", 0, lambda o: (o.get("status") or {}).get("phase", "")),
+        ("Age", "string", 0, _created),
+    ],
+    ("", "pods"): [
+        ("Ready", "string", 0, _pod_ready),
+        ("Status", "string", 0, lambda o: (o.get("status") or {}).get("phase", "Pending")),
+        (
+            "Restarts",
+            "string",
+            0,
+            lambda o: str(
+                sum(s.get("restartCount", 0) for s in (o.get("status") or {}).get("containerStatuses") or [])
+            ),
+        ),
+        ("Age", "string", 0, _created),
+        ("IP", "string", 1, lambda o: (o.get("status") or {}).get("podIP") or "<none>"),
+        ("Node", "string", 1, lambda o: (o.get("spec") or {}).get("nodeName") or "<none>"),
+    ],
+    ("", "services"): [
+        ("Type", "string", 0, lambda o: (o.get("spec") or {}).get("type", "ClusterIP")),
+        ("Cluster-IP", "string", 0, lambda o: (o.get("spec") or {}).get("clusterIP") or "<none>"),
+        ("External-IP", "string", 0, lambda o: ",".join((o.get("spec") or {}).get("externalIPs") or []) or "<none>"),
+        ("Port(s)", "string", 0, _svc_ports),
+        ("Age", "string", 0, _created),
+        (
+            "Selector",
+            "string",
+            1,
+            lambda o: (
+                ",".join(f"{k}={v}" for k, v in ((o.get("spec") or {}).get("selector") or {}).items()) or "<none>"
+            ),
+        ),
+    ],
+    ("", "configmaps"): [
+        ("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+        ("Age", "string", 0, _created),
+    ],
+    ("", "secrets"): [
+        ("Type", "string", 0, lambda o: o.get("type", "Opaque")),
+        ("Data", "integer", 0, lambda o: len(o.get("data") or {})),
+        ("Age", "string", 0, _created),
+    ],
+    ("", "serviceaccounts"): [
+        ("Secrets", "integer", 0, lambda o: len(o.get("secrets") or [])),
+        ("Age", "string", 0, _created),
+    ],
     ("apps", "deployments"): [
-        ("Ready", "string", 0, lambda o: f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
-                                         f"{(o.get('spec') or {}).get('replicas', 1)}"),
+        (
+            "Ready",
+            "string",
+            0,
+            lambda o: f"{(o.get('status') or {}).get('readyReplicas', 0)}/{(o.get('spec') or {}).get('replicas', 1)}",
+        ),
         ("Up-to-date", "integer", 0, lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
         ("Available", "integer", 0, lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
         ("Age", "string", 0, _created),
-        ("Containers", "string", 1, lambda o: ",".join(c.get("name", "") for c in
-                                                      ((((o.get("spec") or {}).get("template") or {}).get("spec") or {})
-                                                       .get("containers") or []))),
-        ("Images", "string", 1, lambda o: ",".join(c.get("image", "") for c in
-                                                  ((((o.get("spec") or {}).get("template") or {}).get("spec") or {})
-                                                   .get("containers") or [])))],
-    ("", "events"): [("Last Seen", "string", 0, _event_last_seen),
-                     ("Type", "string", 0, lambda o: o.get("type", "")),
-                     ("Reason", "string", 0, lambda o: o.get("reason", "")),
-                     ("Object", "string", 0, _event_object),
-                     ("Message", "string", 0, lambda o: o.get("message") or o.get("note") or "")],
+        (
+            "Containers",
+            "string",
+            1,
+            lambda o: ",".join(
+                c.get("name", "")
+                for c in ((((o.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+            ),
+        ),
+        (
+            "Images",
+            "string",
+            1,
+            lambda o: ",".join(
+                c.get("image", "")
+                for c in ((((o.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+            ),
+        ),
+    ],
+    ("", "events"): [
+        ("Last Seen", "string", 0, _event_last_seen),
+        ("Type", "string", 0, lambda o: o.get("type", "")),
+        ("Reason", "string", 0, lambda o: o.get("reason", "")),
+        ("Object", "string", 0, _event_object),
+        ("Message", "string", 0, lambda o: o.get("message") or o.get("note") or ""),
+    ],
     ("rbac.authorization.k8s.io", "roles"): [("Created At", "date", 0, lambda o: _meta(o).get("creationTimestamp"))],
-    ("rbac.authorization.k8s.io", "clusterroles"): [("Created At", "date", 0,
-                                                     lambda o: _meta(o).get("creationTimestamp"))],
+    ("rbac.authorization.k8s.io", "clusterroles"): [
+        ("Created At", "date", 0, lambda o: _meta(o).get("creationTimestamp"))
+    ],
     ("rbac.authorization.k8s.io", "rolebindings"): [
-        ("Role", "string", 0, lambda o: f"{(o.get('roleRef') or {}).get('kind')}/{(o.get('roleRef') or {}).get('name')}"),
-        ("Age", "string", 0, _created)],
+        (
+            "Role",
+            "string",
+            0,
+            lambda o: f"{(o.get('roleRef') or {}).get('kind')}/{(o.get('roleRef') or {}).get('name')}",
+        ),
+        ("Age", "string", 0, _created),
+    ],
     ("rbac.authorization.k8s.io", "clusterrolebindings"): [
-        ("Role", "string", 0, lambda o: f"{(o.get('roleRef') or {}).get('kind')}/{(o.get('roleRef') or {}).get('name')}"),
-        ("Age", "string", 0, _created)],
+        (
+            "Role",
+            "string",
+            0,
+            lambda o: f"{(o.get('roleRef') or {}).get('kind')}/{(o.get('roleRef') or {}).get('name')}",
+        ),
+        ("Age", "string", 0, _created),
+    ],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
-        ("Created At", "date", 0, lambda o: _meta(o).get("creationTimestamp"))],
+        ("Created At", "date", 0, lambda o: _meta(o).get("creationTimestamp"))
+    ],
 }
 
 
@@ -223,8 +289,15 @@ def _columns(rt: ResourceType) -> tuple[list[dict], list[Callable[[dict], Any]]]
             cells.append(lambda o: age(_meta(o).get("creationTimestamp")))
         for col in cols:
             ctype = col.get("type", "string")
-            defs.append({"name": col["name"], "type": ctype, "format": col.get("format", ""),
-                         "description": col.get("description", ""), "priority": col.get("priority", 0)})
+            defs.append(
+                {
+                    "name": col["name"],
+                    "type": ctype,
+                    "format": col.get("format", ""),
+                    "description": col.get("description", ""),
+                    "priority": col.get("priority", 0),
+                }
+            )
             cells.append(lambda o, p=col.get("jsonPath", ""), t=ctype: _cell(jsonpath(o, p), t))
         return defs, cells
     builtin = BUILTIN_COLUMNS.get(rt.key)
@@ -234,7 +307,7 @@ def _columns(rt: ResourceType) -> tuple[list[dict], list[Callable[[dict], Any]]]
         return defs, cells
     for name, ctype, prio, fn in builtin:
         defs.append({"name": name, "type": ctype, "format": "", "description": "", "priority": prio})
-        cells.append(fn)   # NB: built-in "Created At" columns print the raw timestamp, as kubectl shows them
+        cells.append(fn)  # NB: built-in "Created At" columns print the raw timestamp, as kubectl shows them
     return defs, cells
 
 
@@ -242,8 +315,14 @@ def partial_metadata(obj: dict) -> dict:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
 
 
-def build_table(rt: ResourceType, objects: list[dict], *, resource_version: str = "",
-                include_object: str = "Metadata", headers: bool = True) -> dict:
+def build_table(
+    rt: ResourceType,
+    objects: list[dict],
+    *,
+    resource_version: str = "",
+    include_object: str = "Metadata",
+    headers: bool = True,
+) -> dict:
     """A Table of ``objects``; ``include_object`` is None/Metadata/Object as in ``?includeObject=``."""
     defs, cells = _columns(rt)
     rows = []
@@ -254,8 +333,11 @@ def build_table(rt: ResourceType, objects: list[dict], *, resource_version: str 
         elif include_object != "None":
             row["object"] = partial_metadata(o)
         rows.append(row)
-    table: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": {"resourceVersion": resource_version} if resource_version else {}}
+    table: dict[str, Any] = {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version} if resource_version else {},
+    }
     table["columnDefinitions"] = defs if headers else None
     table["rows"] = rows
     return table

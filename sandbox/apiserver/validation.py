@@ -27,16 +27,20 @@ def name_causes(name: str, *, label: bool) -> list[dict]:
     if label:
         if len(name) <= 63 and DNS1123_LABEL.match(name):
             return []
-        msg = (f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case alphanumeric '
-               "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-               "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+        msg = (
+            f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case alphanumeric '
+            "characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+            "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+        )
     else:
         if len(name) <= 253 and DNS1123_SUBDOMAIN.match(name):
             return []
-        msg = (f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
-               "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character "
-               "(e.g. 'example.com', regex used for validation is "
-               "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+        msg = (
+            f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+            "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character "
+            "(e.g. 'example.com', regex used for validation is "
+            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        )
     return [{"reason": "FieldValueInvalid", "message": msg, "field": "metadata.name"}]
 
 
@@ -52,9 +56,25 @@ def to_json_schema(schema: dict) -> dict:
             out[k] = to_json_schema(v)
         elif k in ("allOf", "anyOf", "oneOf"):
             out[k] = [to_json_schema(s) for s in v]
-        elif k in ("type", "enum", "required", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                   "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems",
-                   "minProperties", "maxProperties", "multipleOf", "additionalProperties"):
+        elif k in (
+            "type",
+            "enum",
+            "required",
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "minLength",
+            "maxLength",
+            "pattern",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "minProperties",
+            "maxProperties",
+            "multipleOf",
+            "additionalProperties",
+        ):
             out[k] = v
     if schema.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
@@ -80,8 +100,14 @@ def _go_value(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"))
 
 
-_TYPE_NAMES = {"integer": "integer", "string": "string", "boolean": "boolean", "object": "object",
-               "array": "array", "number": "number"}
+_TYPE_NAMES = {
+    "integer": "integer",
+    "string": "string",
+    "boolean": "boolean",
+    "object": "object",
+    "array": "array",
+    "number": "number",
+}
 
 
 def _field(path) -> str:
@@ -98,23 +124,30 @@ def _cause(err: jsonschema.ValidationError) -> dict:
     field = _field(path)
     if kw == "required":
         missing = err.message.split("'")[1]
-        return {"reason": "FieldValueRequired", "message": "Required value",
-                "field": _field(path + [missing])}
+        return {"reason": "FieldValueRequired", "message": "Required value", "field": _field(path + [missing])}
     if kw == "enum":
         supported = ", ".join(_go_value(x) for x in val if x is not None)
-        return {"reason": "FieldValueNotSupported",
-                "message": f"Unsupported value: {_go_value(v)}: supported values: {supported}", "field": field}
+        return {
+            "reason": "FieldValueNotSupported",
+            "message": f"Unsupported value: {_go_value(v)}: supported values: {supported}",
+            "field": field,
+        }
     if kw == "type":
         want = val if isinstance(val, str) else [t for t in val if t != "null"][0]
-        return {"reason": "FieldValueTypeInvalid",
-                "message": f"Invalid value: {_go_value(v)}: {field} in body must be of type "
-                           f"{_TYPE_NAMES.get(want, want)}: {_go_value(_json_type(v))}", "field": field}
+        return {
+            "reason": "FieldValueTypeInvalid",
+            "message": f"Invalid value: {_go_value(v)}: {field} in body must be of type "
+            f"{_TYPE_NAMES.get(want, want)}: {_go_value(_json_type(v))}",
+            "field": field,
+        }
     if kw == "maxLength":
-        return {"reason": "FieldValueTooLong", "message": f"Too long: may not be more than {val} bytes",
-                "field": field}
+        return {"reason": "FieldValueTooLong", "message": f"Too long: may not be more than {val} bytes", "field": field}
     if kw == "maxItems":
-        return {"reason": "FieldValueTooMany", "message": f"Too many: {len(v)}: must have at most {val} items",
-                "field": field}
+        return {
+            "reason": "FieldValueTooMany",
+            "message": f"Too many: {len(v)}: must have at most {val} items",
+            "field": field,
+        }
     words = {
         "minLength": f"should be at least {val} chars long",
         "minimum": f"should be greater than or equal to {val}",
@@ -129,8 +162,11 @@ def _cause(err: jsonschema.ValidationError) -> dict:
     if kw in ("minimum", "maximum") and err.schema.get("exclusive" + kw.capitalize()):
         words[kw] = f"should be {'greater' if kw == 'minimum' else 'less'} than {val}"
     text = words.get(kw, err.message)
-    return {"reason": "FieldValueInvalid", "message": f"Invalid value: {_go_value(v)}: {field} in body {text}",
-            "field": field}
+    return {
+        "reason": "FieldValueInvalid",
+        "message": f"Invalid value: {_go_value(v)}: {field} in body {text}",
+        "field": field,
+    }
 
 
 def _json_type(v: Any) -> str:
@@ -207,7 +243,7 @@ def _prune(obj: Any, schema: dict, path: str, dropped: list[str], *, top: bool =
 
 def apply_defaults(obj: Any, schema: dict | None) -> None:
     """Fill ``default`` values of absent properties (in place), recursively."""
-    if not schema or not isinstance(obj, dict) and not isinstance(obj, list):
+    if not schema or (not isinstance(obj, dict) and not isinstance(obj, list)):
         return
     if isinstance(obj, dict):
         for name, sub in (schema.get("properties") or {}).items():

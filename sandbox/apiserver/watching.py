@@ -21,14 +21,14 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from sandbox.apiserver import objects as objects_mod
 from sandbox.apiserver import status, tables
 from sandbox.apiserver.resources import ResourceType
 from sandbox.apiserver.store import Expired, Store
 
-DEFAULT_TIMEOUT = 1800.0   # NB: kube-apiserver's --min-request-timeout, before its random factor
+DEFAULT_TIMEOUT = 1800.0  # NB: kube-apiserver's --min-request-timeout, before its random factor
 
 
 class WatchCut(ConnectionAbortedError):
@@ -41,21 +41,40 @@ def validate_watch_list(query: dict[str, str]) -> bool:
         return False
     causes = []
     if query.get("resourceVersionMatch") != "NotOlderThan":
-        causes.append({"reason": "FieldValueForbidden", "field": "resourceVersionMatch",
-                       "message": "Forbidden: sendInitialEvents requires setting resourceVersionMatch to "
-                                  "NotOlderThan"})
+        causes.append(
+            {
+                "reason": "FieldValueForbidden",
+                "field": "resourceVersionMatch",
+                "message": "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            }
+        )
     if query.get("allowWatchBookmarks") not in ("true", "1"):
-        causes.append({"reason": "FieldValueForbidden", "field": "allowWatchBookmarks",
-                       "message": "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"})
+        causes.append(
+            {
+                "reason": "FieldValueForbidden",
+                "field": "allowWatchBookmarks",
+                "message": "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+            }
+        )
     if causes:
         raise status.invalid("ListOptions", "meta.k8s.io", "", causes)
     return True
 
 
 class WatchStream:
-    def __init__(self, *, store: Store, rt: ResourceType, namespace: str | None, match: Callable[[dict], bool],
-                 query: dict[str, str], as_table: bool, sock: socket.socket | None,
-                 bookmark_interval: float, stopping: Callable[[], bool]):
+    def __init__(
+        self,
+        *,
+        store: Store,
+        rt: ResourceType,
+        namespace: str | None,
+        match: Callable[[dict], bool],
+        query: dict[str, str],
+        as_table: bool,
+        sock: socket.socket | None,
+        bookmark_interval: float,
+        stopping: Callable[[], bool],
+    ):
         self.store, self.rt, self.namespace, self.match = store, rt, namespace, match
         self.as_table = as_table
         self.sock = sock
@@ -87,8 +106,12 @@ class WatchStream:
         if etype not in ("BOOKMARK", "ERROR"):
             obj = objects_mod.present(self.rt, obj)
             if self.as_table:
-                obj = tables.build_table(self.rt, [obj], resource_version=obj["metadata"]["resourceVersion"],
-                                         headers=not self._table_header_sent)
+                obj = tables.build_table(
+                    self.rt,
+                    [obj],
+                    resource_version=obj["metadata"]["resourceVersion"],
+                    headers=not self._table_header_sent,
+                )
                 self._table_header_sent = True
         return json.dumps({"type": etype, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
@@ -102,7 +125,7 @@ class WatchStream:
         return self._line("ERROR", status.status_body(410, str(e), reason="Expired"))
 
     def __iter__(self) -> Iterator[bytes]:
-        yield b""     # NB: sends the 200 and headers now, as kube-apiserver flushes them when a watch starts
+        yield b""  # NB: sends the 200 and headers now, as kube-apiserver flushes them when a watch starts
         start = time.monotonic()
         deadline = start + self.timeout
         epoch = self.store.cut_epoch

@@ -26,8 +26,11 @@ from sandbox.cluster.runner import Cluster
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.cluster", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig-out", required=True, type=Path, help="where to write the admin kubeconfig")
-    parser.add_argument("--mesh-provider", default="istio",
-                        help="Flagger's -mesh-provider: istio (the seed's; Istio's CRDs only) or gatewayapi:v1")
+    parser.add_argument(
+        "--mesh-provider",
+        default="istio",
+        help="Flagger's -mesh-provider: istio (the seed's; Istio's CRDs only) or gatewayapi:v1",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, audit log) afterwards")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ...: run CMD against the cluster")
     args = parser.parse_args(argv)
@@ -39,17 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
-    with Cluster(built, kubeconfig_out=args.kubeconfig_out, mesh_provider=args.mesh_provider,
-                 keep=args.keep) as cluster:
+    with Cluster(
+        built, kubeconfig_out=args.kubeconfig_out, mesh_provider=args.mesh_provider, keep=args.keep
+    ) as cluster:
         versions = ", ".join(f"{c.name} {c.version}" for c in cluster.components.values())
-        print(f"cluster ready in {time.monotonic() - started:.1f} s: {versions}; "
-              f"kubeconfig {args.kubeconfig_out} (described in {args.kubeconfig_out}.json); logs {cluster.run_dir}/logs",
-              flush=True)
+        print(
+            f"cluster ready in {time.monotonic() - started:.1f} s: {versions}; "
+            f"kubeconfig {args.kubeconfig_out} (described in {args.kubeconfig_out}.json); logs {cluster.run_dir}/logs",
+            flush=True,
+        )
         if not command:
             stop.wait()
             return 0
-        env = {**os.environ, "GATE_E2E_KUBECONFIG": str(args.kubeconfig_out.resolve()),
-               "CANARYGATE_E2E_BIN": str(built.bin)}
+        env = {
+            **os.environ,
+            "GATE_E2E_KUBECONFIG": str(args.kubeconfig_out.resolve()),
+            "CANARYGATE_E2E_BIN": str(built.bin),
+        }
         child = subprocess.Popen(command, env=env)
         while child.poll() is None and not stop.is_set():
             time.sleep(0.2)

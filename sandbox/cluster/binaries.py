@@ -33,8 +33,9 @@ class Binaries:
         return Path(self.sources["istio-api"]) / "kubernetes" / "customresourcedefinitions.gen.yaml"
 
     def gateway_api_crd(self, name: str = "httproutes") -> Path:
-        return (Path(self.sources["gateway-api"]) / "config" / "crd" / "standard" /
-                f"gateway.networking.k8s.io_{name}.yaml")
+        return (
+            Path(self.sources["gateway-api"]) / "config" / "crd" / "standard" / f"gateway.networking.k8s.io_{name}.yaml"
+        )
 
 
 def ensure(*, quiet: bool = False) -> Binaries:
@@ -43,11 +44,18 @@ def ensure(*, quiet: bool = False) -> Binaries:
     Progress of a build goes to stderr, as the script prints it.
     """
     started = time.monotonic()
-    proc = subprocess.run(["bash", str(SCRIPT)], stdout=subprocess.PIPE, stderr=None if not quiet else subprocess.PIPE,
-                          text=True, env=os.environ)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)],
+        stdout=subprocess.PIPE,
+        stderr=None if not quiet else subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"building the e2e binaries failed (exit {proc.returncode}): "
-                           f"{(proc.stderr or '')[-4000:]}\nrun {SCRIPT} to see the whole build log")
+        raise RuntimeError(
+            f"building the e2e binaries failed (exit {proc.returncode}): "
+            f"{(proc.stderr or '')[-4000:]}\nrun {SCRIPT} to see the whole build log"
+        )
     bin_dir = Path(proc.stdout.strip().splitlines()[-1])
     missing = [p for p in PROGRAMS if not (bin_dir / p).is_file()]
     if missing:

@@ -108,8 +108,9 @@ class HookProxy:
             payload = {}
         if not isinstance(payload, dict):
             payload = {}
-        call = Call(time.time(), path.lstrip("/").split("?", 1)[0], payload, status,
-                    data.decode(errors="replace"), agent)
+        call = Call(
+            time.time(), path.lstrip("/").split("?", 1)[0], payload, status, data.decode(errors="replace"), agent
+        )
         with self._lock:
             self.calls.append(call)
 
@@ -131,6 +132,7 @@ class Event:
 @dataclass
 class Tick:
     """The simulator's Tick, observed: the calls of one burst and the state right after it."""
+
     status: dict[str, Any]
     routes: Routes
     events: list[Event] = field(default_factory=list)
@@ -168,9 +170,12 @@ class _Watcher:
                 for item in listing.get("items") or []:
                     self._note(item)
                 watch = kubernetes.watch.Watch()
-                for event in watch.stream(self.api.list_cluster_custom_object, *self.args,
-                                          resource_version=listing["metadata"]["resourceVersion"],
-                                          timeout_seconds=30):
+                for event in watch.stream(
+                    self.api.list_cluster_custom_object,
+                    *self.args,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    timeout_seconds=30,
+                ):
                     if self._stop.is_set():
                         watch.stop()
                         return
@@ -243,16 +248,16 @@ class RealFlagger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def wait_for_phase(self, namespace: str, name: str, phase: str | Iterable[str],
-                       timeout: float = 60.0) -> dict[str, Any]:
+    def wait_for_phase(
+        self, namespace: str, name: str, phase: str | Iterable[str], timeout: float = 60.0
+    ) -> dict[str, Any]:
         phases = {phase} if isinstance(phase, str) else set(phase)
         timeout *= self.timeout_scale
         deadline = time.monotonic() + timeout
         last = ""
         while True:
             try:
-                canary = self.custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace,
-                                                                  "canaries", name)
+                canary = self.custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries", name)
                 last = (canary.get("status") or {}).get("phase", "")
                 if last in phases:
                     return canary
@@ -260,8 +265,9 @@ class RealFlagger:
                 if e.status != 404:
                     raise
             if time.monotonic() > deadline:
-                raise TimeoutError(f"canary {namespace}/{name} not in {sorted(phases)} after {timeout:.0f} s "
-                                   f"(phase {last or 'none'})")
+                raise TimeoutError(
+                    f"canary {namespace}/{name} not in {sorted(phases)} after {timeout:.0f} s (phase {last or 'none'})"
+                )
             time.sleep(0.5)
 
     def calls(self, namespace: str, name: str) -> list[Call]:
@@ -288,13 +294,27 @@ class RealFlagger:
             end = bursts[i + 1][0].time if i + 1 < len(bursts) else time.time()
             after = min(end, burst[-1].time + TICK_GAP) - 0.01
             canary = self._canaries.at(key, after) or {}
-            service = ((canary.get("spec") or {}).get("service") or {}).get("name") or \
-                ((canary.get("spec") or {}).get("targetRef") or {}).get("name", name)
+            service = ((canary.get("spec") or {}).get("service") or {}).get("name") or (
+                (canary.get("spec") or {}).get("targetRef") or {}
+            ).get("name", name)
             routes = istio_routes(self._routes.at((namespace, service), after))
-            events = [Event(c.payload.get("metadata", {}).get("eventType", ""),
-                            c.payload.get("metadata", {}).get("eventMessage", ""))
-                      for c in burst if c.hook == "event"]
+            events = [
+                Event(
+                    c.payload.get("metadata", {}).get("eventType", ""),
+                    c.payload.get("metadata", {}).get("eventMessage", ""),
+                )
+                for c in burst
+                if c.hook == "event"
+            ]
             writes = [o.get("status") or {} for o in self._canaries.between(key, burst[0].time, end)]
-            ticks.append(Tick(status=canary.get("status") or {}, routes=routes, events=events, calls=burst,
-                              status_writes=writes, time=burst[0].time))
+            ticks.append(
+                Tick(
+                    status=canary.get("status") or {},
+                    routes=routes,
+                    events=events,
+                    calls=burst,
+                    status_writes=writes,
+                    time=burst[0].time,
+                )
+            )
         return ticks

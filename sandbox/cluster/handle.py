@@ -22,8 +22,9 @@ import os
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -36,8 +37,16 @@ TEST_USERS = {
     "approver": ("e2e-approver", ("e2e:approvers",)),
 }
 
-_METHODS = {"get": "GET", "list": "GET", "watch": "GET", "create": "POST", "update": "PUT", "patch": "PATCH",
-            "delete": "DELETE", "deletecollection": "DELETE"}
+_METHODS = {
+    "get": "GET",
+    "list": "GET",
+    "watch": "GET",
+    "create": "POST",
+    "update": "PUT",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "deletecollection": "DELETE",
+}
 
 
 def _epoch(stamp: str) -> float:
@@ -63,13 +72,19 @@ def parse_audit_line(line: str) -> RequestRecord | None:
     received = _epoch(event.get("requestReceivedTimestamp", ""))
     done = _epoch(event.get("stageTimestamp", ""))
     return RequestRecord(
-        method=_METHODS.get(verb, verb.upper()), path=uri.path,
+        method=_METHODS.get(verb, verb.upper()),
+        path=uri.path,
         query={k: v[-1] for k, v in urllib.parse.parse_qs(uri.query).items()},
-        user=(event.get("user") or {}).get("username", ""), verb=verb,
-        resource=ref.get("resource", ""), subresource=ref.get("subresource", ""),
-        namespace=ref.get("namespace", ""), name=ref.get("name", ""),
-        status=int((event.get("responseStatus") or {}).get("code") or 0), time=received,
-        duration=max(0.0, done - received))
+        user=(event.get("user") or {}).get("username", ""),
+        verb=verb,
+        resource=ref.get("resource", ""),
+        subresource=ref.get("subresource", ""),
+        namespace=ref.get("namespace", ""),
+        name=ref.get("name", ""),
+        status=int((event.get("responseStatus") or {}).get("code") or 0),
+        time=received,
+        duration=max(0.0, done - received),
+    )
 
 
 DISRUPTIVE_ENV = "CANARYGATE_E2E_DISRUPTIVE"
@@ -91,8 +106,10 @@ class _Faults:
     @staticmethod
     def _allowed() -> None:
         if os.environ.get(DISRUPTIVE_ENV) != "1":
-            raise RuntimeError("this test stops or hangs the shared real API server: mark it "
-                               "@pytest.mark.disruptive (the real tier runs those alone)")
+            raise RuntimeError(
+                "this test stops or hangs the shared real API server: mark it "
+                "@pytest.mark.disruptive (the real tier runs those alone)"
+            )
 
     @property
     def down(self) -> bool:
@@ -150,8 +167,7 @@ class ClusterHandle:
         return Path(self.component(name)["log"]).read_text(errors="replace")
 
     def act(self, name: str, action: str, timeout: float = 150.0) -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.info['control']}/components/{name}/{action}", data=b"",
-                                         method="POST")
+        request = urllib.request.Request(f"{self.info['control']}/components/{name}/{action}", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=timeout) as response:
             described = json.loads(response.read())
         self.info = json.loads(Path(self.kubeconfig + ".json").read_text())
@@ -172,8 +188,9 @@ class ClusterHandle:
     def token(self, username: str, groups: Iterable[str] = ()) -> str:
         return pki.sign_token(self.info["token_secret"], username, tuple(groups))
 
-    def write_kubeconfig(self, path: str | os.PathLike, *, token: str | None = None, namespace: str = "default",
-                         context: str = "e2e") -> str:
+    def write_kubeconfig(
+        self, path: str | os.PathLike, *, token: str | None = None, namespace: str = "default", context: str = "e2e"
+    ) -> str:
         """A kubeconfig for ``token`` (the admin's when None) that trusts the API server's CA."""
         if token is None:
             config = yaml.safe_load(Path(self.kubeconfig).read_text())
@@ -181,12 +198,26 @@ class ClusterHandle:
         else:
             real = self._tokens.get(token, token)
             config = {
-                "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": context,
-                "clusters": [{"name": context, "cluster": {
-                    "server": self.url, "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
+                "apiVersion": "v1",
+                "kind": "Config",
+                "preferences": {},
+                "current-context": context,
+                "clusters": [
+                    {
+                        "name": context,
+                        "cluster": {
+                            "server": self.url,
+                            "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                        },
+                    }
+                ],
                 "users": [{"name": f"{context}-user", "user": {"token": real}}],
-                "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-user",
-                                                           "namespace": namespace}}],
+                "contexts": [
+                    {
+                        "name": context,
+                        "context": {"cluster": context, "user": f"{context}-user", "namespace": namespace},
+                    }
+                ],
             }
         Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
         os.chmod(path, 0o600)

@@ -22,14 +22,19 @@ def write_pki(directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="canary-gate e2e")
     cert = ca.issue_cert("127.0.0.1", "localhost", "kubernetes", "kubernetes.default.svc")
-    paths = {"ca": directory / "ca.crt", "cert": directory / "apiserver.crt", "key": directory / "apiserver.key",
-             "sa_key": directory / "sa.key"}
+    paths = {
+        "ca": directory / "ca.crt",
+        "cert": directory / "apiserver.crt",
+        "key": directory / "apiserver.key",
+        "sa_key": directory / "sa.key",
+    }
     ca.cert_pem.write_to_path(str(paths["ca"]))
     cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
     cert.private_key_pem.write_to_path(str(paths["key"]))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    paths["sa_key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    paths["sa_key"].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     for path in paths.values():
         path.chmod(0o600)
     return {k: str(v) for k, v in paths.items()}
@@ -46,8 +51,13 @@ def sign_token(secret: str, username: str, groups: tuple[str, ...] = (), uid: st
     tokens for any user without telling the cluster (kube-apiserver's static token file cannot
     change while it runs; its token webhook authenticator can answer for any token).
     """
-    body = base64.urlsafe_b64encode(json.dumps({"u": username, "g": list(groups), "i": uid or username},
-                                               separators=(",", ":")).encode()).decode().rstrip("=")
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps({"u": username, "g": list(groups), "i": uid or username}, separators=(",", ":")).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{TOKEN_PREFIX}.{body}.{mac}"
 

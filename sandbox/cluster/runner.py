@@ -50,11 +50,20 @@ log = logging.getLogger("sandbox.cluster")
 
 FLAGGER_USER = "system:serviceaccount:default:flagger"
 FLAGGER_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:default")
-KCM_CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller",
-                   "clusterrole-aggregation-controller", "validatingadmissionpolicy-status-controller")
+KCM_CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "clusterrole-aggregation-controller",
+    "validatingadmissionpolicy-status-controller",
+)
 ISTIO_CRDS = ("virtualservices.networking.istio.io", "destinationrules.networking.istio.io")
-AUDIT_POLICY = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-                "rules": [{"level": "Metadata"}]}
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
 
 
 def free_port() -> int:
@@ -66,12 +75,13 @@ def free_port() -> int:
 @dataclass
 class Component:
     """One program of the cluster: how to start it, where it logs, how to tell it is up."""
+
     name: str
     version: str
     argv: list[str]
     log_path: Path
     url: str = ""
-    health: str = ""           # a URL answering 200 once up
+    health: str = ""  # a URL answering 200 once up
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     paused: bool = False
@@ -80,8 +90,9 @@ class Component:
         with open(self.log_path, "ab") as out:
             out.write(f"--- start {time.strftime('%H:%M:%S')}: {' '.join(self.argv)}\n".encode())
             out.flush()
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **self.env}, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, start_new_session=True
+            )
         self.paused = False
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -113,8 +124,14 @@ class Component:
         return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "pid": self.pid, "url": self.url,
-                "log": str(self.log_path), "paused": self.paused}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "pid": self.pid,
+            "url": self.url,
+            "log": str(self.log_path),
+            "paused": self.paused,
+        }
 
 
 class Cluster:
@@ -125,8 +142,15 @@ class Cluster:
     ``path.d/``; leaving the block stops everything and deletes the run directory.
     """
 
-    def __init__(self, binaries: Binaries, *, kubeconfig_out: Path, mesh_provider: str = "istio",
-                 run_dir: Path | None = None, keep: bool = False):
+    def __init__(
+        self,
+        binaries: Binaries,
+        *,
+        kubeconfig_out: Path,
+        mesh_provider: str = "istio",
+        run_dir: Path | None = None,
+        keep: bool = False,
+    ):
         self.binaries = binaries
         self.kubeconfig_out = Path(kubeconfig_out).resolve()
         self.mesh_provider = mesh_provider
@@ -170,16 +194,28 @@ class Cluster:
         etcd_data = Path(tempfile.mkdtemp(prefix="canary-gate-etcd-", dir=shm if shm.is_dir() else None))
         self._etcd_data = etcd_data
         etcd_port, peer_port = free_port(), free_port()
-        self._add(Component(
-            "etcd", versions["etcd"], [
-                self.binaries.path("etcd"), f"--data-dir={etcd_data}", "--name=default",
-                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync", "--log-level=warn", "--listen-metrics-urls=",
-            ], self._log("etcd"), url=f"http://127.0.0.1:{etcd_port}", health=f"http://127.0.0.1:{etcd_port}/health"))
+        self._add(
+            Component(
+                "etcd",
+                versions["etcd"],
+                [
+                    self.binaries.path("etcd"),
+                    f"--data-dir={etcd_data}",
+                    "--name=default",
+                    f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                    f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                    f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                    f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                    "--unsafe-no-fsync",
+                    "--log-level=warn",
+                    "--listen-metrics-urls=",
+                ],
+                self._log("etcd"),
+                url=f"http://127.0.0.1:{etcd_port}",
+                health=f"http://127.0.0.1:{etcd_port}/health",
+            )
+        )
         self._wait_up(self.components["etcd"], 30)
 
         api_port = free_port()
@@ -187,37 +223,60 @@ class Cluster:
         tokens.write_text(
             f'{self.admin_token},admin,uid-admin,"system:masters"\n'
             f'{self._static("flagger")},{FLAGGER_USER},uid-flagger,"{",".join(FLAGGER_GROUPS)}"\n'
-            f'{self._static("kcm")},system:kube-controller-manager,uid-kcm,"system:masters"\n')
+            f'{self._static("kcm")},system:kube-controller-manager,uid-kcm,"system:masters"\n'
+        )
         tokens.chmod(0o600)
         webhook = self.run_dir / "token-webhook.kubeconfig"
-        webhook.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "tokens",
-            "clusters": [{"name": "tokens", "cluster": {"server": self.control_url + "/authenticate"}}],
-            "users": [{"name": "kube-apiserver", "user": {}}],
-            "contexts": [{"name": "tokens", "context": {"cluster": "tokens", "user": "kube-apiserver"}}]}))
+        webhook.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "tokens",
+                    "clusters": [{"name": "tokens", "cluster": {"server": self.control_url + "/authenticate"}}],
+                    "users": [{"name": "kube-apiserver", "user": {}}],
+                    "contexts": [{"name": "tokens", "context": {"cluster": "tokens", "user": "kube-apiserver"}}],
+                }
+            )
+        )
         audit_policy = self.run_dir / "audit-policy.yaml"
         audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         self.audit_log = self.run_dir / "logs" / "audit.log"
-        self._add(Component(
-            "kube-apiserver", versions["kubernetes"], [
-                self.binaries.path("kube-apiserver"),
-                f"--etcd-servers={self.components['etcd'].url}",
-                "--bind-address=127.0.0.1", f"--secure-port={api_port}", "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none",
-                f"--tls-cert-file={self.pki['cert']}", f"--tls-private-key-file={self.pki['key']}",
-                f"--client-ca-file={self.pki['ca']}",
-                f"--token-auth-file={tokens}",
-                f"--authentication-token-webhook-config-file={webhook}",
-                "--authentication-token-webhook-version=v1", "--authentication-token-webhook-cache-ttl=30s",
-                "--authorization-mode=RBAC",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={self.pki['sa_key']}",
-                f"--service-account-signing-key-file={self.pki['sa_key']}",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                f"--audit-policy-file={audit_policy}", f"--audit-log-path={self.audit_log}",
-                "--audit-log-format=json", "--audit-log-mode=blocking", "--audit-log-maxsize=0",
-                "--profiling=false", "--v=1",
-            ], self._log("kube-apiserver"), url=f"https://127.0.0.1:{api_port}"))
+        self._add(
+            Component(
+                "kube-apiserver",
+                versions["kubernetes"],
+                [
+                    self.binaries.path("kube-apiserver"),
+                    f"--etcd-servers={self.components['etcd'].url}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    "--advertise-address=127.0.0.1",
+                    "--endpoint-reconciler-type=none",
+                    f"--tls-cert-file={self.pki['cert']}",
+                    f"--tls-private-key-file={self.pki['key']}",
+                    f"--client-ca-file={self.pki['ca']}",
+                    f"--token-auth-file={tokens}",
+                    f"--authentication-token-webhook-config-file={webhook}",
+                    "--authentication-token-webhook-version=v1",
+                    "--authentication-token-webhook-cache-ttl=30s",
+                    "--authorization-mode=RBAC",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-account-key-file={self.pki['sa_key']}",
+                    f"--service-account-signing-key-file={self.pki['sa_key']}",
+                    "--service-cluster-ip-range=10.96.0.0/16",
+                    f"--audit-policy-file={audit_policy}",
+                    f"--audit-log-path={self.audit_log}",
+                    "--audit-log-format=json",
+                    "--audit-log-mode=blocking",
+                    "--audit-log-maxsize=0",
+                    "--profiling=false",
+                    "--v=1",
+                ],
+                self._log("kube-apiserver"),
+                url=f"https://127.0.0.1:{api_port}",
+            )
+        )
         self._wait_api(120)
         self._write_kubeconfig(self.kubeconfig_out, self.admin_token, "admin")
         self._install_base()
@@ -225,14 +284,26 @@ class Cluster:
         kcm_port = free_port()
         kcm_config = self.run_dir / "kcm.kubeconfig"
         self._write_kubeconfig(kcm_config, self._static("kcm"), "kube-controller-manager")
-        self._add(Component(
-            "kube-controller-manager", versions["kubernetes"], [
-                self.binaries.path("kube-controller-manager"), f"--kubeconfig={kcm_config}",
-                f"--authentication-kubeconfig={kcm_config}", f"--authorization-kubeconfig={kcm_config}",
-                "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={kcm_port}",
-                f"--controllers={','.join(KCM_CONTROLLERS)}", "--v=1",
-            ], self._log("kube-controller-manager"), url=f"https://127.0.0.1:{kcm_port}",
-            health=f"https://127.0.0.1:{kcm_port}/healthz"))
+        self._add(
+            Component(
+                "kube-controller-manager",
+                versions["kubernetes"],
+                [
+                    self.binaries.path("kube-controller-manager"),
+                    f"--kubeconfig={kcm_config}",
+                    f"--authentication-kubeconfig={kcm_config}",
+                    f"--authorization-kubeconfig={kcm_config}",
+                    "--leader-elect=false",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={kcm_port}",
+                    f"--controllers={','.join(KCM_CONTROLLERS)}",
+                    "--v=1",
+                ],
+                self._log("kube-controller-manager"),
+                url=f"https://127.0.0.1:{kcm_port}",
+                health=f"https://127.0.0.1:{kcm_port}/healthz",
+            )
+        )
         self._wait_up(self.components["kube-controller-manager"], 60)
 
         self._start_deployments()
@@ -240,15 +311,26 @@ class Cluster:
         flagger_port = free_port()
         flagger_config = self.run_dir / "flagger.kubeconfig"
         self._write_kubeconfig(flagger_config, self._static("flagger"), "flagger")
-        self._add(Component(
-            "flagger", versions["flagger"], [
-                self.binaries.path("flagger"), f"-kubeconfig={flagger_config}",
-                f"-mesh-provider={self.mesh_provider}",
-                f"-metrics-server={self.control_url}",  # answers vector(1); Canaries here configure no metrics
-                "-control-loop-interval=1s", "-log-level=info", "-zap-encoding=console",
-                f"-port={flagger_port}", "-enable-leader-election=false",
-            ], self._log("flagger"), url=f"http://127.0.0.1:{flagger_port}",
-            health=f"http://127.0.0.1:{flagger_port}/healthz"))
+        self._add(
+            Component(
+                "flagger",
+                versions["flagger"],
+                [
+                    self.binaries.path("flagger"),
+                    f"-kubeconfig={flagger_config}",
+                    f"-mesh-provider={self.mesh_provider}",
+                    f"-metrics-server={self.control_url}",  # answers vector(1); Canaries here configure no metrics
+                    "-control-loop-interval=1s",
+                    "-log-level=info",
+                    "-zap-encoding=console",
+                    f"-port={flagger_port}",
+                    "-enable-leader-election=false",
+                ],
+                self._log("flagger"),
+                url=f"http://127.0.0.1:{flagger_port}",
+                health=f"http://127.0.0.1:{flagger_port}/healthz",
+            )
+        )
         self._wait_up(self.components["flagger"], 60)
         self.write_description()
 
@@ -282,13 +364,17 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while True:
             if component.proc is None or component.proc.poll() is not None:
-                raise RuntimeError(f"{component.name} exited ({component.proc and component.proc.returncode}); "
-                                   f"its log: {component.log_path}\n{_tail(component.log_path)}")
+                raise RuntimeError(
+                    f"{component.name} exited ({component.proc and component.proc.returncode}); "
+                    f"its log: {component.log_path}\n{_tail(component.log_path)}"
+                )
             if not component.health or self._get(component.health)[0] == 200:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{component.name} not up after {timeout:.0f} s; its log: {component.log_path}\n"
-                                   f"{_tail(component.log_path)}")
+                raise TimeoutError(
+                    f"{component.name} not up after {timeout:.0f} s; its log: {component.log_path}\n"
+                    f"{_tail(component.log_path)}"
+                )
             time.sleep(0.2)
 
     def _wait_api(self, timeout: float) -> None:
@@ -297,8 +383,10 @@ class Cluster:
         while True:
             if api.proc is None or api.proc.poll() is not None:
                 raise RuntimeError(f"kube-apiserver exited; its log: {api.log_path}\n{_tail(api.log_path)}")
-            if (self._get(api.url + "/readyz", self.admin_token)[0] == 200
-                    and self._get(api.url + "/api/v1/namespaces/default", self.admin_token)[0] == 200):
+            if (
+                self._get(api.url + "/readyz", self.admin_token)[0] == 200
+                and self._get(api.url + "/api/v1/namespaces/default", self.admin_token)[0] == 200
+            ):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"kube-apiserver not ready after {timeout:.0f} s; its log: {api.log_path}")
@@ -311,8 +399,11 @@ class Cluster:
         client = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig_out))
         try:
             docs = [*_yaml_docs(self.binaries.flagger_file("artifacts/flagger/crd.yaml"))]
-            docs += [d for d in _yaml_docs(self.binaries.istio_crds())
-                     if d.get("kind") == "CustomResourceDefinition" and d["metadata"]["name"] in ISTIO_CRDS]
+            docs += [
+                d
+                for d in _yaml_docs(self.binaries.istio_crds())
+                if d.get("kind") == "CustomResourceDefinition" and d["metadata"]["name"] in ISTIO_CRDS
+            ]
             docs += [*_yaml_docs(self.binaries.flagger_file("artifacts/flagger/account.yaml"))]
             for doc in docs:
                 kubernetes.utils.create_from_dict(client, doc)
@@ -321,9 +412,10 @@ class Cluster:
             for doc in docs:
                 if doc["kind"] != "CustomResourceDefinition":
                     continue
-                while not any(c.type == "Established" and c.status == "True"
-                              for c in (ext.read_custom_resource_definition(doc["metadata"]["name"]).status
-                                        .conditions or [])):
+                while not any(
+                    c.type == "Established" and c.status == "True"
+                    for c in (ext.read_custom_resource_definition(doc["metadata"]["name"]).status.conditions or [])
+                ):
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"CRD {doc['metadata']['name']} not Established")
                     time.sleep(0.2)
@@ -347,9 +439,16 @@ class Cluster:
         path.parent.mkdir(parents=True, exist_ok=True)
         ca = Path(self.pki["ca"]).read_bytes()
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": "e2e",
-            "clusters": [{"name": "e2e", "cluster": {"server": self.api_url,
-                                                     "certificate-authority-data": base64.b64encode(ca).decode()}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "current-context": "e2e",
+            "clusters": [
+                {
+                    "name": "e2e",
+                    "cluster": {"server": self.api_url, "certificate-authority-data": base64.b64encode(ca).decode()},
+                }
+            ],
             "users": [{"name": f"e2e-{user}", "user": {"token": token}}],
             "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": f"e2e-{user}", "namespace": namespace}}],
         }
@@ -360,12 +459,24 @@ class Cluster:
     def description(self) -> dict[str, Any]:
         users = self.kubeconfig_out.with_name(self.kubeconfig_out.name + ".d")
         return {
-            "kubeconfig": str(self.kubeconfig_out), "server": self.api_url, "ca": self.pki["ca"],
-            "control": self.control_url, "token_secret": self.secret, "audit_log": str(self.audit_log),
-            "run_dir": str(self.run_dir), "mesh_provider": self.mesh_provider,
+            "kubeconfig": str(self.kubeconfig_out),
+            "server": self.api_url,
+            "ca": self.pki["ca"],
+            "control": self.control_url,
+            "token_secret": self.secret,
+            "audit_log": str(self.audit_log),
+            "run_dir": str(self.run_dir),
+            "mesh_provider": self.mesh_provider,
             "components": [c.describe() for c in self.components.values()]
-            + [{"name": "deployment-status-writer", "version": "sandbox", "pid": os.getpid(), "url": "",
-                "log": str(self._log("cluster"))}],
+            + [
+                {
+                    "name": "deployment-status-writer",
+                    "version": "sandbox",
+                    "pid": os.getpid(),
+                    "url": "",
+                    "log": str(self._log("cluster")),
+                }
+            ],
             "users": {name: str(users / f"{name}.kubeconfig") for name in ("viewer", "approver")},
         }
 
@@ -430,8 +541,13 @@ class Cluster:
 
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] == "/api/v1/query":  # Flagger's start-up check: vector(1)
-                    self._send(200, {"status": "success", "data": {"resultType": "vector", "result": [
-                        {"metric": {}, "value": [time.time(), "1"]}]}})
+                    self._send(
+                        200,
+                        {
+                            "status": "success",
+                            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [time.time(), "1"]}]},
+                        },
+                    )
                 else:
                     self._send(200, cluster.description())
 
@@ -465,8 +581,10 @@ class Cluster:
             identity = None
         status: dict[str, Any] = {"authenticated": False}
         if identity:
-            status = {"authenticated": True, "user": {"username": identity["u"], "uid": identity["i"],
-                                                      "groups": identity["g"]}}
+            status = {
+                "authenticated": True,
+                "user": {"username": identity["u"], "uid": identity["i"], "groups": identity["g"]},
+            }
         return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status}
 
     # -- stop ------------------------------------------------------------------------------

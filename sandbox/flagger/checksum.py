@@ -56,10 +56,7 @@ def spew_dump(tracked_configs: Mapping[str, str] | None, last_applied_spec: str)
     else:
         items = sorted(tracked_configs.items(), key=lambda kv: kv[0].encode())
         tc = "map[" + " ".join(f"{k}:{v}" for k, v in items) + "]"
-    return (
-        f"{_SPEW_PREFIX}{{TrackedConfigs:(*map[string]string){tc} "
-        f"LastAppliedSpec:(string){last_applied_spec}}}"
-    )
+    return f"{_SPEW_PREFIX}{{TrackedConfigs:(*map[string]string){tc} LastAppliedSpec:(string){last_applied_spec}}}"
 
 
 def hash_text(text: str) -> str:

@@ -32,8 +32,13 @@ Lookup = Callable[[str], "Mapping[str, Any] | None"]
 def go_json(value: Any) -> str:
     """Go's ``json.Marshal`` of a string map: sorted keys, no spaces, HTML-safe escapes."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text
 
@@ -87,8 +92,7 @@ def _disabled(obj: Mapping[str, Any]) -> bool:
     return str(annotations.get(DISABLE_ANNOTATION, "")).startswith("disable")
 
 
-def tracked_configs(pod_spec: Mapping[str, Any], get_configmap: Lookup, get_secret: Lookup
-                    ) -> dict[str, str]:
+def tracked_configs(pod_spec: Mapping[str, Any], get_configmap: Lookup, get_secret: Lookup) -> dict[str, str]:
     """``GetConfigRefs``: ``{"configmap/<n>"|"secret/<n>": checksum}`` for the pod spec.
 
     ``get_configmap``/``get_secret`` return the object (API JSON) or None when it cannot be read.

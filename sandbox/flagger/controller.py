@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
@@ -59,7 +59,7 @@ TOOLKIT_MARKER = "toolkit.fluxcd.io"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Job:
@@ -70,8 +70,7 @@ class _Job:
         self.interval = interval
         self._tick = tick
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"canary-{key[0]}.{key[1]}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"canary-{key[0]}.{key[1]}")
 
     def start(self) -> None:
         self._thread.start()
@@ -96,9 +95,16 @@ class _Job:
 class FlaggerController:
     """Runs Canaries through Flagger's phases; see the module docstring."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, time_scale: float = 1.0,
-                 namespaces: Iterable[str] | None = None, mesh_provider: str = "",
-                 event_webhook: str | None = None, hooks: scheduler.HookCaller | None = None):
+    def __init__(
+        self,
+        api_client: kubernetes.client.ApiClient,
+        *,
+        time_scale: float = 1.0,
+        namespaces: Iterable[str] | None = None,
+        mesh_provider: str = "",
+        event_webhook: str | None = None,
+        hooks: scheduler.HookCaller | None = None,
+    ):
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.api_client = api_client
@@ -126,8 +132,7 @@ class FlaggerController:
 
     def start(self) -> None:
         self._stop.clear()
-        self._loop = threading.Thread(target=self._control_loop, daemon=True,
-                                      name="flagger-control-loop")
+        self._loop = threading.Thread(target=self._control_loop, daemon=True, name="flagger-control-loop")
         self._loop.start()
 
     def stop(self) -> None:
@@ -152,7 +157,7 @@ class FlaggerController:
         while not self._stop.is_set():
             try:
                 self.schedule_canaries()
-            except Exception:  # noqa: BLE001 - the loop must survive API hiccups
+            except Exception:
                 log.exception("listing canaries failed")
             self._stop.wait(self.control_interval)
 
@@ -197,7 +202,7 @@ class FlaggerController:
         """Run ``advanceCanary`` once for one Canary; None when it no longer exists."""
         try:
             return self._tick(namespace, name)
-        except Exception:  # noqa: BLE001 - a failed tick is logged, the job goes on
+        except Exception:
             log.exception("tick of canary %s.%s failed", name, namespace)
             return None
 
@@ -228,18 +233,25 @@ class FlaggerController:
         def read_readiness(which: str) -> readiness.Readiness:
             return self._readiness(canary, which)
 
-        result = scheduler.advance(canary, target, _now(), self.hooks, routes=routes,
-                                   mesh_provider=self.mesh_provider,
-                                   event_webhook=self.event_webhook,
-                                   on_status=on_status, on_event=on_event,
-                                   on_action=on_action, readiness=read_readiness)
+        result = scheduler.advance(
+            canary,
+            target,
+            _now(),
+            self.hooks,
+            routes=routes,
+            mesh_provider=self.mesh_provider,
+            event_webhook=self.event_webhook,
+            on_status=on_status,
+            on_event=on_event,
+            on_action=on_action,
+            readiness=read_readiness,
+        )
         with self._lock:
             self._routes[key] = result.routes
             history = self._history.setdefault(key, [])
             history.append(result)
             del history[:-HISTORY_LIMIT]
-        log.info("canary %s.%s: %s weight=%s", name, namespace, result.phase,
-                 result.status.get("canaryWeight"))
+        log.info("canary %s.%s: %s weight=%s", name, namespace, result.phase, result.status.get("canaryWeight"))
         return result
 
     def _read_target(self, canary: Mapping[str, Any]) -> scheduler.Target | None:
@@ -249,13 +261,14 @@ class FlaggerController:
         if deployment is None:
             return None
         template = (deployment.get("spec") or {}).get("template") or {}
-        return scheduler.Target(template_hash=checksum.compute_hash(template),
-                                tracked_configs=self._tracked(meta.get("namespace", ""), template))
+        return scheduler.Target(
+            template_hash=checksum.compute_hash(template),
+            tracked_configs=self._tracked(meta.get("namespace", ""), template),
+        )
 
     def _deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.api_client.sanitize_for_serialization(
-                self.apps.read_namespaced_deployment(name, namespace))
+            return self.api_client.sanitize_for_serialization(self.apps.read_namespaced_deployment(name, namespace))
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -263,15 +276,21 @@ class FlaggerController:
 
     def _tracked(self, namespace: str, template: Mapping[str, Any]) -> dict[str, str]:
         """``GetConfigRefs`` of the pod template (an unreadable object is skipped)."""
+
         def read(method):
             def get(name: str) -> Mapping[str, Any] | None:
                 try:
                     return self.api_client.sanitize_for_serialization(method(name, namespace))
                 except ApiException:
                     return None
+
             return get
-        return configs.tracked_configs(template.get("spec") or {}, read(self.core.read_namespaced_config_map),
-                                       read(self.core.read_namespaced_secret))
+
+        return configs.tracked_configs(
+            template.get("spec") or {},
+            read(self.core.read_namespaced_config_map),
+            read(self.core.read_namespaced_secret),
+        )
 
     def _readiness(self, canary: Mapping[str, Any], which: str) -> readiness.Readiness:
         """``IsPrimaryReady``/``IsCanaryReady`` from the Deployment's status, read now."""
@@ -284,8 +303,11 @@ class FlaggerController:
         deadline, primary_threshold, canary_threshold = readiness.thresholds(canary)
         # the progress deadline is scaled like the analysis interval (600 s x 0.01 = 6 s)
         return readiness.deployment_readiness(
-            deployment, now=_now(), deadline_seconds=deadline * self.time_scale,
-            threshold=primary_threshold if which == "primary" else canary_threshold)
+            deployment,
+            now=_now(),
+            deadline_seconds=deadline * self.time_scale,
+            threshold=primary_threshold if which == "primary" else canary_threshold,
+        )
 
     # -- writes ----------------------------------------------------------------------------
     def _write_status(self, canary: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +318,7 @@ class FlaggerController:
         for _ in range(5):
             obj["status"] = copy.deepcopy(status)
             try:
-                return self.custom.replace_namespaced_custom_object_status(
-                    GROUP, VERSION, ns, PLURAL, name, obj)
+                return self.custom.replace_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, name, obj)
             except ApiException as e:
                 if e.status != 409:
                     raise
@@ -310,14 +331,27 @@ class FlaggerController:
         ns, name = meta.get("namespace", ""), meta.get("name", "")
         stamp = scheduler.rfc3339(_now())
         body = {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"name": f"{name}.{time.time_ns():x}", "namespace": ns},
-            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary",
-                               "name": name, "namespace": ns, "uid": meta.get("uid"),
-                               "resourceVersion": meta.get("resourceVersion")},
-            "reason": event.reason, "message": event.message, "type": event.type,
-            "source": {"component": "flagger"}, "reportingComponent": "flagger",
-            "reportingInstance": "", "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1}
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Canary",
+                "name": name,
+                "namespace": ns,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": event.reason,
+            "message": event.message,
+            "type": event.type,
+            "source": {"component": "flagger"},
+            "reportingComponent": "flagger",
+            "reportingInstance": "",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
         with self._lock:
             result = self._correlator.correlate(body, name=lambda: f"{name}.{time.time_ns():x}")
         if result.skip or result.event is None:
@@ -326,14 +360,15 @@ class FlaggerController:
             written = None
             if result.patch is not None:
                 try:
-                    written = self.core.patch_namespaced_event(
-                        result.event["metadata"]["name"], ns, result.patch)
+                    written = self.core.patch_namespaced_event(result.event["metadata"]["name"], ns, result.patch)
                 except ApiException as e:
                     if e.status != 404:
                         raise
             if written is None:
-                created = {**result.event, "metadata": {
-                    k: v for k, v in result.event["metadata"].items() if k != "resourceVersion"}}
+                created = {
+                    **result.event,
+                    "metadata": {k: v for k, v in result.event["metadata"].items() if k != "resourceVersion"},
+                }
                 written = self.core.create_namespaced_event(ns, created)
             with self._lock:
                 self._correlator.update_state(self.api_client.sanitize_for_serialization(written))
@@ -371,22 +406,39 @@ class FlaggerController:
         tracked = self._copy_configs(canary, ns, template)
         replicas = spec.get("replicas") if (spec.get("replicas") or 0) > 0 else 1
         template_meta = template.get("metadata") or {}
-        new_spec = {k: copy.deepcopy(spec[k]) for k in
-                    ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy")
-                    if k in spec}
-        new_spec.update(replicas=replicas, selector={"matchLabels": {label: value}}, template={
-            "metadata": {"labels": _primary_labels(template_meta.get("labels"), label, value),
-                         "annotations": _pod_annotations(template_meta.get("annotations"))},
-            "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked)})
+        new_spec = {
+            k: copy.deepcopy(spec[k])
+            for k in ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy")
+            if k in spec
+        }
+        new_spec.update(
+            replicas=replicas,
+            selector={"matchLabels": {label: value}},
+            template={
+                "metadata": {
+                    "labels": _primary_labels(template_meta.get("labels"), label, value),
+                    "annotations": _pod_annotations(template_meta.get("annotations")),
+                },
+                "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked),
+            },
+        )
         source_meta = source.get("metadata") or {}
-        self.apps.create_namespaced_deployment(ns, {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": primary, "namespace": ns,
-                         # Flagger's default -include-label-prefix "" copies no label
-                         "labels": {label: value},
-                         "annotations": _without_toolkit(source_meta.get("annotations")),
-                         "ownerReferences": [_owner(canary)]},
-            "spec": new_spec})
+        self.apps.create_namespaced_deployment(
+            ns,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": primary,
+                    "namespace": ns,
+                    # Flagger's default -include-label-prefix "" copies no label
+                    "labels": {label: value},
+                    "annotations": _without_toolkit(source_meta.get("annotations")),
+                    "ownerReferences": [_owner(canary)],
+                },
+                "spec": new_spec,
+            },
+        )
 
     def _selector_label(self, deployment: Mapping[str, Any]) -> tuple[str, str]:
         """``getSelectorLabel`` with Flagger's default ``-selector-labels``; value + ``-primary``."""
@@ -400,15 +452,25 @@ class FlaggerController:
         for key in tracked:
             kind, name = key.split("/", 1)
             read, create, replace = (
-                (self.core.read_namespaced_config_map, self.core.create_namespaced_config_map,
-                 self.core.replace_namespaced_config_map) if kind == "configmap" else
-                (self.core.read_namespaced_secret, self.core.create_namespaced_secret,
-                 self.core.replace_namespaced_secret))
+                (
+                    self.core.read_namespaced_config_map,
+                    self.core.create_namespaced_config_map,
+                    self.core.replace_namespaced_config_map,
+                )
+                if kind == "configmap"
+                else (
+                    self.core.read_namespaced_secret,
+                    self.core.create_namespaced_secret,
+                    self.core.replace_namespaced_secret,
+                )
+            )
             source = self.api_client.sanitize_for_serialization(read(name, ns))
-            body = {"apiVersion": "v1", "kind": "ConfigMap" if kind == "configmap" else "Secret",
-                    "metadata": {"name": f"{name}-primary", "namespace": ns,
-                                 "ownerReferences": [_owner(canary)]},
-                    "data": source.get("data")}
+            body = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap" if kind == "configmap" else "Secret",
+                "metadata": {"name": f"{name}-primary", "namespace": ns, "ownerReferences": [_owner(canary)]},
+                "data": source.get("data"),
+            }
             if kind == "secret":
                 body["type"] = source.get("type") or "Opaque"
             try:
@@ -449,15 +511,17 @@ class FlaggerController:
         label, value = self._selector_label(source)
         template = copy.deepcopy(spec.get("template") or {})
         tracked = self._copy_configs(canary, ns, template)
-        for key in ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy",
-                    "replicas"):
+        for key in ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy", "replicas"):
             if key in spec:
                 primary["spec"][key] = copy.deepcopy(spec[key])
         template_meta = template.get("metadata") or {}
         primary["spec"]["template"] = {
-            "metadata": {"labels": _primary_labels(template_meta.get("labels"), label, value),
-                         "annotations": _pod_annotations(template_meta.get("annotations"))},
-            "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked)}
+            "metadata": {
+                "labels": _primary_labels(template_meta.get("labels"), label, value),
+                "annotations": _pod_annotations(template_meta.get("annotations")),
+            },
+            "spec": configs.apply_primary_configs(template.get("spec") or {}, tracked),
+        }
         # Flagger's default -include-label-prefix "" keeps no annotation and no label
         primary["metadata"]["annotations"] = {}
         primary["metadata"]["labels"] = {label: value}
@@ -476,14 +540,22 @@ def _primary_labels(labels: Mapping[str, str] | None, label: str, value: str) ->
 
 def _pod_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
     """``makeAnnotations``: a fresh ``flagger-id`` forces a rolling update of the primary."""
-    return {**{k: v for k, v in _without_toolkit(annotations).items() if k != "flagger-id"},
-            "flagger-id": str(uuid.uuid4())}
+    return {
+        **{k: v for k, v in _without_toolkit(annotations).items() if k != "flagger-id"},
+        "flagger-id": str(uuid.uuid4()),
+    }
 
 
 def _owner(canary: Mapping[str, Any]) -> dict[str, Any]:
     meta = canary.get("metadata") or {}
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Canary", "name": meta.get("name"),
-            "uid": meta.get("uid"), "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Canary",
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 class FlaggerSimulator:
@@ -497,11 +569,18 @@ class FlaggerSimulator:
     ``deployments=False`` (then something else must write it, or every workload stays unready).
     """
 
-    def __init__(self, kubeconfig: str | None = None, *, time_scale: float = 1.0,
-                 namespaces: Iterable[str] | None = None, context: str | None = None,
-                 api_client: kubernetes.client.ApiClient | None = None,
-                 mesh_provider: str = "", event_webhook: str | None = None,
-                 deployments: bool = True):
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        *,
+        time_scale: float = 1.0,
+        namespaces: Iterable[str] | None = None,
+        context: str | None = None,
+        api_client: kubernetes.client.ApiClient | None = None,
+        mesh_provider: str = "",
+        event_webhook: str | None = None,
+        deployments: bool = True,
+    ):
         self.kubeconfig = kubeconfig
         self.deployments = deployments
         self._writer: DeploymentStatusWriter | None = None
@@ -509,17 +588,18 @@ class FlaggerSimulator:
         self._own_client = api_client is None
         self._api_client = api_client
         self.controller: FlaggerController | None = None
-        self._options = dict(time_scale=time_scale, namespaces=namespaces,
-                             mesh_provider=mesh_provider, event_webhook=event_webhook)
+        self._options = dict(
+            time_scale=time_scale, namespaces=namespaces, mesh_provider=mesh_provider, event_webhook=event_webhook
+        )
 
-    def __enter__(self) -> "FlaggerSimulator":
+    def __enter__(self) -> FlaggerSimulator:
         if self._api_client is None:
             self._api_client = kubernetes.config.new_client_from_config(
-                config_file=self.kubeconfig, context=self.context)
+                config_file=self.kubeconfig, context=self.context
+            )
         if self.deployments:
             namespaces = self._options["namespaces"]
-            self._writer = DeploymentStatusWriter(
-                self._api_client, namespaces=list(namespaces) if namespaces else None)
+            self._writer = DeploymentStatusWriter(self._api_client, namespaces=list(namespaces) if namespaces else None)
             self._writer.start()
         self.controller = FlaggerController(self._api_client, **self._options)
         self.controller.start()
@@ -538,8 +618,9 @@ class FlaggerSimulator:
         assert self.controller is not None
         return self.controller.history(namespace, name)
 
-    def wait_for_phase(self, namespace: str, name: str, phase: str | Iterable[str],
-                       timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for_phase(
+        self, namespace: str, name: str, phase: str | Iterable[str], timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Poll the API until the Canary's ``status.phase`` is ``phase`` (or one of them)."""
         assert self.controller is not None
         wanted = {phase} if isinstance(phase, str) else set(phase)
@@ -547,8 +628,7 @@ class FlaggerSimulator:
         seen = None
         while True:
             try:
-                canary = self.controller.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name)
+                canary = self.controller.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
                 seen = (canary.get("status") or {}).get("phase")
                 if seen in wanted:
                     return canary
@@ -556,6 +636,7 @@ class FlaggerSimulator:
                 if e.status != 404:
                     raise
             if time.monotonic() > deadline:
-                raise TimeoutError(f"canary {name}.{namespace} not in {sorted(wanted)} "
-                                   f"after {timeout}s (phase {seen!r})")
+                raise TimeoutError(
+                    f"canary {name}.{namespace} not in {sorted(wanted)} after {timeout}s (phase {seen!r})"
+                )
             time.sleep(0.05)

@@ -58,16 +58,32 @@ def _source(event: Mapping[str, Any]) -> tuple[str, str]:
 
 def _object_key(event: Mapping[str, Any]) -> tuple:
     o = _obj(event)
-    return (*_source(event), o.get("kind", ""), o.get("namespace", ""), o.get("name", ""),
-            o.get("uid", ""), o.get("apiVersion", ""))
+    return (
+        *_source(event),
+        o.get("kind", ""),
+        o.get("namespace", ""),
+        o.get("name", ""),
+        o.get("uid", ""),
+        o.get("apiVersion", ""),
+    )
 
 
 def event_key(event: Mapping[str, Any]) -> tuple:
     """``getEventKey`` (field path included)."""
     o = _obj(event)
-    return ("event", *_source(event), o.get("kind", ""), o.get("namespace", ""), o.get("name", ""),
-            o.get("fieldPath", ""), o.get("uid", ""), o.get("apiVersion", ""),
-            event.get("type", ""), event.get("reason", ""), event.get("message", ""))
+    return (
+        "event",
+        *_source(event),
+        o.get("kind", ""),
+        o.get("namespace", ""),
+        o.get("name", ""),
+        o.get("fieldPath", ""),
+        o.get("uid", ""),
+        o.get("apiVersion", ""),
+        event.get("type", ""),
+        event.get("reason", ""),
+        event.get("message", ""),
+    )
 
 
 def spam_key(event: Mapping[str, Any]) -> tuple:
@@ -75,8 +91,14 @@ def spam_key(event: Mapping[str, Any]) -> tuple:
 
 
 def aggregate_key(event: Mapping[str, Any]) -> tuple:
-    return ("aggregate", *_object_key(event), event.get("type", ""), event.get("reason", ""),
-            event.get("reportingComponent", ""), event.get("reportingInstance", ""))
+    return (
+        "aggregate",
+        *_object_key(event),
+        event.get("type", ""),
+        event.get("reason", ""),
+        event.get("reportingComponent", ""),
+        event.get("reportingInstance", ""),
+    )
 
 
 class _TokenBucket:
@@ -120,11 +142,12 @@ class EventCorrelator:
     def update_state(self, event: Mapping[str, Any]) -> None:
         """``UpdateState``: what the server answered (name, count) under the Event's key."""
         self._observed[event_key(event)] = {
-            "count": int(event.get("count") or 1), "firstTimestamp": event.get("firstTimestamp"),
-            "name": (event.get("metadata") or {}).get("name")}
+            "count": int(event.get("count") or 1),
+            "firstTimestamp": event.get("firstTimestamp"),
+            "name": (event.get("metadata") or {}).get("name"),
+        }
 
-    def _aggregate(self, event: dict[str, Any], now: float, name: Callable[[], str]
-                   ) -> tuple[dict[str, Any], tuple]:
+    def _aggregate(self, event: dict[str, Any], now: float, name: Callable[[], str]) -> tuple[dict[str, Any], tuple]:
         key = aggregate_key(event)
         messages, last = self._aggregates.get(key, ([], float("-inf")))
         if now - last > AGGREGATE_INTERVAL:
@@ -137,10 +160,15 @@ class EventCorrelator:
         messages.pop(0)
         combined = {
             "metadata": {"name": name(), "namespace": (event.get("metadata") or {}).get("namespace")},
-            "involvedObject": copy.deepcopy(_obj(event)), "count": 1,
-            "firstTimestamp": event.get("lastTimestamp"), "lastTimestamp": event.get("lastTimestamp"),
-            "message": COMBINED_PREFIX + event.get("message", ""), "type": event.get("type"),
-            "reason": event.get("reason"), "source": copy.deepcopy(event.get("source"))}
+            "involvedObject": copy.deepcopy(_obj(event)),
+            "count": 1,
+            "firstTimestamp": event.get("lastTimestamp"),
+            "lastTimestamp": event.get("lastTimestamp"),
+            "message": COMBINED_PREFIX + event.get("message", ""),
+            "type": event.get("type"),
+            "reason": event.get("reason"),
+            "source": copy.deepcopy(event.get("source")),
+        }
         return combined, key
 
     def _observe(self, event: dict[str, Any], key: tuple) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -151,9 +179,14 @@ class EventCorrelator:
             event.setdefault("metadata", {})["name"] = last["name"]
             event["firstTimestamp"] = last["firstTimestamp"]
             event["count"] = last["count"] + 1
-            patch = {"count": event["count"], "lastTimestamp": event.get("lastTimestamp"),
-                     "message": event.get("message")}
-        self._observed[key] = {"count": int(event.get("count") or 1),
-                               "firstTimestamp": event.get("firstTimestamp"),
-                               "name": (event.get("metadata") or {}).get("name")}
+            patch = {
+                "count": event["count"],
+                "lastTimestamp": event.get("lastTimestamp"),
+                "message": event.get("message"),
+            }
+        self._observed[key] = {
+            "count": int(event.get("count") or 1),
+            "firstTimestamp": event.get("firstTimestamp"),
+            "name": (event.get("metadata") or {}).get("name"),
+        }
         return event, patch

@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PROGRESS_DEADLINE_SECONDS = 600
@@ -56,34 +56,42 @@ def _f32(value: float) -> float:
 def _time(text: Any) -> datetime:
     """A ``metav1.Time`` from JSON; missing or unreadable is Go's zero time (long past)."""
     if isinstance(text, datetime):
-        return text if text.tzinfo else text.replace(tzinfo=timezone.utc)
+        return text if text.tzinfo else text.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(str(text))
     except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
 
 
-def deployment_readiness(deployment: Mapping[str, Any], *, now: datetime,
-                         deadline_seconds: float = PROGRESS_DEADLINE_SECONDS,
-                         threshold: int = READY_THRESHOLD) -> Readiness:
+def deployment_readiness(
+    deployment: Mapping[str, Any],
+    *,
+    now: datetime,
+    deadline_seconds: float = PROGRESS_DEADLINE_SECONDS,
+    threshold: int = READY_THRESHOLD,
+) -> Readiness:
     """``isDeploymentReady`` over a Deployment as the API returns it (JSON)."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     if int(meta.get("generation") or 0) > int(status.get("observedGeneration") or 0):
-        return Readiness(False, True, "waiting for rollout to finish: observed deployment "
-                                      "generation less than desired generation")
+        return Readiness(
+            False, True, "waiting for rollout to finish: observed deployment generation less than desired generation"
+        )
     retriable = True
     progress = _condition(status, "Progressing")
     if progress is not None:
         available = _condition(status, "Available")
-        if (available is not None and available.get("status") == "False"
-                and available.get("reason") == "MinimumReplicasUnavailable"):
+        if (
+            available is not None
+            and available.get("status") == "False"
+            and available.get("reason") == "MinimumReplicasUnavailable"
+        ):
             since = _time(available.get("lastUpdateTime"))
             retriable = not (since + timedelta(seconds=deadline_seconds) < now)
     updated = int(status.get("updatedReplicas") or 0)
@@ -91,25 +99,38 @@ def deployment_readiness(deployment: Mapping[str, Any], *, now: datetime,
     available_replicas = int(status.get("availableReplicas") or 0)
     wanted = int(_f32(_f32(updated) * _f32(_f32(threshold) / _f32(100))))
     if progress is not None and progress.get("reason") == "ProgressDeadlineExceeded":
-        return Readiness(False, False,
-                         f'deployment "{meta.get("name", "")}" exceeded its progress deadline')
+        return Readiness(False, False, f'deployment "{meta.get("name", "")}" exceeded its progress deadline')
     if spec.get("replicas") is not None and updated < int(spec["replicas"]):
-        return Readiness(False, retriable, f"waiting for rollout to finish: {updated} out of "
-                                           f"{int(spec['replicas'])} new replicas have been updated")
+        return Readiness(
+            False,
+            retriable,
+            f"waiting for rollout to finish: {updated} out of {int(spec['replicas'])} new replicas have been updated",
+        )
     if replicas > updated:
-        return Readiness(False, retriable, f"waiting for rollout to finish: {replicas - updated} "
-                                           "old replicas are pending termination")
+        return Readiness(
+            False,
+            retriable,
+            f"waiting for rollout to finish: {replicas - updated} old replicas are pending termination",
+        )
     if available_replicas < wanted:
-        return Readiness(False, retriable, f"waiting for rollout to finish: {available_replicas} of "
-                                           f"{wanted} (readyThreshold {threshold}%) updated replicas "
-                                           "are available")
+        return Readiness(
+            False,
+            retriable,
+            f"waiting for rollout to finish: {available_replicas} of "
+            f"{wanted} (readyThreshold {threshold}%) updated replicas "
+            "are available",
+        )
     return READY
 
 
 def missing(name: str, namespace: str) -> Readiness:
     """``Is*Ready`` when the Deployment cannot be read: retriable, not wrapped."""
-    return Readiness(False, True, f'deployment {name}.{namespace} get query error: '
-                                  f'deployments.apps "{name}" not found', wrapped=False)
+    return Readiness(
+        False,
+        True,
+        f'deployment {name}.{namespace} get query error: deployments.apps "{name}" not found',
+        wrapped=False,
+    )
 
 
 def thresholds(canary: Mapping[str, Any]) -> tuple[int, int, int]:
@@ -119,6 +140,8 @@ def thresholds(canary: Mapping[str, Any]) -> tuple[int, int, int]:
     deadline = spec.get("progressDeadlineSeconds")
     primary = analysis.get("primaryReadyThreshold")
     canary_threshold = analysis.get("canaryReadyThreshold")
-    return (PROGRESS_DEADLINE_SECONDS if deadline is None else int(deadline),
-            READY_THRESHOLD if primary is None else int(primary),
-            READY_THRESHOLD if canary_threshold is None else int(canary_threshold))
+    return (
+        PROGRESS_DEADLINE_SECONDS if deadline is None else int(deadline),
+        READY_THRESHOLD if primary is None else int(primary),
+        READY_THRESHOLD if canary_threshold is None else int(canary_threshold),
+    )

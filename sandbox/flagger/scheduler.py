@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.flagger import checksum as checksums
@@ -68,8 +68,7 @@ HookCaller = Callable[[Mapping[str, Any], Mapping[str, Any]], HookResult]
 ReadinessReader = Callable[[str], Readiness]
 
 #: What ``isDeploymentReady`` says of a Deployment just created or scaled up from zero.
-NOT_READY = Readiness(False, True,
-                      "waiting for rollout to finish: 0 out of 1 new replicas have been updated")
+NOT_READY = Readiness(False, True, "waiting for rollout to finish: 0 out of 1 new replicas have been updated")
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,10 @@ class Tick:
 
 # --- helpers shared with the controller --------------------------------------------------
 
+
 def rfc3339(now: datetime) -> str:
     """Kubernetes' ``metav1.Time`` form: UTC, seconds, ``Z``."""
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def analysis_of(canary: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -169,8 +169,9 @@ def analysis_interval(canary: Mapping[str, Any]) -> float:
     return max(seconds, 10.0)
 
 
-def promoted_condition(conditions: list[Mapping[str, Any]] | None, phase: str, kind: str,
-                       now: datetime) -> list[dict[str, Any]] | None:
+def promoted_condition(
+    conditions: list[Mapping[str, Any]] | None, phase: str, kind: str, now: datetime
+) -> list[dict[str, Any]] | None:
     """``MakeStatusConditions``: the new ``Promoted`` condition list, or None when unchanged.
 
     Unchanged when status and reason are equal; ``lastTransitionTime`` is kept when only
@@ -189,8 +190,14 @@ def promoted_condition(conditions: list[Mapping[str, Any]] | None, phase: str, k
     }.get(phase, ("Unknown", f"New {kind} detected, starting initialization."))
     current = next((c for c in conditions or [] if c.get("type") == "Promoted"), None)
     stamp = rfc3339(now)
-    new = {"type": "Promoted", "status": status, "lastUpdateTime": stamp,
-           "lastTransitionTime": stamp, "reason": phase, "message": message}
+    new = {
+        "type": "Promoted",
+        "status": status,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+        "reason": phase,
+        "message": message,
+    }
     if current and current.get("status") == status and current.get("reason") == phase:
         return None
     if current and current.get("status") == status and current.get("lastTransitionTime"):
@@ -204,8 +211,11 @@ def initializing_status(canary: Mapping[str, Any], now: datetime) -> dict[str, A
     if status.get("conditions"):
         return None
     kind = ((canary.get("spec") or {}).get("targetRef") or {}).get("kind", "Deployment")
-    status.update(phase=INITIALIZING, lastTransitionTime=rfc3339(now),
-                  conditions=promoted_condition(None, INITIALIZING, kind, now))
+    status.update(
+        phase=INITIALIZING,
+        lastTransitionTime=rfc3339(now),
+        conditions=promoted_condition(None, INITIALIZING, kind, now),
+    )
     for key in ("failedChecks", "canaryWeight", "iterations"):
         status.setdefault(key, 0)
     return status
@@ -221,8 +231,7 @@ def simulated_metrics(canary: Mapping[str, Any]) -> MetricFailure | None:
         return None
     meta = canary.get("metadata") or {}
     who = f"{meta.get('name')}.{meta.get('namespace')}"
-    metrics = (analysis_of(canary) or {}).get("metrics") or [
-        {"name": "request-success-rate", "threshold": 99}]
+    metrics = (analysis_of(canary) or {}).get("metrics") or [{"name": "request-success-rate", "threshold": 99}]
     metric = metrics[0]
     name = metric.get("name", "")
     rng = metric.get("thresholdRange") or {}
@@ -231,8 +240,9 @@ def simulated_metrics(canary: Mapping[str, Any]) -> MetricFailure | None:
         return MetricFailure(WARNING, f"Halt {who} advancement success rate 0.00% < {_go_num(bound)}%")
     if name == "request-duration":
         bound = rng.get("max", metric.get("threshold", 500))
-        return MetricFailure(WARNING, f"Halt {who} advancement request duration "
-                                      f"{_go_ms(float(bound) * 2)} > {_go_ms(bound)}")
+        return MetricFailure(
+            WARNING, f"Halt {who} advancement request duration {_go_ms(float(bound) * 2)} > {_go_ms(bound)}"
+        )
     if rng.get("max") is not None:
         bound = float(rng["max"])
         return MetricFailure(WARNING, f"Halt {who} advancement {name} {bound + 1:.2f} > {_go_num(bound)}")
@@ -263,14 +273,22 @@ def _go_ms(milliseconds: Any) -> str:
 
 # --- the tick ------------------------------------------------------------------------------
 
-def advance(canary: Mapping[str, Any], target: Target | None, now: datetime,
-            hooks: HookCaller, metrics: Callable[[Mapping[str, Any]], MetricFailure | None]
-            = simulated_metrics, *, routes: Routes = Routes(), mesh_provider: str = "",
-            event_webhook: str | None = None,
-            on_status: Callable[[dict[str, Any]], None] | None = None,
-            on_event: Callable[[Event], None] | None = None,
-            on_action: Callable[[str], None] | None = None,
-            readiness: ReadinessReader | None = None) -> Tick:
+
+def advance(
+    canary: Mapping[str, Any],
+    target: Target | None,
+    now: datetime,
+    hooks: HookCaller,
+    metrics: Callable[[Mapping[str, Any]], MetricFailure | None] = simulated_metrics,
+    *,
+    routes: Routes = Routes(),
+    mesh_provider: str = "",
+    event_webhook: str | None = None,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_action: Callable[[str], None] | None = None,
+    readiness: ReadinessReader | None = None,
+) -> Tick:
     """Run one ``advanceCanary`` tick for ``canary``; see the module docstring.
 
     ``readiness`` reads the primary's or the canary's readiness at the moment Flagger reads it
@@ -280,15 +298,40 @@ def advance(canary: Mapping[str, Any], target: Target | None, now: datetime,
     global ``-mesh-provider`` (``spec.provider`` overrides it; ``kubernetes`` forces
     blue/green). ``event_webhook`` is the global ``-event-webhook`` URL.
     """
-    run = _Run(canary, target, now, hooks, metrics, routes, mesh_provider, event_webhook,
-               on_status, on_event, on_action, readiness)
+    run = _Run(
+        canary,
+        target,
+        now,
+        hooks,
+        metrics,
+        routes,
+        mesh_provider,
+        event_webhook,
+        on_status,
+        on_event,
+        on_action,
+        readiness,
+    )
     run.advance()
     return run.tick
 
 
 class _Run:
-    def __init__(self, canary, target, now, hooks, metrics, routes, mesh_provider,
-                 event_webhook, on_status, on_event, on_action, readiness=None):
+    def __init__(
+        self,
+        canary,
+        target,
+        now,
+        hooks,
+        metrics,
+        routes,
+        mesh_provider,
+        event_webhook,
+        on_status,
+        on_event,
+        on_action,
+        readiness=None,
+    ):
         self.canary = copy.deepcopy(dict(canary))
         meta = self.canary.get("metadata") or {}
         self.name = meta.get("name", "")
@@ -388,14 +431,18 @@ class _Run:
         if conditions is not None:
             status["conditions"] = conditions
 
-    def sync_status(self, phase: str, *, canary_weight: int = 0, failed_checks: int = 0,
-                    iterations: int = 0) -> None:
+    def sync_status(self, phase: str, *, canary_weight: int = 0, failed_checks: int = 0, iterations: int = 0) -> None:
         """``SyncStatus``: phase, counters, and the target's current hash and configs."""
         assert self.target is not None
         status = copy.deepcopy(self.server)
-        status.update(phase=phase, canaryWeight=canary_weight, failedChecks=failed_checks,
-                      iterations=iterations, lastAppliedSpec=self.target.template_hash,
-                      trackedConfigs=dict(self.target.tracked_configs))
+        status.update(
+            phase=phase,
+            canaryWeight=canary_weight,
+            failedChecks=failed_checks,
+            iterations=iterations,
+            lastAppliedSpec=self.target.template_hash,
+            trackedConfigs=dict(self.target.tracked_configs),
+        )
         if phase == INITIALIZED:
             status["lastPromotedSpec"] = self.target.template_hash
         self._set_conditions(status, self.server, phase)
@@ -435,18 +482,33 @@ class _Run:
         self.tick.events.append(recorded)
         if self.on_event is not None:
             self.on_event(recorded)
-        event_hooks = [w for w in self.analysis.get("webhooks") or []
-                       if webhooks.hook_type(w) == "event"]
+        event_hooks = [w for w in self.analysis.get("webhooks") or [] if webhooks.hook_type(w) == "event"]
         if not event_hooks and self.event_webhook:
-            event_hooks = [{"name": "events", "type": "event", "url": self.event_webhook,
-                            "timeout": "10s"}]
+            event_hooks = [{"name": "events", "type": "event", "url": self.event_webhook, "timeout": "10s"}]
         for hook in event_hooks:
             payload = webhooks.event_payload(
-                name=self.name, namespace=self.namespace, phase=obj_phase, checksum=checksum,
-                message=message, event_type=type_, now=self.now, metadata=hook.get("metadata"))
+                name=self.name,
+                namespace=self.namespace,
+                phase=obj_phase,
+                checksum=checksum,
+                message=message,
+                event_type=type_,
+                now=self.now,
+                metadata=hook.get("metadata"),
+            )
             result = self.hooks(hook, payload)
-            self.tick.calls.append(Call("event", hook.get("name", ""), hook.get("url", ""),
-                                        obj_phase, checksum, result.ok, result.error, message))
+            self.tick.calls.append(
+                Call(
+                    "event",
+                    hook.get("name", ""),
+                    hook.get("url", ""),
+                    obj_phase,
+                    checksum,
+                    result.ok,
+                    result.error,
+                    message,
+                )
+            )
 
     def info(self, message: str, **kwargs: Any) -> None:
         self.event(NORMAL, message, **kwargs)
@@ -455,27 +517,33 @@ class _Run:
         self.event(WARNING, message, **kwargs)
 
     def _hooks_of(self, hook_type: str) -> list[Mapping[str, Any]]:
-        return [w for w in self.analysis.get("webhooks") or []
-                if webhooks.hook_type(w) == hook_type]
+        return [w for w in self.analysis.get("webhooks") or [] if webhooks.hook_type(w) == hook_type]
 
-    def call(self, hook: Mapping[str, Any], phase: str, obj: Mapping[str, Any] | None = None
-             ) -> HookResult:
+    def call(self, hook: Mapping[str, Any], phase: str, obj: Mapping[str, Any] | None = None) -> HookResult:
         """``CallWebhook``: payload phase as given, checksum of the tick's Canary."""
         checksum = checksums.canary_checksum(self.mem if obj is None else obj)
-        payload = webhooks.hook_payload(name=self.name, namespace=self.namespace, phase=phase,
-                                        checksum=checksum, metadata=hook.get("metadata"))
+        payload = webhooks.hook_payload(
+            name=self.name, namespace=self.namespace, phase=phase, checksum=checksum, metadata=hook.get("metadata")
+        )
         result = self.hooks(hook, payload)
-        self.tick.calls.append(Call(webhooks.hook_type(hook), hook.get("name", ""),
-                                    hook.get("url", ""), phase, checksum, result.ok,
-                                    result.error))
+        self.tick.calls.append(
+            Call(
+                webhooks.hook_type(hook),
+                hook.get("name", ""),
+                hook.get("url", ""),
+                phase,
+                checksum,
+                result.ok,
+                result.error,
+            )
+        )
         return result
 
     # -- scheduler_hooks.go ------------------------------------------------------------------
     def confirm_traffic_increase(self) -> bool:
         for hook in self._hooks_of("confirm-traffic-increase"):
             if not self.call(hook, PROGRESSING).ok:
-                self.warn(f"Halt {self.who} advancement waiting for traffic increase approval "
-                          f"{hook.get('name')}")
+                self.warn(f"Halt {self.who} advancement waiting for traffic increase approval {hook.get('name')}")
                 return False
             self.info(f"Confirm-traffic-increase check {hook.get('name')} passed")
         return True
@@ -495,8 +563,7 @@ class _Run:
             if not self.call(hook, PROGRESSING).ok:
                 if self.phase != WAITING_PROMOTION:
                     self.set_status_phase(WAITING_PROMOTION)
-                    self.warn(f"Halt {self.who} advancement waiting for promotion approval "
-                              f"{hook.get('name')}")
+                    self.warn(f"Halt {self.who} advancement waiting for promotion approval {hook.get('name')}")
                 else:
                     self._set_field("iterations", self.iterations - 1)
                 return False
@@ -507,8 +574,7 @@ class _Run:
         for hook in self._hooks_of("pre-rollout"):
             result = self.call(hook, PROGRESSING)
             if not result.ok:
-                self.warn(f"Halt {self.who} advancement pre-rollout check {hook.get('name')} "
-                          f"failed {result.error}")
+                self.warn(f"Halt {self.who} advancement pre-rollout check {hook.get('name')} failed {result.error}")
                 return False
             self.info(f"Pre-rollout check {hook.get('name')} passed")
         return True
@@ -518,8 +584,7 @@ class _Run:
         for hook in self._hooks_of("post-rollout"):
             result = self.call(hook, phase, obj)
             if not result.ok:
-                self.warn(f"Post-rollout hook {hook.get('name')} failed {result.error}",
-                          phase=event_phase)
+                self.warn(f"Post-rollout hook {hook.get('name')} failed {result.error}", phase=event_phase)
                 return False
             self.info(f"Post-rollout check {hook.get('name')} passed", phase=event_phase)
         return True
@@ -540,8 +605,10 @@ class _Run:
             return
         phase = self.phase
         if self.target is None:
-            self.warn(f"{self.kind.lower()} {self.target_who} get query error: "
-                      f'{self.kind.lower()}s.apps "{self.target_name}" not found')
+            self.warn(
+                f"{self.kind.lower()} {self.target_who} get query error: "
+                f'{self.kind.lower()}s.apps "{self.target_name}" not found'
+            )
             return
         if not self.skip and phase in ("", INITIALIZING):
             self.info("all the metrics providers are available!")
@@ -592,9 +659,12 @@ class _Run:
         canary = self.readiness("canary")
         if not canary.ready:
             # no hook at all this tick (rollback included), only the warning's event webhooks
-            self.warn(canary.message if not canary.wrapped else
-                      f"canary {self.kind.lower()} {self.target_who} not ready: "
-                      f"{self._readiness_text(canary, self.target_name)}")
+            self.warn(
+                canary.message
+                if not canary.wrapped
+                else f"canary {self.kind.lower()} {self.target_who} not ready: "
+                f"{self._readiness_text(canary, self.target_name)}"
+            )
             if not canary.retriable:
                 self.rollback()
             return
@@ -620,13 +690,15 @@ class _Run:
             self.info(f"Promotion completed! Scaling down {self.target_who}", phase=SUCCEEDED)
             return
 
-        if (self.phase in (PROGRESSING, WAITING_PROMOTION)
-                and self._int(self.mem, "failedChecks") >= self.threshold):
+        if self.phase in (PROGRESSING, WAITING_PROMOTION) and self._int(self.mem, "failedChecks") >= self.threshold:
             self.rollback()
             return
 
-        if (canary_weight == 0 and self._int(self.mem, "iterations") == 0
-                and not (self.analysis.get("mirror") and mirrored)):
+        if (
+            canary_weight == 0
+            and self._int(self.mem, "iterations") == 0
+            and not (self.analysis.get("mirror") and mirrored)
+        ):
             self.info(f"Starting canary analysis for {self.target_who}")
             if not self.pre_rollout():
                 self._set_field("failedChecks", self._int(self.mem, "failedChecks") + 1)
@@ -672,8 +744,7 @@ class _Run:
     def _primary_error(self, readiness: Readiness) -> str:
         if not readiness.wrapped:
             return readiness.message
-        return (f"{self.primary_name}.{self.namespace} not ready: "
-                f"{self._readiness_text(readiness, self.primary_name)}")
+        return f"{self.primary_name}.{self.namespace} not ready: {self._readiness_text(readiness, self.primary_name)}"
 
     def target_changed(self) -> bool:
         """``HasTargetChanged`` or ``HaveDependenciesChanged`` against the tick's Canary."""
@@ -697,9 +768,12 @@ class _Run:
             return True
         if self.phase == FAILED:
             # NB: Flagger re-syncs a Failed canary's status every tick (refreshes lastAppliedSpec)
-            self.sync_status(FAILED, canary_weight=self._int(self.mem, "canaryWeight"),
-                             failed_checks=self._int(self.mem, "failedChecks"),
-                             iterations=self._int(self.mem, "iterations"))
+            self.sync_status(
+                FAILED,
+                canary_weight=self._int(self.mem, "canaryWeight"),
+                failed_checks=self._int(self.mem, "failedChecks"),
+                iterations=self._int(self.mem, "iterations"),
+            )
         return self.target_changed()
 
     def check_canary_status(self) -> bool:
@@ -719,15 +793,13 @@ class _Run:
         self.act("promote", "scale-to-zero")
         self.set_status_phase(SUCCEEDED)
         self.post_rollout(SUCCEEDED, event_phase=SUCCEEDED)
-        self.info(f"Promotion completed! Canary analysis was skipped for {self.target_who}",
-                  phase=SUCCEEDED)
+        self.info(f"Promotion completed! Canary analysis was skipped for {self.target_who}", phase=SUCCEEDED)
 
     def run_analysis(self) -> bool:
         for hook in self._hooks_of("rollout"):
             result = self.call(hook, PROGRESSING)
             if not result.ok:
-                self.warn(f"Halt {self.who} advancement external check {hook.get('name')} "
-                          f"failed {result.error}")
+                self.warn(f"Halt {self.who} advancement external check {hook.get('name')} failed {result.error}")
                 return False
         failure = self.metrics(self.canary)
         if failure is not None:
@@ -740,8 +812,7 @@ class _Run:
         self.act("promote")
         self.set_status_phase(PROMOTING)
 
-    def run_canary(self, mirrored: bool, canary_weight: int, primary_weight: int,
-                   max_weight: int) -> None:
+    def run_canary(self, mirrored: bool, canary_weight: int, primary_weight: int, max_weight: int) -> None:
         if canary_weight < max_weight:
             step = self.next_step_weight(canary_weight)
             if self.analysis.get("mirror") and canary_weight == 0:
@@ -817,8 +888,7 @@ class _Run:
 
     def rollback(self) -> None:
         if self._int(self.mem, "failedChecks") >= self.threshold:
-            self.warn(f"Rolling back {self.who} failed checks threshold reached "
-                      f"{self._int(self.mem, 'failedChecks')}")
+            self.warn(f"Rolling back {self.who} failed checks threshold reached {self._int(self.mem, 'failedChecks')}")
         self.tick.routes = Routes(TOTAL_WEIGHT, 0, False)
         self.warn(f"Canary failed! Scaling down {self.who}", phase=FAILED)
         self.act("scale-to-zero")
@@ -833,7 +903,19 @@ class _Run:
 
 
 __all__ = [
-    "Call", "Event", "MetricFailure", "Readiness", "Routes", "Target", "Tick", "advance",
-    "analysis_interval", "analysis_of", "initializing_status", "promoted_condition",
-    "READY", "rfc3339", "simulated_metrics",
+    "READY",
+    "Call",
+    "Event",
+    "MetricFailure",
+    "Readiness",
+    "Routes",
+    "Target",
+    "Tick",
+    "advance",
+    "analysis_interval",
+    "analysis_of",
+    "initializing_status",
+    "promoted_condition",
+    "rfc3339",
+    "simulated_metrics",
 ]

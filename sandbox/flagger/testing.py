@@ -56,8 +56,9 @@ class HookRecorder:
         self._thread: threading.Thread | None = None
 
     # -- scripting ------------------------------------------------------------------
-    def respond(self, path: str, status: int | Response | Iterable[Response] = 200,
-                body: str = "", **kwargs: Any) -> None:
+    def respond(
+        self, path: str, status: int | Response | Iterable[Response] = 200, body: str = "", **kwargs: Any
+    ) -> None:
         """Script the answer(s) for ``path`` (``"/name"``)."""
         if isinstance(status, Response):
             script = [status]
@@ -95,7 +96,7 @@ class HookRecorder:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "HookRecorder":
+    def __enter__(self) -> HookRecorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,8 +106,7 @@ class HookRecorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with recorder._lock:
-                    recorder.requests.append(Request(self.command, self.path,
-                                                     dict(self.headers.items()), body))
+                    recorder.requests.append(Request(self.command, self.path, dict(self.headers.items()), body))
                 answer = recorder._next(self.path)
                 if answer.delay:
                     threading.Event().wait(answer.delay)
@@ -128,8 +128,9 @@ class HookRecorder:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                        name="hook-recorder")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="hook-recorder"
+        )
         self._thread.start()
         return self
 

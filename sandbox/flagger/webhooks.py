@@ -35,7 +35,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -48,8 +48,14 @@ MAX_REDIRECTS = 10
 
 #: Hook types of ``spec.analysis.webhooks[].type``; ``""`` means rollout.
 HOOK_TYPES = (
-    "confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
-    "confirm-promotion", "post-rollout", "rollback", "event",
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
 )
 
 
@@ -70,19 +76,28 @@ class HookResult:
 
 # --- payloads -------------------------------------------------------------------------
 
-def hook_payload(*, name: str, namespace: str, phase: str, checksum: str,
-                 metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+
+def hook_payload(
+    *, name: str, namespace: str, phase: str, checksum: str, metadata: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """``CanaryWebhookPayload`` for a non-event hook; ``metadata`` omitted when empty."""
-    payload: dict[str, Any] = {"name": name, "namespace": namespace, "phase": phase,
-                               "checksum": checksum}
+    payload: dict[str, Any] = {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum}
     if metadata:
         payload["metadata"] = dict(metadata)
     return payload
 
 
-def event_payload(*, name: str, namespace: str, phase: str, checksum: str, message: str,
-                  event_type: str, now: datetime,
-                  metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+def event_payload(
+    *,
+    name: str,
+    namespace: str,
+    phase: str,
+    checksum: str,
+    message: str,
+    event_type: str,
+    now: datetime,
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``CallEventWebhook``'s payload: the three event keys win over the hook's metadata."""
     meta = {
         "eventMessage": message,
@@ -91,8 +106,7 @@ def event_payload(*, name: str, namespace: str, phase: str, checksum: str, messa
     }
     for key, value in (metadata or {}).items():
         meta.setdefault(key, value)
-    return {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum,
-            "metadata": meta}
+    return {"name": name, "namespace": namespace, "phase": phase, "checksum": checksum, "metadata": meta}
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
@@ -106,19 +120,22 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
             if not value:
                 continue
             value = dict(sorted(value.items(), key=lambda kv: kv[0].encode()))
-        parts.append(json.dumps(key) + ":" + json.dumps(value, ensure_ascii=False,
-                                                        separators=(",", ":")))
+        parts.append(json.dumps(key) + ":" + json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     text = "{" + ",".join(parts) + "}"
-    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(raw, escaped)
     return text.encode("utf-8")
 
 
 # --- Go durations ---------------------------------------------------------------------
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
-          "m": 60.0, "h": 3600.0}
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
 
 
@@ -145,11 +162,12 @@ def parse_go_duration(text: str) -> float:
         if unit not in _UNITS:
             raise ValueError(f"time: unknown unit {json.dumps(unit)} in duration {quoted}")
         total += float(f"{whole or 0}.{frac or 0}") * _UNITS[unit]
-        s = s[m.end():]
+        s = s[m.end() :]
     return sign * total
 
 
 # --- the call -------------------------------------------------------------------------
+
 
 class _TransportError(Exception):
     """A request that produced no response; ``retriable`` as retryablehttp decides."""
@@ -175,8 +193,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def backoff(attempt_index: int, status: int | None, headers: Mapping[str, str] | None) -> float:
@@ -185,7 +203,7 @@ def backoff(attempt_index: int, status: int | None, headers: Mapping[str, str] |
         after = _retry_after(headers)
         if after is not None:
             return after
-    return min(BACKOFF_MIN * 2 ** attempt_index, BACKOFF_MAX)
+    return min(BACKOFF_MIN * 2**attempt_index, BACKOFF_MAX)
 
 
 def _split_userinfo(url: str) -> tuple[str, dict[str, str]]:
@@ -211,8 +229,9 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _attempt(pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, str],
-             timeout: float | None) -> tuple[int, dict[str, str], bytes]:
+def _attempt(
+    pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, str], timeout: float | None
+) -> tuple[int, dict[str, str], bytes]:
     """One attempt: the request plus its redirects, within one timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
     method, current, data = "POST", url, body
@@ -225,15 +244,22 @@ def _attempt(pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, s
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _TransportError(f"{quoted}: context deadline exceeded "
-                                      "(Client.Timeout exceeded while awaiting headers)")
+                raise _TransportError(
+                    f"{quoted}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+                )
         try:
-            resp = pool.request(method, current, body=data, headers=headers,
-                                redirect=False, retries=False, preload_content=True,
-                                timeout=urllib3.Timeout(connect=remaining, read=remaining))
+            resp = pool.request(
+                method,
+                current,
+                body=data,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+            )
         except urllib3.exceptions.SSLError as exc:
-            raise _TransportError(f"{quoted}: tls: failed to verify certificate: {exc}",
-                                  retriable=False) from None
+            raise _TransportError(f"{quoted}: tls: failed to verify certificate: {exc}", retriable=False) from None
         except urllib3.exceptions.NewConnectionError as exc:
             # NB: a subclass of ConnectTimeoutError in urllib3 2.x, so caught first.
             text = str(getattr(exc, "reason", None) or exc)
@@ -242,8 +268,9 @@ def _attempt(pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, s
                 text = f"dial tcp {host.hostname}:{host.port}: connect: connection refused"
             raise _TransportError(f"{quoted}: {text}") from None
         except (urllib3.exceptions.TimeoutError, TimeoutError):
-            raise _TransportError(f"{quoted}: context deadline exceeded "
-                                  "(Client.Timeout exceeded while awaiting headers)") from None
+            raise _TransportError(
+                f"{quoted}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            ) from None
         except urllib3.exceptions.LocationValueError as exc:
             raise _TransportError(f"{quoted}: {exc}", retriable=False) from None
         except urllib3.exceptions.HTTPError as exc:
@@ -253,8 +280,7 @@ def _attempt(pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, s
         location = resp.headers.get("Location")
         if status in (301, 302, 303, 307, 308) and location:
             if hop == MAX_REDIRECTS:
-                raise _TransportError(f"{quoted}: stopped after {MAX_REDIRECTS} redirects",
-                                      retriable=False)
+                raise _TransportError(f"{quoted}: stopped after {MAX_REDIRECTS} redirects", retriable=False)
             current = urljoin(current, location)
             if status in (301, 302, 303):
                 method, data = "GET", None
@@ -263,9 +289,16 @@ def _attempt(pool: urllib3.PoolManager, url: str, body: bytes, auth: dict[str, s
     raise AssertionError("unreachable")
 
 
-def call_webhook(url: str, payload: Mapping[str, Any], *, timeout: str = "",
-                 retries: int = 0, disable_tls: bool = False, time_scale: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> HookResult:
+def call_webhook(
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    timeout: str = "",
+    retries: int = 0,
+    disable_tls: bool = False,
+    time_scale: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HookResult:
     """Flagger's ``callWebhook``: POST ``payload`` to ``url`` with its timeout and retries."""
     body = encode_payload(payload)
     try:
@@ -290,17 +323,18 @@ def call_webhook(url: str, payload: Mapping[str, Any], *, timeout: str = "",
                 status, headers, data = _attempt(pool, target, body, auth, per_attempt)
             except _TransportError as exc:
                 if not exc.retriable or attempt > retry_max:
-                    return HookResult(ok=False, attempts=attempt,
-                                      error=f"{given_up} {attempt} attempt(s): {exc}")
+                    return HookResult(ok=False, attempts=attempt, error=f"{given_up} {attempt} attempt(s): {exc}")
             else:
                 if not _retriable_status(status):
                     if status > 202:
-                        return HookResult(ok=False, status=status, attempts=attempt,
-                                          error=data.decode("utf-8", errors="replace"))
+                        return HookResult(
+                            ok=False, status=status, attempts=attempt, error=data.decode("utf-8", errors="replace")
+                        )
                     return HookResult(ok=True, status=status, attempts=attempt)
                 if attempt > retry_max:
-                    return HookResult(ok=False, status=status, attempts=attempt,
-                                      error=f"{given_up} {attempt} attempt(s)")
+                    return HookResult(
+                        ok=False, status=status, attempts=attempt, error=f"{given_up} {attempt} attempt(s)"
+                    )
             sleep(backoff(attempt - 1, status, headers) * time_scale)
     finally:
         pool.clear()
@@ -313,8 +347,7 @@ class WebhookCaller:
     one. ``time_scale`` multiplies retry back-off waits.
     """
 
-    def __init__(self, *, time_scale: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, *, time_scale: float = 1.0, sleep: Callable[[float], None] = time.sleep):
         self.time_scale = time_scale
         self.sleep = sleep
 
@@ -322,10 +355,15 @@ class WebhookCaller:
         timeout = webhook.get("timeout") or ""
         if hook_type(webhook) != "event" and len(timeout) < 2:
             timeout = DEFAULT_TIMEOUT  # NB: CallWebhook only; event hooks keep e.g. "5"
-        return call_webhook(webhook.get("url", ""), payload, timeout=timeout,
-                            retries=int(webhook.get("retries") or 0),
-                            disable_tls=bool(webhook.get("disableTLS")),
-                            time_scale=self.time_scale, sleep=self.sleep)
+        return call_webhook(
+            webhook.get("url", ""),
+            payload,
+            timeout=timeout,
+            retries=int(webhook.get("retries") or 0),
+            disable_tls=bool(webhook.get("disableTLS")),
+            time_scale=self.time_scale,
+            sleep=self.sleep,
+        )
 
 
 def hook_type(webhook: Mapping[str, Any]) -> str:

@@ -59,8 +59,10 @@ def build() -> str:
         + "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n"
         + "  labels:\n    app.kubernetes.io/name: argocd-cm\n    app.kubernetes.io/part-of: argocd\n"
         + "data:\n"
-        + f"  {HEALTH_KEY}: |\n" + _block(found["health"], 4)
-        + f"  {ACTIONS_KEY}: |\n" + _block(actions, 4)
+        + f"  {HEALTH_KEY}: |\n"
+        + _block(found["health"], 4)
+        + f"  {ACTIONS_KEY}: |\n"
+        + _block(actions, 4)
     )
 
 

@@ -132,7 +132,9 @@ def merge_patch(old: Any, new: Any) -> Any:
         if key not in old:
             patch[key] = value
         elif old[key] != value:
-            patch[key] = merge_patch(old[key], value) if isinstance(old[key], dict) and isinstance(value, dict) else value
+            patch[key] = (
+                merge_patch(old[key], value) if isinstance(old[key], dict) and isinstance(value, dict) else value
+            )
     return patch
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # NB: the tests import the helpers by name
 
-import e2e.conftest as _e2e  # noqa: E402
+import e2e.conftest as _e2e
 
 # NB: tests/e2e's fixtures, whatever they are now: pytest collects the fixtures a conftest holds. Its
 # hooks (pytest_*) stay in tests/e2e.
-globals().update({name: value for name, value in vars(_e2e).items()
-                  if type(value).__name__ == "FixtureFunctionDefinition"})
+globals().update(
+    {name: value for name, value in vars(_e2e).items() if type(value).__name__ == "FixtureFunctionDefinition"}
+)

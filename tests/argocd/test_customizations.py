@@ -58,7 +58,8 @@ def effective(gate_raw: dict, canary_raw: dict | None) -> dict[str, tuple[bool, 
 # -- the ConfigMap ---------------------------------------------------------------------------------------
 def test_the_configmap_is_built_from_the_lua_sources():
     assert argocd_cm.CONFIGMAP.read_text() == argocd_cm.build(), (
-        "deploy/argocd/argocd-cm.yaml is stale: run python tests/argocd/argocd_cm.py")
+        "deploy/argocd/argocd-cm.yaml is stale: run python tests/argocd/argocd_cm.py"
+    )
 
 
 def test_the_configmap_keys_name_the_canarygate_kind_as_argocd_parses_them():
@@ -88,10 +89,17 @@ def test_discovery_offers_every_defined_action_and_no_other():
 
 
 # -- the environment -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("script", [
-    'return string.format("%d", 1)', 'return ("abc"):sub(1, 1)', "return math.floor(1.5)",
-    'return io.open("/etc/passwd")', 'return os.getenv("HOME")', 'return require("string")',
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        'return string.format("%d", 1)',
+        'return ("abc"):sub(1, 1)',
+        "return math.floor(1.5)",
+        'return io.open("/etc/passwd")',
+        'return os.getenv("HOME")',
+        'return require("string")',
+    ],
+)
 def test_the_harness_refuses_what_argocd_does_not_provide(script):
     with pytest.raises(argocd_lua.LuaFailure):
         argocd_lua.run(script, {})
@@ -99,7 +107,8 @@ def test_the_harness_refuses_what_argocd_does_not_provide(script):
 
 def test_the_harness_provides_what_argocd_does():
     assert argocd_lua.run('return os.date("!%Y") .. table.concat({"a", "b"}, ",") .. #obj.x', {"x": [1, 2]}) == (
-        time.strftime("%Y", time.gmtime()) + "a,b2")
+        time.strftime("%Y", time.gmtime()) + "a,b2"
+    )
     assert argocd_lua.run('return require("os").time() > 0', {}) is True
 
 
@@ -128,10 +137,16 @@ def test_a_held_rollout_says_how_to_let_it_on():
     assert paused.endswith("Run the resume action, or: kubectl gate resume demo -n demo-ns")
 
 
-@pytest.mark.parametrize("status", [
-    {"phase": 5, "holding": {"a": 1}, "closedGates": ["rollout"], "canaryWeight": "x", "lastEvent": "y"},
-    {"phase": None, "target": 3}, {"lastEvent": {}}, "not an object", {"holding": "no-such-gate"},
-])
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"phase": 5, "holding": {"a": 1}, "closedGates": ["rollout"], "canaryWeight": "x", "lastEvent": "y"},
+        {"phase": None, "target": 3},
+        {"lastEvent": {}},
+        "not an object",
+        {"holding": "no-such-gate"},
+    ],
+)
 def test_health_and_actions_survive_a_status_of_the_wrong_shape(status):
     gate = states.canarygate()
     gate["status"] = status
@@ -228,7 +243,8 @@ def test_pause_closes_the_confirm_gates_for_this_rollout(state):
     live = written(state.gate, patch, after)
     assert set(live) == set(PAUSE_GATES)
     assert {(c.state, c.scope, c.reason) for c in live.values()} == {
-        (gates.CLOSED, SCOPE_ROLLOUT, "Argo CD action pause")}
+        (gates.CLOSED, SCOPE_ROLLOUT, "Argo CD action pause")
+    }
     decisions = resolve_gates(parse_canarygate(after), canary=parse_canary(state.canary))
     assert not any(decisions[g].opened for g in PAUSE_GATES)
     # The checks still pass: nothing is closed that Flagger counts as a failed check.
@@ -278,17 +294,24 @@ def test_abort_opens_the_rollback_gate_and_while_waiting_confirm_rollout_for_one
 
 
 # -- refusals --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("action", "state", "message"), [
-    ("promote", "progressing", "no gate holds the rollout of this CanaryGate (phase Progressing): nothing to promote"),
-    ("promote", "no status", "(no phase reported): nothing to promote"),
-    ("promote-full", "succeeded", "no rollout in progress (phase Succeeded): nothing to promote"),
-    ("promote-full", "progressing", "no progress gate of this CanaryGate is closed"),
-    ("pause", "failed", "no rollout in progress (phase Failed): nothing to pause"),
-    ("pause", "promoting", "the Canary is Promoting: a promotion under way cannot be paused"),
-    ("resume", "waiting for promotion", "nothing to resume"),
-    ("abort", "initialized", "no rollout in progress (phase Initialized): nothing to abort"),
-    ("abort", "finalising", "the Canary is Finalising: abort cannot stop a promotion under way"),
-])
+@pytest.mark.parametrize(
+    ("action", "state", "message"),
+    [
+        (
+            "promote",
+            "progressing",
+            "no gate holds the rollout of this CanaryGate (phase Progressing): nothing to promote",
+        ),
+        ("promote", "no status", "(no phase reported): nothing to promote"),
+        ("promote-full", "succeeded", "no rollout in progress (phase Succeeded): nothing to promote"),
+        ("promote-full", "progressing", "no progress gate of this CanaryGate is closed"),
+        ("pause", "failed", "no rollout in progress (phase Failed): nothing to pause"),
+        ("pause", "promoting", "the Canary is Promoting: a promotion under way cannot be paused"),
+        ("resume", "waiting for promotion", "nothing to resume"),
+        ("abort", "initialized", "no rollout in progress (phase Initialized): nothing to abort"),
+        ("abort", "finalising", "the Canary is Finalising: abort cannot stop a promotion under way"),
+    ],
+)
 def test_an_action_with_nothing_to_act_on_says_why(action, state, message):
     with pytest.raises(argocd_lua.LuaFailure) as failure:
         argocd_lua.action_patch(SCRIPTS[action], BY_NAME[state].gate)

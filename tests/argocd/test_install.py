@@ -31,12 +31,29 @@ def argocd_namespace(api_client):
 
 
 def test_the_readme_command_merges_the_customizations_into_argocd_cm(kubectl, argocd_namespace):
-    existing = {"url": "https://argocd.example.com",
-                "resource.customizations.health.flagger.app_Canary": "hs = {}\nreturn hs\n"}
-    kubectl("-n", argocd_namespace, "create", "configmap", "argocd-cm",
-            *(f"--from-literal={k}={v}" for k, v in existing.items()))
-    patch = ["-n", argocd_namespace, "patch", "configmap", "argocd-cm", "--type", "merge",
-             "--patch-file", str(argocd_cm.CONFIGMAP)]
+    existing = {
+        "url": "https://argocd.example.com",
+        "resource.customizations.health.flagger.app_Canary": "hs = {}\nreturn hs\n",
+    }
+    kubectl(
+        "-n",
+        argocd_namespace,
+        "create",
+        "configmap",
+        "argocd-cm",
+        *(f"--from-literal={k}={v}" for k, v in existing.items()),
+    )
+    patch = [
+        "-n",
+        argocd_namespace,
+        "patch",
+        "configmap",
+        "argocd-cm",
+        "--type",
+        "merge",
+        "--patch-file",
+        str(argocd_cm.CONFIGMAP),
+    ]
     assert "patched" in kubectl(*patch).stdout
     data = json.loads(kubectl("-n", argocd_namespace, "get", "configmap", "argocd-cm", "-o", "json").stdout)["data"]
     assert {k: data[k] for k in existing} == existing

@@ -48,15 +48,18 @@ class ArgoCD:
         return self.rollouts.kube.request("PATCH", CANARYGATES.path(ns, "demo"), body=patch, content_type=MERGE_PATCH)
 
     def wait_health(self, status: str, part: str = "") -> dict:
-        return self.wait_until(lambda: (h := self.health())["status"] == status and part in h["message"] and h,
-                               timeout=20, what=f"health {status} ({part})")
+        return self.wait_until(
+            lambda: (h := self.health())["status"] == status and part in h["message"] and h,
+            timeout=20,
+            what=f"health {status} ({part})",
+        )
 
     def wait_enabled(self, action: str) -> None:
         self.wait_until(lambda: action in self.enabled(), timeout=20, what=f"action {action} enabled")
 
     def live_changes(self) -> set[str]:
         annotations = self.rollouts.gate()["metadata"].get("annotations") or {}
-        return {k[len(PREFIX):] for k in annotations if k.startswith(PREFIX)}
+        return {k[len(PREFIX) :] for k in annotations if k.startswith(PREFIX)}
 
 
 @pytest.fixture

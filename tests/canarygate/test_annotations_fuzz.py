@@ -21,8 +21,9 @@ JSON = st.recursive(
     max_leaves=20,
 )
 FIELDS = st.sampled_from(["state", "scope", "by", "at", "reason", "rollout", "active", "since", "revision"])
-BODIES = st.dictionaries(FIELDS, JSON | st.sampled_from(["opened", "closed", "open", "step", "sticky", "rollout"]),
-                         max_size=7)
+BODIES = st.dictionaries(
+    FIELDS, JSON | st.sampled_from(["opened", "closed", "open", "step", "sticky", "rollout"]), max_size=7
+)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -54,12 +55,26 @@ def test_any_json_object_decodes_to_a_known_state_or_is_a_value_error(body):
 
 
 @SETTINGS
-@given(st.sampled_from(gates.GATES), st.sampled_from(["opened", "closed"]), st.sampled_from(annotations.SCOPES),
-       st.text(max_size=40), st.text(max_size=40), st.booleans(), st.text(max_size=30))
+@given(
+    st.sampled_from(gates.GATES),
+    st.sampled_from(["opened", "closed"]),
+    st.sampled_from(annotations.SCOPES),
+    st.text(max_size=40),
+    st.text(max_size=40),
+    st.booleans(),
+    st.text(max_size=30),
+)
 def test_what_the_cli_encodes_decodes_to_itself(gate, state, scope, by, reason, active, since):
     by, reason, since = (t.encode("utf-8", "replace").decode() for t in (by, reason, since))
-    change = LiveChange(gate, state, scope, by, "2026-11-22T10:00:00Z", reason,
-                        RolloutMark(active=active, since=since) if scope != "sticky" else RolloutMark())
+    change = LiveChange(
+        gate,
+        state,
+        scope,
+        by,
+        "2026-11-22T10:00:00Z",
+        reason,
+        RolloutMark(active=active, since=since) if scope != "sticky" else RolloutMark(),
+    )
     assert annotations.decode(gate, change.encode()) == change
 
 
@@ -73,12 +88,17 @@ def test_nesting_at_any_depth_is_contained(depth, opener):
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from([annotations.PREFIX + g for g in gates.GATES] + [annotations.PREFIX + "x", "other"]),
-                       st.text(max_size=60) | BODIES.map(json.dumps) | st.just("[" * 5000), max_size=8))
+@given(
+    st.dictionaries(
+        st.sampled_from([annotations.PREFIX + g for g in gates.GATES] + [annotations.PREFIX + "x", "other"]),
+        st.text(max_size=60) | BODIES.map(json.dumps) | st.just("[" * 5000),
+        max_size=8,
+    )
+)
 def test_parse_live_changes_never_raises_and_keeps_each_gate_to_itself(values):
     live, invalid, problems = annotations.parse_live_changes(values)
     for key, value in values.items():
-        gate = key[len(annotations.PREFIX):] if key.startswith(annotations.PREFIX) else None
+        gate = key[len(annotations.PREFIX) :] if key.startswith(annotations.PREFIX) else None
         if gate not in gates.GATES:
             assert gate not in live and gate not in invalid
             continue

@@ -3,15 +3,19 @@ another webhook of the same type; the weight Flagger zeroes in WaitingPromotion.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from canarygate import diagnosis, resolution
 from canarygate.annotations import annotation_key
 from canarygate.model import parse_canary, parse_canarygate
 
-NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
-OURS = {"name": "confirm-rollout", "type": "confirm-rollout", "url": "http://sidecar/confirm-rollout",
-        "metadata": {"gate_name": "demo", "gate_namespace": "ns"}}
+NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
+OURS = {
+    "name": "confirm-rollout",
+    "type": "confirm-rollout",
+    "url": "http://sidecar/confirm-rollout",
+    "metadata": {"gate_name": "demo", "gate_namespace": "ns"},
+}
 THEIRS = {"name": "load-test-gate", "type": "confirm-rollout", "url": "http://loadtester/gate/check"}
 
 
@@ -20,11 +24,24 @@ def ts(seconds_ago: float) -> str:
 
 
 def canary(phase="Waiting", webhooks=(OURS,), **analysis):
-    return parse_canary({"metadata": {"name": "demo", "namespace": "ns"},
-                         "spec": {"analysis": {"interval": "10s", "maxWeight": 40, "stepWeight": 10,
-                                               "webhooks": list(webhooks), **analysis}},
-                         "status": {"phase": phase, "conditions": [
-                             {"type": "Promoted", "status": "Unknown", "lastTransitionTime": ts(300)}]}})
+    return parse_canary(
+        {
+            "metadata": {"name": "demo", "namespace": "ns"},
+            "spec": {
+                "analysis": {
+                    "interval": "10s",
+                    "maxWeight": 40,
+                    "stepWeight": 10,
+                    "webhooks": list(webhooks),
+                    **analysis,
+                }
+            },
+            "status": {
+                "phase": phase,
+                "conditions": [{"type": "Promoted", "status": "Unknown", "lastTransitionTime": ts(300)}],
+            },
+        }
+    )
 
 
 def gate(calls=None, opened_ago=None):
@@ -32,16 +49,29 @@ def gate(calls=None, opened_ago=None):
     if opened_ago is not None:
         annotations[annotation_key("confirm-rollout")] = (
             '{"state":"opened","scope":"rollout","by":"alice","at":"%s","rollout":{"active":true,"since":"%s"}}'
-            % (ts(opened_ago), ts(300)))
-    return parse_canarygate({"metadata": {"name": "demo", "namespace": "ns", "annotations": annotations},
-                             "spec": {"confirm-rollout": "closed"}, "status": {"calls": calls or {}}})
+            % (ts(opened_ago), ts(300))
+        )
+    return parse_canarygate(
+        {
+            "metadata": {"name": "demo", "namespace": "ns", "annotations": annotations},
+            "spec": {"confirm-rollout": "closed"},
+            "status": {"calls": calls or {}},
+        }
+    )
 
 
 def diagnose(g, c):
     decisions = resolution.resolve_gates(g, canary=c)
-    return diagnosis.stuck(c, decisions, gate_ref=("ns", "demo"), status=g.status, now=NOW,
-                           holding=resolution.holding_gate(decisions, c), failing=None,
-                           started=NOW - timedelta(seconds=300))
+    return diagnosis.stuck(
+        c,
+        decisions,
+        gate_ref=("ns", "demo"),
+        status=g.status,
+        now=NOW,
+        holding=resolution.holding_gate(decisions, c),
+        failing=None,
+        started=NOW - timedelta(seconds=300),
+    )
 
 
 def test_not_called_for_several_intervals_points_at_the_webhook_url():
@@ -56,8 +86,9 @@ def test_not_called_for_several_intervals_points_at_the_webhook_url():
 def test_an_approval_waits_for_flaggers_next_check():
     result = diagnose(gate(calls={"confirm-rollout": {"at": ts(8), "answer": 403}}, opened_ago=5), canary())
     assert result.kind == diagnosis.APPROVED
-    assert result.message == ("confirm-rollout approved by alice 5s ago; Flagger picks it up at its next check "
-                              "(within 10s)")
+    assert result.message == (
+        "confirm-rollout approved by alice 5s ago; Flagger picks it up at its next check (within 10s)"
+    )
 
 
 def test_another_webhook_of_the_same_type_holds_the_rollout():

@@ -30,21 +30,43 @@ def kube(request, kubeconfig) -> Kube:
 
 
 def make_gate(kube: Kube, namespace: str, name: str = "demo", **spec_gates) -> None:
-    gates.apply_gate(kube, {
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {**spec_gates, "target": {"namespace": namespace, "name": name},
-                 "flagger": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                             "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 10}}},
-    })
+    gates.apply_gate(
+        kube,
+        {
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                **spec_gates,
+                "target": {"namespace": namespace, "name": name},
+                "flagger": {
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 10},
+                },
+            },
+        },
+    )
 
 
 def test_kubeconfig_with_several_files_and_overrides(apiserver, tmp_path, monkeypatch):
     full = yaml.safe_load(open(apiserver.write_kubeconfig(tmp_path / "full")))
     clusters = {"apiVersion": "v1", "kind": "Config", "clusters": full["clusters"], "users": full["users"]}
-    contexts = {"apiVersion": "v1", "kind": "Config", "contexts": full["contexts"] + [
-        {"name": "other", "context": {"cluster": full["clusters"][0]["name"], "user": full["users"][0]["name"],
-                                      "namespace": "team-a"}}], "current-context": full["current-context"]}
+    contexts = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "contexts": full["contexts"]
+        + [
+            {
+                "name": "other",
+                "context": {
+                    "cluster": full["clusters"][0]["name"],
+                    "user": full["users"][0]["name"],
+                    "namespace": "team-a",
+                },
+            }
+        ],
+        "current-context": full["current-context"],
+    }
     (tmp_path / "a").write_text(yaml.safe_dump(clusters))
     (tmp_path / "b").write_text(yaml.safe_dump(contexts))
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
@@ -74,17 +96,37 @@ def test_missing_kubeconfig_is_explained(tmp_path):
 
 def test_live_change_is_bound_to_the_canarys_rollout(kube, namespace, crds):
     make_gate(kube, namespace, **{"confirm-promotion": "closed"})
-    canary = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "demo", "namespace": namespace},
-              "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
-                       "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 10}}}
+    canary = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "demo", "namespace": namespace},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
+            "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 10},
+        },
+    }
     canaries.apply_canary(kube, canary)
-    kube.request("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo/status",
-                 content_type="application/merge-patch+json",
-                 body={"status": {"phase": "WaitingPromotion", "conditions": [
-                     {"type": "Promoted", "status": "Unknown", "reason": "WaitingPromotion",
-                      "lastTransitionTime": "2026-11-22T09:58:10Z"}]}})
-    updated, change = gates.write_live_change(kube, namespace, "demo", gate="confirm-promotion", state="open",
-                                              by="alice", at=NOW, reason="CAB-7")
+    kube.request(
+        "PATCH",
+        f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo/status",
+        content_type="application/merge-patch+json",
+        body={
+            "status": {
+                "phase": "WaitingPromotion",
+                "conditions": [
+                    {
+                        "type": "Promoted",
+                        "status": "Unknown",
+                        "reason": "WaitingPromotion",
+                        "lastTransitionTime": "2026-11-22T09:58:10Z",
+                    }
+                ],
+            }
+        },
+    )
+    updated, change = gates.write_live_change(
+        kube, namespace, "demo", gate="confirm-promotion", state="open", by="alice", at=NOW, reason="CAB-7"
+    )
     assert updated.live["confirm-promotion"] == change
     assert (change.rollout.active, change.rollout.since) == (True, "2026-11-22T09:58:10Z")
     assert updated.declared == {"confirm-promotion": "closed"}  # spec untouched
@@ -93,16 +135,31 @@ def test_live_change_is_bound_to_the_canarys_rollout(kube, namespace, crds):
 def test_concurrent_writers_lose_no_update(kube, namespace, crds):
     make_gate(kube, namespace)
     conflicts = []
-    gate_names = ["confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-                  "post-rollout"]
+    gate_names = [
+        "confirm-rollout",
+        "pre-rollout",
+        "rollout",
+        "confirm-traffic-increase",
+        "confirm-promotion",
+        "post-rollout",
+    ]
 
     failures = []
 
     def writer(gate):
         try:
             for i in range(4):
-                gates.write_live_change(kube, namespace, "demo", gate=gate, state="closed" if i % 2 else "opened",
-                                        by=gate, at=NOW, reason=f"round {i}", on_conflict=conflicts.append)
+                gates.write_live_change(
+                    kube,
+                    namespace,
+                    "demo",
+                    gate=gate,
+                    state="closed" if i % 2 else "opened",
+                    by=gate,
+                    at=NOW,
+                    reason=f"round {i}",
+                    on_conflict=conflicts.append,
+                )
         except errors.GateError as e:
             failures.append(e)
 
@@ -121,10 +178,12 @@ def test_concurrent_writers_lose_no_update(kube, namespace, crds):
 
 def test_replace_only_if_unchanged(kube, namespace, crds):
     make_gate(kube, namespace)
-    gate, step = gates.write_live_change(kube, namespace, "demo", gate="confirm-traffic-increase", state="opened",
-                                         by="alice", at=NOW, scope=SCOPE_STEP)
-    _, newer = gates.write_live_change(kube, namespace, "demo", gate="confirm-traffic-increase", state="closed",
-                                       by="bob", at=NOW)
+    gate, step = gates.write_live_change(
+        kube, namespace, "demo", gate="confirm-traffic-increase", state="opened", by="alice", at=NOW, scope=SCOPE_STEP
+    )
+    _, newer = gates.write_live_change(
+        kube, namespace, "demo", gate="confirm-traffic-increase", state="closed", by="bob", at=NOW
+    )
     assert gates.replace_live_change(kube, gate, step, None) is False  # bob's change is kept
     assert gates.get_gate(kube, namespace, "demo").live["confirm-traffic-increase"] == newer
     assert gates.replace_live_change(kube, gate, newer, None) is True
@@ -134,9 +193,12 @@ def test_replace_only_if_unchanged(kube, namespace, crds):
 def test_apply_keeps_live_state_and_reports_what_changed(kube, namespace, crds):
     make_gate(kube, namespace)
     gates.write_live_change(kube, namespace, "demo", gate="rollback", state="opened", by="alice", at=NOW)
-    manifest = {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-                "metadata": {"name": "demo", "namespace": namespace},
-                "spec": {"confirm-rollout": "closed", "target": {"namespace": namespace, "name": "demo"}}}
+    manifest = {
+        "apiVersion": "piggysec.com/v1alpha1",
+        "kind": "CanaryGate",
+        "metadata": {"name": "demo", "namespace": namespace},
+        "spec": {"confirm-rollout": "closed", "target": {"namespace": namespace, "name": "demo"}},
+    }
     assert gates.apply_gate(kube, manifest)[0] == "configured"
     assert gates.apply_gate(kube, manifest)[0] == "unchanged"
     gate = gates.get_gate(kube, namespace, "demo")
@@ -157,22 +219,30 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
         kube.request("GET", builtin.path(namespace, "w"), resource=builtin, name="w")
     assert not isinstance(found.value, errors.CrdMissing)  # only custom resources have a CRD to install
     apiserver.add_token("nobody-token", "nobody", ("system:authenticated",))
-    nobody = connect.connect(connect.Settings(kubeconfig=apiserver.write_kubeconfig(tmp_path / "nobody",
-                                                                                    token="nobody-token"))).kube
+    nobody = connect.connect(
+        connect.Settings(kubeconfig=apiserver.write_kubeconfig(tmp_path / "nobody", token="nobody-token"))
+    ).kube
     with pytest.raises(errors.Forbidden, match='User "nobody" cannot get resource "canarygates"'):
         gates.get_gate(nobody, namespace, "demo")
     assert identity.whoami(nobody) == "nobody"
-    assert identity.can_i(nobody, verb="patch", group="piggysec.com", resource="canarygates",
-                          namespace=namespace) is False
+    assert (
+        identity.can_i(nobody, verb="patch", group="piggysec.com", resource="canarygates", namespace=namespace) is False
+    )
 
 
 def test_events_about_a_gate(kube, namespace, crds):
     make_gate(kube, namespace)
     gate = gates.get_gate(kube, namespace, "demo")
     events.record_event(kube, gate, reason="GateOpened", message="alice opened rollback", now=NOW)
-    other = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "demo.other", "namespace": namespace},
-             "involvedObject": {"kind": "Canary", "name": "demo", "namespace": namespace},
-             "reason": "Synced", "message": "not about the gate", "type": "Normal"}
+    other = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "demo.other", "namespace": namespace},
+        "involvedObject": {"kind": "Canary", "name": "demo", "namespace": namespace},
+        "reason": "Synced",
+        "message": "not about the gate",
+        "type": "Normal",
+    }
     kube.request("POST", f"/api/v1/namespaces/{namespace}/events", body=other)
     assert [e["message"] for e in events.list_events(kube, gate.namespace, gate.name)] == ["alice opened rollback"]
 

@@ -26,9 +26,12 @@ def kube(request, kubeconfig) -> Kube:
 
 
 def gate(namespace: str, name: str, **spec) -> dict:
-    return {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {**spec, "target": {"namespace": namespace, "name": name}}}
+    return {
+        "apiVersion": "piggysec.com/v1alpha1",
+        "kind": "CanaryGate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {**spec, "target": {"namespace": namespace, "name": name}},
+    }
 
 
 def eventually(check, timeout: float = 10.0):
@@ -52,8 +55,9 @@ class Recorder:
 
 
 def start(kube, namespace, seen: Recorder) -> informers.Informer:
-    informer = informers.Informer(kube, CANARYGATES, namespace=namespace, on_list=seen.on_list,
-                                  on_event=seen.on_event, backoff=(0.05, 0.2)).start()
+    informer = informers.Informer(
+        kube, CANARYGATES, namespace=namespace, on_list=seen.on_list, on_event=seen.on_event, backoff=(0.05, 0.2)
+    ).start()
     eventually(lambda: informer.synced and informer.age() == 0.0)
     return informer
 
@@ -66,8 +70,13 @@ def test_informer_relists_after_a_forced_410(kube, apiserver, namespace, crds):
         eventually(lambda: ("ADDED", "first") in seen.events)
         # A write the informer does not watch moves the resourceVersion on; compacting then makes
         # the informer's last resourceVersion too old, and cutting the watch makes it resume from it.
-        apiserver.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": {"name": f"bump-{uuid.uuid4().hex[:6]}", "namespace": namespace}})
+        apiserver.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"bump-{uuid.uuid4().hex[:6]}", "namespace": namespace},
+            }
+        )
         apiserver.compact()
         apiserver.faults.cut_watches()
         eventually(lambda: informer.lists == 2)
@@ -109,8 +118,9 @@ def test_a_watch_refused_with_410_relists():
             informer.stop()
             return iter(())
 
-    informer = informers.Informer(FakeKube(), CANARYGATES, on_list=lambda items: None,
-                                  on_event=lambda kind, obj: None, backoff=(0.01, 0.01))
+    informer = informers.Informer(
+        FakeKube(), CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None, backoff=(0.01, 0.01)
+    )
     informer.run()
     assert len(lists) == 2 and informer.lists == 2
 
@@ -127,10 +137,18 @@ def test_follow_object_reports_changes_of_one_object(kube, apiserver, namespace,
         kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "demo"))
         eventually(lambda: len(changes) == 2)
         assert changes[1]["metadata"]["name"] == "demo"
-        kube.request("PATCH", CANARYGATES.path(namespace, "demo"), body={"spec": {"rollback": "opened"}},
-                     content_type="application/merge-patch+json")
-        kube.request("PATCH", CANARYGATES.path(namespace, "other"), body={"spec": {"rollback": "opened"}},
-                     content_type="application/merge-patch+json")
+        kube.request(
+            "PATCH",
+            CANARYGATES.path(namespace, "demo"),
+            body={"spec": {"rollback": "opened"}},
+            content_type="application/merge-patch+json",
+        )
+        kube.request(
+            "PATCH",
+            CANARYGATES.path(namespace, "other"),
+            body={"spec": {"rollback": "opened"}},
+            content_type="application/merge-patch+json",
+        )
         eventually(lambda: len(changes) == 3)
         assert changes[2]["spec"]["rollback"] == "opened"
         kube.request("DELETE", CANARYGATES.path(namespace, "demo"))
@@ -157,8 +175,15 @@ def test_reopen_cuts_the_open_watch_and_resumes_without_a_relist(kube, namespace
     """After an outage the liveness probe reopens every watch: one whose connection died silently
     would otherwise look healthy and stay blind. The cut is a plain re-watch from our resourceVersion."""
     seen = Recorder()
-    informer = informers.Informer(kube, CANARYGATES, namespace=namespace, on_list=seen.on_list,
-                                  on_event=seen.on_event, backoff=(0.05, 0.2), max_silence=90.0).start()
+    informer = informers.Informer(
+        kube,
+        CANARYGATES,
+        namespace=namespace,
+        on_list=seen.on_list,
+        on_event=seen.on_event,
+        backoff=(0.05, 0.2),
+        max_silence=90.0,
+    ).start()
     try:
         eventually(lambda: informer.synced)
         kube.request("POST", CANARYGATES.path(namespace), body=gate(namespace, "before"))
@@ -176,8 +201,15 @@ def test_reopen_cuts_the_open_watch_and_resumes_without_a_relist(kube, namespace
 
 def test_liveness_reopens_the_watches_when_the_api_answers_again(kube, namespace, crds, apiserver):
     seen = Recorder()
-    informer = informers.Informer(kube, CANARYGATES, namespace=namespace, on_list=seen.on_list,
-                                  on_event=seen.on_event, backoff=(0.05, 0.2), max_silence=90.0).start()
+    informer = informers.Informer(
+        kube,
+        CANARYGATES,
+        namespace=namespace,
+        on_list=seen.on_list,
+        on_event=seen.on_event,
+        backoff=(0.05, 0.2),
+        max_silence=90.0,
+    ).start()
     liveness = informers.Liveness(kube, [informer], interval=60.0, timeout=0.5)
     try:
         eventually(lambda: informer.synced)

@@ -43,12 +43,21 @@ def test_light_is_used_when_it_can_be(kubeconfig, apiserver):
 
 
 def test_light_falls_back_to_the_official_client(kubeconfig, tmp_path):
-    provider = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update(
-        {"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}), "provider")
+    provider = edit(
+        kubeconfig,
+        tmp_path,
+        lambda c: c["users"][0]["user"].update({"auth-provider": {"name": "oidc", "config": {"id-token": "x"}}}),
+        "provider",
+    )
     assert light_conn(provider).transport == connect.OFFICIAL
     # Credentials that cannot be loaded are an error in kubectl's words, not a fallback.
-    broken = edit(kubeconfig, tmp_path, lambda c: c["users"][0]["user"].update(
-        {"token": None, "client-certificate": "/no.crt", "client-key": "/no.key"}))
+    broken = edit(
+        kubeconfig,
+        tmp_path,
+        lambda c: c["users"][0]["user"].update(
+            {"token": None, "client-certificate": "/no.crt", "client-key": "/no.key"}
+        ),
+    )
     with pytest.raises(errors.ConfigError, match="unable to read client-cert /no.crt for sandbox-admin due to no such"):
         light_conn(broken)
 
@@ -57,8 +66,13 @@ def test_an_https_proxy_means_the_official_client_with_that_proxy(kubeconfig, tm
     """The light transport tunnels through http proxies only; the official client reads no proxy from
     the environment by itself, so connect hands it the one Go's rules pick."""
     monkeypatch.setenv("HTTPS_PROXY", "https://proxy.gate.invalid:3128")
-    conn = light_conn(edit(kubeconfig, tmp_path,
-                           lambda c: c["clusters"][0]["cluster"].update({"server": "https://api.gate.invalid:6443"})))
+    conn = light_conn(
+        edit(
+            kubeconfig,
+            tmp_path,
+            lambda c: c["clusters"][0]["cluster"].update({"server": "https://api.gate.invalid:6443"}),
+        )
+    )
     assert conn.transport == connect.OFFICIAL
     assert conn.kube.api_client.configuration.proxy == "https://proxy.gate.invalid:3128"
 
@@ -106,8 +120,7 @@ def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, ap
     (tmp_path / "bin").mkdir()
     (tmp_path / "token").write_text(token + "\n")
     plugin = tmp_path / "bin" / "get-token"
-    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                  "status": {"token": token}}
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token}}
     plugin.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(credential))})\n")
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
 
@@ -115,8 +128,13 @@ def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, ap
         c["users"][0]["user"] = {"tokenFile": "token"}
 
     def from_plugin(c):
-        c["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
-                                          "command": "./bin/get-token", "interactiveMode": "Never"}}
+        c["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": "./bin/get-token",
+                "interactiveMode": "Never",
+            }
+        }
 
     for change in (from_file, from_plugin):
         conn = light_conn(edit(kubeconfig, tmp_path, change))
@@ -129,20 +147,24 @@ def test_exec_env_without_value_or_null_is_the_empty_string(kubeconfig, tmp_path
     """kubectl reads ``env: [{name: AWS_PROFILE}]`` and ``value: null`` as "" (client-go's decoding): so do we."""
     token = yaml.safe_load(open(kubeconfig))["users"][0]["user"]["token"]
     plugin = tmp_path / "get-token"
-    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                  "status": {"token": token}}
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token}}
     plugin.write_text(
         f"#!{sys.executable}\nimport os, sys\n"
         "seen = [os.environ.get(k) for k in ('AWS_PROFILE', 'B', 'C')]\n"
         "if seen != ['', '', 'c']: sys.exit(f'unexpected env {seen}')\n"
-        f"print({json.dumps(json.dumps(credential))})\n")
+        f"print({json.dumps(json.dumps(credential))})\n"
+    )
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
 
     def with_env(c):
-        c["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
-                                          "interactiveMode": "Never",
-                                          "env": [{"name": "AWS_PROFILE"}, {"name": "B", "value": None},
-                                                  {"name": "C", "value": "c"}]}}
+        c["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(plugin),
+                "interactiveMode": "Never",
+                "env": [{"name": "AWS_PROFILE"}, {"name": "B", "value": None}, {"name": "C", "value": "c"}],
+            }
+        }
 
     conn = connect.connect(connect.Settings(kubeconfig=edit(kubeconfig, tmp_path, with_env), transport=transport))
     assert conn.transport == transport
@@ -157,12 +179,21 @@ def test_inline_client_certificates_leave_nothing_on_disk(tmp_path, monkeypatch)
     ca = trustme.CA()
     cert = ca.issue_cert("alice")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    resolved_user = {"client-certificate-data": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
-                     "client-key-data": base64.b64encode(cert.private_key_pem.bytes()).decode()}
+    resolved_user = {
+        "client-certificate-data": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
+        "client-key-data": base64.b64encode(cert.private_key_pem.bytes()).decode(),
+    }
     from canarygate.kube.kubeconfig import Resolved
 
-    resolved = Resolved("ctx", {}, "c", {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True},
-                        "alice", resolved_user, "default")
+    resolved = Resolved(
+        "ctx",
+        {},
+        "c",
+        {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True},
+        "alice",
+        resolved_user,
+        "default",
+    )
     where = light.target(resolved)
     assert where.ssl_context is not None and "Authorization" not in where.headers
     assert os.listdir(tmp_path) == []

@@ -31,19 +31,36 @@ def two_files(tmp_path, monkeypatch):
     """KUBECONFIG=a:b where both set current-context, a cluster, a user and a context of the same names."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = write(tmp_path / "a" / "config", current="first",
-              clusters=[("c", {"server": "https://a", "certificate-authority": "ca.pem"})],
-              users=[("u", {"token": "from-a", "client-certificate": "certs/u.crt", "client-key": "/abs/u.key"})],
-              contexts=[("first", {"cluster": "c", "user": "u", "namespace": "ns-a"}),
-                        ("shared", {"cluster": "c", "user": "u", "namespace": "from-a"})])
-    b = write(tmp_path / "b" / "config", current="second",
-              clusters=[("c", {"server": "https://b"}), ("only-b", {"server": "https://only-b"})],
-              users=[("u", {"token": "from-b"}),
-                     ("plugin", {"exec": {"command": "./bin/get-token", "apiVersion": "v1", "interactiveMode": "Never"},
-                                 "tokenFile": "tok"}),
-                     ("path-plugin", {"exec": {"command": "get-token"}})],
-              contexts=[("second", {"cluster": "only-b", "user": "plugin"}),
-                        ("shared", {"cluster": "c", "user": "u", "namespace": "from-b"})])
+    a = write(
+        tmp_path / "a" / "config",
+        current="first",
+        clusters=[("c", {"server": "https://a", "certificate-authority": "ca.pem"})],
+        users=[("u", {"token": "from-a", "client-certificate": "certs/u.crt", "client-key": "/abs/u.key"})],
+        contexts=[
+            ("first", {"cluster": "c", "user": "u", "namespace": "ns-a"}),
+            ("shared", {"cluster": "c", "user": "u", "namespace": "from-a"}),
+        ],
+    )
+    b = write(
+        tmp_path / "b" / "config",
+        current="second",
+        clusters=[("c", {"server": "https://b"}), ("only-b", {"server": "https://only-b"})],
+        users=[
+            ("u", {"token": "from-b"}),
+            (
+                "plugin",
+                {
+                    "exec": {"command": "./bin/get-token", "apiVersion": "v1", "interactiveMode": "Never"},
+                    "tokenFile": "tok",
+                },
+            ),
+            ("path-plugin", {"exec": {"command": "get-token"}}),
+        ],
+        contexts=[
+            ("second", {"cluster": "only-b", "user": "plugin"}),
+            ("shared", {"cluster": "c", "user": "u", "namespace": "from-b"}),
+        ],
+    )
     monkeypatch.setenv("KUBECONFIG", os.pathsep.join([a, str(tmp_path / "missing"), b]))
     return tmp_path
 
@@ -92,10 +109,15 @@ def test_home_is_not_expanded_inside_a_file(tmp_path, monkeypatch):
     """kubectl reads "~/ca.pem" in a kubeconfig as a path relative to the file (test_transport_kubectl)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "dir").mkdir()
-    path = write(tmp_path / "dir" / "config", current="x", clusters=[("c", {"server": "https://s",
-                                                                            "certificate-authority": "~/ca.pem"})],
-                 contexts=[("x", {"cluster": "c"})])
-    assert kubeconfig.resolve(kubeconfig=path).cluster["certificate-authority"] == str(tmp_path / "dir" / "~" / "ca.pem")
+    path = write(
+        tmp_path / "dir" / "config",
+        current="x",
+        clusters=[("c", {"server": "https://s", "certificate-authority": "~/ca.pem"})],
+        contexts=[("x", {"cluster": "c"})],
+    )
+    assert kubeconfig.resolve(kubeconfig=path).cluster["certificate-authority"] == str(
+        tmp_path / "dir" / "~" / "ca.pem"
+    )
 
 
 def test_overrides(two_files):
@@ -106,22 +128,27 @@ def test_overrides(two_files):
     config = resolved.config
     assert config["current-context"] == "first"
     assert [c["context"] for c in config["contexts"] if c["name"] == "first"] == [
-        {"cluster": "only-b", "user": "plugin", "namespace": "ns-a"}]
+        {"cluster": "only-b", "user": "plugin", "namespace": "ns-a"}
+    ]
     assert kubeconfig.resolve(context="second").namespace == "default"  # no namespace in the context
 
 
 def test_a_context_without_user_is_anonymous(tmp_path):
-    path = write(tmp_path / "config", current="x", clusters=[("c", {"server": "https://s"})],
-                 contexts=[("x", {"cluster": "c"})])
+    path = write(
+        tmp_path / "config", current="x", clusters=[("c", {"server": "https://s"})], contexts=[("x", {"cluster": "c"})]
+    )
     resolved = kubeconfig.resolve(kubeconfig=path)
     assert (resolved.user_name, resolved.user) == ("", {})
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"context": "nope"}, r'context "nope" not found in the kubeconfig \(contexts: first, second, shared\)'),
-    ({"cluster": "nope"}, r'cluster "nope" not found in the kubeconfig \(clusters: c, only-b\)'),
-    ({"user": "nope"}, r'user "nope" not found in the kubeconfig \(users: path-plugin, plugin, u\)'),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"context": "nope"}, r'context "nope" not found in the kubeconfig \(contexts: first, second, shared\)'),
+        ({"cluster": "nope"}, r'cluster "nope" not found in the kubeconfig \(clusters: c, only-b\)'),
+        ({"user": "nope"}, r'user "nope" not found in the kubeconfig \(users: path-plugin, plugin, u\)'),
+    ],
+)
 def test_unknown_names_list_the_known_ones(two_files, overrides, message):
     with pytest.raises(errors.ConfigError, match=message):
         kubeconfig.resolve(**overrides)
@@ -139,8 +166,9 @@ def test_errors_say_what_to_do(tmp_path):
     (tmp_path / "dir").mkdir()
     with pytest.raises(errors.ConfigError, match="cannot read the kubeconfig"):
         kubeconfig.resolve(kubeconfig=str(tmp_path / "dir"))
-    no_current = write(tmp_path / "nocurrent", clusters=[("c", {"server": "https://s"})],
-                       contexts=[("x", {"cluster": "c"})])
+    no_current = write(
+        tmp_path / "nocurrent", clusters=[("c", {"server": "https://s"})], contexts=[("x", {"cluster": "c"})]
+    )
     with pytest.raises(errors.ConfigError, match="no current context: pass --context"):
         kubeconfig.resolve(kubeconfig=no_current)
     dangling = write(tmp_path / "dangling", current="x", contexts=[("x", {"cluster": "gone"})])
@@ -152,29 +180,37 @@ def test_reading_it_does_not_import_the_kubernetes_client():
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom canarygate.kube import kubeconfig, light, connect\n"
-             "assert not [m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')]\n"
-             "assert 'urllib3' not in sys.modules")
+    probe = (
+        "import sys\nfrom canarygate.kube import kubeconfig, light, connect\n"
+        "assert not [m for m in sys.modules if m == 'kubernetes' or m.startswith('kubernetes.')]\n"
+        "assert 'urllib3' not in sys.modules"
+    )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("section,field,value", [
-    ("clusters", "insecure-skip-tls-verify", "false"),
-    ("clusters", "insecure-skip-tls-verify", "true"),
-    ("clusters", "insecure-skip-tls-verify", 0),
-    ("clusters", "disable-compression", "yes please"),
-    ("clusters", "server", 5),
-    ("users", "token", 12345),
-    ("users", "as-groups", "admins"),
-    ("users", "exec", {"command": "x", "provideClusterInfo": "false"}),
-    ("users", "exec", {"command": "x", "env": [{"name": "A", "value": 1}]}),
-    ("contexts", "namespace", 7),
-])
+@pytest.mark.parametrize(
+    "section,field,value",
+    [
+        ("clusters", "insecure-skip-tls-verify", "false"),
+        ("clusters", "insecure-skip-tls-verify", "true"),
+        ("clusters", "insecure-skip-tls-verify", 0),
+        ("clusters", "disable-compression", "yes please"),
+        ("clusters", "server", 5),
+        ("users", "token", 12345),
+        ("users", "as-groups", "admins"),
+        ("users", "exec", {"command": "x", "provideClusterInfo": "false"}),
+        ("users", "exec", {"command": "x", "env": [{"name": "A", "value": 1}]}),
+        ("contexts", "namespace", 7),
+    ],
+)
 def test_a_typed_field_of_another_type_is_refused_naming_file_entry_and_field(tmp_path, section, field, value):
     """kubectl refuses such a file; reading a string's truthiness would turn TLS verification off."""
-    entries = {"clusters": [("c", {"server": "https://x"})], "users": [("u", {"token": "t"})],
-               "contexts": [("ctx", {"cluster": "c", "user": "u"})]}
+    entries = {
+        "clusters": [("c", {"server": "https://x"})],
+        "users": [("u", {"token": "t"})],
+        "contexts": [("ctx", {"cluster": "c", "user": "u"})],
+    }
     name, body = entries[section][0]
     entries[section] = [(name, {**body, field: value})]
     path = write(tmp_path / "config", current="ctx", **entries)
@@ -185,9 +221,13 @@ def test_a_typed_field_of_another_type_is_refused_naming_file_entry_and_field(tm
 
 
 def test_real_booleans_and_nulls_are_accepted(tmp_path):
-    path = write(tmp_path / "config", current="ctx",
-                 clusters=[("c", {"server": "https://x", "insecure-skip-tls-verify": False, "proxy-url": None})],
-                 users=[("u", {"token": "t", "exec": None})], contexts=[("ctx", {"cluster": "c", "user": "u"})])
+    path = write(
+        tmp_path / "config",
+        current="ctx",
+        clusters=[("c", {"server": "https://x", "insecure-skip-tls-verify": False, "proxy-url": None})],
+        users=[("u", {"token": "t", "exec": None})],
+        contexts=[("ctx", {"cluster": "c", "user": "u"})],
+    )
     assert kubeconfig.resolve(kubeconfig=path).cluster["insecure-skip-tls-verify"] is False
 
 
@@ -211,14 +251,22 @@ def test_entries_that_are_not_mappings_are_refused(tmp_path):
 EXEC = "{exec: {command: /bin/true, apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never, %s}}"
 SHAPES = [
     # null or missing is Go's zero value: "", false, empty; a null list item of strings is ""
-    ("env item without value", EXEC % "env: [{name: AWS_PROFILE}]", "accepted",
-     ("exec.env", [{"name": "AWS_PROFILE", "value": ""}])),
+    (
+        "env item without value",
+        EXEC % "env: [{name: AWS_PROFILE}]",
+        "accepted",
+        ("exec.env", [{"name": "AWS_PROFILE", "value": ""}]),
+    ),
     ("env value null", EXEC % "env: [{name: A, value: null}]", "accepted", ("exec.env", [{"name": "A", "value": ""}])),
     ("env null", EXEC % "env: null", "accepted", ("exec.env", None)),
     ("args null item", EXEC % "args: [a, null]", "accepted", ("exec.args", ["a", ""])),
     ("as-groups null item", "{as: bob, as-groups: [a, null]}", "accepted", ("as-groups", ["a", ""])),
-    ("as-user-extra null item", "{as: bob, as-user-extra: {k: [a, null]}}", "accepted",
-     ("as-user-extra", {"k": ["a", ""]})),
+    (
+        "as-user-extra null item",
+        "{as: bob, as-user-extra: {k: [a, null]}}",
+        "accepted",
+        ("as-user-extra", {"k": ["a", ""]}),
+    ),
     ("token null", "{token: null}", "accepted", ("token", None)),
     ("provideClusterInfo null", EXEC % "provideClusterInfo: null", "accepted", ("exec.provideClusterInfo", None)),
     # read, but kubectl will not use the user: an env variable needs a name
@@ -301,8 +349,12 @@ def test_the_table_is_what_kubectl_does(tmp_path, user, outcome, detail):
 
     path = tmp_path / "config"
     path.write_text(SHAPE_FILE % user)
-    view = subprocess.run([_kubectl(), "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
-                          capture_output=True, text=True, timeout=30)
+    view = subprocess.run(
+        [_kubectl(), "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if outcome == "refused":
         assert view.returncode != 0 and "cannot unmarshal" in view.stderr, view.stderr
         return
@@ -312,6 +364,10 @@ def test_the_table_is_what_kubectl_does(tmp_path, user, outcome, detail):
         decoded = _field(json.loads(view.stdout)["users"][0]["user"], key)
         assert decoded == value or (value is None and decoded in ("", False, None)), decoded
     else:
-        used = subprocess.run([_kubectl(), "get", "--raw", "/", "--kubeconfig", str(path), "--request-timeout=2s"],
-                              capture_output=True, text=True, timeout=30)
+        used = subprocess.run(
+            [_kubectl(), "get", "--raw", "/", "--kubeconfig", str(path), "--request-timeout=2s"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert used.returncode != 0 and "env variable name must be specified" in used.stderr, used.stderr

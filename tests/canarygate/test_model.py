@@ -27,8 +27,15 @@ def test_unreadable_declared_state_is_refused():
 
 @pytest.mark.parametrize("scope", annotations.SCOPES)
 def test_live_change_round_trips(scope):
-    change = LiveChange(gate="rollback", state="opened", scope=scope, by="bob", at="2026-11-22T10:00:00Z",
-                        reason="bad latency: é", rollout=RolloutMark(active=True, since="2026-11-22T09:00:00Z"))
+    change = LiveChange(
+        gate="rollback",
+        state="opened",
+        scope=scope,
+        by="bob",
+        at="2026-11-22T10:00:00Z",
+        reason="bad latency: é",
+        rollout=RolloutMark(active=True, since="2026-11-22T09:00:00Z"),
+    )
     decoded = annotations.decode("rollback", change.encode())
     expected = change if scope != "sticky" else change.bound_to(RolloutMark())
     assert decoded == expected
@@ -37,8 +44,13 @@ def test_live_change_round_trips(scope):
 
 @pytest.mark.parametrize(
     "value,message",
-    [("{", "not JSON"), ("[]", "not a JSON object"), ('{"state":"ajar"}', "unknown gate state"),
-     ('{"state":"opened","scope":"forever"}', "unknown scope"), ('{"state":"opened","rollout":1}', "rollout")],
+    [
+        ("{", "not JSON"),
+        ("[]", "not a JSON object"),
+        ('{"state":"ajar"}', "unknown gate state"),
+        ('{"state":"opened","scope":"forever"}', "unknown scope"),
+        ('{"state":"opened","rollout":1}', "rollout"),
+    ],
 )
 def test_bad_annotation_values(value, message):
     with pytest.raises(ValueError, match=message):
@@ -47,8 +59,12 @@ def test_bad_annotation_values(value, message):
 
 @pytest.mark.parametrize(
     "analysis,max_weight,threshold",
-    [({"stepWeight": 10}, 100, 1), ({"maxWeight": 40, "threshold": 3}, 40, 3),
-     ({"stepWeights": [5, 10, 60]}, 60, 1), ({"threshold": 0}, 100, 1)],
+    [
+        ({"stepWeight": 10}, 100, 1),
+        ({"maxWeight": 40, "threshold": 3}, 40, 3),
+        ({"stepWeights": [5, 10, 60]}, 60, 1),
+        ({"threshold": 0}, 100, 1),
+    ],
 )
 def test_canary_analysis_defaults(analysis, max_weight, threshold):
     canary = parse_canary({"metadata": {"name": "d", "namespace": "n"}, "spec": {"analysis": analysis}})
@@ -56,8 +72,9 @@ def test_canary_analysis_defaults(analysis, max_weight, threshold):
     assert canary.phase == "" and not canary.active
 
 
-@pytest.mark.parametrize("text,state", [("open", "opened"), ("Opened", "opened"), ("close", "closed"),
-                                         (" closed ", "closed")])
+@pytest.mark.parametrize(
+    "text,state", [("open", "opened"), ("Opened", "opened"), ("close", "closed"), (" closed ", "closed")]
+)
 def test_state_spellings(text, state):
     assert gates.normalize_state(text) == state
 

@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from canarygate import readiness
 
-NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 
-def deployment(*, generation=1, observed=1, replicas=1, updated=1, available=1, unavailable_since=None,
-               deadline_exceeded=False):
-    conditions = [{"type": "Progressing", "status": "False" if deadline_exceeded else "True",
-                   "reason": "ProgressDeadlineExceeded" if deadline_exceeded else "ReplicaSetUpdated"}]
+def deployment(
+    *, generation=1, observed=1, replicas=1, updated=1, available=1, unavailable_since=None, deadline_exceeded=False
+):
+    conditions = [
+        {
+            "type": "Progressing",
+            "status": "False" if deadline_exceeded else "True",
+            "reason": "ProgressDeadlineExceeded" if deadline_exceeded else "ReplicaSetUpdated",
+        }
+    ]
     if unavailable_since:
-        conditions.append({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
-                           "lastUpdateTime": unavailable_since})
-    return {"metadata": {"generation": generation}, "spec": {"replicas": replicas},
-            "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
-                       "availableReplicas": available, "conditions": conditions}}
+        conditions.append(
+            {
+                "type": "Available",
+                "status": "False",
+                "reason": "MinimumReplicasUnavailable",
+                "lastUpdateTime": unavailable_since,
+            }
+        )
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "conditions": conditions,
+        },
+    }
 
 
 def judge(d, **kw):
@@ -30,7 +50,7 @@ def test_ready_and_not_ready_like_flagger():
     assert not judge(deployment(generation=2)).ready
     stuck = judge(deployment(available=0, unavailable_since="2026-11-22T09:55:00Z"))
     assert not stuck.ready and not stuck.exceeded and "0 of 1" in stuck.reason
-    assert stuck.deadline == datetime(2026, 11, 22, 10, 5, tzinfo=timezone.utc)
+    assert stuck.deadline == datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
     late = judge(deployment(available=0, unavailable_since="2026-11-22T09:40:00Z"))
     assert late.exceeded
     assert judge(deployment(deadline_exceeded=True)).exceeded

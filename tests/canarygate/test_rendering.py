@@ -27,13 +27,23 @@ SEED = {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
             "service": {"port": 8080},
             "skipAnalysis": False,
-            "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20,
-                         "stepWeightPromotion": 100},
+            "analysis": {
+                "interval": "10s",
+                "threshold": 2,
+                "maxWeight": 20,
+                "stepWeight": 20,
+                "stepWeightPromotion": 100,
+            },
         },
     },
 }
-LOAD_TEST = {"name": "load-test", "type": "rollout", "url": "http://flagger-loadtester.test/", "timeout": "5s",
-             "metadata": {"cmd": "hey -z 1m http://demo-canary.demo-ns:8080/"}}
+LOAD_TEST = {
+    "name": "load-test",
+    "type": "rollout",
+    "url": "http://flagger-loadtester.test/",
+    "timeout": "5s",
+    "metadata": {"cmd": "hey -z 1m http://demo-canary.demo-ns:8080/"},
+}
 SMOKE = {"name": "smoke", "type": "pre-rollout", "url": "http://flagger-loadtester.test/"}
 
 
@@ -74,8 +84,12 @@ def test_rerendering_replaces_gate_webhooks_instead_of_duplicating():
 
 
 def test_go_original_webhooks_are_recognised():
-    go_hook = {"name": "confirm-rollout", "type": "confirm-rollout", "url": "http://canary-gate:8080/confirm-rollout",
-               "metadata": {"gate_name": "demo", "gate_namespace": "gates"}}
+    go_hook = {
+        "name": "confirm-rollout",
+        "type": "confirm-rollout",
+        "url": "http://canary-gate:8080/confirm-rollout",
+        "metadata": {"gate_name": "demo", "gate_namespace": "gates"},
+    }
     canary = rendering.render_canary(with_webhooks(go_hook, LOAD_TEST))
     urls = [h["url"] for h in canary["spec"]["analysis"]["webhooks"]]
     assert "http://canary-gate:8080/confirm-rollout" not in urls

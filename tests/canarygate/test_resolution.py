@@ -17,38 +17,77 @@ from canarygate.model import parse_canary, parse_canarygate
 
 T0, T1, T2, T3 = "2026-11-22T10:00:00Z", "2026-11-22T10:05:00Z", "2026-11-22T10:10:00Z", "2026-11-22T10:15:00Z"
 CONDITION_STATUS = {
-    "Initialized": "True", "Succeeded": "True", "Failed": "False", "Initializing": "Unknown",
-    "Waiting": "Unknown", "Progressing": "Unknown", "WaitingPromotion": "Unknown",
-    "Promoting": "Unknown", "Finalising": "Unknown",
+    "Initialized": "True",
+    "Succeeded": "True",
+    "Failed": "False",
+    "Initializing": "Unknown",
+    "Waiting": "Unknown",
+    "Progressing": "Unknown",
+    "WaitingPromotion": "Unknown",
+    "Promoting": "Unknown",
+    "Finalising": "Unknown",
 }
 
 
-def canary(phase: str, since: str, *, weight: int = 0, iterations: int = 0, max_weight: int = 40,
-           spec: str = "rev2", configs: dict | None = None, promoted: str = "rev1"):
-    return parse_canary({
-        "metadata": {"name": "demo", "namespace": "demo-ns"},
-        "spec": {"analysis": {"maxWeight": max_weight, "stepWeight": 10, "threshold": 2, "interval": "10s"}},
-        "status": {
-            "phase": phase, "canaryWeight": weight, "iterations": iterations, "lastAppliedSpec": spec,
-            "lastPromotedSpec": promoted,
-            "trackedConfigs": configs or {},
-            "conditions": [{"type": "Promoted", "status": CONDITION_STATUS[phase], "reason": phase,
-                            "lastTransitionTime": since}],
-        },
-    })
+def canary(
+    phase: str,
+    since: str,
+    *,
+    weight: int = 0,
+    iterations: int = 0,
+    max_weight: int = 40,
+    spec: str = "rev2",
+    configs: dict | None = None,
+    promoted: str = "rev1",
+):
+    return parse_canary(
+        {
+            "metadata": {"name": "demo", "namespace": "demo-ns"},
+            "spec": {"analysis": {"maxWeight": max_weight, "stepWeight": 10, "threshold": 2, "interval": "10s"}},
+            "status": {
+                "phase": phase,
+                "canaryWeight": weight,
+                "iterations": iterations,
+                "lastAppliedSpec": spec,
+                "lastPromotedSpec": promoted,
+                "trackedConfigs": configs or {},
+                "conditions": [
+                    {
+                        "type": "Promoted",
+                        "status": CONDITION_STATUS[phase],
+                        "reason": phase,
+                        "lastTransitionTime": since,
+                    }
+                ],
+            },
+        }
+    )
 
 
 def canarygate(spec_gates: dict | None = None, live: list[LiveChange] = ()):
-    return parse_canarygate({
-        "metadata": {"name": "demo", "namespace": "demo-ns", "resourceVersion": "7",
-                     "annotations": {c.key: c.encode() for c in live}},
-        "spec": {**(spec_gates or {}), "target": {"namespace": "demo-ns", "name": "demo"}},
-    })
+    return parse_canarygate(
+        {
+            "metadata": {
+                "name": "demo",
+                "namespace": "demo-ns",
+                "resourceVersion": "7",
+                "annotations": {c.key: c.encode() for c in live},
+            },
+            "spec": {**(spec_gates or {}), "target": {"namespace": "demo-ns", "name": "demo"}},
+        }
+    )
 
 
 def change(gate="confirm-promotion", state="opened", scope="rollout", active=True, since=T1):
-    return LiveChange(gate=gate, state=state, scope=scope, by="alice", at=T1, reason="CAB-1",
-                      rollout=RolloutMark(active=active, since=since))
+    return LiveChange(
+        gate=gate,
+        state=state,
+        scope=scope,
+        by="alice",
+        at=T1,
+        reason="CAB-1",
+        rollout=RolloutMark(active=active, since=since),
+    )
 
 
 @pytest.mark.parametrize("gate,expected", [(g, "closed" if g == "rollback" else "opened") for g in gates.GATES])
@@ -58,8 +97,10 @@ def test_defaults_when_no_canarygate(gate, expected):
 
 
 def test_declared_beats_default_and_live_beats_declared():
-    gate = canarygate({"confirm-rollout": "closed", "rollback": "opened"},
-                      live=[change(gate="confirm-rollout", active=False, since=T0)])
+    gate = canarygate(
+        {"confirm-rollout": "closed", "rollback": "opened"},
+        live=[change(gate="confirm-rollout", active=False, since=T0)],
+    )
     decisions = resolution.resolve_gates(gate, canary=canary("Succeeded", T0))
     assert (decisions["confirm-rollout"].state, decisions["confirm-rollout"].source) == ("opened", "live")
     assert decisions["confirm-rollout"].set_by == "alice"
@@ -95,8 +136,9 @@ def test_live_change_ends_with_its_rollout(mark_active, mark_since, now_phase, n
     live = change(active=mark_active, since=mark_since)
     current = canary(now_phase, now_since)
     assert rollouts.in_force(live, current) is in_force
-    decision = resolution.resolve_gate(canarygate({"confirm-promotion": "closed"}, [live]), "confirm-promotion",
-                                       canary=current)
+    decision = resolution.resolve_gate(
+        canarygate({"confirm-promotion": "closed"}, [live]), "confirm-promotion", canary=current
+    )
     assert (decision.state, decision.source) == (("opened", "live") if in_force else ("closed", "declared"))
 
 
@@ -140,8 +182,10 @@ def test_consumed_step_no_longer_counts():
     rebound = step.bound_to(RolloutMark(active=True, since=T1, revision="abc"))
     assert rebound.encode() != step.encode() and rebound.identity == step.identity
     gate = canarygate({"confirm-traffic-increase": "closed"}, [rebound])
-    assert resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current,
-                                   consumed={step.identity}).source == "declared"
+    assert (
+        resolution.resolve_gate(gate, "confirm-traffic-increase", canary=current, consumed={step.identity}).source
+        == "declared"
+    )
 
 
 def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
@@ -152,17 +196,31 @@ def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
     assert rollouts.in_force(approval, analysed)
     assert not rollouts.in_force(approval, canary("Progressing", T1, spec="rev3"))
     assert not rollouts.in_force(approval, canary("Progressing", T1, spec="rev2", configs={"configmap/app": "ab"}))
-    decision = resolution.resolve_gate(canarygate({"confirm-promotion": "closed"}, [approval]), "confirm-promotion",
-                                       canary=canary("Progressing", T1, spec="rev3"))
+    decision = resolution.resolve_gate(
+        canarygate({"confirm-promotion": "closed"}, [approval]),
+        "confirm-promotion",
+        canary=canary("Progressing", T1, spec="rev3"),
+    )
     assert (decision.state, decision.source) == ("closed", "declared")
 
 
 def test_waiting_after_a_failure_already_names_the_new_revision():
     # docs/flagger-contract.md#the-checksum: coming from Failed, Flagger records the waiting revision before confirm-rollout.
     def waiting(applied):
-        return parse_canary({"metadata": {"name": "d", "namespace": "n"}, "status": {
-            "phase": "Waiting", "lastAppliedSpec": applied, "lastPromotedSpec": "rev1",
-            "conditions": [{"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": T1}]}})
+        return parse_canary(
+            {
+                "metadata": {"name": "d", "namespace": "n"},
+                "status": {
+                    "phase": "Waiting",
+                    "lastAppliedSpec": applied,
+                    "lastPromotedSpec": "rev1",
+                    "conditions": [
+                        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": T1}
+                    ],
+                },
+            }
+        )
+
     assert rollouts.revision_of(waiting("rev1")) == ""  # from Succeeded: still the deployed revision
     pre_approval = LiveChange(gate="confirm-promotion", state="opened", rollout=rollouts.mark_of(waiting("rev2")))
     assert pre_approval.rollout.revision
@@ -183,11 +241,15 @@ def test_change_made_while_waiting_is_bound_to_the_revision_it_lets_in():
 
 def test_unreadable_annotation_makes_the_gate_unknown_not_guessed():
     raw = {
-        "metadata": {"name": "demo", "namespace": "demo-ns", "annotations": {
-            "gate.piggysec.com/confirm-promotion": "opened please",
-            "gate.piggysec.com/confirm-rolout": '{"state":"opened"}',
-            "gate.piggysec.com/rollback": '{"state":"maybe"}',
-        }},
+        "metadata": {
+            "name": "demo",
+            "namespace": "demo-ns",
+            "annotations": {
+                "gate.piggysec.com/confirm-promotion": "opened please",
+                "gate.piggysec.com/confirm-rolout": '{"state":"opened"}',
+                "gate.piggysec.com/rollback": '{"state":"maybe"}',
+            },
+        },
         "spec": {"confirm-promotion": "closed"},
     }
     gate = parse_canarygate(raw)
@@ -199,8 +261,16 @@ def test_unreadable_annotation_makes_the_gate_unknown_not_guessed():
         assert (decision.state, decision.source, decision.known) == ("closed", "invalid", False)
         assert "cannot be read" in decision.problem
     # a hand-written "close" the parser cannot read must not fall back to an opened default
-    typo = parse_canarygate({"metadata": {"name": "d", "namespace": "n", "annotations": {
-        "gate.piggysec.com/confirm-rollout": '{"state":"close","scope":"Sticky"}'}}, "spec": {}})
+    typo = parse_canarygate(
+        {
+            "metadata": {
+                "name": "d",
+                "namespace": "n",
+                "annotations": {"gate.piggysec.com/confirm-rollout": '{"state":"close","scope":"Sticky"}'},
+            },
+            "spec": {},
+        }
+    )
     assert resolution.resolve_gate(typo, "confirm-rollout").source == "invalid"
 
 

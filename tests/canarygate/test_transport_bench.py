@@ -36,13 +36,13 @@ class RecordingServer:
     requests: list[Recorded] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         bench = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 peer = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
                 if peer:  # the client certificate presented, by its subject's common name
@@ -96,7 +96,7 @@ class RecordingProxy:
     seen: list[str] = field(default_factory=list)
     proxy_authorizations: list[str] = field(default_factory=list)
 
-    def __enter__(self) -> "RecordingProxy":
+    def __enter__(self) -> RecordingProxy:
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -118,8 +118,10 @@ class RecordingProxy:
                 proxy.proxy_authorizations.append(headers.get("Proxy-Authorization", ""))
                 if method != "CONNECT":
                     body = b"{}"
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                                 b"Content-Length: 2\r\n\r\n" + body)
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                        b"Content-Length: 2\r\n\r\n" + body
+                    )
                     return
                 upstream = socket.create_connection(("127.0.0.1", proxy.upstream_port), timeout=10)
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -142,6 +144,7 @@ class RecordingProxy:
     def _socks(self, conn: socket.socket, greeting: bytes) -> None:
         """SOCKS5 (RFC 1928/1929): username/password when offered, then CONNECT, recorded as
         ``SOCKS host:port`` (and ``user:password`` in proxy_authorizations)."""
+
         def read(count: int) -> bytes:
             data = b""
             while len(data) < count:
@@ -153,7 +156,7 @@ class RecordingProxy:
 
         while len(greeting) < 2 or len(greeting) < 2 + greeting[1]:
             greeting += read(1)
-        methods = greeting[2:2 + greeting[1]]
+        methods = greeting[2 : 2 + greeting[1]]
         credential = ""
         if 2 in methods:
             conn.sendall(b"\x05\x02")

@@ -28,24 +28,40 @@ BOTH = pytest.mark.parametrize("transport", [connect.LIGHT, connect.OFFICIAL])
 
 def write(tmp_path, cluster, user, name="config") -> str:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c", "clusters": [{"name": "k", "cluster": cluster}],
-        "users": [{"name": "u", "user": user}], "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "k", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            }
+        )
+    )
     return str(path)
 
 
 def plugin(tmp_path, body: str, name="plugin") -> str:
     """An exec plugin (a Python script) that first leaves a mark that it ran."""
     path = tmp_path / name
-    path.write_text(f"#!{sys.executable}\nimport sys, time, json\nopen({str(tmp_path / 'ran')!r}, 'a').write('x')\n"
-                    + body + "\n")
+    path.write_text(
+        f"#!{sys.executable}\nimport sys, time, json\nopen({str(tmp_path / 'ran')!r}, 'a').write('x')\n" + body + "\n"
+    )
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
 
 def exec_user(command: str, **extra) -> dict:
-    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": command, "interactiveMode": "Never",
-                     **extra}}
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": command,
+            "interactiveMode": "Never",
+            **extra,
+        }
+    }
 
 
 def use(path: str, transport: str):
@@ -53,14 +69,17 @@ def use(path: str, transport: str):
     return conn, conn.kube.request("GET", "/api/v1/namespaces/default")
 
 
-GOOD = "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', " \
-       f"'status': {{'token': {TOKEN!r}}}}}))"
+GOOD = (
+    "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', "
+    f"'status': {{'token': {TOKEN!r}}}}}))"
+)
 
 
 @BOTH
 @pytest.mark.parametrize("scheme", ["http", "HTTP", "Http", ""])
-@pytest.mark.parametrize("kind", ["token", "tokenFile", "basic auth", "exec plugin", "client certificate",
-                                  "auth-provider"])
+@pytest.mark.parametrize(
+    "kind", ["token", "tokenFile", "basic auth", "exec plugin", "client certificate", "auth-provider"]
+)
 def test_no_credential_of_any_kind_over_plain_http(tmp_path, transport, scheme, kind):
     cert = CA.issue_cert("alice")
     users = {
@@ -68,8 +87,10 @@ def test_no_credential_of_any_kind_over_plain_http(tmp_path, transport, scheme, 
         "tokenFile": {"tokenFile": str(tmp_path / "token")},
         "basic auth": {"username": "alice", "password": TOKEN},
         "exec plugin": exec_user(plugin(tmp_path, GOOD)),
-        "client certificate": {"client-certificate-data": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
-                               "client-key-data": base64.b64encode(cert.private_key_pem.bytes()).decode()},
+        "client certificate": {
+            "client-certificate-data": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
+            "client-key-data": base64.b64encode(cert.private_key_pem.bytes()).decode(),
+        },
         "auth-provider": {"auth-provider": {"name": "oidc", "config": {"id-token": TOKEN}}},
     }
     (tmp_path / "token").write_text(TOKEN)
@@ -99,26 +120,39 @@ def test_a_ca_with_insecure_skip_tls_verify_is_refused_as_kubectl_refuses_it(tmp
     value = str(tmp_path / "ca.pem") if ca == "certificate-authority" else CA_DATA
     with RecordingServer(tls=SERVER_TLS) as server:
         path = write(tmp_path, {"server": server.url(), ca: value, "insecure-skip-tls-verify": True}, {"token": TOKEN})
-        with pytest.raises(errors.ConfigError,
-                           match="specifying a root certificates file with the insecure flag is not allowed"):
+        with pytest.raises(
+            errors.ConfigError, match="specifying a root certificates file with the insecure flag is not allowed"
+        ):
             use(path, transport)
         assert server.requests == []
 
 
 FAILING = [
-    ("non-zero exit", f"sys.stderr.write('login failed; cached token={TOKEN}\\nAuthorization: Bearer {TOKEN}\\n'); "
-                      "sys.exit(3)", "failed with exit code 3"),
+    (
+        "non-zero exit",
+        f"sys.stderr.write('login failed; cached token={TOKEN}\\nAuthorization: Bearer {TOKEN}\\n'); sys.exit(3)",
+        "failed with exit code 3",
+    ),
     ("bad JSON", f"print('{{not json {TOKEN}')", "printed no ExecCredential JSON"),
     ("not an ExecCredential", f"print(json.dumps({{'token': {TOKEN!r}}}))", "not an ExecCredential"),
-    ("no credential", "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
-                      " 'status': {}}))", "didn't return a token or cert/key pair"),
-    ("key without cert", "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
-                         "'kind': 'ExecCredential', 'status': {'clientKeyData': 'x'}}))",
-     "didn't return a token or cert/key pair"),
-    ("other apiVersion", "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
-                         f"'kind': 'ExecCredential', 'status': {{'token': {TOKEN!r}}}}}))",
-     "is configured to use API version client.authentication.k8s.io/v1, plugin returned version "
-     "client.authentication.k8s.io/v1beta1"),
+    (
+        "no credential",
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', 'status': {}}))",
+        "didn't return a token or cert/key pair",
+    ),
+    (
+        "key without cert",
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        "'kind': 'ExecCredential', 'status': {'clientKeyData': 'x'}}))",
+        "didn't return a token or cert/key pair",
+    ),
+    (
+        "other apiVersion",
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', "
+        f"'kind': 'ExecCredential', 'status': {{'token': {TOKEN!r}}}}}))",
+        "is configured to use API version client.authentication.k8s.io/v1, plugin returned version "
+        "client.authentication.k8s.io/v1beta1",
+    ),
     ("timeout", "time.sleep(30)", "did not finish within 0.5 s"),
 ]
 
@@ -129,8 +163,10 @@ def test_a_failing_exec_plugin_is_an_error_naming_it(tmp_path, monkeypatch, body
     command = plugin(tmp_path, body, "get-token")
     with RecordingServer(tls=SERVER_TLS) as server:
         with pytest.raises(errors.ConfigError) as e:
-            use(write(tmp_path, {"server": server.url(), "certificate-authority-data": CA_DATA}, exec_user(command)),
-                connect.LIGHT)
+            use(
+                write(tmp_path, {"server": server.url(), "certificate-authority-data": CA_DATA}, exec_user(command)),
+                connect.LIGHT,
+            )
         assert server.requests == []  # never "carry on without credentials"
     text = str(e.value)
     assert f'the exec credential plugin "{command}" of user "u"' in text and words in text, text
@@ -139,12 +175,22 @@ def test_a_failing_exec_plugin_is_an_error_naming_it(tmp_path, monkeypatch, body
 
 
 def test_a_failing_plugins_stderr_is_shown_scrubbed(tmp_path):
-    command = plugin(tmp_path, "sys.stderr.write('run: aws sso login --profile dev\\n"
-                               f"debug: token={TOKEN} password: hunter22 eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl\\n'); "
-                               "sys.exit(1)")
+    command = plugin(
+        tmp_path,
+        "sys.stderr.write('run: aws sso login --profile dev\\n"
+        f"debug: token={TOKEN} password: hunter22 eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl\\n'); "
+        "sys.exit(1)",
+    )
     with pytest.raises(errors.ConfigError) as e:
-        light.target(kubeconfig.resolve(kubeconfig=write(
-            tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA}, exec_user(command))))
+        light.target(
+            kubeconfig.resolve(
+                kubeconfig=write(
+                    tmp_path,
+                    {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+                    exec_user(command),
+                )
+            )
+        )
     text = str(e.value)
     assert "run: aws sso login --profile dev" in text  # what the user must do is kept
     for secret in (TOKEN, "hunter22", "eyJhbGciOi"):
@@ -152,12 +198,17 @@ def test_a_failing_plugins_stderr_is_shown_scrubbed(tmp_path):
 
 
 def test_a_missing_plugin_names_it_with_its_install_hint(tmp_path):
-    path = write(tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
-                 exec_user("no-such-plugin-xyz", installHint="install it with: brew install xyz"))
+    path = write(
+        tmp_path,
+        {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+        exec_user("no-such-plugin-xyz", installHint="install it with: brew install xyz"),
+    )
     with pytest.raises(errors.ConfigError) as e:
         use(path, connect.LIGHT)
-    assert str(e.value) == ('the exec credential plugin "no-such-plugin-xyz" of user "u": executable '
-                            "no-such-plugin-xyz not found\ninstall it with: brew install xyz")
+    assert str(e.value) == (
+        'the exec credential plugin "no-such-plugin-xyz" of user "u": executable '
+        "no-such-plugin-xyz not found\ninstall it with: brew install xyz"
+    )
 
 
 def test_the_official_client_never_carries_on_without_the_plugins_credential(tmp_path):
@@ -168,14 +219,22 @@ def test_the_official_client_never_carries_on_without_the_plugins_credential(tmp
         with pytest.raises(errors.ConfigError) as e:
             use(path, connect.OFFICIAL)
         assert server.requests == []
-    assert str(e.value) == (f'the exec credential plugin "{command}" of user "u" gave no credential '
-                            "(exec: process returned 3): refusing to go on without one")
+    assert str(e.value) == (
+        f'the exec credential plugin "{command}" of user "u" gave no credential '
+        "(exec: process returned 3): refusing to go on without one"
+    )
 
 
 @BOTH
 def test_a_server_that_echoes_the_token_does_not_get_it_printed(tmp_path, transport):
-    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden",
-              "message": f"forbidden: the token {TOKEN} (Authorization: Bearer {TOKEN}) may not get namespaces"}
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": 403,
+        "reason": "Forbidden",
+        "message": f"forbidden: the token {TOKEN} (Authorization: Bearer {TOKEN}) may not get namespaces",
+    }
     with RecordingServer(tls=SERVER_TLS, answer=(403, json.dumps(status).encode())) as server:
         path = write(tmp_path, {"server": server.url(), "certificate-authority-data": CA_DATA}, {"token": TOKEN})
         with pytest.raises(errors.Forbidden) as e:
@@ -200,8 +259,9 @@ def test_yaml_and_type_errors_do_not_quote_the_token(tmp_path):
 
 def test_a_proxy_password_is_not_printed_when_the_proxy_is_down(tmp_path, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://bob:pr0xy-pass@127.0.0.1:9")
-    path = write(tmp_path, {"server": "https://api.gate.invalid:6443", "certificate-authority-data": CA_DATA},
-                 {"token": TOKEN})
+    path = write(
+        tmp_path, {"server": "https://api.gate.invalid:6443", "certificate-authority-data": CA_DATA}, {"token": TOKEN}
+    )
     with pytest.raises(errors.Unreachable) as e:
         use(path, connect.LIGHT)
     assert "pr0xy-pass" not in str(e.value) and TOKEN not in str(e.value)
@@ -213,8 +273,9 @@ def test_tls_server_name_is_checked_by_the_light_transport(tmp_path):
     ca, context = tls_pair("api.internal.example")
     with RecordingServer(tls=context) as server:
         cluster = {"server": server.url(), "certificate-authority-data": base64.b64encode(ca.cert_pem.bytes()).decode()}
-        conn, _ = use(write(tmp_path, {**cluster, "tls-server-name": "api.internal.example"}, {"token": TOKEN}),
-                      connect.LIGHT)
+        conn, _ = use(
+            write(tmp_path, {**cluster, "tls-server-name": "api.internal.example"}, {"token": TOKEN}), connect.LIGHT
+        )
         assert conn.transport == connect.LIGHT and server.authorizations == [f"Bearer {TOKEN}"]
         with pytest.raises(errors.UntrustedServer):
             use(write(tmp_path, {**cluster, "tls-server-name": "other.example"}, {"token": TOKEN}), connect.LIGHT)
@@ -224,26 +285,42 @@ def test_tls_server_name_is_checked_by_the_light_transport(tmp_path):
 def test_token_file_wins_over_token_as_in_kubectl(tmp_path):
     (tmp_path / "token").write_text("from-file\n")
     with RecordingServer(tls=SERVER_TLS) as server:
-        use(write(tmp_path, {"server": server.url(), "certificate-authority-data": CA_DATA},
-                  {"token": TOKEN, "tokenFile": "token"}), connect.LIGHT)
+        use(
+            write(
+                tmp_path,
+                {"server": server.url(), "certificate-authority-data": CA_DATA},
+                {"token": TOKEN, "tokenFile": "token"},
+            ),
+            connect.LIGHT,
+        )
     assert server.authorizations == ["Bearer from-file"]
 
 
 def test_env_is_untouched_by_a_plugin_run(tmp_path):
     """The plugin gets KUBERNETES_EXEC_INFO and its env items; our own environment is not changed."""
-    command = plugin(tmp_path, "import os\nassert os.environ['EXTRA'] == 'x'\n"
-                               "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
-                               "assert info['apiVersion'] == 'client.authentication.k8s.io/v1', info\n" + GOOD)
-    resolved = kubeconfig.resolve(kubeconfig=write(tmp_path, {"server": "https://127.0.0.1:1",
-                                                              "certificate-authority-data": CA_DATA},
-                                                   exec_user(command, env=[{"name": "EXTRA", "value": "x"}])))
+    command = plugin(
+        tmp_path,
+        "import os\nassert os.environ['EXTRA'] == 'x'\n"
+        "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "assert info['apiVersion'] == 'client.authentication.k8s.io/v1', info\n" + GOOD,
+    )
+    resolved = kubeconfig.resolve(
+        kubeconfig=write(
+            tmp_path,
+            {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+            exec_user(command, env=[{"name": "EXTRA", "value": "x"}]),
+        )
+    )
     assert light.target(resolved).headers["Authorization"] == f"Bearer {TOKEN}"
     assert "EXTRA" not in os.environ
 
 
 def test_a_token_with_a_line_break_is_refused_without_showing_it(tmp_path):
-    path = write(tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
-                 {"token": f"{TOKEN}\r\nX-Injected: yes"})
+    path = write(
+        tmp_path,
+        {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+        {"token": f"{TOKEN}\r\nX-Injected: yes"},
+    )
     with pytest.raises(errors.ConfigError) as e:
         use(path, connect.LIGHT)
     assert 'the token of user "u" contains a line break' in str(e.value) and TOKEN not in str(e.value)
@@ -254,13 +331,18 @@ def test_an_interactive_plugin_gets_the_terminal(tmp_path):
     KUBERNETES_EXEC_INFO says interactive, as kubectl runs it; without a terminal, neither."""
     import pty
 
-    command = plugin(tmp_path, "import os\ninfo = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
-                               f"open({str(tmp_path / 'seen')!r}, 'w').write(json.dumps("
-                               "[os.isatty(0), info['spec']['interactive']]))\n" + GOOD)
-    path = write(tmp_path, {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
-                 exec_user(command, interactiveMode="IfAvailable"))
-    script = ("from canarygate.kube import kubeconfig, light\n"
-              f"light.target(kubeconfig.resolve(kubeconfig={path!r}))\n")
+    command = plugin(
+        tmp_path,
+        "import os\ninfo = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        f"open({str(tmp_path / 'seen')!r}, 'w').write(json.dumps("
+        "[os.isatty(0), info['spec']['interactive']]))\n" + GOOD,
+    )
+    path = write(
+        tmp_path,
+        {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
+        exec_user(command, interactiveMode="IfAvailable"),
+    )
+    script = f"from canarygate.kube import kubeconfig, light\nlight.target(kubeconfig.resolve(kubeconfig={path!r}))\n"
     pid, fd = pty.fork()
     if pid == 0:  # the child: stdin is the pty
         os.execv(sys.executable, [sys.executable, "-c", script])
@@ -280,14 +362,17 @@ def test_an_interactive_plugin_gets_the_terminal(tmp_path):
     assert json.loads((tmp_path / "seen").read_text()) == [False, False]
 
 
-@pytest.mark.parametrize("users", [
-    f"[{{name: u, user: {TOKEN}}}]",  # the token where the user's mapping goes
-    f"[{TOKEN}]",
-    "[{name: u, user: {exec: {command: x, env: [{name: AWS_SECRET, value: 918273645546}]}}}]",
-    "[{name: u, user: {exec: {command: x, args: [--pin, 918273645546]}}}]",
-    "[{name: u, user: {as-user-extra: {k: [918273645546]}}}]",
-    f"[{{name: u, user: {{auth-provider: {TOKEN}}}}}]",
-])
+@pytest.mark.parametrize(
+    "users",
+    [
+        f"[{{name: u, user: {TOKEN}}}]",  # the token where the user's mapping goes
+        f"[{TOKEN}]",
+        "[{name: u, user: {exec: {command: x, env: [{name: AWS_SECRET, value: 918273645546}]}}}]",
+        "[{name: u, user: {exec: {command: x, args: [--pin, 918273645546]}}}]",
+        "[{name: u, user: {as-user-extra: {k: [918273645546]}}}]",
+        f"[{{name: u, user: {{auth-provider: {TOKEN}}}}}]",
+    ],
+)
 def test_a_wrongly_typed_user_value_is_never_shown(tmp_path, users):
     path = tmp_path / "config"
     path.write_text(f"users: {users}\n")
@@ -297,19 +382,30 @@ def test_a_wrongly_typed_user_value_is_never_shown(tmp_path, users):
     assert "must be" in text and TOKEN not in text and "918273645546" not in text, text
 
 
-@pytest.mark.parametrize("text, kept, gone", [
-    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2ln", "Authorization: Bearer", "eyJ"),
-    ("authorization: basic Ym9iOnB3LXNlY3JldA==", "authorization: basic", "Ym9i"),
-    ('{"kind": "ExecCredential", "status": {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHM"}}', '"status"', "k8s-aws-v1"),
-    ("id-token: abc123XYZ, refresh_token=r3fr3sh", "id-token", "abc123XYZ r3fr3sh"),
-    ("proxy http://bob:hunter2@proxy.corp:3128 refused", "bob:<redacted>@proxy.corp", "hunter2"),
-    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----", "<redacted key>", "MHcCAQEEI"),
-    # what must stay readable: the API server's own words
-    ('canarygates.piggysec.com "demo" is forbidden: User "system:serviceaccount:ns:token-reader" cannot patch '
-     'resource "canarygates"', "token-reader", ""),
-    ("basic authentication is disabled; Bearer token required", "basic authentication is disabled; Bearer token", ""),
-    ("spec.tokenSecretRef: Required value", "spec.tokenSecretRef: Required value", ""),
-])
+@pytest.mark.parametrize(
+    "text, kept, gone",
+    [
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2ln", "Authorization: Bearer", "eyJ"),
+        ("authorization: basic Ym9iOnB3LXNlY3JldA==", "authorization: basic", "Ym9i"),
+        ('{"kind": "ExecCredential", "status": {"token": "k8s-aws-v1.aHR0cHM6Ly9zdHM"}}', '"status"', "k8s-aws-v1"),
+        ("id-token: abc123XYZ, refresh_token=r3fr3sh", "id-token", "abc123XYZ r3fr3sh"),
+        ("proxy http://bob:hunter2@proxy.corp:3128 refused", "bob:<redacted>@proxy.corp", "hunter2"),
+        ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY-----", "<redacted key>", "MHcCAQEEI"),
+        # what must stay readable: the API server's own words
+        (
+            'canarygates.piggysec.com "demo" is forbidden: User "system:serviceaccount:ns:token-reader" cannot patch '
+            'resource "canarygates"',
+            "token-reader",
+            "",
+        ),
+        (
+            "basic authentication is disabled; Bearer token required",
+            "basic authentication is disabled; Bearer token",
+            "",
+        ),
+        ("spec.tokenSecretRef: Required value", "spec.tokenSecretRef: Required value", ""),
+    ],
+)
 def test_scrub_removes_what_looks_like_a_secret_and_keeps_the_rest(text, kept, gone):
     from canarygate.kube.client import scrub
 

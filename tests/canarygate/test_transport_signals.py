@@ -33,24 +33,50 @@ KEY_BODY = KEY_PEM.splitlines()[1]  # a line of the key's base64 body: in any PE
 
 def _kubeconfig(tmp_path, server: RecordingServer, source: str) -> str:
     if source == "kubeconfig":
-        user = {"client-certificate-data": base64.b64encode(CERT.cert_chain_pems[0].bytes()).decode(),
-                "client-key-data": base64.b64encode(KEY_PEM).decode()}
+        user = {
+            "client-certificate-data": base64.b64encode(CERT.cert_chain_pems[0].bytes()).decode(),
+            "client-key-data": base64.b64encode(KEY_PEM).decode(),
+        }
     else:
-        credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                      "status": {"clientCertificateData": CERT.cert_chain_pems[0].bytes().decode(),
-                                 "clientKeyData": KEY_PEM.decode()}}
+        credential = {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {
+                "clientCertificateData": CERT.cert_chain_pems[0].bytes().decode(),
+                "clientKeyData": KEY_PEM.decode(),
+            },
+        }
         plugin = tmp_path / "plugin"
         plugin.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(credential))})\n")
         plugin.chmod(0o755)
-        user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
-                         "interactiveMode": "Never"}}
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(plugin),
+                "interactiveMode": "Never",
+            }
+        }
     path = tmp_path / "config"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": server.url(),
-                                               "certificate-authority-data": base64.b64encode(CA.cert_pem.bytes()).decode()}}],
-        "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "default"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {
+                        "name": "k",
+                        "cluster": {
+                            "server": server.url(),
+                            "certificate-authority-data": base64.b64encode(CA.cert_pem.bytes()).decode(),
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "default"}}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -70,8 +96,9 @@ def _holding_key(root) -> list[str]:
 
 @pytest.mark.skipif(not os.access(GATE, os.X_OK), reason="kubectl-gate is not installed in the virtualenv")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-@pytest.mark.parametrize("source, transport", [("kubeconfig", "light"), ("exec plugin", "light"),
-                                               ("kubeconfig", "kubernetes")])
+@pytest.mark.parametrize(
+    "source, transport", [("kubeconfig", "light"), ("exec plugin", "light"), ("kubeconfig", "kubernetes")]
+)
 def test_no_key_left_on_disk_after_a_signal_mid_request(tmp_path, sig, source, transport):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
@@ -81,8 +108,12 @@ def test_no_key_left_on_disk_after_a_signal_mid_request(tmp_path, sig, source, t
         env.pop("KUBECTL_GATE_CLIENT", None)
         if transport == "kubernetes":
             env["KUBECTL_GATE_CLIENT"] = "kubernetes"
-        process = subprocess.Popen([GATE, "--kubeconfig", _kubeconfig(tmp_path, server, source), "show", "demo"],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [GATE, "--kubeconfig", _kubeconfig(tmp_path, server, source), "show", "demo"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             arrived = server.arrived.wait(30)
             assert arrived, process.communicate(timeout=10)

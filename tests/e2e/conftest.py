@@ -100,8 +100,18 @@ class SidecarProcess:
 
     def start(self, *, wait: bool = True) -> SidecarProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_SIDECAR_")}
-        cmd = [sys.executable, "-m", "gate_sidecar", "--listen", f"127.0.0.1:{self.port}",
-               "--kubeconfig", self.kubeconfig, "--fail-closed-after", "1", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gate_sidecar",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--fail-closed-after",
+            "1",
+            *self.args,
+        ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, cwd=ROOT)
         log.close()
@@ -143,8 +153,9 @@ class SidecarProcess:
     def call(self, hook: str, body: dict[str, Any]) -> tuple[int, Any]:
         """POST ``body`` to /hook as Flagger does; (status, decoded JSON body or None)."""
         data = json.dumps(body, separators=(",", ":")).encode()
-        request = urllib.request.Request(self.direct_url + "/" + hook, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.direct_url + "/" + hook, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
         return self._send(request)
 
     @staticmethod
@@ -182,9 +193,15 @@ def _may_watch_canarygates(admin_config: str) -> bool:
     import kubernetes
 
     with kubernetes.config.new_client_from_config(config_file=admin_config) as client:
-        review = kubernetes.client.AuthorizationV1Api(client).create_subject_access_review({
-            "spec": {"user": SIDECAR_USER, "groups": [*SIDECAR_GROUPS, "system:authenticated"],
-                     "resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"}}})
+        review = kubernetes.client.AuthorizationV1Api(client).create_subject_access_review(
+            {
+                "spec": {
+                    "user": SIDECAR_USER,
+                    "groups": [*SIDECAR_GROUPS, "system:authenticated"],
+                    "resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"},
+                }
+            }
+        )
     return bool(review.status.allowed)
 
 
@@ -268,24 +285,42 @@ class Rollouts:
         from canarygate.rendering import render_canary
 
         ns = self.namespace
-        self.kube.request("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", body={
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}, "annotations": {"version": "1"}},
-                                  "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}},
-        })
+        self.kube.request(
+            "POST",
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            body={
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}, "annotations": {"version": "1"}},
+                        "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+                    },
+                },
+            },
+        )
         spec: dict[str, Any] = {k.replace("_", "-"): v for k, v in declared.items()}
         spec["target"] = {"namespace": ns, "name": name}
         spec["flagger"] = {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "service": {"port": 8080},
             "skipAnalysis": False,
-            "analysis": analysis or {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10,
-                                     "stepWeightPromotion": 100},
+            "analysis": analysis
+            or {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10, "stepWeightPromotion": 100},
         }
-        gate = self.kube.request("POST", CANARYGATES.path(ns), body={
-            "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec})
+        gate = self.kube.request(
+            "POST",
+            CANARYGATES.path(ns),
+            body={
+                "apiVersion": "piggysec.com/v1alpha1",
+                "kind": "CanaryGate",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": spec,
+            },
+        )
         canary = render_canary(parse_canarygate(gate), endpoint=self.endpoint)
         self.kube.request("POST", CANARIES.path(ns), body=canary)
         self.wait_phase(name, "Initialized")
@@ -294,9 +329,12 @@ class Rollouts:
     def new_revision(self, name: str = "demo", version: str = "2") -> None:
         from canarygate.kube.client import MERGE_PATCH
 
-        self.kube.request("PATCH", f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}",
-                          body={"spec": {"template": {"metadata": {"annotations": {"version": version}}}}},
-                          content_type=MERGE_PATCH)
+        self.kube.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}",
+            body={"spec": {"template": {"metadata": {"annotations": {"version": version}}}}},
+            content_type=MERGE_PATCH,
+        )
 
     def canary(self, name: str = "demo") -> dict:
         from canarygate.kube.resources import CANARIES
@@ -332,8 +370,13 @@ class Rollouts:
 
     def events(self, name: str = "demo", reason: str = "") -> list[dict]:
         items = self.kube.request("GET", f"/api/v1/namespaces/{self.namespace}/events").get("items") or []
-        return [e for e in items if (e.get("involvedObject") or {}).get("kind") == "CanaryGate"
-                and e["involvedObject"].get("name") == name and (not reason or e.get("reason") == reason)]
+        return [
+            e
+            for e in items
+            if (e.get("involvedObject") or {}).get("kind") == "CanaryGate"
+            and e["involvedObject"].get("name") == name
+            and (not reason or e.get("reason") == reason)
+        ]
 
 
 @pytest.fixture

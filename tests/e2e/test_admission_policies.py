@@ -29,8 +29,12 @@ from canarygate.kube import gates as kube_gates
 from canarygate.kube.client import Kube
 from canarygate.model import parse_canarygate
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    not REAL, reason="the emulator evaluates no ValidatingAdmissionPolicy: these policies need a real API server")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not REAL, reason="the emulator evaluates no ValidatingAdmissionPolicy: these policies need a real API server"
+    ),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -82,7 +86,8 @@ class Bench:
 
     def label(self, namespace: str, **extra: str) -> None:
         kubernetes.client.CoreV1Api(self.api).patch_namespace(
-            namespace, {"metadata": {"labels": {RUN_LABEL: RUN, **extra}}})
+            namespace, {"metadata": {"labels": {RUN_LABEL: RUN, **extra}}}
+        )
 
     def user(self, name: str, *roles: str, namespace: str | None = None, groups=()) -> str:
         """A kubeconfig for ``name``, bound in ``namespace`` to the shipped ClusterRoles ``roles``."""
@@ -91,29 +96,47 @@ class Bench:
         self.apiserver.add_token(token, name, groups)
         for role in roles:
             self.bind(name, role, namespace)
-        return self.apiserver.write_kubeconfig(self.tmp / f"{name}-{namespace}.kubeconfig", token=token,
-                                               namespace=namespace)
+        return self.apiserver.write_kubeconfig(
+            self.tmp / f"{name}-{namespace}.kubeconfig", token=token, namespace=namespace
+        )
 
     def bind(self, user: str, role: str, namespace: str, kind: str = "ClusterRole") -> None:
         ref = self.names.get(role, role) if kind == "ClusterRole" else role
-        self.apiserver.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": f"{user.replace(':', '-').replace('@', '-')}-{role}", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": ref},
-            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+        self.apiserver.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"{user.replace(':', '-').replace('@', '-')}-{role}", "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": ref},
+                "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+            }
+        )
 
     def role(self, name: str, rules: list[dict], namespace: str | None = None) -> None:
-        self.apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                              "metadata": {"name": name, "namespace": namespace or self.ns}, "rules": rules})
+        self.apiserver.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name, "namespace": namespace or self.ns},
+                "rules": rules,
+            }
+        )
 
     def gate_object(self, name: str = "demo", target_ns: str | None = None) -> dict:
-        return {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-                "metadata": {"name": name, "namespace": self.ns},
-                "spec": {"confirm-promotion": "closed", "target": {"namespace": target_ns or self.ns, "name": name},
-                         "flagger": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                                     "service": {"port": 8080},
-                                     "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40,
-                                                  "stepWeight": 10}}}}
+        return {
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": name, "namespace": self.ns},
+            "spec": {
+                "confirm-promotion": "closed",
+                "target": {"namespace": target_ns or self.ns, "name": name},
+                "flagger": {
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "service": {"port": 8080},
+                    "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10},
+                },
+            },
+        }
 
     def create_gate(self, name: str = "demo", target_ns: str | None = None) -> dict:
         return self.apiserver.apply(self.gate_object(name, target_ns))
@@ -122,13 +145,20 @@ class Bench:
         return self.kubectl_fixture(*args, "-n", self.ns, kubeconfig=config, input=input, check=False)
 
     def gate(self, config: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def annotations(self, name: str = "demo") -> dict[str, str]:
         raw = self.kubectl_fixture("get", "canarygate", name, "-n", self.ns, "-o", "json").stdout
-        return {k: v for k, v in (json.loads(raw)["metadata"].get("annotations") or {}).items()
-                if k.startswith("gate.piggysec.com/")}
+        return {
+            k: v
+            for k, v in (json.loads(raw)["metadata"].get("annotations") or {}).items()
+            if k.startswith("gate.piggysec.com/")
+        }
 
     def annotate(self, config: str, gate: str, value: str | None, name: str = "demo") -> subprocess.CompletedProcess:
         arg = f"gate.piggysec.com/{gate}-" if value is None else f"gate.piggysec.com/{gate}={value}"
@@ -138,8 +168,10 @@ class Bench:
         """Policies take a moment to reach the API server's admission: wait until a forged ``by`` is
         refused (server-side dry run, so nothing is written)."""
         forged = dict(self.gate_object("probe"))
-        forged["metadata"] = {**forged["metadata"], "annotations": {
-            "gate.piggysec.com/rollout": live("opened", FORGED)}}
+        forged["metadata"] = {
+            **forged["metadata"],
+            "annotations": {"gate.piggysec.com/rollout": live("opened", FORGED)},
+        }
         deadline = time.monotonic() + 60
         while True:
             proc = self.kubectl(config, "create", "--dry-run=server", "-f", "-", input=json.dumps(forged))
@@ -150,8 +182,15 @@ class Bench:
 
 
 def live(state: str, by: str, scope: str = "rollout", **rollout) -> str:
-    return LiveChange(gate="rollout", state=state, scope=scope, by=by, at="2026-12-01T10:00:00Z", reason="CAB-1",
-                      rollout=RolloutMark(**rollout)).encode()
+    return LiveChange(
+        gate="rollout",
+        state=state,
+        scope=scope,
+        by=by,
+        at="2026-12-01T10:00:00Z",
+        reason="CAB-1",
+        rollout=RolloutMark(**rollout),
+    ).encode()
 
 
 @pytest.fixture
@@ -167,8 +206,12 @@ def bench(apiserver, api_client, namespace, installed, tmp_path, kubectl) -> Ben
 def test_kubectl_gate_changes_pass_and_name_their_author(bench):
     bench.create_gate()
     carol = bench.user("carol@example.com", "canary-gate-approver")
-    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-7"), ("open", "confirm-rollout", "demo"),
-                 ("close", "rollback", "demo", "--sticky"), ("pause", "demo")):
+    for args in (
+        ("open", "confirm-promotion", "demo", "--reason", "CAB-7"),
+        ("open", "confirm-rollout", "demo"),
+        ("close", "rollback", "demo", "--sticky"),
+        ("pause", "demo"),
+    ):
         proc = bench.gate(carol, *args)
         assert proc.returncode == 0, proc.stderr
     written = {k: json.loads(v) for k, v in bench.annotations().items()}
@@ -176,15 +219,18 @@ def test_kubectl_gate_changes_pass_and_name_their_author(bench):
     assert bench.gate(carol, "resume", "demo").returncode == 0  # removals pass too
 
 
-@pytest.mark.parametrize("value, why", [
-    (live("opened", FORGED), "another user's name"),
-    (live("opened", ""), "no name"),
-    (live("opened", "dave").replace('"by":"dave"', '"by":"dave","by":"' + FORGED + '"'), "a second by key"),
-    (live("opened", "dave")[:-1] + ',"\\u0062y":"' + FORGED + '"}', "an escaped second by key"),
-    ('{"by":"' + FORGED + '","state":"opened","scope":"rollout","by":"dave","at":"x"}', "keys out of order"),
-    (live("opened", "dave").replace('"opened"', '"open"'), "a state spelling the policy does not know"),
-    ("opened", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "value, why",
+    [
+        (live("opened", FORGED), "another user's name"),
+        (live("opened", ""), "no name"),
+        (live("opened", "dave").replace('"by":"dave"', '"by":"dave","by":"' + FORGED + '"'), "a second by key"),
+        (live("opened", "dave")[:-1] + ',"\\u0062y":"' + FORGED + '"}', "an escaped second by key"),
+        ('{"by":"' + FORGED + '","state":"opened","scope":"rollout","by":"dave","at":"x"}', "keys out of order"),
+        (live("opened", "dave").replace('"opened"', '"open"'), "a state spelling the policy does not know"),
+        ("opened", "not JSON"),
+    ],
+)
 def test_a_live_change_that_does_not_name_its_author_is_refused(bench, value, why):
     bench.create_gate()
     dave = bench.user("dave", "canary-gate-approver")
@@ -199,8 +245,10 @@ def test_a_live_change_that_does_not_name_its_author_is_refused(bench, value, wh
 def test_hand_written_changes_in_the_documented_form_pass_folded_or_not(bench):
     bench.create_gate()
     dave = bench.user("dave", "canary-gate-approver")
-    folded = ('{"state":"opened","scope":"rollout","by":"dave","at":"2026-11-22T10:00:00Z",\n '
-              '"reason":"CAB-123","rollout":{"active":true,"since":"2026-11-22T09:58:10Z"}}')
+    folded = (
+        '{"state":"opened","scope":"rollout","by":"dave","at":"2026-11-22T10:00:00Z",\n '
+        '"reason":"CAB-123","rollout":{"active":true,"since":"2026-11-22T09:58:10Z"}}'
+    )
     assert bench.annotate(dave, "confirm-promotion", folded).returncode == 0
     sticky = '{ "state" : "closed", "scope" : "sticky", "by" : "dave", "at" : "2026-11-22T10:00:00Z" }'
     proc = bench.annotate(dave, "rollback", sticky)
@@ -239,18 +287,32 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
     sidecar = Kube(kubernetes.config.new_client_from_config(config_file=sidecar_kubeconfig), timeout=10)
     gate = parse_canarygate(bench.create_gate())
     # Hand-written, folded: the sidecar's rewrite is canonical, its fields must still match.
-    idle = ('{"state":"opened", "scope":"step", "by":"dave", "at":"2026-12-01T10:00:00Z",\n'
-            ' "reason":"CAB-1", "rollout":{"active":false,"since":""}}')
+    idle = (
+        '{"state":"opened", "scope":"step", "by":"dave", "at":"2026-12-01T10:00:00Z",\n'
+        ' "reason":"CAB-1", "rollout":{"active":false,"since":""}}'
+    )
     assert bench.annotate(dave, "confirm-promotion", idle).returncode == 0
     assert bench.annotate(dave, "confirm-rollout", live("opened", "dave", scope="step")).returncode == 0
     raw = json.loads(bench.kubectl(apiserver.kubeconfig, "get", "canarygate", "demo", "-o", "json").stdout)
     changes = parse_canarygate(raw).live
-    bound = changes["confirm-promotion"].bound_to(RolloutMark(active=True, since="2026-12-01T10:05:00Z",
-                                                              revision="abc123"))
+    bound = changes["confirm-promotion"].bound_to(
+        RolloutMark(active=True, since="2026-12-01T10:05:00Z", revision="abc123")
+    )
     path = "/metadata/annotations/gate.piggysec.com~1confirm-promotion"
-    bind = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-o", "json", "-p",
-                         json.dumps([{"op": "test", "path": path, "value": idle},
-                                     {"op": "replace", "path": path, "value": bound.encode()}]))
+    bind = bench.kubectl(
+        sidecar_kubeconfig,
+        "patch",
+        "canarygate",
+        "demo",
+        "--type",
+        "json",
+        "-o",
+        "json",
+        "-p",
+        json.dumps(
+            [{"op": "test", "path": path, "value": idle}, {"op": "replace", "path": path, "value": bound.encode()}]
+        ),
+    )
     assert bind.returncode == 0, bind.stderr
     # NB: read from the answer: any sidecar on this cluster may end that change at once (no Canary runs).
     written = json.loads(bind.stdout)["metadata"]["annotations"]["gate.piggysec.com/confirm-promotion"]
@@ -262,26 +324,39 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
     assert bench.annotate(dave, "confirm-promotion", live("opened", "dave", scope="step")).returncode == 0
 
     def refused(ops: list[dict]) -> str:
-        proc = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-p",
-                             json.dumps(ops))
+        proc = bench.kubectl(sidecar_kubeconfig, "patch", "canarygate", "demo", "--type", "json", "-p", json.dumps(ops))
         assert proc.returncode != 0, f"the sidecar could write {ops}"
         return proc.stderr
 
     current = bench.annotations()["gate.piggysec.com/confirm-promotion"]
-    for field, value in (("state", "closed"), ("by", SIDECAR_USER), ("scope", "sticky"), ("reason", "other"),
-                         ("at", "2030-01-01T00:00:00Z")):
+    for field, value in (
+        ("state", "closed"),
+        ("by", SIDECAR_USER),
+        ("scope", "sticky"),
+        ("reason", "other"),
+        ("at", "2030-01-01T00:00:00Z"),
+    ):
         body = json.loads(current)
         body[field] = value
         assert "only remove a live gate change or rebind it" in refused(
-            [{"op": "replace", "path": path, "value": json.dumps(body, separators=(",", ":"))}])
-    assert "only remove" in refused([{"op": "add", "path": "/metadata/annotations/gate.piggysec.com~1rollout",
-                                      "value": live("opened", SIDECAR_USER)}])
+            [{"op": "replace", "path": path, "value": json.dumps(body, separators=(",", ":"))}]
+        )
+    assert "only remove" in refused(
+        [
+            {
+                "op": "add",
+                "path": "/metadata/annotations/gate.piggysec.com~1rollout",
+                "value": live("opened", SIDECAR_USER),
+            }
+        ]
+    )
     assert bench.annotations()["gate.piggysec.com/confirm-promotion"] == current
     # A sticky change lasts until a person changes it: the sidecar never ends one.
     sticky = live("closed", "dave", scope="sticky")
     assert bench.annotate(dave, "rollout", sticky).returncode == 0
     assert "never ends a sticky live change" in refused(
-        [{"op": "remove", "path": "/metadata/annotations/gate.piggysec.com~1rollout"}])
+        [{"op": "remove", "path": "/metadata/annotations/gate.piggysec.com~1rollout"}]
+    )
     assert bench.annotations()["gate.piggysec.com/rollout"] == sticky
 
 
@@ -290,10 +365,14 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
 
 def test_approve_verb_is_required_only_where_the_namespace_opts_in(bench):
     bench.create_gate()
-    bench.role("patch-only", [
-        {"apiGroups": ["piggysec.com"], "resources": ["canarygates"], "verbs": ["get", "list", "watch", "patch"]},
-        {"apiGroups": ["flagger.app"], "resources": ["canaries"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]}])
+    bench.role(
+        "patch-only",
+        [
+            {"apiGroups": ["piggysec.com"], "resources": ["canarygates"], "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": ["flagger.app"], "resources": ["canaries"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
+        ],
+    )
     editor = bench.user("erin")
     bench.bind("erin", "patch-only", bench.ns, kind="Role")
     approver = bench.user("frank", "canary-gate-approver")
@@ -312,8 +391,12 @@ def test_approve_verb_is_required_only_where_the_namespace_opts_in(bench):
     assert bench.annotate(editor, "rollout", live("opened", "erin")).returncode != 0
     # The spec, labels and other annotations stay the editor's to change.
     assert bench.kubectl(editor, "annotate", "canarygate", "demo", "team=payments").returncode == 0
-    assert bench.kubectl(editor, "patch", "canarygate", "demo", "--type", "merge", "-p",
-                         '{"spec":{"rollback":"closed"}}').returncode == 0
+    assert (
+        bench.kubectl(
+            editor, "patch", "canarygate", "demo", "--type", "merge", "-p", '{"spec":{"rollback":"closed"}}'
+        ).returncode
+        == 0
+    )
     # Whoever holds approve changes gates as before.
     for args in (("close", "confirm-promotion", "demo"), ("open", "rollout", "demo"), ("resume", "demo")):
         proc = bench.gate(approver, *args)
@@ -345,12 +428,23 @@ def test_a_cross_namespace_target_needs_update_on_canaries_there(bench, other_na
     assert gate_apply.returncode == 1 and "may not update canaries.flagger.app there" in gate_apply.stderr
     # Own namespace: fine; retargeting it elsewhere is refused like creating it there.
     assert bench.kubectl(manager, "apply", "-f", "-", input=yaml.safe_dump(bench.gate_object("own"))).returncode == 0
-    retarget = bench.kubectl(manager, "patch", "canarygate", "own", "--type", "merge", "-p", json.dumps(
-        {"spec": {"target": {"namespace": other_namespace, "name": "own"}}}))
+    retarget = bench.kubectl(
+        manager,
+        "patch",
+        "canarygate",
+        "own",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"target": {"namespace": other_namespace, "name": "own"}}}),
+    )
     assert retarget.returncode != 0 and "may not update" in retarget.stderr
     # Once allowed to update that Canary there, the same CanaryGate is accepted.
-    bench.role("canary-updater", [{"apiGroups": ["flagger.app"], "resources": ["canaries"],
-                                   "resourceNames": ["cross"], "verbs": ["update"]}], namespace=other_namespace)
+    bench.role(
+        "canary-updater",
+        [{"apiGroups": ["flagger.app"], "resources": ["canaries"], "resourceNames": ["cross"], "verbs": ["update"]}],
+        namespace=other_namespace,
+    )
     bench.bind("grace", "canary-updater", other_namespace, kind="Role")
     proc = bench.kubectl(manager, "apply", "-f", "-", input=cross)
     assert proc.returncode == 0, proc.stderr
@@ -370,8 +464,9 @@ def test_gates_of_an_existing_cross_namespace_canarygate_can_still_be_changed(be
 def granted(path: Path) -> set[tuple[str, str, str]]:
     """(apiGroup, resource[/subresource], verb) the ClusterRole at ``path`` grants."""
     role = yaml.safe_load(path.read_text())
-    return {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-            for v in rule["verbs"]}
+    return {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
 
 
 def used(record) -> tuple[str, str, str]:
@@ -400,8 +495,7 @@ def audit_from(apiserver) -> float:
     return time.time()
 
 
-def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(bench, audit_from, apiserver,
-                                                                               rollouts):
+def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(bench, audit_from, apiserver, rollouts):
     """A real rollout with real Flagger: approvals by ``kubectl gate`` as an approver, the sidecar
     binding, consuming and ending them under the policies; then the audit log of the sidecar's user
     in this namespace (plus its cluster-wide lists and watches) against its ClusterRole."""
@@ -424,8 +518,11 @@ def test_a_rollout_under_the_policies_uses_only_and_exactly_the_sidecars_verbs(b
     while not settled():
         assert time.monotonic() < deadline, f"live changes left: {bench.annotations()}"
         time.sleep(1)
-    records = [r for r in apiserver.requests if r.user == SIDECAR_USER and r.time >= audit_from - 1
-               and r.namespace in ("", bench.ns) and r.resource]  # (not /version, discovery)
+    records = [
+        r
+        for r in apiserver.requests
+        if r.user == SIDECAR_USER and r.time >= audit_from - 1 and r.namespace in ("", bench.ns) and r.resource
+    ]  # (not /version, discovery)
     # NB: cluster-wide lists and watches come from every sidecar on this cluster, some of them tests of
     # missing rights; RBAC refusals are checked here, for what this rollout made it do.
     assert not [r for r in records if r.status == 403 and r.namespace == bench.ns], "RBAC refused the sidecar"
@@ -450,13 +547,18 @@ def test_every_shipped_policy_type_checks_against_the_crd_without_warnings(insta
     v1alpha1: with "*" it checks nothing): a misspelt field would only show as a warning there, and
     as a denial of every request at run time (failurePolicy Fail)."""
     names = [n for k, n in installed.items() if k.startswith("canary-gate-") and "policy" not in k]
-    policies = [n for n in names if kubectl("get", "validatingadmissionpolicy", n, "--ignore-not-found",
-                                            "-o", "name").stdout.strip()]
+    policies = [
+        n
+        for n in names
+        if kubectl("get", "validatingadmissionpolicy", n, "--ignore-not-found", "-o", "name").stdout.strip()
+    ]
     assert len(policies) == 3, names
     for name in policies:
         deadline = time.monotonic() + 60
         while True:
-            status = json.loads(kubectl("get", "validatingadmissionpolicy", name, "-o", "json").stdout).get("status") or {}
+            status = (
+                json.loads(kubectl("get", "validatingadmissionpolicy", name, "-o", "json").stdout).get("status") or {}
+            )
             if status.get("observedGeneration"):
                 break
             assert time.monotonic() < deadline, f"{name} never type-checked"

@@ -65,8 +65,11 @@ class Ledger:
             answers = sorted(self.answers, key=lambda a: a.answered)
             grants = list(self.grants)
         assert not [a for a in answers if a.hook == "rollback" and a.status == 200], "a rollback was signalled"
-        early = [a for a in answers if a.hook == "confirm-promotion" and a.status == 200
-                 and a.answered < self.promotion_opened]
+        early = [
+            a
+            for a in answers
+            if a.hook == "confirm-promotion" and a.status == 200 and a.answered < self.promotion_opened
+        ]
         assert not early, f"confirm-promotion answered go on while closed: {early}"
         passed = [a for a in answers if a.hook == STEP and a.status == 200]
         assert len(passed) <= len(grants), f"{len(passed)} steps passed on {len(grants)} approvals"
@@ -95,7 +98,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         server: Proxy = self.server  # type: ignore[assignment]
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         hook = self.path.strip("/")
@@ -105,8 +108,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # A call delivered twice at once (Flagger retrying after a timeout, a Service sending the
             # retry to the other replica): both answers are answers given; Flagger sees the first.
             results: list = [None] * len(order)
-            threads = [threading.Thread(target=lambda i=i, r=r: results.__setitem__(i, self._forward(r, hook, data)))
-                       for i, r in enumerate(order)]
+            threads = [
+                threading.Thread(target=lambda i=i, r=r: results.__setitem__(i, self._forward(r, hook, data)))
+                for i, r in enumerate(order)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -162,8 +167,12 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
     proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over both
-    rollouts.create(confirm_traffic_increase="closed", confirm_promotion="closed", rollback="closed", analysis={
-        "interval": "10s", "threshold": 1000, "maxWeight": 100, "stepWeight": 5, "stepWeightPromotion": 100})
+    rollouts.create(
+        confirm_traffic_increase="closed",
+        confirm_promotion="closed",
+        rollback="closed",
+        analysis={"interval": "10s", "threshold": 1000, "maxWeight": 100, "stepWeight": 5, "stepWeightPromotion": 100},
+    )
     stop = threading.Event()
     gates_path = f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates"
 
@@ -215,8 +224,11 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
                 at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"#{len(ledger.grants)}"
                 with ledger.lock:
                     ledger.grants.append(time.monotonic())
-                _retry(lambda: write_live_change(kube, namespace, "demo", gate=STEP, state="opened", by="chaos",
-                                                 at=at, scope="step"))
+                _retry(
+                    lambda: write_live_change(
+                        kube, namespace, "demo", gate=STEP, state="opened", by="chaos", at=at, scope="step"
+                    )
+                )
             time.sleep(0.1)
     finally:
         stop.set()
@@ -228,8 +240,10 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
                 replica.start(wait=False)
     ledger.check()
     passed = len([a for a in ledger.answers if a.hook == STEP and a.status == 200])
-    print(f"\nchaos: {len(ledger.answers)} answers checked, {passed} steps on {len(ledger.grants)} approvals, "
-          f"faults survived: {dict(sorted(ledger.faults.items()))}, final phase {rollouts.phase()}")
+    print(
+        f"\nchaos: {len(ledger.answers)} answers checked, {passed} steps on {len(ledger.grants)} approvals, "
+        f"faults survived: {dict(sorted(ledger.faults.items()))}, final phase {rollouts.phase()}"
+    )
     assert ledger.answers and sum(ledger.faults.values()) > 0
     assert passed >= 1  # not vacuous: approvals did pass through the faults
     return ledger

@@ -29,15 +29,22 @@ BIN = Path(sys.executable).parent
 
 def kubectl_gate(kubeconfig: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``kubectl gate ARGS`` run by the real kubectl, which finds the plugin on PATH."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig,
-           "KUBECACHEDIR": os.environ.get("KUBECACHEDIR", "/tmp/kubectl-gate-test-cache"), **(env or {})}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": kubeconfig,
+        "KUBECACHEDIR": os.environ.get("KUBECACHEDIR", "/tmp/kubectl-gate-test-cache"),
+        **(env or {}),
+    }
     return subprocess.run([str(BIN / "kubectl"), "gate", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def gate_doc(namespace: str, name: str, target_ns: str | None = None, **spec: str) -> str:
     text = SEED.replace("demo-ns", namespace).replace("name: demo\n  namespace", f"name: {name}\n  namespace")
-    text = text.replace(f"target: {{namespace: {namespace}, name: demo}}",
-                        f"target: {{namespace: {target_ns or namespace}, name: {name}}}")
+    text = text.replace(
+        f"target: {{namespace: {namespace}, name: demo}}",
+        f"target: {{namespace: {target_ns or namespace}, name: {name}}}",
+    )
     for key, value in spec.items():
         text = text.replace("spec:\n", f"spec:\n  {key}: {value}\n", 1)
     return text
@@ -48,38 +55,55 @@ def names(kubectl, namespace: str, kind: str) -> list[str]:
     return sorted(item["metadata"]["name"] for item in json.loads(out)["items"])
 
 
-def test_a_value_the_crd_rejects_in_the_second_document_applies_nothing(kubeconfig, crds, namespace, kubectl,
-                                                                           tmp_path):
+def test_a_value_the_crd_rejects_in_the_second_document_applies_nothing(kubeconfig, crds, namespace, kubectl, tmp_path):
     path = tmp_path / "gates.yaml"
-    path.write_text(gate_doc(namespace, "first") + "---\n" + gate_doc(namespace, "second", **{"confirm-rollout": "close"}))
+    path.write_text(
+        gate_doc(namespace, "first") + "---\n" + gate_doc(namespace, "second", **{"confirm-rollout": "close"})
+    )
     proc = kubectl_gate(kubeconfig, "apply", "-f", str(path), "-n", namespace)
     assert proc.returncode == 1, proc
     assert "nothing was applied (none of the CanaryGates first, second)" in proc.stderr, proc.stderr
-    assert (f"{path} (document 2): CanaryGate second: spec.confirm-rollout: 'close' is not one of "
-            "['opened', 'closed']") in proc.stderr, proc.stderr
+    assert (
+        f"{path} (document 2): CanaryGate second: spec.confirm-rollout: 'close' is not one of ['opened', 'closed']"
+    ) in proc.stderr, proc.stderr
     assert proc.stdout == ""
     assert names(kubectl, namespace, "canarygates.piggysec.com") == []
     assert names(kubectl, namespace, "canaries.flagger.app") == []
     # NB: the same value the API server itself refuses, so the schema read is the one it enforces
-    refused = kubectl("apply", "-n", namespace, "-f", "-", check=False,
-                      input=gate_doc(namespace, "second", **{"confirm-rollout": "close"}))
+    refused = kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        check=False,
+        input=gate_doc(namespace, "second", **{"confirm-rollout": "close"}),
+    )
     assert refused.returncode != 0 and "confirm-rollout" in refused.stderr, refused
 
 
-def test_a_write_refused_part_way_says_what_was_applied_and_what_was_not(kubeconfig, crds, namespace, kubectl,
-                                                                          tmp_path):
+def test_a_write_refused_part_way_says_what_was_applied_and_what_was_not(
+    kubeconfig, crds, namespace, kubectl, tmp_path
+):
     """The second CanaryGate's Canary lives in a namespace that does not exist: only the server knows."""
     path = tmp_path / "gates.yaml"
     missing = f"{namespace}-missing"
-    path.write_text(gate_doc(namespace, "first") + "---\n" + gate_doc(namespace, "second", target_ns=missing)
-                    + "---\n" + gate_doc(namespace, "third"))
+    path.write_text(
+        gate_doc(namespace, "first")
+        + "---\n"
+        + gate_doc(namespace, "second", target_ns=missing)
+        + "---\n"
+        + gate_doc(namespace, "third")
+    )
     proc = kubectl_gate(kubeconfig, "apply", "-f", str(path), "-n", namespace)
     assert proc.returncode == 1, proc
     err = proc.stderr
     assert "the file was applied in part" in err, err
     assert "canary.flagger.app/second failed:" in err and missing in err, err
-    assert ("applied: canarygate.piggysec.com/first (created), canary.flagger.app/first (created), "
-            "canarygate.piggysec.com/second (created)") in err, err
+    assert (
+        "applied: canarygate.piggysec.com/first (created), canary.flagger.app/first (created), "
+        "canarygate.piggysec.com/second (created)"
+    ) in err, err
     assert "not applied: canary.flagger.app/second, canarygate.piggysec.com/third, canary.flagger.app/third" in err
     assert names(kubectl, namespace, "canarygates.piggysec.com") == ["first", "second"]
     assert names(kubectl, namespace, "canaries.flagger.app") == ["first"]
@@ -110,14 +134,29 @@ def user(apiserver, name: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
 def grant(apiserver, namespace: str, username: str, *, kind: str = "User") -> None:
     """``username`` (or a group) may read and change CanaryGates, Canaries and Events in the namespace."""
     role = f"gates-{uuid.uuid4().hex[:6]}"
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                     "metadata": {"name": role, "namespace": namespace},
-                     "rules": [{"apiGroups": ["piggysec.com", "flagger.app", "", "events.k8s.io", "apps"],
-                                "resources": ["*"], "verbs": ["*"]}]})
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                     "metadata": {"name": role, "namespace": namespace},
-                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-                     "subjects": [{"kind": kind, "name": username, "apiGroup": "rbac.authorization.k8s.io"}]})
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": role, "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": ["piggysec.com", "flagger.app", "", "events.k8s.io", "apps"],
+                    "resources": ["*"],
+                    "verbs": ["*"],
+                }
+            ],
+        }
+    )
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": role, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": kind, "name": username, "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
 
 
 def no_kubeconfig_flags(apiserver, tmp_path, token: str) -> list[str]:
@@ -139,8 +178,9 @@ def wait_allowed(kubectl, namespace: str, token_flags: list[str], *extra: str) -
     """RBAC bindings take a moment to reach the real authorizer."""
     deadline = time.monotonic() + 60
     while True:
-        proc = kubectl("auth", "can-i", "patch", "canarygates.piggysec.com", "-n", namespace, *token_flags, *extra,
-                       check=False)
+        proc = kubectl(
+            "auth", "can-i", "patch", "canarygates.piggysec.com", "-n", namespace, *token_flags, *extra, check=False
+        )
         if proc.stdout.strip() == "yes":
             return
         assert time.monotonic() < deadline, proc
@@ -155,8 +195,19 @@ def test_server_token_and_ca_flags_need_no_kubeconfig(apiserver, demo, kubectl, 
     proc = open_gate(flags, demo)
     assert proc.returncode == 0, proc
     assert recorded_by(kubectl, demo) == username
-    listed = kubectl_gate("/nonexistent", "list", "-n", demo, "-s", apiserver.url, "--token", token,
-                          "--insecure-skip-tls-verify", "-o", "name")
+    listed = kubectl_gate(
+        "/nonexistent",
+        "list",
+        "-n",
+        demo,
+        "-s",
+        apiserver.url,
+        "--token",
+        token,
+        "--insecure-skip-tls-verify",
+        "-o",
+        "name",
+    )
     assert (listed.returncode, listed.stdout) == (0, "canarygate.piggysec.com/demo\n"), listed
     refused = kubectl_gate("/nonexistent", "list", "-n", demo, *flags, "--token", "not-a-token")
     assert refused.returncode == 1 and "unauthorized" in refused.stderr.lower(), refused
@@ -171,8 +222,9 @@ def test_v6_logs_each_request_on_stderr(kubeconfig, demo):
     assert quiet.stderr == "", quiet.stderr
 
 
-@pytest.mark.parametrize("args", [["render", "-f", "{gate}"], ["explain"], ["completion", "bash"],
-                                  ["install", "--crd-only"]])
+@pytest.mark.parametrize(
+    "args", [["render", "-f", "{gate}"], ["explain"], ["completion", "bash"], ["install", "--crd-only"]]
+)
 def test_offline_commands_accept_the_kubeconfig_flags(args, tmp_path):
     gate = tmp_path / "gate.yaml"
     gate.write_text(gate_doc("ns", "demo"))
@@ -182,7 +234,8 @@ def test_offline_commands_accept_the_kubeconfig_flags(args, tmp_path):
 
 
 def test_impersonation_is_refused_without_the_impersonate_verb_and_recorded_as_the_impersonated_user(
-        apiserver, demo, kubectl, tmp_path):
+    apiserver, demo, kubectl, tmp_path
+):
     if not real_tier(apiserver):
         pytest.skip("the emulator implements no impersonation (sandbox/apiserver: 'no impersonation')")
     approver, approver_token = user(apiserver, "approver")
@@ -192,18 +245,38 @@ def test_impersonation_is_refused_without_the_impersonate_verb_and_recorded_as_t
     refused = open_gate([*flags, "--as", approver], demo)
     assert refused.returncode == 1, refused
     assert "forbidden" in refused.stderr and "impersonate" in refused.stderr, refused.stderr
-    assert ANNOTATION not in (json.loads(kubectl("get", "canarygates.piggysec.com", "demo", "-n", demo, "-o",
-                                                 "json").stdout)["metadata"].get("annotations") or {})
+    assert ANNOTATION not in (
+        json.loads(kubectl("get", "canarygates.piggysec.com", "demo", "-n", demo, "-o", "json").stdout)["metadata"].get(
+            "annotations"
+        )
+        or {}
+    )
     role = f"impersonate-{uuid.uuid4().hex[:6]}"
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
-                     "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
-                                "resourceNames": [approver]},
-                               {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
-                                "resourceNames": ["release-managers"]}]})
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                     "metadata": {"name": role},
-                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                     "subjects": [{"kind": "User", "name": breakglass, "apiGroup": "rbac.authorization.k8s.io"}]})
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [
+                {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": [approver]},
+                {
+                    "apiGroups": [""],
+                    "resources": ["groups"],
+                    "verbs": ["impersonate"],
+                    "resourceNames": ["release-managers"],
+                },
+            ],
+        }
+    )
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "User", "name": breakglass, "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
     try:
         wait_allowed(kubectl, demo, ["--token", approver_token])
         wait_allowed(kubectl, demo, ["--token", token], "--as", approver)
@@ -213,15 +286,43 @@ def test_impersonation_is_refused_without_the_impersonate_verb_and_recorded_as_t
         # --as-group: the group's rights, the impersonated user's name
         grant(apiserver, demo, "release-managers", kind="Group")
         outsider = f"outsider-{uuid.uuid4().hex[:6]}"
-        apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                         "metadata": {"name": role},
-                         "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"],
-                                    "resourceNames": [approver, outsider]},
-                                   {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"],
-                                    "resourceNames": ["release-managers"]}]})
+        apiserver.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": role},
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["users"],
+                        "verbs": ["impersonate"],
+                        "resourceNames": [approver, outsider],
+                    },
+                    {
+                        "apiGroups": [""],
+                        "resources": ["groups"],
+                        "verbs": ["impersonate"],
+                        "resourceNames": ["release-managers"],
+                    },
+                ],
+            }
+        )
         wait_allowed(kubectl, demo, ["--token", token], "--as", outsider, "--as-group", "release-managers")
-        closed = kubectl_gate("/nonexistent", "close", "confirm-promotion", "demo", "-n", demo, "-r", "freeze",
-                              *flags, "--as", outsider, "--as-group", "release-managers")
+        closed = kubectl_gate(
+            "/nonexistent",
+            "close",
+            "confirm-promotion",
+            "demo",
+            "-n",
+            demo,
+            "-r",
+            "freeze",
+            *flags,
+            "--as",
+            outsider,
+            "--as-group",
+            "release-managers",
+        )
         assert closed.returncode == 0, closed
         assert recorded_by(kubectl, demo) == outsider
     finally:
@@ -238,9 +339,12 @@ def three(kubeconfig, crds, namespace, tmp_path):
     run = uuid.uuid4().hex[:8]
     docs = []
     for name, team in (("web", "pay"), ("api", "pay"), ("db", "core")):
-        docs.append(gate_doc(namespace, name).replace(
-            f"name: {name}\n  namespace: {namespace}\n",
-            f"name: {name}\n  namespace: {namespace}\n  labels: {{team: {team}, run: r{run}}}\n"))
+        docs.append(
+            gate_doc(namespace, name).replace(
+                f"name: {name}\n  namespace: {namespace}\n",
+                f"name: {name}\n  namespace: {namespace}\n  labels: {{team: {team}, run: r{run}}}\n",
+            )
+        )
     path = tmp_path / "three.yaml"
     path.write_text("---\n".join(docs))
     applied = kubectl_gate(kubeconfig, "apply", "-f", str(path), "-n", namespace)
@@ -258,8 +362,18 @@ def gate_states(kubectl, namespace: str) -> dict[str, str | None]:
     return states
 
 
-@pytest.mark.parametrize("ref", ["web", "canarygate/web", "canarygates/web", "canarygate.piggysec.com/web",
-                                 "cg/web", "cgate/web", "canarygates.v1alpha1.piggysec.com/web"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "web",
+        "canarygate/web",
+        "canarygates/web",
+        "canarygate.piggysec.com/web",
+        "cg/web",
+        "cgate/web",
+        "canarygates.v1alpha1.piggysec.com/web",
+    ],
+)
 def test_type_slash_name_as_kubectl_prints_it(kubeconfig, three, ref):
     namespace, _ = three
     proc = kubectl_gate(kubeconfig, "show", ref, "-n", namespace, "-o", "name")
@@ -275,8 +389,10 @@ def test_a_selector_closes_the_matching_gates_and_lists_them(kubeconfig, three, 
     namespace, _ = three
     proc = kubectl_gate(kubeconfig, "close", "confirm-promotion", "-l", "team=pay", "-n", namespace, "-r", "freeze")
     assert proc.returncode == 0, proc
-    assert sorted(proc.stdout.splitlines()) == ["gate confirm-promotion of canarygate/api closed for the next rollout",
-                                                "gate confirm-promotion of canarygate/web closed for the next rollout"], proc
+    assert sorted(proc.stdout.splitlines()) == [
+        "gate confirm-promotion of canarygate/api closed for the next rollout",
+        "gate confirm-promotion of canarygate/web closed for the next rollout",
+    ], proc
     assert "closed: 2 of 2 CanaryGates" in proc.stderr, proc.stderr
     assert gate_states(kubectl, namespace) == {"api": "closed", "db": None, "web": "closed"}
     listed = kubectl_gate(kubeconfig, "list", "-l", "team=pay", "-n", namespace, "-o", "name")
@@ -321,8 +437,10 @@ JSONPATHS = [
     "{.spec.flagger.analysis.webhooks[-1:].name}",
     "{.spec.flagger.service}",
 ]
-COLUMNS = ["NAME:.metadata.name,TARGET:.spec.target.name,HOOKS:.spec.flagger.analysis.webhooks[*].name",
-           "N:{.metadata.name},NONE:.metadata.nothere,WEIGHT:.spec.flagger.analysis.maxWeight"]
+COLUMNS = [
+    "NAME:.metadata.name,TARGET:.spec.target.name,HOOKS:.spec.flagger.analysis.webhooks[*].name",
+    "N:{.metadata.name},NONE:.metadata.nothere,WEIGHT:.spec.flagger.analysis.maxWeight",
+]
 
 
 @pytest.mark.parametrize("template", JSONPATHS)
@@ -350,10 +468,21 @@ def test_list_and_show_take_jsonpath_and_custom_columns(kubeconfig, three):
     names = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "jsonpath={.items[*].name}")
     assert (names.returncode, names.stdout) == (0, "api db web\n"), names
     table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "custom-columns=NAME:.name,NS:.namespace")
-    assert table.stdout.splitlines() == ["NAME   NS", f"api    {namespace}", f"db     {namespace}",
-                                         f"web    {namespace}"], table
-    shown = kubectl_gate(kubeconfig, "show", "cg/web", "-n", namespace, "-o",
-                         '''jsonpath={range .gates[*]}{.gate}={.state}{"\\n"}{end}''')
+    assert table.stdout.splitlines() == [
+        "NAME   NS",
+        f"api    {namespace}",
+        f"db     {namespace}",
+        f"web    {namespace}",
+    ], table
+    shown = kubectl_gate(
+        kubeconfig,
+        "show",
+        "cg/web",
+        "-n",
+        namespace,
+        "-o",
+        """jsonpath={range .gates[*]}{.gate}={.state}{"\\n"}{end}""",
+    )
     assert shown.returncode == 0 and "confirm-promotion=closed\n" in shown.stdout, shown
     bad = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "yaml2")
     assert bad.returncode == 2 and "jsonpath=TEMPLATE" in bad.stderr, bad
@@ -386,10 +515,19 @@ def test_version_flag(kubeconfig):
 
 def test_list_watch_prints_a_row_again_when_it_changes(kubeconfig, three):
     namespace, _ = three
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig,
-           "PYTHONUNBUFFERED": "1"}
-    watcher = subprocess.Popen([str(BIN / "kubectl"), "gate", "list", "--watch", "-n", namespace],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": kubeconfig,
+        "PYTHONUNBUFFERED": "1",
+    }
+    watcher = subprocess.Popen(
+        [str(BIN / "kubectl"), "gate", "list", "--watch", "-n", namespace],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     import threading
 
     watchdog = threading.Timer(60, watcher.kill)  # NB: a row that never comes ends the read, not the run
@@ -412,20 +550,30 @@ def test_list_watch_prints_a_row_again_when_it_changes(kubeconfig, three):
 # -- completion ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("words, expected", [
-    (["promote", ""], ["api", "db", "web"]),
-    (["promote", "web", ""], ["api", "db"]),
-    (["promote", "cg/w"], ["cg/web"]),
-    (["show", "canarygate.piggysec.com/"], ["canarygate.piggysec.com/api", "canarygate.piggysec.com/db",
-                                            "canarygate.piggysec.com/web"]),
-    (["open", "confirm-p"], ["confirm-promotion"]),
-    (["close", "rollout", "a"], ["api"]),
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["promote", ""], ["api", "db", "web"]),
+        (["promote", "web", ""], ["api", "db"]),
+        (["promote", "cg/w"], ["cg/web"]),
+        (
+            ["show", "canarygate.piggysec.com/"],
+            ["canarygate.piggysec.com/api", "canarygate.piggysec.com/db", "canarygate.piggysec.com/web"],
+        ),
+        (["open", "confirm-p"], ["confirm-promotion"]),
+        (["close", "rollout", "a"], ["api"]),
+    ],
+)
 def test_kubectl_completes_type_slash_name_and_gate_names(kubeconfig, three, words, expected):
     """kubectl's own completion (``kubectl __complete gate ...``) runs kubectl_complete-gate."""
     namespace, _ = three
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig}
-    proc = subprocess.run([str(BIN / "kubectl"), "__complete", "gate", "-n", namespace, *words], capture_output=True,
-                          text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [str(BIN / "kubectl"), "__complete", "gate", "-n", namespace, *words],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     lines = proc.stdout.splitlines()
     assert lines[:-1] == expected and lines[-1] == ":4", proc

@@ -49,19 +49,38 @@ def gate(kubeconfig, namespace, rollouts, sidecar, tmp_path):
 
     def apply(analysis=None, **declared):
         ns = namespace
-        rollouts.kube.request("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", body={
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "demo", "namespace": ns},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "demo"}},
-                     "template": {"metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
-                                  "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}}})
-        analysis = analysis or {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10,
-                                "stepWeightPromotion": 100}
+        rollouts.kube.request(
+            "POST",
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            body={
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "demo", "namespace": ns},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "demo"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
+                        "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+                    },
+                },
+            },
+        )
+        analysis = analysis or {
+            "interval": "10s",
+            "threshold": 2,
+            "maxWeight": 40,
+            "stepWeight": 10,
+            "stepWeightPromotion": 100,
+        }
         gates = "".join(f"  {k.replace('_', '-')}: {v}\n" for k, v in declared.items())
-        manifest = (f"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata:\n  name: demo\nspec:\n{gates}"
-                    f"  target: {{namespace: {ns}, name: demo}}\n  flagger:\n"
-                    "    targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}\n"
-                    "    service: {port: 8080}\n    skipAnalysis: false\n"
-                    f"    analysis: {json.dumps(analysis)}\n")
+        manifest = (
+            f"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata:\n  name: demo\nspec:\n{gates}"
+            f"  target: {{namespace: {ns}, name: demo}}\n  flagger:\n"
+            "    targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}\n"
+            "    service: {port: 8080}\n    skipAnalysis: false\n"
+            f"    analysis: {json.dumps(analysis)}\n"
+        )
         path = tmp_path / "demo.yaml"
         path.write_text(manifest)
         run("apply", "-f", str(path), "--endpoint", sidecar.url)
@@ -83,10 +102,13 @@ def test_seed_scenario_held_at_confirm_rollout_then_promoted(gate, rollouts):
 
 
 def test_seed_scenario_promotion_held_at_20_percent_then_opened(gate, rollouts):
-    gate.apply(confirm_rollout="opened", rollout="opened", confirm_traffic_increase="opened",
-               confirm_promotion="closed",
-               analysis={"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20,
-                         "stepWeightPromotion": 100})
+    gate.apply(
+        confirm_rollout="opened",
+        rollout="opened",
+        confirm_traffic_increase="opened",
+        confirm_promotion="closed",
+        analysis={"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20, "stepWeightPromotion": 100},
+    )
     rollouts.new_revision()
     gate("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "30s")
     shown = json.loads(gate("show", "demo", "-o", "json").stdout)
@@ -104,9 +126,14 @@ def test_promote_one_step_at_a_time_through_closed_traffic_increase(gate, rollou
         status = rollouts.canary()["status"]
         weights.append(status.get("canaryWeight", 0))
         gate("promote", "demo")
-        wait_until(lambda: (rollouts.canary()["status"].get("canaryWeight", 0) != weights[-1]
-                            or rollouts.phase() in ("Promoting", "Finalising", "Succeeded")), timeout=30,
-                   what="one traffic step")
+        wait_until(
+            lambda: (
+                rollouts.canary()["status"].get("canaryWeight", 0) != weights[-1]
+                or rollouts.phase() in ("Promoting", "Finalising", "Succeeded")
+            ),
+            timeout=30,
+            what="one traffic step",
+        )
         if rollouts.phase() in ("Promoting", "Finalising", "Succeeded"):
             break
     assert weights == [0, 10, 20, 30, 40][: len(weights)] and len(weights) >= 4
@@ -133,8 +160,9 @@ def test_abort_rolls_back_and_its_change_ends_with_the_rollout(gate, rollouts):
     assert "rollback gate opened" in aborted.stdout
     result = gate("wait", "demo", "--for", "promoted", "--timeout", "60s", check=False)
     assert result.exit_code == 3, result.output
-    rollback = next(g for g in json.loads(gate("show", "demo", "-o", "json").stdout)["gates"]
-                    if g["gate"] == "rollback")
+    rollback = next(
+        g for g in json.loads(gate("show", "demo", "-o", "json").stdout)["gates"] if g["gate"] == "rollback"
+    )
     assert rollback["state"] == "closed"  # the next release is not rolled back
     rollouts.new_revision(version="3")
     # --fresh: the Failed found at start is the last rollout's; wait for the new one.
@@ -155,6 +183,7 @@ def test_abort_while_waiting_ends_the_rollout_without_traffic_and_the_next_relea
     assert "rolls it back on its next check; the new revision receives no traffic" in aborted.stdout
     failed = gate("wait", "demo", "--for", "failed", "--timeout", "60s", check=False)
     assert failed.exit_code == 0, failed.output
+
     def written():
         return [w.get("phase") for t in rollouts.ticks()[start:] for w in t.status_writes if w.get("phase")]
 
@@ -184,12 +213,23 @@ def _operator(apiserver, namespace, user):
         {"apiGroups": ["flagger.app"], "resources": ["canaries"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "list"]},
     ]
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                     "metadata": {"name": "gate-operator", "namespace": namespace}, "rules": rules})
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                     "metadata": {"name": f"gate-operator-{user}", "namespace": namespace},
-                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-operator"},
-                     "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "gate-operator", "namespace": namespace},
+            "rules": rules,
+        }
+    )
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"gate-operator-{user}", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-operator"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
     return apiserver.write_kubeconfig(Path(f"/tmp/kc-{token}"), token=token, namespace=namespace)
 
 
@@ -197,17 +237,38 @@ def test_two_users_change_gates_concurrently_nothing_lost_everything_audited(gat
     gate.apply()
     configs = {user: _operator(apiserver, namespace, user) for user in ("alice", "carol")}
     plans = {
-        "alice": [("close", "confirm-promotion"), ("open", "rollout"), ("close", "confirm-promotion"),
-                  ("close", "pre-rollout")],
-        "carol": [("open", "confirm-promotion"), ("close", "confirm-traffic-increase"),
-                  ("open", "confirm-promotion"), ("close", "post-rollout")],
+        "alice": [
+            ("close", "confirm-promotion"),
+            ("open", "rollout"),
+            ("close", "confirm-promotion"),
+            ("close", "pre-rollout"),
+        ],
+        "carol": [
+            ("open", "confirm-promotion"),
+            ("close", "confirm-traffic-increase"),
+            ("open", "confirm-promotion"),
+            ("close", "post-rollout"),
+        ],
     }
 
     def run(user):
         codes = []
         for i, (verb, which) in enumerate(plans[user]):
-            proc = subprocess.run([str(BIN / "kubectl-gate"), verb, which, "demo", "--reason", f"{user}-{i}",
-                                   "--kubeconfig", str(configs[user])], capture_output=True, text=True, timeout=60)
+            proc = subprocess.run(
+                [
+                    str(BIN / "kubectl-gate"),
+                    verb,
+                    which,
+                    "demo",
+                    "--reason",
+                    f"{user}-{i}",
+                    "--kubeconfig",
+                    str(configs[user]),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             codes.append((proc.returncode, proc.stderr))
         return codes
 
@@ -222,8 +283,7 @@ def test_two_users_change_gates_concurrently_nothing_lost_everything_audited(gat
     assert final["confirm-promotion"]["reason"] in ("alice-2", "carol-2")
     events = [e for e in rollouts.events() if e.get("reason") in ("GateOpened", "GateClosed")]
     assert len(events) == 8
-    assert sorted(e["message"].split(": ")[-1] for e in events) == sorted(
-        f"{u}-{i}" for u in plans for i in range(4))
+    assert sorted(e["message"].split(": ")[-1] for e in events) == sorted(f"{u}-{i}" for u in plans for i in range(4))
 
 
 def test_user_without_rights_is_refused_through_real_kubectl(gate, apiserver, namespace, tmp_path):
@@ -231,13 +291,20 @@ def test_user_without_rights_is_refused_through_real_kubectl(gate, apiserver, na
     apiserver.add_token("nobody-token", "nobody")
     config = apiserver.write_kubeconfig(tmp_path / "nobody", token="nobody-token", namespace=namespace)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": str(config)}
-    proc = subprocess.run([str(BIN / "kubectl"), "gate", "open", "confirm-promotion", "demo"], capture_output=True,
-                          text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [str(BIN / "kubectl"), "gate", "open", "confirm-promotion", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert 'User "nobody"' in proc.stderr and "Traceback" not in proc.stderr
-    listed = subprocess.run([str(BIN / "kubectl"), "plugin", "list"], capture_output=True, text=True, env=env,
-                            timeout=60)
+    listed = subprocess.run(
+        [str(BIN / "kubectl"), "plugin", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert "kubectl-gate" in listed.stdout
-    version = subprocess.run([str(BIN / "kubectl"), "gate", "version", "--client"], capture_output=True, text=True,
-                             env=env, timeout=60)
+    version = subprocess.run(
+        [str(BIN / "kubectl"), "gate", "version", "--client"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert version.returncode == 0 and version.stdout.startswith("kubectl-gate: ")

@@ -22,9 +22,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers.tiers import emulator_only
 import yaml
 from click.testing import CliRunner
+from helpers.tiers import emulator_only
 
 from kubectl_gate.cli import cli
 
@@ -43,15 +43,20 @@ def client_version() -> str:
 def sidecar_service(namespace: str, url: str) -> dict:
     """deploy/sidecar/service.yaml, unchanged but for its namespace and the sandbox endpoint."""
     service = yaml.safe_load((ROOT / "deploy" / "sidecar" / "service.yaml").read_text())
-    assert (service["metadata"]["name"], service["spec"]["ports"][0]["name"], service["spec"]["ports"][0]["port"]) \
-        == ("canary-gate-sidecar", "http", 80)
+    assert (service["metadata"]["name"], service["spec"]["ports"][0]["name"], service["spec"]["ports"][0]["port"]) == (
+        "canary-gate-sidecar",
+        "http",
+        80,
+    )
     service["metadata"]["namespace"] = namespace
     service["metadata"].setdefault("annotations", {})[ENDPOINT] = url
     return service
 
 
-LOOPBACK = ("kube-apiserver refuses to proxy to loopback addresses (IsProxyableIP) and every server of the "
-            "test bench listens on 127.0.0.1 only, so no Service here can reach the sidecar")
+LOOPBACK = (
+    "kube-apiserver refuses to proxy to loopback addresses (IsProxyableIP) and every server of the "
+    "test bench listens on 127.0.0.1 only, so no Service here can reach the sidecar"
+)
 
 
 @pytest.fixture
@@ -67,8 +72,11 @@ def version(kubeconfig, namespace):
     """``kubectl gate version --sidecar-namespace NS ARGS`` in-process; the click Result."""
 
     def run(*args: str, config: str | None = None):
-        return CliRunner().invoke(cli, ["version", "--sidecar-namespace", namespace, *args,
-                                        "--kubeconfig", config or kubeconfig], prog_name="kubectl gate")
+        return CliRunner().invoke(
+            cli,
+            ["version", "--sidecar-namespace", namespace, *args, "--kubeconfig", config or kubeconfig],
+            prog_name="kubectl gate",
+        )
 
     return run
 
@@ -94,8 +102,15 @@ def test_json_output_carries_the_sidecars_answer(sidecar_behind_proxy, version, 
     assert data["sidecar"]["component"] == "gate-sidecar"
     proxied = [r for r in apiserver.requests if r.subresource == "proxy"]
     assert [(r.method, r.path, r.verb, r.resource, r.name, r.status) for r in proxied] == [
-        ("GET", f"/api/v1/namespaces/{namespace}/services/canary-gate-sidecar:http/proxy/version", "get",
-         "services", "canary-gate-sidecar:http", 200)]
+        (
+            "GET",
+            f"/api/v1/namespaces/{namespace}/services/canary-gate-sidecar:http/proxy/version",
+            "get",
+            "services",
+            "canary-gate-sidecar:http",
+            200,
+        )
+    ]
 
 
 def test_sidecar_stopped_says_not_reachable_and_still_prints_the_client(sidecar_behind_proxy, version):
@@ -105,8 +120,9 @@ def test_sidecar_stopped_says_not_reachable_and_still_prints_the_client(sidecar_
     assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
     note = result.stderr.strip()
     assert note.startswith("sidecar: not reachable (")
-    assert re.search(r"503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect: connection refused",
-                     note), note
+    assert re.search(
+        r"503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect: connection refused", note
+    ), note
 
 
 def test_no_sidecar_service(apiserver, version, namespace):
@@ -114,8 +130,9 @@ def test_no_sidecar_service(apiserver, version, namespace):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
     # NB: kube-apiserver 1.37 answers a missing Service reached by port name as one without endpoints (503)
-    assert result.stderr.strip() == ('sidecar: not reachable (the API server answered 503: no endpoints available '
-                                     'for service "canary-gate-sidecar")')
+    assert result.stderr.strip() == (
+        'sidecar: not reachable (the API server answered 503: no endpoints available for service "canary-gate-sidecar")'
+    )
 
 
 def test_client_only_contacts_no_cluster(apiserver, version):
@@ -138,14 +155,25 @@ def test_user_without_services_proxy_get(sidecar_behind_proxy, apiserver, versio
 
 
 def test_real_kubectl_runs_the_plugin(sidecar_behind_proxy, kubeconfig, namespace, tmp_path):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig,
-           "KUBECACHEDIR": str(tmp_path / "cache")}
-    proc = subprocess.run([str(BIN / "kubectl"), "gate", "version", "--sidecar-namespace", namespace],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": kubeconfig,
+        "KUBECACHEDIR": str(tmp_path / "cache"),
+    }
+    proc = subprocess.run(
+        [str(BIN / "kubectl"), "gate", "version", "--sidecar-namespace", namespace],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     answer = sidecar_behind_proxy.get("/version")[1]
-    assert proc.stdout.splitlines() == [f"kubectl-gate: {client_version()}",
-                                        f"gate-sidecar: {answer['version']} ({namespace}/canary-gate-sidecar)"]
+    assert proc.stdout.splitlines() == [
+        f"kubectl-gate: {client_version()}",
+        f"gate-sidecar: {answer['version']} ({namespace}/canary-gate-sidecar)",
+    ]
 
 
 def test_a_failing_backend_is_not_mistaken_for_a_missing_service(apiserver, kube, namespace, version):
@@ -155,7 +183,7 @@ def test_a_failing_backend_is_not_mistaken_for_a_missing_service(apiserver, kube
     import threading
 
     class NotHere(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self):
             body = b"404 page not found"
             self.send_response(404)
             self.send_header("Content-Length", str(len(body)))

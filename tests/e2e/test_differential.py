@@ -25,11 +25,22 @@ from helpers.tiers import REAL
 
 from sandbox.flagger.testing import HookRecorder, Response
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not REAL, reason="compares the simulator with real Flagger, "
-                                                  "which only the real tier (make e2e) runs")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not REAL, reason="compares the simulator with real Flagger, which only the real tier (make e2e) runs"
+    ),
+]
 
-HOOKS = ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-         "post-rollout", "rollback")
+HOOKS = (
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+)
 BASE = {"interval": "10s", "threshold": 2}
 NO = Response(403, "closed")
 YES = Response(200, "opened")
@@ -37,20 +48,35 @@ YES = Response(200, "opened")
 SCENARIOS: dict[str, dict[str, Any]] = {
     "canary-stepweight": {"analysis": {**BASE, "maxWeight": 20, "stepWeight": 10}},
     "canary-stepweights": {"analysis": {**BASE, "stepWeights": [10, 30]}},
-    "ab-testing": {"analysis": {**BASE, "iterations": 2,
-                                "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}},
+    "ab-testing": {"analysis": {**BASE, "iterations": 2, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}},
     "blue-green": {"analysis": {**BASE, "iterations": 2}},
-    "skip-analysis": {"expect": {"confirm-rollout", "post-rollout"}, "analysis": {**BASE, "maxWeight": 20, "stepWeight": 10}, "skipAnalysis": True},
-    "confirm-rollout-closed-then-opened": {"analysis": {**BASE, "maxWeight": 20, "stepWeight": 10},
-                                           "script": {"confirm-rollout": [NO, NO, YES]}},
-    "traffic-increase-closed-then-opened": {"analysis": {**BASE, "maxWeight": 20, "stepWeight": 10},
-                                            "script": {"confirm-traffic-increase": [NO, NO, YES]}},
-    "promotion-closed-then-opened": {"analysis": {**BASE, "maxWeight": 10, "stepWeight": 10},
-                                     "script": {"confirm-promotion": [NO, NO, YES]}},
-    "rollback-gate-opened": {"ends": "Failed", "analysis": {**BASE, "maxWeight": 50, "stepWeight": 10},
-                             "script": {"rollback": [NO, NO, NO, YES]}},
-    "rollout-check-fails": {"ends": "Failed", "analysis": {**BASE, "maxWeight": 50, "stepWeight": 10},
-                            "script": {"rollout": [YES, Response(500, "down")]}},
+    "skip-analysis": {
+        "expect": {"confirm-rollout", "post-rollout"},
+        "analysis": {**BASE, "maxWeight": 20, "stepWeight": 10},
+        "skipAnalysis": True,
+    },
+    "confirm-rollout-closed-then-opened": {
+        "analysis": {**BASE, "maxWeight": 20, "stepWeight": 10},
+        "script": {"confirm-rollout": [NO, NO, YES]},
+    },
+    "traffic-increase-closed-then-opened": {
+        "analysis": {**BASE, "maxWeight": 20, "stepWeight": 10},
+        "script": {"confirm-traffic-increase": [NO, NO, YES]},
+    },
+    "promotion-closed-then-opened": {
+        "analysis": {**BASE, "maxWeight": 10, "stepWeight": 10},
+        "script": {"confirm-promotion": [NO, NO, YES]},
+    },
+    "rollback-gate-opened": {
+        "ends": "Failed",
+        "analysis": {**BASE, "maxWeight": 50, "stepWeight": 10},
+        "script": {"rollback": [NO, NO, NO, YES]},
+    },
+    "rollout-check-fails": {
+        "ends": "Failed",
+        "analysis": {**BASE, "maxWeight": 50, "stepWeight": 10},
+        "script": {"rollout": [YES, Response(500, "down")]},
+    },
     "canary-turns-unready": {"analysis": {**BASE, "maxWeight": 30, "stepWeight": 10}, "unready_for": 25.0},
 }
 
@@ -68,20 +94,44 @@ class World:
 
     def create(self, scenario: dict[str, Any]) -> None:
         ns = self.namespace
-        self.apps.create_namespaced_deployment(ns, {
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app", "namespace": ns},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "app"}},
-                     "template": {"metadata": {"labels": {"app": "app"}, "annotations": {"version": "1"}},
-                                  "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}}})
-        webhooks = [{"name": hook, "type": hook, "url": f"{self.recorder.url}/{hook}", "timeout": "5s"}
-                    for hook in HOOKS]
+        self.apps.create_namespaced_deployment(
+            ns,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "app", "namespace": ns},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "app"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "app"}, "annotations": {"version": "1"}},
+                        "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+                    },
+                },
+            },
+        )
+        webhooks = [
+            {"name": hook, "type": hook, "url": f"{self.recorder.url}/{hook}", "timeout": "5s"} for hook in HOOKS
+        ]
         webhooks.append({"name": "events", "type": "event", "url": f"{self.recorder.url}/event"})
-        self.custom.create_namespaced_custom_object("flagger.app", "v1beta1", ns, "canaries", {
-            "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "app", "namespace": ns},
-            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
-                     "progressDeadlineSeconds": 600, "service": {"port": 80},
-                     "skipAnalysis": bool(scenario.get("skipAnalysis")),
-                     "analysis": {**scenario["analysis"], "webhooks": webhooks}}})
+        self.custom.create_namespaced_custom_object(
+            "flagger.app",
+            "v1beta1",
+            ns,
+            "canaries",
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "Canary",
+                "metadata": {"name": "app", "namespace": ns},
+                "spec": {
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
+                    "progressDeadlineSeconds": 600,
+                    "service": {"port": 80},
+                    "skipAnalysis": bool(scenario.get("skipAnalysis")),
+                    "analysis": {**scenario["analysis"], "webhooks": webhooks},
+                },
+            },
+        )
 
     def status(self) -> dict[str, Any]:
         canary = self.custom.get_namespaced_custom_object("flagger.app", "v1beta1", self.namespace, "canaries", "app")
@@ -94,8 +144,10 @@ class World:
             if phase in phases:
                 return phase
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: canary not in {phases} after {timeout:.0f} s (phase {phase!r}); "
-                                   f"hooks so far: {self.recorder.sequence()}")
+                raise TimeoutError(
+                    f"{self.name}: canary not in {phases} after {timeout:.0f} s (phase {phase!r}); "
+                    f"hooks so far: {self.recorder.sequence()}"
+                )
             time.sleep(0.5)
 
     def patch(self, body: dict[str, Any]) -> None:
@@ -140,8 +192,11 @@ def summary(world: World) -> dict[str, Any]:
         if not phases or phases[-1] != phase:
             phases.append(phase)
     status = world.status()
-    return {"hooks": roles(gate_calls), "event_phases": phases,
-            "final": {k: status.get(k) for k in ("phase", "canaryWeight", "failedChecks", "iterations")}}
+    return {
+        "hooks": roles(gate_calls),
+        "event_phases": phases,
+        "final": {k: status.get(k) for k in ("phase", "canaryWeight", "failedChecks", "iterations")},
+    }
 
 
 def collapse(seq: list) -> list:

@@ -65,7 +65,7 @@ class ApiProxy:
         while not self._stopped.is_set():
             try:
                 client, _ = self._server.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -87,7 +87,7 @@ class ApiProxy:
         while not self._stopped.is_set():
             try:
                 data = src.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 break
@@ -193,8 +193,10 @@ def test_one_step_promotion_promotes_a_blue_green_rollout(rollouts, wait_until):
     rollouts.wait_phase("demo", "WaitingPromotion")
     rollouts.set_gate("confirm-promotion", "opened", scope="step")  # what kubectl gate promote writes
     rollouts.wait_phase("demo", "Succeeded", timeout=60)
-    wait_until(lambda: "gate.piggysec.com/confirm-promotion" not in (rollouts.gate()["metadata"].get("annotations") or {}),
-               what="the promotion step to end with the promotion")
+    wait_until(
+        lambda: "gate.piggysec.com/confirm-promotion" not in (rollouts.gate()["metadata"].get("annotations") or {}),
+        what="the promotion step to end with the promotion",
+    )
 
 
 def test_an_approval_for_one_revision_does_not_start_a_newer_one(rollouts, kube, namespace, wait_until):
@@ -212,10 +214,19 @@ def test_an_approval_for_one_revision_does_not_start_a_newer_one(rollouts, kube,
     # Waiting), both before Flagger's next check could start anything.
     rollouts.new_revision(version="3")
     mark = marks.mark_of(parse_canary(rollouts.canary()))
-    approval = LiveChange(gate="confirm-rollout", state="opened", by="alice", at="2026-11-22T10:00:00Z",
-                          rollout=mark.__class__(mark.active, mark.since, mark.revision, marks.template_hash(seen)))
-    kube.request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
-                 body={"metadata": {"annotations": {approval.key: approval.encode()}}})
+    approval = LiveChange(
+        gate="confirm-rollout",
+        state="opened",
+        by="alice",
+        at="2026-11-22T10:00:00Z",
+        rollout=mark.__class__(mark.active, mark.since, mark.revision, marks.template_hash(seen)),
+    )
+    kube.request(
+        "PATCH",
+        CANARYGATES.path(namespace, "demo"),
+        content_type=MERGE_PATCH,
+        body={"metadata": {"annotations": {approval.key: approval.encode()}}},
+    )
     for _ in range(3):
         rollouts.wait_more_ticks(1)
         assert rollouts.phase() == "Waiting"  # revision 3 was approved by nobody
@@ -235,12 +246,18 @@ def test_show_and_abort_tell_a_canary_that_is_not_ready(rollouts, kube, namespac
     rollouts.create(confirm_promotion="closed")
     # The new revision's pods never become ready (the Deployment status stand-in holds it, as a
     # crash-looping pod would): Flagger starts the rollout, then calls no hook at all.
-    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
-                 body={"metadata": {"annotations": {"sandbox.deployments/ready": "false"}}})
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+        content_type=MERGE_PATCH,
+        body={"metadata": {"annotations": {"sandbox.deployments/ready": "false"}}},
+    )
     rollouts.new_revision()
     rollouts.wait_phase("demo", "Progressing")
-    page = wait_until(lambda: (out := gate("show", "demo").stdout) and "is not ready" in out and out,
-                      what="show to tell the canary is not ready")
+    page = wait_until(
+        lambda: (out := gate("show", "demo").stdout) and "is not ready" in out and out,
+        what="show to tell the canary is not ready",
+    )
     assert "canary Deployment demo is not ready" in page and "Flagger calls no gate, rollback included" in page
     aborted = gate("abort", "demo", "--reason", "crash loop")
     assert aborted.exit_code == 0, aborted.output
@@ -248,8 +265,12 @@ def test_show_and_abort_tell_a_canary_that_is_not_ready(rollouts, kube, namespac
     assert "nothing Canary Gate writes reaches Flagger before then" in aborted.stderr
     time.sleep(1.0 * SLOWDOWN)  # about 3 intervals: Flagger still calls nothing, rollback included
     assert rollouts.phase() == "Progressing"
-    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
-                 body={"metadata": {"annotations": {"sandbox.deployments/ready": None}}})
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+        content_type=MERGE_PATCH,
+        body={"metadata": {"annotations": {"sandbox.deployments/ready": None}}},
+    )
     rollouts.wait_phase("demo", "Failed", timeout=60)  # ready again: the rollback gate is read
 
 
@@ -259,13 +280,20 @@ def test_the_canarygate_status_follows_the_canary_and_records_flaggers_calls(rol
     rollouts.wait_phase("demo", "WaitingPromotion")
     # Flagger records its "waiting for promotion approval" event with the phase it had before; the
     # CanaryGate's status still shows the Canary's own phase, and the calls it answered.
-    status = wait_until(lambda: (s := rollouts.gate().get("status") or {}).get("phase") == "WaitingPromotion"
-                        and (s.get("calls") or {}).get("confirm-promotion") and s,
-                        what="the CanaryGate's status to show WaitingPromotion and the confirm-promotion call")
+    status = wait_until(
+        lambda: (
+            (s := rollouts.gate().get("status") or {}).get("phase") == "WaitingPromotion"
+            and (s.get("calls") or {}).get("confirm-promotion")
+            and s
+        ),
+        what="the CanaryGate's status to show WaitingPromotion and the confirm-promotion call",
+    )
     assert status["calls"]["confirm-promotion"]["answer"] == 403
     assert status["calls"]["rollout"]["answer"] == 200
     assert status["holding"] == "confirm-promotion"
     rollouts.set_gate("confirm-promotion", "opened")
     rollouts.wait_phase("demo", "Succeeded")
-    wait_until(lambda: (rollouts.gate().get("status") or {}).get("phase") == "Succeeded",
-               what="the CanaryGate's status to show Succeeded")
+    wait_until(
+        lambda: (rollouts.gate().get("status") or {}).get("phase") == "Succeeded",
+        what="the CanaryGate's status to show Succeeded",
+    )

@@ -62,12 +62,21 @@ def lease_roles(apiserver, api_client, namespace):
 
 
 def create_gate(kube: Kube, namespace: str, name: str) -> None:
-    flagger = {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-               "service": {"port": 8080},
-               "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10}}
-    kube.request("POST", CANARYGATES.path(namespace), body={
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"target": {"namespace": namespace, "name": name}, "flagger": flagger}})
+    flagger = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "service": {"port": 8080},
+        "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10},
+    }
+    kube.request(
+        "POST",
+        CANARYGATES.path(namespace),
+        body={
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"target": {"namespace": namespace, "name": name}, "flagger": flagger},
+        },
+    )
 
 
 def has_canary(kube: Kube, namespace: str, name: str) -> bool:
@@ -89,15 +98,28 @@ def replicas(make_sidecar, namespace, monkeypatch, lease_roles):
     started = {}
     for name in ("replica-a", "replica-b"):
         monkeypatch.setenv("POD_NAME", name)
-        started[name] = make_sidecar("--namespaces", namespace, "--reconcile", "--endpoint", "http://gate.test",
-                                     "--lease", f"{namespace}/canary-gate-reconciler",
-                                     "--lease-seconds", str(LEASE_SECONDS))
+        started[name] = make_sidecar(
+            "--namespaces",
+            namespace,
+            "--reconcile",
+            "--endpoint",
+            "http://gate.test",
+            "--lease",
+            f"{namespace}/canary-gate-reconciler",
+            "--lease-seconds",
+            str(LEASE_SECONDS),
+        )
     return started
 
 
 def body(namespace: str, name: str) -> dict:
-    return {"name": name, "namespace": namespace, "phase": "Progressing", "checksum": "c",
-            "metadata": {"gate_name": name, "gate_namespace": namespace}}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "phase": "Progressing",
+        "checksum": "c",
+        "metadata": {"gate_name": name, "gate_namespace": namespace},
+    }
 
 
 def test_one_leader_reconciles_and_another_takes_over_within_the_lease_time(replicas, kube, namespace, wait_until):
@@ -111,8 +133,12 @@ def test_one_leader_reconciles_and_another_takes_over_within_the_lease_time(repl
     replicas[leader].proc.wait()
     replicas[leader].proc = None
     died = time.monotonic()
-    wait_until(lambda: holder(kube, namespace).startswith(other + "_"), timeout=LEASE_SECONDS * 3,
-               interval=0.1, what="the other replica holding the Lease")
+    wait_until(
+        lambda: holder(kube, namespace).startswith(other + "_"),
+        timeout=LEASE_SECONDS * 3,
+        interval=0.1,
+        what="the other replica holding the Lease",
+    )
     took = time.monotonic() - died
     # Within the lease time, plus one try interval (lease/5) and the tier's latency.
     assert took <= LEASE_SECONDS * 1.2 + 2.0, took
@@ -127,8 +153,12 @@ def test_a_leader_stopped_with_sigterm_hands_the_lease_over_at_once(replicas, ku
     other = next(n for n in replicas if n != leader)
     assert replicas[leader].stop() == 0
     stopped = time.monotonic()
-    wait_until(lambda: holder(kube, namespace).startswith(other + "_"), timeout=LEASE_SECONDS * 3,
-               interval=0.1, what="the other replica holding the Lease")
+    wait_until(
+        lambda: holder(kube, namespace).startswith(other + "_"),
+        timeout=LEASE_SECONDS * 3,
+        interval=0.1,
+        what="the other replica holding the Lease",
+    )
     assert time.monotonic() - stopped < LEASE_SECONDS, "the Lease was not released on SIGTERM"
 
 
@@ -136,18 +166,32 @@ HANDWRITTEN = '{"state": "opened", "scope": "step", "by": "alice", "at": "2026-1
 
 
 @pytest.mark.parametrize("written", ["cli", "handwritten"])
-def test_a_one_step_approval_asked_of_two_replicas_at_once_passes_once(make_sidecar, kube, namespace, written, wait_until):
-    kube.request("POST", CANARYGATES.path(namespace), body={
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate", "metadata": {"name": "demo", "namespace": namespace},
-        "spec": {"target": {"namespace": namespace, "name": "demo"}, STEP: "closed"}})
+def test_a_one_step_approval_asked_of_two_replicas_at_once_passes_once(
+    make_sidecar, kube, namespace, written, wait_until
+):
+    kube.request(
+        "POST",
+        CANARYGATES.path(namespace),
+        body={
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": "demo", "namespace": namespace},
+            "spec": {"target": {"namespace": namespace, "name": "demo"}, STEP: "closed"},
+        },
+    )
     a, b = make_sidecar("--namespaces", namespace), make_sidecar("--namespaces", namespace)
     key = "gate.piggysec.com/" + STEP
     if written == "cli":
-        write_live_change(kube, namespace, "demo", gate=STEP, state="opened", by="alice",
-                          at="2026-11-22T10:00:00Z", scope="step")
+        write_live_change(
+            kube, namespace, "demo", gate=STEP, state="opened", by="alice", at="2026-11-22T10:00:00Z", scope="step"
+        )
     else:
-        kube.request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
-                     body={"metadata": {"annotations": {key: HANDWRITTEN}}})
+        kube.request(
+            "PATCH",
+            CANARYGATES.path(namespace, "demo"),
+            content_type=MERGE_PATCH,
+            body={"metadata": {"annotations": {key: HANDWRITTEN}}},
+        )
 
     def seen_by(process):
         return process.call(STEP, body(namespace, "demo"))  # NB: a 200 here would use the approval

@@ -46,26 +46,43 @@ def roles(apiserver, kubectl, crds):
 
 class Users:
     def __init__(self, apiserver, kubectl, namespace, roles, tmp_path):
-        self.apiserver, self.kubectl_fixture, self.ns, self.roles, self.tmp = apiserver, kubectl, namespace, roles, tmp_path
+        self.apiserver, self.kubectl_fixture, self.ns, self.roles, self.tmp = (
+            apiserver,
+            kubectl,
+            namespace,
+            roles,
+            tmp_path,
+        )
 
     def make(self, name: str, role: str) -> str:
         """A kubeconfig for user ``name`` bound in the namespace to ClusterRole ``role`` (shipped or built-in)."""
         token = f"{name}-{uuid.uuid4().hex}"
         self.apiserver.add_token(token, name)
-        self.apiserver.apply({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": f"{name}-{role}", "namespace": self.ns},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": self.roles.get(role, role)},
-            "subjects": [{"kind": "User", "name": name, "apiGroup": "rbac.authorization.k8s.io"}]})
+        self.apiserver.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"{name}-{role}", "namespace": self.ns},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": self.roles.get(role, role),
+                },
+                "subjects": [{"kind": "User", "name": name, "apiGroup": "rbac.authorization.k8s.io"}],
+            }
+        )
         return self.apiserver.write_kubeconfig(self.tmp / f"{name}.kubeconfig", token=token, namespace=self.ns)
 
     def kubectl(self, config: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
         return self.kubectl_fixture(*args, "-n", self.ns, kubeconfig=config, input=input, check=False)
 
     def gate(self, config: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def can(self, config: str, verb: str, resource: str) -> bool:
         return self.kubectl(config, "auth", "can-i", verb, resource).stdout.strip() == "yes"
@@ -78,12 +95,22 @@ class Users:
             time.sleep(0.5)
 
     def manifest(self, name: str = "demo") -> str:
-        return yaml.safe_dump({
-            "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate", "metadata": {"name": name},
-            "spec": {"confirm-promotion": "closed", "target": {"namespace": self.ns, "name": name},
-                     "flagger": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                                 "service": {"port": 8080},
-                                 "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10}}}})
+        return yaml.safe_dump(
+            {
+                "apiVersion": "piggysec.com/v1alpha1",
+                "kind": "CanaryGate",
+                "metadata": {"name": name},
+                "spec": {
+                    "confirm-promotion": "closed",
+                    "target": {"namespace": self.ns, "name": name},
+                    "flagger": {
+                        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                        "service": {"port": 8080},
+                        "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10},
+                    },
+                },
+            }
+        )
 
     def apply_as(self, config: str, name: str = "demo") -> subprocess.CompletedProcess:
         path = self.tmp / f"{name}-{uuid.uuid4().hex[:4]}.yaml"
@@ -115,15 +142,22 @@ def test_viewer_sees_gates_and_changes_nothing(users):
     assert users.kubectl(viewer, "annotate", "canarygate", "demo", "x=y").returncode != 0
     assert users.kubectl(viewer, "delete", "canarygate", "demo").returncode != 0
     assert not users.can(viewer, "approve", "canarygates.piggysec.com")
-    assert "gate.piggysec.com/confirm-promotion" not in users.kubectl(users.admin, "get", "canarygate",
-                                                                     "demo", "-o", "json").stdout
+    assert (
+        "gate.piggysec.com/confirm-promotion"
+        not in users.kubectl(users.admin, "get", "canarygate", "demo", "-o", "json").stdout
+    )
 
 
 def test_approver_changes_gates_but_edits_nothing_else(users):
     approver = users.make("amir", "canary-gate-approver")
     users.wait_can(approver, "approve", "canarygates.piggysec.com")
-    for args in (("open", "confirm-promotion", "demo", "--reason", "CAB-9"), ("open", "confirm-rollout", "demo"),
-                 ("pause", "demo"), ("resume", "demo"), ("close", "confirm-rollout", "demo", "--sticky")):
+    for args in (
+        ("open", "confirm-promotion", "demo", "--reason", "CAB-9"),
+        ("open", "confirm-rollout", "demo"),
+        ("pause", "demo"),
+        ("resume", "demo"),
+        ("close", "confirm-rollout", "demo", "--sticky"),
+    ):
         proc = users.gate(approver, *args)
         assert proc.returncode == 0, proc.stderr
     show = json.loads(users.gate(approver, "show", "demo", "-o", "json").stdout)
@@ -133,8 +167,12 @@ def test_approver_changes_gates_but_edits_nothing_else(users):
     # No new CanaryGates, no Canary writes, no deletes.
     assert users.apply_as(approver, "other").returncode == 1
     assert users.kubectl(approver, "delete", "canarygate", "demo").returncode != 0
-    assert users.kubectl(approver, "patch", "canaries.flagger.app", "demo", "--type", "merge", "-p",
-                         '{"spec":{"skipAnalysis":true}}').returncode != 0
+    assert (
+        users.kubectl(
+            approver, "patch", "canaries.flagger.app", "demo", "--type", "merge", "-p", '{"spec":{"skipAnalysis":true}}'
+        ).returncode
+        != 0
+    )
     assert not users.can(approver, "create", "canarygates.piggysec.com")
     assert not users.can(approver, "update", "canaries.flagger.app")
 
@@ -154,8 +192,11 @@ def test_release_manager_applies_approves_and_deletes(users):
     assert not users.can(manager, "create", "rolebindings")
 
 
-@pytest.mark.skipif(not REAL, reason="the emulator has no built-in view/edit/admin roles and no clusterrole "
-                                     "aggregation (kube-controller-manager's)")
+@pytest.mark.skipif(
+    not REAL,
+    reason="the emulator has no built-in view/edit/admin roles and no clusterrole "
+    "aggregation (kube-controller-manager's)",
+)
 def test_built_in_roles_get_what_fits_view_reads_edit_cannot_approve_admin_manages_releases(users):
     viewer = users.make("vic", "view")
     editor = users.make("eddie", "edit")

@@ -72,8 +72,15 @@ def flagger_spec(name="demo", **analysis) -> dict:
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "service": {"port": 8080},
         "skipAnalysis": False,
-        "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10,
-                     "stepWeightPromotion": 100, "webhooks": [dict(USER_HOOK)], **analysis},
+        "analysis": {
+            "interval": "10s",
+            "threshold": 2,
+            "maxWeight": 40,
+            "stepWeight": 10,
+            "stepWeightPromotion": 100,
+            "webhooks": [dict(USER_HOOK)],
+            **analysis,
+        },
     }
 
 
@@ -81,9 +88,16 @@ def create_gate(kube: Kube, namespace: str, name="demo", flagger=None, **declare
     spec = {k.replace("_", "-"): v for k, v in declared.items()}
     spec["target"] = {"namespace": namespace, "name": name}
     spec["flagger"] = flagger_spec(name) if flagger is None else flagger
-    return kube.request("POST", CANARYGATES.path(namespace), body={
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-        "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+    return kube.request(
+        "POST",
+        CANARYGATES.path(namespace),
+        body={
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+    )
 
 
 def canary(kube: Kube, namespace: str, name="demo") -> dict | None:
@@ -93,18 +107,28 @@ def canary(kube: Kube, namespace: str, name="demo") -> dict | None:
 
 def events(kube: Kube, namespace: str, reason: str, name="demo") -> list[dict]:
     items = kube.request("GET", f"/api/v1/namespaces/{namespace}/events").get("items") or []
-    return [e for e in items if e.get("reason") == reason and e["involvedObject"].get("kind") == "CanaryGate"
-            and e["involvedObject"].get("name") == name]
+    return [
+        e
+        for e in items
+        if e.get("reason") == reason
+        and e["involvedObject"].get("kind") == "CanaryGate"
+        and e["involvedObject"].get("name") == name
+    ]
 
 
 def canary_requests(apiserver, namespace: str, since: float) -> list:
-    return [r for r in apiserver.requests if r.user == SIDECAR_USER and r.resource == "canaries"
-            and r.time >= since and r.verb not in ("list", "watch") and r.namespace == namespace]
+    return [
+        r
+        for r in apiserver.requests
+        if r.user == SIDECAR_USER
+        and r.resource == "canaries"
+        and r.time >= since
+        and r.verb not in ("list", "watch")
+        and r.namespace == namespace
+    ]
 
 
-def test_canary_created_updated_and_live_changes_write_nothing(
-    apiserver, kube, namespace, reconciling, wait_until
-):
+def test_canary_created_updated_and_live_changes_write_nothing(apiserver, kube, namespace, reconciling, wait_until):
     sidecar = reconciling()
     create_gate(kube, namespace, confirm_promotion="closed")
     created = wait_until(lambda: canary(kube, namespace), what="the reconciled Canary")
@@ -118,18 +142,35 @@ def test_canary_created_updated_and_live_changes_write_nothing(
     assert event["type"] == "Normal" and "created" in event["message"]
 
     # spec.flagger changes: the Canary follows.
-    kube.request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
-                 body={"spec": {"flagger": {"analysis": {"stepWeight": 20}}}})
+    kube.request(
+        "PATCH",
+        CANARYGATES.path(namespace, "demo"),
+        content_type=MERGE_PATCH,
+        body={"spec": {"flagger": {"analysis": {"stepWeight": 20}}}},
+    )
     wait_until(lambda: canary(kube, namespace)["spec"]["analysis"]["stepWeight"] == 20, what="the update")
     wait_until(lambda: len(events(kube, namespace, "CanaryReconciled")) == 2, what="a second CanaryReconciled")
     assert canary(kube, namespace)["spec"]["analysis"]["webhooks"][-1] == USER_HOOK
 
     # A live gate change is an annotation: the sidecar answers from it and asks nothing about Canaries.
     since = time.time()
-    write_live_change(kube, namespace, "demo", gate="confirm-promotion", state="opened", by="e2e",
-                      at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), scope="sticky")
-    body = {"name": "demo", "namespace": namespace, "phase": "Progressing", "checksum": "x",
-            "metadata": {"gate_name": "demo", "gate_namespace": namespace}}
+    write_live_change(
+        kube,
+        namespace,
+        "demo",
+        gate="confirm-promotion",
+        state="opened",
+        by="e2e",
+        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        scope="sticky",
+    )
+    body = {
+        "name": "demo",
+        "namespace": namespace,
+        "phase": "Progressing",
+        "checksum": "x",
+        "metadata": {"gate_name": "demo", "gate_namespace": namespace},
+    }
     wait_until(lambda: sidecar.call("confirm-promotion", body)[1]["source"] == "live", what="the live change")
     time.sleep(0.3)
     # The log does see the reconciler's Canary requests (so the check below is not vacuous)...
@@ -159,14 +200,23 @@ def without_reconciler_role(apiserver, reconciler_role, kube, tmp_path):
     a function granting it the reconciler's. NB: not the sidecar's own account, whose refusals other
     modules count."""
     token = "no-reconciler-" + secrets.token_hex(8)
-    apiserver.add_token(token, f"system:serviceaccount:{OTHER_SA[0]}:{OTHER_SA[1]}",
-                        ("system:serviceaccounts", f"system:serviceaccounts:{OTHER_SA[0]}"))
+    apiserver.add_token(
+        token,
+        f"system:serviceaccount:{OTHER_SA[0]}:{OTHER_SA[1]}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{OTHER_SA[0]}"),
+    )
     subjects = [{"kind": "ServiceAccount", "namespace": OTHER_SA[0], "name": OTHER_SA[1]}]
 
     def bind(name: str, role: str) -> None:
-        apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                         "metadata": {"name": name}, "subjects": subjects,
-                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}})
+        apiserver.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "subjects": subjects,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            }
+        )
 
     bind("e2e-no-reconciler", "canary-gate-sidecar")
     bound = ["e2e-no-reconciler"]
@@ -185,8 +235,9 @@ def test_without_the_reconciler_role_the_refusal_is_reported_and_retried(
 ):
     kubeconfig, grant = without_reconciler_role
     # NB: the last --kubeconfig wins: this sidecar runs as the account without the reconciler role.
-    make_sidecar("--namespaces", namespace, "--reconcile", "--endpoint", "http://sidecar.test",
-                 "--kubeconfig", kubeconfig)
+    make_sidecar(
+        "--namespaces", namespace, "--reconcile", "--endpoint", "http://sidecar.test", "--kubeconfig", kubeconfig
+    )
     create_gate(kube, namespace)
     event = wait_until(lambda: events(kube, namespace, "ReconcileFailed"), what="ReconcileFailed")[0]
     assert event["type"] == "Warning"
@@ -205,21 +256,44 @@ def test_flagger_rolls_out_the_reconciled_canary_with_the_gates_answering(
     kube, namespace, reconciling, flagger, wait_until
 ):
     reconciling()
-    kube.request("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", body={
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "demo", "namespace": namespace},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "demo"}},
-                 "template": {"metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
-                              "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}},
-    })
+    kube.request(
+        "POST",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        body={
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "demo", "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "demo"}},
+                "template": {
+                    "metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
+                    "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+                },
+            },
+        },
+    )
     analysis = {"maxWeight": 20, "stepWeight": 20, "webhooks": []}
     create_gate(kube, namespace, flagger=flagger_spec(**analysis), confirm_promotion="closed")
     flagger.wait_for_phase(namespace, "demo", "Initialized", timeout=15)
-    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo", content_type=MERGE_PATCH,
-                 body={"spec": {"template": {"metadata": {"annotations": {"version": "2"}}}}})
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+        content_type=MERGE_PATCH,
+        body={"spec": {"template": {"metadata": {"annotations": {"version": "2"}}}}},
+    )
     flagger.wait_for_phase(namespace, "demo", "WaitingPromotion", timeout=15)
     start = len(flagger.history(namespace, "demo"))
     wait_until(lambda: len(flagger.history(namespace, "demo")) >= start + 2, what="two held ticks")
     assert flagger.history(namespace, "demo")[-1].phase == "WaitingPromotion"
-    write_live_change(kube, namespace, "demo", gate="confirm-promotion", state="opened", by="e2e",
-                      at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), scope="rollout")
+    write_live_change(
+        kube,
+        namespace,
+        "demo",
+        gate="confirm-promotion",
+        state="opened",
+        by="e2e",
+        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        scope="rollout",
+    )
     flagger.wait_for_phase(namespace, "demo", "Succeeded", timeout=15)

@@ -26,15 +26,22 @@ ANNOTATION = "gate.piggysec.com/"
 
 
 def body(namespace: str, name: str = "demo", phase: str = "Progressing") -> dict:
-    return {"name": name, "namespace": namespace, "phase": phase, "checksum": "85d557f47b",
-            "metadata": {"gate_name": name, "gate_namespace": namespace}}
+    return {
+        "name": name,
+        "namespace": namespace,
+        "phase": phase,
+        "checksum": "85d557f47b",
+        "metadata": {"gate_name": name, "gate_namespace": namespace},
+    }
 
 
 def test_restart_mid_rollout_answers_the_same(rollouts, sidecar, namespace):
     # NB: while the sidecar restarts, Flagger's rollout hooks fail and count as failed checks; at this
     # time scale a restart spans several ticks, so the threshold is raised to keep the rollout alive.
-    rollouts.create(confirm_promotion="closed", analysis={
-        "interval": "10s", "threshold": 50, "maxWeight": 40, "stepWeight": 10, "stepWeightPromotion": 100})
+    rollouts.create(
+        confirm_promotion="closed",
+        analysis={"interval": "10s", "threshold": 50, "maxWeight": 40, "stepWeight": 10, "stepWeightPromotion": 100},
+    )
     rollouts.new_revision()
     rollouts.wait_phase("demo", "WaitingPromotion")
     before = sidecar.call("confirm-promotion", body(namespace))
@@ -55,13 +62,19 @@ def test_rollout_that_ended_while_the_sidecar_was_down_ends_its_live_change(
     rollouts.set_gate("rollout", "opened")  # bound to this rollout
     sidecar.stop()
     # Metrics fail while nobody answers: Flagger rolls this rollout back without the sidecar.
-    kube.request("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
-                 body={"metadata": {"annotations": {"sandbox.flagger.app/metrics": "fail"}}}, content_type=MERGE_PATCH)
+    kube.request(
+        "PATCH",
+        f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
+        body={"metadata": {"annotations": {"sandbox.flagger.app/metrics": "fail"}}},
+        content_type=MERGE_PATCH,
+    )
     rollouts.wait_phase("demo", "Failed")
     assert ANNOTATION + "rollout" in rollouts.gate()["metadata"]["annotations"]
     sidecar.start()
-    wait_until(lambda: ANNOTATION + "rollout" not in (rollouts.gate()["metadata"].get("annotations") or {}),
-               what="the live change of the ended rollout to be removed")
+    wait_until(
+        lambda: ANNOTATION + "rollout" not in (rollouts.gate()["metadata"].get("annotations") or {}),
+        what="the live change of the ended rollout to be removed",
+    )
     status, answer = sidecar.call("confirm-promotion", body(namespace))
     assert status == 403 and answer["source"] == "declared"
 
@@ -69,9 +82,16 @@ def test_rollout_that_ended_while_the_sidecar_was_down_ends_its_live_change(
 @pytest.mark.disruptive
 def test_api_server_down_fails_closed_and_recovers(apiserver, make_sidecar, kube, namespace, crds, wait_until):
     sidecar = make_sidecar()
-    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body={
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-        "metadata": {"name": "demo", "namespace": namespace}, "spec": {"rollback": "opened"}})
+    kube.request(
+        "POST",
+        f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates",
+        body={
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": "demo", "namespace": namespace},
+            "spec": {"rollback": "opened"},
+        },
+    )
     wait_until(lambda: sidecar.call("rollback", body(namespace))[0] == 200, what="the sidecar to see the gate")
     try:
         apiserver.faults.down = True
@@ -95,8 +115,12 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
     apiserver, make_sidecar, kube, namespace, crds, wait_until
 ):
     sidecar = make_sidecar()  # --fail-closed-after 1
-    gate = {"apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-            "metadata": {"name": "demo", "namespace": namespace}, "spec": {"rollback": "opened"}}
+    gate = {
+        "apiVersion": "piggysec.com/v1alpha1",
+        "kind": "CanaryGate",
+        "metadata": {"name": "demo", "namespace": namespace},
+        "spec": {"rollback": "opened"},
+    }
     kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body=gate)
     wait_until(lambda: sidecar.call("rollback", body(namespace))[0] == 200, what="the sidecar to see the gate")
     try:
@@ -125,8 +149,12 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
     if getattr(apiserver, "real", False):
         apiserver.apply({**gate, "spec": {"rollback": "closed"}})
     status, answer = wait_until(
-        lambda: (r := sidecar.call("rollback", body(namespace)))[0] not in (503, *((200,) if
-                 getattr(apiserver, "real", False) else ())) and r, what="answers after the partition"
+        lambda: (
+            (r := sidecar.call("rollback", body(namespace)))[0]
+            not in (503, *((200,) if getattr(apiserver, "real", False) else ()))
+            and r
+        ),
+        what="answers after the partition",
     )
     assert status == 403 and answer["source"] == "declared"
     assert sidecar.call("confirm-rollout", body(namespace))[0] == 200
@@ -134,18 +162,37 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
 
 
 def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, crds, wait_until):
-    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body={
-        "apiVersion": "piggysec.com/v1alpha1", "kind": "CanaryGate",
-        "metadata": {"name": "demo", "namespace": namespace}, "spec": {"confirm-rollout": "opened"}})
-    wait_until(lambda: sidecar.call("confirm-rollout", body(namespace))[1]["source"] == "declared",
-               what="the sidecar to see the gate")
+    kube.request(
+        "POST",
+        f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates",
+        body={
+            "apiVersion": "piggysec.com/v1alpha1",
+            "kind": "CanaryGate",
+            "metadata": {"name": "demo", "namespace": namespace},
+            "spec": {"confirm-rollout": "opened"},
+        },
+    )
+    wait_until(
+        lambda: sidecar.call("confirm-rollout", body(namespace))[1]["source"] == "declared",
+        what="the sidecar to see the gate",
+    )
     started = time.time()
-    for hook in ("confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-                 "post-rollout", "rollback") * 20:
+    for hook in (
+        "confirm-rollout",
+        "pre-rollout",
+        "rollout",
+        "confirm-traffic-increase",
+        "confirm-promotion",
+        "post-rollout",
+        "rollback",
+    ) * 20:
         assert sidecar.call(hook, body(namespace))[0] in (200, 403)
     ended = time.time()
-    by_sidecar = [r for r in apiserver.requests if r.user.startswith("system:serviceaccount:canary-gate:")
-                  and started <= r.time <= ended]
+    by_sidecar = [
+        r
+        for r in apiserver.requests
+        if r.user.startswith("system:serviceaccount:canary-gate:") and started <= r.time <= ended
+    ]
     # The feed's own traffic goes on whether or not calls come: the liveness probe (GET /version every
     # bound/3), watches reopened when ended, and relists of watches quiet for half the bound (issue 9:
     # contact is fresh data). Anything else would be caused by the calls.
@@ -156,8 +203,13 @@ def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, 
     assert len(status) <= 3
     assert [r for r in by_sidecar if r not in feed and r not in status] == []
     # Not vacuous: the log does record this sidecar's requests (its probes keep coming).
-    wait_until(lambda: any(r.path == "/version" and r.time > ended and r.user.startswith(
-        "system:serviceaccount:canary-gate:") for r in apiserver.requests), what="a liveness probe in the log")
+    wait_until(
+        lambda: any(
+            r.path == "/version" and r.time > ended and r.user.startswith("system:serviceaccount:canary-gate:")
+            for r in apiserver.requests
+        ),
+        what="a liveness probe in the log",
+    )
 
 
 def test_the_shipped_role_is_enough_and_nothing_more(apiserver, sidecar_kubeconfig, rollouts, namespace):
@@ -167,14 +219,19 @@ def test_the_shipped_role_is_enough_and_nothing_more(apiserver, sidecar_kubeconf
     rollouts.wait_phase("demo", "Waiting")
     rollouts.set_gate("confirm-rollout", "opened")
     rollouts.wait_phase("demo", "Succeeded")
-    refused = [r for r in apiserver.requests
-               if r.user.startswith("system:serviceaccount:canary-gate:") and r.status == 403]
+    refused = [
+        r for r in apiserver.requests if r.user.startswith("system:serviceaccount:canary-gate:") and r.status == 403
+    ]
     assert refused == []
     # A write outside the role (the Canary itself, a Secret) is refused.
     own: Kube = connect_service(kubeconfig=sidecar_kubeconfig)[0]
     with pytest.raises(errors.Forbidden):
-        own.request("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
-                    body={"spec": {"suspend": True}}, content_type=MERGE_PATCH)
+        own.request(
+            "PATCH",
+            f"/apis/flagger.app/v1beta1/namespaces/{namespace}/canaries/demo",
+            body={"spec": {"suspend": True}},
+            content_type=MERGE_PATCH,
+        )
     with pytest.raises(errors.Forbidden):
         own.request("GET", f"/api/v1/namespaces/{namespace}/secrets")
 

@@ -38,7 +38,10 @@ def test_seed_scenario_new_version_waits_at_confirm_rollout(rollouts, wait_until
 
 def test_seed_scenario_promotion_paused_at_20_percent_then_promoted(rollouts, wait_until):
     rollouts.create(
-        confirm_rollout="opened", rollout="opened", confirm_traffic_increase="opened", confirm_promotion="closed",
+        confirm_rollout="opened",
+        rollout="opened",
+        confirm_traffic_increase="opened",
+        confirm_promotion="closed",
         analysis={"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20, "stepWeightPromotion": 100},
     )
     rollouts.new_revision()
@@ -59,8 +62,10 @@ def test_closed_traffic_increase_holds_each_step_and_a_step_approval_is_used_onc
     rollouts.set_gate("confirm-traffic-increase", "opened", scope="step")
     wait_until(lambda: any(t.routes.canary == 10 for t in rollouts.ticks()), what="one step to 10 %")
     # Consumed on the first "go on": the annotation is removed and the next step is held again.
-    wait_until(lambda: ANNOTATION + "confirm-traffic-increase" not in annotations(rollouts),
-               what="the step approval to be removed")
+    wait_until(
+        lambda: ANNOTATION + "confirm-traffic-increase" not in annotations(rollouts),
+        what="the step approval to be removed",
+    )
     held = rollouts.wait_more_ticks(3)
     assert {t.routes.canary for t in held} == {10}
     assert rollouts.phase() == "Progressing"
@@ -83,16 +88,29 @@ def test_an_unreadable_live_annotation_holds_the_rollout_until_replaced(rollouts
     from canarygate.kube.client import MERGE_PATCH
 
     rollouts.create(confirm_promotion="opened")  # declared opened: a guess would let it through
-    kube.request("PATCH", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates/demo", body={
-        "metadata": {"annotations": {ANNOTATION + "confirm-promotion": '{"state":"close","scope":"Sticky","by":"bob"}'}}},
-        content_type=MERGE_PATCH)
+    kube.request(
+        "PATCH",
+        f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates/demo",
+        body={
+            "metadata": {
+                "annotations": {ANNOTATION + "confirm-promotion": '{"state":"close","scope":"Sticky","by":"bob"}'}
+            }
+        },
+        content_type=MERGE_PATCH,
+    )
     rollouts.new_revision()
     rollouts.wait_phase("demo", "WaitingPromotion")
     held = rollouts.wait_more_ticks(3)
     assert {t.phase for t in held} == {"WaitingPromotion"}
-    status, answer = sidecar.call("confirm-promotion", {
-        "name": "demo", "namespace": namespace, "phase": "WaitingPromotion",
-        "metadata": {"gate_name": "demo", "gate_namespace": namespace}})
+    status, answer = sidecar.call(
+        "confirm-promotion",
+        {
+            "name": "demo",
+            "namespace": namespace,
+            "phase": "WaitingPromotion",
+            "metadata": {"gate_name": "demo", "gate_namespace": namespace},
+        },
+    )
     assert status == 503 and answer["source"] == "invalid" and "Sticky" in answer["problem"]
     assert f"replace it with kubectl gate open|close confirm-promotion demo -n {namespace}" in answer["message"]
     rollouts.set_gate("confirm-promotion", "opened")  # what kubectl gate open writes: replaces the annotation

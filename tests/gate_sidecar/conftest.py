@@ -16,7 +16,7 @@ import pytest
 from werkzeug.test import Client
 
 sys.path.insert(0, str(Path(__file__).parent))  # NB: the tests import sidecar_helpers by name
-from sidecar_helpers import RecordingWriter  # noqa: E402
+from sidecar_helpers import RecordingWriter
 
 from gate_sidecar.app import create_app
 from gate_sidecar.cache import GateCache, StaticHealth
@@ -40,5 +40,3 @@ def app(cache, writer):
 @pytest.fixture
 def client(app) -> Client:
     return Client(app)
-
-

@@ -55,8 +55,14 @@ def read_answer(sock: socket.socket, timeout: float = 10.0) -> Answer:
     while True:
         head, sep, body = raw.partition(b"\r\n\r\n")
         if sep:
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
-                           if line.lower().startswith(b"content-length:")), None)
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")[1:]
+                    if line.lower().startswith(b"content-length:")
+                ),
+                None,
+            )
             if length is not None and len(body) >= length:
                 break
         left = deadline - time.monotonic()
@@ -101,15 +107,19 @@ def exchange(port: int, request: bytes, source: str = PEER, timeout: float = 10.
 
 
 def post(path: str, body: bytes, *, extra: str = "") -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: sidecar\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: sidecar\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
 
 
 def get(path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: sidecar\r\n\r\n".encode()
 
 
-PAYLOAD = json.dumps({"name": "demo", "namespace": "demo-ns", "phase": "Progressing", "checksum": "85d557f47b"}).encode()
+PAYLOAD = json.dumps(
+    {"name": "demo", "namespace": "demo-ns", "phase": "Progressing", "checksum": "85d557f47b"}
+).encode()
 
 
 def spooled(pid: int, folder: Path) -> list[str]:

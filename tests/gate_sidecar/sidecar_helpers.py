@@ -21,14 +21,20 @@ def make_gate(name="demo", namespace="demo-ns", *, target=None, live=(), rv="1",
     return {
         "apiVersion": "piggysec.com/v1alpha1",
         "kind": "CanaryGate",
-        "metadata": {"name": name, "namespace": namespace, "resourceVersion": rv, "uid": f"uid-{name}",
-                     "annotations": annotations},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "resourceVersion": rv,
+            "uid": f"uid-{name}",
+            "annotations": annotations,
+        },
         "spec": spec,
     }
 
 
-def make_canary(name="demo", namespace="demo-ns", *, phase="Progressing", weight=0, since=PROMOTED_AT,
-                promoted="Unknown") -> dict[str, Any]:
+def make_canary(
+    name="demo", namespace="demo-ns", *, phase="Progressing", weight=0, since=PROMOTED_AT, promoted="Unknown"
+) -> dict[str, Any]:
     return {
         "apiVersion": "flagger.app/v1beta1",
         "kind": "Canary",
@@ -43,8 +49,14 @@ def make_canary(name="demo", namespace="demo-ns", *, phase="Progressing", weight
 
 
 def live_change(gate: str, state: str, *, scope="rollout", active=True, since=PROMOTED_AT, by="alice") -> LiveChange:
-    return LiveChange(gate=gate, state=state, scope=scope, by=by, at="2026-11-22T10:01:00Z",
-                      rollout=RolloutMark(active=active, since=since))
+    return LiveChange(
+        gate=gate,
+        state=state,
+        scope=scope,
+        by=by,
+        at="2026-11-22T10:01:00Z",
+        rollout=RolloutMark(active=active, since=since),
+    )
 
 
 class RecordingWriter(NullWriter):

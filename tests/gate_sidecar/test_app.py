@@ -43,8 +43,15 @@ def test_declared_closed_answers_403_and_names_the_command(cache, client, writer
     cache.fill(gates=[make_gate(**{hook.replace("-", "_"): "closed"})])
     status, body = call(client, hook)
     assert status == 403
-    assert body == body | {"gate": hook, "state": "closed", "source": "declared", "defaults": False,
-                           "canarygate": "demo-ns/demo", "found_by": "name", "allowed": False}
+    assert body == body | {
+        "gate": hook,
+        "state": "closed",
+        "source": "declared",
+        "defaults": False,
+        "canarygate": "demo-ns/demo",
+        "found_by": "name",
+        "allowed": False,
+    }
     assert recommended_command(hook, "demo", "demo-ns") in body["message"]  # the same as show and the Event
     if hook != "post-rollout":
         assert ("held", ("demo-ns", "demo"), hook) in writer.calls
@@ -73,10 +80,13 @@ def test_live_change_of_an_ended_rollout_no_longer_counts(cache, client):
 
 # -- which CanaryGate -----------------------------------------------------------------------------------
 def test_metadata_names_the_canarygate(cache, client):
-    cache.fill(gates=[make_gate("gate-a", "gates", target=("demo-ns", "demo"), confirm_rollout="closed"),
-                      make_gate(confirm_rollout="opened")])
-    status, body = call(client, "confirm-rollout",
-                        payload(metadata={"gate_name": "gate-a", "gate_namespace": "gates"}))
+    cache.fill(
+        gates=[
+            make_gate("gate-a", "gates", target=("demo-ns", "demo"), confirm_rollout="closed"),
+            make_gate(confirm_rollout="opened"),
+        ]
+    )
+    status, body = call(client, "confirm-rollout", payload(metadata={"gate_name": "gate-a", "gate_namespace": "gates"}))
     assert status == 403 and body["canarygate"] == "gates/gate-a" and body["found_by"] == "metadata"
 
 
@@ -203,8 +213,15 @@ def test_unreadable_canarygate_fails_closed(cache, client):
 # -- event hook, probes, version, metrics ------------------------------------------------------------------
 def test_event_is_handed_to_the_writer(cache, client, writer):
     cache.fill(gates=[make_gate()])
-    body = payload(metadata={"eventMessage": "Advance demo.demo-ns canary weight 10", "eventType": "Normal",
-                             "timestamp": "1795000000000", "gate_name": "demo", "gate_namespace": "demo-ns"})
+    body = payload(
+        metadata={
+            "eventMessage": "Advance demo.demo-ns canary weight 10",
+            "eventType": "Normal",
+            "timestamp": "1795000000000",
+            "gate_name": "demo",
+            "gate_namespace": "demo-ns",
+        }
+    )
     response = client.post("/event", json=body)
     assert response.status_code == 200 and response.get_json()["recorded"] is True
     assert writer.calls[-1][0] == "event" and writer.calls[-1][1] == ("demo-ns", "demo")

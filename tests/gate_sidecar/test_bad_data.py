@@ -41,8 +41,7 @@ def malformed_objects():
         "state a list": with_annotation('{"state":["opened"]}'),
         "by an object": with_annotation('{"state":"opened","by":{"a":1}}'),
     }
-    for field, value in [("annotations", ["a"]), ("annotations", "x"), ("generation", "many"),
-                         ("generation", [1])]:
+    for field, value in [("annotations", ["a"]), ("annotations", "x"), ("generation", "many"), ("generation", [1])]:
         raw = json.loads(json.dumps(base))
         raw["metadata"][field] = value
         variants[f"metadata.{field}={value!r}"] = raw
@@ -71,8 +70,18 @@ def test_a_malformed_canarygate_makes_only_its_own_gates_unknown(cache, client, 
     assert call(client, "confirm-rollout", payload("bad", "team-a"))[0] == 503
 
 
-@pytest.mark.parametrize("raw", [None, 5, "text", [], {"metadata": "x"}, {"metadata": {"name": ["a"]}},
-                                 {"metadata": {"name": "c", "namespace": "n"}, "spec": "x", "status": []}])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        5,
+        "text",
+        [],
+        {"metadata": "x"},
+        {"metadata": {"name": ["a"]}},
+        {"metadata": {"name": "c", "namespace": "n"}, "spec": "x", "status": []},
+    ],
+)
 def test_objects_that_are_not_objects_are_contained(cache, client, raw):
     cache.fill(gates=[GOOD], canaries=[make_canary("good", "team-b")])
     cache.replace_gates([raw, GOOD])
@@ -98,14 +107,21 @@ class OneList:
             self.informer.stop()
             return
             yield  # pragma: no cover
+
         return events()
 
 
 def test_the_informer_feeds_a_list_holding_every_bad_object_and_stays_fresh():
     cache = GateCache()
     kube = OneList([*VARIANTS.values(), GOOD])
-    informer = Informer(kube, CANARYGATES, on_list=cache.replace_gates, on_event=cache.apply_gate_event,
-                        max_silence=1.0, backoff=(0.01, 0.01))
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=cache.replace_gates,
+        on_event=cache.apply_gate_event,
+        max_silence=1.0,
+        backoff=(0.01, 0.01),
+    )
     kube.informer = informer
     cache.health.append(informer)
     informer.run()
@@ -132,8 +148,15 @@ def test_readyz_is_not_200_while_the_cache_cannot_take_what_the_api_sends():
             return iter([{"type": "ERROR", "object": {"code": 410, "reason": "Expired"}}])
 
     kube = Expiring([GOOD])
-    informer = Informer(kube, CANARYGATES, on_list=broken, on_event=cache.apply_gate_event, clock=lambda: now[0],
-                        max_silence=1.0, backoff=(0.0, 0.0))
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=broken,
+        on_event=cache.apply_gate_event,
+        clock=lambda: now[0],
+        max_silence=1.0,
+        backoff=(0.0, 0.0),
+    )
     kube.informer = informer
     cache.health.append(informer)
     original = informer._list
@@ -143,6 +166,7 @@ def test_readyz_is_not_200_while_the_cache_cannot_take_what_the_api_sends():
             informer.stop()
             raise RuntimeError("done")
         original()
+
     informer._list = bounded
     informer.run()
     assert len(taken) == 3 and informer.synced and cache.synced
@@ -166,6 +190,7 @@ def test_a_feed_whose_events_cannot_be_taken_ages_and_fails_closed():
             def events():
                 now[0] += 4.0
                 yield {"type": "MODIFIED", "object": {"metadata": {"name": "g", "resourceVersion": "8"}}}
+
             return events()
 
     def on_event(kind, obj):
@@ -173,8 +198,15 @@ def test_a_feed_whose_events_cannot_be_taken_ages_and_fails_closed():
 
     cache = GateCache(fail_closed_after=10.0, clock=lambda: now[0])
     kube = Events([])
-    informer = Informer(kube, CANARYGATES, on_list=cache.replace_gates, on_event=on_event, clock=lambda: now[0],
-                        max_silence=30.0, backoff=(0.0, 0.0))
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=cache.replace_gates,
+        on_event=on_event,
+        clock=lambda: now[0],
+        max_silence=30.0,
+        backoff=(0.0, 0.0),
+    )
     kube.informer = informer
     cache.health.append(informer)
     seen = []
@@ -185,6 +217,7 @@ def test_a_feed_whose_events_cannot_be_taken_ages_and_fails_closed():
             original(event)
         finally:
             seen.append(informer.age(now[0]))
+
     informer._handle = handle
     informer.run()
     # each failed event leaves the age as it was (4 s older): the event was not taken; then it relists

@@ -45,8 +45,13 @@ def flush(writer):
 
 
 def event(message, phase="Progressing"):
-    return {"name": "demo", "namespace": "demo-ns", "phase": phase, "checksum": "c",
-            "metadata": {"eventMessage": message, "eventType": "Warning", "timestamp": "1795000000000"}}
+    return {
+        "name": "demo",
+        "namespace": "demo-ns",
+        "phase": phase,
+        "checksum": "c",
+        "metadata": {"eventMessage": message, "eventType": "Warning", "timestamp": "1795000000000"},
+    }
 
 
 def test_calls_are_coalesced_and_written_with_the_canary_phase():

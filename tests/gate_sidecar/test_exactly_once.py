@@ -30,8 +30,10 @@ from gate_sidecar.writes import Writer
 STEP = "confirm-traffic-increase"
 KEY = ("demo-ns", "demo")
 #: The README's own example, written by hand (spacing and key order differ from our encoding).
-HANDWRITTEN = ('{"state": "opened", "scope": "step", "by": "alice", "at": "2026-11-22T10:01:00Z", '
-               '"rollout": {"active": true, "since": "%s"}}' % PROMOTED_AT)
+HANDWRITTEN = (
+    '{"state": "opened", "scope": "step", "by": "alice", "at": "2026-11-22T10:01:00Z", '
+    '"rollout": {"active": true, "since": "%s"}}' % PROMOTED_AT
+)
 
 
 class Api:

@@ -23,10 +23,19 @@ from gate_sidecar.cache import GateCache, StaticHealth
 
 def environ(path: str, body: bytes, **extra) -> dict:
     env = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http", "wsgi.input_terminated": True, "HTTP_HOST": "127.0.0.1:8080",
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.input_terminated": True,
+        "HTTP_HOST": "127.0.0.1:8080",
     }
     env.update(extra)
     return env
@@ -68,7 +77,10 @@ def test_fast_path_answers_what_werkzeug_answers(cache, writer, gate_spec, hook,
     app = create_app(cache=cache, writer=writer)
     fast, slow = both_paths(app, hook, json.dumps(payload()).encode())
     assert fast == slow
-    assert fast[0] == status and fast[1] == [("Content-Type", "application/json"), ("Content-Length", str(len(fast[2])))]
+    assert fast[0] == status and fast[1] == [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(fast[2]))),
+    ]
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"", b"[1]", json.dumps({"name": "x"}).encode(), b"\xff\xfe\x00"])
@@ -89,7 +101,9 @@ def test_fast_path_is_taken_only_for_plain_bodies(app, monkeypatch):
     del chunked["CONTENT_LENGTH"]
     assert wsgi_call(app, chunked)[0] == "200 OK"  # werkzeug reads the terminated stream
     odd = dict(CONTENT_LENGTH="+5")
-    assert wsgi_call(app, environ("/confirm-rollout", body, **odd)) == werkzeug_path(app, environ("/confirm-rollout", body, **odd))
+    assert wsgi_call(app, environ("/confirm-rollout", body, **odd)) == werkzeug_path(
+        app, environ("/confirm-rollout", body, **odd)
+    )
     assert wsgi_call(app, environ("/confirm-rollout/", body))[0] == "200 OK"
     assert wsgi_call(app, environ("/confirm-rollout", body, REQUEST_METHOD="PUT"))[0].startswith("405")
     assert wsgi_call(app, environ("/event", body))[0] == "200 OK"

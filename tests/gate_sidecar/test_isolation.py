@@ -25,8 +25,10 @@ def canary_call(client, hook, metadata=None, name="web", namespace="team-a"):
 def test_a_foreign_canarygate_targeting_a_canary_does_not_take_over_its_answers(cache, client, writer, hook):
     # team-b's CanaryGate aims at team-a's Canary, which names none: team-a's own CanaryGate rules.
     cache.fill(
-        gates=[make_gate("web", "team-a", **{hook.replace("-", "_"): "closed"}),
-               make_gate("web", "team-b", target=KEY, **{h.replace("-", "_"): "opened" for h in gates.GATES})],
+        gates=[
+            make_gate("web", "team-a", **{hook.replace("-", "_"): "closed"}),
+            make_gate("web", "team-b", target=KEY, **{h.replace("-", "_"): "opened" for h in gates.GATES}),
+        ],
         canaries=[make_canary("web", "team-a")],
     )
     status, body = canary_call(client, hook)
@@ -53,9 +55,10 @@ def test_a_foreign_canarygate_targeting_the_canary_is_honoured_when_the_canary_n
 @pytest.mark.parametrize("target", [None, ("team-a", "other"), ("team-c", "web"), ("team-b", "web")])
 def test_metadata_naming_another_namespaces_canarygate_that_targets_elsewhere_is_refused(cache, client, writer, target):
     step = live_change("confirm-rollout", "opened", scope="step")
-    cache.fill(gates=[make_gate("web", "team-b", target=target, live=[step], confirm_rollout="opened",
-                                rollback="opened")],
-               canaries=[make_canary("web", "team-a", phase="Waiting")])
+    cache.fill(
+        gates=[make_gate("web", "team-b", target=target, live=[step], confirm_rollout="opened", rollback="opened")],
+        canaries=[make_canary("web", "team-a", phase="Waiting")],
+    )
     for hook in gates.GATES:
         status, body = canary_call(client, hook, NAMING_B)
         assert status == 503 and body["state"] == "unknown" and body["allowed"] is False, hook
@@ -68,8 +71,10 @@ def test_metadata_naming_another_namespaces_canarygate_that_targets_elsewhere_is
 
 def test_a_step_approval_of_another_namespace_cannot_be_used_up_by_a_canary_naming_it(cache, client, writer):
     step = live_change("confirm-promotion", "opened", scope="step")
-    cache.fill(gates=[make_gate("web", "team-b", target=("team-b", "web"), live=[step])],
-               canaries=[make_canary("web", "team-a"), make_canary("web", "team-b")])
+    cache.fill(
+        gates=[make_gate("web", "team-b", target=("team-b", "web"), live=[step])],
+        canaries=[make_canary("web", "team-a"), make_canary("web", "team-b")],
+    )
     for _ in range(3):
         assert canary_call(client, "confirm-promotion", NAMING_B)[0] == 503
     assert cache.consumed(("team-b", "web")) == frozenset() and writer.calls == []
@@ -78,11 +83,14 @@ def test_a_step_approval_of_another_namespace_cannot_be_used_up_by_a_canary_nami
     assert status == 200 and body["source"] == "live"
 
 
-@pytest.mark.parametrize("metadata", [
-    {"gate_name": "gone"},                                 # own namespace
-    {"gate_name": "gone", "gate_namespace": "team-a"},
-    {"gate_name": "gone", "gate_namespace": "team-b"},     # another namespace
-])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"gate_name": "gone"},  # own namespace
+        {"gate_name": "gone", "gate_namespace": "team-a"},
+        {"gate_name": "gone", "gate_namespace": "team-b"},  # another namespace
+    ],
+)
 @pytest.mark.parametrize("hook", gates.GATES)
 def test_a_named_canarygate_that_does_not_exist_is_unknown_not_the_defaults(cache, client, hook, metadata):
     cache.fill(gates=[make_gate("web", "team-a", **{h.replace("-", "_"): "opened" for h in gates.GATES})])
@@ -109,8 +117,12 @@ def test_the_defaults_still_apply_to_a_canary_naming_none(cache, client):
 
 def test_a_foreign_canarygate_is_not_a_rival_of_the_local_one(cache, client):
     # it cannot make the Canary's answers unknown either (no denial of service from another namespace)
-    cache.fill(gates=[make_gate("app", "team-a", target=KEY, confirm_promotion="opened"),
-                      make_gate("app", "team-b", target=KEY, confirm_promotion="closed")])
+    cache.fill(
+        gates=[
+            make_gate("app", "team-a", target=KEY, confirm_promotion="opened"),
+            make_gate("app", "team-b", target=KEY, confirm_promotion="closed"),
+        ]
+    )
     status, body = canary_call(client, "confirm-promotion")
     assert status == 200 and body["canarygate"] == "team-a/app" and body["found_by"] == "target"
 

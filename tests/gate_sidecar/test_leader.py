@@ -38,9 +38,18 @@ def electors(kube, namespace, clock, count=2, name="reconciler"):
     made = []
     for i in range(count):
         ident = f"replica-{i}"
-        made.append(LeaderElector(kube, namespace, name, ident, lease_seconds=LEASE, clock=clock,
-                                  on_start=lambda i=ident: events.append(("start", i)),
-                                  on_stop=lambda i=ident: events.append(("stop", i))))
+        made.append(
+            LeaderElector(
+                kube,
+                namespace,
+                name,
+                ident,
+                lease_seconds=LEASE,
+                clock=clock,
+                on_start=lambda i=ident: events.append(("start", i)),
+                on_stop=lambda i=ident: events.append(("stop", i)),
+            )
+        )
     return made, events
 
 
@@ -112,8 +121,11 @@ def test_random_schedules_never_have_two_leaders(kube, namespace, apiserver):
     leaders_seen = set()
     for tick in range(150):
         if rng.random() < 0.1:
-            apiserver.faults.fail(rng.choice([500, 503, 429]), times=rng.randint(1, 4),
-                                  path_prefix=f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases")
+            apiserver.faults.fail(
+                rng.choice([500, 503, 429]),
+                times=rng.randint(1, 4),
+                path_prefix=f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+            )
         i = rng.randrange(3)
         if rng.random() < 0.05:
             alive[i] = not alive[i]

@@ -44,9 +44,13 @@ def test_deployment_runs_two_spread_replicas_kept_by_a_budget():
 def test_reconcile_component_grants_the_lease_the_elector_uses(tmp_path, monkeypatch):
     role = load(SIDECAR / "reconcile" / "role.yaml")
     binding = load(SIDECAR / "reconcile" / "rolebinding.yaml")
-    granted = {(v, name) for rule in role["rules"] if rule["resources"] == ["leases"]
-               and rule["apiGroups"] == ["coordination.k8s.io"]
-               for v in rule["verbs"] for name in rule.get("resourceNames", ["*"])}
+    granted = {
+        (v, name)
+        for rule in role["rules"]
+        if rule["resources"] == ["leases"] and rule["apiGroups"] == ["coordination.k8s.io"]
+        for v in rule["verbs"]
+        for name in rule.get("resourceNames", ["*"])
+    }
     import gate_sidecar.__main__ as entry
 
     namespace_file = tmp_path / "namespace"
@@ -56,7 +60,9 @@ def test_reconcile_component_grants_the_lease_the_elector_uses(tmp_path, monkeyp
     assert namespace == "canary-gate"
     assert granted == {("create", "*"), ("get", name), ("update", name)}
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "canary-gate-sidecar", "namespace": "canary-gate"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "canary-gate-sidecar", "namespace": "canary-gate"}
+    ]
     kust = load(SIDECAR / "reconcile" / "kustomization.yaml")
     assert {"role.yaml", "rolebinding.yaml"} <= set(kust["resources"])
     monkeypatch.setattr(entry, "SERVICE_ACCOUNT_NAMESPACE", str(tmp_path / "absent"))

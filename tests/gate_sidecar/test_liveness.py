@@ -68,8 +68,16 @@ class ScriptedKube:
 
 
 def informer_on(kube: ScriptedKube, clock: Clock, **kw) -> Informer:
-    informer = Informer(kube, CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None,
-                        clock=clock, max_silence=1.0, backoff=(0.01, 0.01), **kw)
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=lambda items: None,
+        on_event=lambda kind, obj: None,
+        clock=clock,
+        max_silence=1.0,
+        backoff=(0.01, 0.01),
+        **kw,
+    )
     kube.informer = informer
     return informer
 
@@ -147,8 +155,14 @@ def test_without_max_silence_an_open_watch_still_counts_as_contact():
         return iter(())
 
     kube = ScriptedKube([watch])
-    informer = Informer(kube, CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None,
-                        clock=clock, backoff=(0.01, 0.01))
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=lambda items: None,
+        on_event=lambda kind, obj: None,
+        clock=clock,
+        backoff=(0.01, 0.01),
+    )
     kube.informer = informer
     informer.run()
     assert seen == {"age": 0.0}
@@ -174,12 +188,15 @@ class Vouched:
         self.at.append(at)
 
 
-@pytest.mark.parametrize("answer, contact", [
-    (None, True),
-    (errors.Forbidden("forbidden"), True),  # an answer all the same
-    (errors.Unreachable("timed out"), False),
-    (errors.Unreachable("the API server answered 503"), False),
-])
+@pytest.mark.parametrize(
+    "answer, contact",
+    [
+        (None, True),
+        (errors.Forbidden("forbidden"), True),  # an answer all the same
+        (errors.Unreachable("timed out"), False),
+        (errors.Unreachable("the API server answered 503"), False),
+    ],
+)
 def test_the_probe_vouches_only_when_the_api_server_answered(answer, contact):
     clock = Clock(50.0)
     kube, feed = ProbeKube(answer), Vouched()
@@ -258,8 +275,15 @@ def test_a_quiet_watch_is_relisted_after_half_the_bound():
     assert feed_timing(120.0) == (60.0, 40.0, 40.0)
     clock = Clock()
     kube = ScriptedKube([])
-    informer = Informer(kube, CANARYGATES, on_list=lambda items: None, on_event=lambda kind, obj: None,
-                        clock=clock, max_silence=feed_timing(1.0)[0], backoff=(0.01, 0.01))
+    informer = Informer(
+        kube,
+        CANARYGATES,
+        on_list=lambda items: None,
+        on_event=lambda kind, obj: None,
+        clock=clock,
+        max_silence=feed_timing(1.0)[0],
+        backoff=(0.01, 0.01),
+    )
     kube.informer = informer
     informer.run()
     assert kube.watches[0]["timeout"] == (0.5, 0.5)  # the read timeout: half the bound of silence

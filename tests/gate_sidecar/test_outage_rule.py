@@ -108,8 +108,14 @@ class TemplateWriter:
 def approval_client(template_now):
     from canarygate.annotations import LiveChange, RolloutMark
 
-    change = LiveChange(gate="confirm-rollout", state="opened", scope="rollout", by="alice", at="2026-11-22T10:01:00Z",
-                        rollout=RolloutMark(active=True, since="2026-11-22T10:00:00Z", template="aaaaaaaaaaaa"))
+    change = LiveChange(
+        gate="confirm-rollout",
+        state="opened",
+        scope="rollout",
+        by="alice",
+        at="2026-11-22T10:01:00Z",
+        rollout=RolloutMark(active=True, since="2026-11-22T10:00:00Z", template="aaaaaaaaaaaa"),
+    )
     cache = GateCache(health=[StaticHealth()])
     cache.fill(gates=[make_gate(confirm_rollout="closed", live=[change])], canaries=[make_canary(phase="Waiting")])
     writer = TemplateWriter(template_now)

@@ -36,8 +36,13 @@ def flagger_spec(**extra) -> dict:
     spec = {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
         "service": {"port": 8080},
-        "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10,
-                     "webhooks": [dict(USER_HOOK)]},
+        "analysis": {
+            "interval": "10s",
+            "threshold": 2,
+            "maxWeight": 40,
+            "stepWeight": 10,
+            "webhooks": [dict(USER_HOOK)],
+        },
     }
     spec.update(extra)
     return spec
@@ -222,7 +227,7 @@ def test_an_unreadable_canarygate_is_reported_on_itself(kube, cache, reconciler)
 
 
 def test_the_api_server_rejecting_the_canary_is_not_retried(kube, cache, reconciler):
-    kube.fail[("POST", "canaries")] = errors.Invalid("Canary.flagger.app \"demo\" is invalid: spec.service: Required")
+    kube.fail[("POST", "canaries")] = errors.Invalid('Canary.flagger.app "demo" is invalid: spec.service: Required')
     cache.apply_gate_event("ADDED", gate_obj())
     reconciler.run_pending()
     assert kube.reasons() == [(FAILED, "Warning")] and "rejected" in kube.events[0]["message"]
@@ -279,8 +284,10 @@ def test_a_new_generation_during_backoff_is_done_now(kube, cache, reconciler, cl
 
 def test_changes_are_coalesced_per_canarygate(kube, cache, reconciler):
     for generation in (1, 2, 3):
-        cache.apply_gate_event("MODIFIED", gate_obj(generation, rv=str(generation),
-                                                    flagger=flagger_spec(progressDeadlineSeconds=60 * generation)))
+        cache.apply_gate_event(
+            "MODIFIED",
+            gate_obj(generation, rv=str(generation), flagger=flagger_spec(progressDeadlineSeconds=60 * generation)),
+        )
     assert reconciler.run_pending() == 1
     assert [m for m, _ in kube.writes()] == ["POST"]
     assert kube.canaries["demo"]["spec"]["progressDeadlineSeconds"] == 180
@@ -300,8 +307,10 @@ def test_a_canary_another_canarygate_renders_is_not_taken_over(kube, cache, reco
     cache.apply_gate_event("ADDED", gate_obj())
     reconciler.run_pending()
     cache.apply_canary_event("ADDED", kube.canaries["demo"])
-    cache.apply_gate_event("ADDED", gate_obj(name="rival", uid="uid-rival", target=("demo-ns", "demo"),
-                                             flagger=flagger_spec(skipAnalysis=True)))
+    cache.apply_gate_event(
+        "ADDED",
+        gate_obj(name="rival", uid="uid-rival", target=("demo-ns", "demo"), flagger=flagger_spec(skipAnalysis=True)),
+    )
     reconciler.run_pending()
     assert [m for m, _ in kube.writes()] == ["POST"]
     assert kube.events[-1]["involvedObject"]["name"] == "rival" and kube.events[-1]["reason"] == FAILED
@@ -357,13 +366,16 @@ def captured(monkeypatch):
     return entry.main, seen
 
 
-@pytest.mark.parametrize(("args", "env", "reconcile", "endpoint"), [
-    ((), {}, False, DEFAULT_ENDPOINT),
-    (("--reconcile", "--endpoint", "http://sidecar:9000"), {}, True, "http://sidecar:9000"),
-    ((), {"GATE_SIDECAR_RECONCILE": "true", "GATE_SIDECAR_ENDPOINT": "http://env"}, True, "http://env"),
-    (("--reconcile",), {"CANARY_GATE_ENDPOINT": "http://legacy"}, True, "http://legacy"),
-    (("--endpoint", "http://flag"), {"CANARY_GATE_ENDPOINT": "http://legacy"}, False, "http://flag"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "reconcile", "endpoint"),
+    [
+        ((), {}, False, DEFAULT_ENDPOINT),
+        (("--reconcile", "--endpoint", "http://sidecar:9000"), {}, True, "http://sidecar:9000"),
+        ((), {"GATE_SIDECAR_RECONCILE": "true", "GATE_SIDECAR_ENDPOINT": "http://env"}, True, "http://env"),
+        (("--reconcile",), {"CANARY_GATE_ENDPOINT": "http://legacy"}, True, "http://legacy"),
+        (("--endpoint", "http://flag"), {"CANARY_GATE_ENDPOINT": "http://legacy"}, False, "http://flag"),
+    ],
+)
 def test_flags_reach_the_config(captured, monkeypatch, args, env, reconcile, endpoint):
     main, seen = captured
     for k, v in env.items():

@@ -74,7 +74,8 @@ def test_a_step_replaced_in_the_middle_of_a_call_is_decided_from_the_current_ent
     cache, client = racy_client(writer, make_gate(confirm_traffic_increase="opened", live=[step]))
     closed = live_change(STEP_GATE, "closed", scope="rollout", by="bob")
     cache.between = lambda: cache.apply_gate_event(
-        "MODIFIED", make_gate(confirm_traffic_increase="opened", live=[closed], rv="2"))
+        "MODIFIED", make_gate(confirm_traffic_increase="opened", live=[closed], rv="2")
+    )
     status, body = call(client, STEP_GATE)
     assert status == 403 and body["source"] == "live" and body["set_by"] == "bob"
     assert [c for c in writer.calls if c[0] == "consume"] == []
@@ -86,7 +87,8 @@ def test_an_unrelated_update_in_the_middle_of_a_call_still_uses_the_step_once():
     cache, client = racy_client(writer, make_gate(confirm_traffic_increase="closed", live=[step]))
     # A status write replaces the entry with one holding the very same step.
     cache.between = lambda: cache.apply_gate_event(
-        "MODIFIED", make_gate(confirm_traffic_increase="closed", live=[step], rv="2"))
+        "MODIFIED", make_gate(confirm_traffic_increase="closed", live=[step], rv="2")
+    )
     assert call(client, STEP_GATE)[0] == 200
     assert call(client, STEP_GATE)[0] == 403
     assert [c for c in writer.calls if c[0] == "consume"] == [("consume", KEY, step)]
@@ -141,8 +143,17 @@ class Cluster:
 
     def write(self, change) -> None:
         """Someone else's write of a live change (here: a bind that landed first)."""
-        self.request("PATCH", "/apis/piggysec.com/v1alpha1/namespaces/demo-ns/canarygates/demo", body=[
-            {"op": "replace", "path": "/metadata/annotations/" + change.key.replace("/", "~1"), "value": change.encode()}])
+        self.request(
+            "PATCH",
+            "/apis/piggysec.com/v1alpha1/namespaces/demo-ns/canarygates/demo",
+            body=[
+                {
+                    "op": "replace",
+                    "path": "/metadata/annotations/" + change.key.replace("/", "~1"),
+                    "value": change.encode(),
+                }
+            ],
+        )
 
 
 def drain(writer: Writer, clock: Clock) -> None:
@@ -236,26 +247,34 @@ def test_consume_takes_only_a_change_the_current_entry_holds_untaken(cache):
 
 # -- which CanaryGate --------------------------------------------------------------------------------------
 def test_spec_target_wins_over_the_canarys_own_name(cache, client):
-    cache.fill(gates=[
-        make_gate("demo", confirm_promotion="opened"),  # same name, no spec.target
-        make_gate("approvals", target=KEY, confirm_promotion="closed"),
-    ])
+    cache.fill(
+        gates=[
+            make_gate("demo", confirm_promotion="opened"),  # same name, no spec.target
+            make_gate("approvals", target=KEY, confirm_promotion="closed"),
+        ]
+    )
     status, body = call(client, "confirm-promotion")
     assert status == 403
     assert body["canarygate"] == "demo-ns/approvals" and body["found_by"] == "target"
 
 
 def test_the_canarys_own_name_when_nothing_targets_it(cache, client):
-    cache.fill(gates=[make_gate("demo", confirm_promotion="closed"),
-                      make_gate("elsewhere", target=("demo-ns", "other"), confirm_promotion="opened")])
+    cache.fill(
+        gates=[
+            make_gate("demo", confirm_promotion="closed"),
+            make_gate("elsewhere", target=("demo-ns", "other"), confirm_promotion="opened"),
+        ]
+    )
     status, body = call(client, "confirm-promotion")
     assert status == 403 and body["canarygate"] == "demo-ns/demo" and body["found_by"] == "name"
 
 
 def test_a_canarygate_of_the_canarys_name_that_targets_another_canary_is_not_its(cache, client, writer):
     """/tmp/rv/r3.py: the name fallback applies only to a CanaryGate without an explicit spec.target."""
-    cache.fill(gates=[make_gate("demo", target=("demo-ns", "other"), confirm_promotion="closed")],
-               canaries=[make_canary(), make_canary("other")])
+    cache.fill(
+        gates=[make_gate("demo", target=("demo-ns", "other"), confirm_promotion="closed")],
+        canaries=[make_canary(), make_canary("other")],
+    )
     status, body = call(client, "confirm-promotion")
     assert status == 200 and body["source"] == "default" and body["defaults"] is True
     assert "CanaryGate demo-ns/demo targets Canary demo-ns/other, not this one: defaults apply" in body["message"]
@@ -268,13 +287,17 @@ def test_a_canarygate_of_the_canarys_name_that_targets_another_canary_is_not_its
 
 @pytest.mark.parametrize("hook", ["confirm-promotion", "rollback"])
 def test_several_canarygates_targeting_one_canary_fail_closed_naming_them(cache, client, writer, hook):
-    cache.fill(gates=[
-        make_gate("demo", target=KEY, rollback="opened"),
-        make_gate("approvals", "demo-ns", target=KEY, rollback="opened"),
-    ])
+    cache.fill(
+        gates=[
+            make_gate("demo", target=KEY, rollback="opened"),
+            make_gate("approvals", "demo-ns", target=KEY, rollback="opened"),
+        ]
+    )
     status, body = call(client, hook)
     assert status == 503 and body["allowed"] is False and body["state"] == "unknown"
-    assert "CanaryGates demo-ns/approvals, demo-ns/demo " in body["message"] and "Canary demo-ns/demo" in body["message"]
+    assert (
+        "CanaryGates demo-ns/approvals, demo-ns/demo " in body["message"] and "Canary demo-ns/demo" in body["message"]
+    )
     assert "spec.target" in body["message"] and "gate_name" in body["message"]
     assert writer.calls == []
     response = client.post("/event", json=payload())
@@ -282,15 +305,23 @@ def test_several_canarygates_targeting_one_canary_fail_closed_naming_them(cache,
 
 
 def test_metadata_decides_even_when_several_target_the_canary(cache, client):
-    cache.fill(gates=[make_gate("demo", target=KEY, confirm_rollout="opened"),
-                      make_gate("approvals", target=KEY, confirm_rollout="closed")])
+    cache.fill(
+        gates=[
+            make_gate("demo", target=KEY, confirm_rollout="opened"),
+            make_gate("approvals", target=KEY, confirm_rollout="closed"),
+        ]
+    )
     status, body = call(client, "confirm-rollout", payload(metadata={"gate_name": "approvals"}))
     assert status == 403 and body["canarygate"] == "demo-ns/approvals" and body["found_by"] == "metadata"
 
 
 def test_a_rival_that_drops_its_target_ends_the_ambiguity(cache, client):
-    cache.fill(gates=[make_gate("demo", target=KEY, confirm_rollout="opened"),
-                      make_gate("approvals", target=KEY, confirm_rollout="closed")])
+    cache.fill(
+        gates=[
+            make_gate("demo", target=KEY, confirm_rollout="opened"),
+            make_gate("approvals", target=KEY, confirm_rollout="closed"),
+        ]
+    )
     assert call(client, "confirm-rollout")[0] == 503
     cache.apply_gate_event("MODIFIED", make_gate("approvals", target=("demo-ns", "other"), rv="2"))
     status, body = call(client, "confirm-rollout")
@@ -301,7 +332,8 @@ def test_a_rival_that_drops_its_target_ends_the_ambiguity(cache, client):
 def bad_annotation_gate(**declared) -> dict:
     gate = make_gate(**declared)
     gate["metadata"]["annotations"]["gate.piggysec.com/confirm-promotion"] = (
-        '{"state":"close","scope":"Sticky","by":"bob"}')
+        '{"state":"close","scope":"Sticky","by":"bob"}'
+    )
     gate["metadata"]["annotations"]["gate.piggysec.com/rollback"] = "not json"
     return gate
 

@@ -126,8 +126,12 @@ def test_the_spool_watch_sees_what_plain_waitress_does(tmp_path):
         "    return [b'']\n"
         f"waitress.serve(app, host='127.0.0.1', port={port})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], env={"TMPDIR": str(spool), "PATH": ""},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={"TMPDIR": str(spool), "PATH": ""},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -137,12 +141,11 @@ def test_the_spool_watch_sees_what_plain_waitress_does(tmp_path):
             except OSError:
                 time.sleep(0.05)
         block = b"x" * 65536
-        with SpoolWatch(proc.pid, spool) as watch:
-            with connect(port) as sock:
-                sock.sendall(f"{HEAD}Content-Length: {BIG}\r\n\r\n".encode())
-                for _ in range(BIG // len(block)):
-                    sock.sendall(block)
-                answer = read_answer(sock, timeout=20)
+        with SpoolWatch(proc.pid, spool) as watch, connect(port) as sock:
+            sock.sendall(f"{HEAD}Content-Length: {BIG}\r\n\r\n".encode())
+            for _ in range(BIG // len(block)):
+                sock.sendall(block)
+            answer = read_answer(sock, timeout=20)
         assert answer.status == 200
         assert watch.seen, "plain waitress did not spool: the watch would not see it either"
     finally:
@@ -162,11 +165,14 @@ def test_headers_over_16_kib_are_431_in_json(sidecar):
     assert answer.status == 431 and "16 KiB" in answer.json()["message"], answer
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"POST /confirm-rollout HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    (b"POST /confirm-rollout HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-])
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"POST /confirm-rollout HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST /confirm-rollout HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ],
+)
 def test_what_waitress_refuses_is_json_too(sidecar, request_bytes, status):
     answer = exchange(sidecar.port, request_bytes, timeout=5)
     assert answer.status == status and answer.json()["code"] == status and answer.json()["message"], answer

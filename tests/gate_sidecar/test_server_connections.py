@@ -16,7 +16,15 @@ import time
 
 import pytest
 from server_harness import (
-    OTHER_PEER, PAYLOAD, PEER, SidecarUnderAttack, connect, exchange, get, post, read_answer,
+    OTHER_PEER,
+    PAYLOAD,
+    PEER,
+    SidecarUnderAttack,
+    connect,
+    exchange,
+    get,
+    post,
+    read_answer,
 )
 
 PER_PEER, TOTAL = 64, 512
@@ -113,8 +121,10 @@ def test_many_peers_together_are_held_to_the_total_cap(sidecar):
         close_all(socks)
 
 
-@pytest.mark.skipif(resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 3000,
-                    reason="needs 3,000 descriptors (ulimit -n) for 1,100 connections on both ends")
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 3000,
+    reason="needs 3,000 descriptors (ulimit -n) for 1,100 connections on both ends",
+)
 def test_over_1024_descriptors_keep_the_loop_running(kubeconfig, crds, tmp_path):
     big = SidecarUnderAttack(kubeconfig, tmp_path, "--max-connections", "1200", "--max-connections-per-peer", "1200")
     idle = []

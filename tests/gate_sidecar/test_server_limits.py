@@ -20,9 +20,16 @@ from gate_sidecar import config
 from gate_sidecar.server import Limits
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("", None), ("off", None), (" OFF ", None), ("127.0.0.1:8081", ("127.0.0.1", 8081)), (":8081", ("0.0.0.0", 8081)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("", None),
+        ("off", None),
+        (" OFF ", None),
+        ("127.0.0.1:8081", ("127.0.0.1", 8081)),
+        (":8081", ("0.0.0.0", 8081)),
+    ],
+)
 def test_probe_listen_values(value, expected):
     assert config.parse_optional_listen(value) == expected
 
@@ -32,7 +39,9 @@ def test_probe_listen_refuses_a_bad_address():
         config.parse_optional_listen("8081")
 
 
-@pytest.mark.parametrize("field", ["max_body", "max_header", "max_per_peer", "max_total", "read_timeout", "idle_timeout"])
+@pytest.mark.parametrize(
+    "field", ["max_body", "max_header", "max_per_peer", "max_total", "read_timeout", "idle_timeout"]
+)
 def test_limits_refuse_zero(field):
     with pytest.raises(ValueError):
         Limits(**{field: 0})
@@ -53,8 +62,13 @@ server.run()
 
 def test_the_total_cap_fits_the_descriptor_limit():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     socks = []
     try:
         proc.stdout.readline()  # 256 less the reserve of 64

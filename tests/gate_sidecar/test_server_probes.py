@@ -15,8 +15,9 @@ import time
 
 import pytest
 import yaml
-from gate_sidecar.server import PROBE_CAPS
 from server_harness import OTHER_PEER, PAYLOAD, PEER, SidecarUnderAttack, connect, exchange, get, post
+
+from gate_sidecar.server import PROBE_CAPS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -39,9 +40,15 @@ def test_the_probe_port_answers_the_probes_and_the_webhook_port_still_does(sidec
         assert b"# TYPE" in exchange(sidecar.probe_port, get(path)).body
 
 
-@pytest.mark.parametrize("request_bytes", [
-    post("/confirm-rollout", PAYLOAD), post("/rollback", PAYLOAD), post("/event", PAYLOAD), get("/version"),
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        post("/confirm-rollout", PAYLOAD),
+        post("/rollback", PAYLOAD),
+        post("/event", PAYLOAD),
+        get("/version"),
+    ],
+)
 def test_the_probe_port_serves_nothing_else(sidecar, request_bytes):
     answer = exchange(sidecar.probe_port, request_bytes)
     assert answer.status == 404 and "probe port" in answer.json()["message"], answer
@@ -83,10 +90,14 @@ def listen_of(container: dict) -> tuple[str, int, str, int]:
     return host, int(port), probe_host, int(probe_port)
 
 
-@pytest.mark.parametrize("path, webhook_host", [
-    (ROOT / "deploy/sidecar/deployment.yaml", "0.0.0.0"),
-    (ROOT / "deploy/flagger-pod/flagger-deployment-patch.yaml", "127.0.0.1"),
-], ids=["sidecar", "flagger-pod"])
+@pytest.mark.parametrize(
+    "path, webhook_host",
+    [
+        (ROOT / "deploy/sidecar/deployment.yaml", "0.0.0.0"),
+        (ROOT / "deploy/flagger-pod/flagger-deployment-patch.yaml", "127.0.0.1"),
+    ],
+    ids=["sidecar", "flagger-pod"],
+)
 def test_the_manifests_probe_the_probe_port(path, webhook_host):
     container = container_of(path)
     host, port, probe_host, probe_port = listen_of(container)

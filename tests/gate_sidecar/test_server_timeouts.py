@@ -21,8 +21,14 @@ SLACK = 2.5
 
 @pytest.fixture(scope="module")
 def sidecar(kubeconfig, crds, tmp_path_factory):
-    process = SidecarUnderAttack(kubeconfig, tmp_path_factory.mktemp("timeouts"),
-                                 "--read-timeout", str(READ_TIMEOUT), "--idle-timeout", str(IDLE_TIMEOUT))
+    process = SidecarUnderAttack(
+        kubeconfig,
+        tmp_path_factory.mktemp("timeouts"),
+        "--read-timeout",
+        str(READ_TIMEOUT),
+        "--idle-timeout",
+        str(IDLE_TIMEOUT),
+    )
     yield process
     process.stop()
 
@@ -34,7 +40,7 @@ def trickle(sock, data: bytes, *, every: float, limit: float):
         if time.monotonic() - started > limit:
             return i
         try:
-            sock.sendall(data[i:i + 1])
+            sock.sendall(data[i : i + 1])
         except (BrokenPipeError, ConnectionResetError):
             return i
         time.sleep(every)
@@ -67,7 +73,7 @@ def test_a_slow_request_within_the_deadline_is_answered(sidecar):
     request = post("/confirm-rollout", PAYLOAD)
     with connect(sidecar.port) as sock:
         for start in range(0, len(request), len(request) // 4 + 1):  # four pieces over ~0.6 s
-            sock.sendall(request[start:start + len(request) // 4 + 1])
+            sock.sendall(request[start : start + len(request) // 4 + 1])
             time.sleep(0.15)
         answer = read_answer(sock, timeout=5)
     assert answer.status == 200 and answer.json()["gate"] == "confirm-rollout", answer

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import pathlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "kubectl_gate" / "golden"
-NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
 SEED = """\
 apiVersion: piggysec.com/v1alpha1

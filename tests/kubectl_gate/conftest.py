@@ -3,14 +3,12 @@ the sandbox kubeconfig when a test asks for ``kube``), a fixed ``NOW``."""
 
 from __future__ import annotations
 
-
 import pytest
 from click.testing import CliRunner
+from helpers.cli import NOW
 
 from kubectl_gate.cli import cli
 from kubectl_gate.context import GateContext
-
-from helpers.cli import NOW
 
 
 @pytest.fixture
@@ -26,8 +24,9 @@ def invoke(clock, monkeypatch):
 
     def run(args, *, input=None, env=None, obj=None):
         runner = CliRunner()
-        return runner.invoke(cli, list(args), input=input, env=env, obj=obj or GateContext(clock=clock),
-                             prog_name="kubectl gate")
+        return runner.invoke(
+            cli, list(args), input=input, env=env, obj=obj or GateContext(clock=clock), prog_name="kubectl gate"
+        )
 
     return run
 

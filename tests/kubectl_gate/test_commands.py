@@ -10,15 +10,14 @@ timeout 124) on Canaries whose status the test sets; KUBECONFIG with several fil
 from __future__ import annotations
 
 import json
-import re
 import pathlib
+import re
 
 import pytest
 import yaml
+from helpers.cli import SEED, golden
 
 from canarygate.kube.resources import CANARIES, CANARYGATES
-
-from helpers.cli import SEED, golden
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -49,8 +48,9 @@ def apply_seed(kube, tmp_path) -> None:
 def set_status(api_client, namespace, status, name="demo"):
     from canarygate.kube.client import MERGE_PATCH, Kube
 
-    Kube(api_client).request("PATCH", CANARIES.path(namespace, name, "status"), body={"status": status},
-                             content_type=MERGE_PATCH)
+    Kube(api_client).request(
+        "PATCH", CANARIES.path(namespace, name, "status"), body={"status": status}, content_type=MERGE_PATCH
+    )
 
 
 def test_apply_then_list_and_show(kube, tmp_path):
@@ -98,8 +98,15 @@ def test_open_close_record_who_why_and_an_event(kube, tmp_path):
     assert "closed for the next rollout" in closed.stdout
     gate = json.loads(kube("show", "demo", "-o", "json").stdout)
     entry = next(g for g in gate["gates"] if g["gate"] == "confirm-rollout")
-    assert entry == {"gate": "confirm-rollout", "state": "closed", "source": "live", "setBy": "admin",
-                     "setAt": "2026-11-22T10:00:00Z", "scope": "rollout", "reason": "CAB-1 freeze"}
+    assert entry == {
+        "gate": "confirm-rollout",
+        "state": "closed",
+        "source": "live",
+        "setBy": "admin",
+        "setAt": "2026-11-22T10:00:00Z",
+        "scope": "rollout",
+        "reason": "CAB-1 freeze",
+    }
     shown = kube("show", "demo")
     assert "admin closed confirm-rollout for the next rollout: CAB-1 freeze" in shown.stdout
     sticky = kube("open", "confirm-promotion", "-d", "demo", "--sticky")
@@ -142,14 +149,29 @@ def test_forbidden_names_the_user_and_the_verb(kube, tmp_path, apiserver):
     assert out.exit_code == 1
     assert 'User "bob" cannot get' in out.stderr and "Traceback" not in out.output
     # A reader (get, list) may look but not change: the message says who and which verb is missing.
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                     "metadata": {"name": "gate-reader", "namespace": kube.namespace},
-                     "rules": [{"apiGroups": ["piggysec.com", "flagger.app"], "resources": ["canarygates", "canaries"],
-                                "verbs": ["get", "list", "watch"]}]})
-    apiserver.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                     "metadata": {"name": "gate-reader", "namespace": kube.namespace},
-                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-reader"},
-                     "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}]})
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "gate-reader", "namespace": kube.namespace},
+            "rules": [
+                {
+                    "apiGroups": ["piggysec.com", "flagger.app"],
+                    "resources": ["canarygates", "canaries"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        }
+    )
+    apiserver.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "gate-reader", "namespace": kube.namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-reader"},
+            "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
     assert CliRunner().invoke(cli, ["show", "demo", "--kubeconfig", str(config)]).exit_code == 0
     out = CliRunner().invoke(cli, ["open", "confirm-promotion", "demo", "--kubeconfig", str(config)])
     assert out.exit_code == 1, out.output
@@ -195,14 +217,29 @@ def test_promote_and_abort_refuse_without_a_rollout(kube, tmp_path):
 
 def test_promote_opens_the_holding_gate_for_one_step(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
-    set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 40, "conditions": [
-        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    set_status(
+        api_client,
+        kube.namespace,
+        {
+            "phase": "WaitingPromotion",
+            "canaryWeight": 40,
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": "Unknown",
+                    "reason": "Progressing",
+                    "lastTransitionTime": "2026-11-22T09:00:00Z",
+                }
+            ],
+        },
+    )
     assert kube("show", "demo", "--exit-code").exit_code == 4
     result = kube("promote", "demo", "--reason", "looks good")
     assert result.exit_code == 0, result.output
     assert "confirm-promotion opened for this promotion" in result.stdout
-    entry = next(g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]
-                 if g["gate"] == "confirm-promotion")
+    entry = next(
+        g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"] if g["gate"] == "confirm-promotion"
+    )
     assert entry["scope"] == "step" and entry["state"] == "opened"
     aborted = kube("abort", "demo")
     assert aborted.exit_code == 0 and "rollback gate opened" in aborted.stdout
@@ -274,20 +311,43 @@ def test_abort_while_waiting_opens_rollback_then_confirm_rollout_for_one_step(ku
     import kubernetes
 
     apply_seed(kube, tmp_path)  # declares confirm-rollout closed
-    set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": [
-        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    set_status(
+        api_client,
+        kube.namespace,
+        {
+            "phase": "Waiting",
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": "Unknown",
+                    "reason": "Waiting",
+                    "lastTransitionTime": "2026-11-22T09:00:00Z",
+                }
+            ],
+        },
+    )
     result = kube("abort", "demo", "--reason", "bad build")
     assert result.exit_code == 0, result.output
-    assert ("aborted while Waiting: rollback opened for this rollout and confirm-rollout opened for one step"
-            in result.stdout)
-    assert ("Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
-            in result.stdout)
+    assert (
+        "aborted while Waiting: rollback opened for this rollout and confirm-rollout opened for one step"
+        in result.stdout
+    )
+    assert (
+        "Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
+        in result.stdout
+    )
     assert "revert" not in result.output
     gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
-    assert (gates["confirm-rollout"]["state"], gates["confirm-rollout"]["source"], gates["confirm-rollout"]["scope"]) \
-        == ("opened", "live", "step")
-    assert (gates["rollback"]["state"], gates["rollback"]["source"], gates["rollback"]["scope"]) \
-        == ("opened", "live", "rollout")
+    assert (
+        gates["confirm-rollout"]["state"],
+        gates["confirm-rollout"]["source"],
+        gates["confirm-rollout"]["scope"],
+    ) == ("opened", "live", "step")
+    assert (gates["rollback"]["state"], gates["rollback"]["source"], gates["rollback"]["scope"]) == (
+        "opened",
+        "live",
+        "rollout",
+    )
     assert gates["rollback"]["reason"] == gates["confirm-rollout"]["reason"] == "bad build"
     # The annotations as written: both bound to this rollout (the Promoted condition's time).
     annotations = _gate_annotations(api_client, kube.namespace)
@@ -312,8 +372,21 @@ def test_abort_while_waiting_says_so_when_confirm_rollout_cannot_be_opened(kube,
     from kubectl_gate.commands import abort as abort_module
 
     apply_seed(kube, tmp_path)
-    set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": [
-        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    set_status(
+        api_client,
+        kube.namespace,
+        {
+            "phase": "Waiting",
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": "Unknown",
+                    "reason": "Waiting",
+                    "lastTransitionTime": "2026-11-22T09:00:00Z",
+                }
+            ],
+        },
+    )
     real = abort_module.change_gate
 
     def change_gate(gctx, name, gate, state, **kw):
@@ -338,8 +411,22 @@ def _gate_annotations(api_client, namespace):
 
 def test_abort_while_progressing_keeps_its_message(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
-    set_status(api_client, kube.namespace, {"phase": "Progressing", "canaryWeight": 10, "conditions": [
-        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    set_status(
+        api_client,
+        kube.namespace,
+        {
+            "phase": "Progressing",
+            "canaryWeight": 10,
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": "Unknown",
+                    "reason": "Progressing",
+                    "lastTransitionTime": "2026-11-22T09:00:00Z",
+                }
+            ],
+        },
+    )
     result = kube("abort", "demo")
     assert result.exit_code == 0 and "Flagger rolls back on its next check" in result.stdout
     gates = {g["gate"]: g for g in json.loads(kube("show", "demo", "-o", "json").stdout)["gates"]}
@@ -352,12 +439,17 @@ def _gate_names(api_client, namespace):
     return [i["metadata"]["name"] for i in Kube(api_client).request("GET", CANARYGATES.path(namespace))["items"]]
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"- 1\n- 2\n", "bad.yaml (document 2): the document is a list, not a Kubernetes object"),
-    (b"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata: {name: x}\nspec: {target: 5}\n",
-     "bad.yaml (document 2): CanaryGate x: spec.target: 5 is not of type 'object'"),
-    ("apiVersion: v1\n".encode("utf-16"), "bad.yaml: not UTF-8 text (byte 0xff at offset 0)"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"- 1\n- 2\n", "bad.yaml (document 2): the document is a list, not a Kubernetes object"),
+        (
+            b"apiVersion: piggysec.com/v1alpha1\nkind: CanaryGate\nmetadata: {name: x}\nspec: {target: 5}\n",
+            "bad.yaml (document 2): CanaryGate x: spec.target: 5 is not of type 'object'",
+        ),
+        ("apiVersion: v1\n".encode("utf-16"), "bad.yaml: not UTF-8 text (byte 0xff at offset 0)"),
+    ],
+)
 def test_apply_bad_input_names_the_file_and_changes_nothing(kube, tmp_path, api_client, content, expected):
     """Every document is checked before any write: the good CanaryGate in front is not created either."""
     good = seed(kube.namespace)
@@ -393,8 +485,12 @@ BAD_ANNOTATION = '{"state":"close","scope":"Sticky","by":"bob"}'
 def _break_annotation(api_client, namespace, gate="confirm-promotion"):
     from canarygate.kube.client import MERGE_PATCH, Kube
 
-    Kube(api_client).request("PATCH", CANARYGATES.path(namespace, "demo"), content_type=MERGE_PATCH,
-                             body={"metadata": {"annotations": {f"gate.piggysec.com/{gate}": BAD_ANNOTATION}}})
+    Kube(api_client).request(
+        "PATCH",
+        CANARYGATES.path(namespace, "demo"),
+        content_type=MERGE_PATCH,
+        body={"metadata": {"annotations": {f"gate.piggysec.com/{gate}": BAD_ANNOTATION}}},
+    )
 
 
 def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(kube, tmp_path, api_client):
@@ -404,12 +500,17 @@ def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(ku
     ns = kube.namespace
     shown = kube("show", "demo")
     assert shown.exit_code == 0, shown.output
-    rows = {line.split()[0]: line for line in shown.stdout.splitlines() if line.split()[:1]
-            and line.split()[0] in ("confirm-promotion", "rollback")}
+    rows = {
+        line.split()[0]: line
+        for line in shown.stdout.splitlines()
+        if line.split()[:1] and line.split()[0] in ("confirm-promotion", "rollback")
+    }
     assert "unknown" in rows["confirm-promotion"] and "invalid" in rows["confirm-promotion"], shown.stdout
     assert "unknown" in rows["rollback"] and "armed" not in rows["rollback"]
-    assert "gate confirm-promotion: state unknown: annotation gate.piggysec.com/confirm-promotion cannot be read" \
+    assert (
+        "gate confirm-promotion: state unknown: annotation gate.piggysec.com/confirm-promotion cannot be read"
         in shown.stdout
+    )
     assert f"kubectl gate open|close confirm-promotion demo -n {ns}" in shown.stdout
     for output, load in (("json", json.loads), ("yaml", yaml.safe_load)):
         data = load(kube("show", "demo", "-o", output).stdout)
@@ -427,8 +528,22 @@ def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(ku
 
     # open / close / promote replace the unreadable annotation with a valid one
     assert kube("close", "rollback", "demo").exit_code == 0
-    set_status(api_client, ns, {"phase": "WaitingPromotion", "canaryWeight": 40, "conditions": [
-        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}]})
+    set_status(
+        api_client,
+        ns,
+        {
+            "phase": "WaitingPromotion",
+            "canaryWeight": 40,
+            "conditions": [
+                {
+                    "type": "Promoted",
+                    "status": "Unknown",
+                    "reason": "Progressing",
+                    "lastTransitionTime": "2026-11-22T09:00:00Z",
+                }
+            ],
+        },
+    )
     assert kube("show", "demo", "--exit-code").exit_code == 4
     promoted = kube("promote", "demo")
     assert promoted.exit_code == 0 and "confirm-promotion opened for this promotion" in promoted.stdout, promoted.output

@@ -46,13 +46,23 @@ def test_shipped_manifests_match_deploy():
 
 
 def test_install_prints_the_manifests_with_flags(invoke):
-    result = invoke(["install", "--namespace", "gates", "--image", "example.org/gate:9", "--flagger-namespace",
-                     "flagger"])
+    result = invoke(
+        ["install", "--namespace", "gates", "--image", "example.org/gate:9", "--flagger-namespace", "flagger"]
+    )
     assert result.exit_code == 0, result.output
     docs = list(yaml.safe_load_all(result.stdout))
     kinds = [d["kind"] for d in docs]
-    assert kinds == ["CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                     "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"]
+    assert kinds == [
+        "CustomResourceDefinition",
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "NetworkPolicy",
+    ]
     by_kind = {d["kind"]: d for d in docs}
     assert by_kind["Namespace"]["metadata"]["name"] == "gates"
     for kind in ("ServiceAccount", "Deployment", "PodDisruptionBudget", "Service", "NetworkPolicy"):
@@ -71,7 +81,8 @@ def test_install_defaults_match_deploy(invoke):
     assert result.exit_code == 0, result.output
     docs = {d["kind"]: d for d in yaml.safe_load_all(result.stdout)}
     deploy = yaml.safe_load((ROOT / "deploy/sidecar/deployment.yaml").read_text())
-    assert docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert (
+        docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        == (deploy["spec"]["template"]["spec"]["containers"][0]["image"])
     )
     assert docs["Namespace"]["metadata"]["name"] == "canary-gate"

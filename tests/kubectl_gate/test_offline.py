@@ -15,22 +15,33 @@ import sys
 
 import pytest
 import yaml
+from helpers.cli import GOLDEN, NOW, SEED, golden  # noqa: F401
 
 from canarygate.model import parse_canary, parse_canarygate
 from kubectl_gate import printing
 from kubectl_gate.views import build_view
 
-from helpers.cli import GOLDEN, NOW, SEED, golden  # noqa: F401
-
 BIN = pathlib.Path(sys.executable).parent
-
 
 
 def test_help_lists_commands_and_exit_codes(invoke):
     result = invoke(["--help"])
     assert result.exit_code == 0
-    for command in ("list", "show", "open", "close", "promote", "abort", "wait", "apply", "render", "explain",
-                    "install", "version", "completion"):
+    for command in (
+        "list",
+        "show",
+        "open",
+        "close",
+        "promote",
+        "abort",
+        "wait",
+        "apply",
+        "render",
+        "explain",
+        "install",
+        "version",
+        "completion",
+    ):
         assert f"  {command} " in result.stdout
     for code in ("124", "3    the rollout failed", "4    the rollout is waiting"):
         assert code in result.stdout
@@ -58,8 +69,18 @@ def test_render_keeps_user_webhooks_and_does_not_duplicate(invoke, tmp_path):
     canary = yaml.safe_load(result.stdout)
     hooks = canary["spec"]["analysis"]["webhooks"]
     names = [h["name"] for h in hooks]
-    assert names == ["confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion",
-                     "post-rollout", "rollback", "event", "load-test", "smoke"]
+    assert names == [
+        "confirm-rollout",
+        "pre-rollout",
+        "rollout",
+        "confirm-traffic-increase",
+        "confirm-promotion",
+        "post-rollout",
+        "rollback",
+        "event",
+        "load-test",
+        "smoke",
+    ]
     assert hooks[0]["url"] == "http://sidecar.gates:80/confirm-rollout"
     assert hooks[0]["metadata"] == {"gate_name": "demo", "gate_namespace": "demo-ns"}
     # Rendering a spec that already carries our webhooks gives the same Canary.
@@ -97,19 +118,22 @@ def test_completion_scripts(invoke, shell):
     assert result.exit_code == 0 and "__complete" in result.stdout
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["pro"], ["promote"]),
-    (["open", "confirm-"], ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion"]),
-    (["show", "demo", "--wa"], ["--watch"]),
-    (["list", "-o", ""], ["json", "yaml", "wide", "name"]),
-    (["wait", "demo", "--for", "gate=confirm-p"], ["gate=confirm-promotion"]),
-    (["wait", "demo", "--for=gate=roll"], ["--for=gate=rollout", "--for=gate=rollback"]),
-    (["completion", ""], ["bash", "zsh", "fish", "powershell"]),
-    (["promote", "--sel"], ["--selector"]),
-    (["list", "--wa"], ["--watch"]),
-    (["open", "rollout", "--as-"], ["--as-group", "--as-uid"]),
-    (["promote", "deployment/"], []),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["pro"], ["promote"]),
+        (["open", "confirm-"], ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion"]),
+        (["show", "demo", "--wa"], ["--watch"]),
+        (["list", "-o", ""], ["json", "yaml", "wide", "name"]),
+        (["wait", "demo", "--for", "gate=confirm-p"], ["gate=confirm-promotion"]),
+        (["wait", "demo", "--for=gate=roll"], ["--for=gate=rollout", "--for=gate=rollback"]),
+        (["completion", ""], ["bash", "zsh", "fish", "powershell"]),
+        (["promote", "--sel"], ["--selector"]),
+        (["list", "--wa"], ["--watch"]),
+        (["open", "rollout", "--as-"], ["--as-group", "--as-uid"]),
+        (["promote", "deployment/"], []),
+    ],
+)
 def test_complete_protocol(invoke, args, expected):
     result = invoke(["__complete", *args])
     lines = result.stdout.splitlines()
@@ -119,16 +143,24 @@ def test_complete_protocol(invoke, args, expected):
 
 def test_complete_helper_and_fast_paths_do_not_import_kubernetes():
     env = {**os.environ, "KUBECONFIG": "/nonexistent"}
-    helper = subprocess.run([str(BIN / "kubectl_complete-gate"), "open", "roll"], capture_output=True, text=True,
-                            env=env, timeout=30)
+    helper = subprocess.run(
+        [str(BIN / "kubectl_complete-gate"), "open", "roll"], capture_output=True, text=True, env=env, timeout=30
+    )
     assert helper.stdout.splitlines() == ["rollout", "rollback", ":4"]
-    probe = ("import sys; from kubectl_gate.cli import main\n"
-             "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
-             "assert 'kubernetes' not in sys.modules, 'kubernetes imported'")
-    for args in (["--help"], ["version", "--client"], ["completion", "bash"], ["__complete", "show", ""],
-                 ["explain"], ["open", "--help"]):
-        proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env,
-                              timeout=30)
+    probe = (
+        "import sys; from kubectl_gate.cli import main\n"
+        "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+        "assert 'kubernetes' not in sys.modules, 'kubernetes imported'"
+    )
+    for args in (
+        ["--help"],
+        ["version", "--client"],
+        ["completion", "bash"],
+        ["__complete", "show", ""],
+        ["explain"],
+        ["open", "--help"],
+    ):
+        proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=30)
         assert proc.returncode == 0, (args, proc.stderr)
 
 
@@ -138,31 +170,78 @@ def test_version_client(invoke):
 
 
 def _views():
-    gate = parse_canarygate({
-        "metadata": {"name": "demo", "namespace": "demo-ns", "resourceVersion": "7",
-                     "creationTimestamp": "2026-11-20T10:00:00Z",
-                     "annotations": {"gate.piggysec.com/confirm-traffic-increase":
-                                     '{"state":"closed","scope":"rollout","by":"alice","at":"2026-11-22T09:55:00Z",'
-                                     '"reason":"CAB-42 freeze","rollout":{"active":true,"since":"2026-11-22T09:50:00Z"}}'}},
-        "spec": {"confirm-promotion": "closed", "target": {"namespace": "demo-ns", "name": "demo"},
-                 "flagger": {"analysis": {}}},
-    })
-    canary = parse_canary({
-        "metadata": {"name": "demo", "namespace": "demo-ns"},
-        "spec": {"analysis": {"maxWeight": 40, "stepWeight": 10, "threshold": 2, "webhooks": [
-            {"name": "confirm-rollout", "type": "confirm-rollout", "url": "http://s/confirm-rollout",
-             "metadata": {"gate_name": "demo", "gate_namespace": "demo-ns"}}]}},
-        "status": {"phase": "Progressing", "canaryWeight": 20, "failedChecks": 1, "iterations": 2,
-                   "conditions": [{"type": "Promoted", "status": "Unknown", "reason": "Progressing",
-                                   "lastTransitionTime": "2026-11-22T09:50:00Z"}]},
-    })
-    events = [{"reason": "GateClosed", "lastTimestamp": "2026-11-22T09:55:00Z",
-               "message": "alice closed confirm-traffic-increase for this rollout: CAB-42 freeze"}]
-    canary_events = [{"reason": "Synced", "type": "Normal", "lastTimestamp": "2026-11-22T09:58:00Z",
-                      "message": "Advance demo.demo-ns canary weight 20"}]
+    gate = parse_canarygate(
+        {
+            "metadata": {
+                "name": "demo",
+                "namespace": "demo-ns",
+                "resourceVersion": "7",
+                "creationTimestamp": "2026-11-20T10:00:00Z",
+                "annotations": {
+                    "gate.piggysec.com/confirm-traffic-increase": '{"state":"closed","scope":"rollout","by":"alice","at":"2026-11-22T09:55:00Z",'
+                    '"reason":"CAB-42 freeze","rollout":{"active":true,"since":"2026-11-22T09:50:00Z"}}'
+                },
+            },
+            "spec": {
+                "confirm-promotion": "closed",
+                "target": {"namespace": "demo-ns", "name": "demo"},
+                "flagger": {"analysis": {}},
+            },
+        }
+    )
+    canary = parse_canary(
+        {
+            "metadata": {"name": "demo", "namespace": "demo-ns"},
+            "spec": {
+                "analysis": {
+                    "maxWeight": 40,
+                    "stepWeight": 10,
+                    "threshold": 2,
+                    "webhooks": [
+                        {
+                            "name": "confirm-rollout",
+                            "type": "confirm-rollout",
+                            "url": "http://s/confirm-rollout",
+                            "metadata": {"gate_name": "demo", "gate_namespace": "demo-ns"},
+                        }
+                    ],
+                }
+            },
+            "status": {
+                "phase": "Progressing",
+                "canaryWeight": 20,
+                "failedChecks": 1,
+                "iterations": 2,
+                "conditions": [
+                    {
+                        "type": "Promoted",
+                        "status": "Unknown",
+                        "reason": "Progressing",
+                        "lastTransitionTime": "2026-11-22T09:50:00Z",
+                    }
+                ],
+            },
+        }
+    )
+    events = [
+        {
+            "reason": "GateClosed",
+            "lastTimestamp": "2026-11-22T09:55:00Z",
+            "message": "alice closed confirm-traffic-increase for this rollout: CAB-42 freeze",
+        }
+    ]
+    canary_events = [
+        {
+            "reason": "Synced",
+            "type": "Normal",
+            "lastTimestamp": "2026-11-22T09:58:00Z",
+            "message": "Advance demo.demo-ns canary weight 20",
+        }
+    ]
     held = build_view(gate, canary, gate_events=events, canary_events=canary_events)
-    other = parse_canarygate({"metadata": {"name": "api", "namespace": "shop"},
-                              "spec": {"rollback": "opened", "target": {"name": "api-v2"}}})
+    other = parse_canarygate(
+        {"metadata": {"name": "api", "namespace": "shop"}, "spec": {"rollback": "opened", "target": {"name": "api-v2"}}}
+    )
     return held, build_view(other, None)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from canarygate.kube.resources import CANARIES
-
 from helpers.cli import SEED
+
+from canarygate.kube.resources import CANARIES
 
 
 def apply_seed(kube, tmp_path) -> None:
@@ -24,11 +24,14 @@ def apply_seed(kube, tmp_path) -> None:
 def set_status(api_client, namespace, status, name="demo"):
     from canarygate.kube.client import MERGE_PATCH, Kube
 
-    Kube(api_client).request("PATCH", CANARIES.path(namespace, name, "status"), body={"status": status},
-                             content_type=MERGE_PATCH)
+    Kube(api_client).request(
+        "PATCH", CANARIES.path(namespace, name, "status"), body={"status": status}, content_type=MERGE_PATCH
+    )
 
-PROMOTED = [{"type": "Promoted", "status": "Unknown", "reason": "Progressing",
-             "lastTransitionTime": "2026-11-22T09:00:00Z"}]
+
+PROMOTED = [
+    {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}
+]
 
 
 def gate_entry(kube, gate):
@@ -36,8 +39,11 @@ def gate_entry(kube, gate):
 
 
 def progressing(api_client, namespace, weight=10, failed=1):
-    set_status(api_client, namespace, {"phase": "Progressing", "canaryWeight": weight, "failedChecks": failed,
-                                       "conditions": PROMOTED})
+    set_status(
+        api_client,
+        namespace,
+        {"phase": "Progressing", "canaryWeight": weight, "failedChecks": failed, "conditions": PROMOTED},
+    )
 
 
 def test_close_rollout_during_a_rollout_refuses_without_yes(kube, tmp_path, api_client):
@@ -78,7 +84,12 @@ def test_pause_and_resume(kube, tmp_path, api_client):
     assert "nothing rolls back" in paused.stdout
     for gate in ("confirm-traffic-increase", "confirm-promotion"):
         entry = gate_entry(kube, gate)
-        assert (entry["state"], entry["source"], entry["scope"], entry["reason"]) == ("closed", "live", "rollout", "latency")
+        assert (entry["state"], entry["source"], entry["scope"], entry["reason"]) == (
+            "closed",
+            "live",
+            "rollout",
+            "latency",
+        )
     assert gate_entry(kube, "rollout")["state"] == "opened"
     page = kube("show", "demo").stdout
     assert "Paused" in page and "confirm-traffic-increase (live)" in page
@@ -95,20 +106,49 @@ def make_deployment(api_client, namespace, name, *, available, since="2026-11-22
     from canarygate.kube.client import MERGE_PATCH, Kube
 
     kube = Kube(api_client)
-    kube.request("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", body={
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}}})
+    kube.request(
+        "POST",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        body={
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+                },
+            },
+        },
+    )
     generation = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")["metadata"].get(
-        "generation", 1)
+        "generation", 1
+    )
     conditions = [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "lastUpdateTime": since}]
-    conditions.append({"type": "Available", "status": "True" if available else "False",
-                       "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-                       "lastUpdateTime": since})
-    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status", body={"status": {
-        "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
-        "availableReplicas": 1 if available else 0, "conditions": conditions}}, content_type=MERGE_PATCH)
+    conditions.append(
+        {
+            "type": "Available",
+            "status": "True" if available else "False",
+            "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+            "lastUpdateTime": since,
+        }
+    )
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status",
+        body={
+            "status": {
+                "observedGeneration": generation,
+                "replicas": 1,
+                "updatedReplicas": 1,
+                "availableReplicas": 1 if available else 0,
+                "conditions": conditions,
+            }
+        },
+        content_type=MERGE_PATCH,
+    )
 
 
 def test_show_and_abort_tell_a_not_ready_canary(kube, tmp_path, api_client):
@@ -132,16 +172,19 @@ def set_gate_status(api_client, namespace, status, name="demo"):
     from canarygate.kube.client import MERGE_PATCH, Kube
     from canarygate.kube.resources import CANARYGATES
 
-    Kube(api_client).request("PATCH", CANARYGATES.path(namespace, name, "status"), body={"status": status},
-                             content_type=MERGE_PATCH)
+    Kube(api_client).request(
+        "PATCH", CANARYGATES.path(namespace, name, "status"), body={"status": status}, content_type=MERGE_PATCH
+    )
 
 
 def test_show_and_list_say_when_flagger_does_not_call_the_sidecar(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
     progressing(api_client, kube.namespace, failed=0)  # the rollout started at 09:00, an hour ago
     page = kube("show", "demo").stdout
-    assert ("Flagger has not called the sidecar for this Canary since this rollout started 3600s ago: "
-            "check the webhook URL (kubectl gate version shows the sidecar)") in page
+    assert (
+        "Flagger has not called the sidecar for this Canary since this rollout started 3600s ago: "
+        "check the webhook URL (kubectl gate version shows the sidecar)"
+    ) in page
     assert "not called" in kube("list").stdout
     set_gate_status(api_client, kube.namespace, {"calls": {"rollout": {"at": "2026-11-22T09:55:00Z", "answer": 200}}})
     assert "for 30 intervals (300s)" in kube("show", "demo").stdout
@@ -153,14 +196,17 @@ def test_show_and_list_say_when_flagger_does_not_call_the_sidecar(kube, tmp_path
 def test_after_an_approval_show_says_flagger_picks_it_up_at_its_next_check(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
     set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "canaryWeight": 0, "conditions": PROMOTED})
-    set_gate_status(api_client, kube.namespace,
-                    {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:55Z", "answer": 403}}})
+    set_gate_status(
+        api_client, kube.namespace, {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:55Z", "answer": 403}}}
+    )
     page = kube("show", "demo").stdout
     assert "Weight:        40/40 (traffic held at max weight" in page
     assert "to go on: kubectl gate promote demo -n" in page
     assert kube("promote", "demo").exit_code == 0
     page = kube("show", "demo").stdout
-    assert "confirm-promotion approved by" in page and "0s ago; Flagger picks it up at its next check (within 10s)" in page
+    assert (
+        "confirm-promotion approved by" in page and "0s ago; Flagger picks it up at its next check (within 10s)" in page
+    )
     assert "closed, holding" not in page
     assert "confirm-promotion(approved)" in kube("list").stdout
     again = kube("promote", "demo")
@@ -169,15 +215,18 @@ def test_after_an_approval_show_says_flagger_picks_it_up_at_its_next_check(kube,
 
 def test_another_webhook_of_the_same_type_holding_the_rollout_is_named_and_promote_refuses(kube, tmp_path, api_client):
     text = SEED.replace("demo-ns", kube.namespace).replace("  confirm-promotion: closed\n", "")
-    text = text.replace('        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
-                        '        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n'
-                        '        - {name: change-freeze, type: confirm-promotion, url: "http://freeze/"}\n')
+    text = text.replace(
+        '        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
+        '        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n'
+        '        - {name: change-freeze, type: confirm-promotion, url: "http://freeze/"}\n',
+    )
     path = tmp_path / "gate.yaml"
     path.write_text(text)
     assert kube("apply", "-f", str(path)).exit_code == 0
     set_status(api_client, kube.namespace, {"phase": "WaitingPromotion", "conditions": PROMOTED})
-    set_gate_status(api_client, kube.namespace,
-                    {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:57Z", "answer": 200}}})
+    set_gate_status(
+        api_client, kube.namespace, {"calls": {"confirm-promotion": {"at": "2026-11-22T09:59:57Z", "answer": 200}}}
+    )
     page = kube("show", "demo").stdout
     assert "another confirm-promotion webhook holds it (change-freeze)" in page
     refused = kube("promote", "demo")
@@ -194,24 +243,35 @@ def test_an_approval_while_waiting_names_the_template_the_approver_saw(kube, tmp
     set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": PROMOTED})
     assert kube("promote", "demo").exit_code == 0  # confirm-rollout for one step
     client = Kube(api_client)
-    gate = parse_canarygate(client.request("GET", f"/apis/piggysec.com/v1alpha1/namespaces/{kube.namespace}/canarygates/demo"))
+    gate = parse_canarygate(
+        client.request("GET", f"/apis/piggysec.com/v1alpha1/namespaces/{kube.namespace}/canarygates/demo")
+    )
     deployment = client.request("GET", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo")
     assert gate.live["confirm-rollout"].rollout.template == rollouts.template_hash(deployment) != ""
     # A newer template lands before Flagger's next check: show says the approval no longer passes.
     from canarygate.kube.client import MERGE_PATCH
 
-    client.request("PATCH", f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo", content_type=MERGE_PATCH,
-                   body={"spec": {"template": {"metadata": {"annotations": {"version": "3"}}}}})
-    set_gate_status(api_client, kube.namespace,
-                    {"calls": {"confirm-rollout": {"at": "2026-11-22T09:59:58Z", "answer": 403}}})
+    client.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/demo",
+        content_type=MERGE_PATCH,
+        body={"spec": {"template": {"metadata": {"annotations": {"version": "3"}}}}},
+    )
+    set_gate_status(
+        api_client, kube.namespace, {"calls": {"confirm-rollout": {"at": "2026-11-22T09:59:58Z", "answer": 403}}}
+    )
     page = kube("show", "demo").stdout
     assert "was approved by" in page and "for another revision of the target" in page and "approve again" in page
 
 
 def test_render_warns_about_a_user_webhook_of_a_gate_type(invoke, tmp_path):
     source = tmp_path / "gate.yaml"
-    source.write_text(SEED.replace('        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
-                                   '        - {name: freeze, type: confirm-promotion, url: "http://freeze/"}\n'))
+    source.write_text(
+        SEED.replace(
+            '        - {name: smoke, type: pre-rollout, url: "http://smoke/"}\n',
+            '        - {name: freeze, type: confirm-promotion, url: "http://freeze/"}\n',
+        )
+    )
     result = invoke(["render", "-f", str(source)])
     assert result.exit_code == 0, result.output
     assert "your webhook 'freeze' is of type confirm-promotion" in result.stderr
@@ -224,8 +284,13 @@ def test_render_warns_about_a_user_webhook_of_a_gate_type(invoke, tmp_path):
 def test_show_prefers_the_event_webhook_stream_to_throttled_kubernetes_events(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
     progressing(api_client, kube.namespace, failed=0)
-    set_gate_status(api_client, kube.namespace, {
-        "calls": {"rollout": {"at": "2026-11-22T09:59:58Z", "answer": 200}},
-        "lastEvent": {"message": "Advance demo canary weight 10", "type": "Normal", "time": "2026-11-22T09:59:50Z"}})
+    set_gate_status(
+        api_client,
+        kube.namespace,
+        {
+            "calls": {"rollout": {"at": "2026-11-22T09:59:58Z", "answer": 200}},
+            "lastEvent": {"message": "Advance demo canary weight 10", "type": "Normal", "time": "2026-11-22T09:59:50Z"},
+        },
+    )
     page = kube("show", "demo").stdout
     assert "Last event:    Advance demo canary weight 10 (Normal, via the event webhook, 10s ago)" in page

@@ -137,7 +137,7 @@ def simulate_install(platform: dict, archive: pathlib.Path | None) -> list[str]:
             target = posixpath.basename(source) if to == "." else to
             for name, data in files.items():
                 if name == source or name.startswith(source + "/"):
-                    installed[posixpath.normpath(target + name[len(source):])] = data
+                    installed[posixpath.normpath(target + name[len(source) :])] = data
             continue
         tops = {n.split("/", 1)[0] for n in files}  # a glob over the archive's top level
         matched = [top for top in tops if pathlib.PurePosixPath(top).match(source)]
@@ -257,7 +257,7 @@ def render_like_krew_release_bot(template: str, tag: str, sha_of: Callable[[str]
 
         out, pos = [], 0
         for match in _ACTION.finditer(text):
-            before = text[pos:match.start()]
+            before = text[pos : match.start()]
             out.append(before.rstrip(" \t\r\n") if match.group(1) else before)
             out.append(action(match))
             pos = match.end()
@@ -267,7 +267,7 @@ def render_like_krew_release_bot(template: str, tag: str, sha_of: Callable[[str]
         out.append(text[pos:])
         rendered = "".join(out)
         if "{{" in rendered:
-            raise TemplateError(f"unparsed action left: {rendered[rendered.index('{{'):][:60]!r}")
+            raise TemplateError(f"unparsed action left: {rendered[rendered.index('{{') :][:60]!r}")
         return rendered
 
     return render_actions(template, {"TagName": tag})

@@ -83,7 +83,7 @@ def parsed() -> tuple[dict[str, str], list[dict]]:
 
 
 def test_parser_on_a_known_input() -> None:
-    _, st = stages('ARG IMG=python:3.11-slim\nFROM ${IMG} AS a\nRUN echo a \\\n  b\nFROM a\nUSER 1:1\n')
+    _, st = stages("ARG IMG=python:3.11-slim\nFROM ${IMG} AS a\nRUN echo a \\\n  b\nFROM a\nUSER 1:1\n")
     assert [s["base"] for s in st] == ["python:3.11-slim", "a"]
     assert st[0]["body"] == [("RUN", "echo a b")]
     assert BUILD_TOOLS.search("apt-get install -y build-essential") and not BUILD_TOOLS.search("pip wheel .")
@@ -183,7 +183,9 @@ def test_dockerignore_keeps_junk_out_of_the_context(path: str) -> None:
 def test_every_dependency_install_is_by_hash(parsed) -> None:
     _, st = parsed
     runs = [a for stage in st for i, a in stage["body"] if i == "RUN"]
-    pip_steps = [step.strip() for run in runs for step in run.split("&&") if "pip install" in step or "pip download" in step]
+    pip_steps = [
+        step.strip() for run in runs for step in run.split("&&") if "pip install" in step or "pip download" in step
+    ]
     assert pip_steps
     for step in pip_steps:
         if "uninstall" in step:
@@ -204,7 +206,9 @@ def read_lock(path: pathlib.Path) -> dict[str, tuple[str, list[str]]]:
     return pins
 
 
-@pytest.mark.parametrize("lock, key", [("requirements-image.txt", "runtime"), ("requirements-image-build.txt", "build")])
+@pytest.mark.parametrize(
+    "lock, key", [("requirements-image.txt", "runtime"), ("requirements-image-build.txt", "build")]
+)
 def test_lock_files_pin_everything_pyproject_asks_for(lock: str, key: str) -> None:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name

@@ -31,10 +31,10 @@ import io
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
-import signal
 import threading
 import time
 
@@ -261,11 +261,18 @@ def test_pinned_install_runs_and_uninstall_removes(release, tmp_path: pathlib.Pa
     assert sorted(p.name for p in (lib / "v0.1.0").iterdir()) == ["LICENSE", "_internal", "kubectl-gate"]
     assert (lib / "v0.1.0" / "_internal" / "lib-dynload" / "_ssl.so").is_file()
     assert version_of(binary) == "kubectl-gate v0.1.0-linux-amd64 (fake onedir)"
-    shim = subprocess.run([str(target / "kubectl_complete-gate"), "open"], capture_output=True, text=True,
-                          env={"PATH": f"{target}:{os.environ['PATH']}"})
+    shim = subprocess.run(
+        [str(target / "kubectl_complete-gate"), "open"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{target}:{os.environ['PATH']}"},
+    )
     assert "with: __complete open" in shim.stdout
-    assert receipt(target) == [f"link {binary} {lib / 'v0.1.0' / 'kubectl-gate'}", f"tree {lib / 'v0.1.0'}",
-                               f"file {target / 'kubectl_complete-gate'} {sha(target / 'kubectl_complete-gate')}"]
+    assert receipt(target) == [
+        f"link {binary} {lib / 'v0.1.0' / 'kubectl-gate'}",
+        f"tree {lib / 'v0.1.0'}",
+        f"file {target / 'kubectl_complete-gate'} {sha(target / 'kubectl_complete-gate')}",
+    ]
     assert "checksum verified" in result.stdout
     assert "_onedir.tar.gz" in result.stdout
 
@@ -326,8 +333,11 @@ def test_onefile_escape_hatch_and_switching_back_and_forth(release, tmp_path: pa
     _, base = release
     target = tmp_path / "bin"
     lib = lib_of(target)
-    onefile = {"args": ("--onefile",), "extra_env": None} if how == "flag" else \
-        {"args": (), "extra_env": {"KUBECTL_GATE_ONEFILE": "1"}}
+    onefile = (
+        {"args": ("--onefile",), "extra_env": None}
+        if how == "flag"
+        else {"args": (), "extra_env": {"KUBECTL_GATE_ONEFILE": "1"}}
+    )
     assert run(base, target).returncode == 0  # onedir first
     assert lib.is_dir()
     result = run(base, target, *onefile["args"], version="0.2.0", extra_env=onefile["extra_env"])
@@ -387,8 +397,12 @@ def test_piped_into_bash_like_curl_pipe_sudo_bash(release, tmp_path: pathlib.Pat
 
 @pytest.mark.parametrize(
     "system, machine, expected",
-    [("Linux", "aarch64", "v0.1.0-linux-arm64"), ("Darwin", "arm64", "v0.1.0-darwin-arm64"),
-     ("Darwin", "x86_64", "v0.1.0-darwin-amd64"), ("Linux", "amd64", "v0.1.0-linux-amd64")],
+    [
+        ("Linux", "aarch64", "v0.1.0-linux-arm64"),
+        ("Darwin", "arm64", "v0.1.0-darwin-arm64"),
+        ("Darwin", "x86_64", "v0.1.0-darwin-amd64"),
+        ("Linux", "amd64", "v0.1.0-linux-amd64"),
+    ],
 )
 def test_os_and_arch_detection(release, tmp_path: pathlib.Path, system: str, machine: str, expected: str) -> None:
     _, base = release
@@ -401,9 +415,11 @@ def test_os_and_arch_detection(release, tmp_path: pathlib.Path, system: str, mac
 
 @pytest.mark.parametrize(
     "system, machine, message",
-    [("FreeBSD", "amd64", "unsupported operating system 'FreeBSD'"),
-     ("Linux", "riscv64", "unsupported architecture 'riscv64'"),
-     ("MINGW64_NT-10.0", "x86_64", "Windows is not supported")],
+    [
+        ("FreeBSD", "amd64", "unsupported operating system 'FreeBSD'"),
+        ("Linux", "riscv64", "unsupported architecture 'riscv64'"),
+        ("MINGW64_NT-10.0", "x86_64", "Windows is not supported"),
+    ],
 )
 def test_unsupported_platforms_fail_clearly(release, tmp_path, system: str, machine: str, message: str) -> None:
     _, base = release
@@ -556,7 +572,11 @@ def stub(tmp_path: pathlib.Path, name: str, script: str) -> str:
 @pytest.mark.parametrize(
     "getconf, ldd, message",
     [
-        ("echo glibc 2.17", "echo 'ldd (GNU libc) 2.17'", "this system has glibc 2.17 and the prebuilt binaries need glibc 2.28"),
+        (
+            "echo glibc 2.17",
+            "echo 'ldd (GNU libc) 2.17'",
+            "this system has glibc 2.17 and the prebuilt binaries need glibc 2.28",
+        ),
         ("echo glibc 2.26", "echo 'ldd (GNU libc) 2.26'", "this system has glibc 2.26"),
         ("exit 1", "echo 'ldd (GNU libc) 2.27'", "this system has glibc 2.27"),
         ("exit 1", "echo 'musl libc (x86_64)'; echo 'Version 1.2.4'; exit 1", "this system uses musl libc (Alpine?)"),
@@ -576,8 +596,11 @@ def test_an_unsupported_libc_stops_before_downloading(release, tmp_path, getconf
     assert installed(target) == [] and not lib_of(target).exists()
 
 
-@pytest.mark.parametrize("getconf, proceeds", [("echo glibc 2.28", True), ("echo glibc 2.39", True),
-                                               ("exit 1", True)], ids=["floor", "newer", "unknown"])
+@pytest.mark.parametrize(
+    "getconf, proceeds",
+    [("echo glibc 2.28", True), ("echo glibc 2.39", True), ("exit 1", True)],
+    ids=["floor", "newer", "unknown"],
+)
 def test_a_supported_or_unknown_glibc_proceeds(release, tmp_path, getconf, proceeds) -> None:
     _, base = release
     stub(tmp_path, "getconf", getconf + "\n")
@@ -590,7 +613,7 @@ def test_a_supported_or_unknown_glibc_proceeds(release, tmp_path, getconf, proce
 def test_glibc_floor_matches_what_the_release_enforces() -> None:
     workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
     floor = next(line.split('"')[1] for line in SCRIPT.read_text().splitlines() if line.startswith("GLIBC_FLOOR="))
-    assert f"--max-glibc {floor}" in workflow or f"MAX_GLIBC: \"{floor}\"" in workflow
+    assert f"--max-glibc {floor}" in workflow or f'MAX_GLIBC: "{floor}"' in workflow
     readme = (ROOT / "README.md").read_text()
     assert f"glibc {floor}" in readme
 
@@ -637,16 +660,29 @@ def test_a_binary_that_does_not_run_on_a_fresh_install_leaves_nothing(release, t
     assert installed(target) == [] and everything(lib_of(target)) == []
 
 
-def interrupt(base: str, target: pathlib.Path, tmp_path: pathlib.Path, ready, sig: int,
-              version: str = "0.1.0", path_prefix: str | None = None) -> subprocess.CompletedProcess:
+def interrupt(
+    base: str,
+    target: pathlib.Path,
+    tmp_path: pathlib.Path,
+    ready,
+    sig: int,
+    version: str = "0.1.0",
+    path_prefix: str | None = None,
+) -> subprocess.CompletedProcess:
     """Run install.sh, wait until `ready()` is true (bounded), send `sig` to its process group."""
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    env = {"PATH": (path_prefix + os.pathsep if path_prefix else "") + os.environ["PATH"],
-           "INSTALL_PATH": str(target), "KUBECTL_GATE_DOWNLOAD_URL": base, "VERSION": version,
-           "HOME": str(tmp_path), "TMPDIR": str(scratch)}
-    proc = subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    env = {
+        "PATH": (path_prefix + os.pathsep if path_prefix else "") + os.environ["PATH"],
+        "INSTALL_PATH": str(target),
+        "KUBECTL_GATE_DOWNLOAD_URL": base,
+        "VERSION": version,
+        "HOME": str(tmp_path),
+        "TMPDIR": str(scratch),
+    }
+    proc = subprocess.Popen(
+        ["sh", str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 20
     while not ready() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from krew_rules import TemplateError, render_like_krew_release_bot, unknown_fields, validate_krew  # noqa: E402
+from krew_rules import TemplateError, render_like_krew_release_bot, unknown_fields, validate_krew
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / ".krew.yaml"
@@ -144,13 +144,22 @@ func main() {
 @pytest.mark.skipif(shutil.which("go") is None, reason="Go is not installed: Go's text/template cross-check")
 def test_go_text_template_renders_the_same(tmp_path: pathlib.Path) -> None:
     program = tmp_path / "main.go"
-    program.write_text(GO_PROGRAM.replace('New("krew")', 'New(".krew.yaml")').replace(
-        'ExecuteTemplate(os.Stdout, "krew"', 'ExecuteTemplate(os.Stdout, ".krew.yaml"'))
+    program.write_text(
+        GO_PROGRAM.replace('New("krew")', 'New(".krew.yaml")').replace(
+            'ExecuteTemplate(os.Stdout, "krew"', 'ExecuteTemplate(os.Stdout, ".krew.yaml"'
+        )
+    )
     urls = {}
     rendered = render(TEMPLATE.read_text(), "v1.2.3", lambda url: urls.setdefault(url, f"{len(urls):064x}"))
     (tmp_path / "shas.txt").write_text("".join(f"{u} {s}\n" for u, s in urls.items()))
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "off", "GOTOOLCHAIN": "local"}
-    out = subprocess.run(["go", "run", str(program), str(TEMPLATE), "v1.2.3", str(tmp_path / "shas.txt")],
-                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        ["go", "run", str(program), str(TEMPLATE), "v1.2.3", str(tmp_path / "shas.txt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout == rendered

@@ -60,9 +60,21 @@ def version() -> str:
 
 
 def package(binaries: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
-    result = subprocess.run([sys.executable, str(ROOT / "packaging" / "release.py"), "--binaries", str(binaries),
-                             "--platforms", f"linux/{ARCH}", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "release.py"),
+            "--binaries",
+            str(binaries),
+            "--platforms",
+            f"linux/{ARCH}",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -78,9 +90,24 @@ def release(tmp_path_factory) -> pathlib.Path:
     for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
         env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(work / f"pyinstaller-{mode}")}
         builds[mode] = subprocess.Popen(
-            [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--mode", mode, "--dist", str(work / "dist"),
-             "--work", str(work / "build"), "--no-smoke", "--release-name"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
+            [
+                sys.executable,
+                str(ROOT / "packaging" / "build_binary.py"),
+                "--mode",
+                mode,
+                "--dist",
+                str(work / "dist"),
+                "--work",
+                str(work / "build"),
+                "--no-smoke",
+                "--release-name",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
     for mode, proc in builds.items():
         output, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, f"{mode}:\n{output}"
@@ -96,10 +123,16 @@ def krew_env(tmp_path: pathlib.Path) -> dict[str, str]:
     return {
         # not the virtualenv's bin: its kubectl-gate would answer `kubectl gate` instead of krew's link
         "PATH": os.pathsep.join([str(root / "bin"), E2E_BIN, "/usr/bin", "/bin"]),
-        "HOME": str(tmp_path), "KREW_ROOT": str(root), "KREW_NO_UPGRADE_CHECK": "1",
+        "HOME": str(tmp_path),
+        "KREW_ROOT": str(root),
+        "KREW_NO_UPGRADE_CHECK": "1",
         "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
-        "HTTPS_PROXY": closed, "HTTP_PROXY": closed, "https_proxy": closed, "http_proxy": closed,
-        "NO_PROXY": "", "no_proxy": "",
+        "HTTPS_PROXY": closed,
+        "HTTP_PROXY": closed,
+        "https_proxy": closed,
+        "http_proxy": closed,
+        "NO_PROXY": "",
+        "no_proxy": "",
     }
 
 
@@ -138,8 +171,14 @@ def index_repo(release: pathlib.Path, tmp_path: pathlib.Path):
     repo = tmp_path / "krew-index"
     (repo / "plugins").mkdir(parents=True)
     (repo / "plugins" / "gate.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    git = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    git = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "HOME": str(tmp_path),
+        "PATH": os.environ["PATH"],
+    }
     for cmd in (["init", "-q", "-b", "master"], ["add", "plugins/gate.yaml"], ["commit", "-q", "-m", "gate"]):
         subprocess.run(["git", *cmd], cwd=repo, env=git, check=True, timeout=60)
     try:
@@ -154,8 +193,9 @@ def add_index(krew_env: dict, repo: pathlib.Path) -> None:
     assert added.returncode == 0, added.stdout + added.stderr
 
 
-def test_krew_installs_runs_and_removes_the_plugin_offline(release: pathlib.Path, krew_env: dict,
-                                                           index_repo: pathlib.Path) -> None:
+def test_krew_installs_runs_and_removes_the_plugin_offline(
+    release: pathlib.Path, krew_env: dict, index_repo: pathlib.Path
+) -> None:
     manifest, archive, doc = manifest_and_archive(release)
     tag = doc["spec"]["version"]
     installed = kubectl(krew_env, "krew", "install", f"--manifest={manifest}", f"--archive={archive}")
@@ -203,8 +243,9 @@ def test_a_custom_index_installs_the_plugin_as_the_readme_says(krew_env: dict, i
     assert not (pathlib.Path(krew_env["KREW_ROOT"]) / "bin" / "kubectl-gate").is_symlink()
 
 
-def test_krew_refuses_an_archive_whose_sha256_does_not_match(release: pathlib.Path, krew_env: dict,
-                                                             tmp_path: pathlib.Path) -> None:
+def test_krew_refuses_an_archive_whose_sha256_does_not_match(
+    release: pathlib.Path, krew_env: dict, tmp_path: pathlib.Path
+) -> None:
     manifest, archive, doc = manifest_and_archive(release)
     for entry in doc["spec"]["platforms"]:
         entry["sha256"] = "0" * 64

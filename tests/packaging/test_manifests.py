@@ -90,9 +90,7 @@ def yaml_files(folder: pathlib.Path) -> list[pathlib.Path]:
 
 # --- parsing and kustomization coverage -------------------------------------------------------
 
-ALL_YAML = sorted(
-    p for folder in (SIDECAR, RECONCILE, FLAGGER_POD, DEPLOY / "crd") for p in yaml_files(folder)
-)
+ALL_YAML = sorted(p for folder in (SIDECAR, RECONCILE, FLAGGER_POD, DEPLOY / "crd") for p in yaml_files(folder))
 
 
 @pytest.mark.parametrize("path", ALL_YAML, ids=lambda p: str(p.relative_to(ROOT)))

@@ -79,9 +79,18 @@ def test_spec_analysis_options(spec) -> None:
     assert "kubectl_gate_main.py" in ast.unparse(analysis.args[0])
     assign = next(n for n in spec.body if isinstance(n, ast.Assign) and n.targets[0].id == "EXCLUDES")
     excludes = set(ast.literal_eval(assign.value))
-    assert {"tkinter", "unittest", "doctest", "google", "aiohttp", "kubernetes.aio", "gate_sidecar", "sandbox"} <= excludes
+    assert {
+        "tkinter",
+        "unittest",
+        "doctest",
+        "google",
+        "aiohttp",
+        "kubernetes.aio",
+        "gate_sidecar",
+        "sandbox",
+    } <= excludes
     assert "pydoc" not in excludes, "kubernetes/watch/watch.py imports pydoc"
-    assert "collect_submodules(\"kubectl_gate\")" in SPEC.read_text(), "lazily loaded commands must be bundled"
+    assert 'collect_submodules("kubectl_gate")' in SPEC.read_text(), "lazily loaded commands must be bundled"
 
 
 def test_entry_script_calls_the_console_script_target() -> None:
@@ -117,7 +126,10 @@ def test_runtime_hook_sanitises_library_path(frozen: bool, env: dict, expected: 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("LD_LIBRARY_PATH", "DYLD_", "LIBPATH"))}
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(frozen=frozen, hook=str(HOOK))],
-        env={**base, **env}, capture_output=True, text=True, timeout=30,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
@@ -128,8 +140,12 @@ def smoke(binary: pathlib.Path) -> None:
     assert out.returncode == 0 and "gate" in out.stdout, out.stderr
     version = subprocess.run([str(binary), "version", "--client"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and "0.1.0" in version.stdout, version.stdout + version.stderr
-    rendered = subprocess.run([str(binary), "render", "-f", str(ROOT / "tests" / "data" / "seed-demo.yaml"),
-                               "-n", "gates"], capture_output=True, text=True, timeout=60)
+    rendered = subprocess.run(
+        [str(binary), "render", "-f", str(ROOT / "tests" / "data" / "seed-demo.yaml"), "-n", "gates"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert rendered.returncode == 0, rendered.stderr
     assert "kind: Canary" in rendered.stdout and "/confirm-promotion" in rendered.stdout
 
@@ -140,9 +156,23 @@ def test_build_binary_builds_runnable_onefile_and_onedir(tmp_path: pathlib.Path)
     for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
         env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(tmp_path / f"pyinstaller-{mode}")}
         builds[mode] = subprocess.Popen(
-            [sys.executable, str(ROOT / "packaging" / "build_binary.py"), "--mode", mode,
-             "--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "work"), "--no-smoke", "--release-name"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+            [
+                sys.executable,
+                str(ROOT / "packaging" / "build_binary.py"),
+                "--mode",
+                mode,
+                "--dist",
+                str(tmp_path / "dist"),
+                "--work",
+                str(tmp_path / "work"),
+                "--no-smoke",
+                "--release-name",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=env,
         )
     for mode, proc in builds.items():
         output, _ = proc.communicate(timeout=600)

@@ -34,7 +34,6 @@ Covers:
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pathlib
 import posixpath
@@ -56,7 +55,6 @@ PLATFORMS = [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darw
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from krew_rules import extract, simulate_install, unknown_fields, validate_krew  # noqa: E402
 
-
 # --- fixtures -------------------------------------------------------------------------------
 
 
@@ -72,16 +70,22 @@ def elf(arch: str, glibc: list[str] = ()) -> bytes:
     dynstr = b"\0" + b"".join(n + b"\0" for n in names)
     offsets = [dynstr.index(b"\0" + n + b"\0") + 1 for n in names]
     verneed = struct.pack("<HHIII", 1, len(glibc), offsets[0], 16, 0) + b"".join(
-        struct.pack("<IHHII", 0, 0, 2 + i, offsets[1 + i], 16 if i + 1 < len(glibc) else 0)
-        for i in range(len(glibc)))
+        struct.pack("<IHHII", 0, 0, 2 + i, offsets[1 + i], 16 if i + 1 < len(glibc) else 0) for i in range(len(glibc))
+    )
     body_at = 64
     shoff = body_at + len(dynstr) + len(verneed)
-    sections = [struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, body_at, len(dynstr), 0, 0, 1, 0),
-                struct.pack("<IIQQQQIIQQ", 0, 0x6FFFFFFE, 0, 0, body_at + len(dynstr), len(verneed),
-                            1, 1 if glibc else 0, 8, 0)]
-    header = (b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 3, ELF_MACHINE[arch], 1, 0, 0,
-                                                               shoff, 0, 64, 0, 0, 64, 3, 0))
+    sections = [
+        struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, body_at, len(dynstr), 0, 0, 1, 0),
+        struct.pack(
+            "<IIQQQQIIQQ", 0, 0x6FFFFFFE, 0, 0, body_at + len(dynstr), len(verneed), 1, 1 if glibc else 0, 8, 0
+        ),
+    ]
+    header = (
+        b"\x7fELF\x02\x01\x01"
+        + b"\0" * 9
+        + struct.pack("<HHIQQQIHHHHHH", 3, ELF_MACHINE[arch], 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 0)
+    )
     return header + dynstr + verneed + b"".join(sections)
 
 
@@ -97,7 +101,8 @@ def executable(os_: str, arch: str) -> bytes:
 def fake_onedir(tree: pathlib.Path, os_: str, arch: str) -> dict[str, bytes]:
     """A PyInstaller-like onedir tree; on darwin with the symlinks PyInstaller 6 makes there."""
     files = {
-        "kubectl-gate": executable(os_, arch) + f"fake onedir kubectl-gate for {os_}/{arch}\n".encode()
+        "kubectl-gate": executable(os_, arch)
+        + f"fake onedir kubectl-gate for {os_}/{arch}\n".encode()
         + bytes(range(256)),
         "_internal/base_library.zip": b"PK fake",
         "_internal/lib-dynload/_ssl.so": f"fake _ssl for {os_}/{arch}".encode(),
@@ -129,16 +134,30 @@ def fake_binaries(folder: pathlib.Path) -> dict[tuple[str, str], bytes]:
     return contents
 
 
-def run_release(tmp_path: pathlib.Path, *extra: str, out: str = "out", version: str | None = "0.3.1",
-                source: str = "0.3.1"):
+def run_release(
+    tmp_path: pathlib.Path, *extra: str, out: str = "out", version: str | None = "0.3.1", source: str = "0.3.1"
+):
     """release.py with the project's version source faked as `source` (canarygate/__init__.py's form)."""
     init = tmp_path / "version_source.py"
     init.write_text(f'"""docstring"""\n\n__version__ = "{source}"\n')
     return subprocess.run(
-        [sys.executable, str(RELEASE), *(["--version", version] if version else []),
-         "--binaries", str(tmp_path / "bins"), "--version-source", str(init),
-         "--license", str(tmp_path / "LICENSE"), "--out", str(tmp_path / out), *extra],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(RELEASE),
+            *(["--version", version] if version else []),
+            "--binaries",
+            str(tmp_path / "bins"),
+            "--version-source",
+            str(init),
+            "--license",
+            str(tmp_path / "LICENSE"),
+            "--out",
+            str(tmp_path / out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -152,6 +171,7 @@ def released(tmp_path: pathlib.Path):
 
 
 # --- the validator can fail ----------------------------------------------------------------
+
 
 def good_manifest() -> dict:
     return yaml.safe_load((ROOT / "krew" / "gate.yaml").read_text())
@@ -184,8 +204,11 @@ def test_install_simulation_rejects_symlinks_and_missing_license(tmp_path: pathl
         info = tarfile.TarInfo("kubectl-gate")
         info.type, info.linkname = tarfile.SYMTYPE, "real"
         tar.addfile(info)
-    platform = {"sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "bin": "kubectl-gate",
-                "files": [{"from": "kubectl-gate", "to": "."}]}
+    platform = {
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        "bin": "kubectl-gate",
+        "files": [{"from": "kubectl-gate", "to": "."}],
+    }
     errors = simulate_install(platform, archive)
     assert any("unable to handle file type" in e for e in errors)
     assert any("cannot be found" in e for e in errors)
@@ -266,8 +289,9 @@ def test_onedir_archive_unpacks_with_tar_to_a_runnable_layout(released, tmp_path
     out, _ = released
     dest = tmp_path / "unpacked"
     dest.mkdir()
-    subprocess.run(["tar", "-xzf", str(out / "kubectl-gate_v0.3.1_darwin_arm64_onedir.tar.gz"), "-C", str(dest)],
-                   check=True)
+    subprocess.run(
+        ["tar", "-xzf", str(out / "kubectl-gate_v0.3.1_darwin_arm64_onedir.tar.gz"), "-C", str(dest)], check=True
+    )
     assert sorted(p.name for p in dest.iterdir()) == ["LICENSE", "_internal", "kubectl-gate", "kubectl_complete-gate"]
     assert not [p for p in dest.rglob("*") if p.is_symlink()]
     assert os.access(dest / "kubectl-gate", os.X_OK)
@@ -277,15 +301,18 @@ def test_onedir_archive_unpacks_with_tar_to_a_runnable_layout(released, tmp_path
     "make_link, message",
     [
         (lambda tree: (tree / "_internal" / "libssl.so").symlink_to("/etc/passwd"), "points outside the onedir tree"),
-        (lambda tree: (tree / "_internal" / "escape").symlink_to("../../../elsewhere"),
-         "points outside the onedir tree"),
+        (
+            lambda tree: (tree / "_internal" / "escape").symlink_to("../../../elsewhere"),
+            "points outside the onedir tree",
+        ),
         (lambda tree: (tree / "_internal" / "gone.so").symlink_to("missing.so"), "is dangling or a loop"),
         (lambda tree: (tree / "_internal" / "loop").symlink_to("."), "directory loop"),
     ],
     ids=["absolute-outside", "relative-outside", "dangling", "loop"],
 )
-def test_onedir_symlink_that_cannot_be_dereferenced_fails_the_release(tmp_path: pathlib.Path, make_link,
-                                                                      message: str) -> None:
+def test_onedir_symlink_that_cannot_be_dereferenced_fails_the_release(
+    tmp_path: pathlib.Path, make_link, message: str
+) -> None:
     fake_binaries(tmp_path / "bins")
     (tmp_path / "elsewhere").write_text("outside")
     (tmp_path / "LICENSE").write_text("x")
@@ -316,8 +343,10 @@ def test_filled_krew_manifest_is_valid_and_installs_every_platform(released) -> 
     doc = yaml.safe_load((out / "gate.yaml").read_text())
     assert doc["spec"]["version"] == "v0.3.1"
     base = "https://github.com/canary-gate/canary-gate/releases/download/v0.3.1/"
-    uris = {(p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"]): p["uri"]
-            for p in doc["spec"]["platforms"]}
+    uris = {
+        (p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"]): p["uri"]
+        for p in doc["spec"]["platforms"]
+    }
     assert uris == {
         ("linux", "amd64"): base + "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz",
         ("linux", "arm64"): base + "kubectl-gate_v0.3.1_linux_arm64_onedir.tar.gz",
@@ -372,8 +401,19 @@ def check_formula_rules(text: str) -> None:
     assert not re.search(r'^\s*version "v', text, re.M), "no leading v in version"
     for digest in re.findall(r'sha256 "([^"]*)"', text):
         assert re.fullmatch(r"[0-9a-f]{64}", digest)
-    order = [text.index(k) for k in ("  desc ", "  homepage ", "  license ", "  livecheck do", "  on_macos do",
-                                     "  on_linux do", "  def install", "  test do")]
+    order = [
+        text.index(k)
+        for k in (
+            "  desc ",
+            "  homepage ",
+            "  license ",
+            "  livecheck do",
+            "  on_macos do",
+            "  on_linux do",
+            "  def install",
+            "  test do",
+        )
+    ]
     assert order == sorted(order), "FormulaAudit/ComponentsOrder"
     top_level = re.findall(r"^  (on_\w+) do$", text, re.M)
     assert top_level == ["on_macos", "on_linux"], "url only inside nested on_os/on_arch blocks"
@@ -387,8 +427,9 @@ def check_formula_rules(text: str) -> None:
     assert 'bin.install "kubectl-gate"' not in install
     assert 'bin.install "kubectl_complete-gate"' in install
     assert '"canary-gate"' not in install, "the Go original's cask owns the canary-gate command"
-    assert ('generate_completions_from_executable(bin/"kubectl-gate", "completion", '
-            'shells: [:bash, :zsh, :fish])') in install
+    assert (
+        'generate_completions_from_executable(bin/"kubectl-gate", "completion", shells: [:bash, :zsh, :fish])'
+    ) in install
     test = text.split("  test do\n", 1)[1]
     assert 'shell_output("#{bin}/kubectl-gate version --client")' in test and "assert_match" in test
     assert 'shell_output("#{bin}/kubectl-gate render -f #{testpath}/gate.yaml")' in test, "a real command"
@@ -407,8 +448,9 @@ def test_the_formula_test_block_passes_with_the_real_cli(tmp_path: pathlib.Path)
     (tmp_path / "gate.yaml").write_text("\n".join(line[strip:] for line in lines) + "\n")
     cli = pathlib.Path(sys.executable).parent / "kubectl-gate"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
-    out = subprocess.run([str(cli), "render", "-f", str(tmp_path / "gate.yaml")], capture_output=True, text=True,
-                         env=env, timeout=60)
+    out = subprocess.run(
+        [str(cli), "render", "-f", str(tmp_path / "gate.yaml")], capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     for expected in re.findall(r'assert_match "([^"]+)", canary', text):
         assert expected in out.stdout, expected
@@ -451,13 +493,28 @@ def test_packaging_folder_is_not_a_python_package() -> None:
 @pytest.mark.parametrize(
     "name, data, message",
     [
-        ("kubectl-gate-linux-arm64", lambda: executable("linux", "amd64"), "linux/amd64 executable, but its name says linux/arm64"),
-        ("kubectl-gate-linux-amd64", lambda: executable("darwin", "amd64"), "darwin/amd64 executable, but its name says linux/amd64"),
-        ("kubectl-gate-darwin-arm64", lambda: executable("darwin", "amd64"), "darwin/amd64 executable, but its name says darwin/arm64"),
+        (
+            "kubectl-gate-linux-arm64",
+            lambda: executable("linux", "amd64"),
+            "linux/amd64 executable, but its name says linux/arm64",
+        ),
+        (
+            "kubectl-gate-linux-amd64",
+            lambda: executable("darwin", "amd64"),
+            "darwin/amd64 executable, but its name says linux/amd64",
+        ),
+        (
+            "kubectl-gate-darwin-arm64",
+            lambda: executable("darwin", "amd64"),
+            "darwin/amd64 executable, but its name says darwin/arm64",
+        ),
         ("kubectl-gate-windows-amd64.exe", lambda: executable("windows", "arm64"), "windows/arm64 executable"),
         ("kubectl-gate-darwin-amd64", lambda: b"#!/bin/sh\necho not a binary\n", "not an ELF, Mach-O or PE executable"),
-        ("kubectl-gate-linux-amd64-onedir/kubectl-gate", lambda: executable("linux", "arm64"),
-         "linux/arm64 executable, but its name says linux/amd64"),
+        (
+            "kubectl-gate-linux-amd64-onedir/kubectl-gate",
+            lambda: executable("linux", "arm64"),
+            "linux/arm64 executable, but its name says linux/amd64",
+        ),
     ],
     ids=["elf-arch", "macho-named-linux", "macho-arch", "pe-arch", "script", "onedir-exe"],
 )
@@ -467,15 +524,18 @@ def test_a_binary_whose_header_does_not_match_its_name_is_refused(tmp_path, name
     (tmp_path / "bins" / name).write_bytes(data() + b"payload")
     result = run_release(tmp_path)
     assert result.returncode == 1, result.stdout
-    assert message in result.stderr and "wrong runner" in result.stderr or "not an ELF" in result.stderr
+    assert (message in result.stderr and "wrong runner" in result.stderr) or "not an ELF" in result.stderr
     assert not (tmp_path / "out" / "gate.yaml").exists()
 
 
 def test_a_universal_macho_is_accepted_when_it_holds_the_arch(tmp_path) -> None:
     fake_binaries(tmp_path / "bins")
     (tmp_path / "LICENSE").write_text("x")
-    fat = struct.pack(">II", 0xCAFEBABE, 2) + struct.pack(">IIIII", MACHO_CPU["amd64"], 3, 0, 0, 0) \
+    fat = (
+        struct.pack(">II", 0xCAFEBABE, 2)
+        + struct.pack(">IIIII", MACHO_CPU["amd64"], 3, 0, 0, 0)
         + struct.pack(">IIIII", MACHO_CPU["arm64"], 0, 0, 0, 0)
+    )
     (tmp_path / "bins" / "kubectl-gate-darwin-arm64").write_bytes(fat + b"payload")
     assert run_release(tmp_path).returncode == 0
 
@@ -551,10 +611,16 @@ def test_a_partial_release_for_one_platform(tmp_path) -> None:
     result = run_release(tmp_path, "--platforms", "linux/amd64")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted([
-        "checksums.txt", "gate.yaml",
-        "kubectl-gate_v0.3.1_linux_amd64.tar.gz", "kubectl-gate_v0.3.1_linux_amd64.tar.gz.sha256",
-        "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz", "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz.sha256"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "checksums.txt",
+            "gate.yaml",
+            "kubectl-gate_v0.3.1_linux_amd64.tar.gz",
+            "kubectl-gate_v0.3.1_linux_amd64.tar.gz.sha256",
+            "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz",
+            "kubectl-gate_v0.3.1_linux_amd64_onedir.tar.gz.sha256",
+        ]
+    )
     assert "no Homebrew formula: it needs the onedir builds of" in result.stdout
     doc = yaml.safe_load((out / "gate.yaml").read_text())
     (platform,) = doc["spec"]["platforms"]

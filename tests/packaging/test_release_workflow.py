@@ -45,10 +45,18 @@ def test_the_version_has_one_source() -> None:
 
 def test_the_image_tag_in_the_manifests_is_the_version(tmp_path: pathlib.Path) -> None:
     image = f"ghcr.io/canary-gate/gate-sidecar:{canarygate.__version__}"
-    for path in (ROOT / "deploy" / "sidecar" / "deployment.yaml", ROOT / "deploy" / "flagger-pod" / "flagger-deployment-patch.yaml"):
+    for path in (
+        ROOT / "deploy" / "sidecar" / "deployment.yaml",
+        ROOT / "deploy" / "flagger-pod" / "flagger-deployment-patch.yaml",
+    ):
         assert re.findall(r"image: (\S+)", path.read_text()) == [image], path
-    out = subprocess.run([str(pathlib.Path(sys.executable).parent / "kubectl-gate"), "install"], capture_output=True,
-                         text=True, timeout=60, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "kubectl-gate"), "install"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert re.findall(r"image: (\S+)", out.stdout) == [image]
 
@@ -58,7 +66,9 @@ def test_a_native_build_job_per_platform() -> None:
     linux, darwin, windows = jobs["linux"], jobs["darwin"], jobs["windows"]
     assert linux["container"] == "almalinux:8", "glibc 2.28: the manylinux_2_28 base"
     assert {(m["arch"], m["runner"]) for m in linux["strategy"]["matrix"]["include"]} == {
-        ("amd64", "ubuntu-24.04"), ("arm64", "ubuntu-24.04-arm")}
+        ("amd64", "ubuntu-24.04"),
+        ("arm64", "ubuntu-24.04-arm"),
+    }
     assert {m["arch"] for m in darwin["strategy"]["matrix"]["include"]} == {"amd64", "arm64"}
     runners = {m["arch"]: m["runner"] for m in darwin["strategy"]["matrix"]["include"]}
     assert runners["amd64"].endswith("-intel") and not runners["arm64"].endswith("-intel")
@@ -81,13 +91,26 @@ def test_the_release_job_assembles_checks_and_publishes_only_on_a_tag() -> None:
     release = doc["jobs"]["release"]
     assert set(release["needs"]) == {"linux", "darwin", "windows"}
     text = steps_text(release)
-    for expected in ("make release-artifacts MAX_GLIBC=", "test_krew_real.py", "validate-krew-manifest",
-                     "krew@v0.4.3", "brew test", "brew audit --strict", "make python-dist", "twine check",
-                     "docker buildx build", "gh release create", "checksums.txt"):
+    for expected in (
+        "make release-artifacts MAX_GLIBC=",
+        "test_krew_real.py",
+        "validate-krew-manifest",
+        "krew@v0.4.3",
+        "brew test",
+        "brew audit --strict",
+        "make python-dist",
+        "twine check",
+        "docker buildx build",
+        "gh release create",
+        "checksums.txt",
+    ):
         assert expected in text, expected
     for step in release["steps"]:
-        publishes = any(k in str(step.get("run", "")) for k in ("gh release create",)) or \
-            "pypi-publish" in str(step.get("uses", "")) or "login-action" in str(step.get("uses", ""))
+        publishes = (
+            any(k in str(step.get("run", "")) for k in ("gh release create",))
+            or "pypi-publish" in str(step.get("uses", ""))
+            or "login-action" in str(step.get("uses", ""))
+        )
         if publishes:
             assert step.get("if") == "startsWith(github.ref, 'refs/tags/v')", step
     assert doc["permissions"] == {"contents": "read"}

@@ -37,8 +37,14 @@ def test_smoke_passes_a_working_binary_against_the_sandbox(tmp_path: pathlib.Pat
     wrapper = script(tmp_path / "kubectl-gate", f'exec {pathlib.Path(sys.executable).parent / "kubectl-gate"} "$@"\n')
     result = smoke("--sandbox", str(wrapper))
     assert result.returncode == 0, result.stdout + result.stderr
-    for check in ("version --client: ok", "completion fish: ok", "render -f", "apply -f", "list -A: ok",
-                  "show smoke -n smoke -o json: ok"):
+    for check in (
+        "version --client: ok",
+        "completion fish: ok",
+        "render -f",
+        "apply -f",
+        "list -A: ok",
+        "show smoke -n smoke -o json: ok",
+    ):
         assert check in result.stdout, check
 
 
@@ -69,8 +75,9 @@ sys.meta_path.insert(0, Block())
 
 def without_sidecar_extra(code: str, tmp_path: pathlib.Path) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
-    return subprocess.run([sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
 
 
 def test_every_cli_module_imports_without_the_sidecar_extra(tmp_path: pathlib.Path) -> None:
@@ -79,7 +86,9 @@ def test_every_cli_module_imports_without_the_sidecar_extra(tmp_path: pathlib.Pa
         "names = [m.name for p in (kubectl_gate, canarygate) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
         "for n in names: importlib.import_module(n)\n"
         "print('imported', len(names), flush=True)\n"
-        "import werkzeug\n", tmp_path)
+        "import werkzeug\n",
+        tmp_path,
+    )
     count = result.stdout.split()
     assert count[:1] == ["imported"] and int(count[1]) > 20, result.stderr  # every module, none needed the extra
     assert "the sidecar extra is not installed" in result.stderr, "and the blocker does block"
@@ -87,11 +96,16 @@ def test_every_cli_module_imports_without_the_sidecar_extra(tmp_path: pathlib.Pa
 
 def test_cli_commands_work_without_the_sidecar_extra(tmp_path: pathlib.Path) -> None:
     gate = ROOT / "tests" / "data" / "seed-demo.yaml"
-    for args, expected in ((["--help"], "promote"), (["version", "--client"], canarygate.__version__),
-                           (["render", "-f", str(gate), "-n", "gates"], "kind: Canary"),
-                           (["install"], "kind: CustomResourceDefinition"), (["completion", "zsh"], "compdef")):
+    for args, expected in (
+        (["--help"], "promote"),
+        (["version", "--client"], canarygate.__version__),
+        (["render", "-f", str(gate), "-n", "gates"], "kind: Canary"),
+        (["install"], "kind: CustomResourceDefinition"),
+        (["completion", "zsh"], "compdef"),
+    ):
         result = without_sidecar_extra(
             f"import sys\nfrom kubectl_gate.cli import main\nsys.argv = ['kubectl-gate', *{args!r}]\nsys.exit(main())\n",
-            tmp_path)
+            tmp_path,
+        )
         assert result.returncode == 0, f"{args}: {result.stderr}"
         assert expected in result.stdout, args

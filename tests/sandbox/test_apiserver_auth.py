@@ -22,8 +22,12 @@ G, V, P = "piggysec.com", "v1alpha1", "canarygates"
 
 
 def gate(name: str) -> dict:
-    return {"apiVersion": f"{G}/{V}", "kind": "CanaryGate", "metadata": {"name": name},
-            "spec": {"target": {"namespace": "demo-ns", "name": name}}}
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "CanaryGate",
+        "metadata": {"name": name},
+        "spec": {"target": {"namespace": "demo-ns", "name": name}},
+    }
 
 
 @pytest.fixture
@@ -66,8 +70,10 @@ def test_restricted_user_is_forbidden_with_kube_message(as_user, crds, namespace
         co.list_namespaced_custom_object(G, V, namespace, P)
     body = json.loads(e.value.body)
     assert (e.value.status, body["reason"], body["code"]) == (403, "Forbidden", 403)
-    assert body["message"] == (f'canarygates.piggysec.com is forbidden: User "bob" cannot list resource '
-                               f'"canarygates" in API group "piggysec.com" in the namespace "{namespace}"')
+    assert body["message"] == (
+        f'canarygates.piggysec.com is forbidden: User "bob" cannot list resource '
+        f'"canarygates" in API group "piggysec.com" in the namespace "{namespace}"'
+    )
     assert body["details"] == {"group": G, "kind": P}
 
 
@@ -75,14 +81,25 @@ def test_role_binding_grants_take_effect(api_client, as_user, crds, namespace):
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
     kubernetes.client.CustomObjectsApi(api_client).create_namespaced_custom_object(G, V, namespace, P, gate("a"))
     kubernetes.client.CustomObjectsApi(api_client).create_namespaced_custom_object(G, V, namespace, P, gate("b"))
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "gate-opener"}, "rules": [
-        {"apiGroups": [G], "resources": [P], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [G], "resources": [P], "verbs": ["patch"], "resourceNames": ["a"]},
-        {"apiGroups": [G], "resources": [f"{P}/status"], "verbs": ["patch"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "bob-opens"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-opener"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "gate-opener"},
+            "rules": [
+                {"apiGroups": [G], "resources": [P], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [G], "resources": [P], "verbs": ["patch"], "resourceNames": ["a"]},
+                {"apiGroups": [G], "resources": [f"{P}/status"], "verbs": ["patch"]},
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "bob-opens"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gate-opener"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
+        },
+    )
     co = kubernetes.client.CustomObjectsApi(as_user("bob"))
     assert len(co.list_namespaced_custom_object(G, V, namespace, P)["items"]) == 2
     co.patch_namespaced_custom_object(G, V, namespace, P, "a", {"metadata": {"annotations": {"x": "y"}}})
@@ -90,8 +107,9 @@ def test_role_binding_grants_take_effect(api_client, as_user, crds, namespace):
     with pytest.raises(ApiException) as e:
         co.patch_namespaced_custom_object(G, V, namespace, P, "b", {"metadata": {"annotations": {"x": "y"}}})
     assert e.value.status == 403
-    assert json.loads(e.value.body)["message"].startswith('canarygates.piggysec.com "b" is forbidden: User "bob" '
-                                                          'cannot patch resource "canarygates"')
+    assert json.loads(e.value.body)["message"].startswith(
+        'canarygates.piggysec.com "b" is forbidden: User "bob" cannot patch resource "canarygates"'
+    )
     with pytest.raises(ApiException) as e:
         co.delete_namespaced_custom_object(G, V, namespace, P, "a")
     assert e.value.status == 403
@@ -100,12 +118,16 @@ def test_role_binding_grants_take_effect(api_client, as_user, crds, namespace):
 def test_group_in_cluster_role_binding(api_client, as_user, crds, namespace):
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
     role = f"reader-{namespace}"
-    rbac.create_cluster_role({"metadata": {"name": role}, "rules": [
-        {"apiGroups": [G], "resources": [P], "verbs": ["list"]}]})
-    rbac.create_cluster_role_binding({
-        "metadata": {"name": role},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"readers-{namespace}"}]})
+    rbac.create_cluster_role(
+        {"metadata": {"name": role}, "rules": [{"apiGroups": [G], "resources": [P], "verbs": ["list"]}]}
+    )
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"readers-{namespace}"}],
+        }
+    )
     try:
         co = kubernetes.client.CustomObjectsApi(as_user("carol", [f"readers-{namespace}"]))
         assert co.list_cluster_custom_object(G, V, P)["kind"] == "CanaryGateList"
@@ -116,23 +138,31 @@ def test_group_in_cluster_role_binding(api_client, as_user, crds, namespace):
 
 def test_self_subject_access_review(api_client, as_user, crds, namespace):
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "r"}, "rules": [
-        {"apiGroups": [G], "resources": [P], "verbs": ["patch"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
-        "subjects": [{"kind": "User", "name": "dave", "apiGroup": "rbac.authorization.k8s.io"}]})
+    rbac.create_namespaced_role(
+        namespace, {"metadata": {"name": "r"}, "rules": [{"apiGroups": [G], "resources": [P], "verbs": ["patch"]}]}
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+            "subjects": [{"kind": "User", "name": "dave", "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
     authz = kubernetes.client.AuthorizationV1Api(as_user("dave"))
 
     def can(verb: str) -> bool:
-        review = authz.create_self_subject_access_review({"spec": {"resourceAttributes": {
-            "namespace": namespace, "verb": verb, "group": G, "resource": P}}})
+        review = authz.create_self_subject_access_review(
+            {"spec": {"resourceAttributes": {"namespace": namespace, "verb": verb, "group": G, "resource": P}}}
+        )
         return review.status.allowed
 
     assert can("patch") is True
     assert can("delete") is False
     rules = authz.create_self_subject_rules_review({"spec": {"namespace": namespace}})
     assert {"api_groups": [G], "resources": [P], "verbs": ["patch"]} in [
-        {k: v for k, v in r.to_dict().items() if v} for r in rules.status.resource_rules]
+        {k: v for k, v in r.to_dict().items() if v} for r in rules.status.resource_rules
+    ]
 
 
 def test_admin_is_system_masters(api_client, apiserver):

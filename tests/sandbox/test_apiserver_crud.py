@@ -86,8 +86,9 @@ def test_list_with_label_and_field_selectors(co, crds, namespace):
     assert names(lst) == ["a", "b", "c"]
     assert names(co.list_namespaced_custom_object(G, V, namespace, P, label_selector="tier=gold")) == ["a", "c"]
     assert names(co.list_namespaced_custom_object(G, V, namespace, P, label_selector="tier!=gold")) == ["b"]
-    assert names(co.list_namespaced_custom_object(G, V, namespace, P,
-                                                  label_selector="tier in (silver,bronze)")) == ["b"]
+    assert names(co.list_namespaced_custom_object(G, V, namespace, P, label_selector="tier in (silver,bronze)")) == [
+        "b"
+    ]
     assert names(co.list_namespaced_custom_object(G, V, namespace, P, field_selector="metadata.name=b")) == ["b"]
     every = co.list_cluster_custom_object(G, V, P, field_selector=f"metadata.namespace={namespace}")
     assert names(every) == ["a", "b", "c"]
@@ -109,8 +110,10 @@ def test_replace_with_stale_resource_version_is_409_conflict(co, crds, namespace
         co.replace_namespaced_custom_object(G, V, namespace, P, "a", stale)
     body = status_of(e.value)
     assert (e.value.status, body["reason"]) == (409, "Conflict")
-    assert body["message"] == ('Operation cannot be fulfilled on canarygates.piggysec.com "a": the object has been '
-                               'modified; please apply your changes to the latest version and try again')
+    assert body["message"] == (
+        'Operation cannot be fulfilled on canarygates.piggysec.com "a": the object has been '
+        "modified; please apply your changes to the latest version and try again"
+    )
     fresh = dict(current, spec={**current["spec"], "rollout": "opened"})
     replaced = co.replace_namespaced_custom_object(G, V, namespace, P, "a", fresh)
     assert replaced["spec"]["rollout"] == "opened"
@@ -118,8 +121,14 @@ def test_replace_with_stale_resource_version_is_409_conflict(co, crds, namespace
 
 def test_merge_patch_merges_and_null_deletes(co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, gate("a", rollout="closed", rollback="closed"))
-    out = co.patch_namespaced_custom_object(G, V, namespace, P, "a", {
-        "metadata": {"annotations": {"k": "v"}}, "spec": {"rollout": "opened", "rollback": None}})
+    out = co.patch_namespaced_custom_object(
+        G,
+        V,
+        namespace,
+        P,
+        "a",
+        {"metadata": {"annotations": {"k": "v"}}, "spec": {"rollout": "opened", "rollback": None}},
+    )
     assert out["spec"]["rollout"] == "opened" and "rollback" not in out["spec"]
     assert out["spec"]["target"]["name"] == "a"
     assert out["metadata"]["annotations"] == {"k": "v"}
@@ -127,12 +136,13 @@ def test_merge_patch_merges_and_null_deletes(co, crds, namespace):
 
 def test_json_patch_with_test_op(co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, gate("a", rollout="closed"))
-    ops = [{"op": "test", "path": "/spec/rollout", "value": "closed"},
-           {"op": "replace", "path": "/spec/rollout", "value": "opened"}]
-    out = co.patch_namespaced_custom_object(G, V, namespace, P, "a", ops,
-                                            _content_type="application/json-patch+json")
+    ops = [
+        {"op": "test", "path": "/spec/rollout", "value": "closed"},
+        {"op": "replace", "path": "/spec/rollout", "value": "opened"},
+    ]
+    out = co.patch_namespaced_custom_object(G, V, namespace, P, "a", ops, _content_type="application/json-patch+json")
     assert out["spec"]["rollout"] == "opened"
-    with pytest.raises(ApiException) as e:     # the test op now fails
+    with pytest.raises(ApiException) as e:  # the test op now fails
         co.patch_namespaced_custom_object(G, V, namespace, P, "a", ops, _content_type="application/json-patch+json")
     assert e.value.status == 422
     assert co.get_namespaced_custom_object(G, V, namespace, P, "a")["spec"]["rollout"] == "opened"
@@ -166,13 +176,15 @@ def test_status_subresource_isolation(co, crds, namespace):
     body["status"] = {"phase": "ignored-on-create"}
     created = co.create_namespaced_custom_object(G, V, namespace, P, body)
     assert "status" not in created
-    out = co.patch_namespaced_custom_object_status(G, V, namespace, P, "a", {
-        "status": {"phase": "Waiting", "canaryWeight": 0}, "spec": {"rollout": "closed"}})
+    out = co.patch_namespaced_custom_object_status(
+        G, V, namespace, P, "a", {"status": {"phase": "Waiting", "canaryWeight": 0}, "spec": {"rollout": "closed"}}
+    )
     assert out["status"] == {"phase": "Waiting", "canaryWeight": 0}
-    assert "rollout" not in out["spec"]                   # /status writes only status
-    out = co.patch_namespaced_custom_object(G, V, namespace, P, "a", {"status": {"phase": "Hacked"},
-                                                                      "spec": {"rollout": "opened"}})
-    assert out["status"]["phase"] == "Waiting"            # the main resource ignores status
+    assert "rollout" not in out["spec"]  # /status writes only status
+    out = co.patch_namespaced_custom_object(
+        G, V, namespace, P, "a", {"status": {"phase": "Hacked"}, "spec": {"rollout": "opened"}}
+    )
+    assert out["status"]["phase"] == "Waiting"  # the main resource ignores status
     assert out["spec"]["rollout"] == "opened"
 
 
@@ -182,11 +194,17 @@ def test_schema_violation_is_422_with_causes(co, crds, namespace):
     body = status_of(e.value)
     assert (e.value.status, body["reason"], body["code"]) == (422, "Invalid", 422)
     assert body["details"]["kind"] == "CanaryGate" and body["details"]["name"] == "a"
-    assert body["details"]["causes"] == [{"reason": "FieldValueNotSupported", "field": "spec.rollout",
-                                          "message": 'Unsupported value: "maybe": supported values: '
-                                                     '"opened", "closed"'}]
-    assert body["message"] == ('CanaryGate.piggysec.com "a" is invalid: spec.rollout: Unsupported value: "maybe": '
-                               'supported values: "opened", "closed"')
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueNotSupported",
+            "field": "spec.rollout",
+            "message": 'Unsupported value: "maybe": supported values: "opened", "closed"',
+        }
+    ]
+    assert body["message"] == (
+        'CanaryGate.piggysec.com "a" is invalid: spec.rollout: Unsupported value: "maybe": '
+        'supported values: "opened", "closed"'
+    )
 
 
 def test_schema_required_and_type_errors(co, crds, namespace):
@@ -230,7 +248,7 @@ def test_finalizers_hold_deletion(co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, body)
     answer = co.delete_namespaced_custom_object(G, V, namespace, P, "a")
     held = co.get_namespaced_custom_object(G, V, namespace, P, "a")
-    assert answer == held                      # NB: a deferred deletion answers the object, not a Status
+    assert answer == held  # NB: a deferred deletion answers the object, not a Status
     assert held["metadata"]["deletionTimestamp"] and held["metadata"]["generation"] == 2
     co.patch_namespaced_custom_object(G, V, namespace, P, "a", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiException) as e:
@@ -245,14 +263,24 @@ def test_core_kinds_and_strategic_merge_patch(api_client, namespace):
     assert cm.data == {"a": "1"}
     secret = core.create_namespaced_secret(namespace, {"metadata": {"name": "s"}, "stringData": {"k": "v"}})
     assert secret.data == {"k": "dg=="}
-    dep = {"metadata": {"name": "web"}, "spec": {
-        "replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-            {"name": "app", "image": "nginx:1.26"}, {"name": "side", "image": "busybox:1"}]}}}}
+    dep = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "containers": [{"name": "app", "image": "nginx:1.26"}, {"name": "side", "image": "busybox:1"}]
+                },
+            },
+        },
+    }
     created = apps.create_namespaced_deployment(namespace, dep)
     # a dict body goes out as a strategic merge patch: containers merge by name
-    out = apps.patch_namespaced_deployment("web", namespace, {"spec": {"template": {"spec": {"containers": [
-        {"name": "app", "image": "nginx:1.27"}]}}}})
+    out = apps.patch_namespaced_deployment(
+        "web", namespace, {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}
+    )
     images = {c.name: c.image for c in out.spec.template.spec.containers}
     assert images == {"app": "nginx:1.27", "side": "busybox:1"}
     assert out.metadata.generation == created.metadata.generation + 1
@@ -266,13 +294,13 @@ def test_core_delete_answers(api_client, namespace):
     out = core.delete_namespaced_config_map("cm", namespace, _preload_content=False)
     out = json.loads(out.data)
     assert (out["kind"], out["status"]) == ("Status", "Success")
-    assert set(out["details"]) == {"name", "kind", "uid"} and out["details"]["kind"] == "configmaps" 
+    assert set(out["details"]) == {"name", "kind", "uid"} and out["details"]["kind"] == "configmaps"
     core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})
     svc = json.loads(core.delete_namespaced_service("svc", namespace, _preload_content=False).data)
-    assert (svc["kind"], svc["metadata"]["name"]) == ("Service", "svc")    # NB: its registry answers the object
+    assert (svc["kind"], svc["metadata"]["name"]) == ("Service", "svc")  # NB: its registry answers the object
 
 
-SAFETY_NET = 60     # seconds: the real namespace controller takes a few; never an assertion on speed
+SAFETY_NET = 60  # seconds: the real namespace controller takes a few; never an assertion on speed
 
 
 def wait_for(condition, what: str):
@@ -302,13 +330,15 @@ def test_deleting_a_namespace_terminates_it_then_its_objects_and_it_go(api_clien
         return [i["metadata"]["name"] for i in items] == ["held"] and items[0]["metadata"].get("deletionTimestamp")
 
     wait_for(only_held_left, "the namespace controller did not delete the contents")
-    assert core.read_namespace(ns).status.phase == "Terminating"     # a finalizer holds it
+    assert core.read_namespace(ns).status.phase == "Terminating"  # a finalizer holds it
     with pytest.raises(ApiException) as e:
         co.create_namespaced_custom_object(G, V, ns, P, gate("late"))
     body = status_of(e.value)
     assert (e.value.status, body["reason"]) == (403, "Forbidden")
-    assert body["message"] == (f'canarygates.piggysec.com "late" is forbidden: unable to create new content in '
-                               f'namespace {ns} because it is being terminated')
+    assert body["message"] == (
+        f'canarygates.piggysec.com "late" is forbidden: unable to create new content in '
+        f"namespace {ns} because it is being terminated"
+    )
     assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     co.patch_namespaced_custom_object(G, V, ns, P, "held", {"metadata": {"finalizers": None}})
 

@@ -30,10 +30,11 @@ G, V, P = "piggysec.com", "v1alpha1", "canarygates"
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("GATE_E2E_KUBECONFIG")),
     reason="real tier: these test the emulator's own fault injection (latency, injected 500/503/429, cut watches, "
-           "down on the same port) and its entry points, which kube-apiserver does not have")
+    "down on the same port) and its entry points, which kube-apiserver does not have",
+)
 
 
-SAFETY_NET = 20.0     # seconds: how long a wait may take before the test gives up; never an assertion on speed
+SAFETY_NET = 20.0  # seconds: how long a wait may take before the test gives up; never an assertion on speed
 
 
 def wait_until(condition, what: str, timeout: float = SAFETY_NET) -> None:
@@ -72,16 +73,18 @@ def faults(apiserver):
 @pytest.fixture
 def held_delays(monkeypatch):
     from sandbox.apiserver import app
+
     held = HeldDelays()
     clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
     clock.sleep = held.sleep
-    monkeypatch.setattr(app, "time", clock)     # NB: only the app's clock; the server and the client keep theirs
+    monkeypatch.setattr(app, "time", clock)  # NB: only the app's clock; the server and the client keep theirs
     yield held
     held.release()
 
 
 def in_thread(call, done: list, label: str) -> threading.Thread:
     """Run ``call`` in a thread; append ``label`` to ``done`` when it returns (or the exception if it raises)."""
+
     def run():
         try:
             call()
@@ -89,6 +92,7 @@ def in_thread(call, done: list, label: str) -> threading.Thread:
             done.append(e)
         else:
             done.append(label)
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -98,14 +102,14 @@ def test_latency(api_client, apiserver, faults, namespace, held_delays):
     core = kubernetes.client.CoreV1Api(api_client)
     configmaps, secrets = (f"/api/v1/namespaces/{namespace}/{r}" for r in ("configmaps", "secrets"))
 
-    def answered(path):     # the request log: 0 while a request is being served
+    def answered(path):  # the request log: 0 while a request is being served
         return [r.status for r in apiserver.requests if r.path == path]
 
     faults.add_latency(0.3, path_prefix=configmaps)
     done = []
     delayed = in_thread(lambda: core.list_namespaced_config_map(namespace), done, "configmaps")
     wait_until(lambda: held_delays.seconds == [0.3], "the configmaps list was never delayed")
-    core.list_namespaced_secret(namespace)          # NB: issued during the delay, on another path: not delayed
+    core.list_namespaced_secret(namespace)  # NB: issued during the delay, on another path: not delayed
     done.append("secrets")
     assert held_delays.seconds == [0.3], "the secrets list was delayed"
     assert done == ["secrets"] and answered(configmaps) == [0], "the configmaps list was answered during its delay"
@@ -114,11 +118,11 @@ def test_latency(api_client, apiserver, faults, namespace, held_delays):
     assert done == ["secrets", "configmaps"] and answered(configmaps) == [200]
 
     held_delays.hold()
-    faults.latency = 0.2                            # every path
+    faults.latency = 0.2  # every path
     delayed = in_thread(lambda: core.list_namespaced_secret(namespace), done, "delayed secrets")
     wait_until(lambda: held_delays.seconds == [0.3, 0.2], "the secrets list was not delayed by the global latency")
     faults.latency = 0.0
-    core.list_namespaced_secret(namespace)          # NB: issued during that delay, once the latency is removed
+    core.list_namespaced_secret(namespace)  # NB: issued during that delay, once the latency is removed
     done.append("secrets again")
     assert held_delays.seconds == [0.3, 0.2] and answered(secrets) == [200, 0, 200]
     held_delays.release()
@@ -130,8 +134,8 @@ def test_latency(api_client, apiserver, faults, namespace, held_delays):
 def test_fail_answers_a_status(api_client, faults, namespace, code, reason):
     core = kubernetes.client.CoreV1Api(api_client)
     faults.fail(status=code, times=2, path_prefix=f"/api/v1/namespaces/{namespace}/configmaps", method="GET")
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "c"}})    # POST: not matched
-    core.list_namespaced_secret(namespace)                                       # other path: not matched
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "c"}})  # POST: not matched
+    core.list_namespaced_secret(namespace)  # other path: not matched
     for _ in range(2):
         with pytest.raises(ApiException) as e:
             core.list_namespaced_config_map(namespace)
@@ -150,8 +154,11 @@ def test_fail_429_carries_retry_after(api_client, apiserver, faults, namespace):
     assert [r.status for r in apiserver.requests if r.path == path] == [429, 200]
     faults.fail(status=429, times=1, path_prefix=path, retry_after=7)
     resp = api_client.rest_client.pool_manager.request(
-        "GET", api_client.configuration.host + path, retries=False,
-        headers={"Authorization": api_client.configuration.api_key["BearerToken"]})
+        "GET",
+        api_client.configuration.host + path,
+        retries=False,
+        headers={"Authorization": api_client.configuration.api_key["BearerToken"]},
+    )
     body = json.loads(resp.data)
     assert (resp.status, resp.headers["Retry-After"], body["reason"]) == (429, "7", "TooManyRequests")
     assert body["details"]["retryAfterSeconds"] == 7
@@ -159,16 +166,25 @@ def test_fail_429_carries_retry_after(api_client, apiserver, faults, namespace):
 
 def test_cut_watches_ends_streams_abruptly(api_client, apiserver, faults, crds, namespace):
     co = kubernetes.client.CustomObjectsApi(api_client)
-    co.create_namespaced_custom_object(G, V, namespace, P, {
-        "apiVersion": f"{G}/{V}", "kind": "CanaryGate", "metadata": {"name": "a"},
-        "spec": {"target": {"namespace": "demo-ns", "name": "a"}}})
+    co.create_namespaced_custom_object(
+        G,
+        V,
+        namespace,
+        P,
+        {
+            "apiVersion": f"{G}/{V}",
+            "kind": "CanaryGate",
+            "metadata": {"name": "a"},
+            "spec": {"target": {"namespace": "demo-ns", "name": "a"}},
+        },
+    )
     streaming = threading.Event()
     errors = []
 
     def watcher():
         try:
             for _ in watch.Watch().stream(co.list_namespaced_custom_object, G, V, namespace, P, timeout_seconds=20):
-                streaming.set()     # NB: the initial ADDED for "a": the watch is open
+                streaming.set()  # NB: the initial ADDED for "a": the watch is open
         except Exception as e:  # noqa: BLE001 - the point is that the stream breaks
             errors.append(e)
         else:
@@ -178,7 +194,7 @@ def test_cut_watches_ends_streams_abruptly(api_client, apiserver, faults, crds, 
     t.start()
     assert streaming.wait(SAFETY_NET), "the watch never streamed its initial event"
     faults.cut_watches()
-    t.join(timeout=SAFETY_NET + 10)     # NB: uncut, the stream would end cleanly at timeoutSeconds=20
+    t.join(timeout=SAFETY_NET + 10)  # NB: uncut, the stream would end cleanly at timeoutSeconds=20
     assert not t.is_alive(), "the watch was still open after cut_watches()"
     assert errors and errors[0] is not None, "the stream ended cleanly instead of being cut"
 
@@ -212,7 +228,13 @@ def test_request_log(api_client, apiserver, namespace):
         core.read_namespaced_config_map("missing", namespace)
     create, get = [r for r in apiserver.requests if r.path.startswith(f"/api/v1/namespaces/{namespace}/")]
     assert (create.method, create.verb, create.resource, create.namespace, create.status, create.user) == (
-        "POST", "create", "configmaps", namespace, 201, "admin")
+        "POST",
+        "create",
+        "configmaps",
+        namespace,
+        201,
+        "admin",
+    )
     assert (get.verb, get.name, get.status) == ("get", "missing", 404)
     assert get.time >= create.time > 0
 
@@ -222,10 +244,23 @@ def test_shell_entry_point(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox.apiserver", "--port", str(port),
-                             "--kubeconfig-out", str(kubeconfig), "--token-file", str(token_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.apiserver",
+            "--port",
+            str(port),
+            "--kubeconfig-out",
+            str(kubeconfig),
+            "--token-file",
+            str(token_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     try:
         line = proc.stdout.readline()
         assert f"https://127.0.0.1:{port}" in line

@@ -24,10 +24,8 @@ import time
 import kubernetes
 import pytest
 import urllib3
-from kubernetes import watch
-
 from helpers.tiers import emulator_only
-
+from kubernetes import watch
 
 
 def tls_context(server) -> ssl.SSLContext:
@@ -56,7 +54,7 @@ def framed(resp) -> bool:
     return resp.getheader("Content-Length") is not None or resp.getheader("Transfer-Encoding") == "chunked"
 
 
-SAFETY_NET = 20.0     # seconds: how long a wait may take before the test gives up; never an assertion on speed
+SAFETY_NET = 20.0  # seconds: how long a wait may take before the test gives up; never an assertion on speed
 
 
 def wait_until(condition, what: str, timeout: float = SAFETY_NET) -> None:
@@ -86,9 +84,13 @@ def test_requests_reuse_one_connection(apiserver, namespace):
         assert framed(resp) and resp.getheader("Connection") is None
         assert json.loads(data)
         assert conn.sock is sock, f"the connection was closed after {path}"
-    created, _ = request(conn, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
-                         body=json.dumps({"metadata": {"name": "c"}, "data": {"k": "v"}}),
-                         headers={**h, "Content-Type": "application/json"})
+    created, _ = request(
+        conn,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body=json.dumps({"metadata": {"name": "c"}, "data": {"k": "v"}}),
+        headers={**h, "Content-Type": "application/json"},
+    )
     assert created.status == 201
     resp, data = request(conn, "GET", f"/api/v1/namespaces/{namespace}/configmaps/c", headers=h)
     assert resp.status == 200 and json.loads(data)["data"] == {"k": "v"}
@@ -100,7 +102,7 @@ def test_requests_reuse_one_connection(apiserver, namespace):
 def test_unread_body_is_drained_before_the_next_request(apiserver, namespace, who):
     conn = connect(apiserver)
     sock = conn.sock
-    body = json.dumps({"metadata": {"name": "big"}, "data": {"k": "x" * 200_000}})   # NB: < 256 KiB
+    body = json.dumps({"metadata": {"name": "big"}, "data": {"k": "x" * 200_000}})  # NB: < 256 KiB
     headers = {"Content-Type": "application/json"}
     if who == "bad-token":
         headers.update(auth(apiserver, "not-a-token"))
@@ -116,12 +118,17 @@ def test_unread_body_is_drained_before_the_next_request(apiserver, namespace, wh
 def test_unread_body_over_256_kib_closes_the_connection(apiserver, namespace):
     conn = connect(apiserver)
     body = json.dumps({"metadata": {"name": "big"}, "data": {"k": "x" * 300_000}})
-    resp, data = request(conn, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body,
-                         headers={**auth(apiserver, "not-a-token"), "Content-Type": "application/json"})
+    resp, data = request(
+        conn,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body=body,
+        headers={**auth(apiserver, "not-a-token"), "Content-Type": "application/json"},
+    )
     assert resp.status == 401 and json.loads(data)["kind"] == "Status"
-    assert resp.getheader("Connection") == "close"    # NB: Go's net/http reads no more than 256 KiB of it
-    assert conn.sock is None                           # http.client closed it, as told
-    resp, _ = request(conn, "GET", "/version", headers=auth(apiserver))   # on a new connection
+    assert resp.getheader("Connection") == "close"  # NB: Go's net/http reads no more than 256 KiB of it
+    assert conn.sock is None  # http.client closed it, as told
+    resp, _ = request(conn, "GET", "/version", headers=auth(apiserver))  # on a new connection
     assert resp.status == 200
     conn.close()
 
@@ -130,9 +137,13 @@ def test_unread_chunked_body_is_drained(apiserver, namespace):
     conn = connect(apiserver)
     sock = conn.sock
     chunks = (b'{"metadata": {"name": "c"}, ' + b'"data": {"k": "' + b"y" * 50_000 + b'"}}' for _ in range(1))
-    conn.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body=chunks, encode_chunked=True,
-                 headers={**auth(apiserver, "not-a-token"), "Content-Type": "application/json",
-                          "Transfer-Encoding": "chunked"})
+    conn.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body=chunks,
+        encode_chunked=True,
+        headers={**auth(apiserver, "not-a-token"), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
     resp = conn.getresponse()
     resp.read()
     assert resp.status == 401
@@ -146,10 +157,14 @@ def test_connection_reusable_after_a_watch_ends(apiserver, namespace):
     conn = connect(apiserver)
     sock = conn.sock
     h = auth(apiserver)
-    request(conn, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
-            body=json.dumps({"metadata": {"name": "w"}}), headers={**h, "Content-Type": "application/json"})
-    resp, data = request(conn, "GET", f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1",
-                         headers=h)
+    request(
+        conn,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body=json.dumps({"metadata": {"name": "w"}}),
+        headers={**h, "Content-Type": "application/json"},
+    )
+    resp, data = request(conn, "GET", f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1", headers=h)
     assert resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked"
     events = [json.loads(line) for line in data.splitlines()]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "w")]
@@ -170,16 +185,20 @@ def _raw_exchange(server, payload: bytes) -> bytes:
 
 
 def test_connection_close_is_honoured(apiserver):
-    out = _raw_exchange(apiserver, b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                        b"Authorization: Bearer " + apiserver.admin_token.encode() + b"\r\n\r\n")
-    head, _, body = out.partition(b"\r\n\r\n")     # NB: read to EOF: the server closed the connection
+    out = _raw_exchange(
+        apiserver,
+        b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer " + apiserver.admin_token.encode() + b"\r\n\r\n",
+    )
+    head, _, body = out.partition(b"\r\n\r\n")  # NB: read to EOF: the server closed the connection
     assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
     assert b"gitVersion" in body
 
 
 def test_http10_client_is_served_and_closed(apiserver):
-    out = _raw_exchange(apiserver, b"GET /version HTTP/1.0\r\nAuthorization: Bearer "
-                        + apiserver.admin_token.encode() + b"\r\n\r\n")
+    out = _raw_exchange(
+        apiserver, b"GET /version HTTP/1.0\r\nAuthorization: Bearer " + apiserver.admin_token.encode() + b"\r\n\r\n"
+    )
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200")
     assert b"gitVersion" in body and b"chunked" not in head.lower()
@@ -194,9 +213,10 @@ def test_pipelined_requests_then_close(apiserver):
 
 def test_idle_connections_are_closed_after_the_timeout():
     from sandbox.apiserver import ApiServer
+
     with ApiServer(idle_timeout=0.5) as srv:
         conn = connect(srv)
-        srv.faults.latency = 1.0             # NB: a request slower than the idle timeout: busy, not idle
+        srv.faults.latency = 1.0  # NB: a request slower than the idle timeout: busy, not idle
         resp, _ = request(conn, "GET", "/version", headers=auth(srv))
         srv.faults.latency = 0.0
         assert resp.status == 200 and framed(resp) and resp.getheader("Connection") is None
@@ -206,7 +226,7 @@ def test_idle_connections_are_closed_after_the_timeout():
         except TimeoutError:
             pytest.fail(f"the server did not close the idle connection (idle_timeout=0.5, waited {SAFETY_NET:.0f} s)")
         conn.close()
-        conn = connect(srv)                  # a new connection is served
+        conn = connect(srv)  # a new connection is served
         assert request(conn, "GET", "/version", headers=auth(srv))[0].status == 200
         conn.close()
 
@@ -233,11 +253,15 @@ def test_watch_streams_while_other_requests_go_through(apiserver, namespace):
     writer = connect(apiserver)
     sock = writer.sock
     for i in range(5):
-        resp, _ = request(writer, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
-                          body=json.dumps({"metadata": {"name": f"c{i}"}}),
-                          headers={**h, "Content-Type": "application/json"})
+        resp, _ = request(
+            writer,
+            "POST",
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            body=json.dumps({"metadata": {"name": f"c{i}"}}),
+            headers={**h, "Content-Type": "application/json"},
+        )
         assert resp.status == 201
-        event = json.loads(stream.readline())      # NB: this event arrives before the next write is sent
+        event = json.loads(stream.readline())  # NB: this event arrives before the next write is sent
         assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", f"c{i}")
         assert request(writer, "GET", f"/api/v1/namespaces/{namespace}/configmaps/c{i}", headers=h)[0].status == 200
     assert writer.sock is sock
@@ -256,14 +280,15 @@ def test_open_watches_never_starve_writes(api_client, apiserver, kubeconfig, nam
         api = kubernetes.client.CoreV1Api(client)
         rv = api.list_namespaced_config_map(namespace).metadata.resource_version
         ready.wait()
-        for _ in watch.Watch().stream(api.list_namespaced_config_map, namespace, resource_version=rv,
-                                      timeout_seconds=30):
+        for _ in watch.Watch().stream(
+            api.list_namespaced_config_map, namespace, resource_version=rv, timeout_seconds=30
+        ):
             seen[i] += 1
             if seen[i] == n_writes:
                 break
         client.close()
 
-    def open_watches():     # the request log: watches the server has answered 200 and is streaming
+    def open_watches():  # the request log: watches the server has answered 200 and is streaming
         return [r for r in apiserver.requests if r.namespace == namespace and r.verb == "watch" and r.status == 200]
 
     threads = [threading.Thread(target=watcher, args=(i,), daemon=True) for i in range(n_watches)]

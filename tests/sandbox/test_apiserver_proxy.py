@@ -24,13 +24,14 @@ import uuid
 
 import kubernetes
 import pytest
+from helpers.tiers import emulator_only, real_tier
 from kubernetes.client import ApiException
 
-from helpers.tiers import emulator_only, real_tier
-
 ENDPOINT = "sandbox.apiserver/endpoint"
-NO_LOOPBACK = ("needs a reachable backend: kube-apiserver refuses to proxy to loopback addresses (IsProxyableIP; "
-               "EndpointSlices refuse 127.0.0.1 too) and servers in tests listen only on 127.0.0.1")
+NO_LOOPBACK = (
+    "needs a reachable backend: kube-apiserver refuses to proxy to loopback addresses (IsProxyableIP; "
+    "EndpointSlices refuse 127.0.0.1 too) and servers in tests listen only on 127.0.0.1"
+)
 
 
 @pytest.fixture
@@ -62,11 +63,19 @@ class Upstream:
 
             def answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                seen = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                        "body": self.rfile.read(length).decode() if length else "", "upstream": upstream.name}
+                seen = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers.items()),
+                    "body": self.rfile.read(length).decode() if length else "",
+                    "upstream": upstream.name,
+                }
                 upstream.requests.append(seen)
-                code, headers, body = upstream.reply or (200, [("Content-Type", "application/json")],
-                                                         json.dumps(seen).encode())
+                code, headers, body = upstream.reply or (
+                    200,
+                    [("Content-Type", "application/json")],
+                    json.dumps(seen).encode(),
+                )
                 self.send_response(code)
                 for k, v in headers:
                     self.send_header(k, v)
@@ -81,8 +90,7 @@ class Upstream:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property
@@ -118,12 +126,17 @@ def core(api_client) -> kubernetes.client.CoreV1Api:
     return kubernetes.client.CoreV1Api(api_client)
 
 
-def make_service(core, namespace: str, name: str = "gate", *, annotations: dict | None = None,
-                 ports: list[dict] | None = None) -> None:
+def make_service(
+    core, namespace: str, name: str = "gate", *, annotations: dict | None = None, ports: list[dict] | None = None
+) -> None:
     ports = ports if ports is not None else [{"name": "http", "port": 80, "targetPort": 8080}]
-    core.create_namespaced_service(namespace, {
-        "metadata": {"name": name, "annotations": annotations or {}},
-        "spec": {"selector": {"app": name}, "ports": ports}})
+    core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"selector": {"app": name}, "ports": ports},
+        },
+    )
 
 
 @pytest.fixture
@@ -137,10 +150,15 @@ def raw(apiserver):
 
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
 
-    def send(method: str, path: str, *, token: str | None = None, body: bytes | None = None,
-             headers: dict | None = None):
-        request = urllib.request.Request(apiserver.url + path, method=method, data=body, headers={
-            "Authorization": f"Bearer {token or apiserver.admin_token}", **(headers or {})})
+    def send(
+        method: str, path: str, *, token: str | None = None, body: bytes | None = None, headers: dict | None = None
+    ):
+        request = urllib.request.Request(
+            apiserver.url + path,
+            method=method,
+            data=body,
+            headers={"Authorization": f"Bearer {token or apiserver.admin_token}", **(headers or {})},
+        )
         try:
             with opener.open(request, timeout=10) as r:
                 return r.status, r.headers, r.read()
@@ -163,12 +181,11 @@ def status_of(body: bytes) -> tuple[int, str, str]:
 # -- forwarding ----------------------------------------------------------------------------------------
 def test_official_client_get_is_forwarded(core, namespace, echo, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
-    resp = core.connect_get_namespaced_service_proxy_with_path("gate:80", namespace, "version",
-                                                               _preload_content=False)
+    resp = core.connect_get_namespaced_service_proxy_with_path("gate:80", namespace, "version", _preload_content=False)
     assert resp.status == 200
     seen = json.loads(resp.data)
     assert (seen["method"], seen["path"], seen["upstream"]) == ("GET", "/version", "echo")
-    assert "Authorization" not in seen["headers"]           # NB: the apiserver's authn filter drops it
+    assert "Authorization" not in seen["headers"]  # NB: the apiserver's authn filter drops it
     assert seen["headers"]["X-Forwarded-Uri"] == proxy_path(namespace, "gate:80", "/version")
     assert seen["headers"]["X-Forwarded-Proto"] == "https"
 
@@ -183,25 +200,35 @@ def test_port_by_number_or_name_and_scheme(core, namespace, echo, raw, service_i
 
 def test_method_path_query_body_and_headers_forwarded(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
-    code, _, body = raw("POST", proxy_path(namespace, "gate:http", "/hooks/a/../b/?x=1&y=%2F"),
-                        body=b'{"k":"v"}', headers={"Content-Type": "application/json", "X-Custom": "yes",
-                                                    "Proxy-Authorization": "Basic eDp5"})
+    code, _, body = raw(
+        "POST",
+        proxy_path(namespace, "gate:http", "/hooks/a/../b/?x=1&y=%2F"),
+        body=b'{"k":"v"}',
+        headers={"Content-Type": "application/json", "X-Custom": "yes", "Proxy-Authorization": "Basic eDp5"},
+    )
     assert code == 200, body
     seen = json.loads(body)
     assert (seen["method"], seen["path"], seen["body"]) == ("POST", "/hooks/b/?x=1&y=%2F", '{"k":"v"}')
     assert seen["headers"]["Content-Type"] == "application/json"
     assert seen["headers"]["X-Custom"] == "yes"
-    assert "Proxy-Authorization" not in seen["headers"]      # hop-by-hop
+    assert "Proxy-Authorization" not in seen["headers"]  # hop-by-hop
     for method in ("PUT", "PATCH", "DELETE"):
-        code, _, body = raw(method, proxy_path(namespace, "gate:http", "/thing"), body=b"{}",
-                            headers={"Content-Type": "application/json"})
+        code, _, body = raw(
+            method,
+            proxy_path(namespace, "gate:http", "/thing"),
+            body=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
         assert (code, json.loads(body)["method"]) == (200, method)
 
 
 def test_upstream_status_headers_and_body_come_back(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
-    echo.reply = (418, [("Content-Type", "text/plain"), ("X-Teapot", "short"), ("Keep-Alive", "timeout=5")],
-                  b"I'm a teapot\n")
+    echo.reply = (
+        418,
+        [("Content-Type", "text/plain"), ("X-Teapot", "short"), ("Keep-Alive", "timeout=5")],
+        b"I'm a teapot\n",
+    )
     code, headers, body = raw("GET", proxy_path(namespace, "gate:80", "/brew"))
     assert (code, body) == (418, b"I'm a teapot\n")
     assert headers["Content-Type"] == "text/plain"
@@ -232,8 +259,12 @@ def test_no_path_redirects_to_slash(core, namespace, echo, raw, backend):
 
 def test_per_port_endpoint_annotation(core, namespace, upstream, raw, backend):
     web, metrics = upstream("web"), upstream("metrics")
-    make_service(core, namespace, annotations={ENDPOINT: web.url, f"{ENDPOINT}.metrics": metrics.url},
-                 ports=[{"name": "http", "port": 80}, {"name": "metrics", "port": 9090}])
+    make_service(
+        core,
+        namespace,
+        annotations={ENDPOINT: web.url, f"{ENDPOINT}.metrics": metrics.url},
+        ports=[{"name": "http", "port": 80}, {"name": "metrics", "port": 9090}],
+    )
     assert json.loads(raw("GET", proxy_path(namespace, "gate:80", "/"))[2])["upstream"] == "web"
     assert json.loads(raw("GET", proxy_path(namespace, "gate:9090", "/"))[2])["upstream"] == "metrics"
     assert json.loads(raw("GET", proxy_path(namespace, "gate:metrics", "/"))[2])["upstream"] == "metrics"
@@ -250,25 +281,34 @@ def test_name_alone_reaches_only_an_unnamed_port(core, namespace, echo, raw, bac
 # -- errors, as kube-apiserver says them --------------------------------------------------------------------
 @pytest.mark.parametrize("service_id", ["nope:80", "http:nope:80"])
 def test_missing_service_by_port_number_is_404(core, namespace, service_id):
-    with pytest.raises(ApiException) as e:     # NB: a port number is looked up in the Service
+    with pytest.raises(ApiException) as e:  # NB: a port number is looked up in the Service
         core.connect_get_namespaced_service_proxy_with_path(service_id, namespace, "version")
     assert e.value.status == 404
-    assert status_of(e.value.body.encode() if isinstance(e.value.body, str) else e.value.body) == \
-        (404, "NotFound", 'services "nope" not found')
+    assert status_of(e.value.body.encode() if isinstance(e.value.body, str) else e.value.body) == (
+        404,
+        "NotFound",
+        'services "nope" not found',
+    )
 
 
 @pytest.mark.parametrize("service_id", ["nope", "nope:http", "http:nope:http"])
 def test_missing_service_by_port_name_is_503_no_endpoints(namespace, raw, service_id):
     # NB: by port name (or none) kube-apiserver goes straight to the endpoints, and finds none
     assert status_of(raw("GET", proxy_path(namespace, service_id, "/version"))[2]) == (
-        503, "ServiceUnavailable", 'no endpoints available for service "nope"')
+        503,
+        "ServiceUnavailable",
+        'no endpoints available for service "nope"',
+    )
 
 
 @pytest.mark.parametrize("service_id", ["gate", "gate:80", "gate:http", "http:gate:80", "gate:grpc"])
 def test_no_endpoint_is_503(core, namespace, raw, service_id):
     make_service(core, namespace)
     assert status_of(raw("GET", proxy_path(namespace, service_id, "/version"))[2]) == (
-        503, "ServiceUnavailable", 'no endpoints available for service "gate"')
+        503,
+        "ServiceUnavailable",
+        'no endpoints available for service "gate"',
+    )
     with pytest.raises(ApiException) as e:
         core.connect_get_namespaced_service_proxy_with_path("gate:80", namespace, "version")
     assert e.value.status == 503
@@ -277,13 +317,19 @@ def test_no_endpoint_is_503(core, namespace, raw, service_id):
 def test_unknown_port_number_is_503(core, namespace, raw):
     make_service(core, namespace)
     assert status_of(raw("GET", proxy_path(namespace, "gate:81", "/"))[2]) == (
-        503, "ServiceUnavailable", 'no service port 81 found for service "gate"')
+        503,
+        "ServiceUnavailable",
+        'no service port 81 found for service "gate"',
+    )
 
 
 def test_unknown_port_name_with_endpoints_is_503(core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     assert status_of(raw("GET", proxy_path(namespace, "gate:grpc", "/"))[2]) == (
-        503, "ServiceUnavailable", 'no endpoints available for service "gate:grpc"')
+        503,
+        "ServiceUnavailable",
+        'no endpoints available for service "gate:grpc"',
+    )
 
 
 def test_unreachable_upstream_is_503(core, namespace, upstream, raw, backend):
@@ -293,12 +339,15 @@ def test_unreachable_upstream_is_503(core, namespace, upstream, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: url})
     code, reason, message = status_of(raw("GET", proxy_path(namespace, "gate:80", "/version"))[2])
     assert (code, reason) == (503, "ServiceUnavailable")
-    assert message == f"error trying to reach service: dial tcp {url[len('http://'):]}: connect: connection refused"
+    assert message == f"error trying to reach service: dial tcp {url[len('http://') :]}: connect: connection refused"
 
 
 def test_invalid_service_id_is_400(namespace, raw):
     assert status_of(raw("GET", proxy_path(namespace, "ftp:gate:80", "/"))[2]) == (
-        400, "BadRequest", 'invalid service request "ftp:gate:80"')
+        400,
+        "BadRequest",
+        'invalid service request "ftp:gate:80"',
+    )
 
 
 def test_non_loopback_endpoint_is_refused(apiserver, core, namespace, raw):
@@ -311,32 +360,54 @@ def test_non_loopback_endpoint_is_refused(apiserver, core, namespace, raw):
 
 # -- RBAC ---------------------------------------------------------------------------------------------------
 def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
-    make_service(core, namespace)                   # NB: no endpoints: a 503 past authorization, on both tiers
+    make_service(core, namespace)  # NB: no endpoints: a 503 past authorization, on both tiers
     user = f"viewer-{namespace}"
     token = mint(apiserver, user)
     path = proxy_path(namespace, "gate:80", "/version")
     code, _, body = raw("GET", path, token=token)
-    assert status_of(body) == (403, "Forbidden", f'services "gate:80" is forbidden: User "{user}" cannot get '
-                                                 f'resource "services/proxy" in API group "" in the namespace '
-                                                 f'"{namespace}"')
+    assert status_of(body) == (
+        403,
+        "Forbidden",
+        f'services "gate:80" is forbidden: User "{user}" cannot get '
+        f'resource "services/proxy" in API group "" in the namespace '
+        f'"{namespace}"',
+    )
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "proxy-get"}, "rules": [
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "proxy-get"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-get"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
-    assert raw("GET", path, token=token)[0] == 403       # a grant on services is none on services/proxy
-    rbac.patch_namespaced_role("proxy-get", namespace, {"rules": [
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "proxy-get"},
+            "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "proxy-get"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-get"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
+    assert raw("GET", path, token=token)[0] == 403  # a grant on services is none on services/proxy
+    rbac.patch_namespaced_role(
+        "proxy-get",
+        namespace,
+        {
+            "rules": [
+                {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]},
+                {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]},
+            ]
+        },
+    )
     code, _, body = raw("GET", path, token=token)
     assert status_of(body) == (503, "ServiceUnavailable", 'no endpoints available for service "gate"')
-    assert raw("HEAD", path, token=token)[0] == 503      # HEAD is "get" too
+    assert raw("HEAD", path, token=token)[0] == 503  # HEAD is "get" too
     # the verb comes from the method: a POST is "create", which the role does not grant
     code, _, body = raw("POST", path, token=token, body=b"{}")
     assert (code, json.loads(body)["message"].split(" cannot ")[1]) == (
-        403, f'create resource "services/proxy" in API group "" in the namespace "{namespace}"')
+        403,
+        f'create resource "services/proxy" in API group "" in the namespace "{namespace}"',
+    )
 
 
 def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, core, namespace, echo, raw, backend):
@@ -347,12 +418,21 @@ def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, core, nam
     assert raw("GET", path, token=token)[0] == 403
     assert echo.requests == []
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "proxy-get"}, "rules": [
-        {"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "proxy-get"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-get"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "proxy-get"},
+            "rules": [{"apiGroups": [""], "resources": ["services/proxy"], "verbs": ["get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "proxy-get"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "proxy-get"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
     code, _, body = raw("GET", path, token=token)
     assert (code, json.loads(body)["path"]) == (200, "/version")
 
@@ -372,8 +452,7 @@ def test_kubectl_get_raw_errors(kubectl, core, namespace):
     make_service(core, namespace)
     out = kubectl("get", "--raw", proxy_path(namespace, "gate:80", "/version"), check=False)
     assert out.returncode == 1
-    assert out.stderr.strip() == ('Error from server (ServiceUnavailable): no endpoints available for service '
-                                  '"gate"')
+    assert out.stderr.strip() == ('Error from server (ServiceUnavailable): no endpoints available for service "gate"')
     out = kubectl("get", "--raw", proxy_path(namespace, "missing:80", "/version"), check=False)
     assert out.returncode == 1
     assert out.stderr.strip() == 'Error from server (NotFound): services "missing" not found'

@@ -13,11 +13,13 @@ import pytest
 
 from sandbox.apiserver import tables
 
-NOW = dt.datetime(2026, 11, 22, 10, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 22, 10, 0, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("stamp", ["2026-11-22T09:59:30Z", "2026-11-22T09:59:30+00:00",
-                                   "2026-11-22T09:59:29.5Z", "2026-11-22T11:59:30+02:00"])
+@pytest.mark.parametrize(
+    "stamp",
+    ["2026-11-22T09:59:30Z", "2026-11-22T09:59:30+00:00", "2026-11-22T09:59:29.5Z", "2026-11-22T11:59:30+02:00"],
+)
 def test_age_reads_rfc3339_variants(stamp):
     assert tables.age(stamp, NOW) == "30s"
 

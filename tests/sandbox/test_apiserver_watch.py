@@ -18,13 +18,12 @@ import threading
 import kubernetes
 import pytest
 import urllib3
+from helpers.tiers import emulator_only
 from kubernetes import watch
 from kubernetes.client import ApiException
 
-from helpers.tiers import emulator_only
-
 G, V, P = "piggysec.com", "v1alpha1", "canarygates"
-SAFETY_NET = 20     # seconds: how long a wait may take before the test gives up; never an assertion on speed
+SAFETY_NET = 20  # seconds: how long a wait may take before the test gives up; never an assertion on speed
 
 
 def gate(name: str, **spec) -> dict:
@@ -74,16 +73,23 @@ def test_watch_applies_selectors(co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
     co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))
     co.patch_namespaced_custom_object(G, V, namespace, P, "b", {"spec": {"rollout": "closed"}})
-    events = collect(co, namespace, resource_version=rv, field_selector="metadata.name=b",
-                     until=lambda evs: len(evs) == 2)
+    events = collect(
+        co, namespace, resource_version=rv, field_selector="metadata.name=b", until=lambda evs: len(evs) == 2
+    )
     assert [(t, n) for t, n, _ in events] == [("ADDED", "b"), ("MODIFIED", "b")]
 
 
 def test_bookmarks_when_allowed(co, crds, namespace):
     rv = co.list_namespaced_custom_object(G, V, namespace, P)["metadata"]["resourceVersion"]
     # NB: kube-apiserver sends one 2 s before the deadline at the latest, on a 1 s tick: 3 s was too tight
-    events = collect(co, namespace, resource_version=rv, allow_watch_bookmarks=True, timeout=6,
-                     until=lambda evs: evs[-1][0] == "BOOKMARK")
+    events = collect(
+        co,
+        namespace,
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout=6,
+        until=lambda evs: evs[-1][0] == "BOOKMARK",
+    )
     assert events and events[-1][0] == "BOOKMARK"
     bookmark = events[-1][2]
     assert bookmark["kind"] == "CanaryGate" and bookmark["apiVersion"] == f"{G}/{V}"
@@ -96,12 +102,13 @@ def test_timeout_seconds_ends_the_stream(co, crds, namespace):
 
     def write_b_once_a_arrives(events):
         if len(events) == 1:
-            co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))   # NB: the stream is open
-        return False                                  # never stop the watch: the server has to end it
+            co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))  # NB: the stream is open
+        return False  # never stop the watch: the server has to end it
 
     try:
-        events = collect(co, namespace, resource_version=rv, timeout=2, until=write_b_once_a_arrives,
-                         _request_timeout=SAFETY_NET)
+        events = collect(
+            co, namespace, resource_version=rv, timeout=2, until=write_b_once_a_arrives, _request_timeout=SAFETY_NET
+        )
     except urllib3.exceptions.TimeoutError:
         pytest.fail(f"the server did not end the watch (timeoutSeconds=2; gave up after {SAFETY_NET} s)")
     assert [(t, n) for t, n, _ in events] == [("ADDED", "a"), ("ADDED", "b")]
@@ -109,15 +116,18 @@ def test_timeout_seconds_ends_the_stream(co, crds, namespace):
 
 def test_too_old_resource_version_is_410_gone(co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
-    with pytest.raises(ApiException) as e:     # NB: "1" is older than any server's watch window
+    with pytest.raises(ApiException) as e:  # NB: "1" is older than any server's watch window
         collect(co, namespace, resource_version="1", until=lambda evs: True)
     assert e.value.status == 410
     assert "too old resource version: 1 (" in str(e.value.reason)
 
 
 def test_compact_expires_a_recent_resource_version(co, apiserver, crds, namespace):
-    emulator_only(apiserver, "compact() is the emulator's stand-in for an etcd compaction, which a test cannot "
-                             "order on a cluster others share")
+    emulator_only(
+        apiserver,
+        "compact() is the emulator's stand-in for an etcd compaction, which a test cannot "
+        "order on a cluster others share",
+    )
     rv = co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))["metadata"]["resourceVersion"]
     co.create_namespaced_custom_object(G, V, namespace, P, gate("b"))
     apiserver.compact()
@@ -129,12 +139,20 @@ def test_compact_expires_a_recent_resource_version(co, apiserver, crds, namespac
 def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout=5.0):
     """Read a watch stream line by line, calling ``until(events)`` after each event; stops when it is true."""
     cfg = api_client.configuration
-    http = urllib3.PoolManager(ca_certs=cfg.ssl_ca_cert, cert_reqs="CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
-                               cert_file=cfg.cert_file, key_file=cfg.key_file)
+    http = urllib3.PoolManager(
+        ca_certs=cfg.ssl_ca_cert,
+        cert_reqs="CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+    )
     auth = cfg.api_key.get("BearerToken") or cfg.api_key.get("authorization")
-    resp = http.request("GET", f"{cfg.host}{path}?{query}", preload_content=False, timeout=timeout,
-                        headers={"Accept": "application/json", **({"Authorization": auth} if auth else {}),
-                                 **(headers or {})})
+    resp = http.request(
+        "GET",
+        f"{cfg.host}{path}?{query}",
+        preload_content=False,
+        timeout=timeout,
+        headers={"Accept": "application/json", **({"Authorization": auth} if auth else {}), **(headers or {})},
+    )
     assert resp.status == 200, resp.read()
     events, buf = [], b""
     try:
@@ -153,8 +171,10 @@ def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout
 def test_send_initial_events_ends_with_marked_bookmark(api_client, co, crds, namespace):
     co.create_namespaced_custom_object(G, V, namespace, P, gate("a"))
     path = f"/apis/{G}/{V}/namespaces/{namespace}/{P}"
-    q = ("allowWatchBookmarks=true&fieldSelector=metadata.name%3Da&resourceVersionMatch=NotOlderThan"
-         "&sendInitialEvents=true&timeoutSeconds=5&watch=true")
+    q = (
+        "allowWatchBookmarks=true&fieldSelector=metadata.name%3Da&resourceVersionMatch=NotOlderThan"
+        "&sendInitialEvents=true&timeoutSeconds=5&watch=true"
+    )
     events = raw_watch(api_client, path, q, until=lambda evs: evs[-1]["type"] == "BOOKMARK")
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
@@ -181,8 +201,13 @@ def test_events_stream_immediately(api_client, co, crds, namespace):
 
     t = threading.Thread(target=writer, daemon=True)
     t.start()
-    events = raw_watch(api_client, path, f"resourceVersion={rv}&timeoutSeconds={SAFETY_NET + 10}&watch=true",
-                       until=reader, timeout=SAFETY_NET + 20)     # NB: a buffering server flushes at the end
+    events = raw_watch(
+        api_client,
+        path,
+        f"resourceVersion={rv}&timeoutSeconds={SAFETY_NET + 10}&watch=true",
+        until=reader,
+        timeout=SAFETY_NET + 20,
+    )  # NB: a buffering server flushes at the end
     t.join(SAFETY_NET)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "a"), ("ADDED", "b")]
     assert order.index("received a") < order.index("wrote b"), f"a was not streamed before b was written: {order}"

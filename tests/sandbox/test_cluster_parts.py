@@ -16,33 +16,58 @@ def test_a_signed_token_carries_its_identity_and_a_changed_one_is_refused():
     prefix, body, mac = token.split(".")
     forged = pki.sign_token("s3cret", "admin", ("system:masters",)).split(".")[1]
     assert pki.verify_token("s3cret", f"{prefix}.{forged}.{mac}") is None  # identity swapped, signature kept
-    assert pki.verify_token("another", token) is None                     # another run's secret
-    assert pki.verify_token("s3cret", "admin-token") is None               # not one of ours
+    assert pki.verify_token("another", token) is None  # another run's secret
+    assert pki.verify_token("s3cret", "admin-token") is None  # not one of ours
 
 
 def event(**fields) -> str:
-    base = {"kind": "Event", "verb": "patch", "stage": "ResponseComplete", "user": {"username": "bob"},
-            "requestURI": "/apis/piggysec.com/v1alpha1/namespaces/ns/canarygates/web/status?fieldManager=x",
-            "objectRef": {"resource": "canarygates", "subresource": "status", "namespace": "ns", "name": "web"},
-            "responseStatus": {"code": 200}, "requestReceivedTimestamp": "2026-12-01T10:00:00.000000Z",
-            "stageTimestamp": "2026-12-01T10:00:00.250000Z"}
+    base = {
+        "kind": "Event",
+        "verb": "patch",
+        "stage": "ResponseComplete",
+        "user": {"username": "bob"},
+        "requestURI": "/apis/piggysec.com/v1alpha1/namespaces/ns/canarygates/web/status?fieldManager=x",
+        "objectRef": {"resource": "canarygates", "subresource": "status", "namespace": "ns", "name": "web"},
+        "responseStatus": {"code": 200},
+        "requestReceivedTimestamp": "2026-12-01T10:00:00.000000Z",
+        "stageTimestamp": "2026-12-01T10:00:00.250000Z",
+    }
     return json.dumps({**base, **fields})
 
 
 def test_audit_events_read_as_the_emulators_request_records():
     record = parse_audit_line(event())
     assert (record.method, record.path, record.query, record.user) == (
-        "PATCH", "/apis/piggysec.com/v1alpha1/namespaces/ns/canarygates/web/status", {"fieldManager": "x"}, "bob")
+        "PATCH",
+        "/apis/piggysec.com/v1alpha1/namespaces/ns/canarygates/web/status",
+        {"fieldManager": "x"},
+        "bob",
+    )
     assert (record.resource, record.subresource, record.namespace, record.name, record.status) == (
-        "canarygates", "status", "ns", "web", 200)
+        "canarygates",
+        "status",
+        "ns",
+        "web",
+        200,
+    )
     assert abs(record.duration - 0.25) < 1e-6
-    assert parse_audit_line(event(stage="ResponseStarted")) is None         # counted once, when complete
+    assert parse_audit_line(event(stage="ResponseStarted")) is None  # counted once, when complete
     assert parse_audit_line(event(stage="ResponseStarted", verb="watch")).method == "GET"  # a watch never completes
     assert parse_audit_line("not json") is None and parse_audit_line('{"kind": "EventList"}') is None
 
 
 def test_weights_are_read_from_the_virtual_service_flagger_writes():
-    vs = {"spec": {"http": [{"route": [{"destination": {"host": "web-primary"}, "weight": 70},
-                                       {"destination": {"host": "web-canary"}, "weight": 30}]}]}}
+    vs = {
+        "spec": {
+            "http": [
+                {
+                    "route": [
+                        {"destination": {"host": "web-primary"}, "weight": 70},
+                        {"destination": {"host": "web-canary"}, "weight": 30},
+                    ]
+                }
+            ]
+        }
+    }
     assert istio_routes(vs) == Routes(70, 30, False)
     assert istio_routes(None) == Routes(100, 0, False)

@@ -24,14 +24,13 @@ def section(out: str, title: str) -> str:
     """The demo's output from the step titled ``title`` to the next step."""
     start = out.index(f"==> {title}")
     end = out.find("\n==> ", start + 1)
-    return out[start:end if end != -1 else None]
+    return out[start : end if end != -1 else None]
 
 
 @pytest.mark.e2e
 @pytest.mark.kubectl
 def test_demo_tells_the_whole_story():
-    proc = subprocess.run([sys.executable, "-m", "sandbox.demo"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=240)
+    proc = subprocess.run([sys.executable, "-m", "sandbox.demo"], cwd=ROOT, capture_output=True, text=True, timeout=240)
     out = proc.stdout
     assert proc.returncode == 0, f"stdout:\n{out}\nstderr:\n{proc.stderr}"
     assert "$ kubectl apply -f deploy/crd/canarygate.yaml" in out
@@ -47,8 +46,9 @@ def test_demo_tells_the_whole_story():
     weights = [int(w) for w in re.findall(r"Progressing weight (\d+)/40", steps)]
     assert {10, 20, 30, 40} <= set(weights) and weights == sorted(weights)
     assert "confirm-promotion (declared); to go on: kubectl gate promote demo -n demo-ns" in steps
-    assert re.search(r"^confirm-rollout\s+opened\s+live\s+admin\s+\S+\s+rollout\s+CAB-42 approved$", steps,
-                     re.MULTILINE)
+    assert re.search(
+        r"^confirm-rollout\s+opened\s+live\s+admin\s+\S+\s+rollout\s+CAB-42 approved$", steps, re.MULTILINE
+    )
 
     promoted = section(out, "Promote")
     assert "Canary demo-ns/demo promoted" in promoted
@@ -64,7 +64,8 @@ def test_demo_tells_the_whole_story():
 
     audit = section(out, "Who did what")
     assert re.search(r"^Aborted\s+admin opened rollback for this rollout: error budget burning$", audit, re.MULTILINE)
-    assert re.search(r"^GateOpened\s+admin opened confirm-rollout for this rollout: CAB-42 approved$", audit,
-                     re.MULTILINE)
+    assert re.search(
+        r"^GateOpened\s+admin opened confirm-rollout for this rollout: CAB-42 approved$", audit, re.MULTILINE
+    )
     assert "Demo complete" in out
     assert out.rstrip().endswith("Stopped the gate sidecar, the Flagger simulator and the API emulator")

@@ -38,10 +38,19 @@ def wait_for(read, predicate, what: str):
 
 
 def deployment(name: str, replicas: int) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
+            },
+        },
+    }
 
 
 def conditions(d) -> dict[str, tuple[str, str]]:
@@ -54,18 +63,26 @@ def test_ready_as_the_deployment_controller_reports_it_then_scaled_to_zero_and_b
     def read():
         return apps.read_namespaced_deployment("web", namespace)
 
-    ready = wait_for(read, lambda d: d.status.observed_generation == d.metadata.generation
-                     and d.status.available_replicas == 2, "ready with 2 replicas")
+    ready = wait_for(
+        read,
+        lambda d: d.status.observed_generation == d.metadata.generation and d.status.available_replicas == 2,
+        "ready with 2 replicas",
+    )
     assert (ready.status.replicas, ready.status.updated_replicas, ready.status.ready_replicas) == (2, 2, 2)
-    assert conditions(ready) == {"Available": ("True", "MinimumReplicasAvailable"),
-                                 "Progressing": ("True", "NewReplicaSetAvailable")}
+    assert conditions(ready) == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
     apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 0}})  # Flagger's ScaleToZero
     zero = wait_for(read, lambda d: d.status.observed_generation == d.metadata.generation, "scaled to zero")
     assert (zero.status.replicas, zero.status.available_replicas) == (None, None)
     assert conditions(zero)["Available"][0] == "True"
     apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 1}})
-    wait_for(read, lambda d: d.status.observed_generation == d.metadata.generation
-             and d.status.available_replicas == 1, "scaled back to 1")
+    wait_for(
+        read,
+        lambda d: d.status.observed_generation == d.metadata.generation and d.status.available_replicas == 1,
+        "scaled back to 1",
+    )
 
 
 def test_held_unready_then_past_its_deadline_then_ready_again(apps, namespace):
@@ -78,12 +95,22 @@ def test_held_unready_then_past_its_deadline_then_ready_again(apps, namespace):
     apps.patch_namespaced_deployment("web", namespace, {"metadata": {"annotations": {READY_ANNOTATION: "false"}}})
     held = wait_for(read, lambda d: not d.status.available_replicas, "held unready")
     assert held.status.updated_replicas == 1 and held.status.unavailable_replicas == 1
-    assert conditions(held) == {"Available": ("False", "MinimumReplicasUnavailable"),
-                                "Progressing": ("True", "NewReplicaSetAvailable")}
+    assert conditions(held) == {
+        "Available": ("False", "MinimumReplicasUnavailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
     apps.patch_namespaced_deployment("web", namespace, {"metadata": {"annotations": {READY_ANNOTATION: "deadline"}}})
-    late = wait_for(read, lambda d: conditions(d).get("Progressing", ("", ""))[1] == "ProgressDeadlineExceeded",
-                    "past its progress deadline")
+    late = wait_for(
+        read,
+        lambda d: conditions(d).get("Progressing", ("", ""))[1] == "ProgressDeadlineExceeded",
+        "past its progress deadline",
+    )
     assert conditions(late)["Progressing"][0] == "False"
     apps.patch_namespaced_deployment("web", namespace, {"metadata": {"annotations": {READY_ANNOTATION: None}}})
-    wait_for(read, lambda d: d.status.available_replicas == 1
-             and conditions(d).get("Progressing") == ("True", "NewReplicaSetAvailable"), "ready again")
+    wait_for(
+        read,
+        lambda d: (
+            d.status.available_replicas == 1 and conditions(d).get("Progressing") == ("True", "NewReplicaSetAvailable")
+        ),
+        "ready again",
+    )

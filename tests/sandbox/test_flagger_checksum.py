@@ -55,10 +55,8 @@ def test_checksum_properties_like_flagger():
 
 
 def test_compute_hash_shape_and_stability():
-    template = {"metadata": {"labels": {"app": "demo"}},
-                "spec": {"containers": [{"name": "app", "image": "demo:1"}]}}
-    reordered = {"spec": {"containers": [{"image": "demo:1", "name": "app"}]},
-                 "metadata": {"labels": {"app": "demo"}}}
+    template = {"metadata": {"labels": {"app": "demo"}}, "spec": {"containers": [{"name": "app", "image": "demo:1"}]}}
+    reordered = {"spec": {"containers": [{"image": "demo:1", "name": "app"}]}, "metadata": {"labels": {"app": "demo"}}}
     h = checksum.compute_hash(template)
     assert re.fullmatch(r"[4-9bcdf]{1,10}", h)
     assert checksum.compute_hash(reordered) == h

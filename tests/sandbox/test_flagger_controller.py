@@ -31,29 +31,49 @@ from sandbox.flagger.testing import HookRecorder
 
 pytestmark = pytest.mark.e2e
 
-SCALE = 0.01          # interval 10s -> a tick every 0.1 s
-GATES = ["confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
-         "confirm-promotion", "post-rollout", "rollback", "event"]
+SCALE = 0.01  # interval 10s -> a tick every 0.1 s
+GATES = [
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
+]
 
 
 def deployment(name, image):
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": image}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+        },
+    }
 
 
 def canary(name, hooks_url=None, hook_types=GATES, **analysis):
-    spec_analysis = {"interval": "10s", "threshold": 2, "stepWeight": 20, "maxWeight": 40,
-                     **analysis}
+    spec_analysis = {"interval": "10s", "threshold": 2, "stepWeight": 20, "maxWeight": 40, **analysis}
     if hooks_url:
-        spec_analysis["webhooks"] = [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"}
-                                     for t in hook_types]
-    return {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-            "metadata": {"name": name},
-            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "service": {"port": 9898}, "analysis": spec_analysis}}
+        spec_analysis["webhooks"] = [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"} for t in hook_types]
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "service": {"port": 9898},
+            "analysis": spec_analysis,
+        },
+    }
 
 
 def wait_until(predicate, timeout=10.0):
@@ -77,17 +97,20 @@ def api(api_client, crds):
             return self.custom.create_namespaced_custom_object("flagger.app", "v1beta1", ns, "canaries", body)
 
         def patch_canary(self, ns, name, body):
-            return self.custom.patch_namespaced_custom_object("flagger.app", "v1beta1", ns, "canaries",
-                                                              name, body)
+            return self.custom.patch_namespaced_custom_object("flagger.app", "v1beta1", ns, "canaries", name, body)
 
         def set_image(self, ns, name, image):
-            self.apps.patch_namespaced_deployment(name, ns, {"spec": {"template": {"spec": {
-                "containers": [{"name": name, "image": image}]}}}})
+            self.apps.patch_namespaced_deployment(
+                name, ns, {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}
+            )
 
         def events(self, ns, name):
             items = self.core.list_namespaced_event(ns).items
-            return [e for e in sorted(items, key=lambda e: e.metadata.name)
-                    if e.involved_object.name == name and e.involved_object.kind == "Canary"]
+            return [
+                e
+                for e in sorted(items, key=lambda e: e.metadata.name)
+                if e.involved_object.name == name and e.involved_object.kind == "Canary"
+            ]
 
     return Api()
 
@@ -101,7 +124,7 @@ def flagger(kubeconfig, namespace):
 @pytest.fixture
 def hooks():
     with HookRecorder() as recorder:
-        recorder.respond("/rollback", 403, "no rollback")   # 200 would mean "roll back now"
+        recorder.respond("/rollback", 403, "no rollback")  # 200 would mean "roll back now"
         yield recorder
 
 
@@ -114,42 +137,55 @@ def test_initialise_then_roll_out_to_succeeded(api, namespace, flagger, hooks):
     assert status["lastAppliedSpec"] == status["lastPromotedSpec"]
     assert status["conditions"][0]["type"] == "Promoted"
     assert status["conditions"][0]["status"] == "True"
-    assert api.apps.read_namespaced_deployment("podinfo-primary", namespace).spec.template \
-        .spec.containers[0].image == "podinfo:6.0.0"
+    assert (
+        api.apps.read_namespaced_deployment("podinfo-primary", namespace).spec.template.spec.containers[0].image
+        == "podinfo:6.0.0"
+    )
     assert api.apps.read_namespaced_deployment("podinfo", namespace).spec.replicas == 0
     hooks.clear()
 
     api.set_image(namespace, "podinfo", "podinfo:6.0.1")
     done = flagger.wait_for_phase(namespace, "podinfo", "Succeeded", timeout=20)
     # Flagger writes Succeeded, then calls post-rollout and records "Promotion completed!"
-    wait_until(lambda: any(r.json["metadata"]["eventMessage"].startswith("Promotion completed!")
-                           for r in hooks.calls("event")))
+    wait_until(
+        lambda: any(r.json["metadata"]["eventMessage"].startswith("Promotion completed!") for r in hooks.calls("event"))
+    )
 
     gates = [h for h in hooks.sequence() if h not in ("event", "rollback")]
-    assert gates == ["confirm-rollout", "pre-rollout", "confirm-traffic-increase",
-                     "rollout", "confirm-traffic-increase",
-                     "rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout"]
+    assert gates == [
+        "confirm-rollout",
+        "pre-rollout",
+        "confirm-traffic-increase",
+        "rollout",
+        "confirm-traffic-increase",
+        "rollout",
+        "confirm-traffic-increase",
+        "confirm-promotion",
+        "post-rollout",
+    ]
     assert [r.json["phase"] for r in hooks.calls("post-rollout")] == ["Succeeded"]
-    weights = [t.status.get("canaryWeight") for t in flagger.history(namespace, "podinfo")
-               if t.phase == "Progressing"]
+    weights = [t.status.get("canaryWeight") for t in flagger.history(namespace, "podinfo") if t.phase == "Progressing"]
     assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 20, 40]
-    assert done["status"]["lastPromotedSpec"] == done["status"]["lastAppliedSpec"] \
-        != status["lastAppliedSpec"]
+    assert done["status"]["lastPromotedSpec"] == done["status"]["lastAppliedSpec"] != status["lastAppliedSpec"]
     assert done["status"]["conditions"][0]["reason"] == "Succeeded"
-    assert api.apps.read_namespaced_deployment("podinfo-primary", namespace).spec.template \
-        .spec.containers[0].image == "podinfo:6.0.1"
+    assert (
+        api.apps.read_namespaced_deployment("podinfo-primary", namespace).spec.template.spec.containers[0].image
+        == "podinfo:6.0.1"
+    )
     assert api.apps.read_namespaced_deployment("podinfo", namespace).spec.replicas == 0
 
     # every event reached the event hook; the Kubernetes Events went through client-go's
     # correlator: from the 10th distinct message on they are combined, 25 writes per type at most
     sent_messages = [r.json["metadata"]["eventMessage"] for r in hooks.calls("event")]
-    for expected in ["New revision detected! Scaling up podinfo." + namespace,
-                     "Starting canary analysis for podinfo." + namespace,
-                     "Advance podinfo." + namespace + " canary weight 20",
-                     "Advance podinfo." + namespace + " canary weight 40",
-                     "Copying podinfo." + namespace + " template spec to podinfo-primary." + namespace,
-                     "Routing all traffic to primary",
-                     "Promotion completed! Scaling down podinfo." + namespace]:
+    for expected in [
+        "New revision detected! Scaling up podinfo." + namespace,
+        "Starting canary analysis for podinfo." + namespace,
+        "Advance podinfo." + namespace + " canary weight 20",
+        "Advance podinfo." + namespace + " canary weight 40",
+        "Copying podinfo." + namespace + " template spec to podinfo-primary." + namespace,
+        "Routing all traffic to primary",
+        "Promotion completed! Scaling down podinfo." + namespace,
+    ]:
         assert expected in sent_messages
     events = api.events(namespace, "podinfo")
     normal = [e for e in events if e.type == "Normal"]
@@ -161,11 +197,13 @@ def test_initialise_then_roll_out_to_succeeded(api, namespace, flagger, hooks):
     # 25 at once, then one per 300 s scaled (3 s at this time scale)
     assert min(25, len(recorded)) <= sum(e.count for e in normal) <= min(len(recorded), 25 + 5)
     assert {(e.reason, e.source.component, e.involved_object.api_version) for e in events} == {
-        ("Synced", "flagger", "flagger.app/v1beta1")}
+        ("Synced", "flagger", "flagger.app/v1beta1")
+    }
     # each event went to the event hook, with its type and a millisecond timestamp
     sent = [r.json["metadata"] for r in hooks.calls("event")]
-    assert {"eventMessage": "Routing all traffic to primary", "eventType": "Normal"}.items() <= \
-        next(m for m in sent if m["eventMessage"] == "Routing all traffic to primary").items()
+    assert {"eventMessage": "Routing all traffic to primary", "eventType": "Normal"}.items() <= next(
+        m for m in sent if m["eventMessage"] == "Routing all traffic to primary"
+    ).items()
     assert all(m["timestamp"].isdigit() and len(m["timestamp"]) == 13 for m in sent)
     # the rollback hook (answering 200 would roll back) was polled but never signalled
     assert {r.json["phase"] for r in hooks.calls("rollback")} <= {"Progressing"}
@@ -186,7 +224,8 @@ def test_confirm_rollout_gate_holds_in_waiting(api, namespace, flagger, hooks):
     flagger.wait_for_phase(namespace, "held", "Succeeded", timeout=20)
     halts = [e for e in api.events(namespace, "held") if "waiting for approval" in e.message]
     assert [(e.type, e.message) for e in halts] == [
-        ("Warning", f"Halt held.{namespace} advancement waiting for approval confirm-rollout-gate")]
+        ("Warning", f"Halt held.{namespace} advancement waiting for approval confirm-rollout-gate")
+    ]
 
 
 def test_failing_metrics_roll_back(api, namespace, flagger, hooks):
@@ -203,9 +242,10 @@ def test_failing_metrics_roll_back(api, namespace, flagger, hooks):
     assert f"Rolling back bad.{namespace} failed checks threshold reached 2" in messages
     assert f"Canary failed! Scaling down bad.{namespace}" in messages
     halt = [e for e in api.events(namespace, "bad") if "success rate" in e.message]
-    assert halt and halt[0].count >= 2     # the same event twice: aggregated into one
-    assert api.apps.read_namespaced_deployment("bad-primary", namespace).spec.template \
-        .spec.containers[0].image == "app:1"
+    assert halt and halt[0].count >= 2  # the same event twice: aggregated into one
+    assert (
+        api.apps.read_namespaced_deployment("bad-primary", namespace).spec.template.spec.containers[0].image == "app:1"
+    )
 
 
 def test_suspended_canary_only_reports_it(api, namespace, flagger):
@@ -216,17 +256,29 @@ def test_suspended_canary_only_reports_it(api, namespace, flagger):
     flagger.wait_for_phase(namespace, "paused", "Initializing", timeout=15)
     time.sleep(0.4)
     assert api.get_canary(namespace, "paused")["status"]["phase"] == "Initializing"
-    assert {e.message for e in api.events(namespace, "paused")} == {
-        "skipping canary run as object is suspended"}
+    assert {e.message for e in api.events(namespace, "paused")} == {"skipping canary run as object is suspended"}
 
 
 def test_command_line(api, namespace, kubeconfig):
     api.apps.create_namespaced_deployment(namespace, deployment("cli", "app:1"))
     api.create_canary(namespace, canary("cli"))
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox.flagger", "--kubeconfig", kubeconfig,
-                             "--time-scale", str(SCALE), "--namespace", namespace],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.flagger",
+            "--kubeconfig",
+            kubeconfig,
+            "--time-scale",
+            str(SCALE),
+            "--namespace",
+            namespace,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     try:
         deadline = time.monotonic() + 20
         while (api.get_canary(namespace, "cli").get("status") or {}).get("phase") != "Initialized":

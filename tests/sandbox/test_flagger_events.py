@@ -33,12 +33,25 @@ _names = iter(range(10**6))
 
 def event(message="m", type_="Normal", name="podinfo"):
     """An Event as Flagger's recorder makes it: a fresh name every time."""
-    return {"metadata": {"name": f"{name}.{next(_names):x}", "namespace": "default"},
-            "involvedObject": {"kind": "Canary", "name": name, "namespace": "default", "uid": "u1",
-                               "apiVersion": "flagger.app/v1beta1"},
-            "reason": "Synced", "message": message, "type": type_, "count": 1,
-            "source": {"component": "flagger"}, "reportingComponent": "flagger", "reportingInstance": "",
-            "firstTimestamp": "t", "lastTimestamp": "t"}
+    return {
+        "metadata": {"name": f"{name}.{next(_names):x}", "namespace": "default"},
+        "involvedObject": {
+            "kind": "Canary",
+            "name": name,
+            "namespace": "default",
+            "uid": "u1",
+            "apiVersion": "flagger.app/v1beta1",
+        },
+        "reason": "Synced",
+        "message": message,
+        "type": type_,
+        "count": 1,
+        "source": {"component": "flagger"},
+        "reportingComponent": "flagger",
+        "reportingInstance": "",
+        "firstTimestamp": "t",
+        "lastTimestamp": "t",
+    }
 
 
 class Server:
@@ -71,13 +84,13 @@ def test_spam_filter_25_then_one_per_five_minutes():
         clock.now += 1
     assert len(server.writes) == 25
     assert [e["count"] for e in server.events.values()] == [25]
-    server.record(event("other", type_="Warning"))       # another type has its own bucket
+    server.record(event("other", type_="Warning"))  # another type has its own bucket
     assert len(server.writes) == 26
     clock.now += 299 - 30
     assert server.record(event("same")) is None
     clock.now += 31
     written = server.record(event("same"))
-    assert written["count"] == 32                         # the dropped ones are counted
+    assert written["count"] == 32  # the dropped ones are counted
     assert server.record(event("same")) is None
 
 
@@ -110,7 +123,7 @@ def test_aggregation_window_slides_from_the_last_similar_event():
     server = Server(EventCorrelator(clock))
     for i in range(9):
         server.record(event(f"message {i}"))
-        clock.now += 500                                   # never 600 s apart: one window
+        clock.now += 500  # never 600 s apart: one window
     assert server.record(event("message 9"))["message"].startswith(COMBINED_PREFIX)
     clock.now += 601
     assert server.record(event("message 10"))["message"] == "message 10"
@@ -118,24 +131,52 @@ def test_aggregation_window_slides_from_the_last_similar_event():
 
 # --- against the API server ------------------------------------------------------------------
 
+
 @pytest.mark.e2e
 def test_event_webhooks_are_not_filtered_like_events(api_client, crds, namespace):
     apps = kubernetes.client.AppsV1Api(api_client)
     custom = kubernetes.client.CustomObjectsApi(api_client)
     core = kubernetes.client.CoreV1Api(api_client)
-    apps.create_namespaced_deployment(namespace, {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "quiet"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "quiet"}},
-                 "template": {"metadata": {"labels": {"app": "quiet"}},
-                              "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}})
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "quiet"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "quiet"}},
+                "template": {
+                    "metadata": {"labels": {"app": "quiet"}},
+                    "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+                },
+            },
+        },
+    )
     with HookRecorder() as hooks:
-        custom.create_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries", {
-            "apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "quiet"},
-            "spec": {"suspend": True,
-                     "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "quiet"},
-                     "service": {"port": 80}, "analysis": {
-                         "interval": "10s", "threshold": 2, "stepWeight": 10, "maxWeight": 50,
-                         "webhooks": [{"name": "ev", "type": "event", "url": hooks.url + "/event"}]}}})
+        custom.create_namespaced_custom_object(
+            "flagger.app",
+            "v1beta1",
+            namespace,
+            "canaries",
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "Canary",
+                "metadata": {"name": "quiet"},
+                "spec": {
+                    "suspend": True,
+                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "quiet"},
+                    "service": {"port": 80},
+                    "analysis": {
+                        "interval": "10s",
+                        "threshold": 2,
+                        "stepWeight": 10,
+                        "maxWeight": 50,
+                        "webhooks": [{"name": "ev", "type": "event", "url": hooks.url + "/event"}],
+                    },
+                },
+            },
+        )
         controller = FlaggerController(api_client, namespaces=[namespace])
         for _ in range(30):
             controller.tick(namespace, "quiet")

@@ -14,7 +14,7 @@ Covers:
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import kubernetes
 import pytest
@@ -24,7 +24,7 @@ from sandbox.flagger import FlaggerSimulator
 from sandbox.flagger.readiness import deployment_readiness, thresholds
 from sandbox.flagger.testing import HookRecorder
 
-NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def stamp(moment):
@@ -32,11 +32,17 @@ def stamp(moment):
 
 
 def dep(replicas=2, generation=3, observed=3, updated=2, total=2, available=2, conditions=None):
-    return {"metadata": {"name": "podinfo", "generation": generation},
-            "spec": {"replicas": replicas},
-            "status": {"observedGeneration": observed, "updatedReplicas": updated,
-                       "replicas": total, "availableReplicas": available,
-                       "conditions": conditions or []}}
+    return {
+        "metadata": {"name": "podinfo", "generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "replicas": total,
+            "availableReplicas": available,
+            "conditions": conditions or [],
+        },
+    }
 
 
 def progressing(reason="NewReplicaSetAvailable", status="True"):
@@ -44,8 +50,13 @@ def progressing(reason="NewReplicaSetAvailable", status="True"):
 
 
 def unavailable(since):
-    return {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
-            "lastUpdateTime": stamp(since), "lastTransitionTime": stamp(since)}
+    return {
+        "type": "Available",
+        "status": "False",
+        "reason": "MinimumReplicasUnavailable",
+        "lastUpdateTime": stamp(since),
+        "lastTransitionTime": stamp(since),
+    }
 
 
 def test_ready_when_every_count_is_up_to_date():
@@ -53,10 +64,12 @@ def test_ready_when_every_count_is_up_to_date():
 
 
 def test_generation_not_observed_comes_first():
-    r = deployment_readiness(dep(observed=2, conditions=[progressing("ProgressDeadlineExceeded", "False")]),
-                             now=NOW)
+    r = deployment_readiness(dep(observed=2, conditions=[progressing("ProgressDeadlineExceeded", "False")]), now=NOW)
     assert (r.ready, r.retriable, r.message) == (
-        False, True, "waiting for rollout to finish: observed deployment generation less than desired generation")
+        False,
+        True,
+        "waiting for rollout to finish: observed deployment generation less than desired generation",
+    )
 
 
 def test_progress_deadline_exceeded_is_final():
@@ -64,11 +77,17 @@ def test_progress_deadline_exceeded_is_final():
     assert (r.ready, r.retriable, r.message) == (False, False, 'deployment "podinfo" exceeded its progress deadline')
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"updated": 1}, "waiting for rollout to finish: 1 out of 2 new replicas have been updated"),
-    ({"total": 3}, "waiting for rollout to finish: 1 old replicas are pending termination"),
-    ({"available": 1}, "waiting for rollout to finish: 1 of 2 (readyThreshold 100%) updated replicas are available"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"updated": 1}, "waiting for rollout to finish: 1 out of 2 new replicas have been updated"),
+        ({"total": 3}, "waiting for rollout to finish: 1 old replicas are pending termination"),
+        (
+            {"available": 1},
+            "waiting for rollout to finish: 1 of 2 (readyThreshold 100%) updated replicas are available",
+        ),
+    ],
+)
 def test_counts_in_flaggers_order(kwargs, message):
     r = deployment_readiness(dep(**kwargs), now=NOW)
     assert (r.ready, r.retriable, r.message) == (False, True, message)
@@ -90,8 +109,7 @@ def test_available_false_older_than_the_deadline_makes_not_ready_final():
     bare = dep(available=0, conditions=[unavailable(NOW - timedelta(seconds=601))])
     assert deployment_readiness(bare, now=NOW).retriable
     # and a stale Available=False alone does not make a ready Deployment unready
-    assert deployment_readiness(dep(conditions=[progressing(), unavailable(NOW - timedelta(days=1))]),
-                                now=NOW).ready
+    assert deployment_readiness(dep(conditions=[progressing(), unavailable(NOW - timedelta(days=1))]), now=NOW).ready
 
 
 def test_scaled_to_zero_is_ready():
@@ -108,31 +126,60 @@ def test_times_as_the_api_and_the_python_client_give_them():
 
 def test_thresholds_from_the_canary():
     assert thresholds({"spec": {"analysis": {}}}) == (600, 100, 100)
-    assert thresholds({"spec": {"progressDeadlineSeconds": 60, "analysis": {
-        "primaryReadyThreshold": 50, "canaryReadyThreshold": 0}}}) == (60, 50, 0)
+    assert thresholds(
+        {"spec": {"progressDeadlineSeconds": 60, "analysis": {"primaryReadyThreshold": 50, "canaryReadyThreshold": 0}}}
+    ) == (60, 50, 0)
 
 
 # --- against the API server ------------------------------------------------------------------
 
 SCALE = 0.01
-GATES = ["confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
-         "confirm-promotion", "post-rollout", "rollback", "event"]
+GATES = [
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "post-rollout",
+    "rollback",
+    "event",
+]
 
 
 def deployment(name, image):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": image}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": image}]},
+            },
+        },
+    }
 
 
 def canary(name, hooks_url, **spec):
-    return {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": name},
-            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                     "service": {"port": 9898}, **spec,
-                     "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 20, "maxWeight": 40,
-                                  "webhooks": [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"}
-                                               for t in GATES]}}}
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "service": {"port": 9898},
+            **spec,
+            "analysis": {
+                "interval": "10s",
+                "threshold": 2,
+                "stepWeight": 20,
+                "maxWeight": 40,
+                "webhooks": [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"} for t in GATES],
+            },
+        },
+    }
 
 
 class Cluster:
@@ -146,15 +193,17 @@ class Cluster:
 
     def create(self, name, hooks_url, **spec):
         self.apps.create_namespaced_deployment(self.ns, deployment(name, "app:1"))
-        self.custom.create_namespaced_custom_object("flagger.app", "v1beta1", self.ns, "canaries",
-                                                    canary(name, hooks_url, **spec))
+        self.custom.create_namespaced_custom_object(
+            "flagger.app", "v1beta1", self.ns, "canaries", canary(name, hooks_url, **spec)
+        )
 
     def annotate(self, name, value):
         self.apps.patch_namespaced_deployment(name, self.ns, {"metadata": {"annotations": {READY_ANNOTATION: value}}})
 
     def set_image(self, name, image):
-        self.apps.patch_namespaced_deployment(name, self.ns, {"spec": {"template": {"spec": {
-            "containers": [{"name": name, "image": image}]}}}})
+        self.apps.patch_namespaced_deployment(
+            name, self.ns, {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}
+        )
 
 
 @pytest.fixture
@@ -181,20 +230,22 @@ def test_unready_canary_gets_no_hook_then_goes_on(cluster, namespace, hooks, kub
     with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=SCALE, namespaces=[namespace]) as flagger:
         cluster.create("crash", hooks.url)
         flagger.wait_for_phase(namespace, "crash", "Initialized", timeout=15)
-        cluster.annotate("crash", "false")           # the canary's pods crash-loop
+        cluster.annotate("crash", "false")  # the canary's pods crash-loop
         cluster.set_image("crash", "app:2")
         flagger.wait_for_phase(namespace, "crash", "Progressing", timeout=15)
-        wait_until(lambda: sum("not ready" in m for t in flagger.history(namespace, "crash")
-                               for m in t.messages()) >= 5)
+        wait_until(
+            lambda: sum("not ready" in m for t in flagger.history(namespace, "crash") for m in t.messages()) >= 5
+        )
         hooks.clear()
-        time.sleep(0.5)                              # five more ticks while unready
+        time.sleep(0.5)  # five more ticks while unready
         assert {r.hook for r in hooks.calls()} == {"event"}
         assert {r.json["metadata"]["eventMessage"] for r in hooks.calls()} == {
             f"canary deployment crash.{namespace} not ready: waiting for rollout to finish: "
-            "0 of 2 (readyThreshold 100%) updated replicas are available"}
+            "0 of 2 (readyThreshold 100%) updated replicas are available"
+        }
         canary = cluster.canary("crash")["status"]
         assert (canary["phase"], canary["canaryWeight"], canary["failedChecks"]) == ("Progressing", 0, 0)
-        cluster.annotate("crash", None)               # pods come up
+        cluster.annotate("crash", None)  # pods come up
         flagger.wait_for_phase(namespace, "crash", "Succeeded", timeout=20)
         assert "pre-rollout" in [r.hook for r in hooks.calls()]
 
@@ -207,14 +258,16 @@ def test_canary_past_its_deadline_is_rolled_back(cluster, namespace, hooks, kube
         cluster.annotate("stuck", "deadline")
         cluster.set_image("stuck", "app:2")
         flagger.wait_for_phase(namespace, "stuck", "Failed", timeout=15)
-        wait_until(lambda: hooks.calls("post-rollout"))     # called after the Failed status write
+        wait_until(lambda: hooks.calls("post-rollout"))  # called after the Failed status write
         gates = [r.hook for r in hooks.calls() if r.hook != "event"]
         # confirm-rollout before the scale-up; then no analysis hook, no rollback hook: the
         # rollback comes from the deadline, and post-rollout reports it
         assert gates == ["confirm-rollout", "post-rollout"]
         messages = [r.json["metadata"]["eventMessage"] for r in hooks.calls("event")]
-        assert f'canary deployment stuck.{namespace} not ready: deployment "stuck" exceeded its progress deadline' \
+        assert (
+            f'canary deployment stuck.{namespace} not ready: deployment "stuck" exceeded its progress deadline'
             in messages
+        )
 
 
 @pytest.mark.e2e
@@ -234,7 +287,8 @@ def test_canary_unavailable_longer_than_its_deadline_is_rolled_back(cluster, nam
         assert final.messages()[:2] == [
             f"canary deployment late.{namespace} not ready: waiting for rollout to finish: "
             "0 of 2 (readyThreshold 100%) updated replicas are available",
-            f"Canary failed! Scaling down late.{namespace}"]
+            f"Canary failed! Scaling down late.{namespace}",
+        ]
 
 
 @pytest.mark.e2e
@@ -243,8 +297,9 @@ def test_unready_primary_holds_initialisation(cluster, namespace, hooks, kubecon
         cluster.apps.create_namespaced_deployment(namespace, deployment("slow", "app:1"))
         # Flagger copies the target's annotations into the primary it creates
         cluster.annotate("slow", "false")
-        cluster.custom.create_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries",
-                                                       canary("slow", hooks.url))
+        cluster.custom.create_namespaced_custom_object(
+            "flagger.app", "v1beta1", namespace, "canaries", canary("slow", hooks.url)
+        )
         wait_until(lambda: len(flagger.history(namespace, "slow")) >= 5)
         assert cluster.canary("slow")["status"]["phase"] == "Initializing"
         assert {r.hook for r in hooks.calls()} == {"event"}
@@ -257,9 +312,20 @@ def test_old_canary_annotations_are_not_read(cluster, namespace, hooks, kubeconf
     with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=SCALE, namespaces=[namespace]) as flagger:
         cluster.create("plain", hooks.url)
         cluster.custom.patch_namespaced_custom_object(
-            "flagger.app", "v1beta1", namespace, "canaries", "plain",
-            {"metadata": {"annotations": {"sandbox.flagger.app/canary-ready": "false",
-                                          "sandbox.flagger.app/primary-ready": "false"}}})
+            "flagger.app",
+            "v1beta1",
+            namespace,
+            "canaries",
+            "plain",
+            {
+                "metadata": {
+                    "annotations": {
+                        "sandbox.flagger.app/canary-ready": "false",
+                        "sandbox.flagger.app/primary-ready": "false",
+                    }
+                }
+            },
+        )
         flagger.wait_for_phase(namespace, "plain", "Initialized", timeout=15)
         cluster.set_image("plain", "app:2")
         flagger.wait_for_phase(namespace, "plain", "Succeeded", timeout=20)

@@ -17,45 +17,79 @@ Covers:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sandbox.flagger import checksum, scheduler, webhooks
-from sandbox.flagger.scheduler import (FAILED, INITIALIZED, PROGRESSING, PROMOTING, FINALISING,
-                                       SUCCEEDED, WAITING, WAITING_PROMOTION, Routes, Target)
+from sandbox.flagger.scheduler import (
+    FAILED,
+    FINALISING,
+    INITIALIZED,
+    PROGRESSING,
+    PROMOTING,
+    SUCCEEDED,
+    WAITING,
+    WAITING_PROMOTION,
+    Routes,
+    Target,
+)
 from sandbox.flagger.testing import HookRecorder
 from sandbox.flagger.webhooks import HookResult
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 V1 = checksum.compute_hash({"spec": {"containers": [{"name": "podinfo", "image": "podinfo:6.0.0"}]}})
 V2 = checksum.compute_hash({"spec": {"containers": [{"name": "podinfo", "image": "podinfo:6.0.1"}]}})
 V3 = checksum.compute_hash({"spec": {"containers": [{"name": "podinfo", "image": "podinfo:6.0.2"}]}})
 
-HOOK_TYPES = ["event", "pre-rollout", "rollout", "confirm-promotion", "confirm-rollout",
-              "post-rollout", "confirm-traffic-increase"]
+HOOK_TYPES = [
+    "event",
+    "pre-rollout",
+    "rollout",
+    "confirm-promotion",
+    "confirm-rollout",
+    "post-rollout",
+    "confirm-traffic-increase",
+]
 
 
-def make_canary(analysis=None, *, hooks_url=None, hook_types=HOOK_TYPES, annotations=None,
-                **spec):
+def make_canary(analysis=None, *, hooks_url=None, hook_types=HOOK_TYPES, annotations=None, **spec):
     """Flagger's newDeploymentTestCanary: podinfo/default, threshold 10, stepWeight 10,
     maxWeight 50, three metrics; ``hooks_url`` adds one webhook per type, like TestWebhooks."""
-    base = {"threshold": 10, "stepWeight": 10, "maxWeight": 50, "interval": "1m",
-            "metrics": [{"name": "request-success-rate", "threshold": 99, "interval": "1m"},
-                        {"name": "request-duration", "thresholdRange": {"min": 0, "max": 500000},
-                         "interval": "1m"},
-                        {"name": "custom", "thresholdRange": {"min": 0, "max": 100},
-                         "interval": "1m", "templateRef": {"name": "envoy"}}]}
+    base = {
+        "threshold": 10,
+        "stepWeight": 10,
+        "maxWeight": 50,
+        "interval": "1m",
+        "metrics": [
+            {"name": "request-success-rate", "threshold": 99, "interval": "1m"},
+            {"name": "request-duration", "thresholdRange": {"min": 0, "max": 500000}, "interval": "1m"},
+            {
+                "name": "custom",
+                "thresholdRange": {"min": 0, "max": 100},
+                "interval": "1m",
+                "templateRef": {"name": "envoy"},
+            },
+        ],
+    }
     if analysis is not None:
         base = analysis
     if hooks_url:
-        base = {**base, "webhooks": [{"type": t, "name": f"{t}-webhook", "url": f"{hooks_url}/{t}"}
-                                     for t in hook_types]}
-    return {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-            "metadata": {"name": "podinfo", "namespace": "default",
-                         "annotations": dict(annotations or {})},
-            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-                     "service": {"port": 9898}, "analysis": base, **spec}}
+        base = {
+            **base,
+            "webhooks": [{"type": t, "name": f"{t}-webhook", "url": f"{hooks_url}/{t}"} for t in hook_types],
+        }
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": "default", "annotations": dict(annotations or {})},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 9898},
+            "analysis": base,
+            **spec,
+        },
+    }
 
 
 class Hooks:
@@ -73,8 +107,7 @@ class Hooks:
         answer = self.answers.get(webhooks.hook_type(webhook), 200)
         if isinstance(answer, HookResult):
             return answer
-        return HookResult(ok=200 <= answer <= 202, status=answer,
-                          error="" if answer <= 202 else f"status {answer}")
+        return HookResult(ok=200 <= answer <= 202, status=answer, error="" if answer <= 202 else f"status {answer}")
 
 
 class Sim:
@@ -94,8 +127,7 @@ class Sim:
     def tick(self, **target_changes):
         if target_changes:
             self.target = Target(**{**self.target.__dict__, **target_changes})
-        t = scheduler.advance(self.canary, self.target, self.now, self.hooks,
-                              routes=self.routes, **self.kwargs)
+        t = scheduler.advance(self.canary, self.target, self.now, self.hooks, routes=self.routes, **self.kwargs)
         self.canary = {**self.canary, "status": t.status}
         self.routes = t.routes
         self.ticks.append(t)
@@ -118,8 +150,10 @@ class Sim:
 
 # --- the ordering oracle (TestWebhooks) --------------------------------------------------
 
-NOT_READY = ("", "podinfo-primary.default not ready: waiting for rollout to finish: "
-                 "0 out of 1 new replicas have been updated")
+NOT_READY = (
+    "",
+    "podinfo-primary.default not ready: waiting for rollout to finish: 0 out of 1 new replicas have been updated",
+)
 METRICS_OK = ("", "all the metrics providers are available!")
 
 
@@ -128,8 +162,7 @@ def received(recorder):
     seen = {}
     for req in recorder.calls():
         body = req.json
-        seen.setdefault(req.hook, []).append(
-            (body["phase"], (body.get("metadata") or {}).get("eventMessage", "")))
+        seen.setdefault(req.hook, []).append((body["phase"], (body.get("metadata") or {}).get("eventMessage", "")))
     return seen
 
 
@@ -138,18 +171,20 @@ def test_oracle_canary():
         canary = make_canary(hooks_url=recorder.url)
         canary["spec"]["analysis"].update(stepWeight=100, stepWeightPromotion=50)
         sim = Sim(canary, webhooks.WebhookCaller())
-        sim.tick(primary=scheduler.NOT_READY)              # initializing
+        sim.tick(primary=scheduler.NOT_READY)  # initializing
         assert sim.tick(primary=scheduler.READY).phase == INITIALIZED
-        assert sim.tick(template_hash=V2).phase == PROGRESSING   # detect changes
-        assert sim.tick().phase == PROGRESSING             # progressing
-        assert sim.tick().phase == PROMOTING               # start promotion
-        assert sim.tick().phase == PROMOTING               # end promotion
-        assert sim.tick().phase == FINALISING              # finalising
-        assert sim.tick().phase == SUCCEEDED               # succeeded
+        assert sim.tick(template_hash=V2).phase == PROGRESSING  # detect changes
+        assert sim.tick().phase == PROGRESSING  # progressing
+        assert sim.tick().phase == PROMOTING  # start promotion
+        assert sim.tick().phase == PROMOTING  # end promotion
+        assert sim.tick().phase == FINALISING  # finalising
+        assert sim.tick().phase == SUCCEEDED  # succeeded
 
         assert received(recorder) == {
             "event": [
-                METRICS_OK, NOT_READY, METRICS_OK,
+                METRICS_OK,
+                NOT_READY,
+                METRICS_OK,
                 (INITIALIZED, "Initialization done! podinfo.default"),
                 (INITIALIZED, "Confirm-rollout check confirm-rollout-webhook passed"),
                 (PROGRESSING, "New revision detected! Scaling up podinfo.default"),
@@ -174,8 +209,15 @@ def test_oracle_canary():
         }
         # docs/flagger-contract.md#one-tick: the hook order across ticks, event hooks left out
         gates = [h for h in recorder.sequence() if h != "event"]
-        assert gates == ["confirm-rollout", "pre-rollout", "confirm-traffic-increase", "rollout",
-                         "confirm-traffic-increase", "confirm-promotion", "post-rollout"]
+        assert gates == [
+            "confirm-rollout",
+            "pre-rollout",
+            "confirm-traffic-increase",
+            "rollout",
+            "confirm-traffic-increase",
+            "confirm-promotion",
+            "post-rollout",
+        ]
         # the same events went to Kubernetes, all with reason Synced
         k8s = [(e.phase, e.message) for t in sim.ticks for e in t.events]
         assert k8s == received(recorder)["event"]
@@ -192,7 +234,9 @@ def test_oracle_skip_analysis():
         assert sim.tick().phase == SUCCEEDED
         assert received(recorder) == {
             "event": [
-                METRICS_OK, NOT_READY, METRICS_OK,
+                METRICS_OK,
+                NOT_READY,
+                METRICS_OK,
                 (INITIALIZED, "Initialization done! podinfo.default"),
                 (INITIALIZED, "Confirm-rollout check confirm-rollout-webhook passed"),
                 (PROGRESSING, "New revision detected! Scaling up podinfo.default"),
@@ -207,13 +251,20 @@ def test_oracle_skip_analysis():
 
 # --- scheduler_deployment_test.go status sequences -------------------------------------
 
+
 def test_analysis_phases():
     sim = Sim(make_canary({"interval": "1m", "stepWeight": 100, "stepWeightPromotion": 50}))
     sim.initialized()
     seq = [sim.tick(template_hash=V2) and sim.phase_weight()]
     seq += [sim.tick() and sim.phase_weight() for _ in range(5)]
-    assert seq == [(PROGRESSING, 0), (PROGRESSING, 100), (PROMOTING, 100), (PROMOTING, 50),
-                   (FINALISING, 0), (SUCCEEDED, 0)]
+    assert seq == [
+        (PROGRESSING, 0),
+        (PROGRESSING, 100),
+        (PROMOTING, 100),
+        (PROMOTING, 50),
+        (FINALISING, 0),
+        (SUCCEEDED, 0),
+    ]
     assert sim.status["lastPromotedSpec"] == V2 == sim.status["lastAppliedSpec"]
     assert sim.routes == Routes(100, 0, False)
     assert "promote" in sim.ticks[3].actions
@@ -224,8 +275,14 @@ def test_canary_weights_to_max_weight():
     sim.initialized()
     sim.tick(template_hash=V2)
     weights = [sim.tick() and sim.phase_weight() for _ in range(6)]
-    assert weights == [(PROGRESSING, 10), (PROGRESSING, 20), (PROGRESSING, 30), (PROMOTING, 30),
-                       (FINALISING, 0), (SUCCEEDED, 0)]
+    assert weights == [
+        (PROGRESSING, 10),
+        (PROGRESSING, 20),
+        (PROGRESSING, 30),
+        (PROMOTING, 30),
+        (FINALISING, 0),
+        (SUCCEEDED, 0),
+    ]
     assert sim.ticks[-2].messages() == ["Routing all traffic to primary"]
 
 
@@ -247,8 +304,16 @@ def test_blue_green_phases():
 
 
 def test_ab_testing():
-    sim = Sim(make_canary({"interval": "1m", "threshold": 10, "iterations": 10,
-                           "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}))
+    sim = Sim(
+        make_canary(
+            {
+                "interval": "1m",
+                "threshold": 10,
+                "iterations": 10,
+                "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+            }
+        )
+    )
     sim.initialized()
     sim.tick(template_hash=V2)
     t = sim.tick()
@@ -271,21 +336,24 @@ def test_mirroring():
 
 
 def test_rollback_by_threshold_with_failing_metrics():
-    canary = make_canary({"interval": "1m", "threshold": 2, "stepWeight": 10, "maxWeight": 50},
-                         hooks_url="http://hooks", hook_types=["post-rollout"])
+    canary = make_canary(
+        {"interval": "1m", "threshold": 2, "stepWeight": 10, "maxWeight": 50},
+        hooks_url="http://hooks",
+        hook_types=["post-rollout"],
+    )
     sim = Sim(canary)
     sim.initialized()
     sim.tick(template_hash=V2)
-    sim.tick()                                            # pre-rollout tick: weight 10
+    sim.tick()  # pre-rollout tick: weight 10
     sim.canary["metadata"]["annotations"][scheduler.METRICS_ANNOTATION] = "fail"
     failed = [sim.tick() and (sim.status["phase"], sim.status["failedChecks"]) for _ in range(3)]
     assert failed == [(PROGRESSING, 1), (PROGRESSING, 2), (FAILED, 0)]
-    assert sim.ticks[-2].messages() == [
-        "Halt podinfo.default advancement success rate 0.00% < 99%"]
+    assert sim.ticks[-2].messages() == ["Halt podinfo.default advancement success rate 0.00% < 99%"]
     assert sim.ticks[-1].messages() == [
         "Rolling back podinfo.default failed checks threshold reached 2",
         "Canary failed! Scaling down podinfo.default",
-        "Post-rollout check post-rollout-webhook passed"]
+        "Post-rollout check post-rollout-webhook passed",
+    ]
     assert [e.phase for e in sim.ticks[-1].events] == [PROGRESSING, FAILED, PROGRESSING]
     assert [p["phase"] for t, p in sim.hooks.payloads if t == "post-rollout"] == [FAILED]
     assert sim.routes == Routes(100, 0, False)
@@ -299,10 +367,19 @@ def test_rollback_by_threshold_with_failing_metrics():
 
 def test_rollback_from_preset_failed_checks():
     """TestScheduler_DeploymentRollback: failedChecks at the threshold -> Failed."""
-    sim = Sim(make_canary(), target_hash=V2,
-              status={"phase": PROGRESSING, "failedChecks": 10, "canaryWeight": 0, "iterations": 0,
-                      "lastAppliedSpec": V2, "lastPromotedSpec": V1,
-                      "conditions": [{"type": "Promoted", "status": "Unknown", "reason": PROGRESSING}]})
+    sim = Sim(
+        make_canary(),
+        target_hash=V2,
+        status={
+            "phase": PROGRESSING,
+            "failedChecks": 10,
+            "canaryWeight": 0,
+            "iterations": 0,
+            "lastAppliedSpec": V2,
+            "lastPromotedSpec": V1,
+            "conditions": [{"type": "Promoted", "status": "Unknown", "reason": PROGRESSING}],
+        },
+    )
     assert sim.tick().phase == FAILED
 
 
@@ -315,8 +392,7 @@ def test_new_revision_reset():
     t = sim.tick(template_hash=V3)
     assert sim.routes == Routes(100, 0, False)
     assert t.messages() == ["New revision detected! Restarting analysis for podinfo.default"]
-    assert (sim.status["phase"], sim.status["canaryWeight"], sim.status["lastAppliedSpec"]) == \
-        (PROGRESSING, 0, V3)
+    assert (sim.status["phase"], sim.status["canaryWeight"], sim.status["lastAppliedSpec"]) == (PROGRESSING, 0, V3)
 
 
 def test_skip_analysis():
@@ -330,19 +406,30 @@ def test_skip_analysis():
 
 @pytest.mark.parametrize("phase,routes", [(PROMOTING, Routes(50, 50)), (FINALISING, Routes(100, 0))])
 def test_primary_not_ready_during_promotion(phase, routes):
-    sim = Sim(make_canary(), target_hash=V2,
-              status={"phase": phase, "failedChecks": 0, "canaryWeight": 50, "iterations": 0,
-                      "lastAppliedSpec": V2, "lastPromotedSpec": V1})
+    sim = Sim(
+        make_canary(),
+        target_hash=V2,
+        status={
+            "phase": phase,
+            "failedChecks": 0,
+            "canaryWeight": 50,
+            "iterations": 0,
+            "lastAppliedSpec": V2,
+            "lastPromotedSpec": V1,
+        },
+    )
     sim.routes = routes
     t = sim.tick(primary=scheduler.Readiness(False, False))
     assert (t.phase, t.status["canaryWeight"]) == (FAILED, 100)
     assert sim.routes == Routes(0, 100, False)
     assert "scale-to-zero" not in t.actions
-    assert t.messages()[1].startswith("Promotion of podinfo.default failed, primary not ready: "
-                                      "podinfo-primary.default not ready: ")
+    assert t.messages()[1].startswith(
+        "Promotion of podinfo.default failed, primary not ready: podinfo-primary.default not ready: "
+    )
 
 
 # --- gates: Waiting, WaitingPromotion, traffic increase, rollback -------------------------
+
 
 def test_waiting_for_confirm_rollout():
     hooks = Hooks(confirm_rollout=403)
@@ -362,7 +449,8 @@ def test_waiting_for_confirm_rollout():
     assert t.phase == PROGRESSING
     assert [(e.phase, e.message) for e in t.events] == [
         (WAITING, "Confirm-rollout check confirm-rollout-webhook passed"),
-        (PROGRESSING, "New revision detected! Scaling up podinfo.default")]
+        (PROGRESSING, "New revision detected! Scaling up podinfo.default"),
+    ]
     t = sim.tick()
     [pre] = t.calls
     assert (pre.hook, pre.checksum) == ("pre-rollout", checksum.canary_checksum(sim.status))
@@ -373,28 +461,39 @@ def test_waiting_for_confirm_rollout():
 
 def test_waiting_promotion():
     hooks = Hooks(confirm_promotion=403, rollback=403)
-    sim = Sim(make_canary({"interval": "1m", "threshold": 3, "stepWeight": 50, "maxWeight": 50},
-                          hooks_url="http://h",
-                          hook_types=["rollback", "rollout", "confirm-promotion"]), hooks)
+    sim = Sim(
+        make_canary(
+            {"interval": "1m", "threshold": 3, "stepWeight": 50, "maxWeight": 50},
+            hooks_url="http://h",
+            hook_types=["rollback", "rollout", "confirm-promotion"],
+        ),
+        hooks,
+    )
     sim.initialized()
     sim.tick(template_hash=V2)
     sim.tick()
     assert sim.phase_weight() == (PROGRESSING, 50)
     t = sim.tick()
     assert (t.phase, t.status["canaryWeight"], t.status["iterations"]) == (WAITING_PROMOTION, 0, -1)
-    assert t.messages()[-1] == ("Halt podinfo.default advancement waiting for promotion approval "
-                                "confirm-promotion-webhook")
-    assert sim.routes == Routes(50, 50, False)         # the mesh keeps the max weight
+    assert t.messages()[-1] == (
+        "Halt podinfo.default advancement waiting for promotion approval confirm-promotion-webhook"
+    )
+    assert sim.routes == Routes(50, 50, False)  # the mesh keeps the max weight
     t = sim.tick()
     assert [(c.hook, c.phase) for c in t.calls] == [
-        ("rollback", WAITING_PROMOTION), ("rollout", PROGRESSING), ("confirm-promotion", PROGRESSING)]
+        ("rollback", WAITING_PROMOTION),
+        ("rollout", PROGRESSING),
+        ("confirm-promotion", PROGRESSING),
+    ]
     assert t.messages() == ["Rollback hook rollback-webhook not signaling a rollback"]
     assert (t.phase, t.status["iterations"]) == (WAITING_PROMOTION, -1)
     hooks.set("confirm-promotion", 200)
     t = sim.tick()
     assert t.phase == PROMOTING
-    assert t.messages()[-2:] == ["Confirm-promotion check confirm-promotion-webhook passed",
-                                 "Copying podinfo.default template spec to podinfo-primary.default"]
+    assert t.messages()[-2:] == [
+        "Confirm-promotion check confirm-promotion-webhook passed",
+        "Copying podinfo.default template spec to podinfo-primary.default",
+    ]
 
 
 def test_confirm_traffic_increase_halts_without_failed_checks():
@@ -404,8 +503,9 @@ def test_confirm_traffic_increase_halts_without_failed_checks():
     sim.tick(template_hash=V2)
     for _ in range(2):
         t = sim.tick()
-        assert t.messages()[-1] == ("Halt podinfo.default advancement waiting for traffic increase "
-                                    "approval confirm-traffic-increase-webhook")
+        assert t.messages()[-1] == (
+            "Halt podinfo.default advancement waiting for traffic increase approval confirm-traffic-increase-webhook"
+        )
         assert sim.phase_weight() == (PROGRESSING, 0)
         assert sim.status["failedChecks"] == 0
     hooks.set("confirm-traffic-increase", 202)
@@ -415,23 +515,25 @@ def test_confirm_traffic_increase_halts_without_failed_checks():
 
 def test_rollback_hook_signals_by_succeeding():
     hooks = Hooks(rollback=200, confirm_rollout=403)
-    sim = Sim(make_canary(hooks_url="http://h",
-                          hook_types=["rollback", "confirm-rollout", "post-rollout"]), hooks)
+    sim = Sim(make_canary(hooks_url="http://h", hook_types=["rollback", "confirm-rollout", "post-rollout"]), hooks)
     sim.initialized()
     t = sim.tick(template_hash=V2)
     t = sim.tick()
     assert t.phase == WAITING
-    assert [c.hook for c in t.calls] == ["confirm-rollout"]   # not polled in Waiting (docs/flagger-contract.md#waiting-and-waitingpromotion)
+    assert [c.hook for c in t.calls] == [
+        "confirm-rollout"
+    ]  # not polled in Waiting (docs/flagger-contract.md#waiting-and-waitingpromotion)
     hooks.set("confirm-rollout", 200)
     sim.tick()
     t = sim.tick()
     assert t.phase == FAILED
-    assert t.messages() == ["Rollback check rollback-webhook passed",
-                            "Rolling back podinfo.default manual webhook invoked",
-                            "Canary failed! Scaling down podinfo.default",
-                            "Post-rollout check post-rollout-webhook passed"]
-    assert [(c.hook, c.phase) for c in t.calls] == [("rollback", PROGRESSING),
-                                                    ("post-rollout", FAILED)]
+    assert t.messages() == [
+        "Rollback check rollback-webhook passed",
+        "Rolling back podinfo.default manual webhook invoked",
+        "Canary failed! Scaling down podinfo.default",
+        "Post-rollout check post-rollout-webhook passed",
+    ]
+    assert [(c.hook, c.phase) for c in t.calls] == [("rollback", PROGRESSING), ("post-rollout", FAILED)]
 
 
 def test_pre_rollout_failure_counts_and_carries_body():
@@ -440,21 +542,22 @@ def test_pre_rollout_failure_counts_and_carries_body():
     sim.initialized()
     sim.tick(template_hash=V2)
     t = sim.tick()
-    assert t.messages() == ["Starting canary analysis for podinfo.default",
-                            "Halt podinfo.default advancement pre-rollout check pre-rollout-webhook "
-                            "failed smoke test failed"]
+    assert t.messages() == [
+        "Starting canary analysis for podinfo.default",
+        "Halt podinfo.default advancement pre-rollout check pre-rollout-webhook failed smoke test failed",
+    ]
     assert [e.type for e in t.events] == ["Normal", "Warning"]
     assert sim.phase_weight() == (PROGRESSING, 0)
     assert sim.status["failedChecks"] == 1
 
 
 def test_failed_post_rollout_skips_later_ones():
-    hooks = Hooks(post_rollout=HookResult(ok=False, status=500,
-                                          error="POST http://h giving up after 1 attempt(s)"))
+    hooks = Hooks(post_rollout=HookResult(ok=False, status=500, error="POST http://h giving up after 1 attempt(s)"))
     canary = make_canary({"interval": "1m", "stepWeight": 100})
     canary["spec"]["analysis"]["webhooks"] = [
         {"name": "first", "type": "post-rollout", "url": "http://h/1"},
-        {"name": "second", "type": "post-rollout", "url": "http://h/2"}]
+        {"name": "second", "type": "post-rollout", "url": "http://h/2"},
+    ]
     sim = Sim(canary, hooks)
     sim.initialized()
     sim.tick(template_hash=V2)
@@ -462,7 +565,8 @@ def test_failed_post_rollout_skips_later_ones():
         pass
     assert sim.ticks[-1].messages() == [
         "Post-rollout hook first failed POST http://h giving up after 1 attempt(s)",
-        "Promotion completed! Scaling down podinfo.default"]
+        "Promotion completed! Scaling down podinfo.default",
+    ]
     assert [c.name for c in sim.ticks[-1].calls] == ["first"]
 
 
@@ -480,7 +584,9 @@ def test_global_event_webhook_only_without_event_hooks():
     sim = Sim(make_canary(), hooks, event_webhook="http://global/events")
     sim.tick()
     assert [p["metadata"]["eventMessage"] for _, p in hooks.payloads] == [
-        "all the metrics providers are available!", "Initialization done! podinfo.default"]
+        "all the metrics providers are available!",
+        "Initialization done! podinfo.default",
+    ]
 
 
 def test_kubernetes_provider_forces_blue_green():
@@ -488,31 +594,53 @@ def test_kubernetes_provider_forces_blue_green():
     sim.initialized()
     sim.tick(template_hash=V2)
     t = sim.tick()
-    assert t.messages()[1:] == ["Progressive traffic is not supported when using the kubernetes provider",
-                                "Setting canaryAnalysis.iterations: 10",
-                                "Advance podinfo.default canary iteration 1/10"]
+    assert t.messages()[1:] == [
+        "Progressive traffic is not supported when using the kubernetes provider",
+        "Setting canaryAnalysis.iterations: 10",
+        "Advance podinfo.default canary iteration 1/10",
+    ]
 
 
 # --- status rules ------------------------------------------------------------------------
+
 
 def test_initialization_status_and_condition_times():
     canary = make_canary()
     initial = scheduler.initializing_status(canary, T0)
     assert initial["phase"] == "Initializing"
-    assert initial["conditions"] == [{
-        "type": "Promoted", "status": "Unknown", "lastUpdateTime": "2024-05-01T12:00:00Z",
-        "lastTransitionTime": "2024-05-01T12:00:00Z", "reason": "Initializing",
-        "message": "New Deployment detected, starting initialization."}]
+    assert initial["conditions"] == [
+        {
+            "type": "Promoted",
+            "status": "Unknown",
+            "lastUpdateTime": "2024-05-01T12:00:00Z",
+            "lastTransitionTime": "2024-05-01T12:00:00Z",
+            "reason": "Initializing",
+            "message": "New Deployment detected, starting initialization.",
+        }
+    ]
     sim = Sim(canary, status=initial)
     sim.now = T0 + timedelta(seconds=30)
     t = sim.tick()
     assert t.status == {
-        "phase": INITIALIZED, "failedChecks": 0, "canaryWeight": 0, "iterations": 0,
-        "lastAppliedSpec": V1, "lastPromotedSpec": V1, "trackedConfigs": {},
+        "phase": INITIALIZED,
+        "failedChecks": 0,
+        "canaryWeight": 0,
+        "iterations": 0,
+        "lastAppliedSpec": V1,
+        "lastPromotedSpec": V1,
+        "trackedConfigs": {},
         "lastTransitionTime": "2024-05-01T12:00:30Z",
-        "conditions": [{"type": "Promoted", "status": "True", "lastUpdateTime": "2024-05-01T12:00:30Z",
-                        "lastTransitionTime": "2024-05-01T12:00:30Z", "reason": INITIALIZED,
-                        "message": "Deployment initialization completed."}]}
+        "conditions": [
+            {
+                "type": "Promoted",
+                "status": "True",
+                "lastUpdateTime": "2024-05-01T12:00:30Z",
+                "lastTransitionTime": "2024-05-01T12:00:30Z",
+                "reason": INITIALIZED,
+                "message": "Deployment initialization completed.",
+            }
+        ],
+    }
     assert [e.phase for e in t.events] == ["Initializing", INITIALIZED]
     assert scheduler.initializing_status(sim.canary, T0) is None
 
@@ -524,14 +652,23 @@ def test_promoted_condition_transition_time_follows_status_only():
     sim.tick(template_hash=V2)
     while sim.status["phase"] != SUCCEEDED:
         cond = sim.status["conditions"][0]
-        seen.append((sim.status["phase"], cond["status"], cond["reason"], cond["lastTransitionTime"],
-                     sim.status["lastTransitionTime"]))
+        seen.append(
+            (
+                sim.status["phase"],
+                cond["status"],
+                cond["reason"],
+                cond["lastTransitionTime"],
+                sim.status["lastTransitionTime"],
+            )
+        )
         sim.tick()
     progressing_at = seen[0][3]
     assert [s[:3] for s in seen] == [(PROGRESSING, "Unknown", PROGRESSING)] * 2 + [
-        (PROMOTING, "Unknown", PROMOTING), (FINALISING, "Unknown", FINALISING)]
-    assert {s[3] for s in seen} == {progressing_at}          # Unknown all along: unchanged
-    assert len({s[4] for s in seen}) == len(seen)             # status.lastTransitionTime moves
+        (PROMOTING, "Unknown", PROMOTING),
+        (FINALISING, "Unknown", FINALISING),
+    ]
+    assert {s[3] for s in seen} == {progressing_at}  # Unknown all along: unchanged
+    assert len({s[4] for s in seen}) == len(seen)  # status.lastTransitionTime moves
     final = sim.status["conditions"][0]
     assert (final["status"], final["reason"]) == ("True", SUCCEEDED)
     assert final["lastTransitionTime"] == sim.status["lastTransitionTime"] != progressing_at
@@ -545,8 +682,7 @@ def test_on_status_sees_writes_before_later_hooks():
         order.append(("hook", webhooks.hook_type(webhook)))
         return hooks(webhook, payload)
 
-    canary = make_canary({"interval": "1m", "stepWeight": 100}, hooks_url="http://h",
-                         hook_types=["post-rollout"])
+    canary = make_canary({"interval": "1m", "stepWeight": 100}, hooks_url="http://h", hook_types=["post-rollout"])
     sim = Sim(canary, recording_hooks, on_status=lambda s: order.append(("status", s["phase"])))
     sim.initialized()
     sim.tick(template_hash=V2)
@@ -564,6 +700,7 @@ def test_interval_rules():
 
 # --- issue 7: blue/green's two confirm-promotion calls, pre-rollout while weight is 0 -------
 
+
 def _calls_per_tick(sim, hook):
     return [[c.hook for c in t.calls].count(hook) for t in sim.ticks]
 
@@ -571,10 +708,9 @@ def _calls_per_tick(sim, hook):
 def test_blue_green_calls_confirm_promotion_on_two_consecutive_ticks():
     """runBlueGreen: at N iterations confirm-promotion, all traffic to the canary, iterations
     N+1; on the next tick confirm-promotion again, then Promote."""
-    sim = Sim(make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h",
-                          hook_types=["confirm-promotion"]))
+    sim = Sim(make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h", hook_types=["confirm-promotion"]))
     sim.initialized()
-    sim.tick(template_hash=V2)                      # Progressing
+    sim.tick(template_hash=V2)  # Progressing
     for _ in range(4):
         sim.tick()
     assert _calls_per_tick(sim, "confirm-promotion")[-4:] == [0, 0, 1, 1]
@@ -587,13 +723,14 @@ def test_blue_green_calls_confirm_promotion_on_two_consecutive_ticks():
 def test_blue_green_approval_must_hold_for_the_second_confirm_promotion():
     """A one-step approval used by the first call does not promote: the second call halts."""
     hooks = Hooks()
-    sim = Sim(make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h",
-                          hook_types=["confirm-promotion"]), hooks)
+    sim = Sim(
+        make_canary({"interval": "1m", "iterations": 2}, hooks_url="http://h", hook_types=["confirm-promotion"]), hooks
+    )
     sim.initialized()
     sim.tick(template_hash=V2)
     sim.tick()
-    sim.tick()                                      # iterations 2 of 2
-    sim.tick()                                      # confirm-promotion passes: traffic to canary
+    sim.tick()  # iterations 2 of 2
+    sim.tick()  # confirm-promotion passes: traffic to canary
     assert sim.routes == Routes(0, 100, False) and sim.status["iterations"] == 3
     hooks.set("confirm-promotion", 403)
     t = sim.tick()
@@ -606,17 +743,16 @@ def test_blue_green_approval_must_hold_for_the_second_confirm_promotion():
 
 def test_pre_rollout_is_called_on_every_tick_while_weight_and_iterations_are_zero():
     hooks = Hooks(confirm_traffic_increase=403)
-    sim = Sim(make_canary(hooks_url="http://h", hook_types=["pre-rollout", "confirm-traffic-increase"]),
-              hooks)
+    sim = Sim(make_canary(hooks_url="http://h", hook_types=["pre-rollout", "confirm-traffic-increase"]), hooks)
     sim.initialized()
-    sim.tick(template_hash=V2)                      # Progressing, weight 0
+    sim.tick(template_hash=V2)  # Progressing, weight 0
     for _ in range(3):
         sim.tick()
     assert _calls_per_tick(sim, "pre-rollout")[-3:] == [1, 1, 1]
     assert all(t.messages()[0].startswith("Starting canary analysis") for t in sim.ticks[-3:])
     assert sim.phase_weight() == (PROGRESSING, 0)
     hooks.set("pre-rollout", HookResult(ok=False, status=500, error="smoke failed"))
-    sim.tick()                                      # a later pre-rollout failure counts
+    sim.tick()  # a later pre-rollout failure counts
     assert sim.status["failedChecks"] == 1
     hooks.set("pre-rollout", 200)
     hooks.set("confirm-traffic-increase", 200)

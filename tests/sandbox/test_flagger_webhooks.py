@@ -16,14 +16,16 @@ Covers:
 
 import json
 import socket
+from datetime import UTC
 
 import pytest
 
 from sandbox.flagger import webhooks
 from sandbox.flagger.testing import HookRecorder, Response
 
-PAYLOAD = webhooks.hook_payload(name="podinfo", namespace="default", phase="Progressing",
-                                checksum="85d557f47b", metadata={"key1": "val1"})
+PAYLOAD = webhooks.hook_payload(
+    name="podinfo", namespace="default", phase="Progressing", checksum="85d557f47b", metadata={"key1": "val1"}
+)
 
 
 @pytest.fixture
@@ -49,36 +51,66 @@ def test_request_shape_like_flagger(hooks):
     assert (req.method, req.path) == ("POST", "/testing?x=1")
     assert req.headers["Content-Type"] == "application/json"
     assert req.headers["User-Agent"] == "Go-http-client/1.1"
-    assert req.body == (b'{"name":"podinfo","namespace":"default","phase":"Progressing",'
-                        b'"checksum":"85d557f47b","metadata":{"key1":"val1"}}')
+    assert req.body == (
+        b'{"name":"podinfo","namespace":"default","phase":"Progressing",'
+        b'"checksum":"85d557f47b","metadata":{"key1":"val1"}}'
+    )
 
 
 def test_body_encoding_rules():
     bare = webhooks.hook_payload(name="a", namespace="b", phase="", checksum="c", metadata={})
     assert webhooks.encode_payload(bare) == b'{"name":"a","namespace":"b","phase":"","checksum":"c"}'
-    fancy = webhooks.hook_payload(name="a", namespace="b", phase="Waiting", checksum="c",
-                                  metadata={"z": "<x&y>", "a": "é"})
-    assert webhooks.encode_payload(fancy) == (
-        '{"name":"a","namespace":"b","phase":"Waiting","checksum":"c",'
-        '"metadata":{"a":"é","z":"\\u003cx\\u0026y\\u003e"}}').encode()
+    fancy = webhooks.hook_payload(
+        name="a", namespace="b", phase="Waiting", checksum="c", metadata={"z": "<x&y>", "a": "é"}
+    )
+    assert (
+        webhooks.encode_payload(fancy)
+        == (
+            '{"name":"a","namespace":"b","phase":"Waiting","checksum":"c",'
+            '"metadata":{"a":"é","z":"\\u003cx\\u0026y\\u003e"}}'
+        ).encode()
+    )
 
 
 def test_event_payload_keys_win_over_metadata():
-    from datetime import datetime, timezone
-    now = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    from datetime import datetime
+
+    now = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
     payload = webhooks.event_payload(
-        name="podinfo", namespace="default", phase="Progressing", checksum="x",
-        message="Starting canary analysis for podinfo.default", event_type="Normal", now=now,
-        metadata={"eventType": "spoofed", "team": "a"})
+        name="podinfo",
+        namespace="default",
+        phase="Progressing",
+        checksum="x",
+        message="Starting canary analysis for podinfo.default",
+        event_type="Normal",
+        now=now,
+        metadata={"eventType": "spoofed", "team": "a"},
+    )
     assert payload["metadata"] == {
-        "eventMessage": "Starting canary analysis for podinfo.default", "eventType": "Normal",
-        "timestamp": str(int(now.timestamp() * 1000)), "team": "a"}
+        "eventMessage": "Starting canary analysis for podinfo.default",
+        "eventType": "Normal",
+        "timestamp": str(int(now.timestamp() * 1000)),
+        "team": "a",
+    }
     assert payload["metadata"]["timestamp"].endswith("123")
 
 
-@pytest.mark.parametrize("status,ok", [(200, True), (201, True), (202, True), (203, False),
-                                       (204, False), (206, False), (304, False), (400, False),
-                                       (403, False), (404, False), (409, False)])
+@pytest.mark.parametrize(
+    "status,ok",
+    [
+        (200, True),
+        (201, True),
+        (202, True),
+        (203, False),
+        (204, False),
+        (206, False),
+        (304, False),
+        (400, False),
+        (403, False),
+        (404, False),
+        (409, False),
+    ],
+)
 def test_success_only_on_200_to_202(hooks, status, ok):
     hooks.respond("/gate", status, "" if status in (204, 304) else "gate closed")
     result = call(hooks.url + "/gate")
@@ -144,16 +176,15 @@ def test_unparsable_timeout_fails_without_request(hooks):
 
 def test_short_timeout_defaults_only_for_non_event_hooks(hooks):
     caller = webhooks.WebhookCaller()
-    assert caller({"name": "r", "type": "rollout", "url": hooks.url + "/r", "timeout": "5"},
-                  PAYLOAD).ok
-    event = caller({"name": "e", "type": "event", "url": hooks.url + "/e", "timeout": "5"},
-                   PAYLOAD)
+    assert caller({"name": "r", "type": "rollout", "url": hooks.url + "/r", "timeout": "5"}, PAYLOAD).ok
+    event = caller({"name": "e", "type": "event", "url": hooks.url + "/e", "timeout": "5"}, PAYLOAD)
     assert event.error == 'time: missing unit in duration "5"'
     assert hooks.sequence() == ["r"]
 
 
-@pytest.mark.parametrize("text,seconds", [("10s", 10), ("1m30s", 90), ("500ms", 0.5),
-                                          ("0s", 0), ("0", 0), ("1.5h", 5400), ("2m", 120)])
+@pytest.mark.parametrize(
+    "text,seconds", [("10s", 10), ("1m30s", 90), ("500ms", 0.5), ("0s", 0), ("0", 0), ("1.5h", 5400), ("2m", 120)]
+)
 def test_parse_go_duration(text, seconds):
     assert webhooks.parse_go_duration(text) == pytest.approx(seconds)
 
@@ -170,14 +201,17 @@ def test_redirects(hooks):
     assert call(hooks.url + "/moved").ok
     assert call(hooks.url + "/temp").ok
     methods = [(r.method, r.path, bool(r.body)) for r in hooks.calls()]
-    assert methods == [("POST", "/moved", True), ("GET", "/target", False),
-                       ("POST", "/temp", True), ("POST", "/target", True)]
+    assert methods == [
+        ("POST", "/moved", True),
+        ("GET", "/target", False),
+        ("POST", "/temp", True),
+        ("POST", "/target", True),
+    ]
 
 
 def test_redirect_without_location_fails(hooks):
     hooks.respond("/multi", 300, "choose")
-    assert call(hooks.url + "/multi") == webhooks.HookResult(ok=False, status=300,
-                                                              error="choose", attempts=1)
+    assert call(hooks.url + "/multi") == webhooks.HookResult(ok=False, status=300, error="choose", attempts=1)
 
 
 def test_connection_refused_is_retried_then_given_up(sleeps):

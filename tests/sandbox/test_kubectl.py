@@ -38,10 +38,13 @@ def demo(kubectl, crds, namespace):
 
 def test_apply_crds(kubectl, crds):
     out = kubectl("apply", *(arg for path in CRD_FILES for arg in ("-f", str(path))))
-    assert re.fullmatch(r"customresourcedefinition\.apiextensions\.k8s\.io/canarygates\.piggysec\.com "
-                        r"(created|configured|unchanged)\n"
-                        r"customresourcedefinition\.apiextensions\.k8s\.io/canaries\.flagger\.app "
-                        r"(created|configured|unchanged)\n", out.stdout)
+    assert re.fullmatch(
+        r"customresourcedefinition\.apiextensions\.k8s\.io/canarygates\.piggysec\.com "
+        r"(created|configured|unchanged)\n"
+        r"customresourcedefinition\.apiextensions\.k8s\.io/canaries\.flagger\.app "
+        r"(created|configured|unchanged)\n",
+        out.stdout,
+    )
 
 
 def test_apply_seed_created_unchanged_configured(kubectl, demo):
@@ -56,8 +59,13 @@ def test_apply_seed_created_unchanged_configured(kubectl, demo):
 
 def test_get_all_namespaces_shows_printer_columns(kubectl, api_client, demo):
     kubernetes.client.CustomObjectsApi(api_client).patch_namespaced_custom_object_status(
-        G, V, demo, P, "demo", {"status": {"target": "demo-ns/demo", "phase": "Waiting", "canaryWeight": 0,
-                                           "closedGates": "confirm-rollout"}})
+        G,
+        V,
+        demo,
+        P,
+        "demo",
+        {"status": {"target": "demo-ns/demo", "phase": "Waiting", "canaryWeight": 0, "closedGates": "confirm-rollout"}},
+    )
     out = kubectl("get", "canarygates", "-A")
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["NAMESPACE", "NAME", "TARGET", "PHASE", "WEIGHT", "HOLDING", "CLOSED", "AGE"]
@@ -83,11 +91,14 @@ def test_annotate(kubectl, api_client, demo):
 
 
 def test_invalid_value_is_refused(kubectl, demo):
-    out = kubectl("patch", "canarygate", "demo", "-n", demo, "--type=merge", "-p",
-                  '{"spec":{"rollout":"maybe"}}', check=False)
+    out = kubectl(
+        "patch", "canarygate", "demo", "-n", demo, "--type=merge", "-p", '{"spec":{"rollout":"maybe"}}', check=False
+    )
     assert out.returncode == 1
-    assert out.stderr.strip() == ('The CanaryGate "demo" is invalid: spec.rollout: Unsupported value: "maybe": '
-                                  'supported values: "opened", "closed"')
+    assert out.stderr.strip() == (
+        'The CanaryGate "demo" is invalid: spec.rollout: Unsupported value: "maybe": '
+        'supported values: "opened", "closed"'
+    )
 
 
 def test_delete(kubectl, demo):
@@ -114,18 +125,21 @@ def test_wait_for_jsonpath(kubectl, api_client, demo):
 
     t = threading.Thread(target=open_later)
     t.start()
-    out = kubectl("wait", "--for=jsonpath={.spec.confirm-rollout}=opened", "canarygate/demo", "-n", demo,
-                  "--timeout=20s")
+    out = kubectl(
+        "wait", "--for=jsonpath={.spec.confirm-rollout}=opened", "canarygate/demo", "-n", demo, "--timeout=20s"
+    )
     t.join()
     assert out.stdout.strip() == "canarygate.piggysec.com/demo condition met"
     # already true: answered from the initial events, with no change to the object
     before = co.get_namespaced_custom_object(G, V, demo, P, "demo")["metadata"]["resourceVersion"]
-    again = kubectl("wait", "--for=jsonpath={.spec.confirm-rollout}=opened", "canarygate/demo", "-n", demo,
-                    "--timeout=20s")
+    again = kubectl(
+        "wait", "--for=jsonpath={.spec.confirm-rollout}=opened", "canarygate/demo", "-n", demo, "--timeout=20s"
+    )
     assert again.stdout.strip() == "canarygate.piggysec.com/demo condition met"
     assert co.get_namespaced_custom_object(G, V, demo, P, "demo")["metadata"]["resourceVersion"] == before
-    late = kubectl("wait", "--for=jsonpath={.spec.rollout}=closed", "canarygate/demo", "-n", demo,
-                   "--timeout=1s", check=False)
+    late = kubectl(
+        "wait", "--for=jsonpath={.spec.rollout}=closed", "canarygate/demo", "-n", demo, "--timeout=1s", check=False
+    )
     assert late.returncode == 1
     assert late.stderr.strip() == "error: timed out waiting for the condition on canarygates/demo"
 
@@ -153,26 +167,35 @@ def test_auth_whoami_restricted(kubectl, bob_kubeconfig):
 
 def test_auth_can_i(kubectl, api_client, crds, namespace, bob_kubeconfig):
     assert kubectl("auth", "can-i", "patch", "canarygates", "-n", namespace).stdout.strip() == "yes"
-    denied = kubectl("auth", "can-i", "patch", "canarygates", "-n", namespace,
-                     kubeconfig=str(bob_kubeconfig), check=False)
+    denied = kubectl(
+        "auth", "can-i", "patch", "canarygates", "-n", namespace, kubeconfig=str(bob_kubeconfig), check=False
+    )
     assert (denied.returncode, denied.stdout.strip()) == (1, "no")
     rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "opener"}, "rules": [
-        {"apiGroups": [G], "resources": [P], "verbs": ["get", "patch"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "bob"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "opener"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {"metadata": {"name": "opener"}, "rules": [{"apiGroups": [G], "resources": [P], "verbs": ["get", "patch"]}]},
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "bob"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "opener"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
+        },
+    )
     allowed = kubectl("auth", "can-i", "patch", "canarygates", "-n", namespace, kubeconfig=str(bob_kubeconfig))
     assert allowed.stdout.strip() == "yes"
-    elsewhere = kubectl("auth", "can-i", "patch", "canarygates", "-n", "default",
-                        kubeconfig=str(bob_kubeconfig), check=False)
+    elsewhere = kubectl(
+        "auth", "can-i", "patch", "canarygates", "-n", "default", kubeconfig=str(bob_kubeconfig), check=False
+    )
     assert (elsewhere.returncode, elsewhere.stdout.strip()) == (1, "no")
     forbidden = kubectl("delete", "canarygate", "x", "-n", namespace, kubeconfig=str(bob_kubeconfig), check=False)
     assert forbidden.returncode == 1
     assert forbidden.stderr.strip() == (
         f'Error from server (Forbidden): canarygates.piggysec.com "x" is forbidden: User "bob" cannot delete '
-        f'resource "canarygates" in API group "piggysec.com" in the namespace "{namespace}"')
+        f'resource "canarygates" in API group "piggysec.com" in the namespace "{namespace}"'
+    )
 
 
 def test_create_deployment_and_set_image(kubectl, namespace):
@@ -180,5 +203,7 @@ def test_create_deployment_and_set_image(kubectl, namespace):
     assert created.stdout.strip() == "deployment.apps/web created"
     updated = kubectl("set", "image", "deployment/web", "nginx=nginx:1.27", "-n", namespace)
     assert updated.stdout.strip() == "deployment.apps/web image updated"
-    image = kubectl("get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = kubectl(
+        "get", "deployment", "web", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}"
+    )
     assert image.stdout == "nginx:1.27"
