@@ -195,7 +195,7 @@ def parse_live_changes(
             continue
         try:
             live[gate] = decode(gate, value)
-        except Exception as e:  # NB: decode raises ValueError only; anything else still stays with its gate
+        except Exception as e:  # noqa: BLE001 - decode raises ValueError only; anything else still stays with its gate
             invalid[gate] = f"annotation {key} cannot be read: {e}"
             problems.append(invalid[gate])
     return live, invalid, problems

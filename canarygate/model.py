@@ -18,7 +18,8 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "CanaryGate"
 
-#: Canary phases in which a rollout is under way (docs/flagger-contract.md#status-fields). Initializing is not a rollout.
+#: Canary phases in which a rollout is under way (docs/flagger-contract.md#status-fields).
+#: Initializing is not a rollout.
 ACTIVE_PHASES = frozenset({"Waiting", "Progressing", "WaitingPromotion", "Promoting", "Finalising"})
 #: Phases that end a rollout.
 END_PHASES = frozenset({"Succeeded", "Failed"})

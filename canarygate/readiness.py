@@ -105,7 +105,8 @@ def deployment_readiness(
     if replicas is not None and updated < _int(replicas):
         reason = f"waiting for rollout to finish: {updated} out of {_int(replicas)} new replicas have been updated"
     elif _int(status.get("replicas")) > updated:
-        reason = f"waiting for rollout to finish: {_int(status.get('replicas')) - updated} old replicas are pending termination"
+        old = _int(status.get("replicas")) - updated
+        reason = f"waiting for rollout to finish: {old} old replicas are pending termination"
     else:
         needed = int(updated * (threshold / 100))
         if _int(status.get("availableReplicas")) < needed:

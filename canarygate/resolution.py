@@ -106,10 +106,11 @@ PHASE_GATES = {"Waiting": gates.CONFIRM_ROLLOUT, "WaitingPromotion": gates.CONFI
 def holding_gate(decisions: dict[str, Decision], canary: Canary | None) -> str | None:
     """The closed gate that holds the Canary's rollout now, if one does.
 
-    Read from the phase as Flagger sets it (docs/flagger-contract.md#one-tick, docs/gate-state.md#the-holding-gate): Waiting is held by confirm-rollout,
-    WaitingPromotion by confirm-promotion, when that gate is closed (or unknown); in Progressing by confirm-traffic-increase, or at max weight
-    confirm-promotion. A closed check gate (rollout, pre-rollout) never holds: Flagger counts its
-    answer as a failed check (see :func:`failing_gate`).
+    Read from the phase as Flagger sets it (docs/flagger-contract.md#one-tick,
+    docs/gate-state.md#the-holding-gate): Waiting is held by confirm-rollout, WaitingPromotion by
+    confirm-promotion, when that gate is closed (or unknown); in Progressing by
+    confirm-traffic-increase, or at max weight confirm-promotion. A closed check gate (rollout,
+    pre-rollout) never holds: Flagger counts its answer as a failed check (see :func:`failing_gate`).
     """
     if canary is None:
         return None

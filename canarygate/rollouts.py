@@ -1,8 +1,9 @@
 """Which rollout a live change belongs to, and whether that rollout is still going.
 
 Flagger's payload checksum cannot say: during ``Waiting`` it is the checksum of the revision already
-deployed (docs/flagger-contract.md#the-checksum). The Canary's Promoted condition can: its lastTransitionTime changes only when
-its status flips (Unknown from the start of a rollout to its end, True or False after it), so
+deployed (docs/flagger-contract.md#the-checksum). The Canary's Promoted condition can: its
+lastTransitionTime changes only when its status flips (Unknown from the start of a rollout to its
+end, True or False after it), so
 
 * a change made **during** a rollout (mark active, since=T) holds while the Canary is active with the
   same T; any end, or a rollout with another T, means that rollout is over;
@@ -105,9 +106,8 @@ def in_force(change: LiveChange, canary: Canary | None) -> bool:
     if mark.active:
         same_revision = not mark.revision or not now.revision or now.revision == mark.revision
         return now.active and now.since == mark.since and same_revision
-    if canary is not None and canary.phase in END_PHASES and now.since != mark.since:
-        return False  # a rollout ended after the change was made
-    return True
+    ended_since = canary is not None and canary.phase in END_PHASES and now.since != mark.since
+    return not ended_since  # over once a rollout ended after the change was made
 
 
 def binding_for(change: LiveChange, canary: Canary | None) -> LiveChange | None:

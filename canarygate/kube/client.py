@@ -8,6 +8,7 @@ It imports neither transport, so the light path never loads urllib3 or ``kuberne
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -144,7 +145,8 @@ class Kube:
                 raise errors.Unreachable(f"the watch stream was cut mid-event: {e}") from e
             if _is_transport_error(e):
                 raise _scrubbed(errors.Unreachable(f"the watch stream broke: {e}"), self.api_client) from e
-            raise _scrubbed(e, self.api_client)
+            _scrubbed(e, self.api_client)  # in place: the same error goes on, its message scrubbed
+            raise
         finally:
             raw.release_conn()
 
@@ -198,10 +200,8 @@ class Kube:
 
 def _shutdown(raw: Any) -> None:
     """Cut a streaming response from another thread (urllib3's and the light transport's both shut down)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         raw.shutdown()
-    except (OSError, AttributeError):
-        pass
 
 
 def _is_transport_error(e: BaseException) -> bool:

@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from canarygate import errors
 from canarygate.kube import kubeconfig
@@ -50,7 +50,7 @@ class Settings:
     user: str | None = None
     namespace: str | None = None
     #: --server, --token, --as... (:class:`canarygate.kube.kubeconfig.Overrides`).
-    overrides: Overrides = Overrides()
+    overrides: Overrides = field(default_factory=Overrides)
     #: kubectl's --request-timeout text, or seconds.
     request_timeout: str | float | None = None
     in_cluster: bool = False

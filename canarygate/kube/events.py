@@ -21,7 +21,7 @@ def record_event(
     reason: str,
     message: str,
     now: str,
-    type: str = NORMAL,
+    type: str = NORMAL,  # noqa: A002 - the Event's own field name
     component: str = "kubectl-gate",
     action: str = "",
 ) -> dict[str, Any]:

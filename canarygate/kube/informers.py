@@ -278,7 +278,6 @@ class Informer:
             self._watching = False  # forbidden...: run() backs off (or raises a fatal one)
             raise
         self.watches += 1
-        ended = False
         try:
             if first is not None:
                 self._handle(first)
@@ -286,7 +285,6 @@ class Informer:
                 if self._stop.is_set():
                     return
                 self._handle(event)
-            ended = not self._reopening
         except errors.Unreachable as e:
             if self._reopening or (silence is not None and _read_timed_out(e)):
                 raise _Silent(relist=not self._reopening) from e

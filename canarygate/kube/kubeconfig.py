@@ -3,7 +3,8 @@
 * Which files: ``--kubeconfig`` is one file and no merge; else ``KUBECONFIG`` (an ``os.pathsep``
   list, missing files skipped); else ``~/.kube/config``.
 * Merge: the first file to set a value wins: ``current-context`` and each named cluster, context
-  and user. Two entries of one name in one file: the file is refused, as kubectl refuses it. (The Python client's ``KubeConfigMerger`` lets the *last* file set current-context.)
+  and user. Two entries of one name in one file: the file is refused, as kubectl refuses it. (The
+  Python client's ``KubeConfigMerger`` lets the *last* file set current-context.)
 * Paths inside a file (certificate-authority, client-certificate, client-key, tokenFile, an exec
   command with a path separator) are made absolute against that file's directory, so the merged
   result is a plain dict any consumer can use without knowing where entries came from.

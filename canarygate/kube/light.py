@@ -20,6 +20,7 @@ the stream is released.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -247,7 +248,7 @@ def _load_from_memory(context: ssl.SSLContext, files: list, datas: list) -> None
     fds = []
     try:
         paths = []
-        for path, data in zip(files, datas):
+        for path, data in zip(files, datas, strict=True):
             if data is None:
                 paths.append(path)
                 continue
@@ -271,7 +272,7 @@ def _load_through_private_file(context: ssl.SSLContext, files: list, datas: list
     directory = tempfile.mkdtemp(prefix="kubectl-gate-")  # NB: mkdtemp makes it 0700
     try:
         paths = []
-        for i, (path, data) in enumerate(zip(files, datas)):
+        for i, (path, data) in enumerate(zip(files, datas, strict=True)):
             if data is None:
                 paths.append(path)
                 continue
@@ -593,10 +594,8 @@ class _Stream:
         """Cut the stream from another thread: a blocked read returns at once."""
         sock = self._connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Response:
