@@ -93,6 +93,11 @@ def phase_text(view: GateView, style: Style) -> str:
     return style.icon(PHASE_KIND.get(phase, "unknown"), phase)
 
 
+def held_text(view: GateView) -> str:
+    """The HELD-AT cell of ``list`` (also the dashboard's): the holding gate, a failing check, or why it is stuck."""
+    return view.holding or failing_text(view) or (view.stuck.short if view.stuck else "") or "-"
+
+
 def list_table(
     views: Sequence[GateView],
     *,
@@ -111,8 +116,7 @@ def list_table(
     rows = []
     for view in views:
         target = f"{view.gate.target.namespace}/{view.gate.target.name}"
-        held = view.holding or failing_text(view) or (view.stuck.short if view.stuck else "") or "-"
-        row = [view.gate.name, target, phase_text(view, style), view.weight, held, closed_text(view)]
+        row = [view.gate.name, target, phase_text(view, style), view.weight, held_text(view), closed_text(view)]
         if all_namespaces:
             row.insert(0, view.gate.namespace)
         if wide:
