@@ -1,7 +1,7 @@
 """The wire formats: Flagger's webhook payload in, the sidecar's JSON answers out.
 
-Flagger POSTs ``{name, namespace, phase, checksum, metadata}`` (docs/flagger-contract.md#the-call); only 200-202 count as
-success, and it copies the body of other answers into its events, so every answer says why in one
+Flagger POSTs ``{name, namespace, phase, checksum, metadata}`` (docs/flagger-contract.md#the-call); only
+200-202 count as success, and it copies the body of other answers into its events, so every answer says why in one
 JSON object.
 """
 

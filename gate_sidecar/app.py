@@ -234,7 +234,10 @@ class GateSidecar:
                 status, body = answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why)
                 return status, answers.encode(body), Decision(hook, gates.CLOSED, INVALID, problem=why), False
             if current == "":
-                stale = "the revision was not checked: this sidecar may not get Deployments (deploy/sidecar/clusterrole.yaml)"
+                stale = (
+                    "the revision was not checked: this sidecar may not get Deployments"
+                    " (deploy/sidecar/clusterrole.yaml)"
+                )
             elif current != decision.change.rollout.template:
                 change = decision.change
                 stale = (

@@ -180,7 +180,9 @@ class GateCache:
         return tuple(sorted(keys))
 
     def find(self, namespace: str, name: str, metadata: Mapping[str, Any] | None) -> Lookup:
-        """The CanaryGate for a call about Canary ``namespace/name`` (docs/gate-state.md#which-canarygate-a-call-is-about).
+        """The CanaryGate for a call about Canary ``namespace/name``.
+
+        See docs/gate-state.md#which-canarygate-a-call-is-about.
 
         Both sides must agree before a CanaryGate governs a Canary (namespace isolation):
 
@@ -375,9 +377,7 @@ class GateCache:
             )
         except errors.InvalidGate as e:
             error = str(e)
-        except (
-            Exception
-        ) as e:  # RecursionError, TypeError... of a malformed object  # malformed beyond the model's checks
+        except Exception as e:  # noqa: BLE001 - RecursionError, TypeError...: malformed beyond the model's checks
             error = f"CanaryGate {key[0]}/{key[1]} is malformed ({type(e).__name__})"
         log.warning("%s", error[:1024])
         return GateCache._unparsed(key, raw, error)
@@ -414,7 +414,7 @@ class GateCache:
         """The Canary view, or None (treated as absent, with a warning) when it cannot be parsed."""
         try:
             return parse_canary(raw)
-        except Exception as e:  # RecursionError, TypeError... of a malformed object
+        except Exception as e:  # noqa: BLE001 - RecursionError, TypeError... of a malformed object
             key = GateCache._key(raw)
             log.warning("Canary %s/%s is malformed (%s): treated as absent", key[0], key[1], type(e).__name__)
             return None

@@ -91,7 +91,7 @@ class LeaderElector:
             )
             self.on_start()
         elif self._leading and not ok and self.clock() - self._renewed >= self.renew_deadline:
-            self._lose("could not renew the Lease for %gs" % self.renew_deadline)
+            self._lose(f"could not renew the Lease for {self.renew_deadline:g}s")
         return self.leading
 
     def _lose(self, why: str) -> None:

@@ -166,7 +166,7 @@ class GuardedChannel(HTTPChannel):
     #: When the first byte of the request under way arrived (time.time(), as waitress's clock).
     request_began = 0.0
 
-    def __init__(self, server: GuardedServer, sock, addr, adj, map=None):
+    def __init__(self, server: GuardedServer, sock, addr, adj, map=None):  # noqa: A002 - waitress's name
         super().__init__(server, sock, addr, adj, map=map)
         self.peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
         server.peers.setdefault(self.peer, set()).add(self)
@@ -195,7 +195,7 @@ class GuardedChannel(HTTPChannel):
             self.current_outbuf_count += len(data)
         self.close_when_flushed = True
 
-    def del_channel(self, map=None):
+    def del_channel(self, map=None):  # noqa: A002 - waitress's name
         held = self.server.peers.get(self.peer)
         if held is not None:
             held.discard(self)
@@ -209,7 +209,7 @@ class GuardedServer(TcpWSGIServer):
 
     channel_class = GuardedChannel
 
-    def __init__(self, application: Callable, *, limits: Limits, adj: Adjustments, map: dict, dispatcher, **kw):
+    def __init__(self, application: Callable, *, limits: Limits, adj: Adjustments, map: dict, dispatcher, **kw):  # noqa: A002 - waitress's name
         self.limits = limits
         #: peer address -> its open connections (loop thread only).
         self.peers: dict[str, set[GuardedChannel]] = {}

@@ -18,8 +18,8 @@
   changes, and after every (re)list, so a rollout that ended while the sidecar was down is noticed.
   The cache only says when a write looks due; the write is then decided from the Canary read afresh
   (one GET), since the two watches are not ordered and the cached Canary may be older than the change.
-* **event**: the first time a closed gate holds a rollout (or a revision of it), a Kubernetes Event on the CanaryGate names
-  the gate and the command that opens it.
+* **event**: the first time a closed gate holds a rollout (or a revision of it), a Kubernetes Event on the
+  CanaryGate names the gate and the command that opens it.
 
 Every write is conditional (JSON-patch ``test``) or idempotent (status merge), so a write based on a
 slightly old cache never undoes someone else's change.
@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from canarygate import calls, errors, gates, rollouts
 from canarygate.annotations import LiveChange
@@ -303,7 +303,7 @@ class Writer(NullWriter):
         pending = self._pending
         work = _Pending()
         wait = 1.0
-        for key, payload in list(pending.status.items()):
+        for key in list(pending.status):
             due = self._status_written.get(key, float("-inf")) + self.status_interval
             if final or due <= now:
                 work.status[key] = pending.status.pop(key)
@@ -394,7 +394,7 @@ class Writer(NullWriter):
                 self._count(action, self._replace(gate, change, new, action))
 
     #: What each kind of replacement did, for the log.
-    _DONE = {
+    _DONE: ClassVar[dict[str, str]] = {
         "consume": "consumed (a one-step approval, answered)",
         "expire": "ended (its rollout is over)",
         "bind": "bound to the rollout now running",
