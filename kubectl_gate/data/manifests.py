@@ -3,402 +3,403 @@
 Regenerate: KUBECTL_GATE_REGENERATE=1 .venv/bin/pytest tests/kubectl_gate/test_install_data.py
 """
 
-FILES = {
-    "deploy/crd/canarygate.yaml": "# The CanaryGate custom resource: per-gate states for one Flagger "
-    "Canary.\n"
-    "# Compatible with the Go original's resources (same group, kind "
-    "and spec fields).\n"
-    "apiVersion: apiextensions.k8s.io/v1\n"
-    "kind: CustomResourceDefinition\n"
-    "metadata:\n"
-    "  name: canarygates.piggysec.com\n"
-    "spec:\n"
-    "  group: piggysec.com\n"
-    "  scope: Namespaced\n"
-    "  names:\n"
-    "    kind: CanaryGate\n"
-    "    listKind: CanaryGateList\n"
-    "    plural: canarygates\n"
-    "    singular: canarygate\n"
-    "    shortNames: [cgate, cg]\n"
-    "    categories: [flagger]\n"
-    "  versions:\n"
-    "    - name: v1alpha1\n"
-    "      served: true\n"
-    "      storage: true\n"
-    "      subresources:\n"
-    "        status: {}\n"
-    "      additionalPrinterColumns:\n"
-    "        - name: Target\n"
-    "          type: string\n"
-    "          description: The Flagger Canary this gate drives "
-    "(namespace/name)\n"
-    "          jsonPath: .status.target\n"
-    "        - name: Phase\n"
-    "          type: string\n"
-    "          description: The Canary's phase as last seen by the gate "
-    "sidecar\n"
-    "          jsonPath: .status.phase\n"
-    "        - name: Weight\n"
-    "          type: integer\n"
-    "          description: The canary's traffic weight as last seen by "
-    "the gate sidecar\n"
-    "          jsonPath: .status.canaryWeight\n"
-    "        - name: Holding\n"
-    "          type: string\n"
-    "          description: The closed gate holding the rollout now, if "
-    "any\n"
-    "          jsonPath: .status.holding\n"
-    "        - name: Closed\n"
-    "          type: string\n"
-    "          description: The gates whose effective state is closed\n"
-    "          jsonPath: .status.closedGates\n"
-    "        - name: Age\n"
-    "          type: date\n"
-    "          jsonPath: .metadata.creationTimestamp\n"
-    "      schema:\n"
-    "        openAPIV3Schema:\n"
-    "          type: object\n"
-    "          description: CanaryGate holds the state of each manual "
-    "gate of one Flagger Canary.\n"
-    "          properties:\n"
-    "            apiVersion:\n"
-    "              type: string\n"
-    "            kind:\n"
-    "              type: string\n"
-    "            metadata:\n"
-    "              type: object\n"
-    "            spec:\n"
-    "              type: object\n"
-    "              description: >-\n"
-    "                Declared gate states (usually kept in Git) and the "
-    "Flagger Canary they drive.\n"
-    "                A gate left unset is opened, except rollback, "
-    "which is closed.\n"
-    "              properties:\n"
-    "                confirm-rollout:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked when a new revision is "
-    "detected, before it is scaled up.\n"
-    "                pre-rollout:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked once before traffic is "
-    "first shifted to the canary.\n"
-    "                rollout:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked on every analysis tick; a "
-    "closed gate counts as a failed check.\n"
-    "                confirm-traffic-increase:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked before each traffic weight "
-    "step.\n"
-    "                confirm-promotion:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked at max weight, before the "
-    "canary is promoted.\n"
-    "                post-rollout:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Checked after promotion or "
-    "rollback; reported only.\n"
-    "                rollback:\n"
-    "                  type: string\n"
-    "                  enum: [opened, closed]\n"
-    "                  description: Polled during the analysis; opened "
-    "means roll back now.\n"
-    "                target:\n"
-    "                  type: object\n"
-    "                  description: Where the Flagger Canary lives. "
-    "Defaults to the CanaryGate's own name and namespace.\n"
-    "                  required: [namespace, name]\n"
-    "                  properties:\n"
-    "                    namespace:\n"
-    "                      type: string\n"
-    "                      minLength: 1\n"
-    "                    name:\n"
-    "                      type: string\n"
-    "                      minLength: 1\n"
-    "                flagger:\n"
-    "                  type: object\n"
-    "                  description: The Flagger Canary spec, copied as "
-    "is into the Canary at target.\n"
-    "                  x-kubernetes-preserve-unknown-fields: true\n"
-    "            status:\n"
-    "              type: object\n"
-    "              description: Written by the gate sidecar from "
-    "Flagger's calls and the Canary's status.\n"
-    "              x-kubernetes-preserve-unknown-fields: true\n"
-    "              properties:\n"
-    "                target:\n"
-    "                  type: string\n"
-    "                phase:\n"
-    "                  type: string\n"
-    "                canaryWeight:\n"
-    "                  type: integer\n"
-    "                checksum:\n"
-    "                  type: string\n"
-    "                holding:\n"
-    "                  type: string\n"
-    "                closedGates:\n"
-    "                  type: string\n"
-    "                lastEvent:\n"
-    "                  type: object\n"
-    "                  x-kubernetes-preserve-unknown-fields: true\n"
-    "                observedGeneration:\n"
-    "                  type: integer\n",
-    "deploy/sidecar/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: canary-gate\n",
-    "deploy/sidecar/serviceaccount.yaml": "apiVersion: v1\n"
-    "kind: ServiceAccount\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n",
-    "deploy/sidecar/clusterrole.yaml": "# What the gate sidecar may do, and nothing more (no secrets, "
-    "no wildcards):\n"
-    "# - read CanaryGates and Flagger Canaries (its watch-fed "
-    "caches);\n"
-    "# - patch CanaryGates: only the annotations it owns "
-    "(consuming a one-step approval, ending live\n"
-    "#   gate changes when a rollout ends); it never writes spec;\n"
-    "# - write CanaryGate status;\n"
-    "# - record Events (core v1, created, never patched);\n"
-    "# - get a Canary's target Deployment, to check that an "
-    "approval given while Waiting names it.\n"
-    "# The --reconcile mode needs more: see "
-    "reconcile/clusterrole.yaml.\n"
-    "apiVersion: rbac.authorization.k8s.io/v1\n"
-    "kind: ClusterRole\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "rules:\n"
-    '  - apiGroups: ["piggysec.com"]\n'
-    '    resources: ["canarygates"]\n'
-    '    verbs: ["get", "list", "watch", "patch"]\n'
-    '  - apiGroups: ["piggysec.com"]\n'
-    '    resources: ["canarygates/status"]\n'
-    '    verbs: ["patch"]\n'
-    '  - apiGroups: ["flagger.app"]\n'
-    '    resources: ["canaries"]\n'
-    '    verbs: ["get", "list", "watch"]\n'
-    '  - apiGroups: ["apps"]\n'
-    '    resources: ["deployments"]\n'
-    '    verbs: ["get"]\n'
-    '  - apiGroups: [""]\n'
-    '    resources: ["events"]\n'
-    '    verbs: ["create"]\n',
-    "deploy/sidecar/clusterrolebinding.yaml": "apiVersion: rbac.authorization.k8s.io/v1\n"
-    "kind: ClusterRoleBinding\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "roleRef:\n"
-    "  apiGroup: rbac.authorization.k8s.io\n"
-    "  kind: ClusterRole\n"
-    "  name: canary-gate-sidecar\n"
-    "subjects:\n"
-    "  - kind: ServiceAccount\n"
-    "    name: canary-gate-sidecar\n"
-    "    namespace: canary-gate\n",
-    "deploy/sidecar/deployment.yaml": "# The gate sidecar: answers Flagger's webhooks from CanaryGate "
-    "state (port 8080).\n"
-    "# The kubelet probes port 8081, which serves only /healthz, "
-    "/readyz and /metrics with its own\n"
-    "# threads and connection caps, so that a flood of the webhook "
-    "port cannot fail the probes.\n"
-    "# Runs as a non-root user on a read-only root filesystem; /tmp "
-    "is the only writable path.\n"
-    "# Highly available: two replicas, spread over nodes and zones, "
-    "both answering (a one-step approval\n"
-    "# is used once whichever replica answers: the answer waits for "
-    "its conditional removal in the API),\n"
-    "# at least one kept through voluntary disruptions "
-    "(poddisruptionbudget.yaml) and rolling updates.\n"
-    "# With --reconcile only the holder of the Lease "
-    "canary-gate-reconciler reconciles (reconcile/role.yaml).\n"
-    "apiVersion: apps/v1\n"
-    "kind: Deployment\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "spec:\n"
-    "  replicas: 2\n"
-    "  strategy:\n"
-    "    type: RollingUpdate\n"
-    "    rollingUpdate:\n"
-    "      maxUnavailable: 0\n"
-    "      maxSurge: 1\n"
-    "  selector:\n"
-    "    matchLabels:\n"
-    "      app.kubernetes.io/name: canary-gate-sidecar\n"
-    "  template:\n"
-    "    metadata:\n"
-    "      labels:\n"
-    "        app.kubernetes.io/name: canary-gate-sidecar\n"
-    "        app.kubernetes.io/component: sidecar\n"
-    "    spec:\n"
-    "      serviceAccountName: canary-gate-sidecar\n"
-    "      topologySpreadConstraints:\n"
-    "        - maxSkew: 1\n"
-    "          topologyKey: kubernetes.io/hostname\n"
-    "          whenUnsatisfiable: ScheduleAnyway\n"
-    "          labelSelector:\n"
-    "            matchLabels:\n"
-    "              app.kubernetes.io/name: canary-gate-sidecar\n"
-    "        - maxSkew: 1\n"
-    "          topologyKey: topology.kubernetes.io/zone\n"
-    "          whenUnsatisfiable: ScheduleAnyway\n"
-    "          labelSelector:\n"
-    "            matchLabels:\n"
-    "              app.kubernetes.io/name: canary-gate-sidecar\n"
-    "      automountServiceAccountToken: true\n"
-    "      # Service links would inject GATE_SIDECAR_*-like "
-    "variables for Services in this\n"
-    "      # namespace; the sidecar reads its flags from "
-    "GATE_SIDECAR_* variables, so keep them out.\n"
-    "      enableServiceLinks: false\n"
-    "      securityContext:\n"
-    "        runAsNonRoot: true\n"
-    "        runAsUser: 65532\n"
-    "        runAsGroup: 65532\n"
-    "        fsGroup: 65532\n"
-    "        seccompProfile:\n"
-    "          type: RuntimeDefault\n"
-    "      containers:\n"
-    "        - name: gate-sidecar\n"
-    "          image: ghcr.io/canary-gate/gate-sidecar:0.1.0\n"
-    "          imagePullPolicy: IfNotPresent\n"
-    '          args: ["--listen", "0.0.0.0:8080"]\n'
-    "          env:\n"
-    "            # Namespaces to watch, comma-separated; empty "
-    "means all namespaces.\n"
-    "            - name: GATE_SIDECAR_NAMESPACES\n"
-    '              value: ""\n'
-    "            - name: GATE_SIDECAR_PROBE_LISTEN\n"
-    '              value: "0.0.0.0:8081"\n'
-    "          ports:\n"
-    "            - name: http\n"
-    "              containerPort: 8080\n"
-    "              protocol: TCP\n"
-    "            - name: probes\n"
-    "              containerPort: 8081\n"
-    "              protocol: TCP\n"
-    "          livenessProbe:\n"
-    "            httpGet:\n"
-    "              path: /healthz\n"
-    "              port: probes\n"
-    "            initialDelaySeconds: 5\n"
-    "            periodSeconds: 10\n"
-    "            timeoutSeconds: 2\n"
-    "            failureThreshold: 3\n"
-    "          readinessProbe:\n"
-    "            httpGet:\n"
-    "              path: /readyz\n"
-    "              port: probes\n"
-    "            periodSeconds: 5\n"
-    "            timeoutSeconds: 2\n"
-    "            failureThreshold: 2\n"
-    "          resources:\n"
-    "            requests:\n"
-    "              cpu: 10m\n"
-    "              memory: 32Mi\n"
-    "            limits:\n"
-    "              cpu: 100m\n"
-    "              memory: 128Mi\n"
-    "          securityContext:\n"
-    "            runAsNonRoot: true\n"
-    "            runAsUser: 65532\n"
-    "            runAsGroup: 65532\n"
-    "            readOnlyRootFilesystem: true\n"
-    "            allowPrivilegeEscalation: false\n"
-    "            privileged: false\n"
-    "            capabilities:\n"
-    '              drop: ["ALL"]\n'
-    "            seccompProfile:\n"
-    "              type: RuntimeDefault\n"
-    "          volumeMounts:\n"
-    "            - name: tmp\n"
-    "              mountPath: /tmp\n"
-    "      volumes:\n"
-    "        - name: tmp\n"
-    "          emptyDir:\n"
-    "            sizeLimit: 16Mi\n",
-    "deploy/sidecar/poddisruptionbudget.yaml": "# Keeps at least one gate sidecar answering through "
-    "voluntary disruptions (node drains, upgrades):\n"
-    "# with none, every gate Flagger asks fails closed "
-    "until a replica is back.\n"
-    "apiVersion: policy/v1\n"
-    "kind: PodDisruptionBudget\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "spec:\n"
-    "  minAvailable: 1\n"
-    "  selector:\n"
-    "    matchLabels:\n"
-    "      app.kubernetes.io/name: canary-gate-sidecar\n",
-    "deploy/sidecar/service.yaml": "# Flagger's webhooks: "
-    "http://canary-gate-sidecar.canary-gate/<hook> (port 80 -> 8080).\n"
-    "# The probe port (8081) is left out: only the kubelet (and a "
-    "metrics scraper) use it.\n"
-    "apiVersion: v1\n"
-    "kind: Service\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "spec:\n"
-    "  type: ClusterIP\n"
-    "  selector:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "  ports:\n"
-    "    - name: http\n"
-    "      port: 80\n"
-    "      targetPort: http\n"
-    "      protocol: TCP\n",
-    "deploy/sidecar/networkpolicy.yaml": "# Flagger's webhook calls carry no credentials "
-    "(fluxcd/flagger#1192), so the network is the\n"
-    "# guard: only pods in Flagger's namespace may reach the "
-    "webhook port. Change the namespace\n"
-    "# with the kustomize patch shown in kustomization.yaml. The "
-    "probe port (8081: /healthz, /readyz,\n"
-    "# /metrics) is not opened here: the kubelet's probes are "
-    "not subject to NetworkPolicy on common\n"
-    "# CNIs. Scraping /metrics from another namespace needs "
-    "another rule (port 8081).\n"
-    "apiVersion: networking.k8s.io/v1\n"
-    "kind: NetworkPolicy\n"
-    "metadata:\n"
-    "  name: canary-gate-sidecar\n"
-    "  labels:\n"
-    "    app.kubernetes.io/name: canary-gate-sidecar\n"
-    "    app.kubernetes.io/component: sidecar\n"
-    "spec:\n"
-    "  podSelector:\n"
-    "    matchLabels:\n"
-    "      app.kubernetes.io/name: canary-gate-sidecar\n"
-    '  policyTypes: ["Ingress"]\n'
-    "  ingress:\n"
-    "    - from:\n"
-    "        - namespaceSelector:\n"
-    "            matchLabels:\n"
-    "              kubernetes.io/metadata.name: flagger-system\n"
-    "      ports:\n"
-    "        - protocol: TCP\n"
-    "          port: 8080\n",
-}
+FILES = {'deploy/crd/canarygate.yaml': '# The CanaryGate custom resource: per-gate states for one Flagger '
+                               'Canary.\n'
+                               "# Compatible with the Go original's resources (same group, kind "
+                               'and spec fields).\n'
+                               'apiVersion: apiextensions.k8s.io/v1\n'
+                               'kind: CustomResourceDefinition\n'
+                               'metadata:\n'
+                               '  name: canarygates.piggysec.com\n'
+                               'spec:\n'
+                               '  group: piggysec.com\n'
+                               '  scope: Namespaced\n'
+                               '  names:\n'
+                               '    kind: CanaryGate\n'
+                               '    listKind: CanaryGateList\n'
+                               '    plural: canarygates\n'
+                               '    singular: canarygate\n'
+                               '    shortNames: [cgate, cg]\n'
+                               '    categories: [flagger]\n'
+                               '  versions:\n'
+                               '    - name: v1alpha1\n'
+                               '      served: true\n'
+                               '      storage: true\n'
+                               '      subresources:\n'
+                               '        status: {}\n'
+                               '      additionalPrinterColumns:\n'
+                               '        - name: Target\n'
+                               '          type: string\n'
+                               '          description: The Flagger Canary this gate drives '
+                               '(namespace/name)\n'
+                               '          jsonPath: .status.target\n'
+                               '        - name: Phase\n'
+                               '          type: string\n'
+                               "          description: The Canary's phase as last seen by the gate "
+                               'sidecar\n'
+                               '          jsonPath: .status.phase\n'
+                               '        - name: Weight\n'
+                               '          type: integer\n'
+                               "          description: The canary's traffic weight as last seen by "
+                               'the gate sidecar\n'
+                               '          jsonPath: .status.canaryWeight\n'
+                               '        - name: Holding\n'
+                               '          type: string\n'
+                               '          description: The closed gate holding the rollout now, if '
+                               'any\n'
+                               '          jsonPath: .status.holding\n'
+                               '        - name: Closed\n'
+                               '          type: string\n'
+                               '          description: The gates whose effective state is closed\n'
+                               '          jsonPath: .status.closedGates\n'
+                               '        - name: Age\n'
+                               '          type: date\n'
+                               '          jsonPath: .metadata.creationTimestamp\n'
+                               '      schema:\n'
+                               '        openAPIV3Schema:\n'
+                               '          type: object\n'
+                               '          description: CanaryGate holds the state of each manual '
+                               'gate of one Flagger Canary.\n'
+                               '          properties:\n'
+                               '            apiVersion:\n'
+                               '              type: string\n'
+                               '            kind:\n'
+                               '              type: string\n'
+                               '            metadata:\n'
+                               '              type: object\n'
+                               '            spec:\n'
+                               '              type: object\n'
+                               '              description: >-\n'
+                               '                Declared gate states (usually kept in Git) and the '
+                               'Flagger Canary they drive.\n'
+                               '                A gate left unset is opened, except rollback, '
+                               'which is closed.\n'
+                               '              properties:\n'
+                               '                confirm-rollout:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked when a new revision is '
+                               'detected, before it is scaled up.\n'
+                               '                pre-rollout:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked once before traffic is '
+                               'first shifted to the canary.\n'
+                               '                rollout:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked on every analysis tick; a '
+                               'closed gate counts as a failed check.\n'
+                               '                confirm-traffic-increase:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked before each traffic weight '
+                               'step.\n'
+                               '                confirm-promotion:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked at max weight, before the '
+                               'canary is promoted.\n'
+                               '                post-rollout:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Checked after promotion or '
+                               'rollback; reported only.\n'
+                               '                rollback:\n'
+                               '                  type: string\n'
+                               '                  enum: [opened, closed]\n'
+                               '                  description: Polled during the analysis; opened '
+                               'means roll back now.\n'
+                               '                target:\n'
+                               '                  type: object\n'
+                               '                  description: Where the Flagger Canary lives. '
+                               "Defaults to the CanaryGate's own name and namespace.\n"
+                               '                  required: [namespace, name]\n'
+                               '                  properties:\n'
+                               '                    namespace:\n'
+                               '                      type: string\n'
+                               '                      minLength: 1\n'
+                               '                    name:\n'
+                               '                      type: string\n'
+                               '                      minLength: 1\n'
+                               '                flagger:\n'
+                               '                  type: object\n'
+                               '                  description: The Flagger Canary spec, copied as '
+                               'is into the Canary at target.\n'
+                               '                  x-kubernetes-preserve-unknown-fields: true\n'
+                               '            status:\n'
+                               '              type: object\n'
+                               '              description: Written by the gate sidecar from '
+                               "Flagger's calls and the Canary's status.\n"
+                               '              x-kubernetes-preserve-unknown-fields: true\n'
+                               '              properties:\n'
+                               '                target:\n'
+                               '                  type: string\n'
+                               '                phase:\n'
+                               '                  type: string\n'
+                               '                canaryWeight:\n'
+                               '                  type: integer\n'
+                               '                checksum:\n'
+                               '                  type: string\n'
+                               '                holding:\n'
+                               '                  type: string\n'
+                               '                closedGates:\n'
+                               '                  type: string\n'
+                               '                lastEvent:\n'
+                               '                  type: object\n'
+                               '                  x-kubernetes-preserve-unknown-fields: true\n'
+                               '                observedGeneration:\n'
+                               '                  type: integer\n',
+ 'deploy/sidecar/namespace.yaml': 'apiVersion: v1\n'
+                                  'kind: Namespace\n'
+                                  'metadata:\n'
+                                  '  name: canary-gate\n',
+ 'deploy/sidecar/serviceaccount.yaml': 'apiVersion: v1\n'
+                                       'kind: ServiceAccount\n'
+                                       'metadata:\n'
+                                       '  name: canary-gate-sidecar\n'
+                                       '  labels:\n'
+                                       '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                       '    app.kubernetes.io/component: sidecar\n',
+ 'deploy/sidecar/clusterrole.yaml': '# What the gate sidecar may do, and nothing more (no secrets, '
+                                    'no wildcards):\n'
+                                    '# - read CanaryGates and Flagger Canaries (its watch-fed '
+                                    'caches);\n'
+                                    '# - patch CanaryGates: only the annotations it owns '
+                                    '(consuming a one-step approval, ending live\n'
+                                    '#   gate changes when a rollout ends); it never writes spec;\n'
+                                    '# - write CanaryGate status;\n'
+                                    '# - record Events (core v1, created, never patched);\n'
+                                    "# - get a Canary's target Deployment, to check that an "
+                                    'approval given while Waiting names it.\n'
+                                    '# The --reconcile mode needs more: see '
+                                    'reconcile/clusterrole.yaml.\n'
+                                    'apiVersion: rbac.authorization.k8s.io/v1\n'
+                                    'kind: ClusterRole\n'
+                                    'metadata:\n'
+                                    '  name: canary-gate-sidecar\n'
+                                    '  labels:\n'
+                                    '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                    '    app.kubernetes.io/component: sidecar\n'
+                                    'rules:\n'
+                                    '  - apiGroups: ["piggysec.com"]\n'
+                                    '    resources: ["canarygates"]\n'
+                                    '    verbs: ["get", "list", "watch", "patch"]\n'
+                                    '  - apiGroups: ["piggysec.com"]\n'
+                                    '    resources: ["canarygates/status"]\n'
+                                    '    verbs: ["patch"]\n'
+                                    '  - apiGroups: ["flagger.app"]\n'
+                                    '    resources: ["canaries"]\n'
+                                    '    verbs: ["get", "list", "watch"]\n'
+                                    '  - apiGroups: ["apps"]\n'
+                                    '    resources: ["deployments"]\n'
+                                    '    verbs: ["get"]\n'
+                                    '  - apiGroups: [""]\n'
+                                    '    resources: ["events"]\n'
+                                    '    verbs: ["create"]\n',
+ 'deploy/sidecar/clusterrolebinding.yaml': 'apiVersion: rbac.authorization.k8s.io/v1\n'
+                                           'kind: ClusterRoleBinding\n'
+                                           'metadata:\n'
+                                           '  name: canary-gate-sidecar\n'
+                                           '  labels:\n'
+                                           '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                           '    app.kubernetes.io/component: sidecar\n'
+                                           'roleRef:\n'
+                                           '  apiGroup: rbac.authorization.k8s.io\n'
+                                           '  kind: ClusterRole\n'
+                                           '  name: canary-gate-sidecar\n'
+                                           'subjects:\n'
+                                           '  - kind: ServiceAccount\n'
+                                           '    name: canary-gate-sidecar\n'
+                                           '    namespace: canary-gate\n',
+ 'deploy/sidecar/deployment.yaml': "# The gate sidecar: answers Flagger's webhooks from CanaryGate "
+                                   'state (port 8080).\n'
+                                   '# The kubelet probes port 8081, which serves only /healthz, '
+                                   '/readyz and /metrics with its own\n'
+                                   '# threads and connection caps, so that a flood of the webhook '
+                                   'port cannot fail the probes.\n'
+                                   '# Runs as a non-root user on a read-only root filesystem; /tmp '
+                                   'is the only writable path.\n'
+                                   '# Highly available: two replicas, spread over nodes and zones, '
+                                   'both answering (a one-step approval\n'
+                                   '# is used once whichever replica answers: the answer waits for '
+                                   'its conditional removal in the API),\n'
+                                   '# at least one kept through voluntary disruptions '
+                                   '(poddisruptionbudget.yaml) and rolling updates.\n'
+                                   '# With --reconcile only the holder of the Lease '
+                                   'canary-gate-reconciler reconciles (reconcile/role.yaml).\n'
+                                   'apiVersion: apps/v1\n'
+                                   'kind: Deployment\n'
+                                   'metadata:\n'
+                                   '  name: canary-gate-sidecar\n'
+                                   '  labels:\n'
+                                   '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                   '    app.kubernetes.io/component: sidecar\n'
+                                   'spec:\n'
+                                   '  replicas: 2\n'
+                                   '  strategy:\n'
+                                   '    type: RollingUpdate\n'
+                                   '    rollingUpdate:\n'
+                                   '      maxUnavailable: 0\n'
+                                   '      maxSurge: 1\n'
+                                   '  selector:\n'
+                                   '    matchLabels:\n'
+                                   '      app.kubernetes.io/name: canary-gate-sidecar\n'
+                                   '  template:\n'
+                                   '    metadata:\n'
+                                   '      labels:\n'
+                                   '        app.kubernetes.io/name: canary-gate-sidecar\n'
+                                   '        app.kubernetes.io/component: sidecar\n'
+                                   '    spec:\n'
+                                   '      serviceAccountName: canary-gate-sidecar\n'
+                                   '      topologySpreadConstraints:\n'
+                                   '        - maxSkew: 1\n'
+                                   '          topologyKey: kubernetes.io/hostname\n'
+                                   '          whenUnsatisfiable: ScheduleAnyway\n'
+                                   '          labelSelector:\n'
+                                   '            matchLabels:\n'
+                                   '              app.kubernetes.io/name: canary-gate-sidecar\n'
+                                   '        - maxSkew: 1\n'
+                                   '          topologyKey: topology.kubernetes.io/zone\n'
+                                   '          whenUnsatisfiable: ScheduleAnyway\n'
+                                   '          labelSelector:\n'
+                                   '            matchLabels:\n'
+                                   '              app.kubernetes.io/name: canary-gate-sidecar\n'
+                                   '      automountServiceAccountToken: true\n'
+                                   '      # Service links would inject GATE_SIDECAR_*-like '
+                                   'variables for Services in this\n'
+                                   '      # namespace; the sidecar reads its flags from '
+                                   'GATE_SIDECAR_* variables, so keep them out.\n'
+                                   '      enableServiceLinks: false\n'
+                                   '      securityContext:\n'
+                                   '        runAsNonRoot: true\n'
+                                   '        runAsUser: 65532\n'
+                                   '        runAsGroup: 65532\n'
+                                   '        fsGroup: 65532\n'
+                                   '        seccompProfile:\n'
+                                   '          type: RuntimeDefault\n'
+                                   '      containers:\n'
+                                   '        - name: gate-sidecar\n'
+                                   '          image: ghcr.io/canary-gate/gate-sidecar:0.1.0\n'
+                                   '          imagePullPolicy: IfNotPresent\n'
+                                   '          args: ["--listen", "0.0.0.0:8080"]\n'
+                                   '          env:\n'
+                                   '            # Namespaces to watch, comma-separated; empty '
+                                   'means all namespaces.\n'
+                                   '            - name: GATE_SIDECAR_NAMESPACES\n'
+                                   '              value: ""\n'
+                                   '            - name: GATE_SIDECAR_PROBE_LISTEN\n'
+                                   '              value: "0.0.0.0:8081"\n'
+                                   '          ports:\n'
+                                   '            - name: http\n'
+                                   '              containerPort: 8080\n'
+                                   '              protocol: TCP\n'
+                                   '            - name: probes\n'
+                                   '              containerPort: 8081\n'
+                                   '              protocol: TCP\n'
+                                   '          livenessProbe:\n'
+                                   '            httpGet:\n'
+                                   '              path: /healthz\n'
+                                   '              port: probes\n'
+                                   '            initialDelaySeconds: 5\n'
+                                   '            periodSeconds: 10\n'
+                                   '            timeoutSeconds: 2\n'
+                                   '            failureThreshold: 3\n'
+                                   '          readinessProbe:\n'
+                                   '            httpGet:\n'
+                                   '              path: /readyz\n'
+                                   '              port: probes\n'
+                                   '            periodSeconds: 5\n'
+                                   '            timeoutSeconds: 2\n'
+                                   '            failureThreshold: 2\n'
+                                   '          resources:\n'
+                                   '            requests:\n'
+                                   '              cpu: 10m\n'
+                                   '              memory: 32Mi\n'
+                                   '            limits:\n'
+                                   '              cpu: 100m\n'
+                                   '              memory: 128Mi\n'
+                                   '          securityContext:\n'
+                                   '            runAsNonRoot: true\n'
+                                   '            runAsUser: 65532\n'
+                                   '            runAsGroup: 65532\n'
+                                   '            readOnlyRootFilesystem: true\n'
+                                   '            allowPrivilegeEscalation: false\n'
+                                   '            privileged: false\n'
+                                   '            capabilities:\n'
+                                   '              drop: ["ALL"]\n'
+                                   '            seccompProfile:\n'
+                                   '              type: RuntimeDefault\n'
+                                   '          volumeMounts:\n'
+                                   '            - name: tmp\n'
+                                   '              mountPath: /tmp\n'
+                                   '      volumes:\n'
+                                   '        - name: tmp\n'
+                                   '          emptyDir:\n'
+                                   '            sizeLimit: 16Mi\n',
+ 'deploy/sidecar/poddisruptionbudget.yaml': '# Keeps at least one gate sidecar answering through '
+                                            'voluntary disruptions (node drains, upgrades):\n'
+                                            '# with none, every gate Flagger asks fails closed '
+                                            'until a replica is back.\n'
+                                            'apiVersion: policy/v1\n'
+                                            'kind: PodDisruptionBudget\n'
+                                            'metadata:\n'
+                                            '  name: canary-gate-sidecar\n'
+                                            '  labels:\n'
+                                            '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                            '    app.kubernetes.io/component: sidecar\n'
+                                            'spec:\n'
+                                            '  minAvailable: 1\n'
+                                            '  selector:\n'
+                                            '    matchLabels:\n'
+                                            '      app.kubernetes.io/name: canary-gate-sidecar\n',
+ 'deploy/sidecar/service.yaml': "# Flagger's webhooks: "
+                                'http://canary-gate-sidecar.canary-gate/<hook> (port 80 -> 8080).\n'
+                                '# The probe port (8081) is left out: only the kubelet (and a '
+                                'metrics scraper) use it.\n'
+                                'apiVersion: v1\n'
+                                'kind: Service\n'
+                                'metadata:\n'
+                                '  name: canary-gate-sidecar\n'
+                                '  labels:\n'
+                                '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                '    app.kubernetes.io/component: sidecar\n'
+                                'spec:\n'
+                                '  type: ClusterIP\n'
+                                '  selector:\n'
+                                '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                '  ports:\n'
+                                '    - name: http\n'
+                                '      port: 80\n'
+                                '      targetPort: http\n'
+                                '      protocol: TCP\n',
+ 'deploy/sidecar/networkpolicy.yaml': "# Flagger's webhook calls carry no credentials "
+                                      '(fluxcd/flagger#1192), so the network is the\n'
+                                      "# guard: only pods in Flagger's namespace may reach the "
+                                      'webhook port. Change the namespace\n'
+                                      '# with the kustomize patch shown in kustomization.yaml. The '
+                                      'probe port (8081: /healthz, /readyz,\n'
+                                      "# /metrics) is not opened here: the kubelet's probes are "
+                                      'not subject to NetworkPolicy on common\n'
+                                      '# CNIs. Scraping /metrics from another namespace needs '
+                                      'another rule (port 8081).\n'
+                                      'apiVersion: networking.k8s.io/v1\n'
+                                      'kind: NetworkPolicy\n'
+                                      'metadata:\n'
+                                      '  name: canary-gate-sidecar\n'
+                                      '  labels:\n'
+                                      '    app.kubernetes.io/name: canary-gate-sidecar\n'
+                                      '    app.kubernetes.io/component: sidecar\n'
+                                      'spec:\n'
+                                      '  podSelector:\n'
+                                      '    matchLabels:\n'
+                                      '      app.kubernetes.io/name: canary-gate-sidecar\n'
+                                      '  policyTypes: ["Ingress"]\n'
+                                      '  ingress:\n'
+                                      '    - from:\n'
+                                      '        - namespaceSelector:\n'
+                                      '            matchLabels:\n'
+                                      '              kubernetes.io/metadata.name: flagger-system\n'
+                                      '      ports:\n'
+                                      '        - protocol: TCP\n'
+                                      '          port: 8080\n'}
