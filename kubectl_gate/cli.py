@@ -6,6 +6,7 @@ Command modules are imported only when their command runs, so ``--help``, ``vers
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -228,10 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = exitcodes.INTERRUPTED
     code = code if isinstance(code, int) else exitcodes.OK
-    try:
+    with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass
     sys.exit(code)
 
 

@@ -562,6 +562,10 @@ def test_list_watch_prints_a_row_again_when_it_changes(kubeconfig, three):
         ),
         (["open", "confirm-p"], ["confirm-promotion"]),
         (["close", "rollout", "a"], ["api"]),
+        (["abort", "web", "-"], None),  # every flag abort declares, -r included
+        (["promote", "-l", "team=p"], ["team=pay"]),
+        (["pause", "--selector=team=pay,team=c"], ["--selector=team=pay,team=core"]),
+        (["wait", "-d", "w"], ["web"]),
     ],
 )
 def test_kubectl_completes_type_slash_name_and_gate_names(kubeconfig, three, words, expected):
@@ -576,4 +580,7 @@ def test_kubectl_completes_type_slash_name_and_gate_names(kubeconfig, three, wor
         timeout=60,
     )
     lines = proc.stdout.splitlines()
+    if expected is None:
+        assert {"-r", "--reason", "-l", "--all", "-A"} <= set(lines[:-1]) and lines[-1] == ":4", proc
+        return
     assert lines[:-1] == expected and lines[-1] == ":4", proc

@@ -127,7 +127,7 @@ def test_completion_scripts(invoke, shell):
         (["list", "-o", ""], ["json", "yaml", "wide", "name"]),
         (["wait", "demo", "--for", "gate=confirm-p"], ["gate=confirm-promotion"]),
         (["wait", "demo", "--for=gate=roll"], ["--for=gate=rollout", "--for=gate=rollback"]),
-        (["completion", ""], ["bash", "zsh", "fish", "powershell"]),
+        (["completion", ""], ["bash", "fish", "powershell", "zsh"]),
         (["promote", "--sel"], ["--selector"]),
         (["list", "--wa"], ["--watch"]),
         (["open", "rollout", "--as-"], ["--as-group", "--as-uid"]),
