@@ -379,7 +379,7 @@ def serve(config: cfg.Config) -> int:
     cache.health.extend(informers)
     liveness = Liveness(kube, informers, interval=probe_interval, timeout=probe_timeout)
     metrics = Metrics()
-    writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval)
+    writer = Writer(kube, cache, metrics=metrics, status_interval=config.status_interval, record_history=True)
     if config.reconcile:
         from gate_sidecar.leader import LeaderElector
         from gate_sidecar.reconcile import Reconciler

@@ -42,11 +42,12 @@ from canarygate.diagnosis import recommended_command
 from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import events as kube_events
 from canarygate.kube import gates as kube_gates
-from canarygate.kube import workloads as kube_workloads
 from canarygate.kube.client import Kube
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
+from gate_sidecar import revisions
 from gate_sidecar.cache import GateCache, Key
+from gate_sidecar.history import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ class NullWriter:
     def called(self, key: Key, hook: str, answer: int, canary: str) -> None:
         pass
 
-    def target_template(self, canary: Canary) -> str | None:
-        """The template hash of the Canary's target Deployment now; None when it cannot be read, ""
-        when the sidecar may not read it (an older ClusterRole: the approval then passes unchecked)."""
+    def target_revision(self, canary: Canary) -> rollouts.Revision | None:
+        """The revision of the Canary's target now (its template and configs); None when it cannot be
+        read, no template when the sidecar may not read the Deployment (an older ClusterRole: the
+        approval then passes unchecked)."""
         return None
 
     def review(self, kind: str, key: Key) -> None:
@@ -128,6 +130,7 @@ class Writer(NullWriter):
         wallclock: Callable[[], float] = time.time,
         status_interval: float = 1.0,
         component: str = "gate-sidecar",
+        record_history: bool = False,
     ):
         self.kube = kube
         self.cache = cache
@@ -150,6 +153,12 @@ class Writer(NullWriter):
         self._phase_written: dict[Key, str] = {}
         self._stopping = False
         self._thread: threading.Thread | None = None
+        #: Fields merged into every status write (key -> fields) and listeners told of each new hold:
+        #: gate_sidecar.notify's hooks (its keys, status.notifications, stay apart from these).
+        self.status_parts: list[Callable[[Key], Mapping[str, Any]]] = []
+        self.hold_listeners: list[Callable[[Key, str, Decision, Canary | None], None]] = []
+        #: The audit history (gate_sidecar.history), when kept: status.history.
+        self.history = Recorder(kube, cache, wallclock=wallclock, metrics=metrics) if record_history else None
         cache.listeners.append(self.review)
 
     # -- requests (any thread; cheap) ---------------------------------------------------------------
@@ -236,6 +245,14 @@ class Writer(NullWriter):
             )
             self._pending.events.append((key, hook, message))
             self._cv.notify()
+        for listener in self.hold_listeners:
+            listener(key, hook, decision, canary)
+
+    def refresh_status(self, key: Key) -> None:
+        """Queue a status write for ``key``, coalesced like the others (at most one per interval)."""
+        with self._cv:
+            self._pending.status.setdefault(key, None)
+            self._cv.notify()
 
     def review(self, kind: str, key: Key) -> None:
         """A CanaryGate or a Canary changed: check the live changes of the CanaryGates concerned, and
@@ -243,6 +260,8 @@ class Writer(NullWriter):
         keys = (key,) if kind == "gate" else self.cache.gates_for_canary(key)
         if not keys:
             return
+        if self.history is not None:
+            self.history.note(kind, keys)
         with self._cv:
             self._pending.review.update(keys)
             if kind != "gate":
@@ -253,23 +272,10 @@ class Writer(NullWriter):
                         self._pending.status.setdefault(gate_key, None)
             self._cv.notify()
 
-    def target_template(self, canary: Canary) -> str | None:
-        """One GET of the target Deployment (the only read on the webhook path: for an approval given
-        while the revision waits, see GateSidecar._check_template); None on any error."""
-        ref = (canary.raw.get("spec") or {}).get("targetRef") or {}
-        if not ref.get("name"):
-            return None
-        try:
-            deployment = kube_workloads.get_deployment(self.kube, canary.namespace, ref["name"])
-        except errors.Forbidden as e:
-            log.warning(
-                "may not read Deployment %s/%s, so an approval passes unchecked: %s", canary.namespace, ref["name"], e
-            )
-            return ""
-        except errors.GateError as e:
-            log.warning("cannot read Deployment %s/%s to check an approval: %s", canary.namespace, ref["name"], e)
-            return None
-        return rollouts.template_hash(deployment) if deployment is not None else None
+    def target_revision(self, canary: Canary) -> rollouts.Revision | None:
+        """The target Deployment and the configs it references, one GET each (the only reads on the
+        webhook path: for an approval given while the revision waits, see GateSidecar._resolve)."""
+        return revisions.read_for_check(self.kube, canary, self.metrics)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> Writer:
@@ -336,6 +342,8 @@ class Writer(NullWriter):
             self._write_status(key, payload)
         for key, hook, message in work.events:
             self._event(key, hook, message)
+        if self.history is not None:
+            self.history.flush()
 
     def _count(self, kind: str, result: str) -> None:
         if self.metrics is not None:
@@ -377,6 +385,9 @@ class Writer(NullWriter):
         used = self.cache.consumed(key)
         changes = [c for c in gate.live.values() if c.identity not in used]
         canary = self.cache.canary(*entry.target)
+        unbound = [c for c in changes if revisions.needs_binding(c, canary)]
+        if unbound:  # approvals given while Waiting whose approver could not read every config
+            revisions.bind(self.kube, gate, unbound, entry.target, self._replace, self._count)
         if not any(_action(c, canary)[0] for c in changes):
             return
         # NB: the CanaryGate and Canary watches are not ordered: a change made by someone who read a
@@ -455,6 +466,8 @@ class Writer(NullWriter):
             failure = self._failure.pop(key, None)
         if failure_due:
             status["failure"] = failure  # None removes it (merge patch)
+        for part in self.status_parts:
+            status.update(part(key))
         try:
             kube_gates.patch_gate_status(self.kube, gate.namespace, gate.name, status)
         except errors.NotFound:

@@ -1,0 +1,158 @@
+"""The sidecar's side of the audit history (:mod:`canarygate.history`): observe, then record.
+
+:meth:`Recorder.note` runs on the informer thread for every CanaryGate and Canary change (through
+``Writer.review``) and only takes a snapshot of what it sees, so a gate opened and closed between two
+writes is still recorded. :meth:`Recorder.flush` runs on the writer's thread: it folds the snapshots
+into the stored record and writes it to ``status.history`` with a JSON patch whose ``test`` compares
+the record as read, so two replicas never overwrite each other's entries (on a failed test the
+CanaryGate is read again and the snapshots folded into what is there now).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from canarygate import errors
+from canarygate import history as core
+from canarygate.annotations import LiveChange
+from canarygate.kube import gates as kube_gates
+from canarygate.kube.client import JSON_PATCH, Kube
+from canarygate.kube.resources import CANARYGATES
+from canarygate.model import Canary, CanaryGate
+from gate_sidecar.cache import GateCache, Key
+
+log = logging.getLogger(__name__)
+
+#: Snapshots kept per CanaryGate between two flushes (the oldest go first).
+MAX_SNAPSHOTS = 50
+#: Conditional writes tried per flush of one CanaryGate before leaving it to the next change.
+ATTEMPTS = 3
+
+
+@dataclass
+class _Snapshot:
+    at: str
+    canary: Canary | None
+    live: dict[str, LiveChange] | None = None  # None: a Canary change (the gate's changes not read)
+    failure: dict[str, Any] | None = None
+    used: frozenset[str] = frozenset()  # ids of the one-step approvals this sidecar answered
+
+
+@dataclass
+class _Pending:
+    snapshots: dict[Key, list[_Snapshot]] = field(default_factory=dict)
+
+
+def rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Recorder:
+    def __init__(self, kube: Kube, cache: GateCache, *, wallclock: Callable[[], float] = time.time, metrics=None):
+        self.kube = kube
+        self.cache = cache
+        self.wallclock = wallclock
+        self.metrics = metrics
+        self._pending = _Pending()
+        self._lock = threading.Lock()
+
+    def note(self, kind: str, keys: tuple[Key, ...]) -> None:
+        """A CanaryGate (``kind`` "gate") or the Canary of ``keys`` changed: remember what is seen now."""
+        at = rfc3339(self.wallclock())
+        for key in keys:
+            entry = self.cache.entry(key)
+            if entry is None or entry.gate is None:
+                continue
+            canary = self.cache.canary(*entry.target) if entry.target else None
+            snap = _Snapshot(at=at, canary=canary)
+            if kind == "gate":
+                snap.live = dict(entry.gate.live)
+                failure = entry.gate.status.get("failure")
+                snap.failure = dict(failure) if isinstance(failure, dict) else None
+                consumed = self.cache.consumed(key)
+                snap.used = frozenset(core.change_id(c) for c in entry.gate.live.values() if c.identity in consumed)
+            with self._lock:
+                snaps = self._pending.snapshots.setdefault(key, [])
+                snaps.append(snap)
+                del snaps[:-MAX_SNAPSHOTS]
+
+    def flush(self) -> None:
+        """Write what was noted (writer thread)."""
+        with self._lock:
+            pending, self._pending = self._pending, _Pending()
+        for key, snaps in pending.snapshots.items():
+            self._record(key, snaps)
+
+    def _record(self, key: Key, snaps: list[_Snapshot]) -> None:
+        entry = self.cache.entry(key)
+        if entry is None or entry.gate is None:
+            return
+        gate: CanaryGate | None = entry.gate
+        for _ in range(ATTEMPTS):
+            assert gate is not None
+            stored = gate.status.get("history")
+            record = fold(stored, snaps)
+            if record == core.parse(stored) and stored is not None:
+                return
+            try:
+                written = self._write(gate, stored, record)
+            except errors.NotFound:
+                return
+            except errors.GateError as e:
+                log.warning("cannot record the history of CanaryGate %s: %s", gate.ref, e)
+                self._count("error")
+                return
+            if written:
+                self._count("ok")
+                return
+            self._count("conflict")
+            try:
+                gate = kube_gates.get_gate(self.kube, gate.namespace, gate.name)
+            except errors.GateError as e:
+                log.warning("cannot read CanaryGate %s to record its history: %s", key, e)
+                return
+
+    def _write(self, gate: CanaryGate, stored: Any, record: dict[str, Any]) -> bool:
+        """One conditional write of ``status.history``; False when the record changed meanwhile."""
+        if "status" not in gate.raw:
+            ops: list[dict[str, Any]] = [{"op": "add", "path": "/status", "value": {"history": record}}]
+        elif stored is None:
+            ops = [{"op": "add", "path": "/status/history", "value": record}]
+        else:
+            ops = [
+                {"op": "test", "path": "/status/history", "value": stored},
+                {"op": "replace", "path": "/status/history", "value": record},
+            ]
+        try:
+            self.kube.request(
+                "PATCH",
+                CANARYGATES.path(gate.namespace, gate.name, "status"),
+                body=ops,
+                content_type=JSON_PATCH,
+                resource=CANARYGATES,
+                name=gate.name,
+            )
+        except (errors.Invalid, errors.Conflict):
+            return False  # NB: a failed JSON-patch test is 422 Invalid on kube-apiserver
+        return True
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.wrote("history", result)
+
+
+def fold(stored: Any, snaps: list[_Snapshot]) -> dict[str, Any]:
+    """The stored record with every snapshot observed in order, then bounded."""
+    record = core.parse(stored)
+    used_ids: set[str] = set()
+    for snap in snaps:
+        used_ids |= snap.used
+        record = core.observe_canary(record, snap.canary, snap.at)
+        if snap.live is not None:
+            record = core.observe_gate(record, snap.live, snap.canary, snap.at, failure=snap.failure, used=used_ids)
+    return core.bound(record)
