@@ -47,7 +47,7 @@ class Follower:
         except errors.CrdMissing as e:
             # NB: no Flagger CRD means no Canary, which is a state to show, not an error.
             self._queue.put((key, where, None) if key == "canary" else ("error", where, e))
-        except BaseException as e:  # handed to the reader, who raises it in the main thread
+        except BaseException as e:  # noqa: BLE001 - handed to the reader, who raises it in the main thread
             self._queue.put(("error", where, e))
 
     def _start(self, key: str, resource, namespace: str, name: str) -> None:

@@ -256,12 +256,15 @@ class OutputFormat(click.ParamType):
 
 
 def output_option(
-    *choices: str, help: str = "Output format.", templates: bool = False
+    *choices: str,
+    help: str = "Output format.",  # noqa: A002 - click's own keyword
+    templates: bool = False,
 ) -> Callable[[Callable], Callable]:
     """``-o FORMAT``; with ``templates``, also kubectl's jsonpath= and custom-columns= (on the -o json data)."""
+    text = help
     if templates:
-        help += " jsonpath=TEMPLATE and custom-columns=HEADER:PATH,... apply to the -o json data, as in kubectl."
-    return click.option("--output", "-o", type=OutputFormat(choices or OUTPUTS, templates), default=None, help=help)
+        text += " jsonpath=TEMPLATE and custom-columns=HEADER:PATH,... apply to the -o json data, as in kubectl."
+    return click.option("--output", "-o", type=OutputFormat(choices or OUTPUTS, templates), default=None, help=text)
 
 
 def name_options(f: Callable) -> Callable:

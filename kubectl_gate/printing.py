@@ -63,6 +63,10 @@ class Style:
         return click.style(text, bold=True) if self.color else text
 
 
+#: The default style: no colour, Unicode icons.
+PLAIN = Style()
+
+
 def age(value: str, now: datetime) -> str:
     """kubectl-style age of an RFC 3339 time: 45s, 12m, 5h, 3d; empty when unknown."""
     moment = parse_time(value)
@@ -105,7 +109,7 @@ def list_table(
     wide: bool = False,
     all_namespaces: bool = False,
     no_headers: bool = False,
-    style: Style = Style(),
+    style: Style = PLAIN,
 ) -> str:
     """The ``kubectl gate list`` table."""
     headers = ["NAME", "TARGET", "PHASE", "WEIGHT", "HELD-AT", "CLOSED"]
@@ -148,7 +152,7 @@ def gate_state_text(
     return style.icon("bad", "closed")
 
 
-def show_text(view: GateView, *, now: datetime, style: Style = Style(), cli_ns: str = "") -> str:
+def show_text(view: GateView, *, now: datetime, style: Style = PLAIN, cli_ns: str = "") -> str:
     """The ``kubectl gate show`` page."""
     gate, canary = view.gate, view.canary
     ns_flag = f" -n {gate.namespace}" if gate.namespace else ""

@@ -72,7 +72,7 @@ def _find(path: str, root: Any, current: Any) -> list[Any]:
         path = "." + path
     try:
         expr = jsonpath_ng.ext.parse("$" + path)
-    except Exception as e:  # NB: jsonpath-ng raises several types (lexer, parser)
+    except Exception as e:  # noqa: BLE001 - jsonpath-ng raises several types (lexer, parser)
         raise click.UsageError(f"invalid JSONPath {path!r}: {e}") from None
     return [m.value for m in expr.find(base)]
 
@@ -152,4 +152,4 @@ def custom_columns(spec: str, items: list[Any]) -> str:
         rows.append(row)
     # NB: kubectl's tabwriter: cells padded by 3; the last column is not padded
     widths = [max(len(r[i]) for r in rows) + 3 for i in range(len(columns))]
-    return "\n".join("".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + r[-1] for r in rows)
+    return "\n".join("".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + r[-1] for r in rows)

@@ -186,7 +186,10 @@ def not_ready_text(view: GateView, now: datetime) -> list[str]:
     rolls back by itself (the progress deadline)."""
     lines = []
     for r in view.not_ready:
-        text = f"{r.role} Deployment {r.name} is not ready ({r.reason}): Flagger calls no gate, rollback included, until it is"
+        text = (
+            f"{r.role} Deployment {r.name} is not ready ({r.reason}):"
+            " Flagger calls no gate, rollback included, until it is"
+        )
         if r.exceeded:
             text += "; its progress deadline has passed: Flagger rolls back on its next check"
         elif r.deadline is not None:

@@ -220,7 +220,7 @@ def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | 
                 lines = [
                     f"{ref} failed: {e}",
                     "applied: " + ", ".join(f"{r} ({o})" for r, o, _ in results),
-                    "not applied: " + (", ".join([ref] + rest)),
+                    "not applied: " + (", ".join([ref, *rest])),
                 ]
                 raise PartlyApplied("the file was applied in part:\n  " + "\n  ".join(lines)) from e
             results.append((ref, outcome + suffix, written))

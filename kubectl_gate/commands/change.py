@@ -146,9 +146,7 @@ def _change_command(state: str) -> click.Command:
             refusal = check_close_refusal(lookup.load_view(gctx, name, with_events=False), gate)
             if refusal:
                 raise errors.GateError(refusal)
-        updated, change = change_gate(
-            gctx, name, gate, state, scope=SCOPE_STICKY if sticky else SCOPE_ROLLOUT, reason=reason
-        )
+        _, change = change_gate(gctx, name, gate, state, scope=SCOPE_STICKY if sticky else SCOPE_ROLLOUT, reason=reason)
         gctx.out(f"gate {gate} of canarygate/{name} {VERBS[state]} {scope_text(change)}")
         if gate == gate_names.ROLLBACK and state == gate_names.OPENED:
             gctx.err("the rollback gate is open: Flagger rolls the canary back on its next check")
