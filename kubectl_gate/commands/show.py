@@ -90,10 +90,16 @@ def show_command(
 
 
 def watch_view(gctx: GateContext, name: str, output: str | None, gate_filter: str | None) -> None:
-    """Redraw on every change until Ctrl-C; one JSON object per line with ``-o json``."""
+    """On a terminal, the live view (kubectl_gate.live_loop: a 1 s tick, keys that act); else a
+    frame per change until Ctrl-C, and one JSON object per line with ``-o json``."""
     from kubectl_gate.following import Follower
 
     lookup.get_gate(gctx, name)  # a clear "not found" before any watch starts
+    if output is None and gctx.tty:
+        from kubectl_gate import live_loop
+
+        live_loop.run(gctx, name, gate_filter)
+        return
     follower = Follower(gctx, name)
     try:
         for _ in follower.changes():

@@ -1,0 +1,213 @@
+"""The live view as a person sees it: ``kubectl gate show demo --watch`` run by the real kubectl in a
+tmux pane, on the sandbox with the Flagger simulator and the gate sidecar; screens read with
+``tmux capture-pane -p`` and compared with golden screens (ages and namespaces normalised only).
+
+* a rollout waiting at confirm-promotion: the golden screen (100 columns), what is being approved;
+* ``p``, ``y``, a reason, Enter: the rollout is promoted and the screen says so;
+* the API server down: the header says "reconnecting…", the last state stays; back up: it resumes;
+* 60 columns: every line cut with an ellipsis, none wraps; ``q`` restores the terminal.
+"""
+
+# ruff: noqa: F811 - the e2e fixtures (rollouts, kube, ...) are imported by name, then requested by name
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from e2e.conftest import _real_flagger, flagger, kube, make_sidecar, rollouts, sidecar, sidecar_kubeconfig  # noqa: F401
+from helpers.cli import GOLDEN
+from helpers.tiers import emulator_only
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
+BIN = Path(sys.executable).parent
+TMUX = shutil.which("tmux") or "/usr/bin/tmux"
+
+
+class Pane:
+    """One tmux server of our own (its own socket), one pane running ``command``."""
+
+    def __init__(self, command: str, *, width: int, height: int, env: dict[str, str]):
+        self.socket = f"gate-live-{uuid.uuid4().hex[:8]}"
+        self.env = env
+        self._tmux("new-session", "-d", "-s", "live", "-x", str(width), "-y", str(height), command, env=env)
+
+    def _tmux(self, *args: str, env: dict | None = None) -> str:
+        proc = subprocess.run(
+            [TMUX, "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            env=env or self.env,
+            timeout=10,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {proc.stderr}")
+        return proc.stdout
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "live")
+
+    def keys(self, *keys: str, literal: bool = True) -> None:
+        self._tmux("send-keys", "-t", "live", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, predicate, what: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def normalise(screen: str, namespace: str) -> str:
+    """Only what moves between runs: ages, seconds to the next check, the test's namespace."""
+    text = screen.replace(namespace, "NS")
+    text = re.sub(r"\b\d+(s|m) ago", r"N\1 ago", text)
+    text = re.sub(r"in \d+s", "in Ns", text)
+    return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines()) + "\n"
+
+
+def reaches_golden(pane: Pane, name: str, namespace: str, ready, timeout: float = 30.0) -> str:
+    """Wait until the screen, normalised, is golden ``name`` (the simulator moves on its own, so the
+    screen is awaited, not sampled once); ``ready`` says when to write it with KUBECTL_GATE_REGENERATE."""
+    path = GOLDEN / name
+    if os.environ.get("KUBECTL_GATE_REGENERATE"):
+        screen = pane.wait_for(ready, f"a screen for {name}", timeout)
+        path.write_text(normalise(screen, namespace))
+    assert path.exists(), f"golden {name} is missing (write it with KUBECTL_GATE_REGENERATE=1 and review it)"
+    want = path.read_text()
+    try:
+        return pane.wait_for(lambda s: normalise(s, namespace) == want, f"the screen of {name}", timeout)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nwanted ({name}):\n{want}") from None
+
+
+@pytest.fixture
+def watch(kubeconfig, namespace, tmp_path):
+    """``watch(width, height)``: the live view of CanaryGate demo in a new pane; the shell prints
+    ``EXITED <code>`` when kubectl ends, so a test sees the terminal it leaves behind."""
+    panes: list[Pane] = []
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(tmp_path),
+        "KUBECONFIG": kubeconfig,
+        "KUBECACHEDIR": str(tmp_path / "kubecache"),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+
+    def start(width: int = 100, height: int = 40) -> Pane:
+        command = f"kubectl gate show demo -n {namespace} --watch; echo EXITED $?; sleep 60"
+        pane = Pane(command, width=width, height=height, env=env)
+        panes.append(pane)
+        return pane
+
+    yield start
+    for pane in panes:
+        pane.close()
+
+
+HELD = re.compile(r"confirm-promotion +◷ closed, holding +declared +403 ")
+
+
+def waiting_promotion(rollouts, kube, namespace) -> None:
+    """A CanaryGate with confirm-promotion closed; image podinfo:2 shipped over podinfo:1, held at max weight."""
+    from canarygate.kube.client import MERGE_PATCH
+
+    rollouts.create(confirm_promotion="closed")
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+        body={"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "podinfo:2"}]}}}},
+        content_type=MERGE_PATCH,
+    )
+    rollouts.wait_phase("demo", "WaitingPromotion")
+
+
+def settled(screen: str) -> bool:
+    """Held at confirm-promotion, with the sidecar's records of every hook called so far."""
+    return "WaitingPromotion" in screen and bool(HELD.search(screen)) and "rollback                  • closed" in screen
+
+
+def test_a_rollout_waiting_for_promotion_shows_what_is_being_approved(rollouts, kube, watch, namespace):
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(100, 40)
+    screen = reaches_golden(pane, "live-waiting-promotion.txt", namespace, settled)
+    assert "canary   demo          1/1    podinfo:2" in screen
+    assert "primary  demo-primary  1/1    podinfo:1" in screen
+    assert "weight 40/40" in screen  # NB: Flagger's status.canaryWeight reads 0 here
+    assert all(len(line) <= 100 for line in screen.splitlines())
+
+
+def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, watch, namespace, kubectl):
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(100, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane.keys("p")
+    pane.wait_for(lambda s: "promote (opens confirm-promotion) canarygate/demo? [y/N]" in s, "the confirmation line")
+    pane.keys("n")
+    pane.wait_for(lambda s: "promote: cancelled" in s, "a cancelled promotion")
+    assert rollouts.phase() == "WaitingPromotion"
+    pane.keys("p")
+    pane.wait_for(lambda s: "[y/N]" in s, "the confirmation line")
+    pane.keys("y")
+    pane.wait_for(lambda s: "reason (Enter sends, Esc cancels): _" in s, "the reason prompt")
+    pane.keys("CAB-7 ok")
+    pane.wait_for(lambda s: "reason (Enter sends, Esc cancels): CAB-7 ok_" in s, "the reason typed")
+    pane.keys("Enter", literal=False)
+    screen = pane.wait_for(
+        lambda s: "canarygate/demo promoted: confirm-promotion opened for this promotion" in s and "Succeeded" in s,
+        "the promotion on screen",
+    )
+    assert "Held at   - (no rollout in progress)" in screen
+    assert "primary  demo-primary  1/1    podinfo:2" in pane.wait_for(
+        lambda s: "demo-primary  1/1    podinfo:2" in s, "the primary running the new image"
+    )
+    events = kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].message}").stdout
+    assert "CAB-7 ok" in events  # the reason, recorded as promote records it
+
+
+def test_an_api_outage_says_reconnecting_keeps_the_state_and_resumes(apiserver, rollouts, kube, watch, namespace):
+    emulator_only(apiserver, "stops the API server (apiserver.faults.down)")
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(100, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    try:
+        apiserver.faults.down = True
+        screen = pane.wait_for(lambda s: "· reconnecting… last update" in s.splitlines()[0], "the outage header")
+        assert HELD.search(screen) and "WaitingPromotion" in screen  # the last state stays on screen
+        first = int(re.search(r"last update (\d+)s ago", screen).group(1))
+        later = pane.wait_for(
+            lambda s: (m := re.search(r"last update (\d+)s ago", s)) is not None and int(m.group(1)) >= first + 2,
+            "the age of the last update to move",
+        )
+        assert HELD.search(later)
+    finally:
+        apiserver.faults.down = False
+    screen = pane.wait_for(lambda s: re.search(r"· updated \ds ago$", s.splitlines()[0]), "the view to resume")
+    assert "reconnecting" not in screen
+
+
+def test_a_narrow_terminal_cuts_lines_with_an_ellipsis_and_q_restores_it(rollouts, kube, watch, namespace):
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(60, 40)
+    screen = reaches_golden(pane, "live-narrow-60.txt", namespace, settled)
+    lines = screen.splitlines()
+    assert all(len(line) <= 60 for line in lines)
+    assert any(line.endswith("…") and len(line) == 60 for line in lines)
+    assert lines[-1].startswith("p promote")  # no line wrapped onto the next
+    pane.keys("q")
+    after = pane.wait_for(lambda s: "EXITED 0" in s, "kubectl to end")
+    assert after.strip() == "EXITED 0"  # the alternate screen is gone: the shell's own screen is back
