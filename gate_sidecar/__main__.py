@@ -212,6 +212,45 @@ def _optional_listen(ctx, param, value):
     help="How long a leader that stopped renewing keeps the Lease before another replica takes over. "
     "Env: GATE_SIDECAR_LEASE_SECONDS.",
 )
+@click.option(
+    "--slack-token",
+    envvar=[f"{cfg.ENV_PREFIX}_SLACK_TOKEN", "SLACK_TOKEN"],
+    default="",
+    metavar="TOKEN",
+    help="Slack bot token (xoxb-…): post to Slack when a gate holds a rollout, opens or closes, and when a "
+    "rollout is promoted, aborted or rolled back (docs/notifications.md). Give it from a Secret. "
+    "Env: GATE_SIDECAR_SLACK_TOKEN, else SLACK_TOKEN (the Go original's).",
+)
+@click.option(
+    "--slack-channel",
+    envvar=[f"{cfg.ENV_PREFIX}_SLACK_CHANNEL", "SLACK_CHANNEL"],
+    default="",
+    metavar="CHANNEL",
+    help="Channel for CanaryGates without the annotation notify.piggysec.com/slack-channel. "
+    "Env: GATE_SIDECAR_SLACK_CHANNEL, else SLACK_CHANNEL.",
+)
+@click.option(
+    "--slack-api-url",
+    default="",
+    metavar="URL",
+    help="Slack's Web API base URL (a proxy, GovSlack). Env: GATE_SIDECAR_SLACK_API_URL. "
+    "[default: https://slack.com/api/]",
+)
+@click.option(
+    "--notify-webhook",
+    multiple=True,
+    metavar="NAME=URL",
+    help="A generic JSON webhook (Teams, Mattermost, PagerDuty, a chat-ops bridge) that CanaryGates name in "
+    "the annotation notify.piggysec.com/webhooks; the one named default serves those without it. "
+    "Repeatable. Env: GATE_SIDECAR_NOTIFY_WEBHOOK (space-separated).",
+)
+@click.option(
+    "--notify-queue-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Notifications waiting at most; more are dropped (counted, logged). Env: GATE_SIDECAR_NOTIFY_QUEUE_SIZE.",
+)
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
     listen,
@@ -234,6 +273,11 @@ def main(
     endpoint,
     lease,
     lease_seconds,
+    slack_token,
+    slack_channel,
+    slack_api_url,
+    notify_webhook,
+    notify_queue_size,
 ):
     """Answer Flagger's gate webhooks from CanaryGate resources.
 
@@ -277,9 +321,26 @@ def main(
         max_connections_per_peer=max_connections_per_peer,
         lease=_lease_ref(lease),
         lease_seconds=lease_seconds,
+        notify=_notify_config(slack_token, slack_channel, slack_api_url, notify_webhook, notify_queue_size),
     )
     cfg.configure_logging(config.log_format, config.log_level)
     sys.exit(serve(config))
+
+
+def _notify_config(token, channel, api_url, webhooks, queue_size):
+    from gate_sidecar.notify.config import NotifyConfig, parse_webhooks
+
+    try:
+        hooks = parse_webhooks(webhooks)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--notify-webhook") from None
+    return NotifyConfig(
+        slack_token=token.strip(),
+        slack_channel=channel.strip(),
+        slack_api_url=api_url.strip(),
+        webhooks=hooks,
+        queue_size=queue_size,
+    )
 
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -392,6 +453,12 @@ def serve(config: cfg.Config) -> int:
                 kube, cache, endpoint=config.endpoint, metrics=metrics, leading=lambda: elector.leading
             )
             elector.on_start = reconciler.resync  # NB: what changed while another replica led is redone
+    notifier = None
+    if config.notify.enabled:
+        from gate_sidecar.notify.notifier import Notifier
+
+        leading = (lambda: elector.leading) if elector is not None else (lambda: True)
+        notifier = Notifier(config.notify, cache, writer=writer, metrics=metrics, leading=leading)
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     limits = Limits(
         read_timeout=config.read_timeout,
@@ -412,6 +479,8 @@ def serve(config: cfg.Config) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     writer.start()
+    if notifier is not None:
+        notifier.start()
     if reconciler is not None:
         reconciler.start()
     if elector is not None:
@@ -434,6 +503,8 @@ def serve(config: cfg.Config) -> int:
         )
     if reconciler is not None:
         log.info("reconciling the Canary of every CanaryGate, webhooks to %s", config.endpoint)
+    if notifier is not None:
+        log.info("notifications on: %r", config.notify)
     _announce_ready(cache, started)
     try:
         server.run()  # returns after SystemExit from the signal handler, calls in flight done
@@ -449,6 +520,8 @@ def serve(config: cfg.Config) -> int:
             elector.stop(config.shutdown_timeout)  # releases the Lease: the other replica takes over now
         if reconciler is not None:
             reconciler.stop(config.shutdown_timeout)
+        if notifier is not None:
+            notifier.stop(config.shutdown_timeout / 2)  # NB: before the writer, whose last writes record it
         writer.stop(config.shutdown_timeout)
         log.info("gate-sidecar stopped")
     return 0

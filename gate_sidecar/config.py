@@ -11,9 +11,10 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from canarygate.rendering import DEFAULT_ENDPOINT
+from gate_sidecar.notify.config import NotifyConfig
 
 ENV_PREFIX = "GATE_SIDECAR"
 #: The Go original's variable for the endpoint; read when neither --endpoint nor its GATE_SIDECAR_ENDPOINT is set.
@@ -55,6 +56,8 @@ class Config:
     #: None: no election (this process reconciles alone). How long a Lease lasts unrenewed.
     lease: tuple[str, str] | None = None
     lease_seconds: float = 15.0
+    #: Slack and webhook notifications (gate_sidecar.notify); off without a token or a webhook.
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -13,6 +13,9 @@
 * ``canarygate_sidecar_writes_total{kind, result}``: the background writes (status, consume, bind,
   expire, event; with ``--reconcile`` also ``canary``: created, configured, unchanged, retry, failed)
   and how they went.
+* ``canarygate_sidecar_notifications_total{receiver, result}``: notifications (gate_sidecar.notify) by
+  receiver (``slack``, ``webhook:NAME``) and result: sent, retry, dropped_queue_full, dropped_refused,
+  dropped_retries; ``canarygate_sidecar_notifications_queued``: deliveries waiting.
 """
 
 from __future__ import annotations
@@ -68,6 +71,15 @@ class Metrics:
             ("kind", "result"),
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "canarygate_sidecar_notifications",
+            "Notifications by receiver (slack, webhook:NAME) and result (sent, retry, dropped_*).",
+            ("receiver", "result"),
+            registry=self.registry,
+        )
+        self.notifications_queued = Gauge(
+            "canarygate_sidecar_notifications_queued", "Notification deliveries waiting.", registry=self.registry
+        )
         # Label children are looked up once: the hot path only calls inc()/observe().
         self._decision_children: dict[tuple[str, str, str], object] = {}
         self._latency_children: dict[str, object] = {}
@@ -97,6 +109,12 @@ class Metrics:
 
     def wrote(self, kind: str, result: str) -> None:
         self.writes.labels(kind, result).inc()
+
+    def notified(self, receiver: str, result: str) -> None:
+        self.notifications.labels(receiver, result).inc()
+
+    def notify_queued(self, count: int) -> None:
+        self.notifications_queued.set(count)
 
     def read(self, kind: str, result: str) -> None:
         self.reads.labels(kind, result).inc()

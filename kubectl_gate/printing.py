@@ -302,6 +302,39 @@ def dump_line(data: Mapping[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+#: The apiVersion of every object ``-o json|yaml`` prints (docs/output-schema.md). Its own group, not
+#: the CanaryGate's (piggysec.com): these objects are reports, no API server serves them, and a
+#: ``kubectl apply`` of one fails on the unknown kind instead of writing anything. The version
+#: changes only when a field is renamed, removed or changes meaning; new fields keep it.
+OUTPUT_API_VERSION = "gate.canary-gate.io/v1alpha1"
+STATUS_KIND = "GateStatus"
+HISTORY_KIND = "GateHistory"
+
+
+def as_object(kind: str, name: str, namespace: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A kubectl-style object: ``apiVersion``, ``kind``, ``metadata`` (name, namespace), then ``fields``."""
+    return {
+        "apiVersion": OUTPUT_API_VERSION,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        **fields,
+    }
+
+
+def status_object(view: GateView) -> dict[str, Any]:
+    """What ``show -o json|yaml`` prints (and ``list`` for each item): a GateStatus."""
+    from kubectl_gate.views import view_to_dict
+
+    data = view_to_dict(view)
+    name, namespace = data.pop("name"), data.pop("namespace")
+    return as_object(STATUS_KIND, name, namespace, data)
+
+
+def list_object(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several objects as kubectl prints them: ``apiVersion: v1``, ``kind: List``, ``items``."""
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": list(items)}
+
+
 DIAGRAM = """\
   new revision
        │

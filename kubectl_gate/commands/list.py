@@ -8,7 +8,7 @@ from canarygate.kube import canaries, gates
 from kubectl_gate import printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import all_namespaces_option, kube_options, output_option
-from kubectl_gate.views import GateView, build_view, view_to_dict
+from kubectl_gate.views import GateView, build_view
 
 
 def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]:
@@ -76,10 +76,10 @@ def list_command(
     from kubectl_gate import templates
 
     if templates.is_template(output):
-        gctx.out(templates.render(output, {"items": [view_to_dict(v) for v in views]}))
+        gctx.out(templates.render(output, printing.list_object([printing.status_object(v) for v in views])))
         return
     if output in ("json", "yaml"):
-        gctx.out(printing.dump({"items": [view_to_dict(v) for v in views]}, output))
+        gctx.out(printing.dump(printing.list_object([printing.status_object(v) for v in views]), output))
         return
     if not views:
         where = "any namespace" if gctx.all_namespaces else f"namespace {gctx.ns}"

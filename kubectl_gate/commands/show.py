@@ -8,7 +8,7 @@ from canarygate import gates
 from kubectl_gate import exitcodes, lookup, printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options, output_option, pick_name
-from kubectl_gate.views import GateView, view_to_dict
+from kubectl_gate.views import GateView
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -29,7 +29,7 @@ def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: s
     from kubectl_gate import templates
 
     if output in ("json", "yaml") or templates.is_template(output):
-        data = view_to_dict(view)
+        data = printing.status_object(view)
         if gate_filter:
             data["gates"] = [g for g in data["gates"] if g["gate"] == gate_filter]
         if output not in ("json", "yaml"):
@@ -109,7 +109,7 @@ def watch_view(gctx: GateContext, name: str, output: str | None, gate_filter: st
                 continue
             view = lookup.load_view(gctx, name, gate=gate)
             if output == "json":
-                gctx.out(printing.dump_line(view_to_dict(view)))
+                gctx.out(printing.dump_line(printing.status_object(view)))
             elif output == "yaml":
                 gctx.out("---\n" + render(gctx, view, output, gate_filter))
             else:

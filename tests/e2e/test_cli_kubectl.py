@@ -465,9 +465,9 @@ def test_custom_columns_print_what_kubectl_prints_for_the_same_list(three, kubec
 
 def test_list_and_show_take_jsonpath_and_custom_columns(kubeconfig, three):
     namespace, _ = three
-    names = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "jsonpath={.items[*].name}")
+    names = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}")
     assert (names.returncode, names.stdout) == (0, "api db web\n"), names
-    table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "custom-columns=NAME:.name,NS:.namespace")
+    table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "custom-columns=NAME:.metadata.name,NS:.metadata.namespace")
     assert table.stdout.splitlines() == [
         "NAME   NS",
         f"api    {namespace}",

@@ -71,7 +71,10 @@ def test_apply_then_list_and_show(kube, tmp_path):
     assert kube("list", "-o", "name").stdout.strip() == "canarygate.piggysec.com/demo"
     everywhere = kube("list", "-A", ns=False)
     assert kube.namespace in everywhere.stdout and everywhere.stdout.startswith("NAMESPACE")
-    assert yaml.safe_load(kube("list", "-o", "yaml").stdout)["items"][0]["name"] == "demo"
+    listed = yaml.safe_load(kube("list", "-o", "yaml").stdout)
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    assert listed["items"][0]["metadata"] == {"name": "demo", "namespace": kube.namespace}
+    assert (data["apiVersion"], data["kind"]) == ("gate.canary-gate.io/v1alpha1", "GateStatus")
 
 
 def test_apply_invalid_changes_nothing_and_dry_runs_send_nothing(kube, tmp_path, api_client):
