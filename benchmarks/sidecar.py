@@ -616,7 +616,8 @@ def table(f: dict[str, Any]) -> str:
             "API requests per webhook call",
             "",
             f"{f['api_requests_per_call']:.0f} "
-            f"({f['api_requests_during_load']} in {s['requests']} calls; {f['api_background_requests_during_load']} liveness probes and watch reopens apart)",
+            f"({f['api_requests_during_load']} in {s['requests']} calls; "
+            f"{f['api_background_requests_during_load']} liveness probes and watch reopens apart)",
             "0",
         ),
         ("resident memory (MB)", "", f"{f['rss_mb']:.1f} (idle {f['rss_idle_mb']:.1f})", "< 100"),
@@ -625,7 +626,7 @@ def table(f: dict[str, Any]) -> str:
         ("gate change to answer p50/p99 (ms)", "", f"{f['change_p50_ms']:.0f} / {f['change_p99_ms']:.0f}", "p99 < 200"),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if LOADGEN == "wrk":
         generator = "load generator: wrk (1 thread, 16 connections)"

@@ -11,8 +11,8 @@ Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstall
                               Homebrew and install.sh; starts several times faster (docs/packaging.md#binaries)
 
 PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH (default: the last commit's time) make two builds on the
-same machine byte-identical (docs/packaging.md#reproducible-builds). Then runs `kubectl-gate --help` and `kubectl-gate version
---client` from the build and prints the start-up time; a failing smoke test fails the build.
+same machine byte-identical (docs/packaging.md#reproducible-builds). Then runs `kubectl-gate --help`
+and `kubectl-gate version --client` from the build and prints the start-up time; a failing smoke test fails the build.
 --measure N times N runs of each and prints the medians.
 
 --release-name also copies the build to where packaging/release.py expects it:

@@ -190,7 +190,7 @@ def tree_members(root: pathlib.Path) -> list[Member]:
             if rel:
                 members.append((rel, None, 0o755))
             for child in sorted(real.iterdir(), key=lambda p: p.name):
-                add(child, f"{rel}/{child.name}" if rel else child.name, chain + (key,))
+                add(child, f"{rel}/{child.name}" if rel else child.name, (*chain, key))
         elif real.is_file():
             mode = 0o755 if real.stat().st_mode & 0o111 else 0o644
             members.append((rel, real.read_bytes(), mode))
@@ -400,9 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         source = project_version(args.version_source)
         version = args.version or source
         if tag_of(version) != tag_of(source):
+            where = args.version_source
+            shown = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
             raise ReleaseError(
-                f"version {version} is not the project's version {source} "
-                f"({args.version_source.relative_to(ROOT) if args.version_source.is_relative_to(ROOT) else args.version_source}): "
+                f"version {version} is not the project's version {source} ({shown}): "
                 f"bump __version__ there and add a CHANGES.md entry first"
             )
         tag = tag_of(version)

@@ -27,6 +27,7 @@ emulator needs and no more:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.server
 import io
@@ -128,10 +129,8 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         self.timeout = self.server.idle_timeout  # NB: StreamRequestHandler applies it to the socket
         sock = self.request
         sock.settimeout(self.timeout)
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         if not self.server.hold():
             raise ConnectionAbortedError("the server dropped its connections")
         if isinstance(sock, ssl.SSLSocket):
@@ -139,16 +138,13 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
         super().setup()
 
     def handle(self) -> None:
-        try:
+        # NB: a dropped or cut connection, a failed handshake, or "down"
+        with contextlib.suppress(OSError, ssl.SSLError, ValueError):
             super().handle()
-        except (OSError, ssl.SSLError, ValueError):
-            pass  # NB: a dropped or cut connection, a failed handshake, or "down"
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def handle_one_request(self) -> None:
         try:
@@ -450,7 +446,5 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def _shutdown(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sock.shutdown(socket.SHUT_RDWR)
-    except (OSError, ValueError):
-        pass

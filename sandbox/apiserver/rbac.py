@@ -148,11 +148,10 @@ def request_attributes(method: str, path: str, query: Mapping[str, str]) -> Attr
         verb = _METHOD_VERBS.get(method.upper(), "")
 
     namespace = ""
-    if parts[0] == "namespaces":
-        if len(parts) > 1:
-            namespace = parts[1]
-            if len(parts) > 2 and parts[2] not in _NAMESPACE_SUBRESOURCES:
-                parts = parts[2:]
+    if parts[0] == "namespaces" and len(parts) > 1:
+        namespace = parts[1]
+        if len(parts) > 2 and parts[2] not in _NAMESPACE_SUBRESOURCES:
+            parts = parts[2:]
 
     resource = parts[0]
     name = parts[1] if len(parts) >= 2 else ""
@@ -441,7 +440,8 @@ def _visit_rules(user: UserInfo, namespace: str, policy: _Policy):
             continue
         source = (
             f"RoleBinding {_go_quote(_meta(binding).get('name', '') + '/' + namespace)} of "
-            f"{role_ref.get('kind', '')} {_go_quote(role_ref.get('name', ''))} to {_describe_subject(subject, namespace)}"
+            f"{role_ref.get('kind', '')} {_go_quote(role_ref.get('name', ''))} "
+            f"to {_describe_subject(subject, namespace)}"
         )
         for rule in rules:
             yield source, rule, None

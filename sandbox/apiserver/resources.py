@@ -237,7 +237,7 @@ class Registry:
             versions = out.setdefault(r.group, [])
             if r.version not in versions:
                 versions.append(r.version)
-        for g, vs in out.items():
+        for vs in out.values():
             vs.sort(key=version_priority)
         return out
 

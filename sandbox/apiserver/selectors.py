@@ -46,13 +46,13 @@ def label_matcher(selector: str | None) -> Matcher:
         m = _REQ.match(req)
         if not m or (m.group("neg") and (m.group("op") or m.group("setop"))):
             raise status.bad_request(f"unable to parse requirement: found '{req.strip()}', expected: identifier")
-        key = m.group("key")
+        key, val = m.group("key"), m.group("val")
         if m.group("neg"):
             tests.append(lambda labels, k=key: k not in labels)
         elif m.group("op") in ("=", "=="):
-            tests.append(lambda labels, k=key, v=m.group("val"): labels.get(k) == v)
+            tests.append(lambda labels, k=key, v=val: labels.get(k) == v)
         elif m.group("op") == "!=":
-            tests.append(lambda labels, k=key, v=m.group("val"): labels.get(k) != v)
+            tests.append(lambda labels, k=key, v=val: labels.get(k) != v)
         elif m.group("setop"):
             values = {v.strip() for v in m.group("set").split(",") if v.strip()}
             if m.group("setop") == "in":

@@ -298,7 +298,8 @@ def _columns(rt: ResourceType) -> tuple[list[dict], list[Callable[[dict], Any]]]
                     "priority": col.get("priority", 0),
                 }
             )
-            cells.append(lambda o, p=col.get("jsonPath", ""), t=ctype: _cell(jsonpath(o, p), t))
+            path = col.get("jsonPath", "")
+            cells.append(lambda o, p=path, t=ctype: _cell(jsonpath(o, p), t))
         return defs, cells
     builtin = BUILTIN_COLUMNS.get(rt.key)
     if builtin is None:

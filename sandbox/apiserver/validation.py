@@ -82,7 +82,7 @@ def to_json_schema(schema: dict) -> dict:
     if schema.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
         if "enum" in out:
-            out["enum"] = list(out["enum"]) + [None]
+            out["enum"] = [*out["enum"], None]
     if out.get("type") == "number":
         out["type"] = ["number"]
     return out
@@ -124,7 +124,7 @@ def _cause(err: jsonschema.ValidationError) -> dict:
     field = _field(path)
     if kw == "required":
         missing = err.message.split("'")[1]
-        return {"reason": "FieldValueRequired", "message": "Required value", "field": _field(path + [missing])}
+        return {"reason": "FieldValueRequired", "message": "Required value", "field": _field([*path, missing])}
     if kw == "enum":
         supported = ", ".join(_go_value(x) for x in val if x is not None)
         return {
@@ -133,7 +133,7 @@ def _cause(err: jsonschema.ValidationError) -> dict:
             "field": field,
         }
     if kw == "type":
-        want = val if isinstance(val, str) else [t for t in val if t != "null"][0]
+        want = val if isinstance(val, str) else next(t for t in val if t != "null")
         return {
             "reason": "FieldValueTypeInvalid",
             "message": f"Invalid value: {_go_value(v)}: {field} in body must be of type "

@@ -18,6 +18,7 @@ Semantics (kube-apiserver's watch cache):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -182,8 +183,6 @@ class WatchStream:
 
     def _cut(self) -> None:
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         raise WatchCut("watch cut by fault injection")

@@ -673,11 +673,10 @@ class _Run:
             self.skip_analysis()
             return
 
-        if self.phase in (PROGRESSING, WAITING, WAITING_PROMOTION):
-            if self.rollback_hooks():
-                self.warn(f"Rolling back {self.who} manual webhook invoked")
-                self.rollback()
-                return
+        if self.phase in (PROGRESSING, WAITING, WAITING_PROMOTION) and self.rollback_hooks():
+            self.warn(f"Rolling back {self.who} manual webhook invoked")
+            self.rollback()
+            return
 
         if self.phase == PROMOTING:
             self.promotion_traffic_shift(canary_weight, primary_weight)
@@ -724,9 +723,9 @@ class _Run:
             return
 
         if self.next_step_weight(canary_weight) > 0:
-            if not mirrored and self.phase not in (PROMOTING, WAITING_PROMOTION, FINALISING):
-                if not self.confirm_traffic_increase():
-                    return
+            gated = not mirrored and self.phase not in (PROMOTING, WAITING_PROMOTION, FINALISING)
+            if gated and not self.confirm_traffic_increase():
+                return
             self.run_canary(mirrored, canary_weight, primary_weight, max_weight)
 
     def _readiness_text(self, readiness: Readiness, workload: str) -> str:

@@ -123,7 +123,7 @@ class HookRecorder:
 
             do_POST = do_GET = do_PUT = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -307,10 +307,7 @@ def call_webhook(
         return HookResult(ok=False, error=str(exc), attempts=0)
     per_attempt = None if seconds <= 0 else seconds
     target, auth = _split_userinfo(url)
-    if disable_tls:
-        pool = urllib3.PoolManager(cert_reqs=ssl.CERT_NONE, assert_hostname=False)
-    else:
-        pool = urllib3.PoolManager()
+    pool = urllib3.PoolManager(cert_reqs=ssl.CERT_NONE, assert_hostname=False) if disable_tls else urllib3.PoolManager()
     retry_max = max(0, int(retries or 0))
     given_up = f"POST {_redact(url)} giving up after"
     try:
