@@ -38,6 +38,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Let the rollout past the gate holding it (--full: all)",
     ),
     "abort": ("kubectl_gate.commands.abort", "abort_command", "End the rollout by a rollback (open its rollback gate)"),
+    "retry": (
+        "kubectl_gate.commands.retry",
+        "retry_command",
+        "Start a failed rollout again (a new revision of its target)",
+    ),
+    "history": (
+        "kubectl_gate.commands.history",
+        "history_command",
+        "Who changed which gate, when, why; what each rollout did",
+    ),
     "wait": (
         "kubectl_gate.commands.wait",
         "wait_command",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from canarygate import errors
-from canarygate import gates as gate_names
-from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
+from canarygate import errors, verbs
+from canarygate.annotations import SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
@@ -14,73 +13,29 @@ from kubectl_gate.options import kube_options, name_options
 from kubectl_gate.targets import run_each, select, selection_options
 from kubectl_gate.views import not_ready_text
 
-#: Phases in which the new revision is already being copied to the primary: too late to roll back.
-PROMOTING = frozenset({"Promoting", "Finalising"})
-
-
-#: Flagger polls no rollback hook in this phase (docs/flagger-contract.md#waiting-and-waitingpromotion): only confirm-rollout, every tick.
-WAITING = "Waiting"
-
 #: What the user is told after an abort while Waiting.
 WAITING_OUTCOME = "Flagger starts the rollout and rolls it back on its next check; the new revision receives no traffic"
 
 
-def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, list[str], list[str]]:
-    """Abort the rollout in progress; returns the Canary's phase, the gate changes made, and why
-    Flagger will not read them yet (a Deployment not ready: it calls no hook until it is).
-
-    Progressing/WaitingPromotion (and later): open the rollback gate for this rollout; Flagger rolls
-    back on its next check.
-
-    Waiting: Flagger re-polls only confirm-rollout there and never a rollback hook (docs/flagger-contract.md#one-tick step 5,
-    #waiting-and-waitingpromotion), so an open rollback gate alone would never end the rollout. Abort opens rollback for this
-    rollout, then confirm-rollout for one step: on its next tick Flagger starts the rollout
-    (Progressing, weight 0, the tick ends there), and on the tick after it polls the rollback hooks
-    (step 9) before any pre-rollout hook or traffic step (steps 12-13), so it rolls back to Failed with
-    the weight at 0 throughout. Rollback is written first: were the second write to fail, the rollout
-    stays Waiting at zero traffic instead of starting without the rollback in place.
-
-    Refuses when no rollout is running: an opened rollback gate would roll back the next release.
-    """
+def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, verbs.Plan, list[str]]:
+    """Write :func:`canarygate.verbs.abort`'s plan; returns the Canary's phase, the plan, and why
+    Flagger will not read it yet (a Deployment not ready: it calls no hook until it is)."""
     view = lookup.load_view(gctx, name, with_events=False)
-    canary = view.canary
-    target = f"{view.gate.target.namespace}/{view.gate.target.name}"
-    if canary is None or not canary.active:
-        phase = canary.phase if canary else "no Canary"
-        raise errors.GateError(
-            f"Canary {target} has no rollout in progress ({phase}): nothing to abort "
-            f"(to roll back the next release on sight: kubectl gate open rollback {name})"
-        )
-    change_gate(
-        gctx,
-        name,
-        gate_names.ROLLBACK,
-        gate_names.OPENED,
-        scope=SCOPE_ROLLOUT,
-        reason=reason,
-        event_reason="Aborted",
-        namespace=view.gate.namespace,
-    )
-    changes = [f"{gate_names.ROLLBACK} opened for this rollout"]
-    if canary.phase == WAITING:
+    plan = verbs.abort(view.gate, view.canary)
+    if plan.refused:
+        raise errors.GateError(plan.refused)
+    first, *rest = plan.changes
+    write = dict(reason=reason, event_reason=plan.event, namespace=view.gate.namespace)
+    change_gate(gctx, name, first.gate, first.state, scope=first.scope, **write)
+    for change in rest:
         try:
-            change_gate(
-                gctx,
-                name,
-                gate_names.CONFIRM_ROLLOUT,
-                gate_names.OPENED,
-                scope=SCOPE_STEP,
-                reason=reason,
-                event_reason="Aborted",
-                namespace=view.gate.namespace,
-            )
+            change_gate(gctx, name, change.gate, change.state, scope=change.scope, **write)
         except errors.GateError as e:
             raise type(e)(
-                f"{e}\nThe rollback gate is open for this rollout, but confirm-rollout could not be opened: "
-                f"the rollout stays Waiting at zero traffic. Run kubectl gate abort {name} again."
+                f"{e}\nThe {first.gate} gate is open for this rollout, but {change.gate} could not be opened: "
+                f"the rollout stays {view.canary.phase} at zero traffic. Run kubectl gate abort {name} again."
             ) from e
-        changes.append(f"{gate_names.CONFIRM_ROLLOUT} opened for one step")
-    return canary.phase, changes, not_ready_text(view, gctx.now())
+    return view.canary.phase, plan, not_ready_text(view, gctx.now())
 
 
 @click.command("abort")
@@ -115,17 +70,22 @@ def abort_command(
 
 
 def _abort_one(gctx: GateContext, name: str, reason: str) -> None:
-    phase, changes, not_ready = abort(gctx, name, reason=reason)
+    phase, plan, not_ready = abort(gctx, name, reason=reason)
     for text in not_ready:
         gctx.err(
             f"note: {text}. The rollback gate is read once it is ready; nothing Canary Gate writes "
             f"reaches Flagger before then (a new revision of the Deployment does: Flagger restarts the analysis)"
         )
-    if phase == WAITING:
-        gctx.out(f"canarygate/{name} aborted while Waiting: {' and '.join(changes)}")
+    if phase == verbs.WAITING:
+        done = " and ".join(f"{c.gate} opened {_scope_text(c.scope)}" for c in plan.changes)
+        gctx.out(f"canarygate/{name} aborted while Waiting: {done}")
         gctx.out(f"{WAITING_OUTCOME}." if not not_ready else "Flagger starts and rolls back the rollout once ready.")
         return
     when = "once the Deployments are ready" if not_ready else "on its next check"
     gctx.out(f"canarygate/{name} aborted: rollback gate opened; Flagger rolls back {when}")
-    if phase in PROMOTING:
-        gctx.err(f"warning: the Canary is {phase}: abort cannot stop a promotion already under way")
+    if plan.note:
+        gctx.err(f"warning: {plan.note}")
+
+
+def _scope_text(scope: str) -> str:
+    return "for one step" if scope == SCOPE_STEP else "for this rollout"

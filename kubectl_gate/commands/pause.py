@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import click
 
-from canarygate import errors, hooks
-from canarygate import gates as gate_names
-from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STICKY
+from canarygate import errors, verbs
 from canarygate.kube import events
 from canarygate.kube import gates as kube_gates
-from canarygate.resolution import LIVE
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
@@ -24,38 +21,32 @@ from kubectl_gate.targets import run_each, select, selection_options
 
 
 def pause(gctx: GateContext, name: str, *, sticky: bool = False, reason: str = "") -> list[str]:
-    """Close every pause gate for this rollout (or sticky); returns the gates closed."""
-    scope = SCOPE_STICKY if sticky else SCOPE_ROLLOUT
-    for gate in hooks.PAUSE_GATES:
-        change_gate(gctx, name, gate, gate_names.CLOSED, scope=scope, reason=reason, event_reason="Paused")
-    return list(hooks.PAUSE_GATES)
+    """Write :func:`canarygate.verbs.pause`'s plan; returns the gates closed."""
+    plan = verbs.pause(sticky=sticky)
+    for change in plan.changes:
+        change_gate(gctx, name, change.gate, change.state, scope=change.scope, reason=reason, event_reason=plan.event)
+    return [c.gate for c in plan.changes]
 
 
 def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str], list[str]]:
-    """Remove the live "closed" of each pause gate; returns (gates resumed, gates still closed as declared)."""
+    """Write :func:`canarygate.verbs.resume`'s plan (each removal conditional on the annotation read);
+    returns (gates resumed, gates still closed as declared)."""
     view = lookup.load_view(gctx, name, with_events=False)
-    resumed, still = [], []
-    for gate in hooks.PAUSE_GATES:
-        decision = view.decisions[gate]
-        change = view.gate.live.get(gate)
-        if decision.source == LIVE and change is not None and change.state == gate_names.CLOSED:
-            if not kube_gates.replace_live_change(gctx.kube, view.gate, change, None):
-                raise errors.Conflict(
-                    f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again"
-                )
-            resumed.append(gate)
-        if view.gate.declared.get(gate) == gate_names.CLOSED:
-            still.append(gate)
+    plan = verbs.resume(view.gate, view.canary)
+    for change in plan.changes:
+        if not kube_gates.replace_live_change(gctx.kube, view.gate, view.gate.live[change.gate], None):
+            raise errors.Conflict(f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again")
+    resumed = [c.gate for c in plan.changes]
     if resumed:
         user = gctx.username()
         message = f"{user} resumed: removed the live closed state of {', '.join(resumed)}" + (
             f": {reason}" if reason else ""
         )
         try:
-            events.record_event(gctx.kube, view.gate, reason="Resumed", message=message, now=rfc3339(gctx.now()))
+            events.record_event(gctx.kube, view.gate, reason=plan.event, message=message, now=rfc3339(gctx.now()))
         except errors.GateError as e:
             gctx.err(f"warning: resumed, but the Event could not be recorded: {e}")
-    return resumed, still
+    return resumed, list(plan.still_closed)
 
 
 @click.command("pause")

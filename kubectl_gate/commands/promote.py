@@ -4,87 +4,40 @@ from __future__ import annotations
 
 import click
 
-from canarygate import diagnosis, errors
+from canarygate import errors, verbs
 from canarygate import gates as gate_names
-from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options
 from kubectl_gate.targets import run_each, select, selection_options
-from kubectl_gate.views import GateView, not_ready_text
-
-#: The gate that holds a rollout in each waiting phase, when no closed gate is found in resolution.
-PHASE_GATE = {"Waiting": gate_names.CONFIRM_ROLLOUT, "WaitingPromotion": gate_names.CONFIRM_PROMOTION}
-
-
-def gate_to_promote(view: GateView) -> str | None:
-    """The gate one ``promote`` opens: the one holding the rollout, by phase."""
-    canary = view.canary
-    if canary is None or not canary.active:
-        return None
-    if view.holding:
-        return view.holding
-    if canary.phase in PHASE_GATE:
-        return PHASE_GATE[canary.phase]
-    if canary.phase == "Progressing" and not view.decisions[gate_names.CONFIRM_TRAFFIC_INCREASE].opened:
-        return gate_names.CONFIRM_TRAFFIC_INCREASE
-    return None
+from kubectl_gate.views import not_ready_text
 
 
 def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "") -> list[str]:
-    """Open the holding gate for one step, or (``full``) every closed progress gate for this rollout.
-
-    Returns the gates opened; raises GateError when there is no rollout to promote.
-    """
+    """Write :func:`canarygate.verbs.promote`'s plan: the holding gate opened for one step, or
+    (``full``) every closed progress gate for this rollout. Returns the gates opened; raises
+    GateError when the plan is refused (no rollout, another webhook holds it)."""
     view = lookup.load_view(gctx, name, with_events=False)
-    canary = view.canary
-    target = f"{view.gate.target.namespace}/{view.gate.target.name}"
-    if canary is None:
-        raise errors.GateError(
-            f"there is no Flagger Canary {target} to promote: kubectl gate apply -f <file> creates it"
-        )
-    if not canary.active:
-        raise errors.GateError(
-            f"Canary {target} has no rollout in progress (phase {canary.phase or 'unknown'}): nothing to promote"
-        )
-    if view.stuck is not None and view.stuck.kind == diagnosis.OTHER_HOOK:
-        raise errors.GateError(
-            f"Canary {target}: {view.stuck.message}: ask its owner, or remove it from the Canary's webhooks"
-        )
+    plan = verbs.promote(view.gate, view.canary, full=full, stuck=view.stuck)
+    if plan.refused:
+        raise errors.GateError(plan.refused)
     if view.not_ready:
         gctx.err("note: " + "; ".join(not_ready_text(view, gctx.now())))
-    if full:
-        opened = [g for g in gate_names.PROGRESS_GATES if not view.decisions[g].opened]
-        for gate in opened:
-            change_gate(
-                gctx,
-                name,
-                gate,
-                gate_names.OPENED,
-                scope=SCOPE_ROLLOUT,
-                reason=reason,
-                event_reason="Promoted",
-                namespace=view.gate.namespace,
-            )
-        return opened
-    if view.stuck is not None and view.stuck.kind == diagnosis.APPROVED:
-        gctx.err(view.stuck.message)
-        return []  # already approved: a second approval would change nothing
-    gate = gate_to_promote(view)
-    if gate is None:
-        return []
-    change_gate(
-        gctx,
-        name,
-        gate,
-        gate_names.OPENED,
-        scope=SCOPE_STEP,
-        reason=reason,
-        event_reason="Promoted",
-        namespace=view.gate.namespace,
-    )
-    return [gate]
+    if plan.note:
+        gctx.err(plan.note)  # already approved: a second approval would change nothing
+    for change in plan.changes:
+        change_gate(
+            gctx,
+            name,
+            change.gate,
+            change.state,
+            scope=change.scope,
+            reason=reason,
+            event_reason=plan.event,
+            namespace=view.gate.namespace,
+        )
+    return [c.gate for c in plan.changes]
 
 
 @click.command("promote")

@@ -153,7 +153,7 @@ def states() -> list[State]:
             canary("Waiting"),
             "Suspended",
             "Canary demo-ns/demo is Waiting and gate confirm-rollout is open: Flagger goes on at its next check",
-            {"promote", "pause", "abort"},
+            {"pause", "abort"},
         ),
         # Lagging statuses: Flagger's "Halt ... waiting for approval" event carries the phase before Waiting.
         _state(

@@ -27,11 +27,10 @@ import pytest
 import states
 import yaml
 
-from canarygate import gates, rollouts
+from canarygate import gates, rollouts, verbs
 from canarygate.annotations import PREFIX, SCOPE_ROLLOUT, SCOPE_STEP, RolloutMark, parse_live_changes
 from canarygate.model import parse_canary, parse_canarygate
 from canarygate.resolution import LIVE, resolve_gates
-from kubectl_gate.commands.promote import gate_to_promote
 from kubectl_gate.views import build_view
 
 SCRIPTS = argocd_cm.scripts()
@@ -213,9 +212,9 @@ def test_promote_opens_the_holding_gate_for_one_step(state):
     patch, after = run_action("promote", state.gate)
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     live = written(state.gate, patch, after)
-    view = build_view(parse_canarygate(state.gate), parse_canary(state.canary))
-    expected = gate_to_promote(view)
-    assert list(live) == [expected]
+    plan = verbs.promote(parse_canarygate(state.gate), parse_canary(state.canary))
+    assert [c.gate for c in plan.changes] == list(live)
+    (expected,) = live
     change = live[expected]
     assert (change.state, change.scope, change.reason) == (gates.OPENED, SCOPE_STEP, "Argo CD action promote")
     assert start <= change.at <= end

@@ -57,12 +57,11 @@ local function has_live_change(gate)
   return type(annotations) == "table" and annotations[PREFIX .. gate] ~= nil
 end
 
--- The gate one promote opens, as kubectl gate promote picks it.
+-- The gate one promote opens, as kubectl gate promote picks it (canarygate.verbs.promote): the
+-- holding gate; an open gate in Waiting or WaitingPromotion holds nothing, so nothing is promoted.
 local function gate_to_promote(view)
   if not view.active then return nil end
   if view.holding ~= "" then return view.holding end
-  if view.waiting then return "confirm-rollout" end
-  if view.phase == "WaitingPromotion" then return "confirm-promotion" end
   if view.phase == "Progressing" and is_closed(view, "confirm-traffic-increase") then
     return "confirm-traffic-increase"
   end
