@@ -110,6 +110,15 @@ def observe_canary(record: Mapping[str, Any], canary: Canary | None, now: str) -
     mark = rollouts.mark_of(canary)
     last = _last(entries, "phase")
     number, running = _current(entries)
+    # NB: a replica may fold a view older than the record another replica wrote: Flagger's Promoted
+    # condition only moves forward, and a phase already recorded for that rollout and revision is old.
+    if last is not None and mark.since and str(last.get("since") or "") > mark.since:
+        return out
+    seen = (canary.phase, mark.since, mark.revision)
+    if any(
+        (e.get("phase"), e.get("since"), e.get("revision") or "") == seen for e in entries if e.get("kind") == "phase"
+    ):
+        return out
     if last is not None and last.get("phase") == canary.phase:
         if canary.active and last.get("since") == mark.since and (last.get("revision") or "") == mark.revision:
             return out
@@ -143,24 +152,28 @@ def observe_gate(
     *,
     failure: Mapping[str, Any] | None = None,
     used: Iterable[str] = (),
+    final: bool = True,
 ) -> dict[str, Any]:
     """Record the live changes not recorded yet, the end of those no longer there, and a rollback
-    cause (``status.failure``) not recorded yet. ``used``: identities of the one-step approvals
-    this sidecar answered."""
+    cause (``status.failure``) not recorded yet. ``used``: ids of the one-step approvals this sidecar
+    answered. Ends are recorded only from a ``final`` view (the CanaryGate as it is now): an older
+    view lacks changes made after it, which have not ended."""
     out = {**record, "entries": list(record.get("entries") or [])}
     entries = out["entries"]
     used = set(used)
     open_changes: dict[str, dict[str, Any]] = {}
+    recorded: set[str] = set()
     for e in entries:
         if e.get("kind") != "gate":
             continue
+        recorded.add(e.get("id", ""))
         if e.get("action") == "set":
             open_changes[e.get("id", "")] = e
         else:
             open_changes.pop(e.get("id", ""), None)
     live_ids = {change_id(c): c for c in live.values()}
     for ident, started in list(open_changes.items()):
-        if ident in live_ids:
+        if ident in live_ids or not final:
             continue
         how = _how_ended(started, live, canary, entries, used)
         entries.append(
@@ -175,7 +188,7 @@ def observe_gate(
             }
         )
     for ident, change in live_ids.items():
-        if ident in open_changes:
+        if ident in recorded:
             continue
         entries.append(
             {

@@ -20,6 +20,7 @@ from typing import Any
 from canarygate import errors
 from canarygate import history as core
 from canarygate.annotations import LiveChange
+from canarygate.kube import canaries as kube_canaries
 from canarygate.kube import gates as kube_gates
 from canarygate.kube.client import JSON_PATCH, Kube
 from canarygate.kube.resources import CANARYGATES
@@ -92,12 +93,13 @@ class Recorder:
         entry = self.cache.entry(key)
         if entry is None or entry.gate is None:
             return
-        gate: CanaryGate | None = entry.gate
+        gate = entry.gate
+        canary = self.cache.canary(*entry.target) if entry.target else None
         for _ in range(ATTEMPTS):
-            assert gate is not None
             stored = gate.status.get("history")
-            record = fold(stored, snaps)
-            if record == core.parse(stored) and stored is not None:
+            # NB: the last view is the CanaryGate as it is now: the only one from which ends are read.
+            record = fold(stored, [*snaps, self._snapshot(key, gate, canary)])
+            if stored is not None and record == core.parse(stored):
                 return
             try:
                 written = self._write(gate, stored, record)
@@ -111,18 +113,38 @@ class Recorder:
                 self._count("ok")
                 return
             self._count("conflict")
+            # Another replica wrote meanwhile: fold what is there now, from both objects read afresh
+            # (our snapshots' sets stay: a change already recorded is not recorded twice).
             try:
                 gate = kube_gates.get_gate(self.kube, gate.namespace, gate.name)
+                canary = kube_canaries.find_canary(self.kube, gate.target.namespace, gate.target.name)
             except errors.GateError as e:
-                log.warning("cannot read CanaryGate %s to record its history: %s", key, e)
+                log.warning("cannot read CanaryGate %s to record its history: %s", gate.ref, e)
                 return
+            snaps = [s for s in snaps if s.live is not None]
+
+    def _snapshot(self, key: Key, gate: CanaryGate, canary: Canary | None) -> _Snapshot:
+        failure = gate.status.get("failure")
+        consumed = self.cache.consumed(key)
+        return _Snapshot(
+            at=rfc3339(self.wallclock()),
+            canary=canary,
+            live=dict(gate.live),
+            failure=dict(failure) if isinstance(failure, dict) else None,
+            used=frozenset(core.change_id(c) for c in gate.live.values() if c.identity in consumed),
+        )
 
     def _write(self, gate: CanaryGate, stored: Any, record: dict[str, Any]) -> bool:
         """One conditional write of ``status.history``; False when the record changed meanwhile."""
-        if "status" not in gate.raw:
-            ops: list[dict[str, Any]] = [{"op": "add", "path": "/status", "value": {"history": record}}]
-        elif stored is None:
-            ops = [{"op": "add", "path": "/status/history", "value": record}]
+        if stored is None:
+            # NB: no record to compare yet: the object's resourceVersion is the condition instead.
+            ops: list[dict[str, Any]] = [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": gate.resource_version}
+            ]
+            if "status" in gate.raw:
+                ops.append({"op": "add", "path": "/status/history", "value": record})
+            else:
+                ops.append({"op": "add", "path": "/status", "value": {"history": record}})
         else:
             ops = [
                 {"op": "test", "path": "/status/history", "value": stored},
@@ -150,9 +172,11 @@ def fold(stored: Any, snaps: list[_Snapshot]) -> dict[str, Any]:
     """The stored record with every snapshot observed in order, then bounded."""
     record = core.parse(stored)
     used_ids: set[str] = set()
-    for snap in snaps:
+    for i, snap in enumerate(snaps):
         used_ids |= snap.used
         record = core.observe_canary(record, snap.canary, snap.at)
         if snap.live is not None:
-            record = core.observe_gate(record, snap.live, snap.canary, snap.at, failure=snap.failure, used=used_ids)
+            record = core.observe_gate(
+                record, snap.live, snap.canary, snap.at, failure=snap.failure, used=used_ids, final=i == len(snaps) - 1
+            )
     return core.bound(record)
