@@ -155,12 +155,17 @@ def ended(
 
 
 def _who(notice: Notice) -> str:
-    if notice.source == "declared":
-        return f"declared `{notice.gate}: closed` in spec (Git)"
-    if notice.source == "default":
-        return "the default"
     by = notice.by or "someone"
     return f"{by}{f' ({notice.reason})' if notice.reason else ''}"
+
+
+def _set_how(notice: Notice) -> str:
+    """Who put the holding state in force: the spec (Git), the default, or a person's live change."""
+    if notice.source == "declared":
+        return f"declared closed in spec (`{notice.gate}: closed`, from Git)"
+    if notice.source == "default":
+        return "closed by default"
+    return f"closed by {_who(notice)}"
 
 
 def line(notice: Notice) -> str:
@@ -169,7 +174,7 @@ def line(notice: Notice) -> str:
     if notice.kind == HELD:
         return (
             f"{ICONS[HELD]} Gate *{notice.gate}* holds the rollout of {release} since {notice.at}; "
-            f"closed by {_who(notice)}. To go on: `{notice.command}`"
+            f"{_set_how(notice)}. To go on: `{notice.command}`"
         )
     if notice.kind in (OPENED, CLOSED):
         verb = "opened" if notice.kind == OPENED else "closed"
@@ -200,8 +205,8 @@ def summary(notice: Notice, holding: Notice | None) -> str:
 def approve_hint(notice: Notice) -> str:
     """How an approver acts with their own identity (never the bot's: docs/notifications.md)."""
     return (
-        f"Approve with your own Kubernetes identity: `{notice.command}` "
-        f"(or `kubectl gate dashboard -n {notice.namespace}`)"
+        f"_Run it as yourself (your own Kubernetes identity), or use `kubectl gate dashboard -n {notice.namespace}`; "
+        "nothing in this message approves._"
     )
 
 
