@@ -69,6 +69,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "install_command",
         "Print the CRD and sidecar manifests for kubectl apply",
     ),
+    "dashboard": (
+        "kubectl_gate.commands.dashboard",
+        "dashboard_command",
+        "A local web page: the CanaryGates, live, with buttons that run these commands",
+    ),
     "version": ("kubectl_gate.commands.version", "version_command", "Client version, and the sidecar's when reachable"),
     "completion": (
         "kubectl_gate.commands.completion",
