@@ -453,11 +453,19 @@ def serve(config: cfg.Config) -> int:
                 kube, cache, endpoint=config.endpoint, metrics=metrics, leading=lambda: elector.leading
             )
             elector.on_start = reconciler.resync  # NB: what changed while another replica led is redone
-    notifier = None
+    notifier = notify_elector = None
     if config.notify.enabled:
-        from gate_sidecar.notify.notifier import Notifier
+        from gate_sidecar.notify.notifier import NOTIFY_LEASE, Notifier
 
-        leading = (lambda: elector.leading) if elector is not None else (lambda: True)
+        leading = lambda: True  # noqa: E731 - without a Lease (outside a pod) this process notifies alone
+        if config.lease is not None:
+            from gate_sidecar.leader import LeaderElector
+
+            # NB: every replica answers Flagger, only the holder of this Lease notifies (no double posts)
+            notify_elector = LeaderElector(
+                kube, config.lease[0], NOTIFY_LEASE, _identity(), lease_seconds=config.lease_seconds
+            )
+            leading = lambda: notify_elector.leading  # noqa: E731
         notifier = Notifier(config.notify, cache, writer=writer, metrics=metrics, leading=leading)
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     limits = Limits(
@@ -481,6 +489,8 @@ def serve(config: cfg.Config) -> int:
     writer.start()
     if notifier is not None:
         notifier.start()
+    if notify_elector is not None:
+        notify_elector.start()
     if reconciler is not None:
         reconciler.start()
     if elector is not None:
@@ -520,6 +530,8 @@ def serve(config: cfg.Config) -> int:
             elector.stop(config.shutdown_timeout)  # releases the Lease: the other replica takes over now
         if reconciler is not None:
             reconciler.stop(config.shutdown_timeout)
+        if notify_elector is not None:
+            notify_elector.stop(config.shutdown_timeout)
         if notifier is not None:
             notifier.stop(config.shutdown_timeout / 2)  # NB: before the writer, whose last writes record it
         writer.stop(config.shutdown_timeout)

@@ -20,8 +20,9 @@ CanaryGate; without them, ``--slack-channel`` and the webhook named ``default``.
 What was sent (``receiver|id``, the last ``SENT_MEMORY``) and where each thread's Slack top message
 is (channel id and ``ts``) are kept in ``status.notifications`` of the CanaryGate, written by the
 writer's coalesced status writes (:attr:`Writer.status_parts`): a restart reads them back and
-neither resends nor starts a second thread. With a leader election (``--reconcile --lease``) only
-the leader notifies; see docs/notifications.md for replicas without one.
+neither resends nor starts a second thread. In a pod, replicas elect the one that notifies on the
+Lease ``canary-gate-notifier`` (deploy/sidecar/notify grants it); a replica that does not lead
+notices, sends nothing and keeps no record, so it reads the leader's afresh when it takes over.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ THREAD_MEMORY = 3
 #: Notices queued by this process, remembered so a relist does not queue them twice.
 QUEUED_MEMORY = 10_000
 STATUS_KEY = "notifications"
+#: The Lease (in the sidecar's namespace) whose holder notifies, when the sidecar runs in a pod.
+NOTIFY_LEASE = "canary-gate-notifier"
 
 
 @dataclass

@@ -323,3 +323,40 @@ def test_not_leading_sends_nothing(hook):
 )
 def test_retry_after_header(value, seconds):
     assert retry_after(value) == seconds
+
+
+def _config_from(args, env, monkeypatch):
+    """The Config ``gate-sidecar ARGS`` builds with ``env`` (serve replaced: nothing starts)."""
+    from click.testing import CliRunner
+
+    import gate_sidecar.__main__ as entry
+
+    seen = []
+    monkeypatch.setattr(entry, "serve", lambda config: seen.append(config) or 0)
+    monkeypatch.setattr(entry.cfg, "configure_logging", lambda *a: None)
+    clean = {
+        k: None for k in ("SLACK_TOKEN", "SLACK_CHANNEL", "GATE_SIDECAR_SLACK_TOKEN", "GATE_SIDECAR_SLACK_CHANNEL")
+    }
+    result = CliRunner().invoke(entry.main, args, env={**clean, **env})
+    return result, (seen[0] if seen else None)
+
+
+def test_the_go_originals_flags_and_variables(monkeypatch):
+    result, config = _config_from([], {"SLACK_TOKEN": TOKEN, "SLACK_CHANNEL": "#go"}, monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert config.notify.slack_token == TOKEN and config.notify.slack_channel == "#go"
+    assert TOKEN not in repr(config)  # the Config (and its NotifyConfig) never shows the token
+    _, config = _config_from(
+        ["--slack-channel", "#flag"], {"SLACK_TOKEN": "a", "GATE_SIDECAR_SLACK_TOKEN": "b"}, monkeypatch
+    )
+    assert config.notify.slack_token == "b" and config.notify.slack_channel == "#flag"
+    _, config = _config_from([], {"GATE_SIDECAR_NOTIFY_WEBHOOK": "default=http://a/x pager=https://b/y"}, monkeypatch)
+    assert dict(config.notify.webhooks) == {"default": "http://a/x", "pager": "https://b/y"}
+    _, config = _config_from([], {}, monkeypatch)
+    assert not config.notify.enabled
+
+
+def test_a_bad_webhook_flag_names_the_webhook_not_its_url(monkeypatch):
+    result, config = _config_from(["--notify-webhook", "teams=ftp://host/SECRETPATH"], {}, monkeypatch)
+    assert config is None and result.exit_code == 2
+    assert "webhook 'teams': the URL is not http(s)" in result.output and "SECRETPATH" not in result.output
