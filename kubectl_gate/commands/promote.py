@@ -43,7 +43,11 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
 @click.command("promote")
 @selection_options
 @name_options
-@click.option("--full", is_flag=True, help="Open every progress gate for the rest of this rollout.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Open every closed gate but rollback for the rest of this rollout; Flagger still walks every step.",
+)
 @click.option("--reason", "-r", default="", metavar="TEXT", help="Why: recorded in the annotation and the Event.")
 @kube_options
 @pass_gate_ctx
@@ -63,7 +67,12 @@ def promote_command(
     passes every call of that one promotion (blue/green asks on two consecutive ticks) and
     ends once the Canary is Promoting.
 
-    With --full, open every progress gate for the rest of this rollout.
+    With --full, open every closed gate but rollback (confirm-rollout, pre-rollout, rollout,
+    confirm-traffic-increase, confirm-promotion, post-rollout) for the rest of this rollout. That
+    only stops Canary Gate holding it: Flagger still walks every traffic step, one per analysis
+    interval, runs its metric checks and your own webhooks at each, and rolls back if they fail.
+    It is not a skip: to promote without analysis, see 'kubectl gate explain' and the README
+    (Flagger's spec.skipAnalysis).
 
     \b
     Examples:
