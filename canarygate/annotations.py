@@ -47,6 +47,11 @@ class RolloutMark:
     #: For an approval given while the revision waits (Waiting): a hash of the target Deployment's pod
     #: template the approver saw (:func:`canarygate.rollouts.template_hash`); empty otherwise.
     template: str = ""
+    #: With ``template``: the ConfigMaps and Secrets that template references, as Flagger records them
+    #: in ``trackedConfigs`` (``(("configmap/<name>", checksum), ...)``, :mod:`canarygate.configs`),
+    #: read by the approver's CLI or, where it may not read them all, by the sidecar when it first saw
+    #: the approval; None until then.
+    configs: tuple[tuple[str, str], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"active": self.active, "since": self.since}
@@ -54,6 +59,8 @@ class RolloutMark:
             body["revision"] = self.revision
         if self.template:
             body["template"] = self.template
+        if self.configs is not None:
+            body["configs"] = dict(self.configs)
         return body
 
 
@@ -144,6 +151,7 @@ def decode(gate: str, value: str) -> LiveChange:
             since=_text(mark, "since", "rollout.since"),
             revision=_text(mark, "revision", "rollout.revision"),
             template=_text(mark, "template", "rollout.template"),
+            configs=_configs(mark.get("configs")),
         ),
     )
 
@@ -165,6 +173,21 @@ def _text(body: Mapping[str, Any], key: str, label: str = "") -> str:
     except UnicodeEncodeError:  # a lone surrogate ("\udc80" in the JSON): no answer could carry it
         raise ValueError(f"{label or key} is not valid Unicode") from None
     return text
+
+
+#: The most configs an approval records (a pod template rarely references more than a handful).
+MAX_CONFIGS = 256
+
+
+def _configs(value: Any) -> tuple[tuple[str, str], ...] | None:
+    """``rollout.configs``: an object of text values, bounded; absent is None (not bound yet)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("rollout.configs is not an object")
+    if len(value) > MAX_CONFIGS:
+        raise ValueError(f"rollout.configs has over {MAX_CONFIGS} entries")
+    return tuple(sorted((_text({"k": k}, "k", "rollout.configs"), _text(value, k, "rollout.configs")) for k in value))
 
 
 def _short(value: Any) -> str:

@@ -18,6 +18,12 @@ Within one rollout, Flagger restarts the analysis in place when a newer revision
 stays Unknown with the same time). So a change also records the revision under analysis once the
 rollout is past Waiting, and ends when another revision is analysed: an approval given for one
 revision never passes to the next.
+
+While a revision is Waiting, Flagger's status still names the deployed revision, so an approval given
+then records the revision's own inputs, the two Flagger tells a revision by: the target's pod template
+(:func:`template_hash`) and the data of the ConfigMaps and Secrets it references
+(:mod:`canarygate.configs`). At confirm-rollout the sidecar reads both again (:func:`revision_verdict`):
+a newer template, or a ConfigMap-only or Secret-only change, is a revision nobody approved.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from canarygate import gates
+from canarygate import configs, gates
 from canarygate.annotations import SCOPE_STEP, SCOPE_STICKY, LiveChange, RolloutMark
 from canarygate.model import END_PHASES, Canary
 
@@ -60,11 +67,85 @@ def template_hash(deployment: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def needs_template_check(change: LiveChange, canary: Canary | None) -> bool:
-    """Whether answering with ``change`` needs the target's template compared with the one approved:
+@dataclass(frozen=True)
+class Revision:
+    """What Flagger tells the target's revision by, read now (``canarygate.kube.revisions``): the pod
+    template's hash and the referenced configs' entries (``{"configmap/<name>": checksum}``,
+    :mod:`canarygate.configs`), as ``hasSpecChanged`` and ``HasConfigChanged`` compare them."""
+
+    template: str
+    configs: Mapping[str, str]
+
+
+def needs_revision_check(change: LiveChange, canary: Canary | None) -> bool:
+    """Whether answering with ``change`` needs the target's revision compared with the one approved:
     an opened change that names a template, while the revision still waits (once the rollout has
     started, the revision under analysis is bound instead: :func:`binding_for`)."""
-    return bool(change.rollout.template) and canary is not None and canary.phase == "Waiting"
+    return (
+        change.state == gates.OPENED
+        and bool(change.rollout.template)
+        and canary is not None
+        and canary.phase == "Waiting"
+    )
+
+
+def configs_binding(change: LiveChange, canary: Canary | None, revision: Revision) -> LiveChange | None:
+    """``change`` bound to the configs of ``revision``, when it names a template but no configs yet
+    (its approver could not read them all) and ``revision`` is that template; None otherwise."""
+    if not needs_revision_check(change, canary) or change.rollout.configs is not None:
+        return None
+    if revision.template != change.rollout.template:
+        return None  # another template: the approval passes nothing anyway (revision_verdict)
+    return replace(change, rollout=replace(change.rollout, configs=tuple(sorted(revision.configs.items()))))
+
+
+#: Verdicts of :func:`revision_verdict`.
+SAME, OTHER, UNBOUND = "same", "other", "unbound"
+
+
+def revision_verdict(change: LiveChange, revision: Revision) -> tuple[str, str]:
+    """Whether ``revision`` (the target now) is the one ``change`` approved, and a sentence on why not.
+
+    :data:`OTHER`: another template, or a config whose entry changed (a ConfigMap-only or Secret-only
+    change is a new revision to Flagger); :data:`UNBOUND`: the approval's configs are not recorded
+    yet (the sidecar records them off the webhook path; until then nothing passes); :data:`SAME`,
+    with a note when something could not be compared (an entry nobody may read, no template read).
+    """
+    mark, who = change.rollout, change.by or "someone"
+    if not revision.template:
+        return (
+            SAME,
+            "the revision was not checked: this sidecar may not get Deployments (deploy/sidecar/clusterrole.yaml)",
+        )
+    if revision.template != mark.template:
+        return OTHER, (
+            f"the approval by {who} was for another revision of the target "
+            f"(template {mark.template}; deployed now {revision.template}): approve again"
+        )
+    if mark.configs is None:
+        return UNBOUND, (
+            f"the approval by {who} is not yet bound to the ConfigMaps and Secrets of the revision it names "
+            "(the sidecar records them); Flagger asks again"
+        )
+    approved = dict(mark.configs)
+    unread = sorted(
+        k
+        for k in set(approved) | set(revision.configs)
+        if configs.FORBIDDEN in (approved.get(k), revision.configs.get(k))
+    )
+    changed = sorted(
+        k
+        for k in set(approved) | set(revision.configs)
+        if k not in unread and approved.get(k) != revision.configs.get(k)
+    )
+    if changed:
+        return OTHER, (
+            f"the approval by {who} was for another revision of the target ({', '.join(changed)} changed since): "
+            "approve again"
+        )
+    if unread:
+        return SAME, f"changes of {', '.join(unread)} cannot be told: not readable with the rights at hand"
+    return SAME, ""
 
 
 def revision_of(canary: Canary) -> str:

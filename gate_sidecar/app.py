@@ -224,26 +224,24 @@ class GateSidecar:
             and decision.opened
             and decision.change is not None
             and canary is not None
-            and rollouts.needs_template_check(decision.change, canary)
+            and rollouts.needs_revision_check(decision.change, canary)
         ):
-            cacheable = False  # depends on the Deployment, which the cache does not hold
-            current = self.writer.target_template(canary)
-            self.metrics.read("deployment", "ok" if current else ("forbidden" if current == "" else "error"))
-            if current is None:
-                why = f"the target Deployment of Canary {canary_ref} cannot be read to check that the approval names it"
+            cacheable = False  # depends on the Deployment and its configs, which the cache does not hold
+            revision = self.writer.target_revision(canary)
+            verdict, stale = (
+                rollouts.revision_verdict(decision.change, revision) if revision is not None else (None, "")
+            )
+            if verdict is None or verdict == rollouts.UNBOUND:
+                why = stale or (
+                    f"the target Deployment of Canary {canary_ref} or its configs cannot be read "
+                    "to check that the approval names them"
+                )
+                if verdict == rollouts.UNBOUND:
+                    self.writer.review("gate", lookup.key)  # the writer binds it, off this path
                 status, body = answers.unknown_answer(hook, ref=lookup.ref, canary=canary_ref, why=why)
                 return status, answers.encode(body), Decision(hook, gates.CLOSED, INVALID, problem=why), False
-            if current == "":
-                stale = (
-                    "the revision was not checked: this sidecar may not get Deployments"
-                    " (deploy/sidecar/clusterrole.yaml)"
-                )
-            elif current != decision.change.rollout.template:
+            if verdict == rollouts.OTHER:
                 change = decision.change
-                stale = (
-                    f"the approval by {change.by or 'someone'} was for another revision of the target "
-                    f"(template {change.rollout.template}; deployed now {current}): approve again"
-                )
                 decision = resolve_gate(gate, hook, canary=canary, consumed=consumed | {change.identity})
         if (
             decision.opened

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from canarygate import errors, gates, rollouts
-from canarygate.annotations import SCOPE_ROLLOUT, LiveChange, annotation_key, decode
+from canarygate import configs, errors, gates, rollouts
+from canarygate.annotations import SCOPE_ROLLOUT, LiveChange, RolloutMark, annotation_key, decode
 from canarygate.kube import canaries
 from canarygate.kube.client import JSON_PATCH, MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARYGATES
@@ -77,9 +77,7 @@ def write_live_change(
         canary = canaries.find_canary(kube, current.target.namespace, current.target.name)
         mark = rollouts.mark_of(canary)
         if state == gates.OPENED and canary is not None and canary.phase == "Waiting":
-            # NB: the approver saw this template; a newer one deployed before Flagger's next check
-            # is not approved by it (the sidecar compares, canarygate.rollouts.needs_template_check).
-            mark = replace(mark, template=rollouts.template_hash(_target_deployment(kube, canary)))
+            mark = _waiting_revision(kube, canary, mark)
         change = LiveChange(gate=gate, state=state, scope=scope, by=by, at=at, reason=reason, rollout=mark)
         patch = {
             "metadata": {
@@ -108,13 +106,21 @@ def write_live_change(
     )
 
 
-def _target_deployment(kube: Kube, canary: Any) -> dict[str, Any] | None:
-    ref = (canary.raw.get("spec") or {}).get("targetRef") or {}
-    if ref.get("kind", "Deployment") != "Deployment" or not ref.get("name"):
-        return None
-    from canarygate.kube import workloads
+def _waiting_revision(kube: Kube, canary: Any, mark: RolloutMark) -> RolloutMark:
+    """``mark`` naming the revision the approver sees: the target's template and, when these
+    credentials may read them all, its configs (else the sidecar records them when it sees the
+    approval). A newer template or a config-only change before Flagger's next check is then not
+    approved by it (the sidecar compares, canarygate.rollouts.revision_verdict)."""
+    from canarygate.kube import revisions
 
-    return workloads.get_deployment(kube, canary.namespace, ref["name"])
+    deployment = revisions.target_deployment(kube, canary)
+    mark = replace(mark, template=rollouts.template_hash(deployment))
+    if deployment is None:
+        return mark
+    entries = revisions.config_entries(kube, canary.namespace, (deployment.get("spec") or {}).get("template"))
+    if configs.unreadable(entries):
+        return mark
+    return replace(mark, configs=tuple(sorted(entries.items())))
 
 
 def _annotation_path(gate: str) -> str:

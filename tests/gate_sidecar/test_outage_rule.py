@@ -91,34 +91,44 @@ def test_a_promotion_step_passes_every_call_of_that_promotion_and_no_later_one()
 
 
 # -- an approval names the revision its approver saw ------------------------------------------------------
-class TemplateWriter:
-    """A writer whose target Deployment read returns ``template`` (None: it cannot be read)."""
+class RevisionWriter:
+    """A writer whose read of the target returns ``revision`` (None: it cannot be read)."""
 
-    def __init__(self, template):
-        self.template, self.reads = template, 0
+    def __init__(self, revision):
+        self.revision, self.reads, self.reviews = revision, 0, 0
 
-    def target_template(self, canary):
+    def target_revision(self, canary):
         self.reads += 1
-        return self.template
+        return self.revision
+
+    def review(self, kind, key):
+        self.reviews += 1
 
     def __getattr__(self, name):  # every other writer request is accepted and ignored
         return lambda *a, **k: None
 
 
-def approval_client(template_now):
-    from canarygate.annotations import LiveChange, RolloutMark
+APPROVED_CONFIGS = (("configmap/app", "0123456789abcdef"), ("secret/db", "fedcba9876543210"))
 
+
+def approval_client(template_now, configs_now=None, approved_configs=APPROVED_CONFIGS):
+    from canarygate.annotations import LiveChange, RolloutMark
+    from canarygate.rollouts import Revision
+
+    configs_now = dict(APPROVED_CONFIGS) if configs_now is None else configs_now
     change = LiveChange(
         gate="confirm-rollout",
         state="opened",
         scope="rollout",
         by="alice",
         at="2026-11-22T10:01:00Z",
-        rollout=RolloutMark(active=True, since="2026-11-22T10:00:00Z", template="aaaaaaaaaaaa"),
+        rollout=RolloutMark(
+            active=True, since="2026-11-22T10:00:00Z", template="aaaaaaaaaaaa", configs=approved_configs
+        ),
     )
     cache = GateCache(health=[StaticHealth()])
     cache.fill(gates=[make_gate(confirm_rollout="closed", live=[change])], canaries=[make_canary(phase="Waiting")])
-    writer = TemplateWriter(template_now)
+    writer = RevisionWriter(None if template_now is None else Revision(template_now, configs_now))
     return Client(create_app(cache=cache, writer=writer)), writer
 
 
@@ -134,3 +144,26 @@ def test_an_approval_passes_the_revision_it_names_and_no_other():
     assert writer.reads == 1
     assert call(client, "rollout", body())[0] == 200  # no approval in play: no read
     assert writer.reads == 1
+
+
+def test_a_config_only_change_is_a_revision_nobody_approved():
+    changed = {**dict(APPROVED_CONFIGS), "secret/db": "1111111111111111"}
+    client, _ = approval_client("aaaaaaaaaaaa", configs_now=changed)  # same template, a Secret changed
+    status, answer = call(client, "confirm-rollout", body())
+    assert status == 403 and answer["source"] == "declared"
+    assert "secret/db changed since" in answer["message"] and "approve again" in answer["message"]
+    added = {**dict(APPROVED_CONFIGS), "configmap/extra": "2222222222222222"}
+    client, _ = approval_client("aaaaaaaaaaaa", configs_now=added)  # now tracked, not when approved
+    assert call(client, "confirm-rollout", body())[0] == 403
+    # A config the sidecar may not read cannot be compared: said, not guessed either way.
+    unread = {**dict(APPROVED_CONFIGS), "secret/db": "forbidden"}
+    client, _ = approval_client("aaaaaaaaaaaa", configs_now=unread)
+    status, answer = call(client, "confirm-rollout", body())
+    assert status == 200 and "changes of secret/db cannot be told" in answer["message"]
+
+
+def test_an_approval_whose_configs_are_not_recorded_yet_waits_and_asks_for_its_binding():
+    client, writer = approval_client("aaaaaaaaaaaa", approved_configs=None)
+    status, answer = call(client, "confirm-rollout", body())
+    assert status == 503 and "not yet bound to the ConfigMaps and Secrets" in answer["message"]
+    assert writer.reviews == 1
