@@ -259,18 +259,19 @@ def frame(
 
 
 def header(snap: Snapshot, now: datetime, options: Options) -> str:
+    """How fresh the screen is (first, so a narrow terminal keeps it), then which CanaryGate."""
     name = options.name or (snap.view.gate.name if snap.view else "")
     namespace = options.namespace or (snap.view.gate.namespace if snap.view else "")
-    left = f"canarygate/{name} -n {namespace}"
+    which = f"canarygate/{name} -n {namespace}"
     if snap.deleted:
-        return f"{left} · deleted"
+        return f"deleted · {which}"
     if snap.error and snap.read_at is not None:
-        return f"{left} · reconnecting{ELLIPSIS} last update {seconds(now, snap.read_at)}s ago ({snap.error})"
+        return f"reconnecting{ELLIPSIS} last update {seconds(now, snap.read_at)}s ago · {which} · {snap.error}"
     if snap.error:
-        return f"{left} · reconnecting{ELLIPSIS} ({snap.error})"
+        return f"reconnecting{ELLIPSIS} · {which} · {snap.error}"
     if snap.read_at is None:
-        return f"{left} · connecting{ELLIPSIS}"
-    return f"{left} · updated {seconds(now, snap.read_at)}s ago"
+        return f"connecting{ELLIPSIS} · {which}"
+    return f"updated {seconds(now, snap.read_at)}s ago · {which}"
 
 
 def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Options) -> None:
@@ -373,7 +374,7 @@ def call_text(call: Call | None, now: datetime) -> str:
     """``403 4s ago``: what the sidecar last answered Flagger for this hook, and when."""
     if call is None:
         return "-"
-    return f"{call.answer} {age(call.at, now)} ago"
+    return f"{call.answer} {age(call.at, now):>3} ago"  # NB: aligned, so the columns keep still as ages move
 
 
 def last_event(view: GateView) -> str:
