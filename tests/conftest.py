@@ -91,7 +91,7 @@ def kubectl(kubeconfig, tmp_path_factory):
 
     def run(
         *args: str,
-        input: str | None = None,
+        input: str | None = None,  # noqa: A002 - subprocess.run's keyword
         kubeconfig: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess:

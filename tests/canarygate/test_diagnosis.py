@@ -48,7 +48,7 @@ def gate(calls=None, opened_ago=None):
     annotations = {}
     if opened_ago is not None:
         annotations[annotation_key("confirm-rollout")] = (
-            '{"state":"opened","scope":"rollout","by":"alice","at":"%s","rollout":{"active":true,"since":"%s"}}'
+            '{"state":"opened","scope":"rollout","by":"alice","at":"%s","rollout":{"active":true,"since":"%s"}}'  # noqa: UP031 - JSON
             % (ts(opened_ago), ts(300))
         )
     return parse_canarygate(

@@ -10,6 +10,7 @@ errors translated at the boundary (NotFound, CrdMissing, Forbidden, Unreachable)
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
@@ -49,7 +50,7 @@ def make_gate(kube: Kube, namespace: str, name: str = "demo", **spec_gates) -> N
 
 
 def test_kubeconfig_with_several_files_and_overrides(apiserver, tmp_path, monkeypatch):
-    full = yaml.safe_load(open(apiserver.write_kubeconfig(tmp_path / "full")))
+    full = yaml.safe_load(Path(apiserver.write_kubeconfig(tmp_path / "full")).read_text())
     clusters = {"apiVersion": "v1", "kind": "Config", "clusters": full["clusters"], "users": full["users"]}
     contexts = {
         "apiVersion": "v1",
@@ -212,7 +213,7 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
         gates.get_gate(kube, namespace, "nope")
     assert gates.find_gate(kube, namespace, "nope") is None
     unserved = Resource("example.com", "v1", "widgets", "Widget")
-    with pytest.raises(errors.CrdMissing, match="widgets.example.com"):
+    with pytest.raises(errors.CrdMissing, match=r"widgets\.example\.com"):
         kube.request("GET", unserved.path(namespace, "w"), resource=unserved, name="w")
     builtin = Resource("", "v1", "widgets", "Widget")
     with pytest.raises(errors.NotFound) as found:

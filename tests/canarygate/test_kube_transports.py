@@ -13,6 +13,7 @@ import os
 import stat
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ def light_conn(path, **settings) -> connect.Connection:
 
 
 def edit(kubeconfig, tmp_path, change, name="config") -> str:
-    config = yaml.safe_load(open(kubeconfig))
+    config = yaml.safe_load(Path(kubeconfig).read_text())
     change(config)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config))
@@ -58,7 +59,9 @@ def test_light_falls_back_to_the_official_client(kubeconfig, tmp_path):
             {"token": None, "client-certificate": "/no.crt", "client-key": "/no.key"}
         ),
     )
-    with pytest.raises(errors.ConfigError, match="unable to read client-cert /no.crt for sandbox-admin due to no such"):
+    with pytest.raises(
+        errors.ConfigError, match=r"unable to read client-cert /no\.crt for sandbox-admin due to no such"
+    ):
         light_conn(broken)
 
 
@@ -116,7 +119,7 @@ def test_a_kept_alive_connection_the_server_closed_is_retried(kubeconfig, apiser
 
 
 def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, apiserver):
-    token = yaml.safe_load(open(kubeconfig))["users"][0]["user"]["token"]
+    token = yaml.safe_load(Path(kubeconfig).read_text())["users"][0]["user"]["token"]
     (tmp_path / "bin").mkdir()
     (tmp_path / "token").write_text(token + "\n")
     plugin = tmp_path / "bin" / "get-token"
@@ -145,7 +148,7 @@ def test_token_file_and_exec_plugin_with_relative_paths(kubeconfig, tmp_path, ap
 @pytest.mark.parametrize("transport", [connect.LIGHT, connect.OFFICIAL])
 def test_exec_env_without_value_or_null_is_the_empty_string(kubeconfig, tmp_path, apiserver, transport):
     """kubectl reads ``env: [{name: AWS_PROFILE}]`` and ``value: null`` as "" (client-go's decoding): so do we."""
-    token = yaml.safe_load(open(kubeconfig))["users"][0]["user"]["token"]
+    token = yaml.safe_load(Path(kubeconfig).read_text())["users"][0]["user"]["token"]
     plugin = tmp_path / "get-token"
     credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token}}
     plugin.write_text(

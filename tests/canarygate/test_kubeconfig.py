@@ -155,7 +155,7 @@ def test_unknown_names_list_the_known_ones(two_files, overrides, message):
 
 
 def test_errors_say_what_to_do(tmp_path):
-    with pytest.raises(errors.ConfigError, match="no kubeconfig found .*pass --kubeconfig, set KUBECONFIG"):
+    with pytest.raises(errors.ConfigError, match=r"no kubeconfig found .*pass --kubeconfig, set KUBECONFIG"):
         kubeconfig.resolve(kubeconfig=str(tmp_path / "nothing"))
     (tmp_path / "bad").write_text("clusters: [\n")
     with pytest.raises(errors.ConfigError, match="is not valid YAML"):

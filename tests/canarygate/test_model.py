@@ -21,7 +21,7 @@ def test_target_defaults_to_own_name():
 
 
 def test_unreadable_declared_state_is_refused():
-    with pytest.raises(errors.InvalidGate, match="spec.rollback"):
+    with pytest.raises(errors.InvalidGate, match=r"spec\.rollback"):
         parse_canarygate({"metadata": {"name": "web", "namespace": "shop"}, "spec": {"rollback": "maybe"}})
 
 

@@ -107,7 +107,7 @@ def test_invalid_flagger_spec_is_reported_with_its_path():
 def test_missing_flagger_spec_is_refused():
     raw = copy.deepcopy(SEED)
     del raw["spec"]["flagger"]
-    with pytest.raises(errors.InvalidGate, match="no spec.flagger"):
+    with pytest.raises(errors.InvalidGate, match=r"no spec\.flagger"):
         rendering.render_canary(parse_canarygate(raw))
 
 

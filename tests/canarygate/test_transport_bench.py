@@ -58,7 +58,7 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
             def log_message(self, *args):
                 pass
@@ -168,10 +168,7 @@ class RecordingProxy:
         else:
             conn.sendall(b"\x05\x00")
         _, _, _, kind = read(4)
-        if kind == 3:
-            host = read(read(1)[0]).decode()
-        else:
-            host = str(ipaddress.ip_address(read(4 if kind == 1 else 16)))
+        host = read(read(1)[0]).decode() if kind == 3 else str(ipaddress.ip_address(read(4 if kind == 1 else 16)))
         port = int.from_bytes(read(2), "big")
         self.seen.append(f"SOCKS {host}:{port}")
         self.proxy_authorizations.append(credential)

@@ -414,7 +414,7 @@ def _materialise(tmp_path, server: RecordingServer, body) -> str:
     for name, token, version in (("plugin", "from-plugin", "v1"), ("plugin-beta", "from-plugin-beta", "v1beta1")):
         plugin = tmp_path / name
         plugin.write_text(
-            '#!/bin/sh\ntouch %s\necho \'{"apiVersion":"client.authentication.k8s.io/%s",'
+            '#!/bin/sh\ntouch %s\necho \'{"apiVersion":"client.authentication.k8s.io/%s",'  # noqa: UP031 - JSON
             '"kind":"ExecCredential","status":{"token":"%s"}}\'\n' % (tmp_path / "plugin-ran", version, token)
         )
         plugin.chmod(0o755)

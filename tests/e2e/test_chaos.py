@@ -225,7 +225,7 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
                 with ledger.lock:
                     ledger.grants.append(time.monotonic())
                 _retry(
-                    lambda: write_live_change(
+                    lambda at=at: write_live_change(
                         kube, namespace, "demo", gate=STEP, state="opened", by="chaos", at=at, scope="step"
                     )
                 )

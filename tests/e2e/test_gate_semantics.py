@@ -12,6 +12,7 @@ read from the Canary's status, so the tests run against the simulator and real F
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -104,10 +105,8 @@ class ApiProxy:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 @pytest.fixture

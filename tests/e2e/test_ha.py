@@ -46,7 +46,7 @@ def lease_roles(apiserver, api_client, namespace):
     admin = Kube(api_client, timeout=10)
     paths = (f"{RBAC}/clusterrolebindings/canary-gate-reconciler", f"{RBAC}/clusterroles/canary-gate-reconciler")
     made = []
-    for path, name in zip(paths, ("clusterrolebinding.yaml", "clusterrole.yaml")):
+    for path, name in zip(paths, ("clusterrolebinding.yaml", "clusterrole.yaml"), strict=True):
         try:
             admin.request("GET", path)
         except errors.NotFound:
@@ -87,7 +87,7 @@ def has_canary(kube: Kube, namespace: str, name: str) -> bool:
 def holder(kube: Kube, namespace: str) -> str:
     try:
         lease = kube.request("GET", LEASES.path(namespace, "canary-gate-reconciler"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure (the API server down too) reads as no holder
         return ""
     return (lease.get("spec") or {}).get("holderIdentity") or ""
 

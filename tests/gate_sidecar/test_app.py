@@ -148,7 +148,7 @@ def test_malformed_payload_is_400_with_a_message(client, body, fragment):
 
 
 def test_bad_event_payload_is_400(client):
-    status, answer = call(client, "event", b"nope")
+    status, _ = call(client, "event", b"nope")
     assert status == 400
 
 

@@ -31,7 +31,7 @@ STEP = "confirm-traffic-increase"
 KEY = ("demo-ns", "demo")
 #: The README's own example, written by hand (spacing and key order differ from our encoding).
 HANDWRITTEN = (
-    '{"state": "opened", "scope": "step", "by": "alice", "at": "2026-11-22T10:01:00Z", '
+    '{"state": "opened", "scope": "step", "by": "alice", "at": "2026-11-22T10:01:00Z", '  # noqa: UP031 - JSON
     '"rollout": {"active": true, "since": "%s"}}' % PROMOTED_AT
 )
 

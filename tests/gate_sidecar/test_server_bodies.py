@@ -11,6 +11,7 @@ answering afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -71,10 +72,8 @@ def stream(port: int, head: bytes, chunks, *, timeout: float = 20.0):
                 sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the server refused the rest, as it should
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
         return sent, read_answer(sock, timeout=10)
 
 

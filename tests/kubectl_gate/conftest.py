@@ -22,7 +22,7 @@ def invoke(clock, monkeypatch):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
 
-    def run(args, *, input=None, env=None, obj=None):
+    def run(args, *, input=None, env=None, obj=None):  # noqa: A002 - CliRunner.invoke's keyword
         runner = CliRunner()
         return runner.invoke(
             cli, list(args), input=input, env=env, obj=obj or GateContext(clock=clock), prog_name="kubectl gate"
@@ -35,7 +35,7 @@ def invoke(clock, monkeypatch):
 def kube(invoke, kubeconfig, crds, namespace):
     """``invoke`` bound to the sandbox: --kubeconfig and -n NAMESPACE added to every call."""
 
-    def run(*args, input=None, env=None, obj=None, ns=True):
+    def run(*args, input=None, env=None, obj=None, ns=True):  # noqa: A002 - CliRunner.invoke's keyword
         extra = ["--kubeconfig", kubeconfig] + (["-n", namespace] if ns else [])
         return invoke([*args, *extra], input=input, env=env, obj=obj)
 

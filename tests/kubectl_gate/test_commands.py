@@ -296,7 +296,7 @@ def test_a_real_true_skips_verification_and_false_verifies(invoke, tmp_path, kub
 
 
 def test_an_untrusted_server_certificate_is_not_reported_as_an_outage(invoke, tmp_path, kubeconfig):
-    path, cluster = _without_ca(kubeconfig, tmp_path, "noca")
+    path, _ = _without_ca(kubeconfig, tmp_path, "noca")
     result = invoke(["list", "--kubeconfig", path, "-n", "default"])
     assert result.exit_code == 1, result.output
     err = result.stderr

@@ -158,7 +158,7 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def index_repo(release: pathlib.Path, tmp_path: pathlib.Path):
     """A custom krew index (a git repository, plugins/gate.yaml) whose uris point at the release
     served from 127.0.0.1 as GitHub lays it out (<base>/download/<tag>/<archive>)."""
-    manifest, archive, doc = manifest_and_archive(release)
+    _, archive, doc = manifest_and_archive(release)
     tag = doc["spec"]["version"]
     served = tmp_path / "served"
     (served / "download" / tag).mkdir(parents=True)
@@ -246,7 +246,7 @@ def test_a_custom_index_installs_the_plugin_as_the_readme_says(krew_env: dict, i
 def test_krew_refuses_an_archive_whose_sha256_does_not_match(
     release: pathlib.Path, krew_env: dict, tmp_path: pathlib.Path
 ) -> None:
-    manifest, archive, doc = manifest_and_archive(release)
+    _, archive, doc = manifest_and_archive(release)
     for entry in doc["spec"]["platforms"]:
         entry["sha256"] = "0" * 64
     bad = tmp_path / "bad" / "gate.yaml"

@@ -175,13 +175,15 @@ def test_connection_reusable_after_a_watch_ends(apiserver, namespace):
 
 def _raw_exchange(server, payload: bytes) -> bytes:
     """Send ``payload`` over TLS and read until the server closes the connection."""
-    with socket.create_connection((server.host, server.port), timeout=10) as raw:
-        with tls_context(server).wrap_socket(raw, server_hostname=server.host) as s:
-            s.sendall(payload)
-            out = b""
-            while chunk := s.recv(65536):
-                out += chunk
-            return out
+    with (
+        socket.create_connection((server.host, server.port), timeout=10) as raw,
+        tls_context(server).wrap_socket(raw, server_hostname=server.host) as s,
+    ):
+        s.sendall(payload)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
 
 
 def test_connection_close_is_honoured(apiserver):

@@ -274,7 +274,7 @@ def test_name_alone_reaches_only_an_unnamed_port(core, namespace, echo, raw, bac
     make_service(core, namespace, "named", annotations={ENDPOINT: echo.url})
     make_service(core, namespace, "unnamed", annotations={ENDPOINT: echo.url}, ports=[{"port": 80}])
     assert raw("GET", proxy_path(namespace, "unnamed", "/v"))[0] == 200
-    code, _, body = raw("GET", proxy_path(namespace, "named", "/v"))
+    _, _, body = raw("GET", proxy_path(namespace, "named", "/v"))
     assert status_of(body) == (503, "ServiceUnavailable", 'no endpoints available for service "named"')
 
 

@@ -13,7 +13,7 @@ from sandbox.cluster.handle import parse_audit_line
 def test_a_signed_token_carries_its_identity_and_a_changed_one_is_refused():
     token = pki.sign_token("s3cret", "alice", ("team-a", "system:authenticated"))
     assert pki.verify_token("s3cret", token) == {"u": "alice", "g": ["team-a", "system:authenticated"], "i": "alice"}
-    prefix, body, mac = token.split(".")
+    prefix, _, mac = token.split(".")
     forged = pki.sign_token("s3cret", "admin", ("system:masters",)).split(".")[1]
     assert pki.verify_token("s3cret", f"{prefix}.{forged}.{mac}") is None  # identity swapped, signature kept
     assert pki.verify_token("another", token) is None  # another run's secret

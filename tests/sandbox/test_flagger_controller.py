@@ -287,6 +287,6 @@ def test_command_line(api, namespace, kubeconfig):
             time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "flagger simulator running" in err

@@ -283,7 +283,7 @@ def test_canary_unavailable_longer_than_its_deadline_is_rolled_back(cluster, nam
         wait_until(lambda: hooks.calls("post-rollout"))
         assert [r.hook for r in hooks.calls() if r.hook != "event"] == ["confirm-rollout", "post-rollout"]
         wait_until(lambda: any(t.phase == "Failed" for t in flagger.history(namespace, "late")))
-        final = [t for t in flagger.history(namespace, "late") if t.phase == "Failed"][0]
+        final = next(t for t in flagger.history(namespace, "late") if t.phase == "Failed")
         assert final.messages()[:2] == [
             f"canary deployment late.{namespace} not ready: waiting for rollout to finish: "
             "0 of 2 (readyThreshold 100%) updated replicas are available",

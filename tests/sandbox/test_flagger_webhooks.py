@@ -191,7 +191,7 @@ def test_parse_go_duration(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "s", "10", "abc", "1x"])
 def test_parse_go_duration_errors(text):
-    with pytest.raises(ValueError, match="^time: "):
+    with pytest.raises(ValueError, match=r"^time: "):
         webhooks.parse_go_duration(text)
 
 
