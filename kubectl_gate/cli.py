@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "retry_command",
         "Start a failed rollout again (a new revision of its target)",
     ),
+    "skip-analysis": (
+        "kubectl_gate.commands.skip",
+        "skip_command",
+        "Emergency: Flagger promotes now, without analysis (spec.skipAnalysis)",
+    ),
     "history": (
         "kubectl_gate.commands.history",
         "history_command",
