@@ -402,10 +402,9 @@ def prompt(keys: Keys, view: GateView | None) -> list[str]:
         return lines
     if keys.mode == CONFIRM:
         what = f"{keys.verb} {keys.gate}" if keys.gate else keys.verb
-        if keys.verb == "promote" and view is not None and view.holding:
-            what += f" (opens {view.holding})"
+        opens = f" (opens {view.holding})" if keys.verb == "promote" and view is not None and view.holding else ""
         lines = keys.warning.splitlines() if keys.warning else []
-        return [*lines, f"{what} canarygate/{name}? [y/N] "]
+        return [*lines, f"{what} canarygate/{name}{opens}? [y/N]"]
     if keys.mode == REASON:
         return [f"reason (Enter sends, Esc cancels): {keys.text}_"]
     if keys.mode == BUSY:

@@ -160,7 +160,7 @@ def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, w
     pane = watch(100, 40)
     pane.wait_for(settled, "the rollout held at confirm-promotion")
     pane.keys("p")
-    pane.wait_for(lambda s: "promote (opens confirm-promotion) canarygate/demo? [y/N]" in s, "the confirmation line")
+    pane.wait_for(lambda s: "promote canarygate/demo (opens confirm-promotion)? [y/N]" in s, "the confirmation line")
     pane.keys("n")
     pane.wait_for(lambda s: "promote: cancelled" in s, "a cancelled promotion")
     assert rollouts.phase() == "WaitingPromotion"
