@@ -72,10 +72,7 @@ def dashboard_command(gctx: GateContext, port: int, address: str, no_browser: bo
     gctx.err(f"Canary Gate dashboard for {poller.current()[1]['scope']} at {httpd.url}")
     gctx.err("Press Ctrl-C to stop.")
     if not no_browser:
-        import webbrowser
-
-        if not webbrowser.open(httpd.url):
-            gctx.err("(no browser found: open the URL above)")
+        _open_browser(gctx, httpd.url)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
@@ -83,3 +80,15 @@ def dashboard_command(gctx: GateContext, port: int, address: str, no_browser: bo
     finally:
         poller.stop()
         httpd.server_close()
+
+
+def _open_browser(gctx: GateContext, url: str) -> None:
+    """Open ``url`` in a thread: without a display, webbrowser may run a console browser that blocks."""
+    import threading
+    import webbrowser
+
+    def run() -> None:
+        if not webbrowser.open(url):
+            gctx.err("(no browser found: open the URL above)")
+
+    threading.Thread(target=run, name="dashboard-browser", daemon=True).start()

@@ -114,6 +114,22 @@ def test_an_action_runs_the_clis_command_and_shows_it(dashboard, kube):
     assert (row["state"], row["source"], row["setBy"], row["reason"]) == ("opened", "live", "admin", "CAB-7")
 
 
+def test_with_all_namespaces_an_action_runs_in_the_canarygates_namespace(dashboard, kube, kubeconfig):
+    gctx = GateContext(kubeconfig=kubeconfig, all_namespaces=True)
+    poller = snapshot.Poller(gctx, None)
+    first = poller.first()
+    assert first["scope"] == "all namespaces" and (kube.namespace, "demo") in poller.shown()
+    dash = server.Dashboard(gctx, poller, port=0)
+    dash.serve_in_thread()
+    try:
+        status, _, body = Client(dash).action({**OPEN, "namespace": kube.namespace})
+    finally:
+        dash.close()
+    assert (status, body["exitCode"], body["stderr"]) == (200, 0, "")
+    assert body["command"].startswith(f"kubectl gate open confirm-promotion demo -n {kube.namespace} ")
+    assert annotation(gctx.kube, kube.namespace, "confirm-promotion")["reason"] == "CAB-7"
+
+
 def test_the_command_is_shown_before_running_and_a_reason_is_required(dashboard, kube):
     request = {"verb": "promote", "name": "demo", "namespace": kube.namespace, "full": True}
     status, _, body = dashboard.action(request, path="/api/command")
