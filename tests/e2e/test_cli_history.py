@@ -7,6 +7,9 @@ writes nothing, retry --yes writes a new revision and Flagger analyses it again,
 confirm-promotion; then history shows both rollouts: who aborted and who promoted (the kubectl user, as
 the API server knows them), why, that the promotion's step was used, the rollback and the end of each,
 as a table and as a GateHistory object valid against docs/output-schema.v1alpha1.json.
+skip-analysis: declined at the prompt changes nothing; confirmed, Flagger promotes the rollout held at
+the closed confirm-promotion without asking it, the switch is set back, and the next revision is
+analysed (and held) again; refused when no rollout runs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from helpers.tiers import SLOWDOWN
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -35,7 +39,12 @@ def kubectl_gate(kubeconfig: str, *args: str, input: str | None = None) -> subpr
         "KUBECACHEDIR": os.environ.get("KUBECACHEDIR", "/tmp/kubectl-gate-test-cache"),
     }
     return subprocess.run(
-        [str(BIN / "kubectl"), "gate", *args], capture_output=True, text=True, env=env, timeout=60, input=input
+        [str(BIN / "kubectl"), "gate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60 * SLOWDOWN,
+        input=input,
     )
 
 
@@ -90,3 +99,25 @@ def test_retry_after_a_failed_rollout_and_the_history_of_both(kubeconfig, namesp
     assert ["2", "opened", "confirm-promotion", me] in [[r[0], r[2], r[3], r[4]] for r in rows[1:]]
     last = kubectl_gate(kubeconfig, "history", "demo", "-n", ns, "--rollouts", "1", "-o", "json")
     assert [r["rollout"] for r in json.loads(last.stdout)["rollouts"]] == [2]
+
+
+def test_skip_analysis_promotes_now_then_the_next_revision_is_analysed_again(kubeconfig, namespace, rollouts):
+    ns = namespace
+    rollouts.create(confirm_promotion="closed")
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "WaitingPromotion")
+    declined = kubectl_gate(kubeconfig, "skip-analysis", "demo", "-n", ns, input="n\n")
+    assert declined.returncode == 1 and "GitOps" in declined.stderr and "rollback gate" in declined.stderr
+    assert rollouts.canary()["spec"]["skipAnalysis"] is False
+    skipped = kubectl_gate(kubeconfig, "skip-analysis", "demo", "-n", ns, "--yes", "--reason", "INC-42")
+    assert skipped.returncode == 0, skipped
+    assert "the rollout ended Succeeded; spec.skipAnalysis is set back" in skipped.stdout
+    assert rollouts.canary()["spec"]["skipAnalysis"] is False
+    gate = rollouts.gate()
+    assert not any(k.startswith("gate.piggysec.com/") for k in gate["metadata"].get("annotations", {}))
+    (event,) = rollouts.events(reason="AnalysisSkipped")
+    assert event["message"].endswith(": INC-42")
+    idle = kubectl_gate(kubeconfig, "skip-analysis", "demo", "-n", ns, "--yes")
+    assert idle.returncode == 1 and "no rollout in progress" in idle.stderr
+    rollouts.new_revision(version="3")
+    rollouts.wait_phase("demo", "WaitingPromotion")  # analysed, and held by confirm-promotion, again
