@@ -45,6 +45,8 @@ MAX_BYTES = 32 * 1024
 #: The longest text kept in an entry (reason, message), in characters; longer text ends with "…".
 MAX_TEXT = 256
 
+#: The order of a rollout's phases within one revision's analysis (a newer revision restarts it).
+FORWARD = ("Waiting", "Progressing", "WaitingPromotion", "Promoting", "Finalising")
 #: Phases recorded (Initializing/Initialized are no rollout).
 RECORDED_PHASES = ACTIVE_PHASES | END_PHASES
 
@@ -119,6 +121,15 @@ def observe_canary(record: Mapping[str, Any], canary: Canary | None, now: str) -
         (e.get("phase"), e.get("since"), e.get("revision") or "") == seen for e in entries if e.get("kind") == "phase"
     ):
         return out
+    last_phase = str(last.get("phase")) if last is not None else ""
+    if (
+        last is not None
+        and canary.phase in FORWARD
+        and last_phase in FORWARD
+        and (last.get("since"), last.get("revision") or "") == (mark.since, mark.revision)
+        and FORWARD.index(canary.phase) < FORWARD.index(last_phase)
+    ):
+        return out  # within one revision's analysis Flagger only moves forward: an older view
     if last is not None and last.get("phase") == canary.phase:
         if canary.active and last.get("since") == mark.since and (last.get("revision") or "") == mark.revision:
             return out

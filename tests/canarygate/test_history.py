@@ -202,3 +202,22 @@ def test_group_by_rollout_and_the_last_n():
     groups = history.group(record)
     assert [(g.number, g.result, g.started) for g in groups] == [(1, "Succeeded", T0), (2, "Progressing", "t3")]
     assert [g.number for g in history.group(record, last=1)] == [2]
+
+
+def test_an_older_view_folded_into_a_newer_record_adds_nothing_and_ends_nothing():
+    """Two replicas: one wrote the record from a newer view; the other folds its older one into it."""
+    approval, later = change(scope="step"), change("rollback", by="carol", at="10:05")
+    newer = history.empty()
+    for c, live in [
+        (canary("WaitingPromotion"), {approval.gate: approval}),
+        (canary("WaitingPromotion"), {approval.gate: approval, later.gate: later}),
+        (canary("Promoting"), {later.gate: later}),
+    ]:
+        newer = history.observe_gate(history.observe_canary(newer, c, "now"), live, c, "now")
+    old_canary, old_live = canary("Progressing"), {approval.gate: approval}  # before both
+    folded = history.observe_canary(newer, old_canary, "now")
+    folded = history.observe_gate(folded, old_live, old_canary, "now", final=False)
+    assert folded == newer  # no Progressing again, the approval not set again, "later" not ended
+    assert (
+        history.observe_canary(newer, canary("Succeeded", since="2026-11-22T08:00:00Z", promoted="True"), "x") == newer
+    )
