@@ -71,8 +71,8 @@ def promote_command(
     confirm-traffic-increase, confirm-promotion, post-rollout) for the rest of this rollout. That
     only stops Canary Gate holding it: Flagger still walks every traffic step, one per analysis
     interval, runs its metric checks and your own webhooks at each, and rolls back if they fail.
-    It is not a skip: to promote without analysis, see 'kubectl gate explain' and the README
-    (Flagger's spec.skipAnalysis).
+    It is not a skip: to promote without analysis, in an emergency, see 'kubectl gate
+    skip-analysis --help' (Flagger's spec.skipAnalysis).
 
     \b
     Examples:
