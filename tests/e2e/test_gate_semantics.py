@@ -296,3 +296,150 @@ def test_the_canarygate_status_follows_the_canary_and_records_flaggers_calls(rol
         lambda: (rollouts.gate().get("status") or {}).get("phase") == "Succeeded",
         what="the CanaryGate's status to show Succeeded",
     )
+
+
+def _approve_revision(kube, namespace, rollouts, configs) -> None:
+    """Write an approval of confirm-rollout while Waiting, as ``kubectl gate open`` records it, naming
+    the template deployed now and ``configs`` (None: as for an approver who may not read them all)."""
+    from dataclasses import replace
+
+    from canarygate import rollouts as marks
+    from canarygate.annotations import LiveChange
+    from canarygate.kube.client import MERGE_PATCH
+    from canarygate.kube.resources import CANARYGATES
+    from canarygate.model import parse_canary
+
+    deployment = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo")
+    mark = marks.mark_of(parse_canary(rollouts.canary()))
+    approval = LiveChange(
+        gate="confirm-rollout",
+        state="opened",
+        by="alice",
+        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        rollout=replace(
+            mark,
+            template=marks.template_hash(deployment),
+            configs=None if configs is None else tuple(sorted(configs.items())),
+        ),
+    )
+    kube.request(
+        "PATCH",
+        CANARYGATES.path(namespace, "demo"),
+        content_type=MERGE_PATCH,
+        body={"metadata": {"annotations": {approval.key: approval.encode()}}},
+    )
+
+
+def _config_entries(kube, namespace) -> dict:
+    from canarygate.kube import revisions
+
+    deployment = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/demo")
+    return revisions.config_entries(kube, namespace, deployment["spec"]["template"])
+
+
+@pytest.fixture
+def sidecar_reads_secrets(kube):
+    """deploy/sidecar/track-secrets applied, as an overlay adds it; removed after the test."""
+    root = Path(__file__).resolve().parents[2] / "deploy" / "sidecar" / "track-secrets"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    made = []
+    for plural, name in (("clusterroles", "clusterrole.yaml"), ("clusterrolebindings", "clusterrolebinding.yaml")):
+        body = yaml.safe_load((root / name).read_text())
+        kube.request("POST", f"{rbac}/{plural}", body=body)
+        made.append(f"{rbac}/{plural}/{body['metadata']['name']}")
+    yield
+    for path in made:
+        kube.request("DELETE", path)
+
+
+def test_a_config_only_change_while_waiting_ends_the_approval(
+    rollouts, kube, namespace, wait_until, sidecar_reads_secrets
+):
+    from canarygate.kube.client import MERGE_PATCH
+    from canarygate.kube.resources import CANARIES
+    from canarygate.model import parse_canarygate
+
+    def change(kind: str, value: str) -> None:
+        path = f"/api/v1/namespaces/{namespace}/{kind}s/demo-{kind}"
+        data = (
+            {"mode": value}
+            if kind == "configmap"
+            else {"token": __import__("base64").b64encode(value.encode()).decode()}
+        )
+        kube.request("PATCH", path, content_type=MERGE_PATCH, body={"data": data})
+
+    def stays_waiting(why: str) -> None:
+        for _ in range(3):
+            rollouts.wait_more_ticks(1)
+            assert rollouts.phase() == "Waiting", why
+
+    rollouts.create(confirm_rollout="closed")
+    for kind, body in (
+        ("ConfigMap", {"data": {"mode": "a"}}),
+        ("Secret", {"type": "Opaque", "stringData": {"token": "a"}}),
+    ):
+        meta = {"name": f"demo-{kind.lower()}"}
+        kube.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/{kind.lower()}s",
+            body={"apiVersion": "v1", "kind": kind, "metadata": meta, **body},
+        )
+    # The revision that waits: the template now reads the ConfigMap and the Secret (envFrom).
+    kube.request(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+        content_type="application/strategic-merge-patch+json",
+        body={
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "envFrom": [
+                                    {"configMapRef": {"name": "demo-configmap"}},
+                                    {"secretRef": {"name": "demo-secret"}},
+                                ],
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+    )
+    rollouts.wait_phase("demo", "Waiting")
+
+    # ConfigMap-only: approved as it was, changed before Flagger's next check.
+    seen = _config_entries(kube, namespace)
+    assert sorted(seen) == ["configmap/demo-configmap", "secret/demo-secret"]
+    change("configmap", "b")
+    _approve_revision(kube, namespace, rollouts, seen)
+    stays_waiting("a ConfigMap-only change is a revision nobody approved")
+
+    # Secret-only, the same way.
+    seen = _config_entries(kube, namespace)
+    change("secret", "b")
+    _approve_revision(kube, namespace, rollouts, seen)
+    stays_waiting("a Secret-only change is a revision nobody approved")
+
+    # An approver who may not read the Secret records no configs: the sidecar binds the approval to
+    # what it reads when it sees it (Flagger held meanwhile by spec.suspend, so that nothing starts
+    # between the binding and the change), and a change after that ends it too.
+    kube.request("PATCH", CANARIES.path(namespace, "demo"), content_type=MERGE_PATCH, body={"spec": {"suspend": True}})
+    _approve_revision(kube, namespace, rollouts, None)
+    bound = wait_until(
+        lambda: (
+            (c := parse_canarygate(rollouts.gate()).live.get("confirm-rollout")) and c.rollout.configs is not None and c
+        ),
+        what="the sidecar to bind the approval to the configs",
+    )
+    assert dict(bound.rollout.configs) == _config_entries(kube, namespace)
+    change("secret", "c")
+    kube.request("PATCH", CANARIES.path(namespace, "demo"), content_type=MERGE_PATCH, body={"spec": {"suspend": False}})
+    stays_waiting("a Secret changed after the sidecar bound the approval")
+
+    # An approval of what is deployed now starts it.
+    rollouts.set_gate("confirm-rollout", "opened")
+    rollouts.wait_phase("demo", ("Progressing", "Succeeded"), timeout=60)
+    recorded = rollouts.canary()["status"].get("trackedConfigs") or {}
+    assert recorded == _config_entries(kube, namespace)  # the entries are Flagger's own

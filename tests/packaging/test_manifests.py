@@ -40,9 +40,11 @@ SIDECAR_RULES = {
     ("piggysec.com", "canarygates/status"): {"patch"},
     ("flagger.app", "canaries"): {"get", "list", "watch"},
     ("apps", "deployments"): {"get"},
+    ("", "configmaps"): {"get"},
     ("", "events"): {"create"},
 }
 RECONCILER_RULES = {("flagger.app", "canaries"): {"create", "update", "patch"}}
+TRACK_SECRETS = SIDECAR / "track-secrets"
 
 
 def load_all(path: pathlib.Path) -> list[dict]:
@@ -148,6 +150,16 @@ def test_reconciler_clusterrole_adds_only_canary_writes() -> None:
     assert role["kind"] == "ClusterRole" and role["metadata"]["name"] == "canary-gate-reconciler"
     assert_no_wildcards_or_secrets(role)
     assert flatten_rules(role) == RECONCILER_RULES
+
+
+def test_track_secrets_component_adds_only_get_on_secrets() -> None:
+    role = load_one(TRACK_SECRETS / "clusterrole.yaml")
+    assert [(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]] == [([""], ["secrets"], ["get"])]
+    binding = load_one(TRACK_SECRETS / "clusterrolebinding.yaml")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "canary-gate-sidecar", "namespace": "canary-gate"}
+    ]
 
 
 def test_flagger_pod_clusterrole_equals_the_sidecar_role() -> None:
