@@ -200,6 +200,8 @@ def _go_proxy(configuration, proxy_url: str = "") -> None:
                 f"the official client needs PySocks for the SOCKS proxy {scrub(found)} "
                 "(pip install PySocks); the light transport (the CLI's default) needs nothing"
             )
+    if found and found.lower().startswith("socks5://"):
+        found = "socks5h" + found[len("socks5") :]  # NB: as Go's SOCKS5 dialer, the proxy resolves the host
     configuration.proxy = found
     configuration.no_proxy = None
     configuration.proxy_headers = (light.proxy_headers_for(found) or None) if found else None
