@@ -32,12 +32,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from canarygate import gates, rollouts
 from canarygate.model import END_PHASES, Canary
-from canarygate.resolution import Decision
+from canarygate.resolution import Decision, holding_gate, resolve_gates
 from canarygate.times import parse_time
 from gate_sidecar.cache import GateCache, Key
 from gate_sidecar.notify import notices
@@ -209,8 +209,6 @@ class Notifier:
             state = self._state(key)
             if state is None:
                 return
-            if state.holding is not None and state.holding.get("gate") == hook and state.rollout == rollout:
-                notice = _replace_at(notice, state.holding.get("at", notice.at))  # NB: since the first hold
             self._enqueue(key, notice, state)
 
     def on_change(self, kind: str, key: Key) -> None:
@@ -256,12 +254,15 @@ class Notifier:
                         end = canary
             else:
                 self._ends_seen.pop(key, None)
-            if not fresh and end is None:
+            hold = self._status_hold(key, gate, canary)
+            if not fresh and end is None and hold is None:
                 return
             state = self._state(key)
             if state is None:
                 return
             rollout = rollouts.mark_of(canary).since
+            if hold is not None:
+                self._enqueue(key, hold, state)
             for change in fresh:
                 self._enqueue(key, notices.changed(key, change, canary, rollout=rollout), state)
             if end is not None:
@@ -272,6 +273,25 @@ class Notifier:
                 thread = state.rollout if state.rollout and not state.ended else rollout
                 detail = _failure(gate, end)
                 self._enqueue(key, notices.ended(key, end, rollout=thread, aborted_by=aborted_by, detail=detail), state)
+
+    def _status_hold(self, key: Key, gate, canary: Canary | None) -> Notice | None:
+        """A hold read off the CanaryGate's status: the gate holding the rollout now (from the cache)
+        was answered 403 in this rollout, as ``status.calls`` says. This is how the replica that
+        notifies learns of a hold answered by another (Flagger's connection may stick to one replica
+        for good); the notice is the one :meth:`on_held` makes, so the same id."""
+        if canary is None or not canary.active:
+            return None
+        decisions = resolve_gates(gate, canary=canary, consumed=self.cache.consumed(key))
+        hook = holding_gate(decisions, canary)
+        calls = gate.status.get("calls") if isinstance(gate.status, Mapping) else None
+        record = calls.get(hook) if hook and isinstance(calls, Mapping) else None
+        if not isinstance(record, Mapping) or record.get("answer") != 403:
+            return None
+        since = rollouts.mark_of(canary).since
+        answered, started = parse_time(record.get("at")), parse_time(since)
+        if answered is None or (started is not None and answered < started):
+            return None  # NB: an answer from an earlier rollout
+        return notices.held(key, hook, decisions[hook], canary, rollout=since, now=str(record["at"]))
 
     def _state(self, key: Key) -> _State | None:
         """This CanaryGate's record (loaded from its status at first use); None when not leading."""
@@ -286,7 +306,18 @@ class Notifier:
         return state
 
     def _enqueue(self, key: Key, notice: Notice, state: _State) -> None:
-        """Route ``notice`` and queue one delivery per receiver not yet sent; update the thread record."""
+        """Route ``notice`` and queue one delivery per receiver not yet sent; update the thread record
+        (and have it written) only when something is new: a notice seen again changes nothing."""
+        marks = [
+            (receiver, target, f"{receiver}|{notice.id}")
+            for receiver, target in self._routes(key)
+            if f"{receiver}|{notice.id}" not in state.sent and (key, f"{receiver}|{notice.id}") not in self._queued
+        ]
+        if not marks:
+            return
+        holding = state.holding or {}
+        if notice.kind == notices.HELD and holding.get("gate") == notice.gate and state.rollout == notice.rollout:
+            notice = replace(notice, at=str(holding.get("at") or notice.at))  # NB: since the first hold
         if notice.kind in notices.ENDS:
             state.rollout, state.ended, state.holding, state.abort = notice.rollout, True, None, None
         elif state.rollout != notice.rollout or state.ended:
@@ -297,10 +328,7 @@ class Notifier:
             state.holding = None
         if notice.gate == gates.ROLLBACK and notice.kind == notices.OPENED:
             state.abort = {"by": notice.by, "reason": notice.reason, "at": notice.at}
-        for receiver, target in self._routes(key):
-            mark = f"{receiver}|{notice.id}"
-            if mark in state.sent or (key, mark) in self._queued:
-                continue
+        for receiver, target, mark in marks:
             self._queued[(key, mark)] = None
             while len(self._queued) > QUEUED_MEMORY:
                 self._queued.popitem(last=False)
@@ -395,12 +423,6 @@ def _rfc3339(ts: float) -> str:
 def _recent(at: str, now: float) -> bool:
     moment = parse_time(at) if at else None
     return moment is not None and now - moment.timestamp() <= RECENT
-
-
-def _replace_at(notice: Notice, at: str) -> Notice:
-    from dataclasses import replace
-
-    return replace(notice, at=at)
 
 
 def _notice_from(raw: Mapping[str, Any] | None) -> Notice | None:

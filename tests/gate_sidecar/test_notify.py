@@ -360,3 +360,24 @@ def test_a_bad_webhook_flag_names_the_webhook_not_its_url(monkeypatch):
     result, config = _config_from(["--notify-webhook", "teams=ftp://host/SECRETPATH"], {}, monkeypatch)
     assert config is None and result.exit_code == 2
     assert "webhook 'teams': the URL is not http(s)" in result.output and "SECRETPATH" not in result.output
+
+
+def test_a_hold_answered_by_another_replica_is_read_off_the_status(hook, bench_factory):
+    """Flagger's connection may stick to the replica that does not notify: its status.calls tell."""
+    bench = bench_factory(NotifyConfig(webhooks={"default": hook.url}))
+    before_rollout = {"confirm-promotion": {"at": "2026-11-22T09:00:00Z", "answer": 403, "canary": "demo-ns/demo"}}
+    bench.update_gate(status={"calls": before_rollout})
+    bench.settle()
+    assert hook.requests == []  # a 403 of an earlier rollout is no hold of this one
+    calls = {"confirm-promotion": {"at": "2026-11-22T10:01:30Z", "answer": 403, "canary": "demo-ns/demo"}}
+    bench.update_gate(status={"calls": calls})
+    bench.settle()
+    [body] = hook.bodies()
+    assert body["kind"] == "held" and body["at"] == "2026-11-22T10:01:30Z" and body["source"] == "declared"
+    refreshed = len(bench.writer.refreshed)
+    for _ in range(5):  # the status written again and again (each second during a rollout)
+        bench.update_gate(status={"calls": calls, "notifications": bench.writer.status(KEY)["notifications"]})
+    bench.hold()  # and this replica answering it too: the same notice
+    bench.settle()
+    assert len(hook.requests) == 1
+    assert len(bench.writer.refreshed) == refreshed  # nothing new: no status write asked for
