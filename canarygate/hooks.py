@@ -20,6 +20,25 @@ scheduler.go):
 * ``runPostRolloutHooks``: error -> a Warning event only.
 * ``runRollbackHooks`` (Progressing, Waiting, WaitingPromotion): success -> ``rollback``; error -> none.
 
+What the step after a passed check is depends on the strategy (``Canary.DeploymentStrategy``,
+pkg/apis/flagger/v1beta1/canary.go: A/B with ``match`` and ``iterations``, blue/green with
+``iterations`` only, else canary), and decides whether a confirm gate holds it (:func:`holds_next_step`):
+
+* canary (``runCanary``): every weight step asks confirm-traffic-increase first and promotion asks
+  confirm-promotion; except with ``analysis.mirror``: the tick after the mirror step skips
+  confirm-traffic-increase ("run hook only if traffic is not mirrored") and shifts the first weight.
+* A/B (``runAB``): no confirm-traffic-increase at all. The first iteration, on the tick pre-rollout
+  passes (weight and iterations 0), routes the matched traffic to the canary; the later ones only count
+  (``SetRoutes`` to the same routes, ``iterations + 1``); promotion asks confirm-promotion.
+* blue/green (``runBlueGreen``): iterations only count, the canary gets no traffic, except that with
+  ``analysis.mirror`` the first one starts mirroring; then confirm-promotion twice (all traffic to the
+  canary, then promotion).
+
+So an iteration that advances while the state is unknown raises no traffic, promotes nothing and rolls
+nothing back (no failed check), except A/B's first iteration and a mirror's start or end: those follow
+pre-rollout (A/B, blue/green with mirror) or rollout (canary with mirror) with no confirm gate between,
+and there the check answers 503 during an outage (a failed check, as for a Canary without our hooks).
+
 No hook at all is called while the primary or the canary is not ready (``IsPrimaryReady`` and
 ``IsCanaryReady`` return before, pkg/canary/deployment_ready.go); a canary stuck past its progress
 deadline is rolled back by ``advanceCanary`` without any hook.
@@ -27,7 +46,9 @@ deadline is rolled back by ``advanceCanary`` without any hook.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from canarygate import gates
 
@@ -153,10 +174,15 @@ OUTAGE_RULE = (
     "an unreadable live annotation), confirm-rollout, confirm-traffic-increase and confirm-promotion "
     "answer 503 (wait), rollback answers 503 (no rollback) and post-rollout 503 (only reported). "
     "rollout and pre-rollout answer 200 when the Canary's confirm-traffic-increase and confirm-promotion "
-    "hooks both call this sidecar for this CanaryGate, so the check does not fail and the confirm gates, "
-    "answering 503 while the state is unknown, hold the next step; otherwise nothing of ours guards the "
-    "next step and they answer 503 (a failed check), so an unknown state never raises traffic: an outage "
-    "then costs one failed check per interval, and a rollback only if it outlasts the threshold."
+    "hooks both call this sidecar for this CanaryGate and its strategy asks one of them before the step "
+    "that follows the check, so the check does not fail and the confirm gates, answering 503 while the "
+    "state is unknown, hold that step; A/B and blue/green iterations that follow only count (no traffic "
+    "change, no promotion). Otherwise nothing of ours guards the next step (a hand-written Canary; A/B's "
+    "pre-rollout, after which the first iteration routes the matched traffic to the canary; blue/green's "
+    "pre-rollout with mirror, after which mirroring starts; a mirroring canary's rollout, after which the "
+    "first weight step skips confirm-traffic-increase) "
+    "and they answer 503 (a failed check), so an unknown state never raises traffic: an outage then costs "
+    "one failed check per interval, and a rollback only if it outlasts the threshold."
 )
 
 
@@ -195,7 +221,33 @@ def markdown_table() -> str:
 
 def guarded(covered: dict[str, bool] | None) -> bool:
     """True when the Canary sends both pause gates to us: they guard the step after a check."""
-    return bool(covered) and all(covered.get(g, False) for g in PAUSE_GATES)
+    return bool(covered) and all((covered or {}).get(g, False) for g in PAUSE_GATES)
+
+
+def strategy(analysis: Mapping[str, Any]) -> str:
+    """Flagger's ``DeploymentStrategy``: ``ab-testing`` (``match`` and ``iterations``), ``blue-green``
+    (``iterations``) or ``canary``."""
+    try:
+        iterations = int(analysis.get("iterations") or 0)
+    except (TypeError, ValueError):
+        iterations = 0
+    if iterations > 0:
+        return "ab-testing" if analysis.get("match") else "blue-green"
+    return "canary"
+
+
+def holds_next_step(hook: str, analysis: Mapping[str, Any]) -> bool:
+    """Whether, once the check ``hook`` passes, Flagger asks a confirm gate before it changes traffic
+    or promotes (see the strategies above): what lets a check pass while the state is unknown."""
+    mirror = bool(analysis.get("mirror"))
+    kind = strategy(analysis)
+    if kind == "ab-testing":
+        return hook != gates.PRE_ROLLOUT  # runAB's first iteration routes the matched traffic
+    if kind == "blue-green":
+        return not (mirror and hook == gates.PRE_ROLLOUT)  # runBlueGreen's first iteration starts mirroring
+    # runCanary: on the tick after the mirror step (rollout hooks, weight 0) the first weight step asks no
+    # confirm gate; the cache cannot tell that tick from the others reliably during an outage.
+    return not (mirror and hook == gates.ROLLOUT)
 
 
 def unknown_status(hook: str, *, guarded_by_us: bool) -> int:

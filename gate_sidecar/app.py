@@ -294,14 +294,17 @@ class GateSidecar:
         return status, answers.encode(body), decision, cacheable
 
     def _guarded(self, hook: str, lookup: Lookup, namespace: str, name: str) -> bool:
-        """Whether the Canary of the call sends both confirm gates to us for this CanaryGate
-        (canarygate.hooks.OUTAGE_RULE); only asked for the check hooks, from the cache as it stands."""
+        """Whether the Canary of the call sends both confirm gates to us for this CanaryGate and its
+        strategy asks one of them before the step after this check (canarygate.hooks.OUTAGE_RULE);
+        only asked for the check hooks, from the cache as it stands."""
         if hook not in hooks.CHECK_GATES:
             return False
         canary = self.cache.canary(namespace, name)
         if canary is None:
             return False
-        return hooks.guarded(rendering.coverage_for(lookup.key[0], lookup.key[1], canary.webhooks))
+        analysis = (canary.raw.get("spec") or {}).get("analysis") or {}
+        covered = rendering.coverage_for(lookup.key[0], lookup.key[1], canary.webhooks)
+        return hooks.guarded(covered) and hooks.holds_next_step(hook, analysis)
 
     def _unknown(self, hook: str, ref: str, canary_ref: str, why: str, *, guarded: bool = False) -> tuple[int, bytes]:
         status, body = answers.unknown_answer(hook, ref=ref, canary=canary_ref, why=why, guarded=guarded)

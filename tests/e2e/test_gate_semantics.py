@@ -5,7 +5,10 @@ server, cut or silenced), longer than its fail-closed bound, twice in a row, whi
 confirm-promotion, at a held traffic step (pre-rollout every tick) and at confirm-rollout: no failed
 check, no traffic step, no rollback, and the rollout goes on once approved; a one-step approval of
 confirm-promotion promotes a blue/green rollout (two confirm-promotion ticks); an approval of one
-revision does not start a newer one deployed before Flagger's next check; show and abort on a canary
+revision does not start a newer one deployed before Flagger's next check, nor a ConfigMap-only or
+Secret-only change (the entries recorded are Flagger's own trackedConfigs); outages during A/B
+iterations promote and roll back nothing, and one at A/B's first iteration routes no traffic (a failed
+check instead); show and abort on a canary
 that is not ready say Flagger calls no gate until it is, and the rollback happens once it is. Weights and phases are
 read from the Canary's status, so the tests run against the simulator and real Flagger alike.
 """
@@ -184,6 +187,60 @@ def test_outages_at_confirm_rollout_keep_the_revision_waiting(cut_sidecar, rollo
             assert seen.get("phase") == "Waiting", seen
     rollouts.set_gate("confirm-rollout", "opened")
     rollouts.wait_phase("demo", "Succeeded", timeout=60)
+
+
+AB_TESTING = {"interval": "10s", "threshold": 2, "iterations": 4, "match": [{"headers": {"x-canary": {"exact": "in"}}}]}
+
+
+def test_outages_during_ab_iterations_neither_promote_nor_roll_back(cut_sidecar, rollouts, wait_until):
+    # runAB: an iteration after the first only counts (same routes, iterations + 1); promotion asks
+    # confirm-promotion. So the checks pass during the outage, iterations may advance, and nothing else.
+    process, proxy = cut_sidecar
+    rollouts.create(confirm_promotion="closed", analysis=AB_TESTING)
+    rollouts.new_revision()
+    wait_until(lambda: int(status(rollouts).get("iterations") or 0) >= 1, timeout=60, what="the first A/B iteration")
+    for silent in (False, True):
+        for seen in outage(process, proxy, rollouts, wait_until, silent=silent):
+            assert seen.get("phase") in ("Progressing", "WaitingPromotion"), seen  # no promotion, no rollback
+            assert int(seen.get("failedChecks") or 0) == 0, seen
+    rollouts.wait_phase("demo", "WaitingPromotion", timeout=60)
+    rollouts.set_gate("confirm-promotion", "opened")
+    rollouts.wait_phase("demo", "Succeeded", timeout=60)
+
+
+def test_an_outage_at_the_first_ab_iteration_routes_no_traffic(cut_sidecar, rollouts, kube, namespace, wait_until):
+    # The first A/B iteration follows pre-rollout with no confirm gate between and routes the matched
+    # traffic to the canary: during an outage pre-rollout answers 503 (a failed check), so no iteration.
+    from canarygate.kube.client import MERGE_PATCH
+
+    def canary_ready(ready: bool) -> None:
+        kube.request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
+            content_type=MERGE_PATCH,
+            body={"metadata": {"annotations": {"sandbox.deployments/ready": None if ready else "false"}}},
+        )
+
+    process, proxy = cut_sidecar
+    rollouts.create(analysis={**AB_TESTING, "threshold": 5})
+    canary_ready(False)  # Flagger calls no hook until the canary is ready: the first tick waits for the outage
+    rollouts.new_revision()
+    rollouts.wait_phase("demo", "Progressing")
+    proxy.cut()
+    try:
+        wait_until(lambda: process.get("/readyz")[0] == 503, what="the sidecar to fail closed")
+        canary_ready(True)
+        ticks = [t for t in rollouts.wait_more_ticks(2) if t]
+        seen = status(rollouts)
+        assert process.get("/readyz")[0] == 503, "the outage must outlast the ticks"
+    finally:
+        proxy.restore()
+    assert ticks
+    assert seen.get("phase") == "Progressing", seen
+    assert int(seen.get("iterations") or 0) == 0 and int(seen.get("canaryWeight") or 0) == 0, seen
+    assert 1 <= int(seen.get("failedChecks") or 0) < 5, seen  # failed checks, below the threshold
+    wait_until(lambda: process.get("/readyz")[0] == 200, timeout=30, what="the sidecar to answer again")
+    rollouts.wait_phase("demo", "Succeeded", timeout=90)
 
 
 def test_one_step_promotion_promotes_a_blue_green_rollout(rollouts, wait_until):

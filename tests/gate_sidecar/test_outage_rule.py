@@ -8,6 +8,7 @@ hooks the check answers 503 (no traffic on a guess); rollback never signals.
 
 from __future__ import annotations
 
+import pytest
 from sidecar_helpers import call, make_canary, make_gate
 from werkzeug.test import Client
 
@@ -57,6 +58,31 @@ def test_api_silent_unguarded_check_fails_closed():
     canary = rendered_canary(gate, only={"rollout", "pre-rollout", "confirm-promotion"})
     client = client_for(gate, canary, seconds=30)
     assert call(client, "rollout", body())[0] == 503
+
+
+@pytest.mark.parametrize(
+    ("analysis", "unguarded"),
+    [
+        ({"iterations": 4, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}, {"pre-rollout"}),
+        ({"iterations": 4}, set()),
+        ({"iterations": 4, "mirror": True}, {"pre-rollout"}),
+        ({"maxWeight": 40, "stepWeight": 10, "mirror": True}, {"rollout"}),
+        ({"maxWeight": 40, "stepWeight": 10}, set()),
+    ],
+    ids=["ab-testing", "blue-green", "blue-green-mirror", "canary-mirror", "canary"],
+)
+def test_api_silent_a_check_passes_only_where_a_confirm_gate_holds_the_step_after_it(analysis, unguarded):
+    # A/B's first iteration (after pre-rollout) routes the matched traffic to the canary, a mirror
+    # starts or ends, with no confirm gate between: there the check fails closed. Later iterations
+    # only count (runAB, runBlueGreen), so their checks pass.
+    gate = make_gate()
+    canary = rendered_canary(gate)
+    canary["spec"]["analysis"].update(analysis)
+    client = client_for(gate, canary, seconds=30)
+    for check in ("rollout", "pre-rollout"):
+        status, answer = call(client, check, body())
+        assert status == (503 if check in unguarded else 200), (check, answer)
+    assert call(client, "confirm-promotion", body())[0] == 503
 
 
 def test_unreadable_check_gate_holds_the_confirm_gates_and_does_not_fail_the_check():
