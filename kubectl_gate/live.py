@@ -284,12 +284,15 @@ def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Op
         icon = _icon(options, "wait" if canary.phase in ("Waiting", "WaitingPromotion") else "run")
         weight = effective_weight(canary)
         ref = canary.name if canary.namespace == view.gate.namespace else canary.ref
-        out.add(
-            f"Canary    {ref}  {icon} {canary.phase or 'Unknown'}  weight {weight}/{canary.max_weight}"
-            f"  failed checks {canary.failed_checks}/{canary.threshold}"
+        out.add(f"Canary    {ref}  {icon} {canary.phase or 'Unknown'}")
+        held = (
+            f"  (at max weight; status.canaryWeight reads {canary.canary_weight})"
+            if weight != canary.canary_weight
+            else ""
         )
-        if weight != canary.canary_weight:
-            out.add(f"          traffic held at max weight (status.canaryWeight reads {canary.canary_weight})")
+        out.add(
+            f"Weight    {weight}/{canary.max_weight}  failed checks {canary.failed_checks}/{canary.threshold}{held}"
+        )
         out.add(hold_line(view))
         for text in not_ready_text(view, now):
             out.add(f"Not ready {text}")
@@ -303,7 +306,7 @@ def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Op
         for line in columns(rows):
             out.add(line)
     out.add("")
-    rows = [["GATE", "STATE", "SOURCE", "LAST CALL", "BY", "REASON"]]
+    rows = [["GATE", "STATE", "LAST CALL", "SOURCE", "BY", "REASON"]]
     for decision in view.decisions.values():
         if options.gate_filter and decision.gate != options.gate_filter:
             continue
@@ -311,13 +314,13 @@ def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Op
             [
                 decision.gate,
                 state_text(view, decision.gate, options),
-                decision.source,
                 call_text(view.calls.get(decision.gate), now),
+                decision.source,
                 decision.set_by or "",
                 decision.reason or "",
             ]
         )
-    for line in columns(rows):
+    for line in narrowed(rows, out.width, keep=3):
         out.add(line)
     event = last_event(view)
     if event:
@@ -482,6 +485,17 @@ def fit(text: str, width: int) -> str:
         out.append(c)
         used += w
     return "".join(out) + ELLIPSIS
+
+
+def narrowed(rows: Sequence[Sequence[str]], width: int, *, keep: int) -> list[str]:
+    """:func:`columns`, dropping the last columns (down to ``keep``) while the table is wider than
+    ``width``, so what matters most stays readable on a narrow terminal; then cut by the caller."""
+    count = len(rows[0])
+    while True:
+        lines = columns([row[:count] for row in rows])
+        if count <= keep or max(cells(line) for line in lines) <= width:
+            return lines
+        count -= 1
 
 
 def columns(rows: Sequence[Sequence[str]]) -> list[str]:

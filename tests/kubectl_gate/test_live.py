@@ -74,7 +74,8 @@ def test_the_frame_says_what_is_being_approved():
     text = "\n".join(lines)
     assert lines[0] == "updated 2s ago · canarygate/demo -n demo-ns"
     # NB: Flagger's status reads 0 at WaitingPromotion; the canary holds the max weight
-    assert "Canary    demo  ◷ WaitingPromotion  weight 40/40  failed checks 0/2" in lines
+    assert "Canary    demo  ◷ WaitingPromotion" in lines
+    assert "Weight    40/40  failed checks 0/2  (at max weight; status.canaryWeight reads 0)" in lines
     assert "Held at   confirm-promotion (declared): press p, or kubectl gate promote demo -n demo-ns" in lines
     assert "canary   demo          1/2    podinfo:2" in text
     assert "primary  demo-primary  2/2    podinfo:1" in text
@@ -102,7 +103,7 @@ def test_an_outage_keeps_the_last_state_and_says_reconnecting():
         "reconnecting… last update 12s ago · canarygate/demo -n demo-ns · "
         "cannot reach the API server at https://127.0.0.1:6443"
     )
-    assert "Canary    demo  ◷ WaitingPromotion  weight 40/40  failed checks 0/2" in lines
+    assert "Weight    40/40  failed checks 0/2  (at max weight; status.canaryWeight reads 0)" in lines
 
 
 def test_before_the_first_answer_and_after_a_deletion():
@@ -119,6 +120,14 @@ def test_every_line_fits_the_width_cut_with_an_ellipsis(width):
     assert any(line.endswith("…") and live.cells(line) == width for line in lines)
     wide = live.frame(snapshot(), live.Keys(), NOW, 300)
     assert len(lines) == len(wide)  # cut, never wrapped onto more lines
+
+
+def test_a_narrow_gate_table_drops_reason_by_and_source_before_the_last_call():
+    full = live.frame(snapshot(), live.Keys(), NOW, 100)
+    assert "GATE                      STATE              LAST CALL    SOURCE    BY  REASON" in full
+    narrow = live.frame(snapshot(), live.Keys(), NOW, 60)
+    assert "GATE                      STATE              LAST CALL" in narrow
+    assert "confirm-promotion         ◷ closed, holding  403  3s ago" in narrow
 
 
 def test_fit_counts_wide_characters_and_drops_control_characters():
@@ -138,7 +147,7 @@ def test_a_short_terminal_keeps_the_key_line_and_the_prompt():
 
 def test_ascii_terminals_get_ascii_icons():
     lines = live.frame(snapshot(), live.Keys(), NOW, 100, options=live.Options(unicode=False))
-    assert "Canary    demo  ~ WaitingPromotion  weight 40/40  failed checks 0/2" in lines
+    assert "Canary    demo  ~ WaitingPromotion" in lines
     assert all(line.isascii() for line in lines if not line.startswith("updated"))
 
 
@@ -247,3 +256,39 @@ def test_next_check_rolls_forward_by_whole_intervals():
     v = view(transition_ago=35.0)
     assert live.next_check(v, NOW) == NOW + timedelta(seconds=5)
     assert live.next_check(view(transition_ago=0.0), NOW) == NOW + timedelta(seconds=10)
+
+
+# -- the terminal ---------------------------------------------------------------------------------
+
+
+def test_the_terminal_is_restored_when_the_view_fails():
+    import os
+    import pty
+    import select
+    import termios
+
+    from kubectl_gate.live_loop import ENTER_SCREEN, LEAVE_SCREEN, Screen
+
+    master, slave = pty.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        with (
+            os.fdopen(os.dup(slave), "w") as out,
+            pytest.raises(RuntimeError),
+            Screen(out, slave, color=False) as screen,
+        ):
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON  # keys arrive one by one
+            screen.draw(["updated 1s ago", "x" * 20], 20, alarm=False)
+            raise RuntimeError("boom")
+        assert termios.tcgetattr(slave) == before
+        written = b""
+        while select.select([master], [], [], 0.2)[0]:
+            written += os.read(master, 4096)
+        written = written.decode()
+        assert written.startswith(ENTER_SCREEN) and written.endswith(LEAVE_SCREEN)
+        # a short line is erased to its end; a full-width one is not (that would erase its last cell)
+        # NB: the pty's output processing turns \n into \r\n
+        assert "\x1b[Hupdated 1s ago\x1b[K\r\r\n" + "x" * 20 + "\x1b[J" in written
+    finally:
+        os.close(master)
+        os.close(slave)

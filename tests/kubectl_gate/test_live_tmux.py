@@ -5,6 +5,7 @@ tmux pane, on the sandbox with the Flagger simulator and the gate sidecar; scree
 * a rollout waiting at confirm-promotion: the golden screen (100 columns), what is being approved;
 * ``p``, ``y``, a reason, Enter: the rollout is promoted and the screen says so;
 * the API server down: the header says "reconnecting…", the last state stays; back up: it resumes;
+  Ctrl-C restores the terminal;
 * 60 columns: every line cut with an ellipsis, none wraps; ``q`` restores the terminal.
 """
 
@@ -76,7 +77,8 @@ def normalise(screen: str, namespace: str) -> str:
     capture meets is a race; that the line shows one is asserted by the tests)."""
     text = screen.replace(namespace, "NS")
     text = re.sub(r"(?m)^Last event  \S.*$", "Last event  <the latest Flagger event>", text)
-    text = re.sub(r" +\d+(s|m) ago", r" N\1 ago", text)
+    # NB: an age keeps its width (the columns are aligned on it): "  3s ago" and " 36s ago" read "  Ns ago"
+    text = re.sub(r"( *\d+)(s|m) ago", lambda m: "N".rjust(len(m.group(1))) + m.group(2) + " ago", text)
     text = re.sub(r"in \d+s", "in Ns", text)
     return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines()) + "\n"
 
@@ -122,7 +124,7 @@ def watch(kubeconfig, namespace, tmp_path):
         pane.close()
 
 
-HELD = re.compile(r"confirm-promotion +◷ closed, holding +declared +403 ")
+HELD = re.compile(r"confirm-promotion +◷ closed, holding +403 +\d+s ago")
 
 
 def waiting_promotion(rollouts, kube, namespace) -> None:
@@ -150,7 +152,7 @@ def test_a_rollout_waiting_for_promotion_shows_what_is_being_approved(rollouts, 
     screen = reaches_golden(pane, "live-waiting-promotion.txt", namespace, settled)
     assert "canary   demo          1/1    podinfo:2" in screen
     assert "primary  demo-primary  1/1    podinfo:1" in screen
-    assert "weight 40/40" in screen  # NB: Flagger's status.canaryWeight reads 0 here
+    assert "Weight    40/40  failed checks 0/2" in screen  # NB: Flagger's status.canaryWeight reads 0 here
     assert all(len(line) <= 100 for line in screen.splitlines())
     assert re.search(r"(?m)^Last event  \S", screen)
 
@@ -202,6 +204,9 @@ def test_an_api_outage_says_reconnecting_keeps_the_state_and_resumes(apiserver, 
         apiserver.faults.down = False
     screen = pane.wait_for(lambda s: re.match(r"updated \ds ago · canarygate/demo", s), "the view to resume")
     assert not screen.startswith("reconnecting")
+    pane.keys("C-c", literal=False)
+    after = pane.wait_for(lambda s: "EXITED" in s, "kubectl to end on Ctrl-C")
+    assert after.strip() == "EXITED 0"  # the terminal restored: the shell's own screen is back
 
 
 def test_a_narrow_terminal_cuts_lines_with_an_ellipsis_and_q_restores_it(rollouts, kube, watch, namespace):
