@@ -236,6 +236,9 @@ def _sanitize_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kubectl-gate``: exit codes per :mod:`kubectl_gate.exitcodes`."""
     _sanitize_environment()
+    from kubectl_gate import interrupts
+
+    interrupts.install()  # NB: Ctrl-C ends the command even when it lands just before a blocking read
     try:
         code = cli.main(args=argv, prog_name=prog_name(), standalone_mode=False)
     except click.exceptions.Exit as e:

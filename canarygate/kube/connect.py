@@ -27,11 +27,15 @@ import re
 import sys
 import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from canarygate import errors
 from canarygate.kube import kubeconfig
 from canarygate.kube.client import Kube
 from canarygate.kube.kubeconfig import Overrides
+
+if TYPE_CHECKING:
+    from canarygate.kube.light import LightApiClient
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -119,7 +123,7 @@ def connect(settings: Settings = Settings()) -> Connection:
     )
 
 
-def _light_client(resolved: kubeconfig.Resolved):
+def _light_client(resolved: kubeconfig.Resolved) -> LightApiClient | None:
     """A LightApiClient, or None when the kubeconfig needs the official client (light.Unsupported).
 
     NB: a credential that cannot be loaded, or an exec plugin that fails, is a ConfigError here: the
@@ -133,7 +137,7 @@ def _light_client(resolved: kubeconfig.Resolved):
         return None
 
 
-def _official_client(resolved: kubeconfig.Resolved):
+def _official_client(resolved: kubeconfig.Resolved) -> Any:
     """The official client for ``resolved``, with what it lacks of kubectl's rules added: the proxy
     from the environment (it reads none), and an exec plugin that gave no credential is an error."""
     from kubernetes import client, config  # deferred: the light transport never imports it
@@ -150,7 +154,7 @@ def _official_client(resolved: kubeconfig.Resolved):
     root.addFilter(logged)  # NB: the official client logs a failing plugin's output (tokens too) and goes on
     try:
         loader = config.kube_config.KubeConfigLoader(
-            config_dict=_in_memory(resolved, memory), active_context=resolved.context_name
+            config_dict=_in_memory(resolved, memory, _exec_as_data(resolved)), active_context=resolved.context_name
         )
         loader.load_and_set(configuration)
     except (ConfigException, OSError, ValueError) as e:
@@ -173,7 +177,7 @@ def _official_client(resolved: kubeconfig.Resolved):
             "impersonating groups or user-extra (--as-group, as-groups) needs the light "
             "transport: unset KUBECTL_GATE_CLIENT"
         )
-    api = client.ApiClient(configuration)
+    api: Any = client.ApiClient(configuration)
     for name, value in light.impersonation_headers(resolved.user).items():  # NB: KubeConfigLoader ignores `as`
         api.set_default_header(name, value)
     api.secrets = tuple(x for x in secrets if x)  # NB: read by client.secrets_of: basic auth's password
@@ -182,7 +186,7 @@ def _official_client(resolved: kubeconfig.Resolved):
     return api
 
 
-def _go_proxy(configuration, proxy_url: str = "") -> None:
+def _go_proxy(configuration: Any, proxy_url: str = "") -> None:
     """The kubeconfig's proxy-url (for every host, NO_PROXY or not), else the proxy Go's
     ProxyFromEnvironment picks (as kubectl and client-go), in place of the one the official client
     reads from the environment by Python's rules (lower case first, ALL_PROXY, loopback proxied, its
@@ -210,7 +214,7 @@ def _go_proxy(configuration, proxy_url: str = "") -> None:
 class _Held(logging.Filter):
     """Holds back what is logged to the root logger (the official client's ``logging.error``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.messages: list[str] = []
 
@@ -222,16 +226,51 @@ class _Held(logging.Filter):
 _DATA_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key")}
 
 
-def _in_memory(resolved: kubeconfig.Resolved, fds: list[int]) -> dict:
+def _memfd() -> bool:
+    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
+
+
+def _exec_as_data(resolved: kubeconfig.Resolved) -> dict[str, Any]:
+    """The kubeconfig with the in-use user's exec plugin run by our reader when it answers with a
+    client certificate: its cert and key become ``client-*-data`` (then memory files, :func:`_in_memory`)
+    and the ``exec`` entry goes. The official client would write them to temporary files that
+    outlive a signal (and never refreshes a certificate anyway). A plugin that answers with a token
+    only stays for the official client, which runs it again and refreshes the token on expiry.
+    Unchanged without an exec plugin, or where memfd does not exist. A failing plugin is a
+    ConfigError naming it (:func:`canarygate.kube.light._exec_credential`).
+    """
+    from canarygate.kube import light
+
+    spec = resolved.user.get("exec")
+    if not isinstance(spec, dict) or not _memfd():
+        return resolved.config
+    token, cert, key = light._exec_credential(spec, resolved.user_name)
+    if not cert:
+        return resolved.config
+    users = []
+    for entry in resolved.config.get("users") or ():
+        if entry.get("name") == resolved.user_name:
+            body = {k: v for k, v in (entry.get("user") or {}).items() if k != "exec"}
+            body["client-certificate-data"] = base64.b64encode(cert).decode()
+            body["client-key-data"] = base64.b64encode(key).decode()
+            if token:
+                body["token"] = token
+            entry = {**entry, "user": body}
+        users.append(entry)
+    return {**resolved.config, "users": users}
+
+
+def _in_memory(resolved: kubeconfig.Resolved, fds: list[int], source: dict[str, Any] | None = None) -> dict[str, Any]:
     """The kubeconfig for the official client with the in-use cluster's and user's ``*-data`` turned
     into anonymous memory files (``/proc/self/fd/N`` of a memfd): the official client writes inline
     data to temporary files that outlive a SIGTERM; a memfd never reaches a disk and dies with the
     process. The fds stay open as long as the client (urllib3 reads the files on each new connection).
-    Unchanged where memfd does not exist.
+    ``source`` (default: the resolved kubeconfig) is the dict to convert; unchanged where memfd does not exist.
     """
-    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
-        return resolved.config
-    config = dict(resolved.config)
+    source = resolved.config if source is None else source
+    if not _memfd():
+        return source
+    config = dict(source)
     for section, keys in _DATA_KEYS.items():
         name = resolved.cluster_name if section == "clusters" else resolved.user_name
         entries = []

@@ -97,7 +97,8 @@ def _holding_key(root) -> list[str]:
 @pytest.mark.skipif(not os.access(GATE, os.X_OK), reason="kubectl-gate is not installed in the virtualenv")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 @pytest.mark.parametrize(
-    "source, transport", [("kubeconfig", "light"), ("exec plugin", "light"), ("kubeconfig", "kubernetes")]
+    "source, transport",
+    [("kubeconfig", "light"), ("exec plugin", "light"), ("kubeconfig", "kubernetes"), ("exec plugin", "kubernetes")],
 )
 def test_no_key_left_on_disk_after_a_signal_mid_request(tmp_path, sig, source, transport):
     tmpdir = tmp_path / "tmp"
