@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from canarygate.kube import canaries, gates
-from kubectl_gate import printing
+from canarygate.kube import gates
+from canarygate.model import Canary, CanaryGate
+from kubectl_gate import exitcodes, printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import all_namespaces_option, kube_options, output_option
 from kubectl_gate.views import GateView, build_view
@@ -13,30 +14,122 @@ from kubectl_gate.views import GateView, build_view
 
 def list_views(gctx: GateContext, selector: str | None = None) -> list[GateView]:
     """One view per CanaryGate in the namespace (all with -A), only those matching the label
-    ``selector`` if given: two LIST requests, no per-item GET."""
-    namespace = gctx.list_namespace
-    if selector:
-        from canarygate.model import parse_canarygate
+    ``selector`` if given: two LIST requests, no per-item GET. See :func:`list_views_checked`."""
+    return list_views_checked(gctx, selector)[0]
 
-        raw = gctx.kube.request(
-            "GET", gates.CANARYGATES.path(namespace), query=[("labelSelector", selector)], resource=gates.CANARYGATES
-        )
-        found = sorted((parse_canarygate(i) for i in raw.get("items") or ()), key=lambda g: (g.namespace, g.name))
-    else:
-        found = gates.list_gates(gctx.kube, namespace)
+
+def list_views_checked(gctx: GateContext, selector: str | None = None) -> tuple[list[GateView], list[str]]:
+    """The views, and a message for each object that could not be read.
+
+    Every exception of reading one object is caught at that object: a CanaryGate that cannot be
+    read (a stored object its CRD's schema no longer allows, a type our model does not expect) is
+    listed with every gate unknown and the reason; a Canary that cannot be read counts as absent.
+    The others list as usual."""
+    namespace = gctx.list_namespace
+    query = [("labelSelector", selector)] if selector else []
+    raw = gctx.kube.request("GET", gates.CANARYGATES.path(namespace), query=query, resource=gates.CANARYGATES)
+    problems: list[str] = []
+    found = sorted((_read_gate(i, problems) for i in _items(raw)), key=lambda g: (g.namespace, g.name))
     targets = {(g.target.namespace, g.target.name) for g in found}
     target_namespaces = {ns for ns, _ in targets}
-    by_ref = {}
     if namespace is not None and target_namespaces <= {namespace}:
-        listed = canaries.list_canaries(gctx.kube, namespace)
+        listed = _canaries(gctx, [namespace], problems)
     elif namespace is not None and len(target_namespaces) <= 3:
-        listed = [c for ns in sorted(target_namespaces) for c in canaries.list_canaries(gctx.kube, ns)]
+        listed = _canaries(gctx, sorted(target_namespaces), problems)
     else:
-        listed = canaries.list_canaries(gctx.kube, None)
-    for canary in listed:
-        by_ref[(canary.namespace, canary.name)] = canary
+        listed = _canaries(gctx, [None], problems)
+    by_ref = {(c.namespace, c.name): c for c in listed}
     now = gctx.now()
-    return [build_view(g, by_ref.get((g.target.namespace, g.target.name)), now=now) for g in found]
+    views = []
+    for g in found:
+        try:
+            views.append(build_view(g, by_ref.get((g.target.namespace, g.target.name)), now=now))
+        except Exception as e:  # noqa: BLE001 - one object's data must not stop the list
+            reason = f"CanaryGate {g.namespace}/{g.name} is malformed ({type(e).__name__})"
+            problems.append(reason)
+            views.append(build_view(_unreadable(g.raw, reason), None, now=now))
+    return views, problems
+
+
+def _items(raw: object) -> list:
+    items = raw.get("items") if isinstance(raw, dict) else None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _read_gate(raw: dict, problems: list[str]) -> CanaryGate:
+    """The CanaryGate, or a stand-in with every gate unknown and the reason (added to ``problems``)."""
+    from canarygate import errors
+    from canarygate.model import parse_canarygate
+
+    try:
+        gate = parse_canarygate(raw)
+        target = (raw.get("spec") or {}).get("target")
+        if not all(
+            isinstance(v, str) for v in (gate.name, gate.namespace, gate.target.namespace, gate.target.name)
+        ) or (target is not None and not isinstance(target, dict)):
+            raise errors.InvalidGate(
+                f"CanaryGate {_ref(raw)}: metadata.name, metadata.namespace and spec.target.namespace/name "
+                "must be strings"
+            )
+        return gate
+    except errors.InvalidGate as e:
+        reason = str(e)
+    except Exception as e:  # noqa: BLE001 - RecursionError, AttributeError...: malformed beyond the model's checks
+        reason = f"CanaryGate {_ref(raw)} is malformed ({type(e).__name__})"
+    problems.append(reason[:1024])
+    return _unreadable(raw, reason[:1024])
+
+
+def _ref(raw: object) -> str:
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    return f"{namespace if isinstance(namespace, str) else '?'}/{name if isinstance(name, str) else '?'}"
+
+
+def _unreadable(raw: object, reason: str) -> CanaryGate:
+    """What can safely be read of an object that cannot be parsed: its name, and every gate unknown."""
+    from canarygate import gates as gate_names
+    from canarygate.model import Target
+
+    namespace, _, name = _ref(raw).partition("/")
+    spec = raw.get("spec") if isinstance(raw, dict) else None
+    target = spec.get("target") if isinstance(spec, dict) else None
+    target = target if isinstance(target, dict) else {}
+    t_ns, t_name = target.get("namespace"), target.get("name")
+    return CanaryGate(
+        name=name,
+        namespace=namespace,
+        target=Target(
+            t_ns if isinstance(t_ns, str) and t_ns else namespace,
+            t_name if isinstance(t_name, str) and t_name else name,
+        ),
+        declared={},
+        live={},
+        flagger={},
+        invalid={gate: reason for gate in gate_names.GATES},
+        problems=(reason,),
+    )
+
+
+def _canaries(gctx: GateContext, namespaces: list[str | None], problems: list[str]) -> list[Canary]:
+    """The Canaries of ``namespaces`` (None: all); one that cannot be read is left out, with a message."""
+    from canarygate import errors
+    from canarygate.kube.resources import CANARIES
+    from canarygate.model import parse_canary
+
+    out = []
+    for namespace in namespaces:
+        try:
+            raw = gctx.kube.request("GET", CANARIES.path(namespace), resource=CANARIES)
+        except errors.CrdMissing:
+            return []
+        for item in _items(raw):
+            try:
+                out.append(parse_canary(item))
+            except Exception as e:  # noqa: BLE001 - one Canary's data must not stop the list
+                problems.append(f"Canary {_ref(item)} is malformed ({type(e).__name__}): shown as absent")
+    return out
 
 
 @click.command("list")
@@ -72,7 +165,27 @@ def list_command(
       kubectl gate list -l team=pay
       kubectl gate list -A --watch
     """
-    views = list_views(gctx, selector)
+    views, problems = list_views_checked(gctx, selector)
+    if watch:  # said before the rows, which follow until Ctrl-C
+        for problem in problems:
+            gctx.err(f"error: {problem}")
+    _print(gctx, views, output, no_headers, selector, watch)
+    if watch:
+        return
+    for problem in problems:
+        gctx.err(f"error: {problem}")
+    if problems:
+        raise click.exceptions.Exit(exitcodes.ERROR)
+
+
+def _print(
+    gctx: GateContext,
+    views: list[GateView],
+    output: str | None,
+    no_headers: bool,
+    selector: str | None,
+    watch: bool,
+) -> None:
     from kubectl_gate import templates
 
     if templates.is_template(output):
@@ -94,6 +207,8 @@ def list_command(
         watch_rows(gctx, selector, output, no_headers, style)
         return
     for view in views:
+        if len(view.gate.problems) == 1 and set(view.gate.invalid) == set(view.decisions):
+            continue  # unreadable as a whole: said once, after the table
         for gate in view.unknown:
             gctx.err(
                 f"warning: canarygate/{view.gate.name} in {view.gate.namespace}: gate {gate} has an unknown state "

@@ -11,6 +11,9 @@ do the same thing:
   the emulator's fields (user, verb, resource, subresource, namespace, name, status, time);
 * ``faults.down`` / ``faults.hang``: kube-apiserver killed and started again (connections
   refused), or stopped with SIGSTOP (connections accepted, nothing answered) and resumed;
+* ``faults.act(component, action)``: kill (SIGKILL), stop, start, pause or resume any component
+  (etcd, kube-apiserver, ...), refused like ``down``/``hang`` unless the run allows disruption;
+* ``put_stored(obj, plural)``: a custom resource written straight into etcd, past validation;
 * ``restart(component)``, ``stop``/``start`` of any component (etcd, flagger, ...).
 """
 
@@ -130,6 +133,12 @@ class _Faults:
         self._allowed()
         self._handle.act("kube-apiserver", "pause" if value else "resume")
         self._hang = bool(value)
+
+    def act(self, component: str, action: str) -> None:
+        """``kill``/``stop``/``start``/``pause``/``resume`` one component (etcd, kube-apiserver, ...);
+        ``start`` returns once it serves again."""
+        self._allowed()
+        self._handle.act(component, action)
 
 
 class ClusterHandle:
@@ -261,6 +270,34 @@ class ClusterHandle:
                     raise
                 time.sleep(0.1)
         raise RuntimeError(f"could not replace {obj['kind']} {meta['name']}: conflicts")
+
+    def put_stored(self, obj: dict[str, Any], plural: str) -> None:
+        """Write ``obj`` straight into etcd where kube-apiserver keeps a custom resource (JSON under
+        ``/registry/GROUP/PLURAL/NAMESPACE/NAME``), past admission and schema validation: what an
+        older CRD schema, or an object written before a policy, leaves stored. Other objects are
+        untouched (not disruptive). The API server's watch cache sees it as any change."""
+        import uuid
+
+        body = json.loads(json.dumps(obj))
+        meta = body.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        meta.setdefault("generation", 1)
+        meta.pop("resourceVersion", None)
+        group = body["apiVersion"].partition("/")[0]
+        key = f"/registry/{group}/{plural}/{meta['namespace']}/{meta['name']}"
+        put = {
+            "key": base64.b64encode(key.encode()).decode(),
+            "value": base64.b64encode(json.dumps(body).encode()).decode(),
+        }
+        request = urllib.request.Request(
+            self.component("etcd")["url"] + "/v3/kv/put",
+            data=json.dumps(put).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     # -- the request log -------------------------------------------------------------------
     @property

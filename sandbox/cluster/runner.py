@@ -15,7 +15,7 @@ process, accepts. The API server writes an audit log (every request, Metadata le
 read as the request log.
 
 The control endpoint (``control_url``, plain http on 127.0.0.1) serves ``GET /`` (the
-description), ``POST /components/NAME/{stop,start,restart,pause,resume}`` (kill, start, SIGSTOP,
+description), ``POST /components/NAME/{stop,kill,start,restart,pause,resume}`` (SIGTERM, SIGKILL, start, SIGSTOP,
 SIGCONT: an API server that is down, or one that accepts connections and answers nothing) and
 ``POST /authenticate`` (the TokenReview webhook) and ``GET /api/v1/query`` (a Prometheus that
 answers ``vector(1)``, Flagger's start-up check).
@@ -108,6 +108,16 @@ class Component:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of its own (a crash, an OOM kill)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        self.paused = False
 
     def pause(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -494,13 +504,15 @@ class Cluster:
 
     # -- control ---------------------------------------------------------------------------
     def act(self, name: str, action: str) -> dict[str, Any]:
-        """stop, start, restart, pause or resume one component; its description afterwards."""
+        """stop, kill, start, restart, pause or resume one component; its description afterwards."""
         with self._lock:
             component = self.components.get(name)
             if component is None:
                 raise KeyError(name)
             if action == "stop":
                 component.stop()
+            elif action == "kill":
+                component.kill()
             elif action == "start":
                 if component.pid is None:
                     component.start()
