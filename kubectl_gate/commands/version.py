@@ -30,6 +30,35 @@ def sidecar_version(gctx: GateContext, *, namespace: str, service: str, port: st
     return service_get(gctx.kube, namespace, service, port, "/version")
 
 
+def why_unreachable(gctx: GateContext, error: Exception, namespace: str, service: str) -> str:
+    """Why the proxied call failed, in words that say what to do.
+
+    Through the proxy, kube-apiserver answers a missing Service reached by port name as it answers
+    one without ready endpoints (503 "no endpoints available"): one GET of the Service, made only
+    after such a failure, tells the two apart. Any other failure (RBAC, the backend's own answer) is
+    reported as it came.
+    """
+    from canarygate import errors
+    from canarygate.kube.resources import SERVICES
+
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if not isinstance(error, errors.NotFound) and "no endpoints available" not in first:
+        return first
+    try:
+        gctx.kube.request("GET", SERVICES.path(namespace, service), resource=SERVICES, name=service)
+    except errors.NotFound:
+        return (
+            f"no Service {service} in namespace {namespace}: install the sidecar with "
+            "kubectl gate install | kubectl apply -f -, or name its namespace with --sidecar-namespace"
+        )
+    except errors.GateError:
+        return first  # e.g. no 'get' on services: the proxy's answer is all there is
+    return (
+        f"the Service {namespace}/{service} has no ready endpoints: the sidecar pods are not ready "
+        f"(kubectl get pods -n {namespace} -l app.kubernetes.io/name=canary-gate-sidecar)"
+    )
+
+
 @click.command("version")
 @click.option("--client", "client_only", is_flag=True, help="Only the client version; no cluster is contacted.")
 @click.option("--sidecar-namespace", default=SIDECAR_NAMESPACE, show_default=True, help="Namespace of the sidecar.")
@@ -50,10 +79,8 @@ def version_command(
         try:
             answer = sidecar_version(gctx, namespace=sidecar_namespace, service=sidecar_service)
             data["sidecar"] = answer if isinstance(answer, dict) else {"version": str(answer)}
-        except errors.NotFound:
-            note = f"sidecar: not reachable (no Service {sidecar_namespace}/{sidecar_service} behind the API proxy)"
         except errors.GateError as e:
-            note = f"sidecar: not reachable ({str(e).splitlines()[0]})"
+            note = "sidecar: not reachable (" + why_unreachable(gctx, e, sidecar_namespace, sidecar_service) + ")"
     if output in ("json", "yaml"):
         gctx.out(printing.dump(data, output))
     else:

@@ -5,10 +5,11 @@ The sidecar's Service is created as deploy/sidecar/service.yaml declares it (can
 port 80 named http), in the test's namespace, with the emulator's endpoint annotation pointing at
 the sidecar process (the sandbox runs no pods). Covers: the client and the sidecar versions
 printed (text, and -o json), through the in-process CLI and through real kubectl running the
-installed plugin; with the sidecar stopped, with no Service, and for a user without ``get`` on
+installed plugin; with the sidecar stopped, with no Service, with a Service without ready endpoints
+(told apart from no Service by a GET of the Service, both tiers), and for a user without ``get`` on
 ``services/proxy``: "sidecar: not reachable (...)" on stderr, the client version still printed,
-exit code 0 (version.py reports the sidecar as a note, never as a failure). Emulator-only (the
-endpoint annotation, minted tokens).
+exit code 0 (version.py reports the sidecar as a note, never as a failure). Tests needing the
+endpoint annotation or minted tokens are emulator-only.
 """
 
 from __future__ import annotations
@@ -129,9 +130,24 @@ def test_no_sidecar_service(apiserver, version, namespace):
     result = version()
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
-    # NB: kube-apiserver 1.37 answers a missing Service reached by port name as one without endpoints (503)
+    # NB: through the proxy kube-apiserver 1.37 answers a missing Service reached by port name as one
+    # without endpoints (503); the GET of the Service that follows tells them apart.
     assert result.stderr.strip() == (
-        'sidecar: not reachable (the API server answered 503: no endpoints available for service "canary-gate-sidecar")'
+        f"sidecar: not reachable (no Service canary-gate-sidecar in namespace {namespace}: install the sidecar "
+        "with kubectl gate install | kubectl apply -f -, or name its namespace with --sidecar-namespace)"
+    )
+
+
+def test_a_service_without_ready_endpoints_says_the_pods_are_not_ready(kube, version, namespace):
+    service = yaml.safe_load((ROOT / "deploy" / "sidecar" / "service.yaml").read_text())
+    service["metadata"]["namespace"] = namespace  # selects the sidecar's pods: there are none here
+    kube.request("POST", f"/api/v1/namespaces/{namespace}/services", body=service)
+    result = version()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
+    assert result.stderr.strip() == (
+        f"sidecar: not reachable (the Service {namespace}/canary-gate-sidecar has no ready endpoints: the sidecar "
+        f"pods are not ready (kubectl get pods -n {namespace} -l app.kubernetes.io/name=canary-gate-sidecar))"
     )
 
 
