@@ -467,6 +467,8 @@ def serve(config: cfg.Config) -> int:
             )
             leading = lambda: notify_elector.leading  # noqa: E731
         notifier = Notifier(config.notify, cache, writer=writer, metrics=metrics, leading=leading)
+        if notify_elector is not None:
+            notify_elector.on_start = notifier.resync  # NB: what happened before it led is looked at again
     app = create_app(cache=cache, writer=writer, metrics=metrics)
     limits = Limits(
         read_timeout=config.read_timeout,

@@ -194,9 +194,18 @@ class Notifier:
 
     def sweep(self) -> None:
         """Read every CanaryGate once as the first sight of it (then listeners take over)."""
+        self._swept.set()  # NB: a change arriving meanwhile is checked by its listener; the lock orders both
         for entry in self.cache.entries():
             self._check(entry.key)
-        self._swept.set()
+
+    def resync(self) -> None:
+        """This replica starts leading (the elector's ``on_start``): forget what it saw and sweep, as a
+        fresh start does, with the record the previous leader wrote read afresh from the status."""
+        with self._lock:
+            self._states.clear()
+            self._live_seen.clear()
+            self._ends_seen.clear()
+        self.sweep()
 
     # -- hooks (any thread; no I/O) ------------------------------------------------------------
     def on_held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
@@ -237,6 +246,11 @@ class Notifier:
         canary = self.cache.canary(*entry.target) if entry.target else None
         now = self.wallclock()
         with self._lock:
+            if not self.leading():  # NB: notices nothing, so that taking over is a first sight (resync)
+                self._states.pop(key, None)
+                self._live_seen.pop(key, None)
+                self._ends_seen.pop(key, None)
+                return
             first = key not in self._live_seen
             seen = self._live_seen.get(key, {})
             self._live_seen[key] = {g: c.identity for g, c in gate.live.items()}

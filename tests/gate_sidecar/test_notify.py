@@ -381,3 +381,20 @@ def test_a_hold_answered_by_another_replica_is_read_off_the_status(hook, bench_f
     bench.settle()
     assert len(hook.requests) == 1
     assert len(bench.writer.refreshed) == refreshed  # nothing new: no status write asked for
+
+
+def test_taking_over_looks_again_at_what_happened_before(hook):
+    """A replica that starts leading (the leader crashed) announces a recent change nobody sent."""
+    leads = []
+    bench = Bench(NotifyConfig(webhooks={"default": hook.url}), leading=lambda: bool(leads)).start()
+    try:
+        closed = live_change("confirm-rollout", "closed", by="dave")
+        bench.update_gate(annotations={closed.key: closed.encode()})
+        bench.settle()
+        assert hook.requests == []
+        leads.append(True)
+        bench.notifier.resync()
+        bench.settle()
+        assert [(b["kind"], b["by"]) for b in hook.bodies()] == [("closed", "dave")]
+    finally:
+        bench.stop()
