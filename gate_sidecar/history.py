@@ -99,8 +99,8 @@ class Recorder:
             stored = gate.status.get("history")
             # NB: the last view is the CanaryGate as it is now: the only one from which ends are read.
             record = fold(stored, [*snaps, self._snapshot(key, gate, canary)])
-            if stored is not None and record == core.parse(stored):
-                return
+            if record == core.parse(stored) and (stored is not None or not record["entries"]):
+                return  # nothing new (and no empty record written for a CanaryGate with nothing yet)
             try:
                 written = self._write(gate, stored, record)
             except errors.NotFound:
