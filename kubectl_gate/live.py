@@ -281,7 +281,7 @@ def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Op
         target = f"{view.gate.target.namespace}/{view.gate.target.name}"
         out.add(f"Canary    {target}: no Flagger Canary (kubectl gate apply -f <canarygate.yaml> creates it)")
     else:
-        icon = _icon(options, "wait" if canary.phase in ("Waiting", "WaitingPromotion") else "run")
+        icon = _icon(options, _phase_kind(canary.phase))
         weight = effective_weight(canary)
         ref = canary.name if canary.namespace == view.gate.namespace else canary.ref
         out.add(f"Canary    {ref}  {icon} {canary.phase or 'Unknown'}")
@@ -435,6 +435,12 @@ def _icon(options: Options, kind: str) -> str:
     from kubectl_gate.printing import ASCII_ICONS, ICONS
 
     return (ICONS if options.unicode else ASCII_ICONS)[kind]
+
+
+def _phase_kind(phase: str) -> str:
+    from kubectl_gate.printing import PHASE_KIND
+
+    return PHASE_KIND.get(phase, "unknown")
 
 
 def _int(value: Any) -> int:

@@ -220,3 +220,41 @@ def test_a_narrow_terminal_cuts_lines_with_an_ellipsis_and_q_restores_it(rollout
     pane.keys("q")
     after = pane.wait_for(lambda s: "EXITED 0" in s, "kubectl to end")
     assert after.strip() == "EXITED 0"  # the alternate screen is gone: the shell's own screen is back
+
+
+def test_open_a_chosen_gate_from_the_view(rollouts, kube, watch, namespace, kubectl):
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(100, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane.keys("o")
+    pane.wait_for(lambda s: "  5 confirm-promotion (closed)" in s, "the gates to choose from")
+    pane.keys("5")
+    pane.wait_for(lambda s: "open confirm-promotion canarygate/demo? [y/N]" in s, "the confirmation line")
+    pane.keys("y")
+    pane.keys("go: CAB-9")
+    pane.keys("Enter", literal=False)
+    pane.wait_for(
+        lambda s: "gate confirm-promotion of canarygate/demo opened for this rollout" in s and "✔ Succeeded" in s,
+        "the gate opened, then the promotion, on screen",
+    )
+    events = kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].message}").stdout
+    assert "go: CAB-9" in events  # the reason, recorded as open records it
+
+
+def test_off_a_terminal_a_page_per_change_and_json_lines(rollouts, kubeconfig, namespace):
+    rollouts.create(confirm_promotion="closed")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig}
+    for args, first in ((), "Name:"), (("-o", "json"), '{"'):
+        proc = subprocess.Popen(
+            [str(BIN / "kubectl"), "gate", "show", "demo", "-n", namespace, "--watch", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith(first), line
+            assert "\x1b" not in line  # no screen control off a terminal
+        finally:
+            proc.terminate()
+            proc.wait(10)
