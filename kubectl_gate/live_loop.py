@@ -75,11 +75,14 @@ class Reader:
         try:
             view = lookup.load_view(self.gctx, self.name)
             found = []
-            for role, deployment in live.workload_names(view):
-                raw = workloads.get_deployment(self.gctx.kube, view.canary.namespace, deployment)
-                found.append(live.workload(raw, role=role, name=deployment))
+            try:
+                for role, deployment in live.workload_names(view):
+                    raw = workloads.get_deployment(self.gctx.kube, view.canary.namespace, deployment)
+                    found.append(live.workload(raw, role=role, name=deployment))
+            except errors.Forbidden:
+                found = []  # NB: a viewer may not read Deployments: the view shows none, as show's readiness does
         except errors.NotFound as e:
-            if getattr(e, "kind", "") == "CanaryGate":
+            if e.kind == "CanaryGate" and not isinstance(e, errors.CrdMissing):
                 return dataclasses.replace(previous, deleted=True, error="", read_at=now)
             return _failed(previous, e, now)
         except Exception as e:  # noqa: BLE001 - the view never dies of a read; it says so and tries again
