@@ -76,6 +76,7 @@ class Notice:
     @property
     def id(self) -> str:
         """Names the happening (see the module docstring): 12 hex digits."""
+        parts: tuple[str, ...]
         if self.kind == HELD:
             parts = (self.kind, self.gate, self.rollout, self.revision)
         elif self.kind in (OPENED, CLOSED):

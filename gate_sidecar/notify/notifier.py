@@ -299,7 +299,7 @@ class Notifier:
         hook = holding_gate(decisions, canary)
         calls = gate.status.get("calls") if isinstance(gate.status, Mapping) else None
         record = calls.get(hook) if hook and isinstance(calls, Mapping) else None
-        if not isinstance(record, Mapping) or record.get("answer") != 403:
+        if hook is None or not isinstance(record, Mapping) or record.get("answer") != 403:
             return None
         since = rollouts.mark_of(canary).since
         answered, started = parse_time(record.get("at")), parse_time(since)
@@ -408,10 +408,10 @@ class Notifier:
         if thread is None:
             posted = self.slack.post(delivery.target, top)
             with self._lock:
-                state = self._states.get(delivery.key)
-                if state is not None:
-                    state.threads = [
-                        *state.threads,
+                kept = self._states.get(delivery.key)
+                if kept is not None:
+                    kept.threads = [
+                        *kept.threads,
                         _Thread(notice.rollout, delivery.target, posted.channel, posted.ts),
                     ][-THREAD_MEMORY:]
             return

@@ -78,13 +78,12 @@ class SlackSink:
     def __init__(self, token: str, *, base_url: str | None = None, timeout: float = 10.0):
         from slack_sdk import WebClient
 
-        kwargs = {"base_url": base_url} if base_url else {}
         self.client = WebClient(
             token=token,
+            base_url=base_url or WebClient.BASE_URL,
             timeout=max(1, round(timeout)),
             retry_handlers=[],
             logger=logging.getLogger("gate_sidecar.notify.slack_sdk"),
-            **kwargs,
         )
 
     def post(self, channel: str, text: str, *, thread_ts: str | None = None) -> Posted:
