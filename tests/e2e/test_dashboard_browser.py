@@ -106,6 +106,19 @@ class Page:
             self.shot("failure")
             raise AssertionError(f"the page never showed {what}; it shows:\n{self.card_text()}") from e
 
+    def expect(self, read, expected, what: str, timeout: float = 10.0) -> None:
+        """Wait until ``read()`` is ``expected`` (the page redraws after each poll)."""
+        seen = []
+
+        def equal():
+            seen.append(read())
+            return seen[-1] == expected
+
+        try:
+            self.wait(equal, what, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nlast read: {seen[-1] if seen else None!r}, expected {expected!r}") from None
+
     def card_text(self) -> str:
         try:
             return self.card().text
@@ -165,7 +178,10 @@ class Page:
 def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
     browser, dashboard, rollouts, namespace, kubeconfig, tmp_path
 ):
-    ns = namespace
+    from canarygate.kube.identity import whoami
+
+    ns, me = namespace, whoami(rollouts.kube)  # the dashboard runs with the same (admin) kubeconfig
+    assert me
     rollouts.create("demo", confirm_rollout="closed", confirm_promotion="closed")
     rollouts.new_revision("demo")
     rollouts.wait_phase("demo", "Waiting")
@@ -174,7 +190,12 @@ def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
     assert "token=" not in browser.current_url  # the token went into a cookie
     page = Page(browser, f"{ns}/demo", tmp_path)
     page.wait(lambda: page.shows(phase="Waiting", held="confirm-rollout"), "Waiting at confirm-rollout")
-    assert page.gate_row("confirm-rollout")[:3] == ["confirm-rollout", "closed, holding", "declared"]
+    assert f"as {me} · namespace {ns}" in browser.find_element(By.ID, "where").text
+    page.expect(
+        lambda: page.gate_row("confirm-rollout")[:3],
+        ["confirm-rollout", "closed, holding", "declared"],
+        "confirm-rollout holding",
+    )
     page.shot("waiting")
 
     status, output = page.act(
@@ -191,15 +212,16 @@ def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
         lambda: page.shows(phase="WaitingPromotion", weight="40/40", held="confirm-promotion"),
         "WaitingPromotion at 40/40, held at confirm-promotion",
     )
-    assert page.gate_row("confirm-rollout")[:4] + page.gate_row("confirm-rollout")[5:] == [
-        "confirm-rollout",
-        "opened",
-        "live",
-        "admin",
-        "rollout",
-        "CAB-1 approved",
-    ]
-    assert page.card().find_element(By.CSS_SELECTOR, ".next code").text == f"kubectl gate promote demo -n {ns}"
+    page.expect(
+        lambda: (lambda row: row[:4] + row[5:])(page.gate_row("confirm-rollout")),
+        ["confirm-rollout", "opened", "live", me, "rollout", "CAB-1 approved"],
+        "who opened confirm-rollout and why",
+    )
+    page.expect(
+        lambda: page.card().find_element(By.CSS_SELECTOR, ".next code").text,
+        f"kubectl gate promote demo -n {ns}",
+        "the command to go on",
+    )
     page.shot("held")
 
     # the CLI's safety rule holds: closing a check gate during a rollout needs --yes
@@ -212,7 +234,7 @@ def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
     assert output.startswith("error: closing rollout is not a pause") and "add --yes" in output
     assert browser.find_element(By.ID, "flag-yes").is_displayed()
     page.close_dialog()
-    assert page.gate_row("rollout")[1] == "opened"
+    page.expect(lambda: page.gate_row("rollout")[1], "opened", "rollout still opened")
 
     status, output = page.act(
         'button[data-verb="promote"]',
@@ -227,4 +249,4 @@ def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
     page.shot("promoted")
     assert rollouts.phase("demo") == "Succeeded"
     promoted = rollouts.events("demo", reason="Promoted")
-    assert [e["message"] for e in promoted] == ["admin opened confirm-promotion for this promotion: CAB-2 go"]
+    assert [e["message"] for e in promoted] == [f"{me} opened confirm-promotion for this promotion: CAB-2 go"]

@@ -48,9 +48,36 @@ function render(snapshot) {
     problem.hidden = true;
   }
   const main = document.getElementById("gates");
-  main.replaceChildren(...snapshot.items.map(card));
+  const shown = new Map([...main.children].map((node) => [node.dataset.key, node]));
+  main.replaceChildren(...snapshot.items.map((item) => {
+    const fresh = card(item);
+    const old = shown.get(item.key);
+    return old && morph(old, fresh) ? old : fresh;
+  }));
   document.getElementById("empty").hidden = snapshot.items.length > 0;
   for (const key of state.open) refreshShow(key);
+}
+
+// Brings `old` to what `fresh` shows, in place, when both have the same shape (so a button being
+// clicked is not swapped under the pointer); false when the shapes differ (then `fresh` replaces it).
+function morph(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) return false;
+  if (old.nodeType === Node.TEXT_NODE) {
+    if (old.nodeValue !== fresh.nodeValue) old.nodeValue = fresh.nodeValue;
+    return true;
+  }
+  if (old.childNodes.length !== fresh.childNodes.length) return false;
+  const names = new Set([...old.getAttributeNames(), ...fresh.getAttributeNames()]);
+  if ([...names].some((n) => old.getAttribute(n) !== fresh.getAttribute(n) && (n === "data-verb" || n === "data-gate" || n === "data-key"))) return false;
+  for (const [i, child] of [...old.childNodes].entries()) {
+    if (!morph(child, fresh.childNodes[i])) return false;
+  }
+  for (const n of names) {
+    const value = fresh.getAttribute(n);
+    if (value === null) old.removeAttribute(n);
+    else if (old.getAttribute(n) !== value) old.setAttribute(n, value);
+  }
+  return true;
 }
 
 function fact(label, value, attrs) {
