@@ -41,6 +41,8 @@ class _Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     delay: float = 0.0
+    #: Only for a request whose path ends so ("" for any).
+    path: str = ""
 
 
 class _Server:
@@ -100,10 +102,15 @@ class _Server:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def fail(self, status: int, *, headers: dict[str, str] | None = None, body: Any = None, times: int = 1) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``headers``, ``body``)."""
+    def fail(
+        self, status: int, *, headers: dict[str, str] | None = None, body: Any = None, times: int = 1, path: str = ""
+    ) -> None:
+        """Answer the next ``times`` requests (to a path ending with ``path``, if given) with ``status``
+        (and ``headers``, ``body``)."""
         with self._lock:
-            self._faults.extend(_Fault(status=status, headers=dict(headers or {}), body=body) for _ in range(times))
+            self._faults.extend(
+                _Fault(status=status, headers=dict(headers or {}), body=body, path=path) for _ in range(times)
+            )
 
     def slow(self, seconds: float, *, times: int = 1) -> None:
         """Delay the next ``times`` requests by ``seconds`` before answering them normally."""
@@ -128,7 +135,9 @@ class _Server:
         record = Recorded(handler.command, handler.path, dict(handler.headers.items()), _decode(raw, handler.headers))
         with self._lock:
             self.requests.append(record)
-            fault = self._faults.pop(0) if self._faults else None
+            fault = next((f for f in self._faults if record.path.split("?")[0].endswith(f.path)), None)
+            if fault is not None:
+                self._faults.remove(fault)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.status:

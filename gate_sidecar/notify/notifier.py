@@ -4,7 +4,8 @@ Where notices come from (no API request of its own; every hook returns at once):
 
 * **held**: :class:`gate_sidecar.writes.Writer` tells each hold the first time it answers it (the
   moment it records the GateHolding Event), on whichever thread answered Flagger; the notice is
-  queued and the call goes on.
+  queued and the call goes on. A hold another replica answered is read off ``status.calls`` (a 403
+  of the holding gate in this rollout): the same notice, the same id.
 * **opened / closed**: a live change (annotation) new to the cache, read by a cache listener.
 * **promoted / rolled back / aborted**: the Canary reaching Succeeded or Failed (aborted when the
   rollback gate was opened live for that rollout).

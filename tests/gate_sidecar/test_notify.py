@@ -398,3 +398,21 @@ def test_taking_over_looks_again_at_what_happened_before(hook):
         assert [(b["kind"], b["by"]) for b in hook.bodies()] == [("closed", "dave")]
     finally:
         bench.stop()
+
+
+def test_an_update_failing_after_its_reply_does_not_post_the_reply_twice(slack, bench_factory):
+    bench = bench_factory(slack_config(slack))
+    bench.hold()
+    bench.settle()
+    slack.fail(500, path="chat.update")
+    opened = live_change("confirm-promotion", "opened")
+    bench.update_gate(annotations={opened.key: opened.encode()})
+    bench.settle()
+    [top] = slack.messages("#releases")
+    assert len(top.replies) == 1 and top.edits == 1
+    assert [r.path.rsplit("/", 1)[1] for r in slack.requests] == [
+        "chat.postMessage",
+        "chat.postMessage",
+        "chat.update",
+        "chat.update",
+    ]
