@@ -62,7 +62,7 @@ def read_calls(status: Mapping[str, Any]) -> dict[str, Call]:
             continue
         at = parse_time(entry.get("at"))
         try:
-            answer = int(entry.get("answer"))
+            answer = int(entry.get("answer", ""))  # absent, None or not a number: skipped
         except (TypeError, ValueError):
             continue
         if at is not None:

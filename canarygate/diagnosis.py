@@ -26,6 +26,7 @@ from canarygate import calls as call_records
 from canarygate import gates, hooks, rendering
 from canarygate.model import Canary
 from canarygate.resolution import LIVE, PHASE_GATES, Decision
+from canarygate.times import parse_time
 
 NOT_READY = "not-ready"
 NOT_CALLED = "not-called"
@@ -146,11 +147,12 @@ def stuck(
             f"{gate}(approval for another revision)",
         )
     call = recorded.get(gate)
-    approved_at = call_records.parse_time(decision.set_at) if decision.source == LIVE else None
+    approved_at = parse_time(decision.set_at) if decision.source == LIVE else None
     passed = call is not None and call.answer < 300 and (approved_at is None or call.at >= approved_at)
     others = other_webhooks(canary, gate, gate_ref)
     if (
         passed
+        and call is not None
         and others
         and _age(now, call.at) < call_records.stale_after(interval)
         and (approved_at is None or _age(now, approved_at) >= 1.5 * interval)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from canarygate.times import parse_time
 
@@ -54,7 +54,7 @@ def _int(value: Any, default: int = 0) -> int:
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     for cond in status.get("conditions") or ():
         if cond.get("type") == kind:
-            return cond
+            return cast(Mapping[str, Any], cond)
     return None
 
 

@@ -12,10 +12,13 @@ import copy
 import functools
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from canarygate import errors, gates
 from canarygate.model import CanaryGate
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 CANARY_API_VERSION = "flagger.app/v1beta1"
 CANARY_KIND = "Canary"
@@ -92,7 +95,7 @@ def shared_hook_types(gate: CanaryGate) -> list[tuple[str, str]]:
 
 
 @functools.cache
-def _canary_validator():
+def _canary_validator() -> Validator:
     import jsonschema  # deferred: only apply and render validate
     import yaml
 

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -79,7 +79,7 @@ class Kube:
     client's own secrets and of anything shaped like one.
     """
 
-    def __init__(self, api_client, *, timeout: float | None = None):
+    def __init__(self, api_client: Any, *, timeout: float | None = None) -> None:
         self.api_client = api_client
         self.timeout = timeout
         #: Receives "METHOD URL STATUS in N milliseconds" per request when set (kubectl's -v=6).
@@ -117,7 +117,7 @@ class Kube:
         query: Sequence[tuple[str, Any]] = (),
         timeout: Any = None,
         on_open: Callable[[Callable[[], None]], None] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Yield the JSON lines of a watch until the server ends it.
 
         ``on_open`` receives, once the watch is open, a function that cuts it from another thread
@@ -161,7 +161,16 @@ class Kube:
         response = self._send(method, path, query=query, timeout=timeout)
         return response.status, response.read()
 
-    def _send(self, method, path, *, query=(), body=None, content_type=JSON, timeout=None):
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, Any]] = (),
+        body: Any = None,
+        content_type: str = JSON,
+        timeout: Any = None,
+    ) -> Any:
         client = self.api_client
         headers = {"Accept": JSON}
         if body is not None:

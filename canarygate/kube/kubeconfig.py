@@ -136,7 +136,7 @@ def load(files: list[str]) -> dict[str, Any]:
             entries = data.get(section) or []
             if not isinstance(entries, list):
                 raise errors.ConfigError(f"the kubeconfig {path}: {section} must be a list, not {_kind(entries)}")
-            here: set[str] = set()
+            here: set[str | None] = set()
             for entry in entries:
                 _check_entry(path, section, entry)
                 name = entry.get("name") if isinstance(entry, dict) else None

@@ -29,10 +29,10 @@ import ssl
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
 
 from canarygate import errors
 from canarygate.kube import kubeconfig
@@ -207,7 +207,8 @@ def _read(path: str, what: str, owner: str) -> str:
         with open(path) as f:
             return f.read()
     except OSError as e:
-        raise errors.ConfigError(f"unable to read {what} {path} for {owner} due to {e.strerror.lower()}") from None
+        reason = (e.strerror or str(e)).lower()
+        raise errors.ConfigError(f"unable to read {what} {path} for {owner} due to {reason}") from None
 
 
 def _pem(user: dict[str, Any], key: str) -> tuple[str, Any] | None:
@@ -235,7 +236,7 @@ def load_cert_chain(context: ssl.SSLContext, cert: tuple[str, Any], key: tuple[s
     datas = [v if kind == "data" else None for kind, v in (cert, key)]
     try:
         if all(d is None for d in datas):
-            context.load_cert_chain(files[0], files[1])
+            context.load_cert_chain(files[0], files[1])  # type: ignore[arg-type]  # NB: a file when no data
         elif hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
             _load_from_memory(context, files, datas)
         else:
@@ -244,7 +245,7 @@ def load_cert_chain(context: ssl.SSLContext, cert: tuple[str, Any], key: tuple[s
         raise errors.ConfigError(f"the client certificate and key cannot be used together ({e.reason or e})") from None
 
 
-def _load_from_memory(context: ssl.SSLContext, files: list, datas: list) -> None:
+def _load_from_memory(context: ssl.SSLContext, files: list[Any], datas: list[Any]) -> None:
     fds = []
     try:
         paths = []
@@ -262,7 +263,7 @@ def _load_from_memory(context: ssl.SSLContext, files: list, datas: list) -> None
             os.close(fd)
 
 
-def _load_through_private_file(context: ssl.SSLContext, files: list, datas: list) -> None:
+def _load_through_private_file(context: ssl.SSLContext, files: list[Any], datas: list[Any]) -> None:
     import shutil
     import signal
 
@@ -341,10 +342,10 @@ def _exec_credential(spec: dict[str, Any], user: str) -> tuple[str, bytes, bytes
             f"{where} is configured to use API version {api_version}, "
             f"plugin returned version {str(answer.get('apiVersion'))[:80]}"
         )
-    status = answer.get("status") if isinstance(answer.get("status"), dict) else {}
-    token = status.get("token") if isinstance(status.get("token"), str) else ""
-    cert = status.get("clientCertificateData") if isinstance(status.get("clientCertificateData"), str) else ""
-    key = status.get("clientKeyData") if isinstance(status.get("clientKeyData"), str) else ""
+    status: dict[str, Any] = answer["status"] if isinstance(answer.get("status"), dict) else {}
+    token: str = status["token"] if isinstance(status.get("token"), str) else ""
+    cert: str = status["clientCertificateData"] if isinstance(status.get("clientCertificateData"), str) else ""
+    key: str = status["clientKeyData"] if isinstance(status.get("clientKeyData"), str) else ""
     if bool(cert) != bool(key) or not (token or cert):
         raise errors.ConfigError(f"{where} didn't return a token or cert/key pair")
     return token, cert.encode(), key.encode()
@@ -487,7 +488,7 @@ class _Repeats:
 
     repeated: tuple[tuple[str, str], ...] = ()
 
-    def endheaders(self, message_body=None, *, encode_chunked=False):
+    def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
         for name, value in self.repeated:
             self.putheader(name, value)  # type: ignore[attr-defined]
         super().endheaders(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
@@ -496,7 +497,7 @@ class _Repeats:
 class _Http(_Repeats, http.client.HTTPConnection):
     """HTTP, through a SOCKS5 proxy when ``socks`` is given."""
 
-    def __init__(self, host, port, *, socks=None):
+    def __init__(self, host: str, port: int | None, *, socks: SplitResult | None = None) -> None:
         super().__init__(host, port)
         self._socks = socks
 
@@ -510,7 +511,15 @@ class _Https(_Repeats, http.client.HTTPSConnection):
     """HTTPS whose certificate is checked against ``server_name`` (tls-server-name) when given;
     through a SOCKS5 proxy when ``socks`` is given."""
 
-    def __init__(self, host, port, *, context, server_name: str = "", socks=None):
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        *,
+        context: ssl.SSLContext,
+        server_name: str = "",
+        socks: SplitResult | None = None,
+    ) -> None:
         super().__init__(host, port, context=context)
         self._server_name, self._socks = server_name, socks
 
@@ -519,11 +528,12 @@ class _Https(_Repeats, http.client.HTTPSConnection):
             http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT when tunnelling
         else:
             self.sock = socks5_connect(self._socks, self.host, self.port or self.default_port, self.timeout)
-        name = self._server_name or self._tunnel_host or self.host
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
+        # NB: http.client's own (undocumented) attributes: the tunnelled host and the TLS context
+        name = self._server_name or self._tunnel_host or self.host  # type: ignore[attr-defined]
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
 
 
-def socks5_connect(proxy, host: str, port: int, timeout) -> socket.socket:
+def socks5_connect(proxy: SplitResult, host: str, port: int, timeout: float | None) -> socket.socket:
     """A socket to ``host:port`` through the SOCKS5 proxy ``proxy`` (a urlsplit result), as Go's
     socks5 dialer: names resolved by the proxy, username/password auth (RFC 1929) when the URL has
     them. OSError when the proxy refuses."""
@@ -577,10 +587,10 @@ class _Configuration:
 class _Stream:
     """What Kube.stream reads: ``stream(amt, decode_content)`` and ``release_conn()``."""
 
-    def __init__(self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection):
+    def __init__(self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection) -> None:
         self._response, self._connection = response, connection
 
-    def stream(self, amt=None, decode_content=True):
+    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
         while True:
             chunk = self._response.read1(65536)
             if not chunk:
@@ -601,7 +611,9 @@ class _Stream:
 class _Response:
     """What Kube reads of an answer: ``status``, ``reason``, ``read()`` and ``response`` (for streams)."""
 
-    def __init__(self, response: http.client.HTTPResponse, connection, *, streaming: bool):
+    def __init__(
+        self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection, *, streaming: bool
+    ) -> None:
         self.status = response.status
         self.reason = response.reason
         self._response = response
@@ -617,7 +629,7 @@ class _Response:
 class LightApiClient:
     """Stands in for ``kubernetes.client.ApiClient`` as far as :class:`Kube` uses it."""
 
-    def __init__(self, where: Target):
+    def __init__(self, where: Target) -> None:
         self.target = where
         self.configuration = _Configuration(where.server)
         parts = urlsplit(where.server)
@@ -640,10 +652,13 @@ class LightApiClient:
         if socks is not None:
             proxy = None
         host, port = (proxy.hostname, proxy.port) if proxy else (self._host, self._port)
+        if host is None or self._host is None:
+            raise errors.ConfigError(f"no host in the server or proxy URL of cluster {where.cluster or where.server}")
         if self._scheme != "https":
             plain = _Http(host, port, socks=socks)
             plain.repeated = where.repeated
             return plain
+        assert where.ssl_context is not None  # NB: target() makes one for every https server
         connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name, socks=socks)
         connection.repeated = where.repeated
         if proxy:
@@ -657,22 +672,34 @@ class LightApiClient:
         return url
 
     def param_serialize(
-        self, *, method, resource_path, query_params=(), header_params=None, body=None, auth_settings=None, **_: Any
-    ):
+        self,
+        *,
+        method: str,
+        resource_path: str,
+        query_params: Iterable[tuple[str, Any]] = (),
+        header_params: Mapping[str, str] | None = None,
+        body: Any = None,
+        auth_settings: Any = None,
+        **_: Any,
+    ) -> tuple[str, str, dict[str, str], bytes | None]:
         query = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in query_params]
         url = self._prefix + resource_path + ("?" + urlencode(query) if query else "")
         headers = {**self.target.headers, **(header_params or {})}
         payload = None if body is None else json.dumps(body).encode()
         return method, url, headers, payload
 
-    def call_api(self, method, url, headers, body, _request_timeout=None):
+    def call_api(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, _request_timeout: Any = None
+    ) -> _Response:
         try:
             return self._call_api(method, url, headers, body, _request_timeout)
         except ssl.SSLCertVerificationError as e:
             detail = f"certificate verify failed: {e.verify_message}" if e.verify_message else str(e)
             raise untrusted(self.target.server, detail, self.target.cluster) from e
 
-    def _call_api(self, method, url, headers, body, _request_timeout=None):
+    def _call_api(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, _request_timeout: Any = None
+    ) -> _Response:
         """Send one request. A watch (``watch=1|true``) gets a connection of its own; others share one.
 
         ``_request_timeout``: seconds, or (connect, read) as urllib3 takes it; None waits forever.
@@ -722,14 +749,15 @@ class LightApiClient:
         response = self._call_api("GET", self._prefix + path, dict(self.target.headers), None, timeout)
         if response.status != 200:
             raise ValueError(f"the API server answered {response.status}")
-        return json.loads(response.read())
+        data: dict[str, Any] = json.loads(response.read())
+        return data
 
     def close(self) -> None:
         with self._lock:
             self._drop()
 
 
-def _timeouts(value) -> tuple[float | None, float | None]:
+def _timeouts(value: Any) -> tuple[float | None, float | None]:
     if isinstance(value, (tuple, list)):
         return value[0], value[1]
     if isinstance(value, (int, float)):
@@ -737,7 +765,7 @@ def _timeouts(value) -> tuple[float | None, float | None]:
     return None, None
 
 
-def _open(connection: http.client.HTTPConnection, connect_timeout, read_timeout) -> None:
+def _open(connection: http.client.HTTPConnection, connect_timeout: float | None, read_timeout: float | None) -> None:
     connection.timeout = connect_timeout
     connection.connect()
     connection.sock.settimeout(read_timeout)
