@@ -3,6 +3,7 @@ tmux pane, on the sandbox with the Flagger simulator and the gate sidecar; scree
 ``tmux capture-pane -p`` and compared with golden screens (ages and namespaces normalised only).
 
 * a rollout waiting at confirm-promotion: the golden screen (100 columns), what is being approved;
+  SIGTERM restores the terminal;
 * ``p``, ``y``, a reason, Enter: the rollout is promoted and the screen says so;
 * the API server down: the header says "reconnecting…", the last state stays; back up: it resumes;
   Ctrl-C restores the terminal;
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,6 +68,13 @@ class Pane:
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+
+    def program_pid(self) -> int:
+        """The pid of the program the pane's shell runs (kubectl execs the plugin in its place)."""
+        shell = self._tmux("display-message", "-p", "-t", "live", "#{pane_pid}").strip()
+        children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True, timeout=10).stdout.split()
+        assert len(children) == 1, children
+        return int(children[0])
 
     def close(self) -> None:
         subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
@@ -155,6 +164,9 @@ def test_a_rollout_waiting_for_promotion_shows_what_is_being_approved(rollouts, 
     assert "Weight    40/40  failed checks 0/2" in screen  # NB: Flagger's status.canaryWeight reads 0 here
     assert all(len(line) <= 100 for line in screen.splitlines())
     assert re.search(r"(?m)^Last event  \S", screen)
+    os.kill(pane.program_pid(), signal.SIGTERM)
+    after = pane.wait_for(lambda s: "EXITED" in s, "kubectl to end on SIGTERM")
+    assert after.strip() == "EXITED 0"  # the terminal restored: the shell's own screen is back
 
 
 def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, watch, namespace, kubectl):
@@ -258,3 +270,21 @@ def test_off_a_terminal_a_page_per_change_and_json_lines(rollouts, kubeconfig, n
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube, watch, namespace):
+    emulator_only(apiserver, "hangs the API server (apiserver.faults.hang)")
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(160, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    try:
+        apiserver.faults.hang = True
+        screen = pane.wait_for(
+            lambda s: s.startswith("reconnecting… last update") and "no answer for" in s.splitlines()[0],
+            "the silent API server on the header",
+            timeout=20,
+        )
+        assert HELD.search(screen)
+    finally:
+        apiserver.faults.hang = False
+    pane.wait_for(lambda s: re.match(r"updated \ds ago · canarygate/demo", s), "the view to resume")
