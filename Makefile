@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint
+.PHONY: test test-fast demo bench lint
 
 $(STAMP): pyproject.toml canarygate/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,19 @@ test: $(STAMP)
 		>/dev/null 2>&1; } || echo "chromium/chromedriver not available: the dashboard's browser test skips"
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# Every tier but the tests marked slow (PyInstaller builds, the demo...): what to run while working.
+test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -m "not slow"
+
+# ruff (lint and format), mypy ([tool.mypy] in pyproject.toml) and import-linter (.importlinter);
+# the pre-commit hooks (.pre-commit-config.yaml) run the same tools.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 demo: $(STAMP)
 	$(PY) -m sandbox.demo
