@@ -233,7 +233,7 @@ def frame(
     options: Options = Options(),
 ) -> list[str]:
     """The screen: header, the rollout, its workloads, the gates, the last event, the key line and the
-    prompt. Every line fits ``width``; with ``height``, the middle is cut so the key line and prompt stay."""
+    prompt. Every line fits ``width``; with ``height``, the body's end is cut so the key line and prompt stay."""
     out = _Lines(max(1, width))
     out.add(header(snap, now, options))
     view = snap.view
@@ -294,9 +294,16 @@ def body(out: _Lines, view: GateView, snap: Snapshot, now: datetime, options: Op
             f"Weight    {weight}/{canary.max_weight}  failed checks {canary.failed_checks}/{canary.threshold}{held}"
         )
         out.add(hold_line(view))
+        failure = view.gate.status.get("failure") if canary.phase == "Failed" else None
+        if isinstance(failure, Mapping) and failure.get("message"):
+            check = f" (last failed check: {failure['check']})" if failure.get("check") else ""
+            out.add(f"Rolled back  {failure['message']}{check}")
         for text in not_ready_text(view, now):
             out.add(f"Not ready {text}")
         out.add(check_line(view, now))
+    for decision in view.decisions.values():
+        if not decision.known:
+            out.add(f"Problem   gate {decision.gate}: state unknown (the sidecar answers 503): {decision.problem}")
     if snap.workloads:
         out.add("")
         rows = [["", "DEPLOYMENT", "READY", "IMAGE"]]

@@ -20,12 +20,12 @@ def stamp(seconds_ago: float) -> str:
     return (NOW - timedelta(seconds=seconds_ago)).strftime(T)
 
 
-def view(phase="WaitingPromotion", *, weight=0, calls=None, transition_ago=25.0, declared="closed"):
+def view(phase="WaitingPromotion", *, weight=0, calls=None, transition_ago=25.0, declared="closed", status=None):
     gate = parse_canarygate(
         {
             "metadata": {"name": "demo", "namespace": "demo-ns"},
             "spec": {"confirm-promotion": declared, "target": {"namespace": "demo-ns", "name": "demo"}},
-            "status": {"calls": calls or {}},
+            "status": {"calls": calls or {}, **(status or {})},
         }
     )
     canary = parse_canary(
@@ -157,6 +157,27 @@ def test_no_rollout_and_no_canary():
     gate = parse_canarygate({"metadata": {"name": "demo", "namespace": "ns"}, "spec": {}})
     none = live.frame(live.Snapshot(view=build_view(gate, None), read_at=NOW), live.Keys(), NOW, 120)
     assert "Canary    ns/demo: no Flagger Canary (kubectl gate apply -f <canarygate.yaml> creates it)" in none
+
+
+def test_a_failed_rollout_says_why():
+    failure = {"message": "Rolling back demo.demo-ns failed checks threshold reached 2", "check": "rollout"}
+    lines = live.frame(snapshot(view=view("Failed", status={"failure": failure})), live.Keys(), NOW, 120)
+    assert "Canary    demo  ✖ Failed" in lines
+    assert (
+        "Rolled back  Rolling back demo.demo-ns failed checks threshold reached 2 (last failed check: rollout)" in lines
+    )
+
+
+def test_a_gate_whose_state_cannot_be_read_is_named():
+    gate = parse_canarygate(
+        {
+            "metadata": {"name": "demo", "namespace": "ns", "annotations": {"gate.piggysec.com/rollout": "{oops"}},
+            "spec": {},
+        }
+    )
+    lines = live.frame(live.Snapshot(view=build_view(gate, None), read_at=NOW), live.Keys(), NOW, 200)
+    assert any(line.startswith("Problem   gate rollout: state unknown (the sidecar answers 503): ") for line in lines)
+    assert any(line.startswith("rollout") and "⚠ unknown" in line for line in lines)
 
 
 def test_a_gate_filter_shows_that_gate_only():
