@@ -29,6 +29,8 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 SCHEMA = json.loads((pathlib.Path(__file__).resolve().parents[2] / "docs" / "output-schema.v1alpha1.json").read_text())
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+#: One traffic step, so that the real tier's 10 s ticks fit two rollouts in the test's time.
+SHORT = {"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20, "stepWeightPromotion": 100}
 
 
 def kubectl_gate(kubeconfig: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002 - subprocess.run's keyword
@@ -48,9 +50,10 @@ def kubectl_gate(kubeconfig: str, *args: str, input: str | None = None) -> subpr
     )
 
 
+@pytest.mark.timeout(420)
 def test_retry_after_a_failed_rollout_and_the_history_of_both(kubeconfig, namespace, rollouts, kubectl, wait_until):
     ns = namespace
-    rollouts.create(confirm_promotion="closed")
+    rollouts.create(analysis=SHORT, confirm_promotion="closed")
     me = kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout.strip()
     rollouts.new_revision()
     rollouts.wait_phase("demo", "WaitingPromotion")
@@ -101,9 +104,10 @@ def test_retry_after_a_failed_rollout_and_the_history_of_both(kubeconfig, namesp
     assert [r["rollout"] for r in json.loads(last.stdout)["rollouts"]] == [2]
 
 
+@pytest.mark.timeout(420)
 def test_skip_analysis_promotes_now_then_the_next_revision_is_analysed_again(kubeconfig, namespace, rollouts):
     ns = namespace
-    rollouts.create(confirm_promotion="closed")
+    rollouts.create(analysis=SHORT, confirm_promotion="closed")
     rollouts.new_revision()
     rollouts.wait_phase("demo", "WaitingPromotion")
     declined = kubectl_gate(kubeconfig, "skip-analysis", "demo", "-n", ns, input="n\n")
