@@ -210,9 +210,16 @@ class Notifier:
 
     # -- hooks (any thread; no I/O) ------------------------------------------------------------
     def on_held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
-        """A closed gate holds a rollout (first answer of that hold in this process)."""
+        """A closed gate holds a rollout (first answer of that hold in this process). Runs on the
+        webhook thread: a bug here is logged, never raised into Flagger's answer."""
         if not self.config.enabled:
             return
+        try:
+            self._held(key, hook, decision, canary)
+        except Exception:
+            log.exception("bug while noticing a hold of %s on %s/%s; no notification", hook, *key)
+
+    def _held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
         rollout = rollouts.mark_of(canary).since
         notice = notices.held(key, hook, decision, canary, rollout=rollout, now=_rfc3339(self.wallclock()))
         with self._lock:
@@ -233,7 +240,11 @@ class Notifier:
         keeps its record (it notifies); nothing otherwise, so another replica's record stays."""
         with self._lock:
             state = self._states.get(key)
-            return {STATUS_KEY: state.to_status()} if state is not None else {}
+            try:
+                return {STATUS_KEY: state.to_status()} if state is not None else {}
+            except Exception:  # NB: never stop the writer's status write
+                log.exception("bug while recording notifications of %s/%s", *key)
+                return {}
 
     # -- noticing ------------------------------------------------------------------------------
     def _check(self, key: Key) -> None:
