@@ -205,7 +205,8 @@ def test_approval_does_not_pass_to_a_newer_revision_mid_analysis():
 
 
 def test_waiting_after_a_failure_already_names_the_new_revision():
-    # docs/flagger-contract.md#the-checksum: coming from Failed, Flagger records the waiting revision before confirm-rollout.
+    # docs/flagger-contract.md#the-checksum: coming from Failed, Flagger records the waiting revision before
+    # confirm-rollout.
     def waiting(applied):
         return parse_canary(
             {

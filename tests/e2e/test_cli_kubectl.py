@@ -467,7 +467,8 @@ def test_list_and_show_take_jsonpath_and_custom_columns(kubeconfig, three):
     namespace, _ = three
     names = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "jsonpath={.items[*].metadata.name}")
     assert (names.returncode, names.stdout) == (0, "api db web\n"), names
-    table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", "custom-columns=NAME:.metadata.name,NS:.metadata.namespace")
+    columns = "custom-columns=NAME:.metadata.name,NS:.metadata.namespace"
+    table = kubectl_gate(kubeconfig, "list", "-n", namespace, "-o", columns)
     assert table.stdout.splitlines() == [
         "NAME   NS",
         f"api    {namespace}",

@@ -3,7 +3,8 @@
 Covers: the seed README's two scenarios (held at confirm-rollout, then promoted; held for
 promotion at 20 %, then opened); promote one step at a time through a closed
 confirm-traffic-increase; promote --full; abort (rolled back, wait exits 3) and that live change
-ending with its rollout; abort while Waiting (Failed, no traffic, the next release not rolled back); two users changing gates concurrently (no lost update, every change
+ending with its rollout; abort while Waiting (Failed, no traffic, the next release not rolled back); two users
+changing gates concurrently (no lost update, every change
 audited); a user without RBAC rights refused; real kubectl running the plugin (``kubectl gate``,
 ``kubectl plugin list``).
 """
@@ -170,7 +171,8 @@ def test_abort_rolls_back_and_its_change_ends_with_the_rollout(gate, rollouts):
 
 
 def test_abort_while_waiting_ends_the_rollout_without_traffic_and_the_next_release_runs(gate, rollouts, wait_until):
-    """Waiting re-polls only confirm-rollout (docs/flagger-contract.md#one-tick step 5, #waiting-and-waitingpromotion): abort opens rollback for this rollout
+    """Waiting re-polls only confirm-rollout (docs/flagger-contract.md#one-tick step 5,
+    #waiting-and-waitingpromotion): abort opens rollback for this rollout
     and confirm-rollout for one step, so Flagger starts the rollout (weight 0) and polls the rollback gate on
     the next tick (step 9) before any traffic step (12-13): Failed, the canary weight 0 throughout."""
     gate.apply(confirm_rollout="closed")

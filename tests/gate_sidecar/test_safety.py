@@ -4,7 +4,8 @@ Covers: a one-step approval cannot be used twice when its removal lands in the m
 (consumption is atomic against the current entry), nor when the writer rebinds it to the revision
 while a call uses it (and its removal still reaches the cluster); a live change is never expired
 on a cached Canary older than the change (the writer decides from the Canary read afresh); a hold
-is announced again for a new revision; which CanaryGate a call is about follows docs/gate-state.md#which-canarygate-a-call-is-about
+is announced again for a new revision; which CanaryGate a call is about follows
+docs/gate-state.md#which-canarygate-a-call-is-about
 (metadata, else spec.target, else the Canary's own name unless that CanaryGate targets another
 Canary) and several CanaryGates targeting one Canary
 fail closed with a body naming them; a gate whose live annotation cannot be read answers 503 (progress

@@ -2,7 +2,8 @@
 
 Covers: --probe-listen empty or "off" means no probe port, an address is parsed as --listen's;
 Limits refuses zero caps and timeouts; under a descriptor limit of 256 the total cap is lowered to
-fit (64: 256 less 64 in reserve and the probe port's 128), and a server flooded from four peers under that limit keeps answering a fifth and
+fit (64: 256 less 64 in reserve and the probe port's 128), and a server flooded from four peers under that limit keeps
+answering a fifth and
 never runs out of descriptors (it would spin on accept() if it did).
 """
 

@@ -306,7 +306,8 @@ def test_an_untrusted_server_certificate_is_not_reported_as_an_outage(invoke, tm
 
 
 def test_abort_while_waiting_opens_rollback_then_confirm_rollout_for_one_step(kube, tmp_path, api_client):
-    """Waiting re-polls only confirm-rollout (docs/flagger-contract.md#one-tick step 5, #waiting-and-waitingpromotion): an open rollback gate alone never ends it.
+    """Waiting re-polls only confirm-rollout (docs/flagger-contract.md#one-tick step 5,
+    #waiting-and-waitingpromotion): an open rollback gate alone never ends it.
 
     Abort opens rollback for this rollout and confirm-rollout for one step: Flagger starts the rollout
     (weight 0) and polls rollback on the next tick (step 9) before any traffic step (12-13).

@@ -178,8 +178,9 @@ def _views():
                 "resourceVersion": "7",
                 "creationTimestamp": "2026-11-20T10:00:00Z",
                 "annotations": {
-                    "gate.piggysec.com/confirm-traffic-increase": '{"state":"closed","scope":"rollout","by":"alice","at":"2026-11-22T09:55:00Z",'
-                    '"reason":"CAB-42 freeze","rollout":{"active":true,"since":"2026-11-22T09:50:00Z"}}'
+                    "gate.piggysec.com/confirm-traffic-increase": '{"state":"closed","scope":"rollout","by":"alice",'
+                    '"at":"2026-11-22T09:55:00Z","reason":"CAB-42 freeze",'
+                    '"rollout":{"active":true,"since":"2026-11-22T09:50:00Z"}}'
                 },
             },
             "spec": {

@@ -421,7 +421,8 @@ def check_formula_rules(text: str) -> None:
     for url in re.findall(r'url "([^"]*)"', text):
         assert url.endswith("_onedir.tar.gz"), "Homebrew installs the onedir build"
     install = text.split("  def install\n", 1)[1].split("\n  end\n", 1)[0]
-    # the whole tree into libexec (the executable needs _internal/ beside it), linked from bin (docs/packaging.md#homebrew)
+    # the whole tree into libexec (the executable needs _internal/ beside it), linked from bin
+    # (docs/packaging.md#homebrew)
     assert 'libexec.install "kubectl-gate", "_internal"' in install
     assert 'bin.install_symlink libexec/"kubectl-gate"' in install
     assert 'bin.install "kubectl-gate"' not in install

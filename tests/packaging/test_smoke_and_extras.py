@@ -83,7 +83,8 @@ def without_sidecar_extra(code: str, tmp_path: pathlib.Path) -> subprocess.Compl
 def test_every_cli_module_imports_without_the_sidecar_extra(tmp_path: pathlib.Path) -> None:
     result = without_sidecar_extra(
         "import pkgutil, importlib, kubectl_gate, canarygate\n"
-        "names = [m.name for p in (kubectl_gate, canarygate) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
+        "names = [m.name for p in (kubectl_gate, canarygate)\n"
+        "         for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
         "for n in names: importlib.import_module(n)\n"
         "print('imported', len(names), flush=True)\n"
         "import werkzeug\n",
@@ -104,7 +105,8 @@ def test_cli_commands_work_without_the_sidecar_extra(tmp_path: pathlib.Path) -> 
         (["completion", "zsh"], "compdef"),
     ):
         result = without_sidecar_extra(
-            f"import sys\nfrom kubectl_gate.cli import main\nsys.argv = ['kubectl-gate', *{args!r}]\nsys.exit(main())\n",
+            "import sys\nfrom kubectl_gate.cli import main\n"
+            f"sys.argv = ['kubectl-gate', *{args!r}]\nsys.exit(main())\n",
             tmp_path,
         )
         assert result.returncode == 0, f"{args}: {result.stderr}"

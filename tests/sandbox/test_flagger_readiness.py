@@ -5,7 +5,8 @@ Covers:
   updated vs spec.replicas, old replicas, available vs readyThreshold in float32, Available=False
   older than the progress deadline making a not-ready answer final);
 - against the API server with the Deployment status writer: an unready canary
-  (``sandbox.deployments/ready: "false"``) gets no hook at all, rollback included, only the warning's event webhook, then goes on once ready; a
+  (``sandbox.deployments/ready: "false"``) gets no hook at all, rollback included, only the warning's event webhook,
+  then goes on once ready; a
   canary past its deadline (``"deadline"``, or Available=False for longer than
   ``progressDeadlineSeconds``) is rolled back with no analysis hook; an unready primary holds
   initialisation; the simulator never reads the old ``sandbox.flagger.app/*-ready`` annotations.
