@@ -45,7 +45,7 @@ from gate_sidecar.notify import notices
 from gate_sidecar.notify.config import NotifyConfig
 from gate_sidecar.notify.delivery import Delivery, DeliveryQueue
 from gate_sidecar.notify.notices import Notice
-from gate_sidecar.notify.sinks import GiveUp, Posted, SlackSink, WebhookSink
+from gate_sidecar.notify.sinks import GiveUp, Gone, Posted, Retry, SlackSink, WebhookSink
 
 log = logging.getLogger(__name__)
 
@@ -428,10 +428,19 @@ class Notifier:
                     ][-THREAD_MEMORY:]
             return
         posted = Posted(channel=thread.id or thread.channel, ts=thread.ts)
-        if "reply" not in delivery.done:
-            self.slack.post(posted.channel, notices.line(notice), thread_ts=posted.ts)
-            delivery.done.add("reply")  # NB: a retry of the update does not post the reply twice
-        self.slack.update(posted, top)
+        try:
+            if "reply" not in delivery.done:
+                self.slack.post(posted.channel, notices.line(notice), thread_ts=posted.ts)
+                delivery.done.add("reply")  # NB: a retry of the update does not post the reply twice
+            self.slack.update(posted, top)
+        except Gone as e:  # someone deleted the top message: the next attempt starts a new one
+            with self._lock:
+                kept = self._states.get(delivery.key)
+                if kept is not None:
+                    kept.threads = [t for t in kept.threads if t != thread]
+            if "reply" in delivery.done:
+                return  # the reply is there; only the top message is gone
+            raise Retry(f"{e}: a new top message", 0.0) from None
 
     def _sent(self, delivery: Delivery) -> None:
         with self._lock:

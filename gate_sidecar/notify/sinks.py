@@ -42,6 +42,14 @@ class GiveUp(Exception):
     """The receiver refused this message for good: drop it (counted and logged)."""
 
 
+class Gone(GiveUp):
+    """The Slack message a reply or an update was for is not there (deleted): start a new one."""
+
+
+#: Slack errors that say the thread's top message is gone.
+SLACK_GONE = frozenset({"message_not_found", "thread_not_found", "cant_update_message"})
+
+
 def retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date), capped; None if absent or bad."""
     if not value:
@@ -110,6 +118,8 @@ class SlackSink:
                 ) from None
             if status >= 500:
                 raise Retry(f"Slack {method}: HTTP {status}") from None
+            if error in SLACK_GONE:
+                raise Gone(f"Slack {method}: {error}") from None
             raise GiveUp(f"Slack {method}: {error or f'HTTP {status}'}") from None
         except SlackClientError as e:
             raise GiveUp(f"Slack {method}: {type(e).__name__}") from None

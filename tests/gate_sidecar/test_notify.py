@@ -416,3 +416,18 @@ def test_an_update_failing_after_its_reply_does_not_post_the_reply_twice(slack, 
         "chat.update",
         "chat.update",
     ]
+
+
+def test_a_deleted_top_message_starts_a_new_one(slack, bench_factory):
+    bench = bench_factory(slack_config(slack))
+    bench.hold()
+    bench.settle()
+    first = slack.messages("#releases")[0].ts
+    slack.channels[slack.channel_id("#releases")].clear()  # someone deleted it
+    closed = live_change("rollout", "closed", by="erin")
+    bench.update_gate(annotations={closed.key: closed.encode()})
+    bench.settle()
+    [top] = slack.messages("#releases")  # a new top message: where the rollout stands (still held)
+    assert "Gate *confirm-promotion* holds the rollout" in top.text and "kubectl gate promote demo" in top.text
+    assert top.replies == [] and top.edits == 0 and top.ts != first
+    assert bench.counted("slack", "sent") == 2 and bench.counted("slack", "dropped_refused") == 0
