@@ -426,6 +426,8 @@ class Notifier:
                         *kept.threads,
                         _Thread(notice.rollout, delivery.target, posted.channel, posted.ts),
                     ][-THREAD_MEMORY:]
+            if notices.line(notice) not in top:  # NB: the top shows a hold still in force: say what happened
+                self.slack.post(posted.channel, notices.line(notice), thread_ts=posted.ts)
             return
         posted = Posted(channel=thread.id or thread.channel, ts=thread.ts)
         try:

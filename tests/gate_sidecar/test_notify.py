@@ -429,5 +429,6 @@ def test_a_deleted_top_message_starts_a_new_one(slack, bench_factory):
     bench.settle()
     [top] = slack.messages("#releases")  # a new top message: where the rollout stands (still held)
     assert "Gate *confirm-promotion* holds the rollout" in top.text and "kubectl gate promote demo" in top.text
-    assert top.replies == [] and top.edits == 0 and top.ts != first
+    assert [r.text.split(" at ")[0] for r in top.replies] == [":no_entry: Gate *rollout* closed by erin"]
+    assert top.edits == 0 and top.ts != first
     assert bench.counted("slack", "sent") == 2 and bench.counted("slack", "dropped_refused") == 0
