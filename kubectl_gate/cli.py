@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "skip-analysis": (
         "kubectl_gate.commands.skip",
         "skip_command",
-        "Emergency: Flagger promotes now, without analysis (spec.skipAnalysis)",
+        "Emergency: Flagger promotes now, skipping its analysis",
     ),
     "history": (
         "kubectl_gate.commands.history",
