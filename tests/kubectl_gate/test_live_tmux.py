@@ -257,19 +257,19 @@ def test_off_a_terminal_a_page_per_change_and_json_lines(rollouts, kubeconfig, n
     rollouts.create(confirm_promotion="closed")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUBECONFIG": kubeconfig}
     for args, first in ((), "Name:"), (("-o", "json"), '{"'):
-        proc = subprocess.Popen(
+        with subprocess.Popen(
             [str(BIN / "kubectl"), "gate", "show", "demo", "-n", namespace, "--watch", *args],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
-        )
-        try:
-            line = proc.stdout.readline()
-            assert line.startswith(first), line
-            assert "\x1b" not in line  # no screen control off a terminal
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        ) as proc:
+            try:
+                line = proc.stdout.readline()
+                assert line.startswith(first), line
+                assert "\x1b" not in line  # no screen control off a terminal
+            finally:
+                proc.terminate()
+                proc.wait(10)
 
 
 def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube, watch, namespace):
