@@ -135,14 +135,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """One replica's answer (recorded), or None when it does not answer (killed)."""
         server: Proxy = self.server  # type: ignore[assignment]
         asked = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=10)
             conn.request("POST", self.path, body=data, headers={"Content-Type": "application/json"})
             response = conn.getresponse()
             status, body = response.status, response.read()
-            conn.close()
         except OSError:
             return None
+        finally:
+            conn.close()
         with server.ledger.lock:
             server.ledger.answers.append(Answer(hook, status, asked, time.monotonic()))
         return status, body
@@ -157,13 +158,15 @@ def _retry(what, attempts=50):
     raise AssertionError("the test's own write kept failing")
 
 
-def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disruptive: bool, seed: int):
+def _run(
+    apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disruptive: bool, seed: int, count=2, max_weight=100
+):
     from helpers.tiers import emulator_only
 
-    emulator_only(apiserver, "injects API faults (apiserver.faults) into the emulator")
+    emulator_only(apiserver, "injects API faults (apiserver.faults) into the emulator; the real tier's run is below")
     rng = random.Random(seed)
     ledger = Ledger()
-    replicas = [sidecar, make_sidecar()]  # both --fail-closed-after 1
+    replicas = [sidecar] + [make_sidecar() for _ in range(count - 1)]  # all --fail-closed-after 1
     proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over both
@@ -171,7 +174,13 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
         confirm_traffic_increase="closed",
         confirm_promotion="closed",
         rollback="closed",
-        analysis={"interval": "10s", "threshold": 1000, "maxWeight": 100, "stepWeight": 5, "stepWeightPromotion": 100},
+        analysis={
+            "interval": "10s",
+            "threshold": 1000,
+            "maxWeight": max_weight,
+            "stepWeight": 5,
+            "stepWeightPromotion": 100,
+        },
     )
     stop = threading.Event()
     gates_path = f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates"
@@ -235,6 +244,7 @@ def _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, disrupt
         chaotic.join(10)
         apiserver.faults.reset()
         proxy.shutdown()
+        proxy.server_close()
         for replica in replicas:
             if replica.proc is None:
                 replica.start(wait=False)
@@ -253,6 +263,151 @@ def test_chaos_rollout_two_replicas_api_faults_and_kills(apiserver, sidecar, mak
     _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, disruptive=False, seed=9)
 
 
+@pytest.mark.timeout(300)
+def test_chaos_rollout_three_replicas_api_faults_and_kills(apiserver, sidecar, make_sidecar, kube, namespace, rollouts):
+    """Three replicas, every call delivered to all three at once half the time: each approval passes once."""
+    _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, disruptive=False, seed=11, count=3, max_weight=50)
+
+
 @pytest.mark.disruptive
 def test_chaos_rollout_with_the_api_server_down_and_hung(apiserver, sidecar, make_sidecar, kube, namespace, rollouts):
     _run(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, disruptive=True, seed=10)
+
+
+# -- the real tier: real Flagger, the real kube-apiserver and etcd killed, paused and restarted ---------------------
+
+#: The real tier's faults: (component, action while the fault lasts, action that ends it).
+REAL_FAULTS = {
+    "kube-apiserver killed": ("kube-apiserver", "kill", "start"),
+    "kube-apiserver paused": ("kube-apiserver", "pause", "resume"),
+    "etcd killed": ("etcd", "kill", "start"),
+    "etcd paused": ("etcd", "pause", "resume"),
+}
+REAL_BUDGET = 150.0  # seconds of rollout per test (real Flagger ticks every 10 s at least)
+
+
+def _retry_for(what, seconds: float):
+    """``what()`` until it answers, for up to ``seconds`` (an API server being restarted takes a while)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return what()
+        except errors.GateError:
+            if time.monotonic() > deadline:
+                raise AssertionError("the test's own request kept failing") from None
+            time.sleep(0.5)
+
+
+def _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, count: int, seed: int):
+    """One full rollout on real Flagger through ``count`` replicas while the control plane is broken.
+
+    Faults come one at a time, each lasting past the 1 s bound (1.5-2.5 s, plus the restart of a
+    killed component), with 2-5 s of calm between them so Flagger's 10 s ticks get through; every
+    kind happens at least once (shuffled), then at random. A replica is SIGKILLed and restarted
+    between them. Whatever happens, every component is running and resumed afterwards.
+    """
+    if not getattr(apiserver, "real", False):
+        pytest.skip("sandbox: no kube-apiserver or etcd process to kill (the emulator's faults are tested above)")
+    rng = random.Random(seed)
+    ledger = Ledger()
+    replicas = [sidecar] + [make_sidecar() for _ in range(count - 1)]
+    proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    rollouts.endpoint = proxy.url
+    rollouts.create(
+        confirm_traffic_increase="closed",
+        confirm_promotion="closed",
+        rollback="closed",
+        analysis={"interval": "10s", "threshold": 1000, "maxWeight": 20, "stepWeight": 10, "stepWeightPromotion": 100},
+    )
+    stop = threading.Event()
+    broken: dict[str, str] = {}  # component -> the action that ends its fault, while it lasts
+    kinds = [*REAL_FAULTS, "sidecar killed"]
+
+    def chaos():
+        order = rng.sample(kinds, len(kinds))
+        while not stop.wait(rng.uniform(2, 5)):
+            kind = order.pop(0) if order else rng.choice(kinds)
+            if kind == "sidecar killed":
+                replica = rng.choice(replicas)
+                if replica.proc is not None:
+                    replica.proc.send_signal(signal.SIGKILL)
+                    replica.proc.wait()
+                    replica.proc = None
+                    stop.wait(rng.uniform(0.2, 1.0))
+                    replica.start(wait=False)
+                    ledger.fault(kind)
+                continue
+            component, action, undo = REAL_FAULTS[kind]
+            apiserver.faults.act(component, action)
+            broken[component] = undo
+            stop.wait(rng.uniform(1.5, 2.5))  # past the 1 s bound
+            apiserver.faults.act(component, undo)  # a start returns once it serves again
+            broken.pop(component, None)
+            ledger.fault(kind)
+
+    chaotic = threading.Thread(target=chaos, daemon=True)
+    key = "gate.piggysec.com/" + STEP
+    started = time.monotonic()
+    phase = ""
+    try:
+        rollouts.new_revision()
+        chaotic.start()
+        while time.monotonic() - started < REAL_BUDGET:
+            phase = _retry_for(rollouts.phase, 60)
+            if phase in ("Succeeded", "Failed"):
+                break
+            annotations = _retry_for(rollouts.gate, 60)["metadata"].get("annotations") or {}
+            if phase == "WaitingPromotion" and ledger.promotion_opened == float("inf"):
+                ledger.promotion_opened = time.monotonic()
+                _retry_for(lambda: rollouts.set_gate("confirm-promotion", "opened"), 60)
+            elif key not in annotations and phase == "Progressing":
+                at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"#{len(ledger.grants)}"
+                with ledger.lock:
+                    ledger.grants.append(time.monotonic())
+                _retry_for(
+                    lambda at=at: write_live_change(
+                        kube, namespace, "demo", gate=STEP, state="opened", by="chaos", at=at, scope="step"
+                    ),
+                    60,
+                )
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        chaotic.join(120)
+        for component, undo in list(broken.items()):  # never leave the shared cluster broken
+            apiserver.faults.act(component, undo)
+        for component in ("etcd", "kube-apiserver"):
+            apiserver.faults.act(component, "resume")
+            apiserver.faults.act(component, "start")
+        proxy.shutdown()
+        proxy.server_close()
+        for replica in replicas:
+            if replica.proc is None:
+                replica.start(wait=False)
+    ledger.check()
+    passed = len([a for a in ledger.answers if a.hook == STEP and a.status == 200])
+    print(
+        f"\nchaos (real tier, {count} replicas): {len(ledger.answers)} answers checked, {passed} steps on "
+        f"{len(ledger.grants)} approvals, faults survived: {dict(sorted(ledger.faults.items()))}, "
+        f"final phase {phase} after {time.monotonic() - started:.0f} s"
+    )
+    assert set(ledger.faults) >= set(REAL_FAULTS), f"not every fault happened: {ledger.faults}"
+    assert passed >= 1  # not vacuous: approvals did pass through the faults
+    return ledger
+
+
+@pytest.mark.disruptive
+@pytest.mark.timeout(420)
+def test_chaos_real_rollout_two_replicas_control_plane_killed_and_paused(
+    apiserver, sidecar, make_sidecar, kube, namespace, rollouts
+):
+    _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, count=2, seed=20)
+
+
+@pytest.mark.disruptive
+@pytest.mark.timeout(420)
+def test_chaos_real_rollout_three_replicas_control_plane_killed_and_paused(
+    apiserver, sidecar, make_sidecar, kube, namespace, rollouts
+):
+    _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, count=3, seed=21)
