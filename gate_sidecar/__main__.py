@@ -8,11 +8,13 @@ pending writes are made, then the process exits 0.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import signal
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -399,7 +401,7 @@ def serve(config: cfg.Config) -> int:
 
     resynced: dict[str | None, float] = {}
 
-    def on_gate_list(items, namespace):
+    def on_gate_list(items: list[dict[str, Any]], namespace: str | None) -> None:
         # Quiet watches are relisted every bound/2 (fresh data, not a probe, is contact); changes reach
         # the reconciler as cache events, so a full resync (a Canary read per CanaryGate) happens on
         # the first list and then at most every RESYNC_EVERY, not on every relist.
@@ -422,7 +424,7 @@ def serve(config: cfg.Config) -> int:
                 CANARYGATES,
                 namespace=namespace,
                 max_silence=max_silence,
-                on_list=lambda items, ns=namespace: on_gate_list(items, ns),
+                on_list=functools.partial(on_gate_list, namespace=namespace),
                 on_event=cache.apply_gate_event,
             )
         )
@@ -433,7 +435,7 @@ def serve(config: cfg.Config) -> int:
                 namespace=namespace,
                 missing_ok=True,
                 max_silence=max_silence,
-                on_list=lambda items, ns=namespace: cache.replace_canaries(items, ns),
+                on_list=functools.partial(cache.replace_canaries, namespace=namespace),
                 on_event=cache.apply_canary_event,
             )
         )
@@ -509,7 +511,7 @@ def serve(config: cfg.Config) -> int:
         scope,
         config.fail_closed_after,
     )
-    if probe is not None:
+    if probe is not None and config.probe_listen is not None:
         log.info(
             "probes also on http://%s:%s (/healthz, /readyz, /metrics)", config.probe_listen[0], probe.effective_port
         )

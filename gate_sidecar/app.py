@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import werkzeug
@@ -359,6 +359,7 @@ class GateSidecar:
     # -- plumbing --------------------------------------------------------------------------------------
     def dispatch_request(self, request: Request) -> tuple[str, Response]:
         endpoint = "unmatched"
+        values: Mapping[str, Any]
         try:
             route = self._fast_routes.get((request.method, request.environ.get("PATH_INFO", "")))
             if route is not None:
@@ -374,7 +375,7 @@ class GateSidecar:
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
-        route = self._fast_routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")))
+        route = self._fast_routes.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
         if route is not None and route[0] == "gate":
             length = _plain_length(environ)
             if length is not None:

@@ -91,7 +91,7 @@ class Metrics:
         self.watched.set_function(lambda: float(size()))
 
     def decided(self, gate: str, answer: int, source: str) -> None:
-        self.decision_counter(gate, answer, source).inc()  # type: ignore[attr-defined]
+        self.decision_counter(gate, answer, source).inc()
 
     def decision_counter(self, gate: str, answer: int, source: str):
         """The bound counter child for these labels (callers may keep it and call ``inc()``)."""

@@ -130,6 +130,8 @@ def _raw_answer(code: int, reason: str, message: str) -> bytes:
 class GuardedParser(HTTPRequestParser):
     """waitress's parser with every refusal in JSON and a bad Content-Length a 400, not a crash."""
 
+    error: Any  # waitress's: the refusal found so far, if any
+
     def __init__(self, adj: Adjustments, limits: Limits):
         super().__init__(adj)
         self.limits = limits
@@ -165,13 +167,14 @@ class GuardedChannel(HTTPChannel):
 
     #: When the first byte of the request under way arrived (time.time(), as waitress's clock).
     request_began = 0.0
+    request: Any  # waitress's: the request being read, if any
 
     def __init__(self, server: GuardedServer, sock, addr, adj, map=None):  # noqa: A002 - waitress's name
         super().__init__(server, sock, addr, adj, map=map)
         self.peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
         server.peers.setdefault(self.peer, set()).add(self)
 
-    def parser_class(self, adj: Adjustments) -> GuardedParser:  # type: ignore[override]
+    def parser_class(self, adj: Adjustments) -> GuardedParser:
         return GuardedParser(adj, self.server.limits)
 
     def received(self, data: bytes) -> bool:

@@ -355,11 +355,17 @@ class Writer(NullWriter):
             self._count("consume", "ok")
             return
         entry = self.cache.entry(item.key)
-        current = entry.gate.live.get(item.change.gate) if entry and entry.gate else None
-        if current is not None and current.identity == item.change.identity and item.attempts < CONSUME_RETRIES:
+        gate = entry.gate if entry else None
+        current = gate.live.get(item.change.gate) if gate else None
+        if (
+            gate is not None
+            and current is not None
+            and current.identity == item.change.identity
+            and item.attempts < CONSUME_RETRIES
+        ):
             # NB: still the step we answered, perhaps rebound to the revision since: remove what is there now.
             item.change = current
-            item.gate = entry.gate
+            item.gate = gate
             item.attempts += 1
             item.due = self.clock() + 0.1 * 2**item.attempts
             with self._cv:

@@ -114,7 +114,7 @@ class GateFailure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = exitcodes.ERROR):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # NB: click reads it from the instance too
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", file=file, err=file is None)

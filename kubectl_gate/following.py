@@ -72,8 +72,9 @@ class Follower:
                     raise obj
                 if key == "gate":
                     self.gate_raw = obj
-                    if obj is not None:
-                        target = (self.gate.target.namespace, self.gate.target.name)
+                    gate = self.gate
+                    if gate is not None:
+                        target = (gate.target.namespace, gate.target.name)
                         if target != self._target:
                             self._target = target
                             self.canary_raw = None

@@ -159,7 +159,7 @@ def offline_options(f: Callable) -> Callable:
 def _hidden(decorator: Callable) -> Callable:
     def apply(f: Callable) -> Callable:
         f = decorator(f)
-        f.__click_params__[-1].hidden = True
+        f.__click_params__[-1].hidden = True  # type: ignore[attr-defined]  # NB: where click.option keeps it
         return f
 
     return apply

@@ -80,7 +80,7 @@ def select(
         return [(gctx.ns, name) for name in dict.fromkeys(chosen)]
     if not (selector or everything):
         raise click.UsageError("missing the CanaryGate NAME (or -d NAME, -l SELECTOR, --all)")
-    from canarygate.kube.gates import CANARYGATES
+    from canarygate.kube.resources import CANARYGATES
     from canarygate.model import parse_canarygate
 
     query = [("labelSelector", selector)] if selector else []

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 import click
 
 PREFIXES = ("jsonpath=", "custom-columns=")
 
 
-def is_template(output: str | None) -> bool:
-    return bool(output) and output.startswith(PREFIXES)
+def is_template(output: str | None) -> TypeGuard[str]:
+    return output is not None and output.startswith(PREFIXES)
 
 
 def render(output: str, data: Any) -> str:

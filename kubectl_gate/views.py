@@ -4,7 +4,7 @@ gates' decisions, assembled from already fetched data (pure; no API calls here).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,9 +63,9 @@ def build_view(
     gate: CanaryGate,
     canary: Canary | None,
     *,
-    gate_events: list[Mapping[str, Any]] = (),
-    canary_events: list[Mapping[str, Any]] = (),
-    readiness: list[Readiness] = (),
+    gate_events: Sequence[Mapping[str, Any]] = (),
+    canary_events: Sequence[Mapping[str, Any]] = (),
+    readiness: Sequence[Readiness] = (),
     now: datetime | None = None,
 ) -> GateView:
     decisions = resolution.resolve_gates(gate, canary=canary)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
-from canarygate.kube import gates
+from canarygate.kube.resources import CANARYGATES
 from canarygate.model import Canary, CanaryGate
 from kubectl_gate import exitcodes, printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
@@ -27,7 +29,7 @@ def list_views_checked(gctx: GateContext, selector: str | None = None) -> tuple[
     The others list as usual."""
     namespace = gctx.list_namespace
     query = [("labelSelector", selector)] if selector else []
-    raw = gctx.kube.request("GET", gates.CANARYGATES.path(namespace), query=query, resource=gates.CANARYGATES)
+    raw = gctx.kube.request("GET", CANARYGATES.path(namespace), query=query, resource=CANARYGATES)
     problems: list[str] = []
     found = sorted((_read_gate(i, problems) for i in _items(raw)), key=lambda g: (g.namespace, g.name))
     targets = {(g.target.namespace, g.target.name) for g in found}
@@ -112,7 +114,7 @@ def _unreadable(raw: object, reason: str) -> CanaryGate:
     )
 
 
-def _canaries(gctx: GateContext, namespaces: list[str | None], problems: list[str]) -> list[Canary]:
+def _canaries(gctx: GateContext, namespaces: Sequence[str | None], problems: list[str]) -> list[Canary]:
     """The Canaries of ``namespaces`` (None: all); one that cannot be read is left out, with a message."""
     from canarygate import errors
     from canarygate.kube.resources import CANARIES

@@ -16,13 +16,13 @@ CLEAR = "\x1b[H\x1b[2J"
 def parse_show_args(args: tuple[str, ...], deployment: str | None) -> tuple[str, str | None]:
     """NAME, or the Go CLI's ``status all|GATE -d NAME`` (also ``status GATE NAME``)."""
     gate_filter = None
-    args = list(args)
-    if args and (args[0] == "all" or args[0] in gates.GATES) and (deployment or len(args) == 2):
-        first = args.pop(0)
+    words = list(args)
+    if words and (words[0] == "all" or words[0] in gates.GATES) and (deployment or len(words) == 2):
+        first = words.pop(0)
         gate_filter = None if first == "all" else first
-    if len(args) > 1:
-        raise click.UsageError(f"too many arguments: {' '.join(args)}")
-    return pick_name(args[0] if args else None, deployment), gate_filter
+    if len(words) > 1:
+        raise click.UsageError(f"too many arguments: {' '.join(words)}")
+    return pick_name(words[0] if words else None, deployment), gate_filter
 
 
 def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: str | None) -> str:
@@ -32,7 +32,7 @@ def render(gctx: GateContext, view: GateView, output: str | None, gate_filter: s
         data = printing.status_object(view)
         if gate_filter:
             data["gates"] = [g for g in data["gates"] if g["gate"] == gate_filter]
-        if output not in ("json", "yaml"):
+        if templates.is_template(output):
             return templates.render(output, data)
         return printing.dump(data, output)
     if output == "name":
