@@ -28,9 +28,13 @@ from e2e.conftest import _real_flagger, flagger, kube, make_sidecar, rollouts, s
 from helpers.cli import GOLDEN
 from helpers.tiers import emulator_only
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 BIN = Path(sys.executable).parent
-TMUX = shutil.which("tmux") or "/usr/bin/tmux"
+TMUX = shutil.which("tmux")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.kubectl,
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed: these tests read the screen a tmux pane shows"),
+]
 
 
 class Pane:
@@ -197,6 +201,7 @@ def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, w
     assert "CAB-7 ok" in events  # the reason, recorded as promote records it
 
 
+@pytest.mark.disruptive
 def test_an_api_outage_says_reconnecting_keeps_the_state_and_resumes(apiserver, rollouts, kube, watch, namespace):
     emulator_only(apiserver, "stops the API server (apiserver.faults.down)")
     waiting_promotion(rollouts, kube, namespace)
@@ -272,6 +277,7 @@ def test_off_a_terminal_a_page_per_change_and_json_lines(rollouts, kubeconfig, n
                 proc.wait(10)
 
 
+@pytest.mark.disruptive
 def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube, watch, namespace):
     emulator_only(apiserver, "hangs the API server (apiserver.faults.hang)")
     waiting_promotion(rollouts, kube, namespace)
