@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from e2e.conftest import _real_flagger, flagger, kube, make_sidecar, rollouts, sidecar, sidecar_kubeconfig  # noqa: F401
 from helpers.cli import GOLDEN
-from helpers.tiers import emulator_only
+from helpers.tiers import SLOWDOWN, emulator_only
 
 BIN = Path(sys.executable).parent
 TMUX = shutil.which("tmux")
@@ -64,7 +64,7 @@ class Pane:
         self._tmux("send-keys", "-t", "live", *(["-l"] if literal else []), *keys)
 
     def wait_for(self, predicate, what: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN  # NB: real Flagger ticks every 10 s at least
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
