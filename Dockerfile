@@ -27,6 +27,9 @@ RUN python -m pip download --require-hashes --only-binary=:all: --no-deps \
 COPY pyproject.toml README.md LICENSE ./
 COPY canarygate ./canarygate
 COPY kubectl_gate ./kubectl_gate
+# kubectl_gate/data/deploy links to these (the manifests `kubectl gate install` prints).
+COPY deploy/crd ./deploy/crd
+COPY deploy/sidecar ./deploy/sidecar
 COPY gate_sidecar ./gate_sidecar
 # Our wheel, built with the pinned setuptools just installed (no build isolation: nothing unpinned).
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels/project .

@@ -22,9 +22,9 @@ def crd() -> dict[str, Any]:
     """The CanaryGate CRD as shipped with this CLI (the one ``install`` prints)."""
     import yaml
 
-    from kubectl_gate.data.manifests import FILES
+    from kubectl_gate import data
 
-    return yaml.safe_load(FILES[CRD_PATH])
+    return yaml.safe_load(data.read(CRD_PATH))
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,8 +11,9 @@ Builds whatever `kubectl_gate.cli:main` is at the time, from packaging/pyinstall
                               Homebrew and install.sh; starts several times faster (docs/packaging.md#binaries)
 
 PYTHONHASHSEED=0 and SOURCE_DATE_EPOCH (default: the last commit's time) make two builds on the
-same machine byte-identical (docs/packaging.md#reproducible-builds). Then runs `kubectl-gate --help`
-and `kubectl-gate version --client` from the build and prints the start-up time; a failing smoke test fails the build.
+same machine byte-identical (docs/packaging.md#reproducible-builds). Then runs `kubectl-gate --help`,
+`kubectl-gate version --client` and `kubectl-gate install --crd-only` (package data) from the build and
+prints the start-up time; a failing smoke test fails the build.
 --measure N times N runs of each and prints the medians.
 
 --release-name also copies the build to where packaging/release.py expects it:
@@ -56,7 +57,8 @@ def source_date_epoch() -> str:
     return "315532800"
 
 
-SMOKE = (["--help"], ["version", "--client"])
+#: `install --crd-only` reads package data: the manifests must be inside the binary.
+SMOKE = (["--help"], ["version", "--client"], ["install", "--crd-only"])
 
 
 def built_binary(dist: pathlib.Path, mode: str) -> pathlib.Path:

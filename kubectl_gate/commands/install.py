@@ -29,17 +29,18 @@ def install_manifests(
     crd: bool = True,
     sidecar: bool = True,
 ) -> list[dict]:
-    """The manifests of deploy/ (shipped in kubectl_gate.data), set up as kustomize would for ``namespace``."""
+    """The manifests of deploy/sidecar's kustomization (shipped in :mod:`kubectl_gate.data`), set up as
+    kustomize would for ``namespace``."""
     import yaml
 
-    from kubectl_gate.data.manifests import FILES
+    from kubectl_gate import data
 
     docs = []
-    for path, text in FILES.items():
+    for path in data.manifest_paths():
         is_crd = path.startswith("deploy/crd/")
         if (is_crd and not crd) or (not is_crd and not sidecar):
             continue
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.safe_load_all(data.read(path)):
             if not doc:
                 continue
             kind = doc["kind"]

@@ -1,20 +1,25 @@
-"""kubectl gate install ships the deploy/ manifests as package data (a Python module, so it ships in
-the wheel and the PyInstaller binary without package-data rules). Covers: the generated module is
-identical to deploy/ (regenerate with KUBECTL_GATE_REGENERATE=1), and install renders them with the
-namespace, image and Flagger-namespace flags.
+"""kubectl gate install and apply's schema check read deploy/ as package data (kubectl_gate/data/deploy
+links to it). Covers: what install prints is deploy/sidecar's kustomization in its order, each
+document the deploy/ file's own (flags aside); the CRD apply validates against is deploy/'s; the
+wheel built from the tree carries those files byte for byte and, installed alone, prints them;
+install renders them with the namespace, image and Flagger-namespace flags.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
-import pprint
+import subprocess
+import sys
+import zipfile
 
+import pytest
 import yaml
 
+from kubectl_gate import data, validation
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MODULE = ROOT / "kubectl_gate" / "data" / "manifests.py"
-#: In the order of deploy/sidecar/kustomization.yaml, the CRD first.
+#: In the order of deploy/sidecar/kustomization.yaml, the CRD (../crd) first.
 SOURCES = (
     "deploy/crd/canarygate.yaml",
     "deploy/sidecar/namespace.yaml",
@@ -28,21 +33,81 @@ SOURCES = (
 )
 
 
-def generate() -> str:
-    files = {name: (ROOT / name).read_text() for name in SOURCES}
-    return (
-        '"""GENERATED from deploy/ by tests/kubectl_gate/test_install_data.py: do not edit.\n\n'
-        "Regenerate: KUBECTL_GATE_REGENERATE=1 .venv/bin/pytest tests/kubectl_gate/test_install_data.py\n"
-        '"""\n\n'
-        f"FILES = {pprint.pformat(files, width=100, sort_dicts=False)}\n"
+def test_the_shipped_files_are_deploys_in_kustomization_order():
+    assert data.manifest_paths() == list(SOURCES)
+    for path in SOURCES:
+        assert data.read(path) == (ROOT / path).read_text()
+
+
+def test_install_prints_deploys_documents(invoke):
+    result = invoke(["install"])
+    assert result.exit_code == 0, result.output
+    printed = list(yaml.safe_load_all(result.stdout))
+    expected = [doc for path in SOURCES for doc in yaml.safe_load_all((ROOT / path).read_text()) if doc]
+    assert len(printed) == len(expected)
+    for got, want in zip(printed, expected, strict=True):
+        # install adds what kustomize would (deploy/sidecar/kustomization.yaml): the part-of label and
+        # the namespace; everything else is the file's
+        meta = dict(got["metadata"])
+        labels = dict(meta.pop("labels", {}))
+        if want["kind"] != "CustomResourceDefinition":
+            assert labels.pop("app.kubernetes.io/part-of") == "canary-gate"
+        if want["kind"] != "Namespace":
+            meta.pop("namespace", None)
+        want_meta = {k: v for k, v in want["metadata"].items() if k != "namespace"}
+        want_labels = want_meta.pop("labels", {})
+        assert (meta, labels) == (want_meta, want_labels)
+        assert {k: v for k, v in got.items() if k != "metadata"} == {k: v for k, v in want.items() if k != "metadata"}
+
+
+def test_apply_validates_against_deploys_crd():
+    assert validation.crd() == yaml.safe_load((ROOT / "deploy/crd/canarygate.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> pathlib.Path:
+    """The wheel ``make python-dist`` builds (PEP 517, isolated: the pinned setuptools), from this tree."""
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (built,) = out.glob("canary_gate-*.whl")
+    return built
 
 
-def test_shipped_manifests_match_deploy():
-    text = generate()
-    if os.environ.get("KUBECTL_GATE_REGENERATE"):
-        MODULE.write_text(text)
-    assert MODULE.read_text() == text, "kubectl_gate/data/manifests.py is stale: regenerate it (see its docstring)"
+def test_the_wheel_carries_deploys_files(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        for path in SOURCES:
+            assert zf.read(f"kubectl_gate/data/{path}") == (ROOT / path).read_bytes(), path
+    assert "kubectl_gate/data/manifests.py" not in names
+    assert "kubectl_gate/data/completion.json" in names
+
+
+def test_the_installed_wheel_prints_deploys_crd(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    probe = (
+        "import sys, kubectl_gate\n"
+        f"assert kubectl_gate.__file__.startswith({str(target)!r}), kubectl_gate.__file__\n"
+        "from kubectl_gate.cli import main\n"
+        "main(['install', '--crd-only'])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    crd = yaml.safe_load((ROOT / "deploy/crd/canarygate.yaml").read_text())
+    assert yaml.safe_load(proc.stdout) == crd
 
 
 def test_install_prints_the_manifests_with_flags(invoke):
