@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -31,25 +32,17 @@ CONTEXT_SETTINGS = {
 }
 
 
-def _endpoint(ctx, param, value):
-    try:
-        return cfg.resolve_endpoint(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
+def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback: the option's value through ``parse`` (gate_sidecar.config), whose ValueError
+    becomes click's usage error naming the option."""
 
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            return parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
 
-def _listen(ctx, param, value):
-    try:
-        return cfg.parse_listen(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-
-
-def _optional_listen(ctx, param, value):
-    try:
-        return cfg.parse_optional_listen(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
+    return callback
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -57,14 +50,14 @@ def _optional_listen(ctx, param, value):
     "--listen",
     default=cfg.DEFAULT_LISTEN,
     show_default=True,
-    callback=_listen,
+    callback=_parsed_by(cfg.parse_listen),
     metavar="HOST:PORT",
     help="Address to serve on. Env: GATE_SIDECAR_LISTEN.",
 )
 @click.option(
     "--probe-listen",
     default="",
-    callback=_optional_listen,
+    callback=_parsed_by(cfg.parse_optional_listen),
     metavar="HOST:PORT",
     help="Also serve /healthz, /readyz and /metrics (only those) on this address, with its own threads "
     "and connection caps, so that abuse of the webhook port cannot starve the kubelet's probes "
@@ -191,7 +184,7 @@ def _optional_listen(ctx, param, value):
 @click.option(
     "--endpoint",
     default=None,
-    callback=_endpoint,
+    callback=_parsed_by(cfg.resolve_endpoint),
     metavar="URL",
     help=f"Where Flagger reaches this sidecar: the base URL of the webhooks --reconcile renders. "
     f"Env: GATE_SIDECAR_ENDPOINT, else {cfg.LEGACY_ENDPOINT_ENV} (the Go original's). "
