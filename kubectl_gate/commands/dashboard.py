@@ -63,7 +63,9 @@ def dashboard_command(gctx: GateContext, port: int, address: str, no_browser: bo
             param_hint="--address",
         )
     poller = snapshot.Poller(gctx, selector)
-    poller.first()  # NB: a cluster that cannot be listed fails here, as 'kubectl gate list' would
+    first = poller.first()  # NB: a cluster that cannot be listed fails here, as 'kubectl gate list' would
+    if first["error"]:
+        gctx.err(f"warning: {first['error']}; the page says so until the API server answers")
     try:
         httpd = server.Dashboard(gctx, poller, address=address, port=port)
     except OSError as e:
@@ -80,6 +82,7 @@ def dashboard_command(gctx: GateContext, port: int, address: str, no_browser: bo
     finally:
         poller.stop()
         httpd.server_close()
+        gctx.kube.api_client.close()
 
 
 def _open_browser(gctx: GateContext, url: str) -> None:

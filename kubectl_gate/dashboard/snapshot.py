@@ -60,13 +60,23 @@ def build(gctx: GateContext, views: list[GateView], *, error: str = "") -> dict[
         "allNamespaces": gctx.all_namespaces,
         "context": gctx.connection.context,
         "server": gctx.connection.server,
-        "user": gctx.username(),
+        "user": _user(gctx),
         "updated": rfc3339(now),
         "error": error,
         "checkGates": sorted(hooks.CHECK_GATES),
         "verbs": actions.describe(),
         "items": [item(v, now) for v in views],
     }
+
+
+def _user(gctx: GateContext) -> str:
+    """Who the API server says we are; empty while it cannot be reached (asked again next time)."""
+    from canarygate import errors
+
+    try:
+        return gctx.username()
+    except errors.Unreachable:
+        return ""
 
 
 class Poller:
@@ -94,18 +104,31 @@ class Poller:
                 views = list_views(self.gctx, self.selector)
                 snapshot = build(self.gctx, views)
             except errors.Unreachable as e:
-                snapshot = dict(self._snapshot or {"items": []}, error=f"reconnecting… ({e})")
+                snapshot = self._failed(f"reconnecting… ({e})")
             except errors.GateError as e:
                 from kubectl_gate.cli import to_failure
 
-                snapshot = dict(self._snapshot or {"items": []}, error=to_failure(e).format_message())
+                snapshot = self._failed(to_failure(e).format_message())
         self._publish(snapshot)
         return snapshot
 
+    def _failed(self, message: str) -> dict[str, Any]:
+        """The last snapshot (or an empty one) saying what is wrong."""
+        return dict(self._snapshot or build(self.gctx, []), error=message)
+
     def first(self) -> dict[str, Any]:
-        """The first listing, its errors raised (the command then fails as ``list`` would)."""
+        """The first listing. Any error is raised (the command fails as ``list`` would), but for an
+        API server that cannot be reached now (down, 429, 5xx): the page then says so and the poller
+        retries, as ``list --watch`` does once started."""
+        from canarygate import errors
+
         with self.lock:
-            snapshot = build(self.gctx, list_views(self.gctx, self.selector))
+            try:
+                snapshot = build(self.gctx, list_views(self.gctx, self.selector))
+            except errors.UntrustedServer:
+                raise
+            except errors.Unreachable as e:
+                snapshot = self._failed(f"reconnecting… ({e})")
         self._publish(snapshot)
         return snapshot
 

@@ -21,14 +21,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.tiers import SLOWDOWN
+from helpers.tiers import REAL, SLOWDOWN
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-pytestmark = pytest.mark.e2e
+#: A whole rollout through the page: about a minute on a busy sandbox, a few on the real tier.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200 if REAL else 300)]
 BIN = Path(sys.executable).parent
 BROWSERS = ("chromium", "chromium-browser", "/usr/bin/chromium", "/usr/lib/chromium/chromium")
 DRIVERS = ("chromedriver", "/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
@@ -176,7 +177,7 @@ class Page:
 
 
 def test_a_click_with_a_reason_opens_the_gate_and_the_page_shows_the_promotion(
-    browser, dashboard, rollouts, namespace, kubeconfig, tmp_path
+    rollouts, browser, dashboard, namespace, kubeconfig, tmp_path
 ):
     from canarygate.kube.identity import whoami
 

@@ -12,7 +12,9 @@ import http.client
 import json
 
 import pytest
+import yaml
 
+from canarygate import errors
 from canarygate.annotations import PREFIX
 from canarygate.kube.gates import CANARYGATES
 from kubectl_gate.context import GateContext
@@ -75,11 +77,34 @@ class Client:
 
 
 @pytest.fixture
-def dashboard(kube, kubeconfig):
+def contexts():
+    """GateContexts for the test; their API connections closed after it."""
+    made: list[GateContext] = []
+
+    def make(**settings) -> GateContext:
+        made.append(GateContext(**settings))
+        return made[-1]
+
+    yield make
+    for gctx in made:
+        if gctx._connection is not None:
+            gctx.kube.api_client.close()
+
+
+@pytest.fixture
+def ns(namespace, crds) -> str:
+    return namespace
+
+
+def create_gate(gctx: GateContext, ns: str) -> None:
+    gctx.kube.request("POST", CANARYGATES.path(ns), body=yaml.safe_load(MANIFEST.format(ns=ns)))
+
+
+@pytest.fixture
+def dashboard(ns, kubeconfig, contexts):
     """A CanaryGate ``demo`` in the test's namespace, and a dashboard on it (in-process, port 0)."""
-    result = kube("apply", "-f", "-", input=MANIFEST.format(ns=kube.namespace))
-    assert result.exit_code == 0, result.output
-    gctx = GateContext(kubeconfig=kubeconfig, namespace=kube.namespace)
+    gctx = contexts(kubeconfig=kubeconfig, namespace=ns)
+    create_gate(gctx, ns)
     poller = snapshot.Poller(gctx, None)
     poller.first()
     dash = server.Dashboard(gctx, poller, port=0)
@@ -97,16 +122,16 @@ def annotation(kube_client, namespace: str, gate: str) -> dict | None:
 OPEN = {"verb": "open", "gate": "confirm-promotion", "name": "demo", "reason": "CAB-7"}
 
 
-def test_an_action_runs_the_clis_command_and_shows_it(dashboard, kube):
+def test_an_action_runs_the_clis_command_and_shows_it(dashboard, ns, kubeconfig):
     dash = dashboard.dash
-    status, _, body = dashboard.action({**OPEN, "namespace": kube.namespace})
+    status, _, body = dashboard.action({**OPEN, "namespace": ns})
     assert status == 200, body
     assert body["command"] == (
-        f"kubectl gate open confirm-promotion demo -n {kube.namespace} --reason=CAB-7 --kubeconfig {kube.kubeconfig}"
+        f"kubectl gate open confirm-promotion demo -n {ns} --reason=CAB-7 --kubeconfig {kubeconfig}"
     )
     assert body["exitCode"] == 0
     assert body["stdout"] == "gate confirm-promotion of canarygate/demo opened for the next rollout\n"
-    change = annotation(dash.gctx.kube, kube.namespace, "confirm-promotion")
+    change = annotation(dash.gctx.kube, ns, "confirm-promotion")
     assert (change["state"], change["by"], change["reason"]) == ("opened", "admin", "CAB-7")
     # the page's next snapshot already shows it, in show's words
     shown = dash.poller.current()[1]["items"][0]
@@ -114,36 +139,54 @@ def test_an_action_runs_the_clis_command_and_shows_it(dashboard, kube):
     assert (row["state"], row["source"], row["setBy"], row["reason"]) == ("opened", "live", "admin", "CAB-7")
 
 
-def test_with_all_namespaces_an_action_runs_in_the_canarygates_namespace(dashboard, kube, kubeconfig):
-    gctx = GateContext(kubeconfig=kubeconfig, all_namespaces=True)
+def test_with_all_namespaces_an_action_runs_in_the_canarygates_namespace(dashboard, ns, kubeconfig, contexts):
+    gctx = contexts(kubeconfig=kubeconfig, all_namespaces=True)
     poller = snapshot.Poller(gctx, None)
     first = poller.first()
-    assert first["scope"] == "all namespaces" and (kube.namespace, "demo") in poller.shown()
+    assert first["scope"] == "all namespaces" and (ns, "demo") in poller.shown()
     dash = server.Dashboard(gctx, poller, port=0)
     dash.serve_in_thread()
     try:
-        status, _, body = Client(dash).action({**OPEN, "namespace": kube.namespace})
+        status, _, body = Client(dash).action({**OPEN, "namespace": ns})
     finally:
         dash.close()
     assert (status, body["exitCode"], body["stderr"]) == (200, 0, "")
-    assert body["command"].startswith(f"kubectl gate open confirm-promotion demo -n {kube.namespace} ")
-    assert annotation(gctx.kube, kube.namespace, "confirm-promotion")["reason"] == "CAB-7"
+    assert body["command"].startswith(f"kubectl gate open confirm-promotion demo -n {ns} ")
+    assert annotation(gctx.kube, ns, "confirm-promotion")["reason"] == "CAB-7"
 
 
-def test_the_command_is_shown_before_running_and_a_reason_is_required(dashboard, kube):
-    request = {"verb": "promote", "name": "demo", "namespace": kube.namespace, "full": True}
+def test_an_api_server_not_answering_at_start_is_shown_and_retried(ns, kubeconfig, apiserver, contexts):
+    gctx = contexts(kubeconfig=kubeconfig, namespace=ns)
+    create_gate(gctx, ns)
+    poller = snapshot.Poller(gctx, None)
+    apiserver.faults.fail(status=429, times=1, path_prefix=CANARYGATES.path(ns))
+    first = poller.first()
+    assert first["error"].startswith("reconnecting… (the API server answered 429") and first["items"] == []
+    again = poller.poll()
+    assert (again["error"], [i["name"] for i in again["items"]]) == ("", ["demo"])
+
+
+def test_any_other_error_at_start_fails_as_list_does(ns, kubeconfig, apiserver, contexts):
+    poller = snapshot.Poller(contexts(kubeconfig=kubeconfig, namespace=ns), None)
+    apiserver.faults.fail(status=403, times=1, path_prefix=CANARYGATES.path(ns))
+    with pytest.raises(errors.Forbidden):
+        poller.first()
+
+
+def test_the_command_is_shown_before_running_and_a_reason_is_required(dashboard, ns, kubeconfig):
+    request = {"verb": "promote", "name": "demo", "namespace": ns, "full": True}
     status, _, body = dashboard.action(request, path="/api/command")
     assert status == 200
-    assert body == {"command": f"kubectl gate promote demo -n {kube.namespace} --full --kubeconfig {kube.kubeconfig}"}
+    assert body == {"command": f"kubectl gate promote demo -n {ns} --full --kubeconfig {kubeconfig}"}
     status, _, body = dashboard.action(request)
     assert status == 400 and "reason is required" in body["error"]
 
 
-def test_the_clis_refusals_come_back_as_the_terminal_shows_them(dashboard, kube):
-    status, _, body = dashboard.action({"verb": "abort", "name": "demo", "namespace": kube.namespace, "reason": "x"})
+def test_the_clis_refusals_come_back_as_the_terminal_shows_them(dashboard, ns):
+    status, _, body = dashboard.action({"verb": "abort", "name": "demo", "namespace": ns, "reason": "x"})
     assert status == 200 and body["exitCode"] == 1
-    assert body["stderr"].startswith(f"error: Canary {kube.namespace}/demo has no rollout in progress")
-    assert annotation(dashboard.dash.gctx.kube, kube.namespace, "rollback") is None
+    assert body["stderr"].startswith(f"error: Canary {ns}/demo has no rollout in progress")
+    assert annotation(dashboard.dash.gctx.kube, ns, "rollback") is None
 
 
 def test_the_url_token_becomes_an_httponly_strict_cookie_and_leaves_the_address(dashboard):
@@ -206,14 +249,14 @@ def test_the_loopback_names_are_this_dashboard(dashboard, host):
         ({"Content_Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
     ],
 )
-def test_a_cross_site_action_is_refused_and_changes_nothing(dashboard, kube, overrides, status, why):
-    got, _, body = dashboard.action({**OPEN, "namespace": kube.namespace}, **overrides)
+def test_a_cross_site_action_is_refused_and_changes_nothing(dashboard, ns, overrides, status, why):
+    got, _, body = dashboard.action({**OPEN, "namespace": ns}, **overrides)
     assert (got, why in body["error"]) == (status, True), body
-    assert annotation(dashboard.dash.gctx.kube, kube.namespace, "confirm-promotion") is None
+    assert annotation(dashboard.dash.gctx.kube, ns, "confirm-promotion") is None
 
 
-def test_actions_are_post_only_and_no_response_allows_cors(dashboard, kube):
-    query = f"?verb=open&gate=confirm-promotion&name=demo&namespace={kube.namespace}&reason=x"
+def test_actions_are_post_only_and_no_response_allows_cors(dashboard, ns):
+    query = f"?verb=open&gate=confirm-promotion&name=demo&namespace={ns}&reason=x"
     status, headers, _ = dashboard.send("GET", "/api/run" + query, {"Cookie": dashboard.cookie})
     assert status == 404
     status, preflight, _ = dashboard.send(
@@ -227,19 +270,19 @@ def test_actions_are_post_only_and_no_response_allows_cors(dashboard, kube):
     )
     assert status == 405
     _, state, _ = dashboard.send("GET", "/api/state", {"Cookie": dashboard.cookie})
-    _, ran, _ = dashboard.action({**OPEN, "namespace": kube.namespace})
+    _, ran, _ = dashboard.action({**OPEN, "namespace": ns})
     for response in (headers, preflight, state, ran):
         assert not [h for h in response if h.lower().startswith("access-control-")]
     assert "frame-ancestors 'none'" in state["Content-Security-Policy"]
-    assert annotation(dashboard.dash.gctx.kube, kube.namespace, "confirm-promotion")["reason"] == "CAB-7"
+    assert annotation(dashboard.dash.gctx.kube, ns, "confirm-promotion")["reason"] == "CAB-7"
 
 
-def test_only_the_canarygates_shown_can_be_acted_on(dashboard, kube):
+def test_only_the_canarygates_shown_can_be_acted_on(dashboard, ns):
     status, _, body = dashboard.action({**OPEN, "namespace": "kube-system"})
     assert status == 404 and "not shown here" in body["error"]
-    status, _, body = dashboard.action({**OPEN, "namespace": kube.namespace, "verb": "apply"})
+    status, _, body = dashboard.action({**OPEN, "namespace": ns, "verb": "apply"})
     assert status == 400 and "unknown action" in body["error"]
-    status, _, body = dashboard.action({**OPEN, "namespace": kube.namespace, "gate": "everything"})
+    status, _, body = dashboard.action({**OPEN, "namespace": ns, "gate": "everything"})
     assert status == 400 and "invalid gate" in body["error"]
 
 
