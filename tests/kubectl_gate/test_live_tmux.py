@@ -4,7 +4,8 @@ tmux pane, on the sandbox with the Flagger simulator and the gate sidecar; scree
 
 * a rollout waiting at confirm-promotion: the golden screen (100 columns), what is being approved;
   SIGTERM restores the terminal;
-* ``p``, ``y``, a reason, Enter: the rollout is promoted and the screen says so;
+* ``p``, ``y``, a reason, Enter: the rollout is promoted and the screen says so; ``a`` rolls it back;
+  ``o`` asks which gate and opens it;
 * the API server down: the header says "reconnecting…", the last state stays; back up: it resumes;
   Ctrl-C restores the terminal;
 * 60 columns: every line cut with an ellipsis, none wraps; ``q`` restores the terminal.
@@ -294,3 +295,17 @@ def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube,
     finally:
         apiserver.faults.hang = False
     pane.wait_for(lambda s: re.match(r"updated \ds ago · canarygate/demo", s), "the view to resume")
+
+
+def test_abort_from_the_view_rolls_the_release_back(rollouts, kube, watch, namespace):
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(120, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane.keys("a")
+    pane.wait_for(lambda s: "abort canarygate/demo? [y/N]" in s, "the confirmation line")
+    pane.keys("y")
+    pane.keys("bad canary")
+    pane.keys("Enter", literal=False)
+    screen = pane.wait_for(lambda s: "✖ Failed" in s and "Rolled back  " in s, "the rollback on screen")
+    assert "primary  demo-primary  1/1    podinfo:1" in screen  # the primary kept the old image
+    assert rollouts.phase() == "Failed"
