@@ -1,6 +1,7 @@
 """The live view as a person sees it: ``kubectl gate show demo --watch`` run by the real kubectl in a
 tmux pane, on the sandbox with the Flagger simulator and the gate sidecar; screens read with
-``tmux capture-pane -p`` and compared with golden screens (ages and namespaces normalised only).
+``tmux capture-pane -p`` and compared with golden screens (normalised: ages, the namespace, and which
+of Flagger's events is the latest, a race at 0.3 s ticks).
 
 * a rollout waiting at confirm-promotion: the golden screen (100 columns), what is being approved;
   SIGTERM restores the terminal;
