@@ -82,7 +82,8 @@ def describe() -> dict[str, dict[str, Any]]:
 
     described = {}
     for verb, flags in VERBS.items():
-        command = cli.cli.get_command(None, verb)
+        command = cli.cli.get_command(click.Context(cli.cli), verb)
+        assert command is not None, verb
         helps = {p.name: p.help or "" for p in command.params if isinstance(p, click.Option)}
         described[verb] = {"help": cli.COMMANDS[verb][2], "flags": {f: helps[f] for f in flags}}
     return described
@@ -153,6 +154,8 @@ def run(base: GateContext, args: list[str]) -> dict[str, Any]:
     from kubectl_gate import cli
 
     gctx = session(base)
+    out, err = io.StringIO(), io.StringIO()
+    gctx.stdout, gctx.stderr = out, err
     code = 0
     try:
         result = cli.cli.main(args=list(args), prog_name="kubectl gate", standalone_mode=False, obj=gctx)
@@ -165,4 +168,4 @@ def run(base: GateContext, args: list[str]) -> dict[str, Any]:
     except click.Abort:
         gctx.err("Aborted.")
         code = 1
-    return {"exitCode": code, "stdout": gctx.stdout.getvalue(), "stderr": gctx.stderr.getvalue()}
+    return {"exitCode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}

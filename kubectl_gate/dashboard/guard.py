@@ -13,8 +13,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
+from typing import Protocol
+
+
+class Headers(Protocol):
+    """What is read of a request's headers (http.server's Message, or a dict in tests)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
 
 #: The header an action carries the token in.
 TOKEN_HEADER = "X-Gate-Token"
@@ -49,10 +56,10 @@ def allowed_hosts(address: str, port: int) -> frozenset[str]:
 
 
 def same_token(given: str | None, token: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+    return given is not None and given != "" and hmac.compare_digest(given.encode(), token.encode())
 
 
-def cookie_token(headers: Mapping[str, str], port: int) -> str | None:
+def cookie_token(headers: Headers, port: int) -> str | None:
     raw = headers.get("Cookie")
     if not raw:
         return None
@@ -66,7 +73,7 @@ def cookie_token(headers: Mapping[str, str], port: int) -> str | None:
 
 
 def refusal(
-    headers: Mapping[str, str],
+    headers: Headers,
     *,
     method: str,
     token: str,

@@ -164,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, static_text(name).encode(), STATIC[name])
             return
         if path == "/":
-            given = (query.get("token") or [None])[0]
+            given = query["token"][0] if query.get("token") else None
             if self._refused(query_token=given):
                 return
             if given is not None:  # NB: the token leaves the address bar and the history
@@ -250,7 +250,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         poller = self.server.poller
-        serial, data = poller.current()
+        serial, snapshot_now = poller.current()
+        data: dict[str, Any] | None = snapshot_now
         try:
             self.wfile.write(b"retry: 2000\n\n")
             while not poller.stopped:
