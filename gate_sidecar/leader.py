@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from canarygate import errors
 from canarygate.kube.client import Kube
 from canarygate.kube.resources import Resource
+from gate_sidecar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,12 @@ def micro_time(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class LeaderElector:
+class LeaderElector(Worker):
     """Campaigns for the Lease ``namespace/name`` as ``identity``; ``on_start``/``on_stop`` are called
     from its thread when this replica starts and stops leading. :attr:`leading` is safe to read
     from any thread."""
+
+    thread_name = "leader-election"
 
     def __init__(
         self,
@@ -68,8 +70,7 @@ class LeaderElector:
         #: The record last seen (holder, renewTime, transitions) and when it was first seen so (clock).
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = float("-inf")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     @property
     def leading(self) -> bool:
@@ -181,23 +182,16 @@ class LeaderElector:
             log.warning("cannot release Lease %s/%s: %s", self.namespace, self.name, e)
 
     # -- thread -------------------------------------------------------------------------------------
-    def start(self) -> LeaderElector:
-        self._thread = threading.Thread(target=self.run, name="leader-election", daemon=True)
-        self._thread.start()
-        return self
-
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 self.step()
             except Exception:  # NB: a bug here must not leave a replica leading unrenewed
                 log.exception("leader election round failed")
                 if self._leading and not self.leading:
                     self._lose("errors")
-            self._stop.wait(self.retry_every)
+            self.sleep(self.retry_every)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.release()

@@ -29,7 +29,6 @@ overwrite each other after every list); a Canary whose CanaryGate is gone is tak
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from canarygate.kube import events as kube_events
 from canarygate.kube.client import Kube
 from canarygate.model import CanaryGate, Target
 from gate_sidecar.cache import Entry, GateCache, Key
+from gate_sidecar.worker import Worker
 from gate_sidecar.writes import rfc3339
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,13 @@ class _Item:
     due: float = 0.0
 
 
-class Reconciler:
+class Reconciler(Worker):
     """Renders and applies the Canary of each CanaryGate the cache reports (see the module docstring).
 
     Listens to ``cache`` (CanaryGate additions and changes); :meth:`resync` is called after each list.
     """
+
+    thread_name = "canary-reconciler"
 
     def __init__(
         self,
@@ -105,7 +107,7 @@ class Reconciler:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.component = component
-        self._cv = threading.Condition()
+        super().__init__()
         self._pending: dict[Key, _Item] = {}
         #: The fingerprint last settled (applied, or failed for good) per CanaryGate.
         self._settled: dict[Key, Fingerprint] = {}
@@ -113,8 +115,6 @@ class Reconciler:
         self._reported: dict[Key, Fingerprint] = {}
         #: The fingerprint being reconciled right now, per CanaryGate (taken off the queue).
         self._running: dict[Key, Fingerprint] = {}
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         cache.listeners.append(self.changed)
 
     # -- requests (informer threads; cheap) -------------------------------------------------------
@@ -158,19 +158,8 @@ class Reconciler:
             return dict(self._pending)
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def start(self) -> Reconciler:
-        self._thread = threading.Thread(target=self.run, name="canary-reconciler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the thread after the reconcile in progress; what is queued is redone after the next list."""
-        with self._cv:
-            self._stopping = True
-            self._cv.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
+    # NB: stop() (gate_sidecar.worker) ends the thread after the reconcile in progress; what is
+    # queued is redone after the next list.
     def run(self) -> None:
         while True:
             with self._cv:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -48,6 +47,7 @@ from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_
 from gate_sidecar import revisions
 from gate_sidecar.cache import GateCache, Key
 from gate_sidecar.history import Recorder
+from gate_sidecar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ class _Pending:
     review: set[Key] = field(default_factory=set)
 
 
-class Writer(NullWriter):
+class Writer(Worker, NullWriter):
     """Queues writes from any thread and makes them in its own (see the module docstring)."""
+
+    thread_name = "gate-writer"
 
     def __init__(
         self,
@@ -139,7 +141,7 @@ class Writer(NullWriter):
         self.wallclock = wallclock
         self.status_interval = status_interval
         self.component = component
-        self._cv = threading.Condition()
+        Worker.__init__(self)
         self._pending = _Pending()
         self._status_written: dict[Key, float] = {}
         self._held: OrderedDict[tuple, None] = OrderedDict()
@@ -151,8 +153,6 @@ class Writer(NullWriter):
         self._failure: dict[Key, dict[str, str] | None] = {}
         self._last_check: dict[Key, str] = {}
         self._phase_written: dict[Key, str] = {}
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         #: Fields merged into every status write (key -> fields) and listeners told of each new hold:
         #: gate_sidecar.notify's hooks (its keys, status.notifications, stay apart from these).
         self.status_parts: list[Callable[[Key], Mapping[str, Any]]] = []
@@ -278,19 +278,8 @@ class Writer(NullWriter):
         return revisions.read_for_check(self.kube, canary, self.metrics)
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self) -> Writer:
-        self._thread = threading.Thread(target=self.run, name="gate-writer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Make the pending writes (status without waiting out the interval), then end the thread."""
-        with self._cv:
-            self._stopping = True
-            self._cv.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
+    # NB: on stop() (gate_sidecar.worker) run makes the pending writes (status without waiting out
+    # the interval), then ends the thread.
     def run(self) -> None:
         while True:
             with self._cv:
