@@ -357,8 +357,7 @@ def hold_line(view: GateView) -> str:
 
 
 def check_line(view: GateView, now: datetime) -> str:
-    canary = view.canary
-    interval = canary.interval or "1m"
+    interval = (view.canary.interval if view.canary is not None else "") or "1m"
     due = next_check(view, now)
     if due is None:
         return f"Next check  unknown (every {interval})"

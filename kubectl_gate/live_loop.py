@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from typing import Any
 
 from kubectl_gate import live
 from kubectl_gate.context import GateContext
@@ -76,8 +77,9 @@ class Reader:
             view = lookup.load_view(self.gctx, self.name)
             found = []
             try:
-                for role, deployment in live.workload_names(view):
-                    raw = workloads.get_deployment(self.gctx.kube, view.canary.namespace, deployment)
+                namespace = view.canary.namespace if view.canary is not None else ""
+                for role, deployment in live.workload_names(view):  # NB: none without a Canary
+                    raw = workloads.get_deployment(self.gctx.kube, namespace, deployment)
                     found.append(live.workload(raw, role=role, name=deployment))
             except errors.Forbidden:
                 found = []  # NB: a viewer may not read Deployments: the view shows none, as show's readiness does
@@ -178,7 +180,7 @@ class Screen:
 
     def __init__(self, out, keys_fd: int | None, color: bool):
         self.out, self.keys_fd, self.color = out, keys_fd, color
-        self._saved = None
+        self._saved: list[Any] | None = None
 
     def __enter__(self) -> Screen:
         if self.keys_fd is not None:
@@ -195,7 +197,7 @@ class Screen:
         with contextlib.suppress(Exception):
             self.out.write(LEAVE_SCREEN)
             self.out.flush()
-        if self._saved is not None:
+        if self._saved is not None and self.keys_fd is not None:
             import termios
 
             with contextlib.suppress(Exception):
