@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.tiers import SLOWDOWN
+from helpers.tiers import REAL, SLOWDOWN
 
 pytestmark = pytest.mark.e2e
+#: For tests that wait for a whole rollout after their checks: real Flagger's ticks are 10 s.
+WHOLE_ROLLOUT = pytest.mark.timeout(600 if REAL else 120)
 
 
 class ApiProxy:
@@ -87,7 +89,11 @@ class ApiProxy:
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        src.settimeout(0.2)
+        try:
+            src.settimeout(0.2)
+        except OSError:  # cut (closed) before this thread started
+            _close(dst)
+            return
         while not self._stopped.is_set():
             try:
                 data = src.recv(65536)
@@ -192,6 +198,7 @@ def test_outages_at_confirm_rollout_keep_the_revision_waiting(cut_sidecar, rollo
 AB_TESTING = {"interval": "10s", "threshold": 2, "iterations": 4, "match": [{"headers": {"x-canary": {"exact": "in"}}}]}
 
 
+@WHOLE_ROLLOUT
 def test_outages_during_ab_iterations_neither_promote_nor_roll_back(cut_sidecar, rollouts, wait_until):
     # runAB: an iteration after the first only counts (same routes, iterations + 1); promotion asks
     # confirm-promotion. So the checks pass during the outage, iterations may advance, and nothing else.
@@ -208,6 +215,7 @@ def test_outages_during_ab_iterations_neither_promote_nor_roll_back(cut_sidecar,
     rollouts.wait_phase("demo", "Succeeded", timeout=60)
 
 
+@WHOLE_ROLLOUT
 def test_an_outage_at_the_first_ab_iteration_routes_no_traffic(cut_sidecar, rollouts, kube, namespace, wait_until):
     # The first A/B iteration follows pre-rollout with no confirm gate between and routes the matched
     # traffic to the canary: during an outage pre-rollout answers 503 (a failed check), so no iteration.
@@ -255,6 +263,7 @@ def test_one_step_promotion_promotes_a_blue_green_rollout(rollouts, wait_until):
     )
 
 
+@WHOLE_ROLLOUT
 def test_an_approval_for_one_revision_does_not_start_a_newer_one(rollouts, kube, namespace, wait_until):
     from canarygate import rollouts as marks
     from canarygate.annotations import LiveChange
@@ -409,6 +418,7 @@ def sidecar_reads_secrets(kube):
         kube.request("DELETE", path)
 
 
+@WHOLE_ROLLOUT
 def test_a_config_only_change_while_waiting_ends_the_approval(
     rollouts, kube, namespace, wait_until, sidecar_reads_secrets
 ):
