@@ -52,39 +52,40 @@ def _mandatory(optional: Any) -> bool:
     return not bool(optional)
 
 
+#: Where a pod spec names ConfigMaps and Secrets (config_tracker.go, GetConfigRefs): for each kind of
+#: place, the (kind, field, name field) it may hold.
+_VOLUME = (("configmap", "configMap", "name"), ("secret", "secret", "secretName"))
+_PROJECTED = (("configmap", "configMap", "name"), ("secret", "secret", "name"))
+_ENV_VALUE_FROM = (("configmap", "configMapKeyRef", "name"), ("secret", "secretKeyRef", "name"))
+_ENV_FROM = (("configmap", "configMapRef", "name"), ("secret", "secretRef", "name"))
+
+
+def _refs(place: Mapping[str, Any], fields, *, first_only: bool = False):
+    """(kind, reference, name field) for each of ``fields`` present in ``place``; ``first_only``: the
+    first present alone (Go's switch over an env source's refs)."""
+    for kind, field, name_field in fields:
+        if place.get(field) is not None:
+            yield kind, place[field], name_field
+            if first_only:
+                return
+
+
 def referenced(pod_spec: Mapping[str, Any]) -> tuple[dict[str, bool], dict[str, bool]]:
     """``(configmaps, secrets)`` the pod spec names, each mapped to "required"."""
-    configmaps: dict[str, bool] = {}
-    secrets: dict[str, bool] = {}
+    found: dict[str, dict[str, bool]] = {"configmap": {}, "secret": {}}
+    refs = []
     for volume in pod_spec.get("volumes") or []:
-        if volume.get("configMap") is not None:
-            cm = volume["configMap"]
-            configmaps[cm.get("name", "")] = _mandatory(cm.get("optional"))
-        if volume.get("secret") is not None:
-            sv = volume["secret"]
-            secrets[sv.get("secretName", "")] = _mandatory(sv.get("optional"))
+        refs.extend(_refs(volume, _VOLUME))
         for source in (volume.get("projected") or {}).get("sources") or []:
-            if source.get("configMap") is not None:
-                configmaps[source["configMap"].get("name", "")] = _mandatory(source["configMap"].get("optional"))
-            if source.get("secret") is not None:
-                secrets[source["secret"].get("name", "")] = _mandatory(source["secret"].get("optional"))
+            refs.extend(_refs(source, _PROJECTED))
     for container in list(pod_spec.get("containers") or []) + list(pod_spec.get("initContainers") or []):
         for env in container.get("env") or []:
-            value_from = env.get("valueFrom") or {}
-            if value_from.get("configMapKeyRef") is not None:
-                ref = value_from["configMapKeyRef"]
-                configmaps[ref.get("name", "")] = _mandatory(ref.get("optional"))
-            elif value_from.get("secretKeyRef") is not None:
-                ref = value_from["secretKeyRef"]
-                secrets[ref.get("name", "")] = _mandatory(ref.get("optional"))
+            refs.extend(_refs(env.get("valueFrom") or {}, _ENV_VALUE_FROM, first_only=True))
         for env_from in container.get("envFrom") or []:
-            if env_from.get("configMapRef") is not None:
-                ref = env_from["configMapRef"]
-                configmaps[ref.get("name", "")] = _mandatory(ref.get("optional"))
-            elif env_from.get("secretRef") is not None:
-                ref = env_from["secretRef"]
-                secrets[ref.get("name", "")] = _mandatory(ref.get("optional"))
-    return configmaps, secrets
+            refs.extend(_refs(env_from, _ENV_FROM, first_only=True))
+    for kind, ref, name_field in refs:
+        found[kind][ref.get(name_field, "")] = _mandatory(ref.get("optional"))
+    return found["configmap"], found["secret"]
 
 
 def _disabled(obj: Mapping[str, Any]) -> bool:

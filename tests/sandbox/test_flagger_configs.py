@@ -69,6 +69,18 @@ def test_references_found_where_flagger_looks():
     assert secrets == {"sec-vol": True, "sec-proj": False, "sec-env": True, "sec-from": True}
 
 
+def test_an_env_source_counts_its_first_reference_only_as_flaggers_switch():
+    both = {"configMapKeyRef": {"name": "cm"}, "secretKeyRef": {"name": "sec"}}
+    spec = {"containers": [{"name": "app", "env": [{"name": "A", "valueFrom": both}], "envFrom": [both_from()]}]}
+    assert configs.referenced(spec) == ({"cm": True, "cm-from": True}, {})
+    volume = {"volumes": [{"name": "v", "configMap": {"name": "cm"}, "secret": {"secretName": "sec"}}]}
+    assert configs.referenced(volume) == ({"cm": True}, {"sec": True})  # a volume's two are separate ifs
+
+
+def both_from():
+    return {"configMapRef": {"name": "cm-from"}, "secretRef": {"name": "sec-from"}}
+
+
 def test_tracked_configs_skip_disabled_registry_and_unreadable():
     objects = {
         "cm-vol": {"data": {"k": "v"}},
