@@ -7,7 +7,12 @@ the two PyInstaller builds, made for the run, printing their version (budget: un
 running ``show``: the onefile binary (what krew users run) and the onedir build, called through a
 symlink as Homebrew and install.sh install it.
 
-    .venv/bin/python -m benchmarks.cli
+    .venv/bin/python -m benchmarks.cli [--binaries DIST] [--before ONEFILE]
+
+``--binaries DIST`` times the builds already in DIST (``DIST/kubectl-gate`` and
+``DIST/onedir/kubectl-gate/``, as packaging/build_binary.py lays them out) instead of building;
+``--before ONEFILE`` also times another onefile build in the same rounds, interleaved, so that a
+change to the build is measured before and after under the same load.
 """
 
 from __future__ import annotations
@@ -84,12 +89,21 @@ def build_binaries(where: Path) -> dict[str, Path]:
     return {"onefile": where / "dist" / "kubectl-gate", "onedir": link}
 
 
-def run(rounds: int = ROUNDS) -> dict:
+def prebuilt(dist: Path, where: Path) -> dict[str, Path]:
+    """The builds already in ``dist``; the onedir one through a symlink, as :func:`build_binaries`."""
+    link = where / "bin" / "kubectl-gate"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to((dist / "onedir" / "kubectl-gate" / "kubectl-gate").resolve())
+    return {"onefile": dist / "kubectl-gate", "onedir": link}
+
+
+def run(rounds: int = ROUNDS, *, binaries_dir: Path | None = None, before: Path | None = None) -> dict:
     """Medians in seconds and the show/get ratio."""
     from sandbox.apiserver import ApiServer
 
     with ApiServer() as srv, tempfile.TemporaryDirectory() as tmp:
-        binaries = build_binaries(Path(tmp) / "binary")
+        where = Path(tmp) / "binary"
+        binaries = prebuilt(binaries_dir, where) if binaries_dir else build_binaries(where)
         config = srv.write_kubeconfig(Path(tmp) / "config", namespace="bench")
         for path in (ROOT / "deploy/crd/canarygate.yaml", ROOT / "canarygate/data/flagger-canary-crd.yaml"):
             for doc in yaml.safe_load_all(path.read_text()):
@@ -117,6 +131,8 @@ def run(rounds: int = ROUNDS) -> dict:
             "onedir: kubectl-gate version --client": [str(binaries["onedir"]), "version", "--client"],
             "onedir: kubectl-gate show demo": [str(binaries["onedir"]), "show", "demo"],
         }
+        if before is not None:
+            commands["before: onefile kubectl-gate version --client"] = [str(before), "version", "--client"]
         for argv in commands.values():  # warm caches (pyc, kubectl discovery cache)
             _time(argv, env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -137,6 +153,7 @@ def run(rounds: int = ROUNDS) -> dict:
         "binary_version_within_budget": binary_version < BINARY_VERSION_BUDGET,
         "onedir_version": onedir_version,
         "onedir_version_within_budget": onedir_version < BINARY_VERSION_BUDGET,
+        "before_version": medians.get("before: onefile kubectl-gate version --client"),
     }
     print_table(result)
     return result
@@ -164,7 +181,23 @@ def print_table(result: dict) -> None:
         f"onefile / onedir start-up (version --client, same run, interleaved) = "
         f"{result['binary_version'] / result['onedir_version']:.1f}x"
     )
+    if result.get("before_version"):
+        print(
+            f"onefile version --client before / after (same run, interleaved) = "
+            f"{result['before_version'] * 1000:.0f} ms / {result['binary_version'] * 1000:.0f} ms"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cli", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binaries", type=Path, help="time the builds in this dist folder instead of building")
+    parser.add_argument("--before", type=Path, help="also time this onefile build, interleaved")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args(argv)
+    run(args.rounds, binaries_dir=args.binaries, before=args.before)
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -109,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         default="onefile",
         help="onefile (krew on macOS and Windows; the default) or onedir (krew on Linux, Homebrew, install.sh)",
     )
+    parser.add_argument(
+        "--compress",
+        choices=["yes", "no"],
+        default="no",
+        help="onefile: zlib-compress what the file unpacks at every start (smaller file, slower start; "
+        "docs/packaging.md#binaries); default no",
+    )
     parser.add_argument("--dist", type=pathlib.Path, default=ROOT / "dist")
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "build" / "pyinstaller")
     parser.add_argument("--release-name", action="store_true", help="also copy to dist/bin/kubectl-gate-<os>-<arch>")
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "--",
         "--mode",
         args.mode,
+        "--compress",
+        args.compress,
     ]
     print("build_binary:", " ".join(cmd))
     if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
