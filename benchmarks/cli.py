@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from sandbox.harness import canarygate_yaml, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -33,18 +33,7 @@ ROUNDS = 15
 BUDGET = 2.0
 BINARY_VERSION_BUDGET = 0.5
 
-GATE = """\
-apiVersion: piggysec.com/v1alpha1
-kind: CanaryGate
-metadata: {name: demo, namespace: bench}
-spec:
-  confirm-promotion: closed
-  target: {namespace: bench, name: demo}
-  flagger:
-    targetRef: {apiVersion: apps/v1, kind: Deployment, name: demo}
-    service: {port: 8080}
-    analysis: {interval: 10s, threshold: 2, maxWeight: 40, stepWeight: 10}
-"""
+GATE = canarygate_yaml("demo", "bench")
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
@@ -104,12 +93,7 @@ def run(rounds: int = ROUNDS, *, binaries_dir: Path | None = None, before: Path 
     with ApiServer() as srv, tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp) / "binary"
         binaries = prebuilt(binaries_dir, where) if binaries_dir else build_binaries(where)
-        config = srv.write_kubeconfig(Path(tmp) / "config", namespace="bench")
-        for path in (ROOT / "deploy/crd/canarygate.yaml", ROOT / "canarygate/data/flagger-canary-crd.yaml"):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc:
-                    srv.apply(doc)
-        srv.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
+        config = prepare(srv, "bench", Path(tmp) / "config")
         env = {
             **os.environ,
             "KUBECONFIG": str(config),

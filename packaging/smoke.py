@@ -29,18 +29,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "packaging"))
 from release import project_version  # noqa: E402
 
-GATE = """\
-apiVersion: piggysec.com/v1alpha1
-kind: CanaryGate
-metadata: {name: smoke, namespace: smoke}
-spec:
-  confirm-promotion: closed
-  target: {namespace: smoke, name: smoke}
-  flagger:
-    targetRef: {apiVersion: apps/v1, kind: Deployment, name: smoke}
-    service: {port: 8080}
-    analysis: {interval: 10s, threshold: 2, maxWeight: 40, stepWeight: 10}
-"""
+sys.path.insert(0, str(ROOT))
+from sandbox.harness import canarygate_yaml, prepare  # noqa: E402 (the repository's root on the path first)
+
+GATE = canarygate_yaml("smoke", "smoke")
 
 
 class SmokeError(Exception):
@@ -70,20 +62,10 @@ def offline_checks(binary: pathlib.Path, work: pathlib.Path, env: dict[str, str]
 def sandbox_checks(binaries: list[pathlib.Path], work: pathlib.Path, env: dict[str, str]) -> None:
     import yaml
 
-    sys.path.insert(0, str(ROOT))
     from sandbox.apiserver import ApiServer
 
     with ApiServer() as server:
-        for path in (
-            ROOT / "deploy" / "crd" / "canarygate.yaml",
-            ROOT / "canarygate" / "data" / "flagger-canary-crd.yaml",
-        ):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc:
-                    server.apply(doc)
-        server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "smoke"}})
-        config = work / "kubeconfig"
-        server.write_kubeconfig(config, namespace="smoke")
+        config = prepare(server, "smoke", work / "kubeconfig")
         cluster_env = {**env, "KUBECONFIG": str(config)}
         gate = work / "gate.yaml"
         gate.write_text(GATE)
