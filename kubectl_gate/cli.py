@@ -212,7 +212,7 @@ def to_failure(e: Exception) -> click.ClickException:
 @all_namespaces_option
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    ctx.ensure_object(GateContext)
+    ctx.call_on_close(ctx.ensure_object(GateContext).close)  # NB: no socket left for the garbage collector
 
 
 def prog_name() -> str:

@@ -112,6 +112,13 @@ class GateContext:
     def kube(self):
         return self.connection.kube
 
+    def close(self) -> None:
+        """Close the connection if one was opened (the CLI does at the end of every command)."""
+        if self._connection is not None:
+            close = getattr(self._connection, "close", None)
+            if close is not None:
+                close()
+
     @property
     def ns(self) -> str:
         """The namespace to use: the target's (see :meth:`in_namespace`), else -n, else the context's."""

@@ -85,6 +85,12 @@ class Kube:
         #: Receives "METHOD URL STATUS in N milliseconds" per request when set (kubectl's -v=6).
         self.log: Callable[[str], None] | None = None
 
+    def close(self) -> None:
+        """Close the client's kept-alive connections (both transports); a later request opens new ones."""
+        close = getattr(self.api_client, "close", None)
+        if close is not None:
+            close()
+
     def request(
         self,
         method: str,

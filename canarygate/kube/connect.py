@@ -73,6 +73,16 @@ class Connection:
     #: The transport actually used (OFFICIAL after a light fallback).
     transport: str = OFFICIAL
 
+    def close(self) -> None:
+        """Close the connection's sockets (:meth:`Kube.close`); ``with connect(...) as conn:`` does it."""
+        self.kube.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def parse_timeout(value: str | float | None) -> float | None:
     """kubectl's --request-timeout: ``0`` means none, a bare number is seconds, else a duration like 1m30s."""

@@ -27,7 +27,8 @@ NOW = "2026-11-22T10:00:00Z"
 @pytest.fixture(params=[connect.OFFICIAL, connect.LIGHT])
 def kube(request, kubeconfig) -> Kube:
     """Every test that uses it runs over the official client and over the light transport."""
-    return connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=request.param)).kube
+    with connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=request.param)) as conn:
+        yield conn.kube
 
 
 def make_gate(kube: Kube, namespace: str, name: str = "demo", **spec_gates) -> None:
@@ -71,11 +72,12 @@ def test_kubeconfig_with_several_files_and_overrides(apiserver, tmp_path, monkey
     (tmp_path / "a").write_text(yaml.safe_dump(clusters))
     (tmp_path / "b").write_text(yaml.safe_dump(contexts))
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
-    conn = connect.connect(connect.Settings(context="other"))
-    assert (conn.context, conn.namespace) == ("other", "team-a")
-    assert conn.server == apiserver.url
-    assert connect.connect(connect.Settings(context="other", namespace="x")).namespace == "x"
-    assert identity.whoami(conn.kube) == "admin"
+    with connect.connect(connect.Settings(context="other")) as conn:
+        assert (conn.context, conn.namespace) == ("other", "team-a")
+        assert conn.server == apiserver.url
+        assert identity.whoami(conn.kube) == "admin"
+    with connect.connect(connect.Settings(context="other", namespace="x")) as conn:
+        assert conn.namespace == "x"
     with pytest.raises(errors.ConfigError, match=r'context "nope" not found .*other'):
         connect.connect(connect.Settings(context="nope"))
 
@@ -208,7 +210,7 @@ def test_apply_keeps_live_state_and_reports_what_changed(kube, namespace, crds):
     assert gate.live["rollback"].by == "alice"
 
 
-def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
+def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path, request):
     with pytest.raises(errors.NotFound, match='"nope" not found'):
         gates.get_gate(kube, namespace, "nope")
     assert gates.find_gate(kube, namespace, "nope") is None
@@ -220,9 +222,11 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path):
         kube.request("GET", builtin.path(namespace, "w"), resource=builtin, name="w")
     assert not isinstance(found.value, errors.CrdMissing)  # only custom resources have a CRD to install
     apiserver.add_token("nobody-token", "nobody", ("system:authenticated",))
-    nobody = connect.connect(
+    nobody_conn = connect.connect(
         connect.Settings(kubeconfig=apiserver.write_kubeconfig(tmp_path / "nobody", token="nobody-token"))
-    ).kube
+    )
+    request.addfinalizer(nobody_conn.close)
+    nobody = nobody_conn.kube
     with pytest.raises(errors.Forbidden, match='User "nobody" cannot get resource "canarygates"'):
         gates.get_gate(nobody, namespace, "demo")
     assert identity.whoami(nobody) == "nobody"

@@ -20,9 +20,9 @@ from canarygate.kube.resources import CANARYGATES
 
 @pytest.fixture(params=[connect.OFFICIAL, connect.LIGHT])
 def kube(request, kubeconfig) -> Kube:
-    conn = connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=request.param))
-    assert conn.transport == request.param
-    return conn.kube
+    with connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=request.param)) as conn:
+        assert conn.transport == request.param
+        yield conn.kube
 
 
 def gate(namespace: str, name: str, **spec) -> dict:
@@ -165,10 +165,10 @@ def test_follow_object_reports_changes_of_one_object(kube, apiserver, namespace,
 def test_follow_object_raises_fatal_errors(apiserver, kubeconfig, namespace, crds, tmp_path):
     apiserver.add_token("nobody-token", "nobody", ("system:authenticated",))
     config = apiserver.write_kubeconfig(tmp_path / "nobody", token="nobody-token")
-    nobody = connect.connect(connect.Settings(kubeconfig=config, transport=connect.LIGHT)).kube
-    informer = informers.follow_object(nobody, CANARYGATES, namespace, "demo", lambda obj: None)
-    with pytest.raises(errors.Forbidden):
-        informer.run()
+    with connect.connect(connect.Settings(kubeconfig=config, transport=connect.LIGHT)) as conn:
+        informer = informers.follow_object(conn.kube, CANARYGATES, namespace, "demo", lambda obj: None)
+        with pytest.raises(errors.Forbidden):
+            informer.run()
 
 
 def test_reopen_cuts_the_open_watch_and_resumes_without_a_relist(kube, namespace, crds, apiserver):
