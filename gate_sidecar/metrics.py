@@ -66,8 +66,9 @@ class Metrics:
         )
         self.reads = Counter(
             "canarygate_sidecar_webhook_reads",
-            "API reads made while answering a webhook, by kind and result: only the target Deployment, "
-            "for a confirm-rollout approval while the revision waits (rare: about once per approval).",
+            "API reads made while answering a webhook, by kind and result: only kind revision (the target "
+            "Deployment and the ConfigMaps and Secrets it references, one GET each), for a confirm-rollout "
+            "approval while the revision waits (rare: about once per approval).",
             ("kind", "result"),
             registry=self.registry,
         )
