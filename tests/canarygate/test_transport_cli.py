@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+from helpers import kubeconfigs
 
 from .test_transport_bench import RecordingServer, tls_pair
 
@@ -79,18 +79,7 @@ def test_no_error_shows_a_secret(tmp_path, case, transport):
                 "server": spec.get("server", "https://127.0.0.1:{port}").replace("{port}", str(server.port)),
                 "certificate-authority-data": base64.b64encode(CA.cert_pem.bytes()).decode(),
             }
-            path.write_text(
-                yaml.safe_dump(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Config",
-                        "current-context": "c",
-                        "clusters": [{"name": "k", "cluster": cluster}],
-                        "users": [{"name": "u", "user": user}],
-                        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "default"}}],
-                    }
-                )
-            )
+            kubeconfigs.write(path, cluster, user, namespace="default")
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and k != "KUBECTL_GATE_DEBUG"}
         env.update(spec.get("env", {}), KUBECTL_GATE_CLIENT=transport, HOME=str(tmp_path))
         done = subprocess.run(

@@ -19,6 +19,7 @@ import sys
 
 import pytest
 import yaml
+from helpers import kubeconfigs
 
 from canarygate import errors
 from canarygate.kube import connect
@@ -42,15 +43,7 @@ EXEC = {"apiVersion": "client.authentication.k8s.io/v1", "command": "{plugin}", 
 V1BETA1 = {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "{plugin}"}
 
 
-def config(cluster, user, *, extra_clusters=(), extra_users=(), context=None):
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "c",
-        "clusters": [{"name": "k", "cluster": cluster}, *extra_clusters],
-        "users": [{"name": "u", "user": user}, *extra_users],
-        "contexts": [{"name": "c", "context": context or {"cluster": "k", "user": "u"}}],
-    }
+config = kubeconfigs.single
 
 
 TLS = {"server": "https://127.0.0.1:{port}", "certificate-authority-data": CA_DATA}

@@ -13,7 +13,7 @@ import stat
 import sys
 
 import pytest
-import yaml
+from helpers import kubeconfigs
 
 from canarygate import errors
 from canarygate.kube import connect, kubeconfig, light
@@ -27,20 +27,7 @@ BOTH = pytest.mark.parametrize("transport", [connect.LIGHT, connect.OFFICIAL])
 
 
 def write(tmp_path, cluster, user, name="config") -> str:
-    path = tmp_path / name
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "k", "cluster": cluster}],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-            }
-        )
-    )
-    return str(path)
+    return kubeconfigs.write(tmp_path / name, cluster, user)
 
 
 def plugin(tmp_path, body: str, name="plugin") -> str:

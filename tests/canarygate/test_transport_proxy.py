@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-import yaml
+from helpers import kubeconfigs
 
 from canarygate import errors
 from canarygate.kube import connect, light
@@ -215,20 +215,7 @@ def _kubeconfig(tmp_path, server: str, proxy_url: str | None) -> str:
     if proxy_url:
         cluster["proxy-url"] = proxy_url
     user = {"token": TOKEN} if server.startswith("https") else {}
-    path = tmp_path / "config"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [{"name": "k", "cluster": cluster}],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-            }
-        )
-    )
-    return str(path)
+    return kubeconfigs.write(tmp_path / "config", cluster, user)
 
 
 def _outcome(proxy: RecordingProxy, server: RecordingServer, port: int) -> str:

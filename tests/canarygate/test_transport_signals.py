@@ -18,7 +18,7 @@ import sys
 import threading
 
 import pytest
-import yaml
+from helpers import kubeconfigs
 
 from canarygate.kube import light
 
@@ -56,28 +56,8 @@ def _kubeconfig(tmp_path, server: RecordingServer, source: str) -> str:
                 "interactiveMode": "Never",
             }
         }
-    path = tmp_path / "config"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "c",
-                "clusters": [
-                    {
-                        "name": "k",
-                        "cluster": {
-                            "server": server.url(),
-                            "certificate-authority-data": base64.b64encode(CA.cert_pem.bytes()).decode(),
-                        },
-                    }
-                ],
-                "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "default"}}],
-            }
-        )
-    )
-    return str(path)
+    cluster = {"server": server.url(), "certificate-authority-data": base64.b64encode(CA.cert_pem.bytes()).decode()}
+    return kubeconfigs.write(tmp_path / "config", cluster, user, namespace="default")
 
 
 def _holding_key(root) -> list[str]:
