@@ -21,7 +21,7 @@ from canarygate import errors
 from canarygate import history as core
 from canarygate.annotations import LiveChange
 from canarygate.kube import canaries as kube_canaries
-from canarygate.kube import gates as kube_gates
+from canarygate.kube import canarygates
 from canarygate.kube.client import JSON_PATCH, Kube
 from canarygate.kube.resources import CANARYGATES
 from canarygate.model import Canary, CanaryGate
@@ -116,7 +116,7 @@ class Recorder:
             # Another replica wrote meanwhile: fold what is there now, from both objects read afresh
             # (our snapshots' sets stay: a change already recorded is not recorded twice).
             try:
-                gate = kube_gates.get_gate(self.kube, gate.namespace, gate.name)
+                gate = canarygates.get_gate(self.kube, gate.namespace, gate.name)
                 canary = kube_canaries.find_canary(self.kube, gate.target.namespace, gate.target.name)
             except errors.GateError as e:
                 log.warning("cannot read CanaryGate %s to record its history: %s", gate.ref, e)

@@ -39,8 +39,8 @@ from canarygate import calls, errors, gates, rollouts
 from canarygate.annotations import LiveChange
 from canarygate.diagnosis import recommended_command
 from canarygate.kube import canaries as kube_canaries
+from canarygate.kube import canarygates
 from canarygate.kube import events as kube_events
-from canarygate.kube import gates as kube_gates
 from canarygate.kube.client import Kube
 from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import Decision, closed_gates, holding_gate, resolve_gates
@@ -212,7 +212,7 @@ class Writer(Worker, NullWriter):
             if result != "skipped" or attempt + 1 == CONSUME_ATTEMPTS:
                 return result
             try:
-                current = kube_gates.get_gate(self.kube, gate.namespace, gate.name)
+                current = canarygates.get_gate(self.kube, gate.namespace, gate.name)
             except errors.NotFound:
                 return "skipped"
             except errors.GateError as e:
@@ -410,7 +410,7 @@ class Writer(Worker, NullWriter):
         """Replace (or remove) one live change, conditionally; "ok", "skipped" (the annotation
         changed meanwhile) or "error". Consume, expire and bind all go through here."""
         try:
-            done = kube_gates.replace_live_change(self.kube, gate, change, new)
+            done = canarygates.replace_live_change(self.kube, gate, change, new)
         except errors.GateError as e:
             log.warning("cannot %s the live change of %s on %s: %s", kind, change.gate, gate.ref, e)
             return "error"
@@ -464,7 +464,7 @@ class Writer(Worker, NullWriter):
         for part in self.status_parts:
             status.update(part(key))
         try:
-            kube_gates.patch_gate_status(self.kube, gate.namespace, gate.name, status)
+            canarygates.patch_gate_status(self.kube, gate.namespace, gate.name, status)
         except errors.NotFound:
             self._count("status", "skipped")
         except errors.GateError as e:

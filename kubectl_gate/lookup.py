@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from canarygate import errors
-from canarygate.kube import canaries, events, gates, workloads
+from canarygate.kube import canaries, canarygates, events, workloads
 from canarygate.model import CanaryGate
 from kubectl_gate.context import GateContext
 from kubectl_gate.views import GateView, build_view
@@ -15,7 +15,7 @@ def get_gate(gctx: GateContext, name: str, namespace: str | None = None) -> Cana
     """The CanaryGate, or NotFound naming the close names in that namespace."""
     namespace = namespace or gctx.ns
     try:
-        return gates.get_gate(gctx.kube, namespace, name)
+        return canarygates.get_gate(gctx.kube, namespace, name)
     except errors.CrdMissing:
         raise
     except errors.NotFound:
@@ -27,7 +27,7 @@ def get_gate(gctx: GateContext, name: str, namespace: str | None = None) -> Cana
 def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
     message = f'CanaryGate "{name}" not found in namespace "{namespace}"'
     try:
-        known = [g.name for g in gates.list_gates(gctx.kube, namespace)]
+        known = [g.name for g in canarygates.list_gates(gctx.kube, namespace)]
     except errors.GateError:
         return message
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

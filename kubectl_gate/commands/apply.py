@@ -181,7 +181,7 @@ def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | 
     A failed write raises the error itself when nothing was written yet, else PartlyApplied listing
     the objects applied, the one that failed and those not attempted.
     """
-    from canarygate.kube import canaries, gates
+    from canarygate.kube import canaries, canarygates
 
     results: list[tuple[str, str, dict]] = []
     planned = [
@@ -200,7 +200,7 @@ def apply_documents(gctx: GateContext, items: list[Rendered], *, dry_run: str | 
             results.append((canary_ref, "configured (dry run)", item.canary))
             continue
         for ref, write, obj in (
-            (gate_ref, gates.apply_gate, item.gate),
+            (gate_ref, canarygates.apply_gate, item.gate),
             (canary_ref, canaries.apply_canary, item.canary),
         ):
             try:

@@ -12,8 +12,7 @@ import click
 from canarygate import errors, hooks
 from canarygate import gates as gate_names
 from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP, SCOPE_STICKY, LiveChange
-from canarygate.kube import events
-from canarygate.kube import gates as kube_gates
+from canarygate.kube import canarygates, events
 from canarygate.model import CanaryGate
 from kubectl_gate import lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
@@ -51,7 +50,7 @@ def change_gate(
         gctx.err(f"CanaryGate {namespace}/{name} changed meanwhile; reading it again (retry {attempt})")
 
     try:
-        updated, change = kube_gates.write_live_change(
+        updated, change = canarygates.write_live_change(
             gctx.kube,
             namespace,
             name,

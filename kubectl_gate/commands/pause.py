@@ -11,8 +11,7 @@ from __future__ import annotations
 import click
 
 from canarygate import errors, verbs
-from canarygate.kube import events
-from canarygate.kube import gates as kube_gates
+from canarygate.kube import canarygates, events
 from kubectl_gate import lookup
 from kubectl_gate.commands.change import change_gate
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
@@ -34,7 +33,7 @@ def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str]
     view = lookup.load_view(gctx, name, with_events=False)
     plan = verbs.resume(view.gate, view.canary)
     for change in plan.changes:
-        if not kube_gates.replace_live_change(gctx.kube, view.gate, view.gate.live[change.gate], None):
+        if not canarygates.replace_live_change(gctx.kube, view.gate, view.gate.live[change.gate], None):
             raise errors.Conflict(f"CanaryGate {view.gate.ref} changed meanwhile: run kubectl gate resume {name} again")
     resumed = [c.gate for c in plan.changes]
     if resumed:

@@ -17,7 +17,7 @@ import yaml
 
 from canarygate import errors
 from canarygate.annotations import SCOPE_STEP
-from canarygate.kube import canaries, connect, events, gates, identity
+from canarygate.kube import canaries, canarygates, connect, events, identity
 from canarygate.kube.client import Kube
 from canarygate.kube.resources import Resource
 
@@ -32,7 +32,7 @@ def kube(request, kubeconfig) -> Kube:
 
 
 def make_gate(kube: Kube, namespace: str, name: str = "demo", **spec_gates) -> None:
-    gates.apply_gate(
+    canarygates.apply_gate(
         kube,
         {
             "apiVersion": "piggysec.com/v1alpha1",
@@ -127,7 +127,7 @@ def test_live_change_is_bound_to_the_canarys_rollout(kube, namespace, crds):
             }
         },
     )
-    updated, change = gates.write_live_change(
+    updated, change = canarygates.write_live_change(
         kube, namespace, "demo", gate="confirm-promotion", state="open", by="alice", at=NOW, reason="CAB-7"
     )
     assert updated.live["confirm-promotion"] == change
@@ -152,7 +152,7 @@ def test_concurrent_writers_lose_no_update(kube, namespace, crds):
     def writer(gate):
         try:
             for i in range(4):
-                gates.write_live_change(
+                canarygates.write_live_change(
                     kube,
                     namespace,
                     "demo",
@@ -172,7 +172,7 @@ def test_concurrent_writers_lose_no_update(kube, namespace, crds):
     for t in threads:
         t.join()
     assert failures == []
-    final = gates.get_gate(kube, namespace, "demo")
+    final = canarygates.get_gate(kube, namespace, "demo")
     assert {g: (c.state, c.by, c.reason) for g, c in final.live.items()} == {
         g: ("closed", g, "round 3") for g in gate_names
     }
@@ -181,30 +181,30 @@ def test_concurrent_writers_lose_no_update(kube, namespace, crds):
 
 def test_replace_only_if_unchanged(kube, namespace, crds):
     make_gate(kube, namespace)
-    gate, step = gates.write_live_change(
+    gate, step = canarygates.write_live_change(
         kube, namespace, "demo", gate="confirm-traffic-increase", state="opened", by="alice", at=NOW, scope=SCOPE_STEP
     )
-    _, newer = gates.write_live_change(
+    _, newer = canarygates.write_live_change(
         kube, namespace, "demo", gate="confirm-traffic-increase", state="closed", by="bob", at=NOW
     )
-    assert gates.replace_live_change(kube, gate, step, None) is False  # bob's change is kept
-    assert gates.get_gate(kube, namespace, "demo").live["confirm-traffic-increase"] == newer
-    assert gates.replace_live_change(kube, gate, newer, None) is True
-    assert "confirm-traffic-increase" not in gates.get_gate(kube, namespace, "demo").live
+    assert canarygates.replace_live_change(kube, gate, step, None) is False  # bob's change is kept
+    assert canarygates.get_gate(kube, namespace, "demo").live["confirm-traffic-increase"] == newer
+    assert canarygates.replace_live_change(kube, gate, newer, None) is True
+    assert "confirm-traffic-increase" not in canarygates.get_gate(kube, namespace, "demo").live
 
 
 def test_apply_keeps_live_state_and_reports_what_changed(kube, namespace, crds):
     make_gate(kube, namespace)
-    gates.write_live_change(kube, namespace, "demo", gate="rollback", state="opened", by="alice", at=NOW)
+    canarygates.write_live_change(kube, namespace, "demo", gate="rollback", state="opened", by="alice", at=NOW)
     manifest = {
         "apiVersion": "piggysec.com/v1alpha1",
         "kind": "CanaryGate",
         "metadata": {"name": "demo", "namespace": namespace},
         "spec": {"confirm-rollout": "closed", "target": {"namespace": namespace, "name": "demo"}},
     }
-    assert gates.apply_gate(kube, manifest)[0] == "configured"
-    assert gates.apply_gate(kube, manifest)[0] == "unchanged"
-    gate = gates.get_gate(kube, namespace, "demo")
+    assert canarygates.apply_gate(kube, manifest)[0] == "configured"
+    assert canarygates.apply_gate(kube, manifest)[0] == "unchanged"
+    gate = canarygates.get_gate(kube, namespace, "demo")
     assert gate.declared == {"confirm-rollout": "closed"}
     assert "flagger" not in gate.raw["spec"]  # dropped from the manifest, so dropped from the object
     assert gate.live["rollback"].by == "alice"
@@ -212,8 +212,8 @@ def test_apply_keeps_live_state_and_reports_what_changed(kube, namespace, crds):
 
 def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path, request):
     with pytest.raises(errors.NotFound, match='"nope" not found'):
-        gates.get_gate(kube, namespace, "nope")
-    assert gates.find_gate(kube, namespace, "nope") is None
+        canarygates.get_gate(kube, namespace, "nope")
+    assert canarygates.find_gate(kube, namespace, "nope") is None
     unserved = Resource("example.com", "v1", "widgets", "Widget")
     with pytest.raises(errors.CrdMissing, match=r"widgets\.example\.com"):
         kube.request("GET", unserved.path(namespace, "w"), resource=unserved, name="w")
@@ -228,7 +228,7 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path, reque
     request.addfinalizer(nobody_conn.close)
     nobody = nobody_conn.kube
     with pytest.raises(errors.Forbidden, match='User "nobody" cannot get resource "canarygates"'):
-        gates.get_gate(nobody, namespace, "demo")
+        canarygates.get_gate(nobody, namespace, "demo")
     assert identity.whoami(nobody) == "nobody"
     assert (
         identity.can_i(nobody, verb="patch", group="piggysec.com", resource="canarygates", namespace=namespace) is False
@@ -237,7 +237,7 @@ def test_errors_are_translated(kube, namespace, crds, apiserver, tmp_path, reque
 
 def test_events_about_a_gate(kube, namespace, crds):
     make_gate(kube, namespace)
-    gate = gates.get_gate(kube, namespace, "demo")
+    gate = canarygates.get_gate(kube, namespace, "demo")
     events.record_event(kube, gate, reason="GateOpened", message="alice opened rollback", now=NOW)
     other = {
         "apiVersion": "v1",
@@ -255,11 +255,11 @@ def test_events_about_a_gate(kube, namespace, crds):
 def test_unreachable_api_server(kube, namespace, crds, apiserver):
     apiserver.faults.fail(status=503, times=1, path_prefix="/apis/piggysec.com")
     with pytest.raises(errors.Unreachable, match="503"):
-        gates.list_gates(kube, namespace)
+        canarygates.list_gates(kube, namespace)
     apiserver.faults.down = True
     try:
         with pytest.raises(errors.Unreachable, match="cannot reach the API server"):
-            gates.list_gates(kube, namespace)
+            canarygates.list_gates(kube, namespace)
     finally:
         apiserver.faults.down = False
-    assert gates.list_gates(kube, namespace) == []
+    assert canarygates.list_gates(kube, namespace) == []

@@ -351,7 +351,7 @@ class Rollouts:
 
     def set_gate(self, gate: str, state: str, name: str = "demo", *, scope: str = "rollout") -> None:
         """Open or close ``gate`` live, as ``kubectl gate open|close`` does (annotation write)."""
-        from canarygate.kube.gates import write_live_change
+        from canarygate.kube.canarygates import write_live_change
 
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         write_live_change(self.kube, self.namespace, name, gate=gate, state=state, by="e2e", at=at, scope=scope)

@@ -25,7 +25,7 @@ import yaml
 from helpers.tiers import REAL
 
 from canarygate.annotations import LiveChange, RolloutMark
-from canarygate.kube import gates as kube_gates
+from canarygate.kube import canarygates
 from canarygate.kube.client import Kube
 from canarygate.model import parse_canarygate
 
@@ -318,7 +318,7 @@ def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidec
     written = json.loads(bind.stdout)["metadata"]["annotations"]["gate.piggysec.com/confirm-promotion"]
     assert json.loads(written)["rollout"]["revision"] == "abc123" and json.loads(written)["by"] == "dave"
     gate = parse_canarygate(raw)
-    assert kube_gates.replace_live_change(sidecar, gate, changes["confirm-rollout"], None)  # consume, as it does
+    assert canarygates.replace_live_change(sidecar, gate, changes["confirm-rollout"], None)  # consume, as it does
     assert "gate.piggysec.com/confirm-rollout" not in bench.annotations()
     # Unbound changes stay (no sidecar ends them): each refused rewrite below leaves this one as it is.
     assert bench.annotate(dave, "confirm-promotion", live("opened", "dave", scope="step")).returncode == 0

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from canarygate import errors
-from canarygate.kube.gates import write_live_change
+from canarygate.kube.canarygates import write_live_change
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from canarygate import errors
+from canarygate.kube.canarygates import write_live_change
 from canarygate.kube.client import MERGE_PATCH, Kube
-from canarygate.kube.gates import write_live_change
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from gate_sidecar.leader import LEASES
 

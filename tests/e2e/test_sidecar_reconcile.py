@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from canarygate.kube.canarygates import write_live_change
 from canarygate.kube.client import MERGE_PATCH, Kube
-from canarygate.kube.gates import write_live_change
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from canarygate.rendering import GATE_NAME_KEY, HOOK_TYPES, SOURCE_ANNOTATION
 

@@ -187,7 +187,7 @@ def test_blue_green_promotion_approval_passes_every_call_of_that_promotion():
 
 
 def test_stored_text_is_what_the_test_compares():
-    from canarygate.kube.gates import stored_text
+    from canarygate.kube.canarygates import stored_text
     from canarygate.model import parse_canarygate
 
     api = stepped(HANDWRITTEN)

@@ -16,7 +16,7 @@ import yaml
 
 from canarygate import errors
 from canarygate.annotations import PREFIX
-from canarygate.kube.gates import CANARYGATES
+from canarygate.kube.canarygates import CANARYGATES
 from kubectl_gate.context import GateContext
 from kubectl_gate.dashboard import guard, server, snapshot
 
