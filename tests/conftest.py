@@ -64,6 +64,26 @@ def kubeconfig(_sandbox, tmp_path_factory) -> str:
     return _sandbox.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
 
 
+@pytest.fixture(autouse=True)
+def _connections_closed(monkeypatch):
+    """Every connection a test opens with ``canarygate.kube.connect.connect`` is closed when the test
+    ends, as the CLI closes its own: no socket is left for the garbage collector to warn about."""
+    from canarygate.kube import connect
+
+    opened = []
+    opening = connect.connect
+
+    def tracked(*args, **kwargs):
+        conn = opening(*args, **kwargs)
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(connect, "connect", tracked)
+    yield
+    for conn in opened:
+        conn.close()
+
+
 @pytest.fixture(scope="session")
 def api_client(kubeconfig):
     client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
