@@ -147,7 +147,7 @@ def _api(flags: dict[str, str]):
         user=flags.get("--user") or None,
         namespace=flags.get("--namespace") or flags.get("-n") or flags.get("--ns") or None,
     )
-    return light.LightApiClient(light.target(resolved)), resolved.namespace
+    return light.LightApiClient(light.endpoint(resolved)), resolved.namespace
 
 
 def _list(flags: dict[str, str], path: str, *, namespaced: bool = False) -> list[dict[str, Any]]:

@@ -142,7 +142,7 @@ def _light_client(resolved: kubeconfig.Resolved) -> LightApiClient | None:
     from canarygate.kube import light
 
     try:
-        return light.LightApiClient(light.target(resolved))
+        return light.LightApiClient(light.endpoint(resolved))
     except light.Unsupported:
         return None
 

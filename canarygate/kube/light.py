@@ -47,7 +47,7 @@ class Unsupported(Exception):
 
 
 @dataclass(frozen=True)
-class Target:
+class Endpoint:
     """Where and how to connect: server URL, auth headers and TLS context."""
 
     server: str
@@ -67,8 +67,8 @@ class Target:
     repeated: tuple[tuple[str, str], ...] = ()
 
 
-def target(resolved: Resolved) -> Target:
-    """The Target for a resolved kubeconfig context; Unsupported for what only the official client does.
+def endpoint(resolved: Resolved) -> Endpoint:
+    """The Endpoint for a resolved kubeconfig context; Unsupported for what only the official client does.
 
     The kubeconfig reader has already refused credentials over plain http and a CA together with
     insecure-skip-tls-verify. Runs an exec credential plugin if the user has one: ConfigError naming
@@ -133,7 +133,7 @@ def target(resolved: Resolved) -> Target:
             secrets += [h[6:] for h in proxy_headers.values()]
             proxy = f"http://{parts.hostname}:{parts.port or 80}"
     headers.update(impersonation_headers(usr))
-    return Target(
+    return Endpoint(
         server.rstrip("/"),
         headers,
         ssl_context,
@@ -484,7 +484,7 @@ def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedSe
 
 
 class _Repeats:
-    """Sends :attr:`Target.repeated` headers with every request (not with a proxy's CONNECT)."""
+    """Sends :attr:`Endpoint.repeated` headers with every request (not with a proxy's CONNECT)."""
 
     repeated: tuple[tuple[str, str], ...] = ()
 
@@ -629,8 +629,8 @@ class _Response:
 class LightApiClient:
     """Stands in for ``kubernetes.client.ApiClient`` as far as :class:`Kube` uses it."""
 
-    def __init__(self, where: Target) -> None:
-        self.target = where
+    def __init__(self, where: Endpoint) -> None:
+        self.endpoint = where
         self.configuration = _Configuration(where.server)
         parts = urlsplit(where.server)
         self._scheme, self._host, self._port = parts.scheme.lower(), parts.hostname, parts.port
@@ -642,11 +642,11 @@ class LightApiClient:
     @property
     def secrets(self) -> tuple[str, ...]:
         """What no message may show: for :class:`~canarygate.kube.client.Kube`'s scrubbing."""
-        return self.target.secrets
+        return self.endpoint.secrets
 
     def _new(self) -> http.client.HTTPConnection:
         """A connection to the server, through the proxy when there is one (CONNECT for https)."""
-        where = self.target
+        where = self.endpoint
         proxy = urlsplit(where.proxy) if where.proxy else None
         socks = proxy if proxy is not None and proxy.scheme == "socks5" else None
         if socks is not None:
@@ -658,7 +658,7 @@ class LightApiClient:
             plain = _Http(host, port, socks=socks)
             plain.repeated = where.repeated
             return plain
-        assert where.ssl_context is not None  # NB: target() makes one for every https server
+        assert where.ssl_context is not None  # NB: endpoint() makes one for every https server
         connection = _Https(host, port, context=where.ssl_context, server_name=where.server_name, socks=socks)
         connection.repeated = where.repeated
         if proxy:
@@ -667,7 +667,7 @@ class LightApiClient:
 
     def _url(self, url: str) -> str:
         """Plain http through an HTTP proxy asks for the absolute URL, with the proxy's credentials."""
-        if self.target.proxy.startswith("http:") and self._scheme != "https":
+        if self.endpoint.proxy.startswith("http:") and self._scheme != "https":
             return f"http://{self._netloc}{url}"
         return url
 
@@ -684,7 +684,7 @@ class LightApiClient:
     ) -> tuple[str, str, dict[str, str], bytes | None]:
         query = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in query_params]
         url = self._prefix + resource_path + ("?" + urlencode(query) if query else "")
-        headers = {**self.target.headers, **(header_params or {})}
+        headers = {**self.endpoint.headers, **(header_params or {})}
         payload = None if body is None else json.dumps(body).encode()
         return method, url, headers, payload
 
@@ -695,7 +695,7 @@ class LightApiClient:
             return self._call_api(method, url, headers, body, _request_timeout)
         except ssl.SSLCertVerificationError as e:
             detail = f"certificate verify failed: {e.verify_message}" if e.verify_message else str(e)
-            raise untrusted(self.target.server, detail, self.target.cluster) from e
+            raise untrusted(self.endpoint.server, detail, self.endpoint.cluster) from e
 
     def _call_api(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, _request_timeout: Any = None
@@ -706,8 +706,8 @@ class LightApiClient:
         """
         connect_timeout, read_timeout = _timeouts(_request_timeout)
         watch, url = _is_watch(url), self._url(url)
-        if self.target.proxy.startswith("http:") and self._scheme != "https":
-            headers = {**headers, **self.target.proxy_headers}
+        if self.endpoint.proxy.startswith("http:") and self._scheme != "https":
+            headers = {**headers, **self.endpoint.proxy_headers}
         if watch:
             connection = self._new()
             try:
@@ -746,7 +746,7 @@ class LightApiClient:
 
     def get(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
         """GET ``path`` and decode the JSON; OSError or ValueError on any failure (for completion)."""
-        response = self._call_api("GET", self._prefix + path, dict(self.target.headers), None, timeout)
+        response = self._call_api("GET", self._prefix + path, dict(self.endpoint.headers), None, timeout)
         if response.status != 200:
             raise ValueError(f"the API server answered {response.status}")
         data: dict[str, Any] = json.loads(response.read())

@@ -197,7 +197,7 @@ def test_inline_client_certificates_leave_nothing_on_disk(tmp_path, monkeypatch)
         resolved_user,
         "default",
     )
-    where = light.target(resolved)
+    where = light.endpoint(resolved)
     assert where.ssl_context is not None and "Authorization" not in where.headers
     assert os.listdir(tmp_path) == []
 

@@ -169,7 +169,7 @@ def test_a_failing_plugins_stderr_is_shown_scrubbed(tmp_path):
         "sys.exit(1)",
     )
     with pytest.raises(errors.ConfigError) as e:
-        light.target(
+        light.endpoint(
             kubeconfig.resolve(
                 kubeconfig=write(
                     tmp_path,
@@ -298,7 +298,7 @@ def test_env_is_untouched_by_a_plugin_run(tmp_path):
             exec_user(command, env=[{"name": "EXTRA", "value": "x"}]),
         )
     )
-    assert light.target(resolved).headers["Authorization"] == f"Bearer {TOKEN}"
+    assert light.endpoint(resolved).headers["Authorization"] == f"Bearer {TOKEN}"
     assert "EXTRA" not in os.environ
 
 
@@ -329,7 +329,7 @@ def test_an_interactive_plugin_gets_the_terminal(tmp_path):
         {"server": "https://127.0.0.1:1", "certificate-authority-data": CA_DATA},
         exec_user(command, interactiveMode="IfAvailable"),
     )
-    script = f"from canarygate.kube import kubeconfig, light\nlight.target(kubeconfig.resolve(kubeconfig={path!r}))\n"
+    script = f"from canarygate.kube import kubeconfig, light\nlight.endpoint(kubeconfig.resolve(kubeconfig={path!r}))\n"
     pid, fd = pty.fork()
     if pid == 0:  # the child: stdin is the pty
         os.execv(sys.executable, [sys.executable, "-c", script])
@@ -345,7 +345,7 @@ def test_an_interactive_plugin_gets_the_terminal(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, output
     assert json.loads((tmp_path / "seen").read_text()) == [True, True]
-    light.target(kubeconfig.resolve(kubeconfig=path))  # here stdin is not a terminal (pytest)
+    light.endpoint(kubeconfig.resolve(kubeconfig=path))  # here stdin is not a terminal (pytest)
     assert json.loads((tmp_path / "seen").read_text()) == [False, False]
 
 
