@@ -34,7 +34,7 @@ import pytest
 from canarygate import errors
 from canarygate.kube.canarygates import write_live_change
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes of rollouts under faults
 
 STEP = "confirm-traffic-increase"
 PROGRESS = ("confirm-rollout", "pre-rollout", "rollout", STEP, "confirm-promotion", "post-rollout")

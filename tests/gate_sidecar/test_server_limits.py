@@ -92,3 +92,4 @@ def test_the_total_cap_fits_the_descriptor_limit():
             sock.close()
         proc.kill()
         proc.wait(5)
+        proc.stdout.close()

@@ -43,6 +43,7 @@ VENV_BIN = pathlib.Path(sys.executable).parent
 E2E_BIN = os.environ.get("CANARYGATE_E2E_BIN")
 
 pytestmark = [
+    pytest.mark.slow,  # builds both binaries when no release is given
     pytest.mark.e2e_real,
     pytest.mark.timeout(900),  # the release fixture may build both binaries
     pytest.mark.skipif(not E2E_BIN, reason="CANARYGATE_E2E_BIN is not set (a directory holding kubectl-krew v0.4.3)"),

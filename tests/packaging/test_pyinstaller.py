@@ -150,6 +150,7 @@ def smoke(binary: pathlib.Path) -> None:
     assert "kind: Canary" in rendered.stdout and "/confirm-promotion" in rendered.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # two PyInstaller builds: about a minute idle, several on a loaded 2-core machine
 def test_build_binary_builds_runnable_onefile_and_onedir(tmp_path: pathlib.Path) -> None:
     builds = {}

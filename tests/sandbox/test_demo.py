@@ -27,6 +27,7 @@ def section(out: str, title: str) -> str:
     return out[start : end if end != -1 else None]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.kubectl
 def test_demo_tells_the_whole_story():
