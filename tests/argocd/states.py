@@ -3,8 +3,8 @@
 The status is computed as gate_sidecar.writes does it: the Canary's phase and weight, and the
 resolution of the CanaryGate against its Canary (``holding``, ``closedGates``). Some states carry a
 lagging phase instead, as sidecars before d4a5b53 wrote it (the phase Flagger's event carried: its
-"waiting for approval" event has the phase before Waiting, docs/flagger-contract.md#event-hooks): the scripts must not be
-misled by such a status either.
+"waiting for approval" event has the phase before Waiting, docs/flagger-contract.md#event-hooks): the
+scripts must not be misled by such a status either.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ ANALYSIS = {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10
 
 
 def canary(phase: str, *, weight: int = 0, since: str = PROMOTED_AT) -> dict[str, Any]:
-    """A Flagger Canary in ``phase``, with the Promoted condition Flagger sets for it (docs/flagger-contract.md#the-promoted-condition)."""
+    """A Flagger Canary in ``phase``, with the Promoted condition Flagger sets for it
+    (docs/flagger-contract.md#the-promoted-condition)."""
     promoted = {"Initialized": "True", "Succeeded": "True", "Failed": "False"}.get(phase, "Unknown")
     return {
         "apiVersion": "flagger.app/v1beta1",
