@@ -272,3 +272,5 @@ def test_shell_entry_point(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+        proc.stdout.close()
+        proc.stderr.close()
