@@ -69,7 +69,7 @@ def parse(raw: Any) -> dict[str, Any]:
         )
         return {**empty(), "dropped": dropped}
     entries = [dict(e) for e in raw["entries"] if isinstance(e, Mapping) and isinstance(e.get("rollout"), int)]
-    dropped = raw.get("dropped") if isinstance(raw.get("dropped"), int) else 0
+    dropped = raw["dropped"] if isinstance(raw.get("dropped"), int) else 0
     return {"version": VERSION, "dropped": dropped + len(raw["entries"]) - len(entries), "entries": entries}
 
 
@@ -279,7 +279,8 @@ def bound(
     while entries and size(out) > max_bytes:
         cut = max(1, len(entries) // 10)
         entries = entries[cut:]
-        out = {"version": VERSION, "dropped": out["dropped"] + cut, "entries": entries}
+        dropped += cut
+        out = {"version": VERSION, "dropped": dropped, "entries": entries}
     return out
 
 

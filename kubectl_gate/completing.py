@@ -205,7 +205,11 @@ def build_table() -> dict[str, Any]:
     from kubectl_gate import cli, targets
 
     root_ctx = click.Context(cli.cli, info_name="kubectl-gate")
-    commands = {name: _command_spec(cli.cli.get_command(root_ctx, name), GATES) for name in cli.COMMANDS}
+    commands = {}
+    for name in cli.COMMANDS:
+        command = cli.cli.get_command(root_ctx, name)
+        assert command is not None, name  # NB: every COMMANDS entry names a command that loads
+        commands[name] = _command_spec(command, GATES)
     return {
         "gates": list(GATES),
         "types": sorted(targets.TYPES),
@@ -252,7 +256,7 @@ def _static_values(param: click.Option, gates: tuple[str, ...], gate_type: type,
     if isinstance(kind, click.Choice):
         return [str(c) for c in kind.choices]
     if isinstance(kind, output_type):
-        return list(kind.choices)
+        return list(kind.choices)  # type: ignore[attr-defined]  # NB: output_type is OutputFormat
     if isinstance(kind, gate_type):
         return list(gates)
     if param.metavar and "|" in param.metavar:

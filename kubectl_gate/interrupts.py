@@ -51,6 +51,7 @@ def install() -> bool:
         return False
     state = _State()
     main = threading.main_thread().ident
+    assert main is not None  # NB: the main thread runs: it is the caller
 
     def on_sigint(signum, frame):
         kick, state.kick_for = state.kick_for, 0

@@ -25,9 +25,11 @@ def abort(gctx: GateContext, name: str, *, reason: str = "") -> tuple[str, verbs
     if plan.refused:
         raise errors.GateError(plan.refused)
     first, *rest = plan.changes
+    assert view.canary is not None and first.state is not None  # NB: a plan not refused has both
     write = dict(reason=reason, event_reason=plan.event, namespace=view.gate.namespace)
     change_gate(gctx, name, first.gate, first.state, scope=first.scope, **write)
     for change in rest:
+        assert change.state is not None  # NB: abort only opens gates
         try:
             change_gate(gctx, name, change.gate, change.state, scope=change.scope, **write)
         except errors.GateError as e:

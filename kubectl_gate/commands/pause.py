@@ -23,6 +23,7 @@ def pause(gctx: GateContext, name: str, *, sticky: bool = False, reason: str = "
     """Write :func:`canarygate.verbs.pause`'s plan; returns the gates closed."""
     plan = verbs.pause(sticky=sticky)
     for change in plan.changes:
+        assert change.state is not None  # NB: pause only closes gates
         change_gate(gctx, name, change.gate, change.state, scope=change.scope, reason=reason, event_reason=plan.event)
     return [c.gate for c in plan.changes]
 

@@ -27,6 +27,7 @@ def promote(gctx: GateContext, name: str, *, full: bool = False, reason: str = "
     if plan.note:
         gctx.err(plan.note)  # already approved: a second approval would change nothing
     for change in plan.changes:
+        assert change.state is not None  # NB: promote only opens gates
         change_gate(
             gctx,
             name,
