@@ -14,9 +14,13 @@ from helpers.cli import SEED
 from canarygate.kube.resources import CANARIES
 
 
-def apply_seed(kube, tmp_path) -> None:
+def apply_seed(kube, tmp_path, *, closed: tuple[str, ...] = ()) -> None:
+    """The seed CanaryGate in the test's namespace; ``closed``: gates declared closed besides its own."""
     path = tmp_path / "gate.yaml"
-    path.write_text(SEED.replace("demo-ns", kube.namespace))
+    text = SEED.replace("demo-ns", kube.namespace)
+    for gate in closed:
+        text = text.replace("spec:\n", f"spec:\n  {gate}: closed\n", 1)
+    path.write_text(text)
     result = kube("apply", "-f", str(path))
     assert result.exit_code == 0, result.output
 
@@ -238,7 +242,7 @@ def test_an_approval_while_waiting_names_the_template_the_approver_saw(kube, tmp
     from canarygate.kube.client import Kube
     from canarygate.model import parse_canarygate
 
-    apply_seed(kube, tmp_path)
+    apply_seed(kube, tmp_path, closed=("confirm-rollout",))  # the gate holding a Waiting rollout
     make_deployment(api_client, kube.namespace, "demo", available=True)
     set_status(api_client, kube.namespace, {"phase": "Waiting", "conditions": PROMOTED})
     assert kube("promote", "demo").exit_code == 0  # confirm-rollout for one step
