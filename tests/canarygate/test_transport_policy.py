@@ -199,17 +199,16 @@ def test_a_missing_plugin_names_it_with_its_install_hint(tmp_path):
 
 
 def test_the_official_client_never_carries_on_without_the_plugins_credential(tmp_path):
-    """The official client logs a failing plugin and sends the request without credentials: not with us."""
+    """The official client would log a failing plugin and send the request without credentials: not with us."""
     command = plugin(tmp_path, "sys.exit(3)")
     with RecordingServer(tls=SERVER_TLS) as server:
         path = write(tmp_path, {"server": server.url(), "certificate-authority-data": CA_DATA}, exec_user(command))
         with pytest.raises(errors.ConfigError) as e:
             use(path, connect.OFFICIAL)
         assert server.requests == []
-    assert str(e.value) == (
-        f'the exec credential plugin "{command}" of user "u" gave no credential '
-        "(exec: process returned 3): refusing to go on without one"
-    )
+    # NB: our exec reader runs the plugin first (a client key must stay in memory), so the message is the light
+    # transport's own
+    assert str(e.value) == f'the exec credential plugin "{command}" of user "u" failed with exit code 3'
 
 
 @BOTH
