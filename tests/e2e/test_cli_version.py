@@ -217,6 +217,7 @@ def test_a_failing_backend_is_not_mistaken_for_a_missing_service(apiserver, kube
         result = version()
     finally:
         server.shutdown()
+        server.server_close()
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [f"kubectl-gate: {client_version()}"]
     assert result.stderr.strip() == (
