@@ -219,6 +219,10 @@ def test_kubectl_gate_changes_pass_and_name_their_author(bench):
     assert bench.gate(carol, "resume", "demo").returncode == 0  # removals pass too
 
 
+#: A live change by dave up to its rollout mark (the tests append one).
+HEAD = '{"state":"opened","scope":"rollout","by":"dave","at":"2026-12-01T10:00:00Z"'
+
+
 @pytest.mark.parametrize(
     "value, why",
     [
@@ -229,6 +233,11 @@ def test_kubectl_gate_changes_pass_and_name_their_author(bench):
         ('{"by":"' + FORGED + '","state":"opened","scope":"rollout","by":"dave","at":"x"}', "keys out of order"),
         (live("opened", "dave").replace('"opened"', '"open"'), "a state spelling the policy does not know"),
         ("opened", "not JSON"),
+        (
+            HEAD + ',"rollout":{"a":"{"}, "by":"' + FORGED + '", "z":{"q":"}"}}',
+            "a second by key behind braces inside the rollout mark's strings",
+        ),
+        (HEAD + ',"rollout":{"configs":{"a":{"b":"c"}}}}', "a rollout mark nested deeper"),
     ],
 )
 def test_a_live_change_that_does_not_name_its_author_is_refused(bench, value, why):
@@ -250,6 +259,12 @@ def test_hand_written_changes_in_the_documented_form_pass_folded_or_not(bench):
         '"reason":"CAB-123","rollout":{"active":true,"since":"2026-11-22T09:58:10Z"}}'
     )
     assert bench.annotate(dave, "confirm-promotion", folded).returncode == 0
+    bound = (
+        '{"state":"opened","scope":"step","by":"dave","at":"2026-11-22T10:00:00Z","rollout":{"active":false,'
+        '"since":"","template":"5d9c","configs":{"configmap/podinfo-config":"a1b2","secret/podinfo":"c3d4"}}}'
+    )
+    proc = bench.annotate(dave, "confirm-rollout", bound)  # an approval bound to a revision and its configs
+    assert proc.returncode == 0, proc.stderr
     sticky = '{ "state" : "closed", "scope" : "sticky", "by" : "dave", "at" : "2026-11-22T10:00:00Z" }'
     proc = bench.annotate(dave, "rollback", sticky)
     assert proc.returncode == 0, proc.stderr
