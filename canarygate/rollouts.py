@@ -171,6 +171,32 @@ def mark_of(canary: Canary | None) -> RolloutMark:
     return RolloutMark(active=canary.active, since=since, revision=revision_of(canary))
 
 
+def passed_gates(canary: Canary) -> frozenset[str]:
+    """The gates this rollout has gone past for good, read off the Canary's status: Flagger asks them
+    no more in this analysis (``advanceCanary``: confirm-rollout before a revision leaves Waiting,
+    pre-rollout while weight and iterations are 0, the check and step hooks until promotion,
+    confirm-promotion until Promoting). Empty while no rollout is under way: an ended rollout is told
+    by its phase. A newer revision restarts the analysis at Progressing (weight 0), so pre-rollout and
+    the later gates are asked again, and only confirm-rollout counts as passed then."""
+    phase = canary.phase
+    if phase == "Progressing":
+        started = canary.canary_weight > 0 or canary.iterations > 0
+        return frozenset({gates.CONFIRM_ROLLOUT, gates.PRE_ROLLOUT} if started else {gates.CONFIRM_ROLLOUT})
+    if phase == "WaitingPromotion":
+        return frozenset({gates.CONFIRM_ROLLOUT, gates.PRE_ROLLOUT})
+    if phase in PROMOTED_PHASES:
+        return frozenset(
+            {
+                gates.CONFIRM_ROLLOUT,
+                gates.PRE_ROLLOUT,
+                gates.ROLLOUT,
+                gates.CONFIRM_TRAFFIC_INCREASE,
+                gates.CONFIRM_PROMOTION,
+            }
+        )
+    return frozenset()
+
+
 def in_force(change: LiveChange, canary: Canary | None) -> bool:
     """True while ``change`` applies: sticky always, others until their rollout (or revision) has ended."""
     if change.scope == SCOPE_STICKY:

@@ -9,6 +9,7 @@ import click
 
 from canarygate import gates as gate_names
 from canarygate.diagnosis import recommended_command
+from canarygate.rollouts import passed_gates
 from kubectl_gate import exitcodes, lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import DURATION, kube_options, name_options, pick_name
@@ -56,8 +57,16 @@ def evaluate(view: GateView, condition: str, *, count_ended: bool = True) -> Out
         return Outcome(exitcodes.ERROR, f"Canary {canary.ref} finished (promoted) without waiting at a gate")
     if condition == "waiting" and view.holding:
         return Outcome(exitcodes.OK, f"Canary {canary.ref} is waiting at gate {view.holding}")
-    if condition.startswith("gate=") and view.holding == condition[len("gate=") :]:
-        return Outcome(exitcodes.OK, f"Canary {canary.ref} is waiting at gate {view.holding}")
+    if condition.startswith("gate="):
+        gate = condition[len("gate=") :]
+        if view.holding == gate:
+            return Outcome(exitcodes.OK, f"Canary {canary.ref} is waiting at gate {view.holding}")
+        if gate in passed_gates(canary):
+            return Outcome(
+                exitcodes.ERROR,
+                f"Canary {canary.ref} is past gate {gate} in this rollout ({canary.phase}): "
+                "Flagger asks it no more until the next revision",
+            )
     return None
 
 
@@ -145,6 +154,7 @@ def wait_command(
     Exit codes:
       0    the condition was reached
       1    error, CanaryGate not found, or the condition can no longer be reached
+           (the rollout is past gate=GATE: Flagger asks it no more until the next revision)
       3    the rollout failed and was rolled back (unless waiting --for failed)
       124  timed out (the message names the closed gate holding the rollout, if one does)
 

@@ -265,6 +265,20 @@ def test_wait_exit_codes(kube, tmp_path, api_client):
     assert kube("wait", "demo", "--for", "gate=nope").exit_code == 2
 
 
+def test_wait_for_a_gate_this_rollout_is_past_ends_at_once(kube, tmp_path, api_client):
+    """Waiting for a gate Flagger asks no more in this rollout would last until the rollout ends."""
+    apply_seed(kube, tmp_path)
+    set_status(api_client, kube.namespace, {"phase": "Progressing", "canaryWeight": 20})
+    past = kube("wait", "demo", "--for", "gate=confirm-rollout", "--timeout", "30s")
+    assert past.exit_code == 1, past.output
+    assert "is past gate confirm-rollout in this rollout (Progressing)" in past.stderr
+    ahead = kube("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "1s")
+    assert ahead.exit_code == 124, ahead.output  # confirm-promotion is still ahead: it waits
+    set_status(api_client, kube.namespace, {"phase": "Promoting", "canaryWeight": 50})
+    promoted = kube("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "30s")
+    assert promoted.exit_code == 1 and "is past gate confirm-promotion" in promoted.stderr
+
+
 def _without_ca(kubeconfig, tmp_path, name, **cluster_fields):
     config = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
     cluster = config["clusters"][0]["cluster"]
