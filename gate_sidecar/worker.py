@@ -1,7 +1,7 @@
 """The sidecar's background threads' one lifecycle: start a daemon thread on ``run``, and stop it by a
 flag set under a condition that also wakes it, then join it (bounded).
 
-The writer, the reconciler and the leader elector each subclass :class:`Worker` and write only their
+The writer, the reconciler, the leader elector and the notifications queue each subclass :class:`Worker`, writing their
 ``run`` loop, which waits on ``self._cv`` (or :meth:`Worker.sleep`) and returns once ``self._stopping``
 is set; what a stop must still do (the writer's last writes, the Lease's release) stays theirs.
 """

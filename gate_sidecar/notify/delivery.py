@@ -17,13 +17,13 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gate_sidecar.notify.sinks import GiveUp, Retry
+from gate_sidecar.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,10 @@ class Delivery:
         return (self.key, self.receiver)
 
 
-class DeliveryQueue:
+class DeliveryQueue(Worker):
     """``send(delivery)`` returns when delivered, raises Retry or GiveUp (gate_sidecar.notify.sinks)."""
+
+    thread_name = "gate-notify"
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class DeliveryQueue:
         metrics=None,
         clock: Callable[[], float] = time.monotonic,
     ):
+        super().__init__()
         self.send = send
         self.maxsize = maxsize
         self.max_attempts = max_attempts
@@ -80,13 +83,10 @@ class DeliveryQueue:
         self.jitter = jitter
         self.metrics = metrics
         self.clock = clock
-        self._cv = threading.Condition()
         self._pending: list[Delivery] = []
         self._seq = itertools.count()
-        self._stopping = False
         self._deadline = float("inf")
         self._busy = False
-        self._thread: threading.Thread | None = None
 
     # -- any thread ---------------------------------------------------------------------------
     def put(self, delivery: Delivery) -> bool:
@@ -122,20 +122,12 @@ class DeliveryQueue:
         with self._cv:
             return not self._pending and not self._busy
 
-    def start(self) -> DeliveryQueue:
-        self._thread = threading.Thread(target=self.run, name="gate-notify", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self, timeout: float = 5.0) -> None:
         """Send what is due within ``timeout`` (no more retries), then end the thread; what is left is
         logged (a restart notices holds and changes again and sends what status does not record)."""
         with self._cv:
-            self._stopping = True
-            self._deadline = self.clock() + timeout
-            self._cv.notify()
-        if self._thread is not None:
-            self._thread.join(timeout + 1.0)
+            self._deadline = self.clock() + timeout  # NB: before Worker.stop raises the flag
+        super().stop(timeout + 1.0)
         if self._pending:
             log.info("%d notifications not sent at shutdown", len(self._pending))
 
