@@ -16,6 +16,8 @@ from kubectl_gate.options import DURATION, kube_options, name_options, pick_name
 from kubectl_gate.views import GateView, build_view, failing_text
 
 CONDITIONS = ("promoted", "failed", "waiting", "gate=GATE")
+#: A CI job waiting on a person must end: long enough for a release window's approval, not for ever.
+DEFAULT_TIMEOUT = "30m"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,13 @@ def wait_for(
     metavar="|".join(CONDITIONS),
     help="promoted, failed (rolled back), waiting (at any closed gate), or gate=GATE (held at GATE).",
 )
-@click.option("--timeout", type=DURATION, default="0", show_default=True, help="Give up after this long (0: never).")
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Give up after this long, exit 124 (0: never).",
+)
 @click.option("--fresh", is_flag=True, help="Ignore an ended rollout found at start; wait for the next rollout to end.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @kube_options
@@ -162,9 +170,11 @@ def wait_command(
     keeps waiting (--for waiting or --for gate=GATE ends there with 0). For a
     one-shot check that exits 4 at a closed gate, use: kubectl gate show NAME --exit-code
 
+    A CI job that waits on a person is bounded by default (30m); --timeout 0 waits for ever.
+
     \b
     Examples:
-      kubectl gate wait demo --for promoted --timeout 30m
+      kubectl gate wait demo --for promoted --timeout 2h
       kubectl gate wait demo --for gate=confirm-promotion --timeout 10m && notify-approvers
     """
     name = pick_name(name, deployment)

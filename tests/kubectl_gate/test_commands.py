@@ -265,6 +265,12 @@ def test_wait_exit_codes(kube, tmp_path, api_client):
     assert kube("wait", "demo", "--for", "gate=nope").exit_code == 2
 
 
+def test_wait_is_bounded_unless_told_otherwise(kube):
+    """A CI job waiting on a person ends by default (exit 124 after 30m); --timeout 0 is for ever."""
+    help_text = " ".join(kube("wait", "--help").stdout.split())
+    assert "Give up after this long, exit 124 (0: never). [default: 30m]" in help_text
+
+
 def test_wait_for_a_gate_this_rollout_is_past_ends_at_once(kube, tmp_path, api_client):
     """Waiting for a gate Flagger asks no more in this rollout would last until the rollout ends."""
     apply_seed(kube, tmp_path)
