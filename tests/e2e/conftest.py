@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers import recorders
 from helpers.tiers import REAL, SLOWDOWN
 
 from canarygate.kube.client import Kube
@@ -171,6 +172,10 @@ class SidecarProcess:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+
+#: The notification tests' Slack and webhook recorders (one copy, in helpers.recorders).
+slack, hook = recorders.slack, recorders.hook
 
 
 @pytest.fixture(scope="session")

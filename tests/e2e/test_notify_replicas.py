@@ -13,28 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.recorders import SLACK_TOKEN as TOKEN
 
 from canarygate import errors
 from gate_sidecar.leader import LEASES
 from gate_sidecar.notify.notifier import NOTIFY_LEASE
-from sandbox.recorders import SlackRecorder, WebhookRecorder
 
 pytestmark = pytest.mark.e2e
 
 NOTIFY = Path(__file__).resolve().parents[2] / "deploy" / "sidecar" / "notify"
-TOKEN = "xoxb-e2e-replicas-SECRET"
-
-
-@pytest.fixture
-def slack():
-    with SlackRecorder(TOKEN) as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def hook():
-    with WebhookRecorder() as recorder:
-        yield recorder
 
 
 @pytest.fixture

@@ -14,24 +14,9 @@ import re
 import time
 
 import pytest
-
-from sandbox.recorders import SlackRecorder, WebhookRecorder
+from helpers.recorders import SLACK_TOKEN as TOKEN
 
 pytestmark = pytest.mark.e2e
-
-TOKEN = "xoxb-e2e-0000-TOKENNEVERLOGGED"
-
-
-@pytest.fixture
-def slack():
-    with SlackRecorder(TOKEN) as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def hook():
-    with WebhookRecorder() as recorder:
-        yield recorder
 
 
 @pytest.fixture
@@ -81,6 +66,10 @@ def test_hold_open_promote_in_one_thread_across_a_restart(rollouts, sidecar, sla
     wait_until(lambda: slack.messages("#releases")[0].replies, what="the opening in the thread")
     rollouts.wait_phase("demo", "Succeeded")
     wait_until(lambda: len(slack.messages("#releases")[0].replies) >= 2, what="the promotion in the thread")
+    # NB: the reply goes first, then the top message's edit: wait for the edit too
+    wait_until(
+        lambda: f"{ns}/demo promoted" in slack.messages("#releases")[0].text, what="the top message edited to promoted"
+    )
 
     [top] = slack.messages("#releases")  # one message in the channel, the rest in its thread
     assert [r.text.split(" at ")[0] for r in top.replies] == [

@@ -3,6 +3,7 @@
 * ``cache``: a synced :class:`GateCache` (fill it with ``cache.fill(gates=[...], canaries=[...])``).
 * ``writer``: a recording writer (what the hot path asked to be written).
 * ``client``: a werkzeug test client over the app.
+* ``slack`` / ``hook``: the Slack and webhook recorders (helpers.recorders).
 
 Builders for raw objects and calls are in ``sidecar_helpers``.
 """
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import recorders
 from werkzeug.test import Client
 
 sys.path.insert(0, str(Path(__file__).parent))  # NB: the tests import sidecar_helpers by name
@@ -20,6 +22,9 @@ from sidecar_helpers import RecordingWriter
 
 from gate_sidecar.app import create_app
 from gate_sidecar.cache import GateCache, StaticHealth
+
+#: The notification tests' Slack and webhook recorders (one copy, in helpers.recorders).
+slack, hook = recorders.slack, recorders.hook
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from gate_sidecar.metrics import Metrics
 from gate_sidecar.notify.config import NotifyConfig
 from gate_sidecar.notify.notifier import Notifier
 
-TOKEN = "xoxb-1234-5678-SECRETSECRETSECRET"
 KEY = ("demo-ns", "demo")
 #: The notifier's wall clock: two minutes into the rollout of sidecar_helpers' Canaries.
 NOW = parse_time(PROMOTED_AT).timestamp() + 120

@@ -10,7 +10,8 @@ import logging
 import time
 
 import pytest
-from notify_helpers import KEY, TOKEN, Bench
+from helpers.recorders import SLACK_TOKEN as TOKEN
+from notify_helpers import KEY, Bench
 from sidecar_helpers import live_change, make_gate
 
 from canarygate.diagnosis import recommended_command
@@ -18,21 +19,9 @@ from gate_sidecar.notify.config import NotifyConfig
 from gate_sidecar.notify.delivery import Delivery, DeliveryQueue
 from gate_sidecar.notify.notifier import SLACK_CHANNEL_ANNOTATION, WEBHOOKS_ANNOTATION
 from gate_sidecar.notify.sinks import Retry, SlackSink, WebhookSink, retry_after
-from sandbox.recorders import SlackRecorder, WebhookRecorder
+from sandbox.recorders import WebhookRecorder
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def slack():
-    with SlackRecorder(TOKEN) as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def hook():
-    with WebhookRecorder() as recorder:
-        yield recorder
 
 
 def slack_config(slack, **kw) -> NotifyConfig:
