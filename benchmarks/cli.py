@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from sandbox.harness import canarygate_yaml, prepare
+from tests.helpers.binaries import build_onefile_and_onedir
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -49,29 +50,7 @@ def build_binaries(where: Path) -> dict[str, Path]:
     """The onefile and onedir kubectl-gate built by packaging/build_binary.py into ``where``, side by
     side (each with its own PyInstaller cache); the onedir one is reached through a symlink in
     ``where/bin``, the way Homebrew and install.sh install it."""
-    procs = {}
-    for mode in ("onefile", "onedir"):
-        env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(where / f"pyinstaller-{mode}")}
-        procs[mode] = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "packaging" / "build_binary.py"),
-                "--mode",
-                mode,
-                "--dist",
-                str(where / "dist"),
-                "--work",
-                str(where / "work"),
-                "--no-smoke",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    for mode, proc in procs.items():
-        output, _ = proc.communicate(timeout=900)
-        if proc.returncode != 0:
-            raise RuntimeError(f"build_binary.py --mode {mode} failed:\n{output.decode()}")
+    build_onefile_and_onedir(where / "dist", where / "work", where)
     link = where / "bin" / "kubectl-gate"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(where / "dist" / "onedir" / "kubectl-gate" / "kubectl-gate")

@@ -37,6 +37,7 @@ import threading
 
 import pytest
 import yaml
+from helpers.binaries import build_onefile_and_onedir
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -87,31 +88,7 @@ def release(tmp_path_factory) -> pathlib.Path:
     work = tmp_path_factory.mktemp("krew-release")
     if os.environ.get("CANARYGATE_BINARIES"):
         return package(pathlib.Path(os.environ["CANARYGATE_BINARIES"]), work / "release")
-    builds = {}
-    for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
-        env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(work / f"pyinstaller-{mode}")}
-        builds[mode] = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "packaging" / "build_binary.py"),
-                "--mode",
-                mode,
-                "--dist",
-                str(work / "dist"),
-                "--work",
-                str(work / "build"),
-                "--no-smoke",
-                "--release-name",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-    for mode, proc in builds.items():
-        output, _ = proc.communicate(timeout=900)
-        assert proc.returncode == 0, f"{mode}:\n{output}"
+    build_onefile_and_onedir(work / "dist", work / "build", work)
     return package(work / "dist" / "bin", work / "release")
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers.binaries import build_onefile_and_onedir
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SPEC = ROOT / "packaging" / "pyinstaller" / "kubectl-gate.spec"
@@ -153,31 +154,7 @@ def smoke(binary: pathlib.Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # two PyInstaller builds: about a minute idle, several on a loaded 2-core machine
 def test_build_binary_builds_runnable_onefile_and_onedir(tmp_path: pathlib.Path) -> None:
-    builds = {}
-    for mode in ("onefile", "onedir"):  # side by side, each with its own PyInstaller cache
-        env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(tmp_path / f"pyinstaller-{mode}")}
-        builds[mode] = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "packaging" / "build_binary.py"),
-                "--mode",
-                mode,
-                "--dist",
-                str(tmp_path / "dist"),
-                "--work",
-                str(tmp_path / "work"),
-                "--no-smoke",
-                "--release-name",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
-    for mode, proc in builds.items():
-        output, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{mode}:\n{output}"
+    build_onefile_and_onedir(tmp_path / "dist", tmp_path / "work", tmp_path, timeout=600)
 
     onefile = tmp_path / "dist" / "kubectl-gate"
     assert onefile.is_file() and os.access(onefile, os.X_OK)
