@@ -16,26 +16,30 @@ the heartbeat and a few intervals have passed (:func:`stale_after`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from canarygate import durations
 from canarygate.times import parse_time
 
 HEARTBEAT_SECONDS = 60.0
 #: How many analysis intervals without a call (beyond the heartbeat) mean Flagger is not calling.
 MISSED_INTERVALS = 3
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: Flagger's analysis interval when the Canary's is unset, zero or unreadable.
+DEFAULT_INTERVAL = 60.0
 
 
 def interval_seconds(text: str) -> float:
-    """A Go duration such as ``10s`` or ``1m30s`` in seconds; Flagger's default 1m when unset."""
-    total = sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(text or ""))
-    return total or 60.0
+    """A Canary's analysis interval (a Go duration such as ``10s`` or ``1m30s``) in seconds;
+    :data:`DEFAULT_INTERVAL` when unset, not positive or not a duration, as Flagger falls back to."""
+    try:
+        seconds = durations.parse_go(text or "0")
+    except ValueError:
+        return DEFAULT_INTERVAL
+    return seconds if seconds > 0 else DEFAULT_INTERVAL
 
 
 def stale_after(interval: float) -> float:

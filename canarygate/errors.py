@@ -15,6 +15,13 @@ class InvalidGate(GateError):
     """A CanaryGate, a gate name, a state or an input file that cannot be used as it is."""
 
 
+def not_found_message(kind: str, name: str, namespace: str = "") -> str:
+    """What a missing object is called everywhere: ``CanaryGate "demo" not found in namespace "shop"``
+    (the API server's own ``canaries.flagger.app "demo" not found`` when there is no namespace to add)."""
+    message = f'{kind} "{name}" not found'
+    return f'{message} in namespace "{namespace}"' if namespace else message
+
+
 class NotFound(GateError):
     """The object asked for does not exist."""
 

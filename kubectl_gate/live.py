@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from canarygate import durations, hooks
 from canarygate import gates as gate_names
-from canarygate import hooks
 from canarygate.calls import Call, interval_seconds, last_call
 from canarygate.diagnosis import effective_weight, recommended_command
 from canarygate.times import parse_time
@@ -461,15 +461,8 @@ def seconds(later: datetime, earlier: datetime) -> int:
 
 
 def age(moment: datetime, now: datetime) -> str:
-    """kubectl's age: 45s, 12m, 5h, 3d."""
-    s = seconds(now, moment)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
+    """kubectl's age: 45s, 12m, 5h, 3d (:func:`canarygate.durations.short_age`)."""
+    return durations.short_age((now - moment).total_seconds())
 
 
 def cells(text: str) -> int:

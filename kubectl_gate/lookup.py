@@ -19,13 +19,16 @@ def get_gate(gctx: GateContext, name: str, namespace: str | None = None) -> Cana
     except errors.CrdMissing:
         raise
     except errors.NotFound:
-        raise errors.NotFound(
-            not_found_message(gctx, name, namespace), kind="CanaryGate", name=name, namespace=namespace
-        ) from None
+        raise gate_not_found(gctx, name, namespace) from None
+
+
+def gate_not_found(gctx: GateContext, name: str, namespace: str) -> errors.NotFound:
+    """NotFound for CanaryGate ``name``, its message naming the close names (:func:`not_found_message`)."""
+    return errors.NotFound(not_found_message(gctx, name, namespace), kind="CanaryGate", name=name, namespace=namespace)
 
 
 def not_found_message(gctx: GateContext, name: str, namespace: str) -> str:
-    message = f'CanaryGate "{name}" not found in namespace "{namespace}"'
+    message = errors.not_found_message("CanaryGate", name, namespace)
     try:
         known = [g.name for g in canarygates.list_gates(gctx.kube, namespace)]
     except errors.GateError:

@@ -314,18 +314,14 @@ class Duration(click.ParamType):
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import re
+        from canarygate import durations
 
         if isinstance(value, (int, float)):
             return float(value)
-        text = str(value).strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
-        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-        if not parts or "".join(n + u for n, u in parts) != text:
+        try:
+            return durations.parse_flag(str(value))
+        except ValueError:
             self.fail(f"{value!r} is not a duration: use e.g. 30s, 10m or 1h30m", param, ctx)
-        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-        return sum(float(n) * scale[u] for n, u in parts)
 
 
 DURATION = Duration()

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from tabulate import tabulate
 
-from canarygate import gates, hooks, resolution
+from canarygate import durations, gates, hooks, resolution
 from canarygate.diagnosis import effective_weight, recommended_command
 from canarygate.times import parse_time
 from kubectl_gate.views import GateView, closed_text, event_time, failing_text, fix_command, not_ready_text
@@ -68,18 +68,9 @@ PLAIN = Style()
 
 
 def age(value: str, now: datetime) -> str:
-    """kubectl-style age of an RFC 3339 time: 45s, 12m, 5h, 3d; empty when unknown."""
+    """kubectl-style age of an RFC 3339 time (:func:`canarygate.durations.short_age`); empty when unknown."""
     moment = parse_time(value)
-    if moment is None:
-        return ""
-    seconds = max(0, int((now - moment).total_seconds()))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 3600 * 2:
-        return f"{seconds // 60}m"
-    if seconds < 86400 * 2:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    return "" if moment is None else durations.short_age((now - moment).total_seconds())
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, no_headers: bool = False) -> str:

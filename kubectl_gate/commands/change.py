@@ -65,9 +65,7 @@ def change_gate(
     except errors.CrdMissing:
         raise
     except errors.NotFound:  # say so with the close names
-        raise errors.NotFound(
-            lookup.not_found_message(gctx, name, namespace), kind="CanaryGate", name=name, namespace=namespace
-        ) from None
+        raise lookup.gate_not_found(gctx, name, namespace) from None
     except errors.Forbidden as e:
         raise errors.Forbidden(
             f"{user} may not change gates of CanaryGate {namespace}/{name}: that takes 'get' and 'patch' on "
