@@ -67,14 +67,15 @@ class ScriptedKube:
         return events()
 
 
-def informer_on(kube: ScriptedKube, clock: Clock, **kw) -> Informer:
+def informer_on(kube: ScriptedKube, clock: Clock, *, max_silence: float | None = 1.0, **kw) -> Informer:
+    """A CanaryGate informer on ``kube``'s script and ``clock``, retrying at once (backoff 0.01 s)."""
     informer = Informer(
         kube,
         CANARYGATES,
         on_list=lambda items: None,
         on_event=lambda kind, obj: None,
         clock=clock,
-        max_silence=1.0,
+        max_silence=max_silence,
         backoff=(0.01, 0.01),
         **kw,
     )
@@ -155,15 +156,7 @@ def test_without_max_silence_an_open_watch_still_counts_as_contact():
         return iter(())
 
     kube = ScriptedKube([watch])
-    informer = Informer(
-        kube,
-        CANARYGATES,
-        on_list=lambda items: None,
-        on_event=lambda kind, obj: None,
-        clock=clock,
-        backoff=(0.01, 0.01),
-    )
-    kube.informer = informer
+    informer = informer_on(kube, clock, max_silence=None)
     informer.run()
     assert seen == {"age": 0.0}
 
@@ -275,15 +268,6 @@ def test_a_quiet_watch_is_relisted_after_half_the_bound():
     assert feed_timing(120.0) == (60.0, 40.0, 40.0)
     clock = Clock()
     kube = ScriptedKube([])
-    informer = Informer(
-        kube,
-        CANARYGATES,
-        on_list=lambda items: None,
-        on_event=lambda kind, obj: None,
-        clock=clock,
-        max_silence=feed_timing(1.0)[0],
-        backoff=(0.01, 0.01),
-    )
-    kube.informer = informer
+    informer = informer_on(kube, clock, max_silence=feed_timing(1.0)[0])
     informer.run()
     assert kube.watches[0]["timeout"] == (0.5, 0.5)  # the read timeout: half the bound of silence
