@@ -69,8 +69,9 @@ class RequestRecord:
 
 
 @dataclasses.dataclass(frozen=True)
-class Target:
-    """A resolved resource request."""
+class ResourceRequest:
+    """What a request under /api or /apis asks for: the resource type, where, which object (and
+    subresource), and the RBAC verb."""
 
     rt: ResourceType
     namespace: str  # '' for cluster-scoped, or for an all-namespaces list
@@ -201,8 +202,8 @@ class ApiApp:
             raise_body = status.ApiError(403, body["message"], reason="Forbidden", details=body["details"])
             return self.error_response(raise_body, body)
         if attrs.resource_request:
-            target = self.resolve(request.path, attrs)
-            return self.dispatch_resource(request, target, user, query)
+            asked = self.resolve(request.path, attrs)
+            return self.dispatch_resource(request, asked, user, query)
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
@@ -223,7 +224,7 @@ class ApiApp:
     def rbac_objects(self, plural: str) -> Iterable[dict]:
         return self.store.list(("rbac.authorization.k8s.io", plural))[0]
 
-    def resolve(self, path: str, attrs: rbac.Attributes) -> Target:
+    def resolve(self, path: str, attrs: rbac.Attributes) -> ResourceRequest:
         rt = self.registry.lookup(attrs.api_group, attrs.api_version, attrs.resource)
         if rt is None:
             raise status.page_not_found()
@@ -240,7 +241,7 @@ class ApiApp:
         # NB: for list/watch the resolver takes the name from a metadata.name field selector;
         # the selector itself does the filtering here.
         name = "" if attrs.verb in ("list", "watch", "deletecollection") else attrs.name
-        return Target(rt, namespace, name, attrs.subresource, attrs.verb)
+        return ResourceRequest(rt, namespace, name, attrs.subresource, attrs.verb)
 
     # -- non-resource endpoints ------------------------------------------------------
     def on_version(self, request: Request) -> Response:
@@ -297,13 +298,13 @@ class ApiApp:
         return json_response(doc)
 
     # -- resources ---------------------------------------------------------------------
-    def dispatch_resource(self, request: Request, t: Target, user: rbac.UserInfo, query: dict) -> Response:
-        if t.subresource and t.subresource in t.rt.connect_subresources:
-            return self.connect(request, t)
-        if t.verb not in t.rt.verbs:
-            raise status.method_not_supported(t.rt.plural, t.rt.group, t.verb)
-        if t.rt.virtual:
-            return self.review(request, t, user)
+    def dispatch_resource(self, request: Request, asked: ResourceRequest, user: rbac.UserInfo, query: dict) -> Response:
+        if asked.subresource and asked.subresource in asked.rt.connect_subresources:
+            return self.connect(request, asked)
+        if asked.verb not in asked.rt.verbs:
+            raise status.method_not_supported(asked.rt.plural, asked.rt.group, asked.verb)
+        if asked.rt.virtual:
+            return self.review(request, asked, user)
         handler = {
             "get": self.do_get,
             "list": self.do_list,
@@ -313,18 +314,18 @@ class ApiApp:
             "patch": self.do_patch,
             "delete": self.do_delete,
             "deletecollection": self.do_delete_collection,
-        }.get(t.verb)
+        }.get(asked.verb)
         if handler is None:
-            raise status.method_not_supported(t.rt.plural, t.rt.group, t.verb)
-        return handler(request, t, query)
+            raise status.method_not_supported(asked.rt.plural, asked.rt.group, asked.verb)
+        return handler(request, asked, query)
 
     def render(
-        self, request: Request, t: Target, obj: dict, code: int = 200, *, opts: WriteOptions | None = None
+        self, request: Request, asked: ResourceRequest, obj: dict, code: int = 200, *, opts: WriteOptions | None = None
     ) -> Response:
-        out = present(t.rt, obj)
+        out = present(asked.rt, obj)
         if wants_table(request):
             table = tables.build_table(
-                t.rt,
+                asked.rt,
                 [out],
                 resource_version=out["metadata"].get("resourceVersion", ""),
                 include_object=request.args.get("includeObject", "Metadata"),
@@ -335,18 +336,18 @@ class ApiApp:
             resp.headers.add("Warning", "299 - " + json.dumps(w))
         return resp
 
-    def do_get(self, request: Request, t: Target, query: dict) -> Response:
-        return self.render(request, t, self.objects.get_or_404(t.rt, t.namespace, t.name))
+    def do_get(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
+        return self.render(request, asked, self.objects.get_or_404(asked.rt, asked.namespace, asked.name))
 
-    def _matcher(self, t: Target, query: dict) -> Callable[[dict], bool]:
+    def _matcher(self, asked: ResourceRequest, query: dict) -> Callable[[dict], bool]:
         labels = selectors.label_matcher(query.get("labelSelector"))
-        fields = selectors.field_matcher(query.get("fieldSelector"), t.rt.key)
+        fields = selectors.field_matcher(query.get("fieldSelector"), asked.rt.key)
         return lambda o: labels(o) and fields(o)
 
-    def do_list(self, request: Request, t: Target, query: dict) -> Response:
-        match = self._matcher(t, query)
-        items, rv = self.store.list(t.rt.key, t.namespace if t.rt.namespaced and t.namespace else None)
-        items = [present(t.rt, o) for o in items if match(o)]
+    def do_list(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
+        match = self._matcher(asked, query)
+        items, rv = self.store.list(asked.rt.key, asked.namespace if asked.rt.namespaced and asked.namespace else None)
+        items = [present(asked.rt, o) for o in items if match(o)]
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         offset = 0
         if query.get("continue"):
@@ -367,21 +368,23 @@ class ApiApp:
             items = page
         if wants_table(request):
             table = tables.build_table(
-                t.rt,
+                asked.rt,
                 items,
                 resource_version=meta["resourceVersion"],
                 include_object=query.get("includeObject", "Metadata"),
             )
             table["metadata"] = meta
             return json_response(table, TABLE_CT)
-        return json_response({"kind": t.rt.list_kind, "apiVersion": t.rt.api_version, "metadata": meta, "items": items})
+        return json_response(
+            {"kind": asked.rt.list_kind, "apiVersion": asked.rt.api_version, "metadata": meta, "items": items}
+        )
 
-    def do_watch(self, request: Request, t: Target, query: dict) -> Response:
-        match = self._matcher(t, query)
+    def do_watch(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
+        match = self._matcher(asked, query)
         stream = watching.WatchStream(
             store=self.store,
-            rt=t.rt,
-            namespace=t.namespace if t.rt.namespaced and t.namespace else None,
+            rt=asked.rt,
+            namespace=asked.namespace if asked.rt.namespaced and asked.namespace else None,
             match=match,
             query=query,
             as_table=wants_table(request),
@@ -394,25 +397,25 @@ class ApiApp:
         resp.headers["X-Content-Type-Options"] = "nosniff"
         return resp
 
-    def do_create(self, request: Request, t: Target, query: dict) -> Response:
+    def do_create(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
         opts = WriteOptions(query)
         body = read_body(request)
-        if t.name:
-            raise status.method_not_supported(t.rt.plural, t.rt.group, "create")
-        obj = self.objects.create(t.rt, t.namespace, body, opts)
-        return self.render(request, t, obj, 201, opts=opts)
+        if asked.name:
+            raise status.method_not_supported(asked.rt.plural, asked.rt.group, "create")
+        obj = self.objects.create(asked.rt, asked.namespace, body, opts)
+        return self.render(request, asked, obj, 201, opts=opts)
 
-    def do_update(self, request: Request, t: Target, query: dict) -> Response:
+    def do_update(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
         opts = WriteOptions(query)
-        obj = self.objects.update(t.rt, t.namespace, t.name, t.subresource, read_body(request), opts)
-        return self.render(request, t, obj, opts=opts)
+        obj = self.objects.update(asked.rt, asked.namespace, asked.name, asked.subresource, read_body(request), opts)
+        return self.render(request, asked, obj, opts=opts)
 
-    def do_patch(self, request: Request, t: Target, query: dict) -> Response:
+    def do_patch(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
         opts = WriteOptions(query)
         ctype = (request.mimetype or "").lower()
         raw = request.get_data()
         if ctype == patching.APPLY:
-            return self._apply_patch(request, t, query, raw, opts)
+            return self._apply_patch(request, asked, query, raw, opts)
         try:
             body = json.loads(raw or b"null")
         except ValueError as e:
@@ -423,23 +426,25 @@ class ApiApp:
             fn = lambda cur: patching.merge_patch(cur, body)  # noqa: E731
         elif ctype == patching.JSON_PATCH:
             fn = lambda cur: patching.json_patch(cur, body)  # noqa: E731
-        elif ctype == patching.STRATEGIC and t.rt.is_builtin:
+        elif ctype == patching.STRATEGIC and asked.rt.is_builtin:
             if not isinstance(body, dict):
                 raise status.bad_request("Invalid JSON Patch")
             fn = lambda cur: patching.strategic_merge_patch(cur, body)  # noqa: E731
         else:
             accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-            if t.rt.is_builtin:
+            if asked.rt.is_builtin:
                 accepted += ", application/strategic-merge-patch+json"
             raise status.ApiError(
                 415,
                 f"the body of the request was in an unknown format - accepted media types include: {accepted}",
                 reason="UnsupportedMediaType",
             )
-        obj = self.objects.patch_with(t.rt, t.namespace, t.name, t.subresource, opts, fn)
-        return self.render(request, t, obj, opts=opts)
+        obj = self.objects.patch_with(asked.rt, asked.namespace, asked.name, asked.subresource, opts, fn)
+        return self.render(request, asked, obj, opts=opts)
 
-    def _apply_patch(self, request: Request, t: Target, query: dict, raw: bytes, opts: WriteOptions) -> Response:
+    def _apply_patch(
+        self, request: Request, asked: ResourceRequest, query: dict, raw: bytes, opts: WriteOptions
+    ) -> Response:
         """Server-side apply, approximated as create-or-merge (no field ownership, no removals)."""
         if not opts.field_manager:
             raise status.bad_request("PATCH requests with apply-patch+yaml content type must specify fieldManager")
@@ -451,18 +456,23 @@ class ApiApp:
             raise status.bad_request("apply patch must be an object")
         if not body.get("apiVersion") or not body.get("kind"):
             raise status.bad_request("apiVersion and kind must be set in an apply patch")
-        body.setdefault("metadata", {}).setdefault("name", t.name)
+        body.setdefault("metadata", {}).setdefault("name", asked.name)
         with self.store.lock:
-            if self.store.get(t.rt.key, t.namespace, t.name) is None and not t.subresource:
+            if self.store.get(asked.rt.key, asked.namespace, asked.name) is None and not asked.subresource:
                 body["metadata"].pop("resourceVersion", None)
-                obj = self.objects.create(t.rt, t.namespace, body, opts)
-                return self.render(request, t, obj, 201, opts=opts)
+                obj = self.objects.create(asked.rt, asked.namespace, body, opts)
+                return self.render(request, asked, obj, 201, opts=opts)
             obj = self.objects.patch_with(
-                t.rt, t.namespace, t.name, t.subresource, opts, lambda cur: patching.merge_patch(cur, body)
+                asked.rt,
+                asked.namespace,
+                asked.name,
+                asked.subresource,
+                opts,
+                lambda cur: patching.merge_patch(cur, body),
             )
-        return self.render(request, t, obj, opts=opts)
+        return self.render(request, asked, obj, opts=opts)
 
-    def do_delete(self, request: Request, t: Target, query: dict) -> Response:
+    def do_delete(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
         opts = WriteOptions(query)
         raw = request.get_data()
         options = {}
@@ -471,55 +481,59 @@ class ApiApp:
                 options = json.loads(raw)
             except ValueError:
                 raise status.bad_request("invalid DeleteOptions body") from None
-        obj = self.objects.delete(t.rt, t.namespace, t.name, options, opts)
+        obj = self.objects.delete(asked.rt, asked.namespace, asked.name, options, opts)
         if obj.get("kind") == "Status":
             return json_response(obj)
-        return self.render(request, t, obj)
+        return self.render(request, asked, obj)
 
-    def do_delete_collection(self, request: Request, t: Target, query: dict) -> Response:
+    def do_delete_collection(self, request: Request, asked: ResourceRequest, query: dict) -> Response:
         opts = WriteOptions(query)
-        match = self._matcher(t, query)
-        items, _ = self.store.list(t.rt.key, t.namespace if t.rt.namespaced and t.namespace else None)
+        match = self._matcher(asked, query)
+        items, _ = self.store.list(asked.rt.key, asked.namespace if asked.rt.namespaced and asked.namespace else None)
         deleted = []
         for o in items:
             if match(o):
                 try:
-                    out = self.objects.delete(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {}, opts)
-                    deleted.append(present(t.rt, o) if out.get("kind") == "Status" else out)
+                    out = self.objects.delete(
+                        asked.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {}, opts
+                    )
+                    deleted.append(present(asked.rt, o) if out.get("kind") == "Status" else out)
                 except status.ApiError as e:
                     if e.code != 404:
                         raise
         return json_response(
             {
-                "kind": t.rt.list_kind,
-                "apiVersion": t.rt.api_version,
+                "kind": asked.rt.list_kind,
+                "apiVersion": asked.rt.api_version,
                 "metadata": {"resourceVersion": str(self.store.rv)},
                 "items": deleted,
             }
         )
 
-    def connect(self, request: Request, t: Target) -> Response:
+    def connect(self, request: Request, asked: ResourceRequest) -> Response:
         """A connect subresource: only ``services/proxy`` (see :mod:`sandbox.apiserver.proxy`)."""
-        if t.rt.key != ("", "services") or t.subresource != "proxy" or not t.namespace or not t.name:
+        if asked.rt.key != ("", "services") or asked.subresource != "proxy" or not asked.namespace or not asked.name:
             raise status.page_not_found()
-        return proxy.serve(request, lambda ns, name: self.store.get(t.rt.key, ns, name), t.namespace, t.name)
+        return proxy.serve(
+            request, lambda ns, name: self.store.get(asked.rt.key, ns, name), asked.namespace, asked.name
+        )
 
     # -- reviews --------------------------------------------------------------------------
-    def review(self, request: Request, t: Target, user: rbac.UserInfo) -> Response:
+    def review(self, request: Request, asked: ResourceRequest, user: rbac.UserInfo) -> Response:
         body = read_body(request)
         if not isinstance(body, dict):
             raise status.bad_request("review body must be an object")
         out = {
-            "kind": t.rt.kind,
-            "apiVersion": t.rt.api_version,
+            "kind": asked.rt.kind,
+            "apiVersion": asked.rt.api_version,
             "metadata": {"creationTimestamp": None},
             "spec": body.get("spec") or {},
         }
-        if t.rt.plural == "selfsubjectreviews":
+        if asked.rt.plural == "selfsubjectreviews":
             out.pop("spec")
             info: dict[str, Any] = {"username": user.username, "groups": list(user.groups)}
             out["status"] = {"userInfo": info}
-        elif t.rt.plural == "selfsubjectaccessreviews":
+        elif asked.rt.plural == "selfsubjectaccessreviews":
             spec = out["spec"]
             ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
             if ra:
@@ -537,8 +551,8 @@ class ApiApp:
                 attrs = rbac.Attributes(verb=nra.get("verb", ""), resource_request=False, path=nra.get("path", ""))
             else:
                 raise status.invalid(
-                    t.rt.kind,
-                    t.rt.group,
+                    asked.rt.kind,
+                    asked.rt.group,
                     "",
                     [
                         {

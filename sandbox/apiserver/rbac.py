@@ -33,6 +33,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from sandbox.apiserver.status import go_quote as _go_quote
+from sandbox.apiserver.status import not_found_message
+
 __all__ = [
     "Attributes",
     "UserInfo",
@@ -397,12 +400,12 @@ class _Policy:
         if kind == "Role":
             role = self.roles.get((binding_namespace, name)) if binding_namespace else None
             if role is None:
-                return [], f"role.rbac.authorization.k8s.io {_go_quote(name)} not found"
+                return [], not_found_message("role.rbac.authorization.k8s.io", name)
             return list(role.get("rules") or ()), None
         if kind == "ClusterRole":
             role = self.cluster_roles.get(name)
             if role is None:
-                return [], f"clusterrole.rbac.authorization.k8s.io {_go_quote(name)} not found"
+                return [], not_found_message("clusterrole.rbac.authorization.k8s.io", name)
             return list(role.get("rules") or ()), None
         return [], f"unsupported role reference kind: {_go_quote(kind)}"
 
@@ -650,30 +653,3 @@ def rules_review(user: UserInfo, namespace: str, objects: Objects) -> dict:
     if errors:
         status["evaluationError"] = _aggregate(errors)
     return status
-
-
-# ---------------------------------------------------------------------------------------------
-# Go's %q, for texts that must match kube-apiserver's byte for byte
-# ---------------------------------------------------------------------------------------------
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def _go_quote(s: str) -> str:
-    """strconv.Quote: double quotes, backslash escapes, printable Unicode kept as is."""
-    out = ['"']
-    for c in s:
-        if c in ('"', "\\"):
-            out.append("\\" + c)
-        elif c in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[c])
-        elif c.isprintable():
-            out.append(c)
-        elif ord(c) < 0x80:
-            out.append(f"\\x{ord(c):02x}")
-        elif ord(c) < 0x10000:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(f"\\U{ord(c):08x}")
-    out.append('"')
-    return "".join(out)

@@ -80,10 +80,15 @@ def qualified(plural: str, group: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
+def not_found_message(resource: str, name: str) -> str:
+    """kube's NewNotFound text, the one the whole emulator writes: ``deployments.apps "web" not found``."""
+    return f"{resource} {go_quote(name)} not found"
+
+
 def not_found(plural: str, group: str, name: str) -> ApiError:
     return ApiError(
         404,
-        f'{qualified(plural, group)} "{name}" not found',
+        not_found_message(qualified(plural, group), name),
         details={"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural},
     )
 
@@ -136,3 +141,30 @@ def page_not_found() -> ApiError:
         reason="NotFound",
         details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Go's %q, for texts that must match kube-apiserver's byte for byte
+# ---------------------------------------------------------------------------------------------
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(s: str) -> str:
+    """strconv.Quote: double quotes, backslash escapes, printable Unicode kept as is."""
+    out = ['"']
+    for c in s:
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    out.append('"')
+    return "".join(out)
