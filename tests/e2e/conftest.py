@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 import yaml
 from helpers import recorders
+from helpers.demo_app import create_deployment, new_revision, set_gate_live
 from helpers.tiers import REAL, SLOWDOWN
 
 from canarygate.kube.client import Kube
@@ -290,23 +291,7 @@ class Rollouts:
         from canarygate.rendering import render_canary
 
         ns = self.namespace
-        self.kube.request(
-            "POST",
-            f"/apis/apps/v1/namespaces/{ns}/deployments",
-            body={
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": name}},
-                    "template": {
-                        "metadata": {"labels": {"app": name}, "annotations": {"version": "1"}},
-                        "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
-                    },
-                },
-            },
-        )
+        create_deployment(self.kube, ns, name)
         spec: dict[str, Any] = {k.replace("_", "-"): v for k, v in declared.items()}
         spec["target"] = {"namespace": ns, "name": name}
         spec["flagger"] = {
@@ -332,14 +317,7 @@ class Rollouts:
         return gate
 
     def new_revision(self, name: str = "demo", version: str = "2") -> None:
-        from canarygate.kube.client import MERGE_PATCH
-
-        self.kube.request(
-            "PATCH",
-            f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}",
-            body={"spec": {"template": {"metadata": {"annotations": {"version": version}}}}},
-            content_type=MERGE_PATCH,
-        )
+        new_revision(self.kube, self.namespace, name, version)
 
     def canary(self, name: str = "demo") -> dict:
         from canarygate.kube.resources import CANARIES
@@ -356,10 +334,7 @@ class Rollouts:
 
     def set_gate(self, gate: str, state: str, name: str = "demo", *, scope: str = "rollout") -> None:
         """Open or close ``gate`` live, as ``kubectl gate open|close`` does (annotation write)."""
-        from canarygate.kube.canarygates import write_live_change
-
-        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        write_live_change(self.kube, self.namespace, name, gate=gate, state=state, by="e2e", at=at, scope=scope)
+        set_gate_live(self.kube, self.namespace, name, gate, state, scope=scope)
 
     def wait_phase(self, name: str, phase: str | tuple[str, ...], timeout: float = 30.0) -> dict:
         return self.flagger.wait_for_phase(self.namespace, name, phase, timeout=timeout)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.demo_app import HELD_AT_20_PERCENT, create_deployment
 from helpers.tiers import SLOWDOWN
 
 from kubectl_gate.cli import cli
@@ -50,23 +51,7 @@ def gate(kubeconfig, namespace, rollouts, sidecar, tmp_path):
 
     def apply(analysis=None, **declared):
         ns = namespace
-        rollouts.kube.request(
-            "POST",
-            f"/apis/apps/v1/namespaces/{ns}/deployments",
-            body={
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": "demo", "namespace": ns},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": {"app": "demo"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
-                        "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
-                    },
-                },
-            },
-        )
+        create_deployment(rollouts.kube, ns)
         analysis = analysis or {
             "interval": "10s",
             "threshold": 2,
@@ -103,13 +88,7 @@ def test_seed_scenario_held_at_confirm_rollout_then_promoted(gate, rollouts):
 
 
 def test_seed_scenario_promotion_held_at_20_percent_then_opened(gate, rollouts):
-    gate.apply(
-        confirm_rollout="opened",
-        rollout="opened",
-        confirm_traffic_increase="opened",
-        confirm_promotion="closed",
-        analysis={"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20, "stepWeightPromotion": 100},
-    )
+    gate.apply(**HELD_AT_20_PERCENT)
     rollouts.new_revision()
     gate("wait", "demo", "--for", "gate=confirm-promotion", "--timeout", "30s")
     shown = json.loads(gate("show", "demo", "-o", "json").stdout)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.demo_app import create_deployment, new_revision, set_gate_live
 
-from canarygate.kube.canarygates import write_live_change
 from canarygate.kube.client import MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from canarygate.rendering import GATE_NAME_KEY, HOOK_TYPES, SOURCE_ANNOTATION
@@ -154,16 +154,7 @@ def test_canary_created_updated_and_live_changes_write_nothing(apiserver, kube, 
 
     # A live gate change is an annotation: the sidecar answers from it and asks nothing about Canaries.
     since = time.time()
-    write_live_change(
-        kube,
-        namespace,
-        "demo",
-        gate="confirm-promotion",
-        state="opened",
-        by="e2e",
-        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        scope="sticky",
-    )
+    set_gate_live(kube, namespace, "demo", "confirm-promotion", "opened", scope="sticky")
     body = {
         "name": "demo",
         "namespace": namespace,
@@ -256,44 +247,14 @@ def test_flagger_rolls_out_the_reconciled_canary_with_the_gates_answering(
     kube, namespace, reconciling, flagger, wait_until
 ):
     reconciling()
-    kube.request(
-        "POST",
-        f"/apis/apps/v1/namespaces/{namespace}/deployments",
-        body={
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "demo", "namespace": namespace},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "demo"}},
-                "template": {
-                    "metadata": {"labels": {"app": "demo"}, "annotations": {"version": "1"}},
-                    "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
-                },
-            },
-        },
-    )
+    create_deployment(kube, namespace)
     analysis = {"maxWeight": 20, "stepWeight": 20, "webhooks": []}
     create_gate(kube, namespace, flagger=flagger_spec(**analysis), confirm_promotion="closed")
     flagger.wait_for_phase(namespace, "demo", "Initialized", timeout=15)
-    kube.request(
-        "PATCH",
-        f"/apis/apps/v1/namespaces/{namespace}/deployments/demo",
-        content_type=MERGE_PATCH,
-        body={"spec": {"template": {"metadata": {"annotations": {"version": "2"}}}}},
-    )
+    new_revision(kube, namespace)
     flagger.wait_for_phase(namespace, "demo", "WaitingPromotion", timeout=15)
     start = len(flagger.history(namespace, "demo"))
     wait_until(lambda: len(flagger.history(namespace, "demo")) >= start + 2, what="two held ticks")
     assert flagger.history(namespace, "demo")[-1].phase == "WaitingPromotion"
-    write_live_change(
-        kube,
-        namespace,
-        "demo",
-        gate="confirm-promotion",
-        state="opened",
-        by="e2e",
-        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        scope="rollout",
-    )
+    set_gate_live(kube, namespace, "demo", "confirm-promotion", "opened", scope="rollout")
     flagger.wait_for_phase(namespace, "demo", "Succeeded", timeout=15)

@@ -10,6 +10,7 @@ status written from /event. The sidecar runs with the shipped ClusterRole's righ
 from __future__ import annotations
 
 import pytest
+from helpers.demo_app import HELD_AT_20_PERCENT
 
 pytestmark = pytest.mark.e2e
 
@@ -37,13 +38,7 @@ def test_seed_scenario_new_version_waits_at_confirm_rollout(rollouts, wait_until
 
 
 def test_seed_scenario_promotion_paused_at_20_percent_then_promoted(rollouts, wait_until):
-    rollouts.create(
-        confirm_rollout="opened",
-        rollout="opened",
-        confirm_traffic_increase="opened",
-        confirm_promotion="closed",
-        analysis={"interval": "10s", "threshold": 2, "maxWeight": 20, "stepWeight": 20, "stepWeightPromotion": 100},
-    )
+    rollouts.create(**HELD_AT_20_PERCENT)
     rollouts.new_revision()
     rollouts.wait_phase("demo", "WaitingPromotion")
     held = rollouts.wait_more_ticks(3)
