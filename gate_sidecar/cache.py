@@ -289,8 +289,20 @@ class GateCache:
 
     # -- feeding (informer threads) --------------------------------------------------------------
     def replace_gates(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
-        """A full list of CanaryGates in ``namespace`` (all when None): the others there are gone."""
-        fresh = {self._key(raw): self._parse_gate(raw) for raw in items}
+        """A full list of CanaryGates in ``namespace`` (all when None): the others there are gone.
+
+        An object whose uid and resourceVersion are those of its parsed entry is not parsed again:
+        it keeps that entry (see :func:`_unchanged`).
+        """
+        fresh = {}
+        for raw in items:
+            key = self._key(raw)
+            old = self._gates.get(key)
+            fresh[key] = (
+                old
+                if old is not None and old.resource_version and _unchanged(raw, old.uid, old.resource_version)
+                else self._parse_gate(raw)
+            )
         with self._lock:
             stale = [k for k in self._gates if (namespace is None or k[0] == namespace) and k not in fresh]
             for key in stale:
@@ -313,7 +325,17 @@ class GateCache:
         self._notify("gate", key)
 
     def replace_canaries(self, items: list[dict[str, Any]], namespace: str | None = None) -> None:
-        parsed = {self._key(raw): self._parse_canary(raw) for raw in items}
+        """A full list of Canaries in ``namespace`` (all when None): the others there are gone.
+
+        A Canary whose uid and resourceVersion are those of the cached one keeps the cached object
+        (not parsed again), so answers memoized on it stay valid across relists; every Canary listed
+        is still announced to the listeners, as before (the writer's reviews after a relist).
+        """
+        parsed: dict[Key, Canary | None] = {}
+        for raw in items:
+            key = self._key(raw)
+            old = self._canaries.get(key)
+            parsed[key] = old if old is not None and _unchanged(raw, *_version(old.raw)) else self._parse_canary(raw)
         fresh = {k: c for k, c in parsed.items() if c is not None}
         with self._lock:
             stale = [k for k in self._canaries if (namespace is None or k[0] == namespace) and k not in fresh]
@@ -459,6 +481,20 @@ class GateCache:
                 listener(kind, key)
             except Exception:  # a listener's bug must not stop the feed
                 log.exception("cache listener failed for %s %s/%s", kind, *key)
+
+
+def _version(raw: Any) -> tuple[str, str]:
+    """``metadata.uid`` and ``metadata.resourceVersion`` of a raw object ("" for what is not a string)."""
+    meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    uid, version = meta.get("uid", ""), meta.get("resourceVersion", "")
+    return (uid if isinstance(uid, str) else "", version if isinstance(version, str) else "")
+
+
+def _unchanged(raw: Any, uid: str, resource_version: str) -> bool:
+    """Whether ``raw`` is the object last seen with this uid and (non-empty) resourceVersion: the API
+    server changes the resourceVersion on every write, so parsing it again would give the same."""
+    return bool(resource_version) and _version(raw) == (uid, resource_version)
 
 
 def _same(old: Entry | None, new: Entry) -> bool:

@@ -42,6 +42,8 @@ class _Snapshot:
     live: dict[str, LiveChange] | None = None  # None: a Canary change (the gate's changes not read)
     failure: dict[str, Any] | None = None
     used: frozenset[str] = frozenset()  # ids of the one-step approvals this sidecar answered
+    #: What the snapshot was taken from (a Canary change's: see Recorder._settled).
+    seen: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -61,6 +63,11 @@ class Recorder:
         self.metrics = metrics
         self._pending = _Pending()
         self._lock = threading.Lock()
+        #: CanaryGate -> (cached entry, Canary, consumed steps) whose Canary-change snapshots, last
+        #: folded into the stored record, added nothing to it. All three are immutable and replaced
+        #: whole on every change, so a Canary-change note of these very objects (a relist of unchanged
+        #: Canaries, every few seconds) would fold to nothing new again: it is not taken.
+        self._settled: dict[Key, tuple[Any, ...]] = {}
 
     def note(self, kind: str, keys: tuple[Key, ...]) -> None:
         """A CanaryGate (``kind`` "gate") or the Canary of ``keys`` changed: remember what is seen now."""
@@ -68,9 +75,13 @@ class Recorder:
         for key in keys:
             entry = self.cache.entry(key)
             if entry is None or entry.gate is None:
+                self._settled.pop(key, None)
                 continue
             canary = self.cache.canary(*entry.target) if entry.target else None
-            snap = _Snapshot(at=at, canary=canary)
+            seen = (entry, canary, self.cache.consumed(key))
+            if kind != "gate" and _same_objects(self._settled.get(key), seen):
+                continue
+            snap = _Snapshot(at=at, canary=canary, seen=seen)
             if kind == "gate":
                 snap.live = dict(entry.gate.live)
                 failure = entry.gate.status.get("failure")
@@ -95,11 +106,16 @@ class Recorder:
             return
         gate = entry.gate
         canary = self.cache.canary(*entry.target) if entry.target else None
-        for _ in range(ATTEMPTS):
+        self._settled.pop(key, None)
+        for attempt in range(ATTEMPTS):
             stored = gate.status.get("history")
             # NB: the last view is the CanaryGate as it is now: the only one from which ends are read.
-            record = fold(stored, [*snaps, self._snapshot(key, gate, canary)])
+            consumed = self.cache.consumed(key)
+            record = fold(stored, [*snaps, self._snapshot(gate, canary, consumed)])
             if record == core.parse(stored) and (stored is not None or not record["entries"]):
+                seen = (entry, canary, consumed)
+                if attempt == 0 and all(s.live is None and _same_objects(s.seen, seen) for s in snaps):
+                    self._settled[key] = seen  # the fold a later note of these objects would redo
                 return  # nothing new (and no empty record written for a CanaryGate with nothing yet)
             try:
                 written = self._write(gate, stored, record)
@@ -123,9 +139,8 @@ class Recorder:
                 return
             snaps = [s for s in snaps if s.live is not None]
 
-    def _snapshot(self, key: Key, gate: CanaryGate, canary: Canary | None) -> _Snapshot:
+    def _snapshot(self, gate: CanaryGate, canary: Canary | None, consumed: frozenset[str]) -> _Snapshot:
         failure = gate.status.get("failure")
-        consumed = self.cache.consumed(key)
         return _Snapshot(
             at=rfc3339(self.wallclock()),
             canary=canary,
@@ -166,6 +181,11 @@ class Recorder:
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.wrote("history", result)
+
+
+def _same_objects(seen: tuple[Any, ...] | None, now: tuple[Any, ...]) -> bool:
+    """Whether ``seen`` (entry, Canary, consumed) are the very objects of ``now`` (and equal consumed sets)."""
+    return seen is not None and len(seen) == 3 and seen[0] is now[0] and seen[1] is now[1] and seen[2] == now[2]
 
 
 def fold(stored: Any, snaps: list[_Snapshot]) -> dict[str, Any]:
