@@ -21,6 +21,8 @@ OUTPUTS = ("json", "yaml", "wide", "name")
 
 
 def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """A click callback writing a given value into ``attr`` of the GateContext (unset values not)."""
+
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         if value is None or value is False or value == ():
             return
@@ -29,201 +31,128 @@ def _setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
-def _global_options() -> list[Callable]:
-    """kubectl's genericclioptions beyond the kubeconfig selection, with kubectl's meaning."""
-    return [
-        click.option(
-            "--server",
-            "-s",
-            metavar="URL",
-            expose_value=False,
-            callback=_setter("server"),
-            help="The address and port of the Kubernetes API server.",
-        ),
-        click.option(
-            "--token",
-            metavar="TOKEN",
-            expose_value=False,
-            callback=_setter("token"),
-            help="Bearer token for authentication to the API server.",
-        ),
-        click.option(
-            "--as",
-            "impersonate",
-            metavar="USER",
-            expose_value=False,
-            callback=_setter("impersonate"),
-            help="Username to impersonate for the operation (the identity gate changes are recorded as).",
-        ),
-        click.option(
-            "--as-group",
-            "impersonate_groups",
-            metavar="GROUP",
-            multiple=True,
-            expose_value=False,
-            callback=_setter("impersonate_groups"),
-            help="Group to impersonate for the operation; repeat for several groups.",
-        ),
-        click.option(
-            "--as-uid",
-            "impersonate_uid",
-            metavar="UID",
-            expose_value=False,
-            callback=_setter("impersonate_uid"),
-            help="UID to impersonate for the operation.",
-        ),
-        click.option(
-            "--insecure-skip-tls-verify",
-            is_flag=True,
-            expose_value=False,
-            callback=_setter("insecure_skip_tls_verify"),
-            help="Do not check the server's certificate (insecure: anyone on the path can act as it).",
-        ),
-        click.option(
-            "--certificate-authority",
-            metavar="PATH",
-            expose_value=False,
-            callback=_setter("certificate_authority"),
-            help="Path to a cert file for the certificate authority.",
-        ),
-        click.option(
-            "--client-certificate",
-            metavar="PATH",
-            expose_value=False,
-            callback=_setter("client_certificate"),
-            help="Path to a client certificate file for TLS.",
-        ),
-        click.option(
-            "--client-key",
-            metavar="PATH",
-            expose_value=False,
-            callback=_setter("client_key"),
-            help="Path to a client key file for TLS.",
-        ),
-        click.option(
-            "--tls-server-name",
-            metavar="NAME",
-            expose_value=False,
-            callback=_setter("tls_server_name"),
-            help="Server name to check the server certificate against (and send as SNI).",
-        ),
-        click.option(
-            "-v",
-            "--v",
-            "verbosity",
-            type=click.IntRange(0),
-            metavar="LEVEL",
-            expose_value=False,
-            callback=_setter("verbosity"),
-            help="Log level: 6 and above print each API request, its status and duration on stderr.",
-        ),
-    ]
+#: One connection flag: click's declarations (the last one naming the GateContext attribute it
+#: fills, when the long name does not), and the rest of its click.option arguments.
+Flag = tuple[tuple[str, ...], dict[str, Any]]
+
+#: kubectl's kubeconfig selection (and -n, --request-timeout, --no-color), with kubectl's meaning.
+SELECTION_FLAGS: tuple[Flag, ...] = (
+    (
+        ("--kubeconfig",),
+        {
+            "metavar": "PATH",
+            "help": "Path to the kubeconfig file (default: KUBECONFIG, which may list several files, "
+            "then ~/.kube/config).",
+        },
+    ),
+    (
+        ("--context", "-c", "context"),
+        {"metavar": "NAME", "help": "The kubeconfig context to use (-c as in the Go canary-gate CLI)."},
+    ),
+    (
+        ("--cluster",),
+        {
+            "metavar": "NAME",
+            "help": "The kubeconfig cluster to use (kubectl's meaning; for a context use -c/--context).",
+        },
+    ),
+    (("--user",), {"metavar": "NAME", "help": "The kubeconfig user to use."}),
+    (
+        ("--namespace", "-n", "--ns", "namespace"),
+        {"metavar": "NS", "help": "Namespace (default: the context's namespace)."},
+    ),
+    (
+        ("--request-timeout",),
+        {"metavar": "DURATION", "help": "How long to wait for one API request (e.g. 5s, 1m; 0 = no limit)."},
+    ),
+    (
+        ("--no-color",),
+        {"is_flag": True, "help": "No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal)."},
+    ),
+)
+
+#: kubectl's genericclioptions beyond the kubeconfig selection, with kubectl's meaning.
+GLOBAL_FLAGS: tuple[Flag, ...] = (
+    (("--server", "-s"), {"metavar": "URL", "help": "The address and port of the Kubernetes API server."}),
+    (("--token",), {"metavar": "TOKEN", "help": "Bearer token for authentication to the API server."}),
+    (
+        ("--as", "impersonate"),
+        {
+            "metavar": "USER",
+            "help": "Username to impersonate for the operation (the identity gate changes are recorded as).",
+        },
+    ),
+    (
+        ("--as-group", "impersonate_groups"),
+        {
+            "metavar": "GROUP",
+            "multiple": True,
+            "help": "Group to impersonate for the operation; repeat for several groups.",
+        },
+    ),
+    (("--as-uid", "impersonate_uid"), {"metavar": "UID", "help": "UID to impersonate for the operation."}),
+    (
+        ("--insecure-skip-tls-verify",),
+        {
+            "is_flag": True,
+            "help": "Do not check the server's certificate (insecure: anyone on the path can act as it).",
+        },
+    ),
+    (
+        ("--certificate-authority",),
+        {"metavar": "PATH", "help": "Path to a cert file for the certificate authority."},
+    ),
+    (("--client-certificate",), {"metavar": "PATH", "help": "Path to a client certificate file for TLS."}),
+    (("--client-key",), {"metavar": "PATH", "help": "Path to a client key file for TLS."}),
+    (
+        ("--tls-server-name",),
+        {"metavar": "NAME", "help": "Server name to check the server certificate against (and send as SNI)."},
+    ),
+    (
+        ("-v", "--v", "verbosity"),
+        {
+            "type": click.IntRange(0),
+            "metavar": "LEVEL",
+            "help": "Log level: 6 and above print each API request, its status and duration on stderr.",
+        },
+    ),
+)
+
+#: What an offline command says of the selection flags it shows (the others it accepts hidden).
+_OFFLINE_HELP = "Accepted as kubectl does; this command reads no cluster."
+_OFFLINE_SHOWN = ("--kubeconfig", "--context")
+_OFFLINE_HIDDEN = ("--cluster", "--user", "--request-timeout")
+
+
+def _flag(decls: tuple[str, ...], attrs: dict[str, Any], **changes: Any) -> Callable[[Callable], Callable]:
+    """The click.option of a connection flag: it fills the GateContext attribute of its own name
+    and is not passed to the command."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        _setter(str(param.name))(ctx, param, value)
+
+    return click.option(*decls, expose_value=False, callback=callback, **{**attrs, **changes})
+
+
+def _apply(f: Callable, options: list[Callable[[Callable], Callable]]) -> Callable:
+    """``f`` with ``options`` in their order in --help (click applies decorators bottom-up)."""
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def kube_options(f: Callable) -> Callable:
+    """kubectl's connection flags; they fill the GateContext and are not passed to the command."""
+    return _apply(f, [_flag(*flag) for flag in (*SELECTION_FLAGS, *GLOBAL_FLAGS)])
 
 
 def offline_options(f: Callable) -> Callable:
     """What a command that reads no cluster accepts of kubectl's flags, so that a shell alias or a
     plugin runner adding them (``--kubeconfig``, ``--context``...) does not break it; they are ignored."""
-    opts = [
-        click.option(
-            "--kubeconfig",
-            metavar="PATH",
-            expose_value=False,
-            callback=_setter("kubeconfig"),
-            help="Accepted as kubectl does; this command reads no cluster.",
-        ),
-        click.option(
-            "--context",
-            "-c",
-            "context",
-            metavar="NAME",
-            expose_value=False,
-            callback=_setter("context"),
-            help="Accepted as kubectl does; this command reads no cluster.",
-        ),
-        click.option("--cluster", metavar="NAME", expose_value=False, callback=_setter("cluster"), hidden=True),
-        click.option("--user", metavar="NAME", expose_value=False, callback=_setter("user"), hidden=True),
-        click.option(
-            "--request-timeout",
-            metavar="DURATION",
-            expose_value=False,
-            hidden=True,
-            callback=_setter("request_timeout"),
-        ),
-        *[_hidden(o) for o in _global_options()],
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
-
-
-def _hidden(decorator: Callable) -> Callable:
-    def apply(f: Callable) -> Callable:
-        f = decorator(f)
-        f.__click_params__[-1].hidden = True  # type: ignore[attr-defined]  # NB: where click.option keeps it
-        return f
-
-    return apply
-
-
-def kube_options(f: Callable) -> Callable:
-    """kubectl's connection flags; they fill the GateContext and are not passed to the command."""
-    opts = [
-        click.option(
-            "--kubeconfig",
-            metavar="PATH",
-            expose_value=False,
-            callback=_setter("kubeconfig"),
-            help="Path to the kubeconfig file (default: KUBECONFIG, which may list several files, "
-            "then ~/.kube/config).",
-        ),
-        click.option(
-            "--context",
-            "-c",
-            "context",
-            metavar="NAME",
-            expose_value=False,
-            callback=_setter("context"),
-            help="The kubeconfig context to use (-c as in the Go canary-gate CLI).",
-        ),
-        click.option(
-            "--cluster",
-            metavar="NAME",
-            expose_value=False,
-            callback=_setter("cluster"),
-            help="The kubeconfig cluster to use (kubectl's meaning; for a context use -c/--context).",
-        ),
-        click.option(
-            "--user", metavar="NAME", expose_value=False, callback=_setter("user"), help="The kubeconfig user to use."
-        ),
-        click.option(
-            "--namespace",
-            "-n",
-            "--ns",
-            "namespace",
-            metavar="NS",
-            expose_value=False,
-            callback=_setter("namespace"),
-            help="Namespace (default: the context's namespace).",
-        ),
-        click.option(
-            "--request-timeout",
-            metavar="DURATION",
-            expose_value=False,
-            callback=_setter("request_timeout"),
-            help="How long to wait for one API request (e.g. 5s, 1m; 0 = no limit).",
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            expose_value=False,
-            callback=_setter("no_color"),
-            help="No colour (also off with NO_COLOR, TERM=dumb, or when not on a terminal).",
-        ),
-        *_global_options(),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    selection = {decls[0]: (decls, attrs) for decls, attrs in SELECTION_FLAGS}
+    shown = [_flag(*selection[name], help=_OFFLINE_HELP) for name in _OFFLINE_SHOWN]
+    hidden = [_flag(*selection[name], help=None, hidden=True) for name in _OFFLINE_HIDDEN]
+    return _apply(f, [*shown, *hidden, *(_flag(*flag, hidden=True) for flag in GLOBAL_FLAGS)])
 
 
 def all_namespaces_option(f: Callable) -> Callable:
