@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
+from helpers.as_user import AsUser, demo_canarygate
 from helpers.tiers import REAL
 
 from canarygate.annotations import LiveChange, RolloutMark
@@ -37,7 +37,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 RUN = uuid.uuid4().hex[:8]
 RUN_LABEL = "canarygate-e2e/policies"
 SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
@@ -76,7 +75,7 @@ def installed(apiserver, kubectl, crds):
             kubectl("delete", obj["kind"].lower(), obj["metadata"]["name"], "--ignore-not-found", "--wait=false")
 
 
-class Bench:
+class Bench(AsUser):
     """One test's namespace under this run's policies, its users and a CanaryGate in it."""
 
     def __init__(self, apiserver, api_client, namespace, names, tmp_path, kubectl):
@@ -123,34 +122,10 @@ class Bench:
         )
 
     def gate_object(self, name: str = "demo", target_ns: str | None = None) -> dict:
-        return {
-            "apiVersion": "piggysec.com/v1alpha1",
-            "kind": "CanaryGate",
-            "metadata": {"name": name, "namespace": self.ns},
-            "spec": {
-                "confirm-promotion": "closed",
-                "target": {"namespace": target_ns or self.ns, "name": name},
-                "flagger": {
-                    "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                    "service": {"port": 8080},
-                    "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10},
-                },
-            },
-        }
+        return demo_canarygate(name, self.ns, target_ns)
 
     def create_gate(self, name: str = "demo", target_ns: str | None = None) -> dict:
         return self.apiserver.apply(self.gate_object(name, target_ns))
-
-    def kubectl(self, config: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
-        return self.kubectl_fixture(*args, "-n", self.ns, kubeconfig=config, input=input, check=False)
-
-    def gate(self, config: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
     def annotations(self, name: str = "demo") -> dict[str, str]:
         raw = self.kubectl_fixture("get", "canarygate", name, "-n", self.ns, "-o", "json").stdout

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers.as_user import AsUser, demo_canarygate
 from helpers.tiers import REAL
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 RUN = uuid.uuid4().hex[:8]
 
 
@@ -44,7 +43,7 @@ def roles(apiserver, kubectl, crds):
             kubectl("delete", "clusterrole", name, "--ignore-not-found", "--wait=false")
 
 
-class Users:
+class Users(AsUser):
     def __init__(self, apiserver, kubectl, namespace, roles, tmp_path):
         self.apiserver, self.kubectl_fixture, self.ns, self.roles, self.tmp = (
             apiserver,
@@ -73,17 +72,6 @@ class Users:
         )
         return self.apiserver.write_kubeconfig(self.tmp / f"{name}.kubeconfig", token=token, namespace=self.ns)
 
-    def kubectl(self, config: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
-        return self.kubectl_fixture(*args, "-n", self.ns, kubeconfig=config, input=input, check=False)
-
-    def gate(self, config: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(BIN / "kubectl-gate"), *args, "-n", self.ns, "--kubeconfig", config],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
     def can(self, config: str, verb: str, resource: str) -> bool:
         return self.kubectl(config, "auth", "can-i", verb, resource).stdout.strip() == "yes"
 
@@ -95,22 +83,7 @@ class Users:
             time.sleep(0.5)
 
     def manifest(self, name: str = "demo") -> str:
-        return yaml.safe_dump(
-            {
-                "apiVersion": "piggysec.com/v1alpha1",
-                "kind": "CanaryGate",
-                "metadata": {"name": name},
-                "spec": {
-                    "confirm-promotion": "closed",
-                    "target": {"namespace": self.ns, "name": name},
-                    "flagger": {
-                        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                        "service": {"port": 8080},
-                        "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 40, "stepWeight": 10},
-                    },
-                },
-            }
-        )
+        return yaml.safe_dump(demo_canarygate(name, self.ns))
 
     def apply_as(self, config: str, name: str = "demo") -> subprocess.CompletedProcess:
         path = self.tmp / f"{name}-{uuid.uuid4().hex[:4]}.yaml"
