@@ -35,6 +35,19 @@ def body(namespace: str, name: str = "demo", phase: str = "Progressing") -> dict
     }
 
 
+def create_gate(kube: Kube, namespace: str, **gates: str) -> dict:
+    """Creates CanaryGate demo with only the given declared gates (``rollback="opened"``), no Flagger
+    part; returns the object as sent."""
+    gate = {
+        "apiVersion": "piggysec.com/v1alpha1",
+        "kind": "CanaryGate",
+        "metadata": {"name": "demo", "namespace": namespace},
+        "spec": {name.replace("_", "-"): state for name, state in gates.items()},
+    }
+    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body=gate)
+    return gate
+
+
 def test_restart_mid_rollout_answers_the_same(rollouts, sidecar, namespace):
     # NB: while the sidecar restarts, Flagger's rollout hooks fail and count as failed checks; at this
     # time scale a restart spans several ticks, so the threshold is raised to keep the rollout alive.
@@ -82,16 +95,7 @@ def test_rollout_that_ended_while_the_sidecar_was_down_ends_its_live_change(
 @pytest.mark.disruptive
 def test_api_server_down_fails_closed_and_recovers(apiserver, make_sidecar, kube, namespace, crds, wait_until):
     sidecar = make_sidecar()
-    kube.request(
-        "POST",
-        f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates",
-        body={
-            "apiVersion": "piggysec.com/v1alpha1",
-            "kind": "CanaryGate",
-            "metadata": {"name": "demo", "namespace": namespace},
-            "spec": {"rollback": "opened"},
-        },
-    )
+    create_gate(kube, namespace, rollback="opened")
     wait_until(lambda: sidecar.call("rollback", body(namespace))[0] == 200, what="the sidecar to see the gate")
     try:
         apiserver.faults.down = True
@@ -115,13 +119,7 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
     apiserver, make_sidecar, kube, namespace, crds, wait_until
 ):
     sidecar = make_sidecar()  # --fail-closed-after 1
-    gate = {
-        "apiVersion": "piggysec.com/v1alpha1",
-        "kind": "CanaryGate",
-        "metadata": {"name": "demo", "namespace": namespace},
-        "spec": {"rollback": "opened"},
-    }
-    kube.request("POST", f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates", body=gate)
+    gate = create_gate(kube, namespace, rollback="opened")
     wait_until(lambda: sidecar.call("rollback", body(namespace))[0] == 200, what="the sidecar to see the gate")
     try:
         apiserver.faults.hang = True
@@ -162,16 +160,7 @@ def test_a_partition_that_keeps_sockets_open_fails_closed_and_recovers(
 
 
 def test_webhook_calls_make_no_api_request(apiserver, sidecar, kube, namespace, crds, wait_until):
-    kube.request(
-        "POST",
-        f"/apis/piggysec.com/v1alpha1/namespaces/{namespace}/canarygates",
-        body={
-            "apiVersion": "piggysec.com/v1alpha1",
-            "kind": "CanaryGate",
-            "metadata": {"name": "demo", "namespace": namespace},
-            "spec": {"confirm-rollout": "opened"},
-        },
-    )
+    create_gate(kube, namespace, confirm_rollout="opened")
     wait_until(
         lambda: sidecar.call("confirm-rollout", body(namespace))[1]["source"] == "declared",
         what="the sidecar to see the gate",
