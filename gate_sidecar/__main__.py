@@ -45,6 +45,42 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     return callback
 
 
+def _env(flag: str) -> str:
+    """The help's note of the environment variable click reads for ``flag`` (auto_envvar_prefix)."""
+    return f"Env: {cfg.ENV_PREFIX}_{flag.lstrip('-').replace('-', '_').upper()}."
+
+
+def _seconds_option(
+    flag: str,
+    *,
+    minimum: float,
+    default: float,
+    help: str,  # noqa: A002 - click's own keyword
+) -> Callable[[Callable], Callable]:
+    """A duration flag in seconds, at least ``minimum``; its help ends with its environment variable."""
+    return click.option(
+        flag,
+        type=click.FloatRange(min=minimum),
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help=f"{help} {_env(flag)}",
+    )
+
+
+def _count_option(
+    flag: str,
+    *,
+    default: int,
+    help: str,  # noqa: A002 - click's own keyword
+    maximum: int | None = None,
+) -> Callable[[Callable], Callable]:
+    """A count flag, at least 1 (at most ``maximum``); its help ends with its environment variable."""
+    return click.option(
+        flag, type=click.IntRange(min=1, max=maximum), default=default, show_default=True, help=f"{help} {_env(flag)}"
+    )
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--listen",
@@ -64,38 +100,29 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     "(the shipped manifests probe 0.0.0.0:8081). Empty: none; --listen answers them too. "
     "Env: GATE_SIDECAR_PROBE_LISTEN.",
 )
-@click.option(
+@_seconds_option(
     "--read-timeout",
-    type=click.FloatRange(min=0.1),
+    minimum=0.1,
     default=5.0,
-    show_default=True,
-    metavar="SECONDS",
     help="A request must arrive whole, headers and body, within this long of its first byte, else 408 "
-    "and the connection is closed (slowloris). Env: GATE_SIDECAR_READ_TIMEOUT.",
+    "and the connection is closed (slowloris).",
 )
-@click.option(
+@_seconds_option(
     "--idle-timeout",
-    type=click.FloatRange(min=0.1),
+    minimum=0.1,
     default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Close a connection with no request under way after this long. Env: GATE_SIDECAR_IDLE_TIMEOUT.",
+    help="Close a connection with no request under way after this long.",
 )
-@click.option(
+@_count_option(
     "--max-connections",
-    type=click.IntRange(min=1),
     default=512,
-    show_default=True,
-    help="Open connections in all, per port. Env: GATE_SIDECAR_MAX_CONNECTIONS.",
+    help="Open connections in all, per port.",
 )
-@click.option(
+@_count_option(
     "--max-connections-per-peer",
-    type=click.IntRange(min=1),
     default=64,
-    show_default=True,
     help="Open connections per source address, per port: a new one closes that address's longest-idle "
-    "connection, and is refused (503) only when all of them have requests under way. "
-    "Env: GATE_SIDECAR_MAX_CONNECTIONS_PER_PEER.",
+    "connection, and is refused (503) only when all of them have requests under way.",
 )
 @click.option(
     "--namespaces",
@@ -118,17 +145,15 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     help="Use the pod's service account. Default: on when no kubeconfig is given and "
     "KUBERNETES_SERVICE_HOST is set. Env: GATE_SIDECAR_IN_CLUSTER.",
 )
-@click.option(
+@_seconds_option(
     "--fail-closed-after",
-    type=click.FloatRange(min=0.5),
+    minimum=0.5,
     default=cfg.DEFAULT_FAIL_CLOSED_AFTER,
-    show_default=True,
-    metavar="SECONDS",
     help="Fail closed when nothing has arrived from the API server for this long (a liveness request "
     "goes out every SECONDS/3, so a partition that keeps sockets open counts too, and one lost "
     "request does not): progress gates answer 503 and rollback does not signal, until the "
     "API server answers again. Until the first sync the "
-    "sidecar always fails closed. Env: GATE_SIDECAR_FAIL_CLOSED_AFTER.",
+    "sidecar always fails closed.",
 )
 @click.option(
     "--log-format",
@@ -144,29 +169,23 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     show_default=True,
     help="Env: GATE_SIDECAR_LOG_LEVEL.",
 )
-@click.option(
+@_count_option(
     "--threads",
-    type=click.IntRange(min=1, max=256),
     default=8,
-    show_default=True,
-    help="Worker threads of the HTTP server. Env: GATE_SIDECAR_THREADS.",
+    maximum=256,
+    help="Worker threads of the HTTP server.",
 )
-@click.option(
+@_seconds_option(
     "--status-interval",
-    type=click.FloatRange(min=0.05),
+    minimum=0.05,
     default=1.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="At most one status write per CanaryGate per interval (the latest event wins). "
-    "Env: GATE_SIDECAR_STATUS_INTERVAL.",
+    help="At most one status write per CanaryGate per interval (the latest event wins).",
 )
-@click.option(
+@_seconds_option(
     "--shutdown-timeout",
-    type=click.FloatRange(min=0),
+    minimum=0,
     default=5.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="On SIGTERM, how long calls in flight and pending writes may take. Env: GATE_SIDECAR_SHUTDOWN_TIMEOUT.",
+    help="On SIGTERM, how long calls in flight and pending writes may take.",
 )
 @click.option(
     "--reconcile/--no-reconcile",
@@ -198,14 +217,11 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     "reconciles; every replica answers webhooks. Env: GATE_SIDECAR_LEASE. [default: in a pod, "
     "<its namespace>/canary-gate-reconciler; elsewhere none: this process reconciles alone]",
 )
-@click.option(
+@_seconds_option(
     "--lease-seconds",
-    type=click.FloatRange(min=1),
+    minimum=1,
     default=15.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long a leader that stopped renewing keeps the Lease before another replica takes over. "
-    "Env: GATE_SIDECAR_LEASE_SECONDS.",
+    help="How long a leader that stopped renewing keeps the Lease before another replica takes over.",
 )
 @click.option(
     "--slack-token",
@@ -239,12 +255,10 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     "the annotation notify.piggysec.com/webhooks; the one named default serves those without it. "
     "Repeatable. Env: GATE_SIDECAR_NOTIFY_WEBHOOK (space-separated).",
 )
-@click.option(
+@_count_option(
     "--notify-queue-size",
-    type=click.IntRange(min=1),
     default=1000,
-    show_default=True,
-    help="Notifications waiting at most; more are dropped (counted, logged). Env: GATE_SIDECAR_NOTIFY_QUEUE_SIZE.",
+    help="Notifications waiting at most; more are dropped (counted, logged).",
 )
 @click.version_option(package_name="canary-gate", prog_name="gate-sidecar", message="%(prog)s %(version)s")
 def main(
