@@ -137,7 +137,7 @@ def _kubeconfig_names(flags: dict[str, str], section: str) -> list[str]:
 
 
 def _api(flags: dict[str, str]):
-    """(light API client, namespace) for the flags given so far; raises when the light transport cannot serve."""
+    """(light transport, namespace) for the flags given so far; raises when the light transport cannot serve."""
     from canarygate.kube import kubeconfig, light
 
     resolved = kubeconfig.resolve(
@@ -147,7 +147,7 @@ def _api(flags: dict[str, str]):
         user=flags.get("--user") or None,
         namespace=flags.get("--namespace") or flags.get("-n") or flags.get("--ns") or None,
     )
-    return light.LightApiClient(light.endpoint(resolved)), resolved.namespace
+    return light.LightTransport(light.endpoint(resolved)), resolved.namespace
 
 
 def _list(flags: dict[str, str], path: str, *, namespaced: bool = False) -> list[dict[str, Any]]:

@@ -1,25 +1,33 @@
-"""A thin JSON client over an ``ApiClient``, and the one place API errors become :mod:`canarygate.errors`.
+"""A thin JSON client over a :class:`~canarygate.kube.transport.Transport`, and the one place API
+errors become :mod:`canarygate.errors`.
 
-The ``ApiClient`` is the official ``kubernetes`` one or the light transport's stand-in
-(:mod:`canarygate.kube.light`); either does the HTTP, TLS and credentials. This layer asks for
-plain JSON (no typed models, which cost import time) and translates failures with their causes.
-It imports neither transport, so the light path never loads urllib3 or ``kubernetes``.
+The transport (:mod:`canarygate.kube.light`, or :mod:`canarygate.kube.official` over the official
+client) does the HTTP, TLS and credentials. This layer asks for plain JSON (no typed models, which
+cost import time) and translates failures with their causes. It imports neither transport, so the
+light path never loads urllib3 or ``kubernetes``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import re
 import sys
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from canarygate import errors
 from canarygate.kube.resources import Resource
+from canarygate.kube.transport import Answer, Stream, Timeout, Transport, Unanswered
+
+
+class _Status(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+_A = TypeVar("_A", bound=_Status)
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -53,43 +61,38 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
-def secrets_of(api_client: Any) -> tuple[str, ...]:
-    """The secret values an ``ApiClient`` (light or official) sends, for :func:`scrub`."""
-    found = list(getattr(api_client, "secrets", ()) or ())
-    configuration = getattr(api_client, "configuration", None)
-    for value in (getattr(configuration, "api_key", None) or {}).values():
-        found += [str(value), str(value).split(" ", 1)[-1]]
-    found += [str(getattr(configuration, "password", None) or "")]
-    return tuple(s for s in found if s)
-
-
-def _scrubbed(error: BaseException, api_client: Any) -> BaseException:
+def _scrubbed(error: BaseException, secrets: Sequence[str]) -> BaseException:
     """``error`` with its message scrubbed in place (type and attributes kept)."""
     text = str(error)
-    clean = scrub(text, secrets_of(api_client))
+    clean = scrub(text, secrets)
     if clean != text:
         error.args = (clean,)
     return error
 
 
 class Kube:
-    """JSON requests to one API server through an ``ApiClient`` (official or light).
+    """JSON requests to one API server through a :class:`~canarygate.kube.transport.Transport`.
 
-    No error it raises shows a credential: messages (the server's, a library's) are scrubbed of the
-    client's own secrets and of anything shaped like one.
+    An official ``kubernetes.client.ApiClient`` is taken as well (wrapped in
+    :class:`~canarygate.kube.official.OfficialTransport`). No error it raises shows a credential:
+    messages (the server's, a library's) are scrubbed of the transport's secrets and of anything
+    shaped like one.
     """
 
-    def __init__(self, api_client: Any, *, timeout: float | None = None) -> None:
-        self.api_client = api_client
+    def __init__(self, transport: Transport | Any, *, timeout: float | None = None) -> None:
+        official = sys.modules.get("kubernetes.client.api_client")  # NB: loaded if one was handed over
+        if official is not None and isinstance(transport, official.ApiClient):
+            from canarygate.kube.official import OfficialTransport
+
+            transport = OfficialTransport(transport)
+        self.transport: Transport = transport
         self.timeout = timeout
         #: Receives "METHOD URL STATUS in N milliseconds" per request when set (kubectl's -v=6).
         self.log: Callable[[str], None] | None = None
 
     def close(self) -> None:
-        """Close the client's kept-alive connections (both transports); a later request opens new ones."""
-        close = getattr(self.api_client, "close", None)
-        if close is not None:
-            close()
+        """Close the transport's kept-alive connections; a later request opens new ones."""
+        self.transport.close()
 
     def request(
         self,
@@ -101,27 +104,25 @@ class Kube:
         content_type: str = JSON,
         resource: Resource | None = None,
         name: str = "",
-        timeout: float | None = None,
+        timeout: Timeout = None,
     ) -> dict[str, Any]:
         """Send one request and return the decoded JSON answer.
 
         ``resource`` and ``name`` only shape error messages. Raises NotFound, CrdMissing, Conflict,
         Forbidden, Unauthorized, Invalid or Unreachable.
         """
-        response = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
-        data = response.read()
-        if not 200 <= response.status < 300:
-            raise _scrubbed(
-                translate(response.status, data, resource=resource, name=name, method=method), self.api_client
-            )
-        return json.loads(data) if data else {}
+        answer = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+        if not 200 <= answer.status < 300:
+            error = translate(answer.status, answer.body, resource=resource, name=name, method=method)
+            raise _scrubbed(error, self.transport.secrets)
+        return json.loads(answer.body) if answer.body else {}
 
     def stream(
         self,
         path: str,
         *,
         query: Sequence[tuple[str, Any]] = (),
-        timeout: Any = None,
+        timeout: Timeout = None,
         on_open: Callable[[Callable[[], None]], None] | None = None,
     ) -> Generator[dict[str, Any], None, None]:
         """Yield the JSON lines of a watch until the server ends it.
@@ -130,42 +131,34 @@ class Kube:
         (the blocked read then ends with Unreachable): a watch whose connection died silently cannot
         be told from a quiet one by reading it.
         """
-        response = self._send("GET", path, query=query, timeout=timeout)
-        if response.status != 200:
-            raise _scrubbed(translate(response.status, response.read(), method="WATCH"), self.api_client)
-        raw = response.response
-        if on_open is not None:
-            on_open(lambda: _shutdown(raw))
+        watch = self._call("GET", path, query, lambda: self.transport.stream(path, query, {"Accept": JSON}, timeout))
         try:
-            buffer = b""
-            for chunk in raw.stream(amt=None, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
-            if buffer.strip():
-                yield json.loads(buffer)
-        except Exception as e:  # urllib3 protocol/read errors end the watch
-            if isinstance(e, json.JSONDecodeError):
-                raise errors.Unreachable(f"the watch stream was cut mid-event: {e}") from e
-            if _is_transport_error(e):
-                raise _scrubbed(errors.Unreachable(f"the watch stream broke: {e}"), self.api_client) from e
-            _scrubbed(e, self.api_client)  # in place: the same error goes on, its message scrubbed
+            if watch.status != 200:
+                raise _scrubbed(translate(watch.status, self._read(watch), method="WATCH"), self.transport.secrets)
+            if on_open is not None:
+                on_open(watch.cut)
+            for line in watch.lines():
+                yield json.loads(line)
+        except json.JSONDecodeError as e:
+            raise errors.Unreachable(f"the watch stream was cut mid-event: {e}") from e
+        except Unanswered as e:
+            raise _scrubbed(errors.Unreachable(f"the watch stream broke: {e}"), self.transport.secrets) from e
+        except Exception as e:
+            _scrubbed(e, self.transport.secrets)  # in place: the same error goes on, its message scrubbed
             raise
         finally:
-            raw.release_conn()
+            watch.close()
 
     def request_raw(
-        self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: float | None = None
+        self, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (), timeout: Timeout = None
     ) -> tuple[int, bytes]:
         """Send one request and return its status and body as they are, whatever the status.
 
         For answers that are not the API server's own (a service proxy passes the backend's through);
         transport failures still raise Unreachable.
         """
-        response = self._send(method, path, query=query, timeout=timeout)
-        return response.status, response.read()
+        answer = self._send(method, path, query=query, timeout=timeout)
+        return answer.status, answer.body
 
     def _send(
         self,
@@ -175,66 +168,42 @@ class Kube:
         query: Sequence[tuple[str, Any]] = (),
         body: Any = None,
         content_type: str = JSON,
-        timeout: Any = None,
-    ) -> Any:
-        client = self.api_client
+        timeout: Timeout = None,
+    ) -> Answer:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
-        params = client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
         limit = timeout if timeout is not None else self.timeout
+        return self._call(method, path, query, lambda: self.transport.send(method, path, query, headers, body, limit))
+
+    def _read(self, watch: Stream) -> bytes:
+        try:
+            return watch.read()
+        except Unanswered as e:
+            raise self._unreachable(e) from e
+
+    def _unreachable(self, e: Unanswered) -> errors.Unreachable:
+        error = errors.Unreachable(f"cannot reach the API server at {self.transport.host}: {e}")
+        return _scrubbed(error, self.transport.secrets)  # type: ignore[return-value]
+
+    def _call(self, method: str, path: str, query: Sequence[tuple[str, Any]], send: Callable[[], _A]) -> _A:
+        """``send()``, logged for Kube.log, its failures as Unreachable and scrubbed of secrets."""
         started = time.monotonic()
         try:
-            response = client.call_api(*params, _request_timeout=limit)
-            if self.log is not None:
-                url = client.configuration.host.rstrip("/") + path + ("?" + urlencode(list(query)) if query else "")
-                self.log(f"{method} {url} {response.status} in {(time.monotonic() - started) * 1000:.0f} milliseconds")
-            return response
+            answer = send()
+        except Unanswered as e:
+            raise self._unreachable(e) from e
         except Exception as e:
-            if _is_transport_error(e):
-                host = client.configuration.host
-                raise _scrubbed(
-                    errors.Unreachable(f"cannot reach the API server at {host}: {_short(e)}"), client
-                ) from e
-            official = sys.modules.get("kubernetes.client.exceptions")  # NB: loaded if the official client is used
-            if official is not None and isinstance(e, official.ApiException):
-                raise _scrubbed(errors.Unreachable(f"the API server connection failed: {e.reason}"), client) from e
             text = str(e)
-            if scrub(text, secrets_of(client)) != text:
+            clean = scrub(text, self.transport.secrets)
+            if clean != text:
                 # NB: not chained: the original's text (and its traceback's locals) hold the secret
-                raise errors.GateError(f"{type(e).__name__}: {scrub(text, secrets_of(client))}") from None
+                raise errors.GateError(f"{type(e).__name__}: {clean}") from None
             raise
-
-
-def _shutdown(raw: Any) -> None:
-    """Cut a streaming response from another thread (urllib3's and the light transport's both shut down)."""
-    with contextlib.suppress(OSError, AttributeError):
-        raw.shutdown()
-
-
-def _is_transport_error(e: BaseException) -> bool:
-    """Socket, TLS and HTTP protocol failures of either transport (urllib3's only if it is loaded)."""
-    if isinstance(e, (OSError, http.client.HTTPException)):
-        return True
-    urllib3 = sys.modules.get("urllib3.exceptions")
-    return urllib3 is not None and isinstance(e, urllib3.HTTPError)
-
-
-def _short(e: BaseException) -> str:
-    reason = getattr(e, "reason", None)
-    text = str(reason or e)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    return text
+        if self.log is not None:
+            url = self.transport.host.rstrip("/") + path + ("?" + urlencode(list(query)) if query else "")
+            self.log(f"{method} {url} {answer.status} in {(time.monotonic() - started) * 1000:.0f} milliseconds")
+        return answer
 
 
 def status_message(data: bytes) -> tuple[str, dict[str, Any]]:

@@ -2,11 +2,12 @@
 
 :func:`connect` reads the kubeconfig with :mod:`canarygate.kube.kubeconfig` (kubectl's merge rules
 and overrides) or the pod's service account, and returns a :class:`Connection` whose
-:class:`~canarygate.kube.client.Kube` talks through one of two transports:
+:class:`~canarygate.kube.client.Kube` talks through one of two transports
+(:class:`canarygate.kube.transport.Transport`):
 
-* ``"kubernetes"``: the official client's ``ApiClient``, fed the merged kubeconfig as a plain dict
-  (``KubeConfigLoader``: tokens, certificates, exec and auth-provider plugins, refreshed on
-  expiry), or ``load_incluster_config``. Long-running services use it.
+* ``"kubernetes"``: the official client's ``ApiClient`` (:mod:`canarygate.kube.official`), fed
+  the merged kubeconfig as a plain dict (``KubeConfigLoader``: tokens, certificates, exec and
+  auth-provider plugins, refreshed on expiry), or ``load_incluster_config``. Long-running services use it.
 * ``"light"``: :mod:`canarygate.kube.light` on the standard library, ~190 ms faster to start (the
   CLI's default); a kubeconfig it cannot serve (auth-provider, https proxies) falls back to the
   official client, which sends Impersonate-User/-Uid itself but cannot send impersonated groups.
@@ -33,9 +34,11 @@ from canarygate import errors
 from canarygate.kube import kubeconfig
 from canarygate.kube.client import Kube
 from canarygate.kube.kubeconfig import Overrides
+from canarygate.kube.transport import Transport
 
 if TYPE_CHECKING:
-    from canarygate.kube.light import LightApiClient
+    from canarygate.kube.light import LightTransport
+    from canarygate.kube.official import OfficialTransport
 
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -119,22 +122,22 @@ def connect(settings: Settings = Settings()) -> Connection:
         namespace=settings.namespace,
         overrides=settings.overrides,
     )
-    api = _light_client(resolved) if settings.transport == LIGHT else None
-    transport = LIGHT if api is not None else OFFICIAL
-    if api is None:
-        api = _official_client(resolved)
+    found: Transport | None = _light(resolved) if settings.transport == LIGHT else None
+    transport = LIGHT if found is not None else OFFICIAL
+    if found is None:
+        found = _official(resolved)
     return Connection(
-        Kube(api, timeout=timeout),
+        Kube(found, timeout=timeout),
         resolved.namespace,
         resolved.context_name,
         resolved.user_name,
-        api.configuration.host,
+        found.host,
         transport,
     )
 
 
-def _light_client(resolved: kubeconfig.Resolved) -> LightApiClient | None:
-    """A LightApiClient, or None when the kubeconfig needs the official client (light.Unsupported).
+def _light(resolved: kubeconfig.Resolved) -> LightTransport | None:
+    """A LightTransport, or None when the kubeconfig needs the official client (light.Unsupported).
 
     NB: a credential that cannot be loaded, or an exec plugin that fails, is a ConfigError here: the
     official client would log the plugin's failure and carry on without credentials.
@@ -142,19 +145,20 @@ def _light_client(resolved: kubeconfig.Resolved) -> LightApiClient | None:
     from canarygate.kube import light
 
     try:
-        return light.LightApiClient(light.endpoint(resolved))
+        return light.LightTransport(light.endpoint(resolved))
     except light.Unsupported:
         return None
 
 
-def _official_client(resolved: kubeconfig.Resolved) -> Any:
-    """The official client for ``resolved``, with what it lacks of kubectl's rules added: the proxy
+def _official(resolved: kubeconfig.Resolved) -> OfficialTransport:
+    """The official client for ``resolved`` as a Transport, with what it lacks of kubectl's rules added: the proxy
     from the environment (it reads none), and an exec plugin that gave no credential is an error."""
     from kubernetes import client, config  # deferred: the light transport never imports it
     from kubernetes.config.config_exception import ConfigException
 
     from canarygate.kube import light
     from canarygate.kube.client import scrub
+    from canarygate.kube.official import OfficialTransport
 
     configuration = client.Configuration()
     secrets = [str(resolved.user.get(k) or "") for k in ("token", "password")]
@@ -190,10 +194,9 @@ def _official_client(resolved: kubeconfig.Resolved) -> Any:
     api: Any = client.ApiClient(configuration)
     for name, value in light.impersonation_headers(resolved.user).items():  # NB: KubeConfigLoader ignores `as`
         api.set_default_header(name, value)
-    api.secrets = tuple(x for x in secrets if x)  # NB: read by client.secrets_of: basic auth's password
     for fd in memory:
         weakref.finalize(api, os.close, fd)
-    return api
+    return OfficialTransport(api, secrets=tuple(x for x in secrets if x))  # NB: basic auth's password
 
 
 def _go_proxy(configuration: Any, proxy_url: str = "") -> None:
@@ -307,6 +310,8 @@ def _in_cluster(settings: Settings, timeout: float | None) -> Connection:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    from canarygate.kube.official import OfficialTransport
+
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)
@@ -317,7 +322,11 @@ def _in_cluster(settings: Settings, timeout: float | None) -> Connection:
     _go_proxy(configuration)
     namespace = settings.namespace or _in_cluster_namespace()
     return Connection(
-        Kube(client.ApiClient(configuration), timeout=timeout), namespace, "in-cluster", "", configuration.host
+        Kube(OfficialTransport(client.ApiClient(configuration)), timeout=timeout),
+        namespace,
+        "in-cluster",
+        "",
+        configuration.host,
     )
 
 

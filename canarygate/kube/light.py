@@ -1,5 +1,5 @@
-"""The light transport: the two ``ApiClient`` methods :class:`~canarygate.kube.client.Kube` uses
-(``param_serialize`` and ``call_api``) on the standard library's ``http.client``.
+"""The light transport: :class:`~canarygate.kube.transport.Transport` on the standard library's
+``http.client`` (:class:`LightTransport`).
 
 Why: importing the official ``kubernetes`` client costs ~190 ms, more than ``kubectl get`` takes in
 all, and ``kubectl gate show`` must stay within 2x of it (docs/packaging.md#start-up-time). This module
@@ -29,14 +29,15 @@ import ssl
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, unquote, urlencode, urlsplit
 
 from canarygate import errors
-from canarygate.kube import kubeconfig
+from canarygate.kube import kubeconfig, transport
 from canarygate.kube.kubeconfig import Resolved
+from canarygate.kube.transport import Answer, Timeout
 
 #: Seconds an exec credential plugin may take (a first login may open a browser).
 EXEC_TIMEOUT = 60.0
@@ -480,7 +481,7 @@ def untrusted(server: str, detail: str, cluster: str = "") -> errors.UntrustedSe
     )
 
 
-# -- the ApiClient stand-in ----------------------------------------------------------------------
+# -- the transport ----------------------------------------------------------------------------------
 
 
 class _Repeats:
@@ -579,59 +580,43 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     return data
 
 
-class _Configuration:
-    def __init__(self, host: str):
-        self.host = host
-
-
 class _Stream:
-    """What Kube.stream reads: ``stream(amt, decode_content)`` and ``release_conn()``."""
+    """A watch's answer on its own connection (:class:`~canarygate.kube.transport.Stream`)."""
 
     def __init__(self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection) -> None:
         self._response, self._connection = response, connection
+        self.status = response.status
 
-    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
-        while True:
-            chunk = self._response.read1(65536)
-            if not chunk:
-                return
-            yield chunk
+    def read(self) -> bytes:
+        try:
+            return self._response.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise transport.unanswered(e) from e
 
-    def release_conn(self) -> None:
-        self._connection.close()
+    def lines(self) -> Iterator[bytes]:
+        try:
+            yield from transport.lines(iter(lambda: self._response.read1(65536), b""))
+        except (OSError, http.client.HTTPException) as e:
+            raise transport.Unanswered(str(e)) from e
 
-    def shutdown(self) -> None:
-        """Cut the stream from another thread: a blocked read returns at once."""
+    def cut(self) -> None:
         sock = self._connection.sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-
-class _Response:
-    """What Kube reads of an answer: ``status``, ``reason``, ``read()`` and ``response`` (for streams)."""
-
-    def __init__(
-        self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection, *, streaming: bool
-    ) -> None:
-        self.status = response.status
-        self.reason = response.reason
-        self._response = response
-        self._data = None if streaming else response.read()
-        self.response = _Stream(response, connection)
-
-    def read(self) -> bytes:
-        if self._data is None:
-            self._data = self._response.read()
-        return self._data
+    def close(self) -> None:
+        # NB: after "Connection: close" http.client has handed the socket to the response (the
+        # connection's sock is None): closing the connection alone would leave it open.
+        self._response.close()
+        self._connection.close()
 
 
-class LightApiClient:
-    """Stands in for ``kubernetes.client.ApiClient`` as far as :class:`Kube` uses it."""
+class LightTransport:
+    """The :class:`~canarygate.kube.transport.Transport` on ``http.client`` for an :class:`Endpoint`."""
 
     def __init__(self, where: Endpoint) -> None:
         self.endpoint = where
-        self.configuration = _Configuration(where.server)
         parts = urlsplit(where.server)
         self._scheme, self._host, self._port = parts.scheme.lower(), parts.hostname, parts.port
         self._netloc = parts.netloc.rpartition("@")[2]
@@ -640,8 +625,11 @@ class LightApiClient:
         self._connection: http.client.HTTPConnection | None = None
 
     @property
+    def host(self) -> str:
+        return self.endpoint.server
+
+    @property
     def secrets(self) -> tuple[str, ...]:
-        """What no message may show: for :class:`~canarygate.kube.client.Kube`'s scrubbing."""
         return self.endpoint.secrets
 
     def _new(self) -> http.client.HTTPConnection:
@@ -665,59 +653,34 @@ class LightApiClient:
             connection.set_tunnel(self._host, self._port or 443, headers=dict(where.proxy_headers))
         return connection
 
-    def _url(self, url: str) -> str:
-        """Plain http through an HTTP proxy asks for the absolute URL, with the proxy's credentials."""
+    def _request(
+        self, path: str, query: Sequence[tuple[str, Any]], headers: Mapping[str, str]
+    ) -> tuple[str, dict[str, str]]:
+        """The URL to ask for and every header to send: ours, the endpoint's (credentials), and
+        through an HTTP proxy for plain http the absolute URL with the proxy's credentials."""
+        pairs = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in query]
+        url = self._prefix + path + ("?" + urlencode(pairs) if pairs else "")
+        sent = {**self.endpoint.headers, **headers}
         if self.endpoint.proxy.startswith("http:") and self._scheme != "https":
-            return f"http://{self._netloc}{url}"
-        return url
+            url = f"http://{self._netloc}{url}"
+            sent.update(self.endpoint.proxy_headers)
+        return url, sent
 
-    def param_serialize(
+    def send(
         self,
-        *,
         method: str,
-        resource_path: str,
-        query_params: Iterable[tuple[str, Any]] = (),
-        header_params: Mapping[str, str] | None = None,
-        body: Any = None,
-        auth_settings: Any = None,
-        **_: Any,
-    ) -> tuple[str, str, dict[str, str], bytes | None]:
-        query = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in query_params]
-        url = self._prefix + resource_path + ("?" + urlencode(query) if query else "")
-        headers = {**self.endpoint.headers, **(header_params or {})}
+        path: str,
+        query: Sequence[tuple[str, Any]],
+        headers: Mapping[str, str],
+        body: Any,
+        timeout: Timeout,
+    ) -> Answer:
+        """One request on the shared kept-alive connection (held until the body is read); once more
+        on a fresh one when the server had closed the kept-alive one."""
+        url, sent = self._request(path, query, headers)
         payload = None if body is None else json.dumps(body).encode()
-        return method, url, headers, payload
-
-    def call_api(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, _request_timeout: Any = None
-    ) -> _Response:
-        try:
-            return self._call_api(method, url, headers, body, _request_timeout)
-        except ssl.SSLCertVerificationError as e:
-            detail = f"certificate verify failed: {e.verify_message}" if e.verify_message else str(e)
-            raise untrusted(self.endpoint.server, detail, self.endpoint.cluster) from e
-
-    def _call_api(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, _request_timeout: Any = None
-    ) -> _Response:
-        """Send one request. A watch (``watch=1|true``) gets a connection of its own; others share one.
-
-        ``_request_timeout``: seconds, or (connect, read) as urllib3 takes it; None waits forever.
-        """
-        connect_timeout, read_timeout = _timeouts(_request_timeout)
-        watch, url = _is_watch(url), self._url(url)
-        if self.endpoint.proxy.startswith("http:") and self._scheme != "https":
-            headers = {**headers, **self.endpoint.proxy_headers}
-        if watch:
-            connection = self._new()
-            try:
-                _open(connection, connect_timeout, read_timeout)
-                connection.request(method, url, body=body, headers=headers)
-                return _Response(connection.getresponse(), connection, streaming=True)
-            except BaseException:
-                connection.close()
-                raise
-        with self._lock:
+        connect_timeout, read_timeout = _timeouts(timeout)
+        with self._lock, self._failures():
             for attempt in (1, 2):
                 connection = self._connection or self._new()
                 self._connection = connection
@@ -727,8 +690,9 @@ class LightApiClient:
                         _open(connection, connect_timeout, read_timeout)
                     else:
                         connection.sock.settimeout(read_timeout)
-                    connection.request(method, url, body=body, headers=headers)
-                    return _Response(connection.getresponse(), connection, streaming=False)
+                    connection.request(method, url, body=payload, headers=sent)
+                    response = connection.getresponse()
+                    return Answer(response.status, response.read())
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                     # A kept-alive connection the server had closed: once more on a fresh one.
                     self._drop()
@@ -739,17 +703,45 @@ class LightApiClient:
                     raise
         raise AssertionError("unreachable")
 
+    def stream(
+        self, path: str, query: Sequence[tuple[str, Any]], headers: Mapping[str, str], timeout: Timeout
+    ) -> _Stream:
+        """A GET on a connection of its own (a watch must not hold the shared one), closed with the stream."""
+        url, sent = self._request(path, query, headers)
+        connect_timeout, read_timeout = _timeouts(timeout)
+        with self._failures():
+            connection = self._new()
+            try:
+                _open(connection, connect_timeout, read_timeout)
+                connection.request("GET", url, headers=sent)
+                return _Stream(connection.getresponse(), connection)
+            except BaseException:
+                connection.close()
+                raise
+
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """Transport failures as the protocol raises them: UntrustedServer for a certificate that
+        does not verify, Unanswered for the rest."""
+        try:
+            yield
+        except ssl.SSLCertVerificationError as e:
+            detail = f"certificate verify failed: {e.verify_message}" if e.verify_message else str(e)
+            raise untrusted(self.endpoint.server, detail, self.endpoint.cluster) from e
+        except (OSError, http.client.HTTPException) as e:
+            raise transport.unanswered(e) from e
+
     def _drop(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
     def get(self, path: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """GET ``path`` and decode the JSON; OSError or ValueError on any failure (for completion)."""
-        response = self._call_api("GET", self._prefix + path, dict(self.endpoint.headers), None, timeout)
-        if response.status != 200:
-            raise ValueError(f"the API server answered {response.status}")
-        data: dict[str, Any] = json.loads(response.read())
+        """GET ``path`` and decode the JSON; Unanswered or ValueError on any failure (for completion)."""
+        answer = self.send("GET", path, (), {}, None, timeout)
+        if answer.status != 200:
+            raise ValueError(f"the API server answered {answer.status}")
+        data: dict[str, Any] = json.loads(answer.body)
         return data
 
     def close(self) -> None:
@@ -757,19 +749,13 @@ class LightApiClient:
             self._drop()
 
 
-def _timeouts(value: Any) -> tuple[float | None, float | None]:
-    if isinstance(value, (tuple, list)):
+def _timeouts(value: Timeout) -> tuple[float | None, float | None]:
+    if isinstance(value, tuple):
         return value[0], value[1]
-    if isinstance(value, (int, float)):
-        return value, value
-    return None, None
+    return value, value
 
 
 def _open(connection: http.client.HTTPConnection, connect_timeout: float | None, read_timeout: float | None) -> None:
     connection.timeout = connect_timeout
     connection.connect()
     connection.sock.settimeout(read_timeout)
-
-
-def _is_watch(url: str) -> bool:
-    return parse_qs(urlsplit(url).query).get("watch", [""])[-1] in ("1", "true")

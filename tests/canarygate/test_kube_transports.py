@@ -37,7 +37,7 @@ def edit(kubeconfig, tmp_path, change, name="config") -> str:
 
 def test_light_is_used_when_it_can_be(kubeconfig, apiserver):
     conn = light_conn(kubeconfig)
-    assert conn.transport == connect.LIGHT and isinstance(conn.kube.api_client, light.LightApiClient)
+    assert conn.transport == connect.LIGHT and isinstance(conn.kube.transport, light.LightTransport)
     assert (conn.server, conn.context) == (apiserver.url, "sandbox")
     assert identity.whoami(conn.kube) == "admin"
     assert connect.connect(connect.Settings(kubeconfig=kubeconfig)).transport == connect.OFFICIAL
@@ -77,18 +77,18 @@ def test_an_https_proxy_means_the_official_client_with_that_proxy(kubeconfig, tm
         )
     )
     assert conn.transport == connect.OFFICIAL
-    assert conn.kube.api_client.configuration.proxy == "https://proxy.gate.invalid:3128"
+    assert conn.kube.transport.api_client.configuration.proxy == "https://proxy.gate.invalid:3128"
 
 
 def test_one_connection_kept_alive_and_shared_by_threads(kubeconfig, monkeypatch, apiserver):
     opened = []
-    original = light.LightApiClient._new
+    original = light.LightTransport._new
 
     def counting(self):
         opened.append(1)
         return original(self)
 
-    monkeypatch.setattr(light.LightApiClient, "_new", counting)
+    monkeypatch.setattr(light.LightTransport, "_new", counting)
     kube = light_conn(kubeconfig).kube
     for _ in range(5):
         kube.request("GET", "/api/v1/namespaces/default")
@@ -207,7 +207,7 @@ def test_connect_service_wraps_connect(kubeconfig, tmp_path, monkeypatch, apiser
     kube, url = connect_service(timeout=5.0)
     assert url == apiserver.url and kube.timeout == 5.0
     assert identity.whoami(kube) == "admin"
-    assert not isinstance(kube.api_client, light.LightApiClient)  # services refresh credentials: official
+    assert not isinstance(kube.transport, light.LightTransport)  # services refresh credentials: official
     with pytest.raises(errors.ConfigError, match="no kubeconfig found"):
         connect_service(kubeconfig=str(tmp_path / "nothing"))
     with pytest.raises(errors.ConfigError, match='context "nope" not found'):

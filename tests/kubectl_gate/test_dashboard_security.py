@@ -88,7 +88,7 @@ def contexts():
     yield make
     for gctx in made:
         if gctx._connection is not None:
-            gctx.kube.api_client.close()
+            gctx.kube.close()
 
 
 @pytest.fixture
