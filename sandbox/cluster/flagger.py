@@ -27,7 +27,7 @@ from typing import Any
 
 import kubernetes
 
-from sandbox.flagger.scheduler import Routes  # the simulator's; both tiers' ticks carry the same
+from sandbox.flagger.records import Routes  # the simulator's; both tiers' ticks carry the same
 
 FLAGGER_AGENT = "Go-http-client"
 TICK_GAP = 2.5  # seconds: calls of one tick come within this of each other; ticks are >= 10 s apart

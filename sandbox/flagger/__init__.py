@@ -9,7 +9,13 @@ It follows Flagger v1.44.0's source (``pkg/controller/scheduler.go``, ``schedule
 * :mod:`sandbox.flagger.readiness`: ``isDeploymentReady`` over a Deployment's status;
 * :mod:`sandbox.flagger.configs`: the config tracker (``trackedConfigs``, primary copies);
 * :mod:`sandbox.flagger.events`: client-go's event correlator (spam filter, aggregation);
-* :mod:`sandbox.flagger.scheduler`: one ``advanceCanary`` tick as a pure function;
+* one ``advanceCanary`` tick as a pure function: :mod:`sandbox.flagger.tick` (``advance``, the
+  tick's order), :mod:`sandbox.flagger.checks` (which webhooks run when, how their answers
+  count), :mod:`sandbox.flagger.strategies` (canary, blue/green, A/B, mirroring steps),
+  :mod:`sandbox.flagger.context` (status writes, events, webhook calls of one tick),
+  :mod:`sandbox.flagger.records` (what a tick reads and returns), :mod:`sandbox.flagger.status`
+  (phases, the ``Promoted`` condition), :mod:`sandbox.flagger.analysis` (the analysis spec's
+  readers) and :mod:`sandbox.flagger.metrics` (the simulated metric checks);
 * :mod:`sandbox.flagger.controller`: the loop against an API server (official ``kubernetes``
   client), and :class:`FlaggerSimulator`, a context manager for tests and the demo, which also
   runs :class:`sandbox.deployments.DeploymentStatusWriter` (``deployments=False`` to not);

@@ -11,7 +11,7 @@ What Flagger's controller does around ``advanceCanary`` (``pkg/controller/contro
   interval changes and stopped when the Canary is gone.
 * **Each tick** reads the Canary and its target Deployment, hashes the pod template
   (``lastAppliedSpec``), computes ``trackedConfigs`` from the ConfigMaps and Secrets it references
-  (:mod:`sandbox.flagger.configs`), and runs :func:`sandbox.flagger.scheduler.advance` with the
+  (:mod:`sandbox.flagger.configs`), and runs :func:`sandbox.flagger.tick.advance` with the
   real webhook caller; readiness is read from the primary's and the target's Deployment status at
   each of Flagger's checks (:mod:`sandbox.flagger.readiness`). Status writes go through the status
   subresource (PUT, re-read on conflict) at the moment Flagger writes them; each Kubernetes event
@@ -46,8 +46,11 @@ import kubernetes
 from kubernetes.client import ApiException
 
 from sandbox.deployments import DeploymentStatusWriter
-from sandbox.flagger import checksum, configs, readiness, scheduler, webhooks
+from sandbox.flagger import checksum, configs, readiness, records, webhooks
+from sandbox.flagger.analysis import analysis_interval
 from sandbox.flagger.events import EventCorrelator
+from sandbox.flagger.status import initializing_status, rfc3339
+from sandbox.flagger.tick import advance
 
 log = logging.getLogger("sandbox.flagger")
 
@@ -103,7 +106,7 @@ class FlaggerController:
         namespaces: Iterable[str] | None = None,
         mesh_provider: str = "",
         event_webhook: str | None = None,
-        hooks: scheduler.HookCaller | None = None,
+        hooks: records.HookCaller | None = None,
     ):
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -117,10 +120,10 @@ class FlaggerController:
         self.core = kubernetes.client.CoreV1Api(api_client)
         self.apps = kubernetes.client.AppsV1Api(api_client)
         self._jobs: dict[tuple[str, str], _Job] = {}
-        self._routes: dict[tuple[str, str], scheduler.Routes] = {}
+        self._routes: dict[tuple[str, str], records.Routes] = {}
         # the correlator's windows (5 min, 10 min) are scaled like the analysis interval
         self._correlator = EventCorrelator(lambda: time.monotonic() / time_scale)
-        self._history: dict[tuple[str, str], list[scheduler.Tick]] = {}
+        self._history: dict[tuple[str, str], list[records.Tick]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -147,7 +150,7 @@ class FlaggerController:
         for job in jobs:
             job.stop()
 
-    def history(self, namespace: str, name: str) -> list[scheduler.Tick]:
+    def history(self, namespace: str, name: str) -> list[records.Tick]:
         """The ticks run for one Canary so far (most recent last, bounded)."""
         with self._lock:
             return list(self._history.get((namespace, name), []))
@@ -177,10 +180,10 @@ class FlaggerController:
             key = (meta.get("namespace", ""), meta.get("name", ""))
             if meta.get("deletionTimestamp"):
                 continue
-            initial = scheduler.initializing_status(canary, _now())
+            initial = initializing_status(canary, _now())
             if initial is not None:  # syncHandler: Initializing for Canaries without conditions
                 self._write_status(canary, initial)
-            current[key] = scheduler.analysis_interval(canary) * self.time_scale
+            current[key] = analysis_interval(canary) * self.time_scale
         with self._lock:
             if self._stop.is_set():
                 return
@@ -198,7 +201,7 @@ class FlaggerController:
                 self._routes.pop(key, None)
 
     # -- one tick ------------------------------------------------------------------------
-    def tick(self, namespace: str, name: str) -> scheduler.Tick | None:
+    def tick(self, namespace: str, name: str) -> records.Tick | None:
         """Run ``advanceCanary`` once for one Canary; None when it no longer exists."""
         try:
             return self._tick(namespace, name)
@@ -206,7 +209,7 @@ class FlaggerController:
             log.exception("tick of canary %s.%s failed", name, namespace)
             return None
 
-    def _tick(self, namespace: str, name: str) -> scheduler.Tick | None:
+    def _tick(self, namespace: str, name: str) -> records.Tick | None:
         key = (namespace, name)
         try:
             canary = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
@@ -219,12 +222,12 @@ class FlaggerController:
         routes = self._routes.get(key)
         if routes is None:
             weight = int((canary.get("status") or {}).get("canaryWeight") or 0)
-            routes = scheduler.Routes(scheduler.TOTAL_WEIGHT - weight, weight, False)
+            routes = records.Routes(records.TOTAL_WEIGHT - weight, weight, False)
 
         def on_status(status: dict[str, Any]) -> None:
             holder["canary"] = self._write_status(holder["canary"], status)
 
-        def on_event(event: scheduler.Event) -> None:
+        def on_event(event: records.Event) -> None:
             self._record_event(holder["canary"], event)
 
         def on_action(action: str) -> None:
@@ -233,7 +236,7 @@ class FlaggerController:
         def read_readiness(which: str) -> readiness.Readiness:
             return self._readiness(canary, which)
 
-        result = scheduler.advance(
+        result = advance(
             canary,
             target,
             _now(),
@@ -254,14 +257,14 @@ class FlaggerController:
         log.info("canary %s.%s: %s weight=%s", name, namespace, result.phase, result.status.get("canaryWeight"))
         return result
 
-    def _read_target(self, canary: Mapping[str, Any]) -> scheduler.Target | None:
+    def _read_target(self, canary: Mapping[str, Any]) -> records.TargetWorkload | None:
         meta = canary.get("metadata") or {}
         ref = (canary.get("spec") or {}).get("targetRef") or {}
         deployment = self._deployment(meta.get("namespace", ""), ref.get("name", ""))
         if deployment is None:
             return None
         template = (deployment.get("spec") or {}).get("template") or {}
-        return scheduler.Target(
+        return records.TargetWorkload(
             template_hash=checksum.compute_hash(template),
             tracked_configs=self._tracked(meta.get("namespace", ""), template),
         )
@@ -325,11 +328,11 @@ class FlaggerController:
                 obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         raise RuntimeError(f"status of canary {name}.{ns}: too many conflicts")
 
-    def _record_event(self, canary: Mapping[str, Any], event: scheduler.Event) -> None:
+    def _record_event(self, canary: Mapping[str, Any], event: records.Event) -> None:
         """A core/v1 Event as Flagger's recorder writes it, through client-go's correlator."""
         meta = canary.get("metadata") or {}
         ns, name = meta.get("namespace", ""), meta.get("name", "")
-        stamp = scheduler.rfc3339(_now())
+        stamp = rfc3339(_now())
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -614,7 +617,7 @@ class FlaggerSimulator:
         if self._own_client and self._api_client is not None:
             self._api_client.close()
 
-    def history(self, namespace: str, name: str) -> list[scheduler.Tick]:
+    def history(self, namespace: str, name: str) -> list[records.Tick]:
         assert self.controller is not None
         return self.controller.history(namespace, name)
 

@@ -47,6 +47,8 @@ class Readiness:
 
 
 READY = Readiness()
+#: What ``isDeploymentReady`` says of a Deployment just created or scaled up from zero.
+NOT_READY = Readiness(False, True, "waiting for rollout to finish: 0 out of 1 new replicas have been updated")
 
 
 def _f32(value: float) -> float:

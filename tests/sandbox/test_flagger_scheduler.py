@@ -21,8 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.flagger import checksum, scheduler, webhooks
-from sandbox.flagger.scheduler import (
+from sandbox.flagger import checksum, readiness, webhooks
+from sandbox.flagger.analysis import analysis_interval
+from sandbox.flagger.metrics import METRICS_ANNOTATION
+from sandbox.flagger.records import Routes, TargetWorkload
+from sandbox.flagger.status import (
     FAILED,
     FINALISING,
     INITIALIZED,
@@ -31,10 +34,10 @@ from sandbox.flagger.scheduler import (
     SUCCEEDED,
     WAITING,
     WAITING_PROMOTION,
-    Routes,
-    Target,
+    initializing_status,
 )
 from sandbox.flagger.testing import HookRecorder
+from sandbox.flagger.tick import advance
 from sandbox.flagger.webhooks import HookResult
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -118,7 +121,7 @@ class Sim:
         if status is not None:
             canary["status"] = status
         self.hooks = hooks or Hooks()
-        self.target = Target(template_hash=target_hash)
+        self.target = TargetWorkload(template_hash=target_hash)
         self.routes = Routes()
         self.now = T0
         self.ticks = []
@@ -126,8 +129,8 @@ class Sim:
 
     def tick(self, **target_changes):
         if target_changes:
-            self.target = Target(**{**self.target.__dict__, **target_changes})
-        t = scheduler.advance(self.canary, self.target, self.now, self.hooks, routes=self.routes, **self.kwargs)
+            self.target = TargetWorkload(**{**self.target.__dict__, **target_changes})
+        t = advance(self.canary, self.target, self.now, self.hooks, routes=self.routes, **self.kwargs)
         self.canary = {**self.canary, "status": t.status}
         self.routes = t.routes
         self.ticks.append(t)
@@ -171,8 +174,8 @@ def test_oracle_canary():
         canary = make_canary(hooks_url=recorder.url)
         canary["spec"]["analysis"].update(stepWeight=100, stepWeightPromotion=50)
         sim = Sim(canary, webhooks.WebhookCaller())
-        sim.tick(primary=scheduler.NOT_READY)  # initializing
-        assert sim.tick(primary=scheduler.READY).phase == INITIALIZED
+        sim.tick(primary=readiness.NOT_READY)  # initializing
+        assert sim.tick(primary=readiness.READY).phase == INITIALIZED
         assert sim.tick(template_hash=V2).phase == PROGRESSING  # detect changes
         assert sim.tick().phase == PROGRESSING  # progressing
         assert sim.tick().phase == PROMOTING  # start promotion
@@ -227,8 +230,8 @@ def test_oracle_canary():
 def test_oracle_skip_analysis():
     with HookRecorder() as recorder:
         sim = Sim(make_canary(hooks_url=recorder.url), webhooks.WebhookCaller())
-        sim.tick(primary=scheduler.NOT_READY)
-        sim.tick(primary=scheduler.READY)
+        sim.tick(primary=readiness.NOT_READY)
+        sim.tick(primary=readiness.READY)
         sim.canary["spec"]["skipAnalysis"] = True
         assert sim.tick(template_hash=V2).phase == PROGRESSING
         assert sim.tick().phase == SUCCEEDED
@@ -345,7 +348,7 @@ def test_rollback_by_threshold_with_failing_metrics():
     sim.initialized()
     sim.tick(template_hash=V2)
     sim.tick()  # pre-rollout tick: weight 10
-    sim.canary["metadata"]["annotations"][scheduler.METRICS_ANNOTATION] = "fail"
+    sim.canary["metadata"]["annotations"][METRICS_ANNOTATION] = "fail"
     failed = [sim.tick() and (sim.status["phase"], sim.status["failedChecks"]) for _ in range(3)]
     assert failed == [(PROGRESSING, 1), (PROGRESSING, 2), (FAILED, 0)]
     assert sim.ticks[-2].messages() == ["Halt podinfo.default advancement success rate 0.00% < 99%"]
@@ -361,7 +364,7 @@ def test_rollback_by_threshold_with_failing_metrics():
     assert sim.status["conditions"][0]["status"] == "False"
     # Failed stays Failed for the same revision; a new revision starts over
     assert sim.tick().phase == FAILED
-    del sim.canary["metadata"]["annotations"][scheduler.METRICS_ANNOTATION]
+    del sim.canary["metadata"]["annotations"][METRICS_ANNOTATION]
     assert sim.tick(template_hash=V3).phase == PROGRESSING
 
 
@@ -419,7 +422,7 @@ def test_primary_not_ready_during_promotion(phase, routes):
         },
     )
     sim.routes = routes
-    t = sim.tick(primary=scheduler.Readiness(False, False))
+    t = sim.tick(primary=readiness.Readiness(False, False))
     assert (t.phase, t.status["canaryWeight"]) == (FAILED, 100)
     assert sim.routes == Routes(0, 100, False)
     assert "scale-to-zero" not in t.actions
@@ -606,7 +609,7 @@ def test_kubernetes_provider_forces_blue_green():
 
 def test_initialization_status_and_condition_times():
     canary = make_canary()
-    initial = scheduler.initializing_status(canary, T0)
+    initial = initializing_status(canary, T0)
     assert initial["phase"] == "Initializing"
     assert initial["conditions"] == [
         {
@@ -642,7 +645,7 @@ def test_initialization_status_and_condition_times():
         ],
     }
     assert [e.phase for e in t.events] == ["Initializing", INITIALIZED]
-    assert scheduler.initializing_status(sim.canary, T0) is None
+    assert initializing_status(sim.canary, T0) is None
 
 
 def test_promoted_condition_transition_time_follows_status_only():
@@ -692,10 +695,10 @@ def test_on_status_sees_writes_before_later_hooks():
 
 
 def test_interval_rules():
-    assert scheduler.analysis_interval(make_canary({"interval": "1m"})) == 60
-    assert scheduler.analysis_interval(make_canary({"interval": "5s"})) == 10
-    assert scheduler.analysis_interval(make_canary({"interval": "10sec"})) == 60
-    assert scheduler.analysis_interval(make_canary({})) == 60
+    assert analysis_interval(make_canary({"interval": "1m"})) == 60
+    assert analysis_interval(make_canary({"interval": "5s"})) == 10
+    assert analysis_interval(make_canary({"interval": "10sec"})) == 60
+    assert analysis_interval(make_canary({})) == 60
 
 
 # --- issue 7: blue/green's two confirm-promotion calls, pre-rollout while weight is 0 -------
