@@ -484,9 +484,13 @@ class GateCache:
 
 
 def _version(raw: Any) -> tuple[str, str]:
-    """``metadata.uid`` and ``metadata.resourceVersion`` of a raw object ("" for what is not a string)."""
-    meta = raw.get("metadata") if isinstance(raw, Mapping) else None
-    meta = meta if isinstance(meta, Mapping) else {}
+    """``metadata.uid`` and ``metadata.resourceVersion`` of a raw object ("" for what is not a string).
+
+    Only plain dicts (what JSON decodes to) are read, with a C-level type check: it runs for every
+    object of every relist; anything else reads as versionless, so it is parsed again.
+    """
+    meta = raw.get("metadata") if isinstance(raw, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
     uid, version = meta.get("uid", ""), meta.get("resourceVersion", "")
     return (uid if isinstance(uid, str) else "", version if isinstance(version, str) else "")
 
