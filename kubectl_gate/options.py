@@ -124,7 +124,7 @@ _OFFLINE_SHOWN = ("--kubeconfig", "--context")
 _OFFLINE_HIDDEN = ("--cluster", "--user", "--request-timeout")
 
 
-def _flag(decls: tuple[str, ...], attrs: dict[str, Any], **changes: Any) -> Callable[[Callable], Callable]:
+def context_flag(decls: tuple[str, ...], attrs: dict[str, Any], **changes: Any) -> Callable[[Callable], Callable]:
     """The click.option of a connection flag: it fills the GateContext attribute of its own name
     and is not passed to the command."""
 
@@ -143,27 +143,35 @@ def _apply(f: Callable, options: list[Callable[[Callable], Callable]]) -> Callab
 
 def kube_options(f: Callable) -> Callable:
     """kubectl's connection flags; they fill the GateContext and are not passed to the command."""
-    return _apply(f, [_flag(*flag) for flag in (*SELECTION_FLAGS, *GLOBAL_FLAGS)])
+    return _apply(f, [context_flag(*flag) for flag in (*SELECTION_FLAGS, *GLOBAL_FLAGS)])
 
 
 def offline_options(f: Callable) -> Callable:
     """What a command that reads no cluster accepts of kubectl's flags, so that a shell alias or a
     plugin runner adding them (``--kubeconfig``, ``--context``...) does not break it; they are ignored."""
     selection = {decls[0]: (decls, attrs) for decls, attrs in SELECTION_FLAGS}
-    shown = [_flag(*selection[name], help=_OFFLINE_HELP) for name in _OFFLINE_SHOWN]
-    hidden = [_flag(*selection[name], help=None, hidden=True) for name in _OFFLINE_HIDDEN]
-    return _apply(f, [*shown, *hidden, *(_flag(*flag, hidden=True) for flag in GLOBAL_FLAGS)])
+    shown = [context_flag(*selection[name], help=_OFFLINE_HELP) for name in _OFFLINE_SHOWN]
+    hidden = [context_flag(*selection[name], help=None, hidden=True) for name in _OFFLINE_HIDDEN]
+    return _apply(f, [*shown, *hidden, *(context_flag(*flag, hidden=True) for flag in GLOBAL_FLAGS)])
+
+
+ALL_NAMESPACES: Flag = (("--all-namespaces", "-A"), {"is_flag": True, "help": "Across all namespaces."})
 
 
 def all_namespaces_option(f: Callable) -> Callable:
+    return context_flag(*ALL_NAMESPACES)(f)
+
+
+def selector_option(example: str = "") -> Callable[[Callable], Callable]:
+    """``-l/--selector SELECTOR``, kubectl's label selector over the CanaryGates (``example`` in its help)."""
     return click.option(
-        "--all-namespaces",
-        "-A",
-        is_flag=True,
-        expose_value=False,
-        callback=_setter("all_namespaces"),
-        help="Across all namespaces.",
-    )(f)
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        default=None,
+        help="Only the CanaryGates whose labels match (kubectl's label selector"
+        + (f", e.g. {example})." if example else ")."),
+    )
 
 
 class OutputFormat(click.ParamType):

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from kubectl_gate.context import GateContext
-from kubectl_gate.options import _setter
+from kubectl_gate.options import ALL_NAMESPACES, context_flag, selector_option
 
 #: What kubectl accepts before the slash for this resource: the CRD's plural, singular and short
 #: names (deploy/crd/canarygate.yaml), alone, with the group, or with version and group.
@@ -44,21 +44,8 @@ def selection_options(f: Callable) -> Callable:
         is_flag=True,
         help="Every CanaryGate in the namespace (with -A: in every namespace).",
     )(f)
-    f = click.option(
-        "--selector",
-        "-l",
-        metavar="SELECTOR",
-        default=None,
-        help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay,tier!=db).",
-    )(f)
-    f = click.option(
-        "--all-namespaces",
-        "-A",
-        is_flag=True,
-        expose_value=False,
-        callback=_setter("all_namespaces"),
-        help="With -l or --all: across all namespaces.",
-    )(f)
+    f = selector_option("team=pay,tier!=db")(f)
+    f = context_flag(*ALL_NAMESPACES, help="With -l or --all: across all namespaces.")(f)
     return click.argument("names", nargs=-1, metavar="NAME...")(f)
 
 

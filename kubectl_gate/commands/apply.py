@@ -231,8 +231,8 @@ def _endpoint(endpoint: str | None) -> str:
     return endpoint or os.environ.get("KUBECTL_GATE_ENDPOINT") or rendering.DEFAULT_ENDPOINT
 
 
-@click.command("apply")
-@click.option(
+#: ``-f/--filename PATH``, as kubectl apply reads it (apply and render).
+filename_option = click.option(
     "--filename",
     "-f",
     "paths",
@@ -241,6 +241,10 @@ def _endpoint(endpoint: str | None) -> str:
     metavar="PATH",
     help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.",
 )
+
+
+@click.command("apply")
+@filename_option
 @click.option(
     "--dry-run",
     type=click.Choice(["none", "client", "server"]),
@@ -284,15 +288,7 @@ def _safe_ns(gctx: GateContext) -> str:
 
 
 @click.command("render")
-@click.option(
-    "--filename",
-    "-f",
-    "paths",
-    multiple=True,
-    required=True,
-    metavar="PATH",
-    help="A file, a folder (its *.yaml, *.yml and *.json files, recursively) or - for stdin; repeatable.",
-)
+@filename_option
 @click.option("--endpoint", metavar="URL", help=ENDPOINT_HELP)
 @click.option(
     "--namespace",

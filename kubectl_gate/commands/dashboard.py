@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import all_namespaces_option, kube_options
+from kubectl_gate.options import all_namespaces_option, kube_options, selector_option
 
 DEFAULT_PORT = 3200
 
@@ -27,13 +27,7 @@ DEFAULT_PORT = 3200
     help="Loopback address to listen on (127.0.0.1, ::1 or localhost; nothing else is accepted).",
 )
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening it in the browser.")
-@click.option(
-    "--selector",
-    "-l",
-    metavar="SELECTOR",
-    default=None,
-    help="Only the CanaryGates whose labels match (kubectl's label selector).",
-)
+@selector_option()
 @all_namespaces_option
 @kube_options
 @pass_gate_ctx

@@ -10,7 +10,7 @@ from canarygate.kube.resources import CANARYGATES
 from canarygate.model import Canary, CanaryGate
 from kubectl_gate import exitcodes, printing
 from kubectl_gate.context import GateContext, pass_gate_ctx
-from kubectl_gate.options import all_namespaces_option, kube_options, output_option
+from kubectl_gate.options import all_namespaces_option, kube_options, output_option, selector_option
 from kubectl_gate.views import GateView, build_view
 
 
@@ -137,13 +137,7 @@ def _canaries(gctx: GateContext, namespaces: Sequence[str | None], problems: lis
 @click.command("list")
 @output_option("json", "yaml", "wide", "name", templates=True)
 @click.option("--no-headers", is_flag=True, help="Print the table without its header line.")
-@click.option(
-    "--selector",
-    "-l",
-    metavar="SELECTOR",
-    default=None,
-    help="Only the CanaryGates whose labels match (kubectl's label selector, e.g. team=pay).",
-)
+@selector_option("team=pay")
 @click.option("--all", "all_in_namespace", is_flag=True, help="Every CanaryGate in the namespace (the default).")
 @click.option(
     "--watch",
