@@ -25,55 +25,12 @@ import time
 
 import kubernetes
 import pytest
+from helpers.flagger_objects import SCALE, canary, deployment
 
 from sandbox.flagger import FlaggerSimulator
 from sandbox.flagger.testing import HookRecorder
 
 pytestmark = pytest.mark.e2e
-
-SCALE = 0.01  # interval 10s -> a tick every 0.1 s
-GATES = [
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "post-rollout",
-    "rollback",
-    "event",
-]
-
-
-def deployment(name, image):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": image}]},
-            },
-        },
-    }
-
-
-def canary(name, hooks_url=None, hook_types=GATES, **analysis):
-    spec_analysis = {"interval": "10s", "threshold": 2, "stepWeight": 20, "maxWeight": 40, **analysis}
-    if hooks_url:
-        spec_analysis["webhooks"] = [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"} for t in hook_types]
-    return {
-        "apiVersion": "flagger.app/v1beta1",
-        "kind": "Canary",
-        "metadata": {"name": name},
-        "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "service": {"port": 9898},
-            "analysis": spec_analysis,
-        },
-    }
 
 
 def wait_until(predicate, timeout=10.0):

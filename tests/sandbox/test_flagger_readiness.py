@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import kubernetes
 import pytest
+from helpers.flagger_objects import SCALE, canary, deployment
 
 from sandbox.deployments import READY_ANNOTATION
 from sandbox.flagger import FlaggerSimulator
@@ -134,54 +135,6 @@ def test_thresholds_from_the_canary():
 
 # --- against the API server ------------------------------------------------------------------
 
-SCALE = 0.01
-GATES = [
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "post-rollout",
-    "rollback",
-    "event",
-]
-
-
-def deployment(name, image):
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": image}]},
-            },
-        },
-    }
-
-
-def canary(name, hooks_url, **spec):
-    return {
-        "apiVersion": "flagger.app/v1beta1",
-        "kind": "Canary",
-        "metadata": {"name": name},
-        "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "service": {"port": 9898},
-            **spec,
-            "analysis": {
-                "interval": "10s",
-                "threshold": 2,
-                "stepWeight": 20,
-                "maxWeight": 40,
-                "webhooks": [{"name": f"{t}-gate", "type": t, "url": f"{hooks_url}/{t}"} for t in GATES],
-            },
-        },
-    }
-
 
 class Cluster:
     def __init__(self, api_client, namespace):
@@ -195,7 +148,7 @@ class Cluster:
     def create(self, name, hooks_url, **spec):
         self.apps.create_namespaced_deployment(self.ns, deployment(name, "app:1"))
         self.custom.create_namespaced_custom_object(
-            "flagger.app", "v1beta1", self.ns, "canaries", canary(name, hooks_url, **spec)
+            "flagger.app", "v1beta1", self.ns, "canaries", canary(name, hooks_url, spec=spec)
         )
 
     def annotate(self, name, value):
