@@ -161,6 +161,15 @@ def settled(screen: str) -> bool:
     return "WaitingPromotion" in screen and bool(HELD.search(screen)) and "rollback                  • closed" in screen
 
 
+def held_view(rollouts, kube, namespace, watch, width: int = 100) -> Pane:
+    """The live view (``width`` x 40) of a rollout held at confirm-promotion (:func:`waiting_promotion`),
+    once :func:`settled`."""
+    waiting_promotion(rollouts, kube, namespace)
+    pane = watch(width, 40)
+    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    return pane
+
+
 def test_a_rollout_waiting_for_promotion_shows_what_is_being_approved(rollouts, kube, watch, namespace):
     waiting_promotion(rollouts, kube, namespace)
     pane = watch(100, 40)
@@ -176,9 +185,7 @@ def test_a_rollout_waiting_for_promotion_shows_what_is_being_approved(rollouts, 
 
 
 def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, watch, namespace, kubectl):
-    waiting_promotion(rollouts, kube, namespace)
-    pane = watch(100, 40)
-    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane = held_view(rollouts, kube, namespace, watch)
     pane.keys("p")
     pane.wait_for(lambda s: "promote canarygate/demo (opens confirm-promotion)? [y/N]" in s, "the confirmation line")
     pane.keys("n")
@@ -206,9 +213,7 @@ def test_promote_from_the_view_after_confirmation_and_a_reason(rollouts, kube, w
 @pytest.mark.disruptive
 def test_an_api_outage_says_reconnecting_keeps_the_state_and_resumes(apiserver, rollouts, kube, watch, namespace):
     emulator_only(apiserver, "stops the API server (apiserver.faults.down)")
-    waiting_promotion(rollouts, kube, namespace)
-    pane = watch(100, 40)
-    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane = held_view(rollouts, kube, namespace, watch)
     try:
         apiserver.faults.down = True
         screen = pane.wait_for(lambda s: s.startswith("reconnecting… last update"), "the outage header")
@@ -242,9 +247,7 @@ def test_a_narrow_terminal_cuts_lines_with_an_ellipsis_and_q_restores_it(rollout
 
 
 def test_open_a_chosen_gate_from_the_view(rollouts, kube, watch, namespace, kubectl):
-    waiting_promotion(rollouts, kube, namespace)
-    pane = watch(100, 40)
-    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane = held_view(rollouts, kube, namespace, watch)
     pane.keys("o")
     pane.wait_for(lambda s: "  5 confirm-promotion (closed)" in s, "the gates to choose from")
     pane.keys("5")
@@ -282,9 +285,7 @@ def test_off_a_terminal_a_page_per_change_and_json_lines(rollouts, kubeconfig, n
 @pytest.mark.disruptive
 def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube, watch, namespace):
     emulator_only(apiserver, "hangs the API server (apiserver.faults.hang)")
-    waiting_promotion(rollouts, kube, namespace)
-    pane = watch(160, 40)
-    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane = held_view(rollouts, kube, namespace, watch, width=160)
     try:
         apiserver.faults.hang = True
         screen = pane.wait_for(
@@ -299,9 +300,7 @@ def test_an_api_that_answers_nothing_is_an_outage_too(apiserver, rollouts, kube,
 
 
 def test_abort_from_the_view_rolls_the_release_back(rollouts, kube, watch, namespace):
-    waiting_promotion(rollouts, kube, namespace)
-    pane = watch(120, 40)
-    pane.wait_for(settled, "the rollout held at confirm-promotion")
+    pane = held_view(rollouts, kube, namespace, watch, width=120)
     pane.keys("a")
     pane.wait_for(lambda s: "abort canarygate/demo? [y/N]" in s, "the confirmation line")
     pane.keys("y")
