@@ -340,8 +340,9 @@ def call_webhook(
 class WebhookCaller:
     """Calls one ``spec.analysis.webhooks[]`` entry with a payload, by Flagger's rules.
 
-    The scheduler takes any callable ``(webhook, payload) -> HookResult``; this is the real
-    one. ``time_scale`` multiplies retry back-off waits.
+    The tick (:func:`sandbox.flagger.tick.advance`) takes any callable
+    ``(webhook, payload) -> HookResult``; this is the real one. ``time_scale`` multiplies retry
+    back-off waits.
     """
 
     def __init__(self, *, time_scale: float = 1.0, sleep: Callable[[float], None] = time.sleep):
