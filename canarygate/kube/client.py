@@ -28,6 +28,7 @@ class _Status(Protocol):
 
 
 _A = TypeVar("_A", bound=_Status)
+_E = TypeVar("_E", bound=BaseException)
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -61,7 +62,7 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
-def _scrubbed(error: BaseException, secrets: Sequence[str]) -> BaseException:
+def _scrubbed(error: _E, secrets: Sequence[str]) -> _E:
     """``error`` with its message scrubbed in place (type and attributes kept)."""
     text = str(error)
     clean = scrub(text, secrets)
@@ -131,7 +132,8 @@ class Kube:
         (the blocked read then ends with Unreachable): a watch whose connection died silently cannot
         be told from a quiet one by reading it.
         """
-        watch = self._call("GET", path, query, lambda: self.transport.stream(path, query, {"Accept": JSON}, timeout))
+        limit = timeout if timeout is not None else self.timeout
+        watch = self._call("GET", path, query, lambda: self.transport.stream(path, query, {"Accept": JSON}, limit))
         try:
             if watch.status != 200:
                 raise _scrubbed(translate(watch.status, self._read(watch), method="WATCH"), self.transport.secrets)
@@ -184,7 +186,7 @@ class Kube:
 
     def _unreachable(self, e: Unanswered) -> errors.Unreachable:
         error = errors.Unreachable(f"cannot reach the API server at {self.transport.host}: {e}")
-        return _scrubbed(error, self.transport.secrets)  # type: ignore[return-value]
+        return _scrubbed(error, self.transport.secrets)
 
     def _call(self, method: str, path: str, query: Sequence[tuple[str, Any]], send: Callable[[], _A]) -> _A:
         """``send()``, logged for Kube.log, its failures as Unreachable and scrubbed of secrets."""

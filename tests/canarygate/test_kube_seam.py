@@ -63,6 +63,7 @@ class Scripted:
 
     def stream(self, path, query, headers, timeout) -> Watch:
         assert self.watch is not None
+        self.sent.append(("WATCH", path, list(query), dict(headers), None, timeout))
         return self.watch
 
     def close(self) -> None:
@@ -98,6 +99,45 @@ def test_the_request_sent_and_the_default_timeout():
         ("PATCH", "/p", [("dryRun", "All")], {"Accept": "application/json", "Content-Type": "x/y"}, {"a": 1}, 7.0),
         ("GET", "/p", [], {"Accept": "application/json"}, None, (1.0, 2.0)),
     ]
+
+
+def test_a_watch_takes_the_default_timeout():
+    transport = Scripted(watch=Watch(200, []))
+    assert list(Kube(transport, timeout=7.0).stream("/w", query=[("watch", "1")])) == []
+    assert transport.sent == [("WATCH", "/w", [("watch", "1")], {"Accept": "application/json"}, None, 7.0)]
+
+
+def test_the_official_adapter_keeps_the_status_of_an_answer_it_raised():
+    """The official client raises some answers (a 429 its retries gave up on) as ApiException:
+    the adapter hands them back as answers; an ApiException without a status is no answer."""
+    from types import SimpleNamespace
+
+    from kubernetes.client.exceptions import ApiException
+
+    from canarygate.kube.official import OfficialTransport
+
+    class Raising:
+        """The two ApiClient methods the adapter calls, raising what the official client raises."""
+
+        configuration = SimpleNamespace(host="https://api.test", api_key={"BearerToken": f"Bearer {SECRET}"})
+
+        def __init__(self, error: ApiException) -> None:
+            self.error = error
+
+        def param_serialize(self, **_):
+            return ("GET", "https://api.test/x", {}, None, [])
+
+        def call_api(self, *_, **__):
+            raise self.error
+
+    busy = Kube(OfficialTransport(Raising(ApiException(status=429, reason="Too Many Requests"))))
+    with pytest.raises(errors.Unreachable, match="the API server answered 429"):
+        busy.request("GET", "/x")
+    refused = Raising(ApiException(status=0, reason=f"SSLError\nCERTIFICATE_VERIFY_FAILED, Bearer {SECRET}"))
+    with pytest.raises(errors.Unreachable) as caught:
+        Kube(OfficialTransport(refused)).request("GET", "/x")
+    assert str(caught.value).startswith("cannot reach the API server at https://api.test: SSLError")
+    assert SECRET not in str(caught.value)
 
 
 def test_a_watch_is_closed_however_it_ends():
