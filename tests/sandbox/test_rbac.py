@@ -479,36 +479,41 @@ ONLY_DEMO = role("demo-only", "demo-ns", rule(["get", "list", "watch", "patch"],
 STATUS_WRITER = cluster_role("gate-status", rule(["get", "patch", "update"], ["canarygates/status"]))
 GATE_READER = cluster_role("gate-reader", rule(["get", "list", "watch"], ["canarygates"]))
 
+
+def gates(verb, name="", *, namespace="demo-ns", subresource=""):
+    """A request for CanaryGates (group G), in demo-ns unless told (``namespace=""``: cluster-wide)."""
+    return res(verb, "canarygates", group=G, namespace=namespace, name=name, subresource=subresource)
+
+
+def on(objects, *rows):
+    """Cases checked against one store: each row (id, user, attrs, allowed, reason) as a CASES row."""
+    return [(case_id, who, attrs, objects, allowed, reason) for case_id, who, attrs, allowed, reason in rows]
+
+
 CASES = [
-    # (id, user, attrs, store, allowed, reason)
-    (
-        "role-binding-allows-patch",
-        BOB,
-        res("patch", "canarygates", group=G, namespace="demo-ns", name="demo"),
+    # (id, user, attrs, store, allowed, reason); on(store, *rows): rows of (id, user, attrs, allowed, reason)
+    *on(
         store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))]),
-        True,
-        'RBAC: allowed by RoleBinding "approvers/demo-ns" of Role "gate-approver" to User "bob"',
-    ),
-    (
-        "role-binding-does-not-grant-delete",
-        BOB,
-        res("delete", "canarygates", group=G, namespace="demo-ns", name="demo"),
-        store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))]),
-        False,
-        "",
-    ),
-    (
-        "role-does-not-reach-another-group",
-        BOB,
-        res("patch", "canaries", group="flagger.app", namespace="demo-ns", name="demo"),
-        store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))]),
-        False,
-        "",
+        (
+            "role-binding-allows-patch",
+            BOB,
+            gates("patch", "demo"),
+            True,
+            'RBAC: allowed by RoleBinding "approvers/demo-ns" of Role "gate-approver" to User "bob"',
+        ),
+        ("role-binding-does-not-grant-delete", BOB, gates("delete", "demo"), False, ""),
+        (
+            "role-does-not-reach-another-group",
+            BOB,
+            res("patch", "canaries", group="flagger.app", namespace="demo-ns", name="demo"),
+            False,
+            "",
+        ),
     ),
     (
         "group-subject",
         ALICE,
-        res("list", "canarygates", group=G, namespace="demo-ns"),
+        gates("list"),
         store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", group("gate-approvers"))]),
         True,
         'RBAC: allowed by RoleBinding "approvers/demo-ns" of Role "gate-approver" to Group "gate-approvers"',
@@ -516,7 +521,7 @@ CASES = [
     (
         "first-matching-subject-is-named",
         ALICE,
-        res("list", "canarygates", group=G, namespace="demo-ns"),
+        gates("list"),
         store(
             [APPROVER],
             [
@@ -537,7 +542,7 @@ CASES = [
     (
         "binding-in-another-namespace-does-not-apply",
         BOB,
-        res("patch", "canarygates", group=G, namespace="prod", name="demo"),
+        gates("patch", "demo", namespace="prod"),
         store(
             [APPROVER, role("gate-approver", "prod", rule(["*"], ["*"]))],
             [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))],
@@ -548,7 +553,7 @@ CASES = [
     (
         "role-binding-does-not-grant-cluster-wide-list",
         BOB,
-        res("list", "canarygates", group=G),
+        gates("list", namespace=""),
         store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))]),
         False,
         "",
@@ -556,7 +561,7 @@ CASES = [
     (
         "role-binding-uses-role-of-its-own-namespace",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store(
             [role("gate-approver", "prod", rule(["*"], ["*"], groups=["*"]))],
             [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))],
@@ -565,91 +570,60 @@ CASES = [
         'RBAC: role.rbac.authorization.k8s.io "gate-approver" not found',
     ),
     # A RoleBinding to a ClusterRole grants it in the binding's namespace only.
-    (
-        "rolebinding-to-clusterrole-in-namespace",
-        BOB,
-        res("watch", "canarygates", group=G, namespace="demo-ns"),
+    *on(
         store([], [binding("readers", "demo-ns", "ClusterRole", "gate-reader", user("bob"))], [GATE_READER]),
-        True,
-        'RBAC: allowed by RoleBinding "readers/demo-ns" of ClusterRole "gate-reader" to User "bob"',
+        (
+            "rolebinding-to-clusterrole-in-namespace",
+            BOB,
+            gates("watch"),
+            True,
+            'RBAC: allowed by RoleBinding "readers/demo-ns" of ClusterRole "gate-reader" to User "bob"',
+        ),
+        ("rolebinding-to-clusterrole-not-elsewhere", BOB, gates("watch", namespace="prod"), False, ""),
+        ("rolebinding-to-clusterrole-not-cluster-wide", BOB, gates("watch", namespace=""), False, ""),
     ),
-    (
-        "rolebinding-to-clusterrole-not-elsewhere",
-        BOB,
-        res("watch", "canarygates", group=G, namespace="prod"),
-        store([], [binding("readers", "demo-ns", "ClusterRole", "gate-reader", user("bob"))], [GATE_READER]),
-        False,
-        "",
-    ),
-    (
-        "rolebinding-to-clusterrole-not-cluster-wide",
-        BOB,
-        res("watch", "canarygates", group=G),
-        store([], [binding("readers", "demo-ns", "ClusterRole", "gate-reader", user("bob"))], [GATE_READER]),
-        False,
-        "",
-    ),
-    (
-        "clusterrolebinding-cluster-wide",
-        BOB,
-        res("list", "canarygates", group=G),
+    *on(
         store([], [], [GATE_READER], [cluster_binding("readers", "gate-reader", user("bob"))]),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "gate-reader" to User "bob"',
-    ),
-    (
-        "clusterrolebinding-in-any-namespace",
-        BOB,
-        res("get", "canarygates", group=G, namespace="prod", name="x"),
-        store([], [], [GATE_READER], [cluster_binding("readers", "gate-reader", user("bob"))]),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "gate-reader" to User "bob"',
+        (
+            "clusterrolebinding-cluster-wide",
+            BOB,
+            gates("list", namespace=""),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "gate-reader" to User "bob"',
+        ),
+        (
+            "clusterrolebinding-in-any-namespace",
+            BOB,
+            gates("get", "x", namespace="prod"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "gate-reader" to User "bob"',
+        ),
     ),
     # resourceNames: a named request matches; list/watch/create/deletecollection carry no name.
-    (
-        "resource-names-get-named",
-        BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+    *on(
         store([ONLY_DEMO], [binding("b", "demo-ns", "Role", "demo-only", user("bob"))]),
-        True,
-        'RBAC: allowed by RoleBinding "b/demo-ns" of Role "demo-only" to User "bob"',
-    ),
-    (
-        "resource-names-get-other",
-        BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="other"),
-        store([ONLY_DEMO], [binding("b", "demo-ns", "Role", "demo-only", user("bob"))]),
-        False,
-        "",
-    ),
-    (
-        "resource-names-list",
-        BOB,
-        res("list", "canarygates", group=G, namespace="demo-ns"),
-        store([ONLY_DEMO], [binding("b", "demo-ns", "Role", "demo-only", user("bob"))]),
-        False,
-        "",
-    ),
-    (
-        "resource-names-watch",
-        BOB,
-        res("watch", "canarygates", group=G, namespace="demo-ns"),
-        store([ONLY_DEMO], [binding("b", "demo-ns", "Role", "demo-only", user("bob"))]),
-        False,
-        "",
-    ),
-    (
-        "resource-names-watch-with-name-field-selector",
-        BOB,
-        res("watch", "canarygates", group=G, namespace="demo-ns", name="demo"),
-        store([ONLY_DEMO], [binding("b", "demo-ns", "Role", "demo-only", user("bob"))]),
-        True,
-        'RBAC: allowed by RoleBinding "b/demo-ns" of Role "demo-only" to User "bob"',
+        (
+            "resource-names-get-named",
+            BOB,
+            gates("get", "demo"),
+            True,
+            'RBAC: allowed by RoleBinding "b/demo-ns" of Role "demo-only" to User "bob"',
+        ),
+        ("resource-names-get-other", BOB, gates("get", "other"), False, ""),
+        ("resource-names-list", BOB, gates("list"), False, ""),
+        ("resource-names-watch", BOB, gates("watch"), False, ""),
+        (
+            "resource-names-watch-with-name-field-selector",
+            BOB,
+            gates("watch", "demo"),
+            True,
+            'RBAC: allowed by RoleBinding "b/demo-ns" of Role "demo-only" to User "bob"',
+        ),
     ),
     (
         "resource-names-create",
         BOB,
-        res("create", "canarygates", group=G, namespace="demo-ns"),
+        gates("create"),
         store(
             [role("r", "demo-ns", rule(["create"], ["canarygates"], names=["demo"]))],
             [binding("b", "demo-ns", "Role", "r", user("bob"))],
@@ -660,7 +634,7 @@ CASES = [
     (
         "resource-names-deletecollection",
         BOB,
-        res("deletecollection", "canarygates", group=G, namespace="demo-ns"),
+        gates("deletecollection"),
         store(
             [role("r", "demo-ns", rule(["*"], ["canarygates"], names=["demo"]))],
             [binding("b", "demo-ns", "Role", "r", user("bob"))],
@@ -669,60 +643,45 @@ CASES = [
         "",
     ),
     # Subresources are their own resource: canarygates/status.
-    (
-        "status-grant-allows-status",
-        SIDECAR,
-        res("patch", "canarygates", group=G, namespace="demo-ns", name="demo", subresource="status"),
+    *on(
         store([], [], [STATUS_WRITER], [cluster_binding("sidecar-status", "gate-status", sa("gate-sidecar", "gates"))]),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "sidecar-status" of ClusterRole "gate-status" to ServiceAccount "gate-sidecar/gates"',
-    ),
-    (
-        "status-grant-not-main-resource",
-        SIDECAR,
-        res("patch", "canarygates", group=G, namespace="demo-ns", name="demo"),
-        store([], [], [STATUS_WRITER], [cluster_binding("sidecar-status", "gate-status", sa("gate-sidecar", "gates"))]),
-        False,
-        "",
+        (
+            "status-grant-allows-status",
+            SIDECAR,
+            gates("patch", "demo", subresource="status"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "sidecar-status" of ClusterRole "gate-status" to ServiceAccount "gate-sidecar/gates"',
+        ),
+        ("status-grant-not-main-resource", SIDECAR, gates("patch", "demo"), False, ""),
     ),
     (
         "main-grant-not-status",
         BOB,
-        res("patch", "canarygates", group=G, namespace="demo-ns", name="demo", subresource="status"),
+        gates("patch", "demo", subresource="status"),
         store([APPROVER], [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))]),
         False,
         "",
     ),
-    (
-        "star-slash-subresource",
-        BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo", subresource="status"),
+    *on(
         store(
             [],
             [],
             [cluster_role("statuses", rule(["get"], ["*/status"], groups=["*"]))],
             [cluster_binding("statuses", "statuses", user("bob"))],
         ),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "statuses" of ClusterRole "statuses" to User "bob"',
-    ),
-    (
-        "star-slash-subresource-not-main",
-        BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
-        store(
-            [],
-            [],
-            [cluster_role("statuses", rule(["get"], ["*/status"], groups=["*"]))],
-            [cluster_binding("statuses", "statuses", user("bob"))],
+        (
+            "star-slash-subresource",
+            BOB,
+            gates("get", "demo", subresource="status"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "statuses" of ClusterRole "statuses" to User "bob"',
         ),
-        False,
-        "",
+        ("star-slash-subresource-not-main", BOB, gates("get", "demo"), False, ""),
     ),
     (
         "star-resource-covers-subresources",
         BOB,
-        res("update", "canarygates", group=G, namespace="demo-ns", name="demo", subresource="status"),
+        gates("update", "demo", subresource="status"),
         store([role("all", "demo-ns", rule(["update"], ["*"]))], [binding("b", "demo-ns", "Role", "all", user("bob"))]),
         True,
         'RBAC: allowed by RoleBinding "b/demo-ns" of Role "all" to User "bob"',
@@ -753,7 +712,7 @@ CASES = [
     (
         "core-group-rule-not-other-group",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="c"),
+        gates("get", "c"),
         store(
             [role("cm", "demo-ns", rule(["get"], ["canarygates"], groups=[""]))],
             [binding("b", "demo-ns", "Role", "cm", user("bob"))],
@@ -777,7 +736,7 @@ CASES = [
     (
         "sa-unqualified-in-rolebinding",
         SIDECAR,
-        res("list", "canarygates", group=G, namespace="gates"),
+        gates("list", namespace="gates"),
         store(
             [role("r", "gates", rule(["list"], ["canarygates"]))],
             [binding("b", "gates", "Role", "r", sa("gate-sidecar"))],
@@ -788,7 +747,7 @@ CASES = [
     (
         "sa-unqualified-in-clusterrolebinding-never",
         SIDECAR,
-        res("list", "canarygates", group=G),
+        gates("list", namespace=""),
         store([], [], [GATE_READER], [cluster_binding("b", "gate-reader", sa("gate-sidecar"))]),
         False,
         "",
@@ -796,7 +755,7 @@ CASES = [
     (
         "sa-other-namespace",
         OTHER_SA,
-        res("list", "canarygates", group=G),
+        gates("list", namespace=""),
         store([], [], [GATE_READER], [cluster_binding("b", "gate-reader", sa("gate-sidecar", "gates"))]),
         False,
         "",
@@ -804,31 +763,26 @@ CASES = [
     (
         "sa-group-all-namespaces",
         SIDECAR,
-        res("list", "canarygates", group=G),
+        gates("list", namespace=""),
         store([], [], [GATE_READER], [cluster_binding("b", "gate-reader", group("system:serviceaccounts"))]),
         True,
         'RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "gate-reader" to Group "system:serviceaccounts"',
     ),
-    (
-        "sa-group-of-namespace",
-        SIDECAR,
-        res("list", "canarygates", group=G),
+    *on(
         store([], [], [GATE_READER], [cluster_binding("b", "gate-reader", group("system:serviceaccounts:gates"))]),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "gate-reader" to Group "system:serviceaccounts:gates"',
-    ),
-    (
-        "sa-group-of-other-namespace",
-        OTHER_SA,
-        res("list", "canarygates", group=G),
-        store([], [], [GATE_READER], [cluster_binding("b", "gate-reader", group("system:serviceaccounts:gates"))]),
-        False,
-        "",
+        (
+            "sa-group-of-namespace",
+            SIDECAR,
+            gates("list", namespace=""),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "b" of ClusterRole "gate-reader" to Group "system:serviceaccounts:gates"',
+        ),
+        ("sa-group-of-other-namespace", OTHER_SA, gates("list", namespace=""), False, ""),
     ),
     (
         "sa-name-as-user-subject",
         SIDECAR,
-        res("list", "canarygates", group=G),
+        gates("list", namespace=""),
         store(
             [],
             [],
@@ -899,21 +853,17 @@ CASES = [
     (
         "url-rule-does-not-grant-resource",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store([], [], [cluster_role("u", url_rule(["*"], ["*"]))], [cluster_binding("u", "u", user("bob"))]),
         False,
         "",
     ),
     # system:masters: the privileged-group authorizer answers first, with no reason.
-    (
-        "system-masters-anything",
-        ADMIN,
-        res("deletecollection", "canarygates", group=G, namespace="demo-ns"),
+    *on(
         store(),
-        True,
-        "",
+        ("system-masters-anything", ADMIN, gates("deletecollection"), True, ""),
+        ("system-masters-any-url", ADMIN, nonres("put", "/whatever"), True, ""),
     ),
-    ("system-masters-any-url", ADMIN, nonres("put", "/whatever"), store(), True, ""),
     # The default policy: discovery, public info, self reviews for every authenticated user.
     *[
         (
@@ -939,67 +889,57 @@ CASES = [
             "/readyz",
         )
     ],
-    ("discovery-not-post", BOB, nonres("post", "/api"), store(), False, ""),
-    ("discovery-not-metrics", BOB, nonres("get", "/metrics"), store(), False, ""),
-    ("discovery-not-healthz-checks", BOB, nonres("get", "/healthz/etcd"), store(), False, ""),
-    (
-        "anonymous-public-info",
-        ANONYMOUS,
-        nonres("get", "/version"),
+    *on(
         store(),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole "system:public-info-viewer" '
-        'to Group "system:unauthenticated"',
-    ),
-    ("anonymous-no-discovery", ANONYMOUS, nonres("get", "/apis"), store(), False, ""),
-    (
-        "anonymous-no-self-review",
-        ANONYMOUS,
-        res("create", "selfsubjectreviews", group="authentication.k8s.io"),
-        store(),
-        False,
-        "",
-    ),
-    ("no-groups-no-discovery", UserInfo("bob"), nonres("get", "/api"), store(), False, ""),
-    (
-        "whoami",
-        BOB,
-        res("create", "selfsubjectreviews", group="authentication.k8s.io"),
-        store(),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
-    ),
-    (
-        "can-i",
-        SIDECAR,
-        res("create", "selfsubjectaccessreviews", group="authorization.k8s.io"),
-        store(),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
-    ),
-    (
-        "can-i-list",
-        BOB,
-        res("create", "selfsubjectrulesreviews", group="authorization.k8s.io"),
-        store(),
-        True,
-        'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
-    ),
-    (
-        "no-subjectaccessreviews",
-        BOB,
-        res("create", "subjectaccessreviews", group="authorization.k8s.io"),
-        store(),
-        False,
-        "",
-    ),
-    (
-        "default-denies-resources",
-        BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
-        store(),
-        False,
-        "",
+        ("discovery-not-post", BOB, nonres("post", "/api"), False, ""),
+        ("discovery-not-metrics", BOB, nonres("get", "/metrics"), False, ""),
+        ("discovery-not-healthz-checks", BOB, nonres("get", "/healthz/etcd"), False, ""),
+        (
+            "anonymous-public-info",
+            ANONYMOUS,
+            nonres("get", "/version"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole "system:public-info-viewer" '
+            'to Group "system:unauthenticated"',
+        ),
+        ("anonymous-no-discovery", ANONYMOUS, nonres("get", "/apis"), False, ""),
+        (
+            "anonymous-no-self-review",
+            ANONYMOUS,
+            res("create", "selfsubjectreviews", group="authentication.k8s.io"),
+            False,
+            "",
+        ),
+        ("no-groups-no-discovery", UserInfo("bob"), nonres("get", "/api"), False, ""),
+        (
+            "whoami",
+            BOB,
+            res("create", "selfsubjectreviews", group="authentication.k8s.io"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
+        ),
+        (
+            "can-i",
+            SIDECAR,
+            res("create", "selfsubjectaccessreviews", group="authorization.k8s.io"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
+        ),
+        (
+            "can-i-list",
+            BOB,
+            res("create", "selfsubjectrulesreviews", group="authorization.k8s.io"),
+            True,
+            'RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" to Group "system:authenticated"',
+        ),
+        (
+            "no-subjectaccessreviews",
+            BOB,
+            res("create", "subjectaccessreviews", group="authorization.k8s.io"),
+            False,
+            "",
+        ),
+        ("default-denies-resources", BOB, gates("get", "demo"), False, ""),
     ),
     (
         "cluster-admin-is-bindable",
@@ -1029,7 +969,7 @@ CASES = [
     (
         "missing-clusterrole",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store([], [], [], [cluster_binding("b", "gone", user("bob"))]),
         False,
         'RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found',
@@ -1037,7 +977,7 @@ CASES = [
     (
         "two-missing-roles",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store(
             [], [binding("b", "demo-ns", "Role", "gone", user("bob"))], [], [cluster_binding("b", "gone", user("bob"))]
         ),
@@ -1047,7 +987,7 @@ CASES = [
     (
         "same-missing-role-twice",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store([], [], [], [cluster_binding("a", "gone", user("bob")), cluster_binding("b", "gone", user("bob"))]),
         False,
         'RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found',
@@ -1055,7 +995,7 @@ CASES = [
     (
         "missing-role-of-someone-else-ignored",
         BOB,
-        res("get", "canarygates", group=G, namespace="demo-ns", name="demo"),
+        gates("get", "demo"),
         store([], [], [], [cluster_binding("b", "gone", user("carol"))]),
         False,
         "",
@@ -1063,7 +1003,7 @@ CASES = [
     (
         "missing-role-then-allowed",
         BOB,
-        res("list", "canarygates", group=G, namespace="demo-ns"),
+        gates("list"),
         store(
             [APPROVER],
             [binding("approvers", "demo-ns", "Role", "gate-approver", user("bob"))],
