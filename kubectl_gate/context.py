@@ -8,6 +8,7 @@ pass it with ``runner.invoke(cli, args, obj=GateContext(clock=...))``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -61,32 +62,24 @@ class GateContext:
     # -- connection ---------------------------------------------------------------------------
 
     def settings(self):
-        """Connection settings; the light transport unless KUBECTL_GATE_CLIENT=kubernetes."""
+        """Connection settings; the light transport unless KUBECTL_GATE_CLIENT=kubernetes.
+
+        The connection flags fill the fields of the same names of Settings and of its Overrides
+        (--server, --token, --as...), so that each flag is named once, here as in canarygate.kube.
+        """
         from canarygate.kube.connect import LIGHT, OFFICIAL, Settings
         from canarygate.kube.kubeconfig import Overrides
 
-        overrides = Overrides(
-            server=self.server,
-            certificate_authority=self.certificate_authority,
-            insecure_skip_tls_verify=self.insecure_skip_tls_verify,
-            tls_server_name=self.tls_server_name,
-            token=self.token,
-            client_certificate=self.client_certificate,
-            client_key=self.client_key,
-            impersonate=self.impersonate,
-            impersonate_groups=tuple(self.impersonate_groups),
-            impersonate_uid=self.impersonate_uid,
-        )
         return Settings(
-            overrides=overrides,
-            kubeconfig=self.kubeconfig,
-            context=self.context,
-            cluster=self.cluster,
-            user=self.user,
-            namespace=self.namespace,
-            request_timeout=self.request_timeout,
+            overrides=Overrides(**self._flags_of(Overrides)),
             transport=OFFICIAL if os.environ.get("KUBECTL_GATE_CLIENT") == "kubernetes" else LIGHT,
+            **self._flags_of(Settings),
         )
+
+    def _flags_of(self, settings: type) -> dict[str, Any]:
+        """This context's values for the fields of the dataclass ``settings`` it has too."""
+        own = {f.name for f in dataclasses.fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(settings) if f.name in own}
 
     @property
     def connection(self):
@@ -163,8 +156,7 @@ class GateContext:
         """Colour only on a terminal, never with --no-color, NO_COLOR or TERM=dumb (kubectl's rule)."""
         if self.no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
             return False
-        stream = self.stdout or sys.stdout
-        return bool(getattr(stream, "isatty", lambda: False)())
+        return self.tty
 
     @property
     def tty(self) -> bool:
