@@ -60,6 +60,11 @@ class Ledger:
         with self.lock:
             self.faults[kind] = self.faults.get(kind, 0) + 1
 
+    def steps_passed(self) -> int:
+        """How many calls of the step gate were answered go on."""
+        with self.lock:
+            return len([a for a in self.answers if a.hook == STEP and a.status == 200])
+
     def check(self) -> None:
         with self.lock:
             answers = sorted(self.answers, key=lambda a: a.answered)
@@ -92,6 +97,25 @@ class Proxy(http.server.ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def close(self) -> None:
+        """Stops the proxy and starts again any replica the chaos left killed."""
+        self.shutdown()
+        self.server_close()
+        for replica in self.replicas:
+            if replica.proc is None:
+                replica.start(wait=False)
+
+
+def _behind_a_proxy(sidecar, make_sidecar, rollouts, *, count: int, rng: random.Random) -> tuple[Ledger, list, Proxy]:
+    """``count`` replicas (``sidecar`` and more made now) behind a :class:`Proxy` that Flagger calls,
+    duplicating calls at random; the ledger of their answers."""
+    ledger = Ledger()
+    replicas = [sidecar] + [make_sidecar() for _ in range(count - 1)]
+    proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over the replicas
+    return ledger, replicas, proxy
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -149,6 +173,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return status, body
 
 
+def _kill(replica, stop: threading.Event, rng: random.Random) -> bool:
+    """SIGKILLs ``replica`` if it runs and starts it again 0.2-1 s later (sooner once ``stop`` is set);
+    whether it ran."""
+    if replica.proc is None:
+        return False
+    replica.proc.send_signal(signal.SIGKILL)
+    replica.proc.wait()
+    replica.proc = None
+    stop.wait(rng.uniform(0.2, 1.0))
+    replica.start(wait=False)
+    return True
+
+
 def _retry(what, attempts=50):
     for _ in range(attempts):
         try:
@@ -165,11 +202,9 @@ def _run(
 
     emulator_only(apiserver, "injects API faults (apiserver.faults) into the emulator; the real tier's run is below")
     rng = random.Random(seed)
-    ledger = Ledger()
-    replicas = [sidecar] + [make_sidecar() for _ in range(count - 1)]  # all --fail-closed-after 1
-    proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    rollouts.endpoint = proxy.url  # Flagger calls the proxy, which spreads the calls over both
+    ledger, replicas, proxy = _behind_a_proxy(
+        sidecar, make_sidecar, rollouts, count=count, rng=rng
+    )  # all --fail-closed-after 1
     rollouts.create(
         confirm_traffic_increase="closed",
         confirm_promotion="closed",
@@ -198,13 +233,7 @@ def _run(
             elif kind == "cut":
                 apiserver.faults.cut_watches()
             elif kind == "kill":
-                replica = rng.choice(replicas)
-                if replica.proc is not None:
-                    replica.proc.send_signal(signal.SIGKILL)
-                    replica.proc.wait()
-                    replica.proc = None
-                    stop.wait(rng.uniform(0.2, 1.0))
-                    replica.start(wait=False)
+                _kill(rng.choice(replicas), stop, rng)
             elif kind == "down":
                 apiserver.faults.down = True
                 stop.wait(rng.uniform(1.5, 3))  # past the 1 s bound
@@ -243,13 +272,9 @@ def _run(
         stop.set()
         chaotic.join(10)
         apiserver.faults.reset()
-        proxy.shutdown()
-        proxy.server_close()
-        for replica in replicas:
-            if replica.proc is None:
-                replica.start(wait=False)
+        proxy.close()
     ledger.check()
-    passed = len([a for a in ledger.answers if a.hook == STEP and a.status == 200])
+    passed = ledger.steps_passed()
     print(
         f"\nchaos: {len(ledger.answers)} answers checked, {passed} steps on {len(ledger.grants)} approvals, "
         f"faults survived: {dict(sorted(ledger.faults.items()))}, final phase {rollouts.phase()}"
@@ -309,11 +334,7 @@ def _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, co
     if not getattr(apiserver, "real", False):
         pytest.skip("sandbox: no kube-apiserver or etcd process to kill (the emulator's faults are tested above)")
     rng = random.Random(seed)
-    ledger = Ledger()
-    replicas = [sidecar] + [make_sidecar() for _ in range(count - 1)]
-    proxy = Proxy(replicas, ledger, duplicate=lambda hook: rng.random() < 0.5)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    rollouts.endpoint = proxy.url
+    ledger, replicas, proxy = _behind_a_proxy(sidecar, make_sidecar, rollouts, count=count, rng=rng)
     rollouts.create(
         confirm_traffic_increase="closed",
         confirm_promotion="closed",
@@ -329,13 +350,7 @@ def _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, co
         while not stop.wait(rng.uniform(2, 5)):
             kind = order.pop(0) if order else rng.choice(kinds)
             if kind == "sidecar killed":
-                replica = rng.choice(replicas)
-                if replica.proc is not None:
-                    replica.proc.send_signal(signal.SIGKILL)
-                    replica.proc.wait()
-                    replica.proc = None
-                    stop.wait(rng.uniform(0.2, 1.0))
-                    replica.start(wait=False)
+                if _kill(rng.choice(replicas), stop, rng):
                     ledger.fault(kind)
                 continue
             component, action, undo = REAL_FAULTS[kind]
@@ -380,13 +395,9 @@ def _run_real(apiserver, sidecar, make_sidecar, kube, namespace, rollouts, *, co
         for component in ("etcd", "kube-apiserver"):
             apiserver.faults.act(component, "resume")
             apiserver.faults.act(component, "start")
-        proxy.shutdown()
-        proxy.server_close()
-        for replica in replicas:
-            if replica.proc is None:
-                replica.start(wait=False)
+        proxy.close()
     ledger.check()
-    passed = len([a for a in ledger.answers if a.hook == STEP and a.status == 200])
+    passed = ledger.steps_passed()
     print(
         f"\nchaos (real tier, {count} replicas): {len(ledger.answers)} answers checked, {passed} steps on "
         f"{len(ledger.grants)} approvals, faults survived: {dict(sorted(ledger.faults.items()))}, "
