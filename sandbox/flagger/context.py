@@ -28,21 +28,10 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.flagger import checksum as checksums
-from sandbox.flagger import webhooks
+from sandbox.flagger import records, webhooks
 from sandbox.flagger.analysis import analysis_of
 from sandbox.flagger.metrics import MetricFailure
 from sandbox.flagger.readiness import Readiness
-from sandbox.flagger.records import (
-    NORMAL,
-    WARNING,
-    Call,
-    Event,
-    HookCaller,
-    ReadinessReader,
-    Routes,
-    TargetWorkload,
-    Tick,
-)
 from sandbox.flagger.status import (
     INITIALIZED,
     PROGRESSING,
@@ -61,12 +50,12 @@ class TickIO:
     """The tick's only I/O, injected: the webhook caller, the metric checks, the readiness
     reader, and the observers told of each status write, event and workload action."""
 
-    hooks: HookCaller
+    hooks: records.HookCaller
     metrics: Callable[[Mapping[str, Any]], MetricFailure | None]
     on_status: Callable[[dict[str, Any]], None] | None = None
-    on_event: Callable[[Event], None] | None = None
+    on_event: Callable[[records.Event], None] | None = None
     on_action: Callable[[str], None] | None = None
-    readiness: ReadinessReader | None = None
+    readiness: records.ReadinessReader | None = None
 
 
 def int_field(source: Mapping[str, Any], key: str) -> int:
@@ -78,9 +67,9 @@ class TickContext:
     def __init__(
         self,
         canary: Mapping[str, Any],
-        target: TargetWorkload | None,
+        target: records.TargetWorkload | None,
         now: datetime,
-        routes: Routes,
+        routes: records.Routes,
         provider: str,
         event_webhook: str | None,
         io: TickIO,
@@ -104,7 +93,7 @@ class TickContext:
         self.event_webhook = event_webhook
         self.server: dict[str, Any] = copy.deepcopy(self.canary.get("status") or {})
         self.mem: dict[str, Any] = copy.deepcopy(self.server)
-        self.tick = Tick(status=self.server, routes=routes)
+        self.tick = records.Tick(status=self.server, routes=routes)
 
     # -- small readers -----------------------------------------------------------------
     @property
@@ -228,7 +217,7 @@ class TickContext:
         obj = self.canary_as(phase)
         obj_phase = obj.get("phase") or ""
         checksum = checksums.canary_checksum(obj)
-        recorded = Event(type_, message, obj_phase, checksum)
+        recorded = records.Event(type_, message, obj_phase, checksum)
         self.tick.events.append(recorded)
         if self.io.on_event is not None:
             self.io.on_event(recorded)
@@ -249,10 +238,10 @@ class TickContext:
             self._record_call(hook, "event", obj_phase, checksum, self.io.hooks(hook, payload), message)
 
     def info(self, message: str, *, phase: str | None = None) -> None:
-        self.event(NORMAL, message, phase=phase)
+        self.event(records.NORMAL, message, phase=phase)
 
     def warn(self, message: str, *, phase: str | None = None) -> None:
-        self.event(WARNING, message, phase=phase)
+        self.event(records.WARNING, message, phase=phase)
 
     def hooks_of(self, hook_type: str) -> list[Mapping[str, Any]]:
         """The Canary's webhooks of one type, in spec order."""
@@ -272,7 +261,7 @@ class TickContext:
         self, hook: Mapping[str, Any], hook_type: str, phase: str, checksum: str, result: HookResult, message: str = ""
     ) -> None:
         self.tick.calls.append(
-            Call(
+            records.Call(
                 hook_type, hook.get("name", ""), hook.get("url", ""), phase, checksum, result.ok, result.error, message
             )
         )

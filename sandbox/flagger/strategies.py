@@ -113,8 +113,7 @@ def run_ab(ctx: TickContext) -> None:
     done = ctx.counter("iterations")
     if ctx.iterations > done:
         ctx.tick.routes = CANARY_ONLY
-        ctx.set_field("iterations", done + 1)
-        ctx.info(f"Advance {ctx.who} canary iteration {done + 1}/{ctx.iterations}")
+        _count_iteration(ctx, done)
         return
     if not checks.confirm_promotion(ctx):
         return
@@ -129,8 +128,7 @@ def run_blue_green(ctx: TickContext, mirrored: bool) -> None:
     if ctx.iterations > done:
         if ctx.provider != KUBERNETES and ctx.analysis.get("mirror") and not mirrored:
             ctx.tick.routes = Routes(TOTAL_WEIGHT, 0, True)
-        ctx.set_field("iterations", done + 1)
-        ctx.info(f"Advance {ctx.who} canary iteration {done + 1}/{ctx.iterations}")
+        _count_iteration(ctx, done)
         return
     if not checks.confirm_promotion(ctx):
         return
@@ -145,6 +143,12 @@ def run_blue_green(ctx: TickContext, mirrored: bool) -> None:
         return
     if ctx.iterations < done:
         promote(ctx)
+
+
+def _count_iteration(ctx: TickContext, done: int) -> None:
+    """One more analysis iteration of A/B or blue/green, written and announced."""
+    ctx.set_field("iterations", done + 1)
+    ctx.info(f"Advance {ctx.who} canary iteration {done + 1}/{ctx.iterations}")
 
 
 def promotion_traffic_shift(ctx: TickContext, routes: Routes) -> None:
