@@ -45,6 +45,16 @@ def apply_seed(kube, tmp_path) -> None:
     assert result.exit_code == 0, result.output
 
 
+#: A Canary's status held at confirm-promotion at weight 40 (Promoted Unknown, Progressing).
+HELD_AT_PROMOTION = {
+    "phase": "WaitingPromotion",
+    "canaryWeight": 40,
+    "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Progressing", "lastTransitionTime": "2026-11-22T09:00:00Z"}
+    ],
+}
+
+
 def set_status(api_client, namespace, status, name="demo"):
     from canarygate.kube.client import MERGE_PATCH, Kube
 
@@ -220,22 +230,7 @@ def test_promote_and_abort_refuse_without_a_rollout(kube, tmp_path):
 
 def test_promote_opens_the_holding_gate_for_one_step(kube, tmp_path, api_client):
     apply_seed(kube, tmp_path)
-    set_status(
-        api_client,
-        kube.namespace,
-        {
-            "phase": "WaitingPromotion",
-            "canaryWeight": 40,
-            "conditions": [
-                {
-                    "type": "Promoted",
-                    "status": "Unknown",
-                    "reason": "Progressing",
-                    "lastTransitionTime": "2026-11-22T09:00:00Z",
-                }
-            ],
-        },
-    )
+    set_status(api_client, kube.namespace, HELD_AT_PROMOTION)
     assert kube("show", "demo", "--exit-code").exit_code == 4
     result = kube("promote", "demo", "--reason", "looks good")
     assert result.exit_code == 0, result.output
@@ -552,22 +547,7 @@ def test_a_gate_whose_annotation_cannot_be_read_shows_as_unknown_with_the_fix(ku
 
     # open / close / promote replace the unreadable annotation with a valid one
     assert kube("close", "rollback", "demo").exit_code == 0
-    set_status(
-        api_client,
-        ns,
-        {
-            "phase": "WaitingPromotion",
-            "canaryWeight": 40,
-            "conditions": [
-                {
-                    "type": "Promoted",
-                    "status": "Unknown",
-                    "reason": "Progressing",
-                    "lastTransitionTime": "2026-11-22T09:00:00Z",
-                }
-            ],
-        },
-    )
+    set_status(api_client, ns, HELD_AT_PROMOTION)
     assert kube("show", "demo", "--exit-code").exit_code == 4
     promoted = kube("promote", "demo")
     assert promoted.exit_code == 0 and "confirm-promotion opened for this promotion" in promoted.stdout, promoted.output
