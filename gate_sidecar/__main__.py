@@ -45,9 +45,32 @@ def _parsed_by(parse: Callable[[Any], Any]) -> Callable[[click.Context, click.Pa
     return callback
 
 
+def _env_name(flag: str) -> str:
+    """The environment variable click reads for ``flag`` (auto_envvar_prefix): GATE_SIDECAR_<FLAG>."""
+    return f"{cfg.ENV_PREFIX}_{flag.lstrip('-').replace('-', '_').upper()}"
+
+
 def _env(flag: str) -> str:
-    """The help's note of the environment variable click reads for ``flag`` (auto_envvar_prefix)."""
-    return f"Env: {cfg.ENV_PREFIX}_{flag.lstrip('-').replace('-', '_').upper()}."
+    """The help's note of the environment variable of ``flag``."""
+    return f"Env: {_env_name(flag)}."
+
+
+def _go_env_option(
+    flag: str,
+    *,
+    go_name: str,
+    metavar: str,
+    help: str,  # noqa: A002 - click's own keyword
+    note: str = "",
+) -> Callable[[Callable], Callable]:
+    """A text flag (default empty) also read, as the Go original did, from ``go_name``: ours wins."""
+    return click.option(
+        flag,
+        envvar=[_env_name(flag), go_name],
+        default="",
+        metavar=metavar,
+        help=f"{help} Env: {_env_name(flag)}, else {go_name}{note}.",
+    )
 
 
 def _seconds_option(
@@ -223,22 +246,19 @@ def _count_option(
     default=15.0,
     help="How long a leader that stopped renewing keeps the Lease before another replica takes over.",
 )
-@click.option(
+@_go_env_option(
     "--slack-token",
-    envvar=[f"{cfg.ENV_PREFIX}_SLACK_TOKEN", "SLACK_TOKEN"],
-    default="",
+    go_name="SLACK_TOKEN",
+    note=" (the Go original's)",
     metavar="TOKEN",
     help="Slack bot token (xoxb-…): post to Slack when a gate holds a rollout, opens or closes, and when a "
-    "rollout is promoted, aborted or rolled back (docs/notifications.md). Give it from a Secret. "
-    "Env: GATE_SIDECAR_SLACK_TOKEN, else SLACK_TOKEN (the Go original's).",
+    "rollout is promoted, aborted or rolled back (docs/notifications.md). Give it from a Secret.",
 )
-@click.option(
+@_go_env_option(
     "--slack-channel",
-    envvar=[f"{cfg.ENV_PREFIX}_SLACK_CHANNEL", "SLACK_CHANNEL"],
-    default="",
+    go_name="SLACK_CHANNEL",
     metavar="CHANNEL",
-    help="Channel for CanaryGates without the annotation notify.piggysec.com/slack-channel. "
-    "Env: GATE_SIDECAR_SLACK_CHANNEL, else SLACK_CHANNEL.",
+    help="Channel for CanaryGates without the annotation notify.piggysec.com/slack-channel.",
 )
 @click.option(
     "--slack-api-url",
