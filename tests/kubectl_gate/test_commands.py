@@ -54,6 +54,14 @@ HELD_AT_PROMOTION = {
     ],
 }
 
+#: A Canary's status held before the rollout starts (Waiting: confirm-rollout closed).
+HELD_AT_CONFIRM_ROLLOUT = {
+    "phase": "Waiting",
+    "conditions": [
+        {"type": "Promoted", "status": "Unknown", "reason": "Waiting", "lastTransitionTime": "2026-11-22T09:00:00Z"}
+    ],
+}
+
 
 def set_status(api_client, namespace, status, name="demo"):
     from canarygate.kube.client import MERGE_PATCH, Kube
@@ -330,21 +338,7 @@ def test_abort_while_waiting_opens_rollback_then_confirm_rollout_for_one_step(ku
     import kubernetes
 
     apply_seed(kube, tmp_path)  # declares confirm-rollout closed
-    set_status(
-        api_client,
-        kube.namespace,
-        {
-            "phase": "Waiting",
-            "conditions": [
-                {
-                    "type": "Promoted",
-                    "status": "Unknown",
-                    "reason": "Waiting",
-                    "lastTransitionTime": "2026-11-22T09:00:00Z",
-                }
-            ],
-        },
-    )
+    set_status(api_client, kube.namespace, HELD_AT_CONFIRM_ROLLOUT)
     result = kube("abort", "demo", "--reason", "bad build")
     assert result.exit_code == 0, result.output
     assert (
@@ -391,21 +385,7 @@ def test_abort_while_waiting_says_so_when_confirm_rollout_cannot_be_opened(kube,
     from kubectl_gate.commands import abort as abort_module
 
     apply_seed(kube, tmp_path)
-    set_status(
-        api_client,
-        kube.namespace,
-        {
-            "phase": "Waiting",
-            "conditions": [
-                {
-                    "type": "Promoted",
-                    "status": "Unknown",
-                    "reason": "Waiting",
-                    "lastTransitionTime": "2026-11-22T09:00:00Z",
-                }
-            ],
-        },
-    )
+    set_status(api_client, kube.namespace, HELD_AT_CONFIRM_ROLLOUT)
     real = abort_module.change_gate
 
     def change_gate(gctx, name, gate, state, **kw):
