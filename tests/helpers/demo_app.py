@@ -1,6 +1,6 @@
-"""The demo Deployment of the e2e rollouts and what is done to it through the API: created, given a
-new revision (what starts a rollout), its gates changed live as ``kubectl gate open|close`` does.
-Also the declared gates of the seed scenario held at 20 percent, run through the CLI and the API."""
+"""The demo Deployment the rollouts run on (e2e, the CLI's tests) and what is done to it through the
+API: created, given a new revision (what starts a rollout), its gates changed live as ``kubectl gate
+open|close`` does. Also the declared gates of the seed scenario held at 20 percent."""
 
 from __future__ import annotations
 

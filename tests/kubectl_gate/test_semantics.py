@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from helpers.cli import SEED
+from helpers.demo_app import create_deployment
 
 from canarygate.kube.resources import CANARIES
 
@@ -110,23 +111,7 @@ def make_deployment(api_client, namespace, name, *, available, since="2026-11-22
     from canarygate.kube.client import MERGE_PATCH, Kube
 
     kube = Kube(api_client)
-    kube.request(
-        "POST",
-        f"/apis/apps/v1/namespaces/{namespace}/deployments",
-        body={
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": "podinfo:1"}]},
-                },
-            },
-        },
-    )
+    create_deployment(kube, namespace, name)
     generation = kube.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")["metadata"].get(
         "generation", 1
     )
