@@ -12,9 +12,9 @@ import click
 from canarygate import errors, hooks
 from canarygate import gates as gate_names
 from canarygate.annotations import SCOPE_ROLLOUT, SCOPE_STEP, SCOPE_STICKY, LiveChange
-from canarygate.kube import canarygates, events
+from canarygate.kube import canarygates
 from canarygate.model import CanaryGate
-from kubectl_gate import lookup
+from kubectl_gate import audit, lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
 from kubectl_gate.options import GATE, kube_options, name_options
 from kubectl_gate.targets import run_each, select, selection_options
@@ -72,17 +72,14 @@ def change_gate(
             f"canarygates.piggysec.com in namespace {namespace} ({e})"
         ) from e
     verb = VERBS[change.state]
-    message = f"{user} {verb} {gate} {scope_text(change)}" + (f": {reason}" if reason else "")
-    try:
-        events.record_event(
-            gctx.kube,
-            updated,
-            reason=event_reason or ("GateOpened" if verb == "opened" else "GateClosed"),
-            message=message,
-            now=rfc3339(gctx.now()),
-        )
-    except errors.GateError as e:  # the change is made; a missing audit Event must not hide that
-        gctx.err(f"warning: the gate was {verb} but its Event could not be recorded: {e}")
+    audit.record(
+        gctx,
+        updated,
+        reason=event_reason or ("GateOpened" if verb == "opened" else "GateClosed"),
+        message=f"{user} {verb} {gate} {scope_text(change)}",
+        why=reason,
+        done=f"the gate was {verb}",
+    )
     return updated, change
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import click
 
 from canarygate import errors, verbs
-from canarygate.kube import canarygates, events
-from kubectl_gate import lookup
+from canarygate.kube import canarygates
+from kubectl_gate import audit, lookup
 from kubectl_gate.commands.change import change_gate
-from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
+from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options, pick_name
 from kubectl_gate.targets import run_each, select, selection_options
 
@@ -39,13 +39,8 @@ def resume(gctx: GateContext, name: str, *, reason: str = "") -> tuple[list[str]
     resumed = [c.gate for c in plan.changes]
     if resumed:
         user = gctx.username()
-        message = f"{user} resumed: removed the live closed state of {', '.join(resumed)}" + (
-            f": {reason}" if reason else ""
-        )
-        try:
-            events.record_event(gctx.kube, view.gate, reason=plan.event, message=message, now=rfc3339(gctx.now()))
-        except errors.GateError as e:
-            gctx.err(f"warning: resumed, but the Event could not be recorded: {e}")
+        message = f"{user} resumed: removed the live closed state of {', '.join(resumed)}"
+        audit.record(gctx, view.gate, reason=plan.event, message=message, why=reason, done="resumed")
     return resumed, list(plan.still_closed)
 
 

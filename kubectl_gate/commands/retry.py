@@ -6,9 +6,8 @@ import click
 
 from canarygate import errors
 from canarygate import retry as retrying
-from canarygate.kube import events
 from canarygate.kube.client import MERGE_PATCH
-from kubectl_gate import lookup
+from kubectl_gate import audit, lookup
 from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
 from kubectl_gate.options import kube_options, name_options, pick_name
 
@@ -57,16 +56,7 @@ def retry_command(gctx: GateContext, name: str | None, deployment: str | None, r
             f"namespace {plan.namespace} ({e})"
         ) from e
     message = f"{gctx.username()} retried the failed rollout: new revision of {plan.ref} ({retrying.RESTARTED_AT})"
-    try:
-        events.record_event(
-            gctx.kube,
-            view.gate,
-            reason="Retried",
-            message=message + (f": {reason}" if reason else ""),
-            now=rfc3339(gctx.now()),
-        )
-    except errors.GateError as e:  # the revision is written; a missing Event must not hide that
-        gctx.err(f"warning: the retry is made but its Event could not be recorded: {e}")
+    audit.record(gctx, view.gate, reason="Retried", message=message, why=reason, done="the retry is made")
     gctx.out(
         f"canarygate/{view.gate.name} retried: {plan.ref} has a new revision; Flagger analyses it at its next check"
     )

@@ -11,8 +11,8 @@ from canarygate.kube import canaries, events
 from canarygate.kube.client import JSON_PATCH
 from canarygate.kube.resources import CANARIES
 from canarygate.model import END_PHASES, Canary
-from kubectl_gate import exitcodes, lookup
-from kubectl_gate.context import GateContext, pass_gate_ctx, rfc3339
+from kubectl_gate import audit, exitcodes, lookup
+from kubectl_gate.context import GateContext, pass_gate_ctx
 from kubectl_gate.options import kube_options, name_options, pick_name
 
 #: Seconds between two reads of the Canary while waiting for the rollout to end.
@@ -88,17 +88,15 @@ def skip_command(
     except (errors.Invalid, errors.Conflict):
         raise errors.GateError(f"Canary {canary.ref} changed meanwhile: run the command again") from None
     message = f"{gctx.username()} turned on spec.skipAnalysis of Canary {canary.ref}: promote without analysis"
-    try:
-        events.record_event(
-            gctx.kube,
-            view.gate,
-            reason="AnalysisSkipped",
-            message=message + (f": {reason}" if reason else ""),
-            now=rfc3339(gctx.now()),
-            type="Warning",
-        )
-    except errors.GateError as e:
-        gctx.err(f"warning: the analysis is skipped but its Event could not be recorded: {e}")
+    audit.record(
+        gctx,
+        view.gate,
+        reason="AnalysisSkipped",
+        message=message,
+        why=reason,
+        done="the analysis is skipped",
+        type=events.WARNING,
+    )
     gctx.err(f"spec.skipAnalysis is on; waiting for Flagger to end the rollout (at most {timeout:.0f}s)...")
     phase = _wait_end(gctx, canary, timeout)
     if phase is None:
