@@ -271,10 +271,11 @@ def test_cluster_admins_cannot_forge_an_author_either(bench, apiserver):
     assert created.returncode == 0, created.stderr
 
 
-def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidecar_kubeconfig, apiserver):
+def test_the_sidecar_may_remove_and_rebind_changes_and_nothing_else(bench, sidecar_kubeconfig, apiserver, request):
     bench.create_gate()
     dave = bench.user("dave", "canary-gate-approver")
     sidecar = Kube(kubernetes.config.new_client_from_config(config_file=sidecar_kubeconfig), timeout=10)
+    request.addfinalizer(sidecar.close)  # NB: its TLS connections, not the garbage collector's
     gate = parse_canarygate(bench.create_gate())
     # Hand-written, folded: the sidecar's rewrite is canonical, its fields must still match.
     idle = (
