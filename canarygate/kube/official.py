@@ -145,7 +145,9 @@ class _Stream:
             raise transport.Unanswered(str(e)) from e
 
     def cut(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):  # NB: urllib3 < 2.3 has no shutdown
+        # NB: urllib3 < 2.3 has no shutdown (AttributeError); a response urllib3 closed itself (a broken
+        # chunk) or released has nothing to shut down (ValueError, RuntimeError): the stream is over.
+        with contextlib.suppress(OSError, AttributeError, ValueError, RuntimeError):
             self._response.response.shutdown()
 
     def close(self) -> None:

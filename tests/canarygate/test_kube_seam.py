@@ -227,3 +227,37 @@ def test_kube_log_prints_kubectl_v6_lines(kubeconfig, apiserver, transport):
         f"GET {apiserver.url}/api/v1/namespaces/absent?pretty=true 404",
     ]
     assert all(line.endswith(" milliseconds") for line in lines)
+
+
+@pytest.mark.parametrize("transport", [connect.OFFICIAL, connect.LIGHT])
+def test_cutting_a_watch_that_already_broke_does_nothing(kubeconfig, apiserver, transport):
+    """The cut handed to on_open may come late, from a liveness probe after the outage that broke
+    the watch: it must not raise (the probe would fail every time after)."""
+    with connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=transport)) as conn:
+        version = conn.kube.request("GET", "/api/v1/namespaces")["metadata"]["resourceVersion"]
+        cuts: list = []
+        ended: list[BaseException] = []
+        events = conn.kube.stream(
+            "/api/v1/namespaces", query=[("watch", "1"), ("resourceVersion", version)], on_open=cuts.append
+        )
+
+        def read() -> None:
+            try:
+                next(events)
+            except BaseException as e:  # noqa: BLE001 - checked below
+                ended.append(e)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        deadline = time.monotonic() + 10
+        while not cuts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cuts, "the watch did not open"
+        apiserver.faults.down = True
+        try:
+            reader.join(10)
+        finally:
+            apiserver.faults.down = False
+        assert len(ended) == 1 and isinstance(ended[0], errors.Unreachable)
+        cuts[0]()  # after the stream broke and was closed
+        cuts[0]()
