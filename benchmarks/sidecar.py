@@ -18,10 +18,11 @@ status writes, Events) are awaited (``BENCH_SETTLE=0``: not), then the runs go b
 sidecar, bare (so a drift during the run weighs on both alike); throughput is over both runs,
 latency the worse of the two.
 
-Figures: throughput and p50/p99 latency for both and their ratio; API requests the sidecar made
-during its load (budget 0); its resident memory (budget < 100 MB); time from spawn to /readyz and
-from cache sync to ready (budget 2 s); how long a gate change takes to reach the answers (p99,
-budget 200 ms).
+Figures: throughput and p50/p99 latency for both and their ratio; the CPU time each server process
+used per call during its runs (all its threads, read from /proc: less sensitive to other work on the
+machine than throughput); API requests the sidecar made during its load (budget 0); its resident
+memory (budget < 100 MB); time from spawn to /readyz and from cache sync to ready (budget 2 s); how
+long a gate change takes to reach the answers (p99, budget 200 ms).
 """
 
 from __future__ import annotations
@@ -278,6 +279,16 @@ def serve_bare(port: int, threads: int = THREADS) -> None:
     create_server(bare_app, host="127.0.0.1", port=port, threads=threads, ident="bare").run()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far; NaN where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -431,11 +442,17 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             srv.clear_requests()
             window = time.time()
             runs: dict[str, list] = {"bare": [], "sidecar": []}
+            cpu = {"bare": 0.0, "sidecar": 0.0}
             for which in ("bare", "sidecar", "sidecar", "bare"):
+                pid = bare.pid if which == "bare" else sidecar.pid
+                before = _cpu_seconds(pid)
                 runs[which].append(
                     measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration)
                 )
+                cpu[which] += _cpu_seconds(pid) - before
             figures["bare"], figures["sidecar"] = _combine(runs["bare"]), _combine(runs["sidecar"])
+            for which in cpu:
+                figures[which]["cpu_us_per_call"] = 1e6 * cpu[which] / max(1, figures[which]["requests"])
             # NB: the sidecar's periodic liveness probe (GET /version) and the watches it reopens when
             # they fall silent run on their own clock, whatever the calls; they are counted apart.
             during = [r for r in srv.requests if r.user == SIDECAR_USER and r.time >= window]
@@ -631,6 +648,12 @@ def table(f: dict[str, Any]) -> str:
         ("figure", "bare WSGI app", "gate sidecar", "budget"),
         ("throughput (req/s, 16 callers)", f"{b['rps']:.0f}", f"{s['rps']:.0f}", ""),
         ("throughput ratio", "", f"{f['throughput_ratio']:.0%}", ">= 80%"),
+        (
+            "CPU per call (µs, the server process's all threads)",
+            f"{b['cpu_us_per_call']:.0f}",
+            f"{s['cpu_us_per_call']:.0f} ({s['cpu_us_per_call'] / b['cpu_us_per_call']:.2f}x)",
+            "",
+        ),
         ("p50 latency (ms)", f"{b['p50_ms']:.2f}", f"{s['p50_ms']:.2f}", ""),
         ("p99 latency (ms)", f"{b['p99_ms']:.2f}", f"{s['p99_ms']:.2f}", "< 10"),
         ("errors", str(b["errors"]), str(s["errors"]), "0"),
