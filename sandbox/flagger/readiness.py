@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sandbox.apiserver.status import not_found_message  # NB: the text Flagger gets from the API server
+
 PROGRESS_DEADLINE_SECONDS = 600
 READY_THRESHOLD = 100
 
@@ -130,7 +132,7 @@ def missing(name: str, namespace: str) -> Readiness:
     return Readiness(
         False,
         True,
-        f'deployment {name}.{namespace} get query error: deployments.apps "{name}" not found',
+        f"deployment {name}.{namespace} get query error: " + not_found_message("deployments.apps", name),
         wrapped=False,
     )
 

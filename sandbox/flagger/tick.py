@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sandbox.apiserver.status import not_found_message  # NB: the text Flagger gets from the API server
 from sandbox.flagger import checks, strategies
 from sandbox.flagger.context import TickContext, TickIO
 from sandbox.flagger.metrics import MetricFailure, simulated_metrics
@@ -108,7 +109,7 @@ def _advance(ctx: TickContext) -> None:
     if ctx.target is None:
         ctx.warn(
             f"{ctx.kind.lower()} {ctx.target_who} get query error: "
-            f'{ctx.kind.lower()}s.apps "{ctx.target_name}" not found'
+            + not_found_message(f"{ctx.kind.lower()}s.apps", ctx.target_name)
         )
         return
     if not ctx.skip and phase in ("", INITIALIZING):
