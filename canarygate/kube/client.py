@@ -227,7 +227,7 @@ def translate(
     what = resource.qualified if resource else "resource"
     if status == 404:
         if details.get("name") or (name and "could not find the requested resource" not in message):
-            return errors.NotFound(message or f'{what} "{name}" not found', kind=what, name=name)
+            return errors.NotFound(message or errors.not_found_message(what, name), kind=what, name=name)
         if resource is not None and resource.custom:
             return errors.CrdMissing(
                 f"the API server does not serve {what}: is its CRD installed?", kind=what, name=name

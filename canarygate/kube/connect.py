@@ -24,13 +24,12 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import sys
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from canarygate import errors
+from canarygate import durations, errors
 from canarygate.kube import kubeconfig
 from canarygate.kube.client import Kube
 from canarygate.kube.kubeconfig import Overrides
@@ -93,15 +92,12 @@ def parse_timeout(value: str | float | None) -> float | None:
         return float(value) or None
     if value is None or value in ("", "0"):
         return None
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
+    try:
+        return durations.parse_flag(value) or None
+    except ValueError:
         raise errors.ConfigError(
             f"invalid --request-timeout {value!r}: use a number of seconds or a duration such as 5s or 1m"
-        )
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
+        ) from None
 
 
 def connect(settings: Settings = Settings()) -> Connection:
