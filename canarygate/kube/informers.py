@@ -265,18 +265,18 @@ class Informer:
         # the connect timeout), so a quiet, healthy watch does not look like a lost API server.
         self._watching = True
         try:
-            first = next(stream, None)
-        except errors.Expired as e:
-            self._watching = False  # 410 Gone: our resourceVersion is older than the server keeps
+            try:
+                first = next(stream, None)
+            except BaseException:
+                self._watching, self._cut = False, None  # NB: a later reopen() must not cut a dead watch
+                raise
+        except errors.Expired as e:  # 410 Gone: our resourceVersion is older than the server keeps
             raise _Relist(f"the watch was refused: {e}") from e
         except errors.Unreachable as e:
-            self._watching = False
             if self._reopening or (silence is not None and _read_timed_out(e)):
                 raise _Silent(relist=not self._reopening) from e
             raise  # run() backs off
-        except errors.GateError:
-            self._watching = False  # forbidden...: run() backs off (or raises a fatal one)
-            raise
+        # NB: any other GateError (forbidden...) goes on: run() backs off (or raises a fatal one)
         self.watches += 1
         try:
             if first is not None:
