@@ -142,7 +142,8 @@ class DeploymentStatusWriter:
 
     def start(self) -> None:
         self._stop.clear()
-        for ns in self.namespaces or [None]:
+        scopes: list[str | None] = [*self.namespaces] if self.namespaces else [None]  # NB: None is all namespaces
+        for ns in scopes:
             thread = threading.Thread(target=self._run, args=(ns,), daemon=True, name=f"deployments-{ns or 'all'}")
             thread.start()
             self._threads.append(thread)
@@ -181,7 +182,7 @@ class DeploymentStatusWriter:
                     listing = self.apps.list_namespaced_deployment(namespace, _preload_content=False)
                 else:
                     listing = self.apps.list_deployment_for_all_namespaces(_preload_content=False)
-                data = json.loads(listing.data)
+                data = json.loads(listing.data)  # type: ignore[attr-defined]  # NB: the urllib3 response, not a model
                 resource_version = data["metadata"].get("resourceVersion", "")
                 for item in data.get("items") or []:
                     self.sync(item)

@@ -233,12 +233,12 @@ class SlackRecorder(_Server):
                 return 200, {}, {"ok": True, "channel": cid, "ts": ts, "message": {"text": message.text, "ts": ts}}
             if method == "chat.update":
                 ts = str(body.get("ts") or "")
-                message = next((m for m in self.channels.get(cid, []) if m.ts == ts), None)
-                if message is None:
+                edited = next((m for m in self.channels.get(cid, []) if m.ts == ts), None)
+                if edited is None:
                     return 200, {}, {"ok": False, "error": "message_not_found"}
-                message.text = str(body.get("text", ""))
-                message.edits += 1
-                return 200, {}, {"ok": True, "channel": cid, "ts": ts, "text": message.text}
+                edited.text = str(body.get("text", ""))
+                edited.edits += 1
+                return 200, {}, {"ok": True, "channel": cid, "ts": ts, "text": edited.text}
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
 

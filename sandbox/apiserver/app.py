@@ -523,7 +523,7 @@ class ApiApp:
         body = read_body(request)
         if not isinstance(body, dict):
             raise status.bad_request("review body must be an object")
-        out = {
+        out: dict[str, Any] = {
             "kind": asked.rt.kind,
             "apiVersion": asked.rt.api_version,
             "metadata": {"creationTimestamp": None},

@@ -80,19 +80,21 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
+def _group(group: str, versions: list[str]) -> dict[str, Any]:
+    """One API group's entry (``versions`` not empty, the preferred first)."""
+    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+
 def api_group(registry: Registry, group: str) -> dict[str, Any] | None:
     versions = registry.group_versions().get(group)
     if not versions or not group:
         return None
-    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gvs, "preferredVersion": gvs[0]}
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(group, versions)}
 
 
 def api_group_list(registry: Registry) -> dict[str, Any]:
-    groups = [api_group(registry, g) for g in registry.group_versions() if g]
-    for g in groups:
-        g.pop("kind")
-        g.pop("apiVersion")
+    groups = [_group(g, versions) for g, versions in registry.group_versions().items() if g and versions]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 

@@ -126,9 +126,9 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
     server: ThreadedServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # NB: StreamRequestHandler applies it to the socket
         sock = self.request
-        sock.settimeout(self.timeout)
+        # NB: here, not in the class's `timeout` (None), which StreamRequestHandler would apply instead
+        sock.settimeout(self.server.idle_timeout)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.server.hold():
@@ -160,7 +160,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             return
         if len(self.raw_requestline) > 65536:
             self.requestline = self.request_version = ""
-            self.command = None
+            self.command = ""  # NB: no method read (the base class says None); not HEAD, so the error has a body
             self.send_error(414)
             return
         if not self.parse_request():  # NB: answers 400/505 itself; sends 100 Continue when asked
@@ -340,7 +340,7 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(msg), msg)
             )
         finally:
-            if hasattr(app_iter, "close"):
+            if app_iter is not None and hasattr(app_iter, "close"):
                 app_iter.close()
         if not self.close_connection:
             try:
@@ -354,6 +354,15 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         pass
+
+
+# socketserver's request: a connected socket for a stream server, (data, socket) for a datagram one.
+_Request = socket.socket | tuple[bytes, socket.socket]
+
+
+def _stream(request: _Request) -> socket.socket:
+    assert isinstance(request, socket.socket), request  # NB: ThreadedServer is a TCPServer
+    return request
 
 
 class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
@@ -397,8 +406,8 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
-        self.track(request)  # NB: in the accept thread, so a stop right after still drops it
+    def process_request(self, request: _Request, client_address: Any) -> None:
+        self.track(_stream(request))  # NB: in the accept thread, so a stop right after still drops it
         super().process_request(request, client_address)
 
     def track(self, sock: socket.socket) -> None:
@@ -412,10 +421,11 @@ class ThreadedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError, ValueError)):
             super().handle_error(request, client_address)  # NB: a failed handshake or a dropped peer is quiet
 
-    def shutdown_request(self, request: socket.socket) -> None:
+    def shutdown_request(self, request: _Request) -> None:
         """Close as Go's net/http does (closeWriteAndWait): stop writing, then read what the peer is
         still sending for a moment, so a body left unread is not answered by a TCP reset that would
         destroy the response already sent."""
+        request = _stream(request)
         with self._conn_lock:
             self._connections.discard(request)
         try:

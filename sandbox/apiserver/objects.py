@@ -348,7 +348,9 @@ class Objects:
         if opts.dry_run:
             return new
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            return self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
+            gone = self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
+            assert gone is not None  # NB: `old`, read under the same lock, is stored under that name
+            return gone
         stored = self.store.put(rt.key, new, "MODIFIED")
         if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self.registry.set_crd(stored)
@@ -425,6 +427,7 @@ class Objects:
                         self.store.remove(served.key, o["metadata"].get("namespace", ""), o["metadata"]["name"])
                 self.registry.remove_crd(name)
             gone = self.store.remove(rt.key, namespace if rt.namespaced else "", name)
+            assert gone is not None  # NB: `old`, read under the same lock, is stored under that name
             if rt.key in RETURNS_DELETED_OBJECT:
                 return present(rt, gone)
             details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": old["metadata"].get("uid", "")}

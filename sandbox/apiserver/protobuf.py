@@ -87,11 +87,12 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 
 def fields(buf: bytes) -> list[tuple[int, int | bytes]]:
     """(field number, value) pairs: ints for varints, bytes for length-delimited fields."""
-    out = []
+    out: list[tuple[int, int | bytes]] = []
     pos = 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
         num, wire = tag >> 3, tag & 7
+        val: int | bytes
         if wire == 0:
             val, pos = _varint(buf, pos)
         elif wire == 2:
@@ -105,6 +106,13 @@ def fields(buf: bytes) -> list[tuple[int, int | bytes]]:
             raise ValueError(f"unsupported wire type {wire}")
         out.append((num, val))
     return out
+
+
+def _bytes(val: int | bytes) -> bytes:
+    """A length-delimited field's value; ValueError (so a 400) when the body has a number there."""
+    if isinstance(val, int):
+        raise ValueError(f"expected a length-delimited field, got the number {val}")
+    return val
 
 
 def decode_message(buf: bytes, schema: dict) -> dict[str, Any]:
@@ -122,14 +130,15 @@ def decode_message(buf: bytes, schema: dict) -> dict[str, Any]:
         elif kind == "bool":
             out[name] = bool(val)
         elif isinstance(kind, dict):
-            out[name] = decode_message(val, kind)
+            out[name] = decode_message(_bytes(val), kind)
         elif kind[0] == "map":
-            entry = dict(fields(val))
-            out.setdefault(name, {})[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
+            entry = dict(fields(_bytes(val)))
+            out.setdefault(name, {})[_bytes(entry.get(1, b"")).decode()] = _bytes(entry.get(2, b"")).decode()
         elif kind[0] == "repeated":
             item_kind = kind[1]
+            item: Any
             if isinstance(item_kind, dict):
-                item = decode_message(val, item_kind)
+                item = decode_message(_bytes(val), item_kind)
             else:
                 item = val.decode() if isinstance(val, bytes) else val
             out.setdefault(name, []).append(item)
@@ -142,9 +151,9 @@ def decode(body: bytes) -> dict[str, Any]:
         raise status.bad_request("the protobuf body does not start with the k8s magic number")
     try:
         unknown = dict(fields(body[len(MAGIC) :]))
-        type_meta = dict(fields(unknown.get(1, b"")))
-        api_version = type_meta.get(1, b"").decode()
-        kind = type_meta.get(2, b"").decode()
+        type_meta = dict(fields(_bytes(unknown.get(1, b""))))
+        api_version = _bytes(type_meta.get(1, b"")).decode()
+        kind = _bytes(type_meta.get(2, b"")).decode()
         schema = SCHEMAS.get(kind)
         if schema is None:
             raise status.ApiError(
@@ -152,7 +161,7 @@ def decode(body: bytes) -> dict[str, Any]:
                 f"the sandbox cannot decode protobuf bodies of kind {kind!r}; send JSON",
                 reason="UnsupportedMediaType",
             )
-        obj = decode_message(unknown.get(2, b""), schema)
+        obj = decode_message(_bytes(unknown.get(2, b"")), schema)
     except (ValueError, UnicodeDecodeError) as e:
         raise status.bad_request(f"failed to decode protobuf body: {e}") from e
     obj = {"apiVersion": api_version, "kind": kind, **obj}

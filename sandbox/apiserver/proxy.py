@@ -47,6 +47,7 @@ import posixpath
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from werkzeug.wrappers import Request, Response
@@ -268,9 +269,9 @@ def _ports(service: dict) -> list[dict]:
     return [p for p in ((service.get("spec") or {}).get("ports") or []) if isinstance(p, dict)]
 
 
-def _int(value: object) -> int | None:
+def _int(value: Any) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None
 

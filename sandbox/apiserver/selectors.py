@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from sandbox.apiserver import status
 
@@ -41,7 +42,7 @@ def _split_top(text: str) -> list[str]:
 def label_matcher(selector: str | None) -> Matcher:
     if not selector:
         return lambda obj: True
-    tests = []
+    tests: list[Callable[..., bool]] = []  # NB: called with the labels; each binds its key and values as defaults
     for req in _split_top(selector):
         m = _REQ.match(req)
         if not m or (m.group("neg") and (m.group("op") or m.group("setop"))):
@@ -110,7 +111,7 @@ EXTRA_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 def _dig(obj: dict, path: str) -> str:
-    cur = obj
+    cur: Any = obj
     for part in path.split("."):
         if not isinstance(cur, dict):
             return ""

@@ -14,6 +14,7 @@ compacted etcd.
 from __future__ import annotations
 
 import bisect
+import builtins
 import copy
 import dataclasses
 import threading
@@ -65,7 +66,7 @@ class Store:
             out = [o for (ns, _), o in sorted(items.items()) if namespace is None or ns == namespace]
             return out, self.rv
 
-    def namespaces_in_use(self, namespace: str) -> list[Key]:
+    def namespaces_in_use(self, namespace: str) -> builtins.list[Key]:  # `list` is the method above
         with self.lock:
             return [k for k, items in self._objects.items() if any(ns == namespace for ns, _ in items)]
 
@@ -122,7 +123,7 @@ class Store:
             return self.rv
 
     # -- watching ----------------------------------------------------------
-    def events_after(self, rv: int) -> list[Event]:
+    def events_after(self, rv: int) -> builtins.list[Event]:
         """Events with resourceVersion > rv; raises :class:`Expired` if some were forgotten."""
         with self.lock:
             if rv < self.oldest_rv:

@@ -280,8 +280,14 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
 }
 
 
+def _path_cell(path: str, col_type: str) -> Callable[[dict], Any]:
+    """The cell of a CRD's printer column: its jsonPath's value, formatted for its type."""
+    return lambda o: _cell(jsonpath(o, path), col_type)
+
+
 def _columns(rt: ResourceType) -> tuple[list[dict], list[Callable[[dict], Any]]]:
-    defs, cells = [dict(NAME_COLUMN)], [lambda o: _meta(o).get("name")]
+    defs = [dict(NAME_COLUMN)]
+    cells: list[Callable[[dict], Any]] = [lambda o: _meta(o).get("name")]
     if rt.printer_columns is not None:
         cols = list(rt.printer_columns)
         if not cols:
@@ -298,8 +304,7 @@ def _columns(rt: ResourceType) -> tuple[list[dict], list[Callable[[dict], Any]]]
                     "priority": col.get("priority", 0),
                 }
             )
-            path = col.get("jsonPath", "")
-            cells.append(lambda o, p=path, t=ctype: _cell(jsonpath(o, p), t))
+            cells.append(_path_cell(col.get("jsonPath", ""), ctype))
         return defs, cells
     builtin = BUILTIN_COLUMNS.get(rt.key)
     if builtin is None:

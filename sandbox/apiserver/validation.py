@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
@@ -120,7 +121,10 @@ def _field(path) -> str:
 def _cause(err: jsonschema.ValidationError) -> dict:
     """One jsonschema error in kube-openapi's words (reason, message, field)."""
     path = list(err.absolute_path)
-    v, kw, val = err.instance, err.validator, err.validator_value
+    # NB: a validator sets these on every error it yields (jsonschema types them "or Unset" for errors built by hand)
+    v: Any = err.instance
+    val: Any = err.validator_value
+    kw = err.validator if isinstance(err.validator, str) else ""
     field = _field(path)
     if kw == "required":
         missing = err.message.split("'")[1]
@@ -159,7 +163,11 @@ def _cause(err: jsonschema.ValidationError) -> dict:
         "maxProperties": f"should have at most {val} properties",
         "multipleOf": f"should be a multiple of {val}",
     }
-    if kw in ("minimum", "maximum") and err.schema.get("exclusive" + kw.capitalize()):
+    if (
+        kw in ("minimum", "maximum")
+        and isinstance(err.schema, Mapping)
+        and err.schema.get("exclusive" + kw.capitalize())
+    ):
         words[kw] = f"should be {'greater' if kw == 'minimum' else 'less'} than {val}"
     text = words.get(kw, err.message)
     return {

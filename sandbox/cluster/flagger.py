@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 
@@ -166,7 +166,7 @@ class _Watcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                listing = self.api.list_cluster_custom_object(*self.args)
+                listing = cast(dict[str, Any], self.api.list_cluster_custom_object(*self.args))  # NB: decoded JSON
                 for item in listing.get("items") or []:
                     self._note(item)
                 watch = kubernetes.watch.Watch()
@@ -257,7 +257,10 @@ class RealFlagger:
         last = ""
         while True:
             try:
-                canary = self.custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries", name)
+                canary = cast(  # NB: the decoded JSON (the client annotates it as object)
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries", name),
+                )
                 last = (canary.get("status") or {}).get("phase", "")
                 if last in phases:
                     return canary

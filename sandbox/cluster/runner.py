@@ -39,12 +39,17 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sandbox.cluster import pki
 from sandbox.cluster.binaries import Binaries
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1CustomResourceDefinition
+
+    from sandbox.deployments import DeploymentStatusWriter  # NB: imported when started, with the client
 
 log = logging.getLogger("sandbox.cluster")
 
@@ -170,7 +175,7 @@ class Cluster:
         self.admin_token = "admin-" + pki.new_secret()[:32]
         self.components: dict[str, Component] = {}
         self._control: ThreadingHTTPServer | None = None
-        self._deployments = None
+        self._deployments: DeploymentStatusWriter | None = None
         self._lock = threading.Lock()
 
     # -- layout ------------------------------------------------------------------------
@@ -422,10 +427,7 @@ class Cluster:
             for doc in docs:
                 if doc["kind"] != "CustomResourceDefinition":
                     continue
-                while not any(
-                    c.type == "Established" and c.status == "True"
-                    for c in (ext.read_custom_resource_definition(doc["metadata"]["name"]).status.conditions or [])
-                ):
+                while not _established(ext.read_custom_resource_definition(doc["metadata"]["name"])):
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"CRD {doc['metadata']['name']} not Established")
                     time.sleep(0.2)
@@ -616,6 +618,12 @@ class Cluster:
             shutil.rmtree(self.run_dir, ignore_errors=True)
         if getattr(self, "_etcd_data", None):
             shutil.rmtree(self._etcd_data, ignore_errors=True)
+
+
+def _established(crd: V1CustomResourceDefinition) -> bool:
+    """Whether a V1CustomResourceDefinition is Established (a CRD just created may have no status yet)."""
+    conditions = (crd.status.conditions if crd.status is not None else None) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
 def _yaml_docs(path: Path) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 from kubernetes.client import ApiException
@@ -166,10 +166,10 @@ class FlaggerController:
 
     def _list_canaries(self) -> list[dict[str, Any]]:
         if self.namespaces is None:
-            return self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL).get("items", [])
+            return _json(self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)).get("items", [])
         items: list[dict[str, Any]] = []
         for ns in self.namespaces:
-            items += self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL).get("items", [])
+            items += _json(self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)).get("items", [])
         return items
 
     def schedule_canaries(self) -> None:
@@ -212,7 +212,7 @@ class FlaggerController:
     def _tick(self, namespace: str, name: str) -> records.Tick | None:
         key = (namespace, name)
         try:
-            canary = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            canary = _json(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -316,16 +316,16 @@ class FlaggerController:
     def _write_status(self, canary: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         """``UpdateStatus`` through the status subresource, re-reading on a 409 conflict."""
         meta = canary.get("metadata") or {}
-        ns, name = meta.get("namespace"), meta.get("name")
+        ns, name = meta["namespace"], meta["name"]  # NB: set on every Canary the API answers
         obj = copy.deepcopy(canary)
         for _ in range(5):
             obj["status"] = copy.deepcopy(status)
             try:
-                return self.custom.replace_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, name, obj)
+                return _json(self.custom.replace_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, name, obj))
             except ApiException as e:
                 if e.status != 409:
                     raise
-                obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+                obj = _json(self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name))
         raise RuntimeError(f"status of canary {name}.{ns}: too many conflicts")
 
     def _record_event(self, canary: Mapping[str, Any], event: records.Event) -> None:
@@ -372,7 +372,7 @@ class FlaggerController:
                     **result.event,
                     "metadata": {k: v for k, v in result.event["metadata"].items() if k != "resourceVersion"},
                 }
-                written = self.core.create_namespaced_event(ns, created)
+                written = self.core.create_namespaced_event(ns, created)  # type: ignore[arg-type]  # NB: it takes a dict body too
             with self._lock:
                 self._correlator.update_state(self.api_client.sanitize_for_serialization(written))
         except ApiException as e:
@@ -428,7 +428,7 @@ class FlaggerController:
         source_meta = source.get("metadata") or {}
         self.apps.create_namespaced_deployment(
             ns,
-            {
+            {  # type: ignore[arg-type]  # NB: it takes a dict body too
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
                 "metadata": {
@@ -477,11 +477,11 @@ class FlaggerController:
             if kind == "secret":
                 body["type"] = source.get("type") or "Opaque"
             try:
-                replace(f"{name}-primary", ns, body)
+                replace(f"{name}-primary", ns, body)  # type: ignore[arg-type]  # NB: it takes a dict body too
             except ApiException as e:
                 if e.status != 404:
                     raise
-                create(ns, body)
+                create(ns, body)  # type: ignore[arg-type]  # NB: it takes a dict body too
         return tracked
 
     def _scale_from_zero(self, ns: str, target: str) -> None:
@@ -528,7 +528,7 @@ class FlaggerController:
         # Flagger's default -include-label-prefix "" keeps no annotation and no label
         primary["metadata"]["annotations"] = {}
         primary["metadata"]["labels"] = {label: value}
-        self.apps.replace_namespaced_deployment(f"{target}-primary", ns, primary)
+        self.apps.replace_namespaced_deployment(f"{target}-primary", ns, primary)  # type: ignore[arg-type]  # NB: it takes a dict body too
 
 
 def _without_toolkit(values: Mapping[str, str] | None) -> dict[str, str]:
@@ -561,6 +561,15 @@ def _owner(canary: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json(answer: object) -> dict[str, Any]:
+    """A CustomObjectsApi answer: the decoded JSON object (the client annotates it as ``object``).
+
+    The other way, the client's methods take a dict body as they take a model, though they are
+    annotated with the model only: those calls carry ``type: ignore[arg-type]``.
+    """
+    return cast(dict[str, Any], answer)
+
+
 class FlaggerSimulator:
     """Context manager running a :class:`FlaggerController` for tests and the demo.
 
@@ -591,9 +600,10 @@ class FlaggerSimulator:
         self._own_client = api_client is None
         self._api_client = api_client
         self.controller: FlaggerController | None = None
-        self._options = dict(
-            time_scale=time_scale, namespaces=namespaces, mesh_provider=mesh_provider, event_webhook=event_webhook
-        )
+        self._time_scale = time_scale
+        self._namespaces = list(namespaces) if namespaces else None  # NB: a list: the writer and the controller read it
+        self._mesh_provider = mesh_provider
+        self._event_webhook = event_webhook
 
     def __enter__(self) -> FlaggerSimulator:
         if self._api_client is None:
@@ -601,10 +611,15 @@ class FlaggerSimulator:
                 config_file=self.kubeconfig, context=self.context
             )
         if self.deployments:
-            namespaces = self._options["namespaces"]
-            self._writer = DeploymentStatusWriter(self._api_client, namespaces=list(namespaces) if namespaces else None)
+            self._writer = DeploymentStatusWriter(self._api_client, namespaces=self._namespaces)
             self._writer.start()
-        self.controller = FlaggerController(self._api_client, **self._options)
+        self.controller = FlaggerController(
+            self._api_client,
+            time_scale=self._time_scale,
+            namespaces=self._namespaces,
+            mesh_provider=self._mesh_provider,
+            event_webhook=self._event_webhook,
+        )
         self.controller.start()
         return self
 
@@ -631,7 +646,9 @@ class FlaggerSimulator:
         seen = None
         while True:
             try:
-                canary = self.controller.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+                canary = _json(
+                    self.controller.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+                )
                 seen = (canary.get("status") or {}).get("phase")
                 if seen in wanted:
                     return canary

@@ -94,6 +94,7 @@ class HookRecorder:
     def url(self) -> str:
         assert self._server is not None, "HookRecorder is not started"
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str), host  # NB: an AF_INET server; bytes are for AF_UNIX
         return f"http://{host}:{port}"
 
     def __enter__(self) -> HookRecorder:

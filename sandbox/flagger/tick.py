@@ -215,10 +215,8 @@ def target_changed(ctx: TickContext) -> bool:
         return True
     configs = dict(ctx.target.tracked_configs)
     tracked = ctx.mem.get("trackedConfigs")
-    if not configs and tracked is None:
-        return False
-    if configs and tracked is None:
-        return True
+    if tracked is None:
+        return bool(configs)
     return configs != dict(tracked)
 
 

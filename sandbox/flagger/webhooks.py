@@ -154,6 +154,7 @@ def parse_go_duration(text: str) -> float:
     total = 0.0
     while s:
         m = _DURATION_PART.match(s)
+        assert m is not None  # NB: every part of the pattern is optional, so it matches any text
         whole, frac, unit = m.group(1), m.group(2), m.group(3)
         if not whole and not frac:
             raise ValueError(f"time: invalid duration {quoted}")
@@ -234,7 +235,8 @@ def _attempt(
 ) -> tuple[int, dict[str, str], bytes]:
     """One attempt: the request plus its redirects, within one timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    method, current, data = "POST", url, body
+    method, current = "POST", url
+    data: bytes | None = body
     quoted = f'Post "{_redact(url)}"'
     for hop in range(MAX_REDIRECTS + 1):
         headers = {"User-Agent": "Go-http-client/1.1", "Accept-Encoding": "gzip", **auth}
