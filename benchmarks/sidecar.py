@@ -244,7 +244,7 @@ def _python_load(port: int, path: str, duration: float) -> dict[str, float]:
     }
 
 
-def _combine(runs: list[dict[str, float]]) -> dict[str, float]:
+def _combine(runs: list[dict[str, float]]) -> dict[str, Any]:
     """Several runs of one app: throughput over all of them, latency the worst run's."""
     requests = sum(r["requests"] for r in runs)
     return {

@@ -54,6 +54,7 @@ import re
 import sys
 import tarfile
 import zipfile
+from collections.abc import Sequence
 
 import yaml
 
@@ -209,7 +210,7 @@ def sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def write_tar_gz(path: pathlib.Path, members: list[Member], mtime: int) -> None:
+def write_tar_gz(path: pathlib.Path, members: Sequence[Member], mtime: int) -> None:
     """Regular files and directories only, sorted (a directory before what it holds), owner 0."""
     with (
         path.open("wb") as f,
@@ -226,12 +227,14 @@ def write_tar_gz(path: pathlib.Path, members: list[Member], mtime: int) -> None:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
 
 
-def write_zip(path: pathlib.Path, members: list[Member], mtime: int) -> None:
+def write_zip(path: pathlib.Path, members: Sequence[Member], mtime: int) -> None:
     import time
 
     stamp = max(time.gmtime(mtime)[:6], (1980, 1, 1, 0, 0, 0))
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data, mode in sorted(members):
+            if data is None:  # NB: only onefile archives are zips, and they hold files only
+                raise ReleaseError(f"{path.name}: {name} is a directory, which the zip writer does not take")
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.external_attr = (0o100000 | mode) << 16  # regular file with its mode
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -253,7 +256,7 @@ class Built:
         return {key: self.onedir[key] if key[0] in KREW_ONEDIR_OS else value for key, value in self.onefile.items()}
 
 
-def _write(out: pathlib.Path, name: str, members: list[Member], mtime: int, zip_: bool = False) -> tuple[str, str]:
+def _write(out: pathlib.Path, name: str, members: Sequence[Member], mtime: int, zip_: bool = False) -> tuple[str, str]:
     path = out / name
     (write_zip if zip_ else write_tar_gz)(path, members, mtime)
     digest = sha256(path)
@@ -282,8 +285,8 @@ def build_archives(
         if not src.is_file() or src.is_symlink():
             raise ReleaseError(f"missing binary for {os_}/{arch}: expected a regular file at {src}")
         check_executable(src, os_, arch)
-        exe = BIN + (".exe" if os_ == "windows" else "")
-        members = [(exe, src.read_bytes(), 0o755), ("LICENSE", license_data, 0o644)]
+        exe_name = BIN + (".exe" if os_ == "windows" else "")
+        members: list[Member] = [(exe_name, src.read_bytes(), 0o755), ("LICENSE", license_data, 0o644)]
         if os_ != "windows":
             members.append((SHIM_NAME, SHIM.encode(), 0o755))
         built.onefile[(os_, arch)] = _write(out, archive_name(tag, os_, arch), members, mtime, os_ == "windows")
