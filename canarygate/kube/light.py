@@ -583,8 +583,12 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
 class _Stream:
     """A watch's answer on its own connection (:class:`~canarygate.kube.transport.Stream`)."""
 
-    def __init__(self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection) -> None:
-        self._response, self._connection = response, connection
+    def __init__(
+        self, response: http.client.HTTPResponse, connection: http.client.HTTPConnection, sock: socket.socket
+    ) -> None:
+        # NB: ``sock`` is kept apart: after "Connection: close" http.client hands the socket to the
+        # response and the connection's sock is None, yet cut() must still reach it.
+        self._response, self._connection, self._sock = response, connection, sock
         self.status = response.status
 
     def read(self) -> bytes:
@@ -600,15 +604,11 @@ class _Stream:
             raise transport.Unanswered(str(e)) from e
 
     def cut(self) -> None:
-        sock = self._connection.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError, ValueError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        # NB: after "Connection: close" http.client has handed the socket to the response (the
-        # connection's sock is None): closing the connection alone would leave it open.
-        self._response.close()
+        self._response.close()  # NB: the connection alone would leave a handed-over socket open
         self._connection.close()
 
 
@@ -713,8 +713,9 @@ class LightTransport:
             connection = self._new()
             try:
                 _open(connection, connect_timeout, read_timeout)
+                sock = connection.sock
                 connection.request("GET", url, headers=sent)
-                return _Stream(connection.getresponse(), connection)
+                return _Stream(connection.getresponse(), connection, sock)
             except BaseException:
                 connection.close()
                 raise

@@ -214,6 +214,56 @@ def test_a_light_watch_closed_releases_its_socket_after_connection_close():
         server.server_close()
 
 
+class _QuietClosingWatch(BaseHTTPRequestHandler):
+    """One watch event, "Connection: close", then silence until the test ends (``released`` is set)."""
+
+    released = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b'{"type": "ADDED", "object": {}}\n')
+        self.wfile.flush()
+        self.released.wait(60)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_light_watch_answered_connection_close_can_still_be_cut():
+    """http.client hands the socket to the response on "Connection: close": the cut must still reach
+    it, or a silent watch could not be reopened until its read timeout."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QuietClosingWatch)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        resolved = Resolved("c", {}, "c", {"server": f"http://127.0.0.1:{server.server_port}"}, "u", {}, "default")
+        watch = light.LightTransport(light.endpoint(resolved)).stream("/api/v1/pods", [("watch", "1")], {}, 60.0)
+        lines = watch.lines()
+        assert json.loads(next(lines))["type"] == "ADDED"
+        ended: list[object] = []
+
+        def read() -> None:
+            try:
+                ended.append(next(lines, "ended"))
+            except Unanswered as e:
+                ended.append(e)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.2)  # the reader is blocked on the silent socket
+        watch.cut()
+        reader.join(20)  # NB: the server stays silent for 60 s: only the cut ends the read before that
+        assert ended, "cut() did not end the read of a watch answered with Connection: close"
+        watch.close()
+    finally:
+        _QuietClosingWatch.released.set()
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("transport", [connect.OFFICIAL, connect.LIGHT])
 def test_kube_log_prints_kubectl_v6_lines(kubeconfig, apiserver, transport):
     with connect.connect(connect.Settings(kubeconfig=kubeconfig, transport=transport)) as conn:
