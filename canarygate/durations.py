@@ -17,8 +17,8 @@ import re
 #: Go's units, in seconds (``us`` and both spellings of the micro sign, as time.ParseDuration).
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")  # NB: ASCII digits only, as Go
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_go(text: str) -> float:

@@ -33,6 +33,7 @@ def test_go_durations_read_as_time_parse_duration(text, seconds):
         ("s", 'time: invalid duration "s"'),
         ("10", 'time: missing unit in duration "10"'),
         ("1x", 'time: unknown unit "x" in duration "1x"'),
+        ("\u0663s", 'time: invalid duration "\u0663s"'),  # an Arabic-Indic three: Go reads ASCII digits only
     ],
 )
 def test_not_a_go_duration_says_so_as_go_does(text, message):
