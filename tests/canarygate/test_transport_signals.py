@@ -18,7 +18,7 @@ import sys
 import threading
 
 import pytest
-from helpers import kubeconfigs
+from helpers import kubeconfigs, signals
 
 from canarygate.kube import light
 
@@ -94,6 +94,7 @@ def test_no_key_left_on_disk_after_a_signal_mid_request(tmp_path, sig, source, t
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=signals.default_dispositions,
         )
         try:
             arrived = server.arrived.wait(30)

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from helpers import signals
 
 CHILD = """
 import os, signal, sys, threading, time
@@ -37,7 +38,12 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no 
 
 def _run(install: bool, wait: float) -> tuple[int | None, str, float]:
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(install=install)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(install=install)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=signals.default_dispositions,
+    )
     try:
         out, _ = child.communicate(timeout=wait)
     except subprocess.TimeoutExpired:

@@ -39,6 +39,7 @@ import threading
 import time
 
 import pytest
+from helpers import signals
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "install.sh"
@@ -681,7 +682,13 @@ def interrupt(
         "TMPDIR": str(scratch),
     }
     proc = subprocess.Popen(
-        ["sh", str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        ["sh", str(SCRIPT)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=signals.default_dispositions,
     )
     deadline = time.monotonic() + 20
     while not ready() and time.monotonic() < deadline and proc.poll() is None:
