@@ -12,8 +12,10 @@ The hot path (measured in BENCHMARKS.md): a gate call whose route is an exact ``
 ``Map`` and whose body has a plain ``Content-Length`` within the limit is answered straight from the
 WSGI environ, without werkzeug's Request and Response objects; everything else (other methods,
 trailing slashes, chunked or oversized bodies, 404, 405) goes through the ``Map`` and werkzeug as
-before. Both paths share :meth:`GateSidecar.decide`, which keeps each encoded answer until the
-cached CanaryGate, Canary or consumed steps it was computed from are replaced.
+before. Both paths share :meth:`GateSidecar.decide`, which keeps each encoded answer, by what the
+call is about, until the CanaryGates a lookup reads change (``GateCache.index_version``) or the
+cached CanaryGate, Canary or consumed steps it was computed from are replaced; a kept answer skips
+the lookup too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import werkzeug
 from werkzeug.exceptions import ClientDisconnected, HTTPException, InternalServerError, RequestEntityTooLarge
@@ -33,9 +35,10 @@ from werkzeug.wrappers import Request, Response
 import canarygate
 from canarygate import gates, hooks, rendering, rollouts
 from canarygate.model import Canary, CanaryGate
+from canarygate.rendering import GATE_NAME_KEY, GATE_NAMESPACE_KEY
 from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
 from gate_sidecar import answers
-from gate_sidecar.cache import Entry, GateCache, Lookup
+from gate_sidecar.cache import Entry, GateCache, Key, Lookup
 from gate_sidecar.metrics import Metrics
 from gate_sidecar.writes import NullWriter
 
@@ -96,9 +99,9 @@ class GateSidecar:
             for rule in self.url_map.iter_rules()
             for method in rule.methods or ()
         }
-        #: (hook, Canary namespace, name, CanaryGate key, found_by) -> the objects an answer was
-        #: computed from, and the answer (see :meth:`decide`).
-        self._answers: dict[tuple, tuple] = {}
+        #: What a call is about (:func:`_call_key`) -> its last reusable answer and what it was
+        #: computed from (see :meth:`decide`).
+        self._answers: dict[tuple, _Answer] = {}
         self._payloads: dict[bytes, answers.Payload] = {}
 
     # -- webhooks ------------------------------------------------------------------------------------
@@ -135,8 +138,14 @@ class GateSidecar:
         one API write on this path, for such calls only.
         """
         namespace, name = payload["namespace"], payload["name"]
+        metadata = payload.get("metadata")
+        call = _call_key(hook, namespace, name, metadata)
+        memo = self._answers.get(call)
+        if memo is not None and self.cache.holds(*memo[:6]) and self.cache.trusted(self.clock()):
+            return self._answered(memo)
+        index_version = self.cache.index_version  # NB: before find(): a change meanwhile voids the memo
         canary_ref = f"{namespace}/{name}"
-        lookup = self.cache.find(namespace, name, payload.get("metadata"))
+        lookup = self.cache.find(namespace, name, metadata)
         if not self.cache.trusted(self.clock()):
             why = (
                 "the sidecar has not synced its cache with the API server yet"
@@ -172,34 +181,47 @@ class GateSidecar:
             target = entry.target if entry is not None and entry.target else (namespace, name)
             canary = self.cache.canary(*target)
             consumed = self.cache.consumed(lookup.key)
-            # The answer is a function of (hook, the call's Canary, the lookup) and of the cached objects
-            # it was computed from. Those are immutable and replaced whole on every change, so an answer
-            # is reused only while the very same objects are still in the cache: never stale.
-            memo_key = (hook, namespace, name, lookup.key, lookup.how)
-            memo = self._answers.get(memo_key)
-            if memo is not None and memo[0] is entry and memo[1] is canary and memo[2] == consumed:
-                _, _, _, status, body, decision, counter = memo
-                break
             resolved = self._resolve(hook, lookup, entry, canary, consumed, canary_ref)
             if resolved is None:  # the step was taken or replaced meanwhile: decide from the current entry
                 entry = self.cache.entry(lookup.key)
                 continue
             status, body, decision, cacheable = resolved
-            counter = self.metrics.decision_counter(hook, status, decision.source)
-            if cacheable:
-                if len(self._answers) >= MAX_CACHED_ANSWERS:
-                    self._answers.clear()
-                self._answers[memo_key] = (entry, canary, consumed, status, body, decision, counter)
             break
         else:
             why = f"CanaryGate {lookup.ref} changed while this call was being answered; ask again"
             return self._unknown(hook, lookup.ref, canary_ref, why)
-        if status != 200 and hook != gates.ROLLBACK and entry is not None:
-            self.writer.held(lookup.key, hook, decision, canary)
-        if entry is not None and canary is not None and canary.active:  # show reads them during a rollout
-            self.writer.called(lookup.key, hook, status, canary_ref)
-        counter.inc()
-        return status, body
+        answer = _Answer(
+            index_version,
+            lookup.key,
+            entry,
+            target,
+            canary,
+            consumed,
+            status,
+            body,
+            self.metrics.decision_counter(hook, status, decision.source),
+            held=(lookup.key, hook, decision, canary)
+            if status != 200 and hook != gates.ROLLBACK and entry is not None
+            else None,
+            # NB: show reads them during a rollout
+            called=(lookup.key, hook, status, canary_ref)
+            if entry is not None and canary is not None and canary.active
+            else None,
+        )
+        if cacheable:
+            if len(self._answers) >= MAX_CACHED_ANSWERS:
+                self._answers.clear()
+            self._answers[call] = answer
+        return self._answered(answer)
+
+    def _answered(self, answer: _Answer) -> tuple[int, bytes]:
+        """The side effects of every call (see :meth:`decide`), then the answer."""
+        if answer.held is not None:
+            self.writer.held(*answer.held)
+        if answer.called is not None:
+            self.writer.called(*answer.called)
+        answer.counter.inc()
+        return answer.status, answer.body
 
     def _resolve(
         self,
@@ -450,6 +472,32 @@ def create_app(
     metrics = metrics or Metrics()
     metrics.watch_cache(age=lambda: cache.age(clock()), synced=lambda: cache.synced, size=lambda: len(cache))
     return GateSidecar(cache=cache, writer=writer or NullWriter(), metrics=metrics, clock=clock)
+
+
+class _Answer(NamedTuple):
+    """A reusable answer and, first, what it was computed from (:meth:`GateCache.holds` checks them)."""
+
+    index_version: int
+    key: Key
+    entry: Entry | None
+    #: The Canary the answer read (the entry's target, or the call's own).
+    target: Key
+    canary: Canary | None
+    consumed: frozenset[str]
+    status: int
+    body: bytes
+    counter: Any
+    #: Arguments of the writer's ``held`` and ``called`` on every call, or None.
+    held: tuple | None
+    called: tuple | None
+
+
+def _call_key(hook: str, namespace: str, name: str, metadata: Mapping[str, str] | None) -> tuple:
+    """What an answer depends on in a (checked) payload: the hook, the Canary, and the CanaryGate its
+    metadata names, read as :meth:`GateCache.find` reads them (an empty name is no name)."""
+    gate_name = (metadata.get(GATE_NAME_KEY) or None) if metadata else None
+    gate_namespace = (metadata.get(GATE_NAMESPACE_KEY) or None) if gate_name and metadata else None
+    return (hook, namespace, name, gate_name, gate_namespace)
 
 
 def _plain_length(environ: dict[str, Any]) -> int | None:

@@ -128,6 +128,11 @@ class GateCache:
         self._consumed: dict[Key, frozenset[str]] = {}
         self._lock = threading.Lock()  # writers only
         self.listeners: list[Listener] = []
+        #: Bumped under the lock before any change of what :meth:`find` reads besides the entry it
+        #: returns: which CanaryGates exist and what each targets (``target``, ``target_set``). A
+        #: Lookup taken at one index version is still the one :meth:`find` would give while the
+        #: version is unchanged and :meth:`entry` of its key is still its entry.
+        self.index_version = 0
 
     # -- state ---------------------------------------------------------------------------------
     def feeds(self, now: float | None = None) -> tuple[bool, float]:
@@ -255,6 +260,26 @@ class GateCache:
                 key, BY_NAME, None, self.watches(namespace), passed_over="; ".join(filter(None, (why, foreign)))
             )
         return Lookup(key, BY_NAME, entry, self.watches(namespace), passed_over=foreign if entry is None else "")
+
+    def holds(
+        self,
+        index_version: int,
+        key: Key,
+        entry: Entry | None,
+        target: Key,
+        canary: Canary | None,
+        consumed: frozenset[str],
+    ) -> bool:
+        """Whether an answer computed from these is what the cache would give now (the memo of the
+        webhook path): the lookup still stands (same index version; same entry on ``key``, when it had
+        one) and so do the Canary at ``target`` and the steps consumed on ``key``. Cached objects are
+        immutable and replaced whole on every change, so identity says it all."""
+        return (
+            index_version == self.index_version
+            and (entry is None or self._gates.get(key) is entry)
+            and self._canaries.get(target) is canary
+            and self._consumed.get(key, frozenset()) == consumed
+        )
 
     def consumed(self, key: Key) -> frozenset[str]:
         return self._consumed.get(key, frozenset())
@@ -446,7 +471,10 @@ class GateCache:
         return entry.target if entry is not None else None
 
     def _put_gate(self, key: Key, entry: Entry) -> None:
-        old_target = self._target_of(self._gates.get(key))
+        old = self._gates.get(key)
+        if old is None or old.target != entry.target or old.target_set != entry.target_set:
+            self.index_version += 1
+        old_target = self._target_of(old)
         self._gates[key] = entry
         new_target = self._target_of(entry)
         if old_target != new_target:
@@ -462,6 +490,8 @@ class GateCache:
                 self._consumed[key] = frozenset(kept)
 
     def _drop_gate(self, key: Key) -> None:
+        if key in self._gates:
+            self.index_version += 1
         entry = self._gates.pop(key, None)
         self._unindex(self._target_of(entry), key)
         self._consumed.pop(key, None)

@@ -217,3 +217,44 @@ def test_same_body_answers_each_hook(cache, client):
     assert call(client, "confirm-rollout", body)[0] == 403
     assert call(client, "confirm-promotion", body)[0] == 200
     assert call(client, "confirm-rollout", body)[0] == 403
+
+
+# A cached answer must also end when the *lookup* would change, though the CanaryGate it was found
+# on did not: another CanaryGate appears, goes, or changes what it targets (GateCache.index_version).
+def test_a_new_canarygate_targeting_the_canary_ends_a_cached_answer(cache, client):
+    cache.fill(gates=[make_gate(confirm_rollout="closed")])
+    assert call(client, "confirm-rollout")[0] == 403  # by name, cached
+    cache.apply_gate_event("ADDED", make_gate("release", target=("demo-ns", "demo")))
+    status, body = call(client, "confirm-rollout")
+    assert status == 200 and body["canarygate"] == "demo-ns/release"
+
+
+def test_a_second_canarygate_targeting_the_canary_makes_rivals_of_a_cached_answer(cache, client):
+    cache.fill(gates=[make_gate("first", target=("demo-ns", "demo"))])
+    assert call(client, "confirm-rollout")[0] == 200  # by target, cached
+    cache.apply_gate_event("ADDED", make_gate("second", target=("demo-ns", "demo")))
+    assert call(client, "confirm-rollout")[0] == 503  # two rule it: nobody can tell which, fail closed
+
+
+def test_deleting_the_canarygate_that_took_over_ends_a_cached_answer(cache, client):
+    cache.fill(gates=[make_gate(confirm_rollout="closed"), make_gate("release", target=("demo-ns", "demo"))])
+    assert call(client, "confirm-rollout")[0] == 200  # the targeting one rules, cached
+    cache.apply_gate_event("DELETED", make_gate("release", target=("demo-ns", "demo")))
+    assert call(client, "confirm-rollout")[0] == 403  # the one of the Canary's name again
+
+
+def test_a_foreign_canarygate_retargeted_away_ends_a_cached_answer(cache, client):
+    meta = {"gate_name": "shared", "gate_namespace": "gates"}
+    cache.fill(gates=[make_gate("shared", "gates", target=("demo-ns", "demo"), confirm_rollout="closed")])
+    assert call(client, "confirm-rollout", payload(metadata=meta))[0] == 403  # cached
+    cache.apply_gate_event("MODIFIED", make_gate("shared", "gates", target=("other", "app"), rv="2"))
+    status, body = call(client, "confirm-rollout", payload(metadata=meta))
+    assert status == 503 and "does not target this Canary" in body["message"]
+
+
+def test_metadata_naming_no_canarygate_shares_the_answer_of_no_metadata(cache, app, client):
+    cache.fill(gates=[make_gate(confirm_rollout="closed")])
+    assert call(client, "confirm-rollout", payload(metadata={"gate_name": ""}))[0] == 403
+    assert call(client, "confirm-rollout", payload(metadata={"other": "x"}))[0] == 403
+    assert call(client, "confirm-rollout")[0] == 403
+    assert len(app._answers) == 1
