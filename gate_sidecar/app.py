@@ -293,6 +293,8 @@ class GateSidecar:
         if unreadable is not None:  # a check nobody can read holds the step it guards
             decision = Decision(hook, gates.CLOSED, INVALID, problem=unreadable)
         if not decision.known:
+            if hook in hooks.CHECK_GATES:
+                cacheable = False  # NB: guarded reads the call's own Canary, which a kept answer does not check
             status, body = answers.invalid_answer(
                 hook,
                 decision,

@@ -128,10 +128,12 @@ class GateCache:
         self._consumed: dict[Key, frozenset[str]] = {}
         self._lock = threading.Lock()  # writers only
         self.listeners: list[Listener] = []
-        #: Bumped under the lock before any change of what :meth:`find` reads besides the entry it
-        #: returns: which CanaryGates exist and what each targets (``target``, ``target_set``). A
-        #: Lookup taken at one index version is still the one :meth:`find` would give while the
-        #: version is unchanged and :meth:`entry` of its key is still its entry.
+        #: Bumped under the lock once a change of what :meth:`find` reads besides the entry it
+        #: returns is complete: which CanaryGates exist and what each targets (``target``,
+        #: ``target_set``). A Lookup taken after reading one index version is still the one
+        #: :meth:`find` would give while the version is unchanged and :meth:`entry` of its key is
+        #: still its entry. NB: after, not before: a reader that read the version before the bump
+        #: and ran :meth:`find` midway through the change keeps an answer the bump then voids.
         self.index_version = 0
 
     # -- state ---------------------------------------------------------------------------------
@@ -472,8 +474,7 @@ class GateCache:
 
     def _put_gate(self, key: Key, entry: Entry) -> None:
         old = self._gates.get(key)
-        if old is None or old.target != entry.target or old.target_set != entry.target_set:
-            self.index_version += 1
+        reindexed = old is None or old.target != entry.target or old.target_set != entry.target_set
         old_target = self._target_of(old)
         self._gates[key] = entry
         new_target = self._target_of(entry)
@@ -488,13 +489,15 @@ class GateCache:
             kept = used & present
             if kept != used:
                 self._consumed[key] = frozenset(kept)
+        if reindexed:
+            self.index_version += 1
 
     def _drop_gate(self, key: Key) -> None:
-        if key in self._gates:
-            self.index_version += 1
         entry = self._gates.pop(key, None)
         self._unindex(self._target_of(entry), key)
         self._consumed.pop(key, None)
+        if entry is not None:
+            self.index_version += 1
 
     def _unindex(self, target: Key | None, key: Key) -> None:
         if target is None:

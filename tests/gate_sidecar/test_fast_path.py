@@ -258,3 +258,66 @@ def test_metadata_naming_no_canarygate_shares_the_answer_of_no_metadata(cache, a
     assert call(client, "confirm-rollout", payload(metadata={"other": "x"}))[0] == 403
     assert call(client, "confirm-rollout")[0] == 403
     assert len(app._answers) == 1
+
+
+class _SwitchOnStore(dict):
+    """A cache's CanaryGate table whose next store or removal first runs ``then``: a webhook thread
+    taking the GIL midway through the informer's change, deterministically."""
+
+    then = None
+
+    def _switch(self):
+        then, self.then = self.then, None
+        if then is not None:
+            then()
+
+    def __setitem__(self, key, value):
+        self._switch()
+        super().__setitem__(key, value)
+
+    def pop(self, key, *default):
+        self._switch()
+        return super().pop(key, *default)
+
+
+def _racing(writer):
+    cache = GateCache(health=[StaticHealth(synced=True)])
+    cache._gates = _SwitchOnStore()
+    return cache, create_app(cache=cache, writer=writer)
+
+
+def test_a_call_racing_a_new_canarygate_keeps_no_answer_past_it(writer):
+    cache, app = _racing(writer)
+    cache.fill(canaries=[make_canary()])
+    raced = []
+    cache._gates.then = lambda: raced.append(app.decide(payload(), "confirm-promotion")[0])
+    cache.apply_gate_event("ADDED", make_gate("freeze", target=("demo-ns", "demo"), confirm_promotion="closed"))
+    assert raced == [200]  # the racing call saw the cache before the CanaryGate: answered as then
+    assert app.decide(payload(), "confirm-promotion")[0] == 403  # but nothing it kept outlives the change
+
+
+def test_a_call_racing_a_deleted_canarygate_keeps_no_answer_past_it(writer):
+    cache, app = _racing(writer)
+    closed, release = make_gate(confirm_promotion="closed"), make_gate("release", target=("demo-ns", "demo"))
+    cache.fill(gates=[closed, release], canaries=[make_canary()])
+    cache._gates.then = lambda: app.decide(payload(), "confirm-promotion")
+    cache.apply_gate_event("DELETED", release)
+    assert app.decide(payload(), "confirm-promotion")[0] == 403
+
+
+def test_an_unreadable_check_is_not_kept_past_a_change_of_the_calls_own_canary(cache, client):
+    # The answer to an unreadable check depends on whether the *call's* Canary sends both confirm
+    # gates to us (hooks.OUTAGE_RULE), though its CanaryGate targets another Canary.
+    meta = {"gate_name": "g"}
+    webhooks = [
+        {"name": t, "type": t, "url": f"http://gate/{t}", "metadata": meta}
+        for t in ("confirm-traffic-increase", "confirm-promotion")
+    ]
+    gate = make_gate("g", target=("demo-ns", "other"))
+    gate["metadata"]["annotations"]["gate.piggysec.com/rollout"] = "not json"
+    guarded = make_canary()
+    guarded["spec"]["analysis"]["webhooks"] = webhooks
+    cache.fill(gates=[gate], canaries=[guarded, make_canary("other")])
+    assert call(client, "rollout", payload(metadata=meta))[0] == 200  # the confirm gates hold the next step
+    cache.apply_canary_event("MODIFIED", make_canary())  # its webhooks no longer call us
+    assert call(client, "rollout", payload(metadata=meta))[0] == 503
