@@ -35,10 +35,9 @@ from werkzeug.wrappers import Request, Response
 import canarygate
 from canarygate import gates, hooks, rendering, rollouts
 from canarygate.model import Canary, CanaryGate
-from canarygate.rendering import GATE_NAME_KEY, GATE_NAMESPACE_KEY
 from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
 from gate_sidecar import answers
-from gate_sidecar.cache import Entry, GateCache, Key, Lookup
+from gate_sidecar.cache import Entry, GateCache, Key, Lookup, named_gate
 from gate_sidecar.metrics import Metrics
 from gate_sidecar.writes import NullWriter
 
@@ -141,7 +140,11 @@ class GateSidecar:
         metadata = payload.get("metadata")
         call = _call_key(hook, namespace, name, metadata)
         memo = self._answers.get(call)
-        if memo is not None and self.cache.holds(*memo[:6]) and self.cache.trusted(self.clock()):
+        if (
+            memo is not None
+            and self.cache.holds(memo.index_version, memo.key, memo.entry, memo.target, memo.canary, memo.consumed)
+            and self.cache.trusted(self.clock())
+        ):
             return self._answered(memo)
         index_version = self.cache.index_version  # NB: before find(): a change meanwhile voids the memo
         canary_ref = f"{namespace}/{name}"
@@ -477,7 +480,7 @@ def create_app(
 
 
 class _Answer(NamedTuple):
-    """A reusable answer and, first, what it was computed from (:meth:`GateCache.holds` checks them)."""
+    """A reusable answer and what it was computed from (:meth:`GateCache.holds` checks the first six)."""
 
     index_version: int
     key: Key
@@ -495,11 +498,9 @@ class _Answer(NamedTuple):
 
 
 def _call_key(hook: str, namespace: str, name: str, metadata: Mapping[str, str] | None) -> tuple:
-    """What an answer depends on in a (checked) payload: the hook, the Canary, and the CanaryGate its
-    metadata names, read as :meth:`GateCache.find` reads them (an empty name is no name)."""
-    gate_name = (metadata.get(GATE_NAME_KEY) or None) if metadata else None
-    gate_namespace = (metadata.get(GATE_NAMESPACE_KEY) or None) if gate_name and metadata else None
-    return (hook, namespace, name, gate_name, gate_namespace)
+    """What an answer depends on in a payload: the hook, the Canary, and the CanaryGate its metadata
+    names (read as :meth:`GateCache.find` reads it)."""
+    return (hook, namespace, name, named_gate(namespace, metadata))
 
 
 def _plain_length(environ: dict[str, Any]) -> int | None:

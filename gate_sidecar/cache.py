@@ -103,6 +103,18 @@ class Lookup:
 Listener = Callable[[str, Key], None]
 
 
+def named_gate(namespace: str, metadata: Mapping[str, Any] | None) -> Key | None:
+    """The CanaryGate a call's webhook metadata names (``gate_name``, ``gate_namespace`` defaulting to
+    the Canary's ``namespace``), or None when it names none: anything but a non-empty string is absent."""
+    if not metadata:
+        return None
+    gate_name = metadata.get(GATE_NAME_KEY)
+    if not isinstance(gate_name, str) or not gate_name:
+        return None
+    gate_ns = metadata.get(GATE_NAMESPACE_KEY)
+    return (gate_ns if isinstance(gate_ns, str) and gate_ns else namespace, gate_name)
+
+
 class GateCache:
     """CanaryGates and Canaries by (namespace, name), and CanaryGates by the Canary they target.
 
@@ -206,10 +218,8 @@ class GateCache:
           namespace naming it: the Lookup lists them in ``rivals`` (callers fail closed).
         """
         if metadata:
-            gate_name = metadata.get(GATE_NAME_KEY)
-            if isinstance(gate_name, str) and gate_name:
-                gate_ns = metadata.get(GATE_NAMESPACE_KEY)
-                key = (gate_ns if isinstance(gate_ns, str) and gate_ns else namespace, gate_name)
+            key = named_gate(namespace, metadata)
+            if key is not None:
                 watched = self.watches(key[0])
                 entry = self._gates.get(key)
                 ref = f"{key[0]}/{key[1]}"
