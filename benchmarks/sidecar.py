@@ -9,14 +9,17 @@ subprocess, served by the same server with the same settings (:func:`gate_sideca
 same thread count).
 
 Load: 16 concurrent callers, one keep-alive connection each, POST the same 200 Flagger payloads
-(random CanaryGates) for a fixed time. The generator is ``wrk`` (C, one thread, event loop) when it is
-on the PATH (``apt-get install wrk``): it leaves the CPUs to the servers. Without it (or with
+(random CanaryGates) for a fixed time (``BENCH_SECONDS`` per run, default 3). The generator is
+``wrk`` (C, one thread, event loop) when it is on the PATH (``apt-get install wrk``): it leaves the
+CPUs to the servers. Without it (or with
 ``BENCH_LOADGEN=python``) a Python generator (4 processes x 4 threads) is used, and the table says
 so: on a 2-CPU machine it takes most of the CPU, so its figures bound the generator, not the servers.
 Each app gets a 1 s unmeasured warm-up, and the sidecar's start-up writes (history records, first
-status writes, Events) are awaited (``BENCH_SETTLE=0``: not), then the runs go bare, sidecar,
-sidecar, bare (so a drift during the run weighs on both alike); throughput is over both runs,
-latency the worse of the two.
+status writes, Events) are awaited (``BENCH_SETTLE=0``: not), then ``BENCH_ROUNDS`` rounds (default
+3) of runs go bare, sidecar, sidecar, bare (so a drift during a round weighs on both alike). The
+throughput ratio and the latencies (each round's worse run) are the median round's: on a shared
+machine one round can be disturbed by work outside the benchmark, and the median is not moved by
+it; throughput and CPU per call are over all runs.
 
 Figures: throughput and p50/p99 latency for both and their ratio; the CPU time each server process
 used per call during its runs (all its threads, read from /proc: less sensitive to other work on the
@@ -35,6 +38,7 @@ import random
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,10 @@ GATES = 1000
 NAMESPACES = 10
 CALLERS_PROCESSES = 4
 CALLERS_THREADS = 4
-DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "3"))
+#: Rounds of runs (bare, sidecar, sidecar, bare) per app: the ratio is the median round's, so one round
+#: disturbed by the rest of the machine (a neighbour, a CPU's clock) does not decide it.
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 THREADS = 8
 WARMUP = 1.0
 #: Wait for the sidecar's start-up writes to end before the measured runs (BENCH_SETTLE=0: do not).
@@ -443,16 +450,24 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             window = time.time()
             runs: dict[str, list] = {"bare": [], "sidecar": []}
             cpu = {"bare": 0.0, "sidecar": 0.0}
-            for which in ("bare", "sidecar", "sidecar", "bare"):
-                pid = bare.pid if which == "bare" else sidecar.pid
-                before = _cpu_seconds(pid)
-                runs[which].append(
-                    measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration)
-                )
-                cpu[which] += _cpu_seconds(pid) - before
+            rounds: list[dict[str, dict[str, Any]]] = []
+            for _ in range(ROUNDS):
+                this: dict[str, list] = {"bare": [], "sidecar": []}
+                for which in ("bare", "sidecar", "sidecar", "bare"):
+                    pid = bare.pid if which == "bare" else sidecar.pid
+                    before = _cpu_seconds(pid)
+                    this[which].append(
+                        measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration)
+                    )
+                    cpu[which] += _cpu_seconds(pid) - before
+                    runs[which] += this[which][-1:]
+                rounds.append({which: _combine(this[which]) for which in this})
             figures["bare"], figures["sidecar"] = _combine(runs["bare"]), _combine(runs["sidecar"])
+            figures["rounds"] = rounds
             for which in cpu:
                 figures[which]["cpu_us_per_call"] = 1e6 * cpu[which] / max(1, figures[which]["requests"])
+                for figure in ("p50_ms", "p99_ms"):
+                    figures[which][figure] = statistics.median([r[which][figure] for r in rounds])
             # NB: the sidecar's periodic liveness probe (GET /version) and the watches it reopens when
             # they fall silent run on their own clock, whatever the calls; they are counted apart.
             during = [r for r in srv.requests if r.user == SIDECAR_USER and r.time >= window]
@@ -462,7 +477,8 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(
                 1, figures["sidecar"]["requests"]
             )
-            figures["throughput_ratio"] = figures["sidecar"]["rps"] / figures["bare"]["rps"]
+            figures["round_ratios"] = [r["sidecar"]["rps"] / r["bare"]["rps"] for r in rounds]
+            figures["throughput_ratio"] = statistics.median(figures["round_ratios"])
             figures["rss_mb"] = _rss_mb(sidecar.pid)
             changes = sorted(_propagation(srv, side_port))
             figures["change_p50_ms"] = 1000 * changes[len(changes) // 2]
@@ -689,14 +705,16 @@ def table(f: dict[str, Any]) -> str:
         )
     if PIN:
         generator += f"; servers pinned to CPU {sorted(SERVER_CPUS)}, generator and emulator to {sorted(LOADGEN_CPUS)}"
+    per_round = " / ".join(f"{ratio:.0%}" for ratio in f["round_ratios"])
     per_run = "; ".join(
         f"{which} " + " / ".join(f"{r['rps']:.0f}" for r in f[which]["runs"]) for which in ("bare", "sidecar")
     )
     return (
-        f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, 2 runs x {DURATION:g}s per app "
-        f"(bare, sidecar, sidecar, bare), waitress {THREADS} threads, {os.cpu_count()} CPUs\n{generator}\n"
+        f"{GATES} CanaryGates, {CALLERS_PROCESSES * CALLERS_THREADS} callers, {ROUNDS} rounds of 4 runs x "
+        f"{DURATION:g}s (bare, sidecar, sidecar, bare), waitress {THREADS} threads, {os.cpu_count()} CPUs\n"
+        f"{generator}\nratio and latency: the median round's; throughput and CPU: over all runs\n"
         + "\n".join(lines)
-        + f"\nreq/s per run: {per_run}"
+        + f"\nratio per round: {per_round}\nreq/s per run: {per_run}"
     )
 
 

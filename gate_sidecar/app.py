@@ -38,7 +38,7 @@ from canarygate.model import Canary, CanaryGate
 from canarygate.resolution import INVALID, LIVE, Decision, resolve_gate
 from gate_sidecar import answers
 from gate_sidecar.cache import Entry, GateCache, Key, Lookup, named_gate
-from gate_sidecar.metrics import Metrics
+from gate_sidecar.metrics import Metrics, decision_labels
 from gate_sidecar.writes import NullWriter
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class GateSidecar:
             consumed,
             status,
             body,
-            self.metrics.decision_counter(hook, status, decision.source),
+            decision_labels(hook, status, decision.source),
             held=(lookup.key, hook, decision, canary)
             if status != 200 and hook != gates.ROLLBACK and entry is not None
             else None,
@@ -223,7 +223,7 @@ class GateSidecar:
             self.writer.held(*answer.held)
         if answer.called is not None:
             self.writer.called(*answer.called)
-        answer.counter.inc()
+        self.metrics.count_decision(answer.labels)
         return answer.status, answer.body
 
     def _resolve(
@@ -491,7 +491,8 @@ class _Answer(NamedTuple):
     consumed: frozenset[str]
     status: int
     body: bytes
-    counter: Any
+    #: The decision counter's labels (:func:`gate_sidecar.metrics.decision_labels`).
+    labels: tuple[str, str, str]
     #: Arguments of the writer's ``held`` and ``called`` on every call, or None.
     held: tuple | None
     called: tuple | None
