@@ -194,6 +194,8 @@ def test_failing_metrics_roll_back(api, namespace, flagger, hooks):
     failed = flagger.wait_for_phase(namespace, "bad", "Failed", timeout=20)
     assert (failed["status"]["canaryWeight"], failed["status"]["failedChecks"]) == (0, 0)
     assert failed["status"]["conditions"][0]["status"] == "False"
+    # NB: Flagger writes the Failed status, then calls the post-rollout hooks (as the simulator does)
+    wait_until(lambda: hooks.calls("post-rollout"))
     assert [r.json["phase"] for r in hooks.calls("post-rollout")] == ["Failed"]
     messages = [e.message for e in api.events(namespace, "bad")]
     assert f"Rolling back bad.{namespace} failed checks threshold reached 2" in messages
