@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import kubernetes
+import pytest
 
 from sandbox.apiserver import protobuf
 
@@ -159,3 +160,21 @@ def test_protobuf_bodies_are_decoded(api_client, crds, namespace):
     )
     assert code == 201 and out["status"]["allowed"] is True
     assert out["spec"]["resourceAttributes"]["resource"] == P
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        protobuf.MAGIC + b"\x08\x05",  # the type meta (field 1) as the number 5, not a message
+        protobuf.MAGIC + b"\x0a\x02\x08\x05",  # apiVersion (field 1 of the type meta) as a number
+        protobuf.MAGIC + b"\x0a\x0f\x0a\x02v1\x12\x09Namespace" + b"\x10\x05",  # a Namespace, the object a number
+    ],
+    ids=["type-meta-a-number", "api-version-a-number", "object-a-number"],
+)
+def test_malformed_protobuf_bodies_are_a_400_and_create_nothing(api_client, namespace, body):
+    before = {n.metadata.name for n in kubernetes.client.CoreV1Api(api_client).list_namespace().items}
+    code, _, out = call(
+        api_client, "POST", "/api/v1/namespaces", body=body, content_type="application/vnd.kubernetes.protobuf"
+    )
+    assert code == 400 and out["kind"] == "Status" and out["reason"] == "BadRequest", out
+    assert {n.metadata.name for n in kubernetes.client.CoreV1Api(api_client).list_namespace().items} == before

@@ -71,3 +71,30 @@ def test_weights_are_read_from_the_virtual_service_flagger_writes():
     }
     assert istio_routes(vs) == Routes(70, 30, False)
     assert istio_routes(None) == Routes(100, 0, False)
+
+
+def test_a_crd_just_created_without_status_is_not_yet_established():
+    from kubernetes.client import (
+        V1CustomResourceDefinition,
+        V1CustomResourceDefinitionCondition,
+        V1CustomResourceDefinitionNames,
+        V1CustomResourceDefinitionSpec,
+        V1CustomResourceDefinitionStatus,
+    )
+
+    from sandbox.cluster.runner import _established
+
+    names = V1CustomResourceDefinitionNames(kind="Canary", plural="canaries")
+    spec = V1CustomResourceDefinitionSpec(group="flagger.app", names=names, scope="Namespaced", versions=[])
+
+    def crd(status):
+        return V1CustomResourceDefinition(spec=spec, status=status)
+
+    def conditions(*pairs):
+        items = [V1CustomResourceDefinitionCondition(type=t, status=s) for t, s in pairs]
+        return V1CustomResourceDefinitionStatus(accepted_names=names, stored_versions=[], conditions=items)
+
+    assert not _established(crd(None))  # what the API answers right after the create
+    assert not _established(crd(V1CustomResourceDefinitionStatus(accepted_names=names, stored_versions=[])))
+    assert not _established(crd(conditions(("NamesAccepted", "True"), ("Established", "False"))))
+    assert _established(crd(conditions(("NamesAccepted", "True"), ("Established", "True"))))

@@ -249,3 +249,14 @@ def test_command_line(api, namespace, kubeconfig):
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "flagger simulator running" in err
+
+
+def test_namespaces_read_once_reach_the_controller_and_the_deployment_writer(api, kubeconfig, namespace):
+    # A generator can be read once: the simulator lists it once for both of its parts, so the
+    # Deployments there become ready (the writer) and the Canary is initialised (the controller).
+    api.apps.create_namespaced_deployment(namespace, deployment("once", "app:1"))
+    api.create_canary(namespace, canary("once"))
+    with FlaggerSimulator(kubeconfig=kubeconfig, time_scale=SCALE, namespaces=(n for n in [namespace])) as sim:
+        initialized = sim.wait_for_phase(namespace, "once", "Initialized", timeout=15)
+    assert initialized["status"]["conditions"][0]["type"] == "Promoted"
+    assert api.apps.read_namespaced_deployment("once-primary", namespace).status.ready_replicas == 2
