@@ -23,9 +23,11 @@ it; throughput and CPU per call are over all runs.
 
 Figures: throughput and p50/p99 latency for both and their ratio; the CPU time each server process
 used per call during its runs (all its threads, read from /proc: less sensitive to other work on the
-machine than throughput); API requests the sidecar made during its load (budget 0); its resident
-memory (budget < 100 MB); time from spawn to /readyz and from cache sync to ready (budget 2 s); how
-long a gate change takes to reach the answers (p99, budget 200 ms).
+machine than throughput); the app's own cost per call, called in this process without a server
+(:func:`app_us_per_call`: what the app's code alone adds, free of the machine's noise); API requests
+the sidecar made during its load (budget 0); its resident memory (budget < 100 MB); time from spawn
+to /readyz and from cache sync to ready (budget 2 s); how long a gate change takes to reach the
+answers (p99, budget 200 ms).
 """
 
 from __future__ import annotations
@@ -490,9 +492,34 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             for proc in (bare, sidecar):
                 proc.terminate()
                 proc.wait(10)
+    for which in ("bare", "sidecar"):
+        figures[which]["app_us_per_call"] = app_us_per_call(_standalone_app(which))
     if print_table:
         print(table(figures))
     return figures
+
+
+def app_us_per_call(app, calls: int = 20000, repeats: int = 3) -> float:
+    """µs per call of a WSGI callable called in this process with the benchmark's bodies: the app's
+    own work, without a server, threads or the rest of the machine (the best of ``repeats``)."""
+    import io
+
+    bodies = _bodies()
+    environs = [
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/confirm-promotion", "CONTENT_LENGTH": str(len(b))} for b in bodies
+    ]
+
+    def start_response(status: str, headers: list) -> None:
+        pass
+
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for i in range(calls):
+            environ = dict(environs[i % len(bodies)], **{"wsgi.input": io.BytesIO(bodies[i % len(bodies)])})
+            app(environ, start_response)
+        best = min(best, (time.perf_counter() - began) / calls)
+    return best * 1e6
 
 
 def _writes_settled(srv, quiet: float = 2.0, timeout: float = 120.0) -> float:
@@ -557,16 +584,20 @@ SERVERS = ("waitress", "gunicorn")
 
 
 def _standalone_app(which: str):
-    """``bare`` or the sidecar app over a cache filled by hand with the benchmark's objects (no API)."""
+    """``bare`` or the sidecar app over a cache filled by hand with the benchmark's objects (no API; the
+    writer is the sidecar's, not started, so the webhook path does what it does in the sidecar)."""
     if which == "bare":
         return bare_app
     import gc
 
     from gate_sidecar.app import create_app
     from gate_sidecar.cache import GateCache
+    from gate_sidecar.writes import Writer
 
     objects = list(_objects())
-    app = create_app(cache=GateCache().fill(gates=[g for g, _ in objects], canaries=[c for _, c in objects]))
+    cache = GateCache().fill(gates=[g for g, _ in objects], canaries=[c for _, c in objects])
+    # NB: the real writer, never started: the calls' notes are queued and kept, no API is called
+    app = create_app(cache=cache, writer=Writer(None, cache, record_history=True))  # type: ignore[arg-type]
     gc.collect()
     gc.freeze()  # as the sidecar does once synced
     return app
@@ -668,6 +699,12 @@ def table(f: dict[str, Any]) -> str:
             "CPU per call (µs, the server process's all threads)",
             f"{b['cpu_us_per_call']:.0f}",
             f"{s['cpu_us_per_call']:.0f} ({s['cpu_us_per_call'] / b['cpu_us_per_call']:.2f}x)",
+            "",
+        ),
+        (
+            "the app alone, in one process (µs per call)",
+            f"{b['app_us_per_call']:.1f}",
+            f"{s['app_us_per_call']:.1f} (+{s['app_us_per_call'] - b['app_us_per_call']:.1f})",
             "",
         ),
         ("p50 latency (ms)", f"{b['p50_ms']:.2f}", f"{s['p50_ms']:.2f}", ""),

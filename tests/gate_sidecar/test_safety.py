@@ -228,8 +228,10 @@ def test_a_hold_is_announced_again_for_a_new_revision_of_the_same_rollout():
     cluster = Cluster(cache, gate, analysing("aaaaaaaaaa"))
     writer = Writer(cluster, cache, clock=clock)
     decision = resolve_gate(parse_canarygate(gate), "confirm-promotion")
-    for revision in ("aaaaaaaaaa", "aaaaaaaaaa", "bbbbbbbbbb", "bbbbbbbbbb"):
-        writer.held(KEY, "confirm-promotion", decision, parse_canary(analysing(revision)))
+    a, b = parse_canary(analysing("aaaaaaaaaa")), parse_canary(analysing("bbbbbbbbbb"))
+    # the very same Canary object (a kept answer's calls), an equal copy, a newer revision, and back
+    for canary in (a, a, parse_canary(analysing("aaaaaaaaaa")), b, b, parse_canary(analysing("bbbbbbbbbb")), a):
+        writer.held(KEY, "confirm-promotion", decision, canary)
     drain(writer, clock)
     assert len([r for r in cluster.requests if "/events" in r[1]]) == 2
 
