@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -145,10 +146,11 @@ class Writer(Worker, NullWriter):
         self._pending = _Pending()
         self._status_written: dict[Key, float] = {}
         self._held: OrderedDict[tuple, None] = OrderedDict()
-        #: (CanaryGate, hook) -> the Canary object its last hold was seen with. Canaries are immutable
-        #: and replaced whole, so the same object has the same rollout mark: a kept answer's call
-        #: (every call of a held rollout) skips computing the mark again.
-        self._held_with: dict[tuple[Key, str], Canary] = {}
+        #: (CanaryGate, hook) -> the Canary object its last hold was seen with (weakly: an ended
+        #: rollout's last Canary is not kept alive here). Canaries are immutable and replaced whole,
+        #: so the same object has the same rollout mark: a kept answer's call (every call of a held
+        #: rollout) skips computing the mark again.
+        self._held_with: dict[tuple[Key, str], weakref.ref[Canary]] = {}
         #: CanaryGate -> hook -> (wall time, answer, Canary) of the last call answered (webhook path:
         #: plain dict updates), and what of it was last written (hook -> (wall time, answer)).
         self._calls: dict[Key, dict[str, tuple[float, int, str]]] = {}
@@ -229,15 +231,19 @@ class Writer(Worker, NullWriter):
         return "skipped"
 
     def held(self, key: Key, hook: str, decision: Decision, canary: Canary | None) -> None:
-        if hook not in HOLDING_GATES or (canary is not None and self._held_with.get((key, hook)) is canary):
+        if hook not in HOLDING_GATES:
             return
+        if canary is not None:
+            seen_with = self._held_with.get((key, hook))
+            if seen_with is not None and seen_with() is canary:
+                return
         mark = rollouts.mark_of(canary)
         # NB: the revision too: an analysis restarted on a newer revision (same rollout) is held anew.
         seen = (key, hook, mark.active, mark.since, mark.revision)
         if canary is not None:
             if len(self._held_with) >= HELD_MEMORY:
                 self._held_with.clear()
-            self._held_with[(key, hook)] = canary
+            self._held_with[(key, hook)] = weakref.ref(canary)
         if seen in self._held:
             return
         with self._cv:

@@ -16,7 +16,9 @@ source="invalid"; the cache's (synced, age) helper.
 from __future__ import annotations
 
 import copy
+import gc
 import json
+import weakref
 
 import pytest
 from sidecar_helpers import RecordingWriter, call, live_change, make_canary, make_gate, payload
@@ -234,6 +236,20 @@ def test_a_hold_is_announced_again_for_a_new_revision_of_the_same_rollout():
         writer.held(KEY, "confirm-promotion", decision, canary)
     drain(writer, clock)
     assert len([r for r in cluster.requests if "/events" in r[1]]) == 2
+
+
+def test_the_writer_keeps_no_canary_alive_for_the_holds_it_has_seen():
+    clock = Clock()
+    gate = make_gate(confirm_promotion="closed")
+    cache = GateCache(health=[StaticHealth()], clock=clock).fill(gates=[gate])
+    writer = Writer(Cluster(cache, gate, analysing("aaaaaaaaaa")), cache, clock=clock)
+    decision = resolve_gate(parse_canarygate(gate), "confirm-promotion")
+    canary = parse_canary(analysing("aaaaaaaaaa"))
+    writer.held(KEY, "confirm-promotion", decision, canary)
+    gone = weakref.ref(canary)
+    del canary
+    gc.collect()
+    assert gone() is None  # an ended rollout's Canary is not kept for ever (one per CanaryGate and gate)
 
 
 def test_consume_takes_only_a_change_the_current_entry_holds_untaken(cache):
