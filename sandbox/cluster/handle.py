@@ -242,7 +242,8 @@ class ClusterHandle:
         return self._client
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create ``obj``, or replace the stored one (its status kept, as PUT keeps it)."""
+        """Create ``obj``, or replace the stored one (its status kept, as PUT keeps it). Safe to race:
+        test workers apply the same cluster-scoped objects (the shipped ClusterRole) at once."""
         from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
         client = self._dynamic()
@@ -260,7 +261,12 @@ class ClusterHandle:
             try:
                 current = resource.get(name=meta["name"], namespace=namespace)
             except NotFoundError:
-                return resource.create(body=obj, namespace=namespace).to_dict()
+                try:
+                    return resource.create(body=obj, namespace=namespace).to_dict()
+                except Exception as e:  # created meanwhile (another test worker): replace it
+                    if getattr(e, "status", None) != 409:
+                        raise
+                    continue
             body = json.loads(json.dumps(obj))
             body.setdefault("metadata", {})["resourceVersion"] = current.metadata.resourceVersion
             try:
