@@ -11,9 +11,9 @@ same thread count).
 Load: 16 concurrent callers, one keep-alive connection each, POST the same 200 Flagger payloads
 (random CanaryGates) for a fixed time (``BENCH_SECONDS`` per run, default 3). The generator is
 ``wrk`` (C, one thread, event loop) when it is on the PATH (``apt-get install wrk``): it leaves the
-CPUs to the servers. Without it (or with
-``BENCH_LOADGEN=python``) a Python generator (4 processes x 4 threads) is used, and the table says
-so: on a 2-CPU machine it takes most of the CPU, so its figures bound the generator, not the servers.
+CPUs to the servers. Without it (or with ``BENCH_LOADGEN=python``) a Python generator (4 processes x
+4 threads) is used, and the table says so: on a 2-CPU machine it takes most of the CPU, so its
+figures bound the generator, not the servers.
 Each app gets a 1 s unmeasured warm-up, and the sidecar's start-up writes (history records, first
 status writes, Events) are awaited (``BENCH_SETTLE=0``: not), then ``BENCH_ROUNDS`` rounds (default
 3) of runs go bare, sidecar, sidecar, bare (so a drift during a round weighs on both alike). The
