@@ -451,23 +451,19 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             figures["api_writes_warmup"] = sum(1 for r in srv.requests if r.user == SIDECAR_USER and r.method != "GET")
             srv.clear_requests()
             window = time.time()
-            runs: dict[str, list] = {"bare": [], "sidecar": []}
             cpu = {"bare": 0.0, "sidecar": 0.0}
-            rounds: list[dict[str, dict[str, Any]]] = []
+            rounds: list[dict[str, list]] = []
             for _ in range(ROUNDS):
-                this: dict[str, list] = {"bare": [], "sidecar": []}
+                rounds.append({"bare": [], "sidecar": []})
                 for which in ("bare", "sidecar", "sidecar", "bare"):
                     pid = bare.pid if which == "bare" else sidecar.pid
                     before = _cpu_seconds(pid)
-                    this[which].append(
+                    rounds[-1][which].append(
                         measure_load(bare_port if which == "bare" else side_port, "/confirm-promotion", duration)
                     )
                     cpu[which] += _cpu_seconds(pid) - before
-                    runs[which] += this[which][-1:]
-                rounds.append({which: _combine(this[which]) for which in this})
-            figures["bare"], figures["sidecar"] = _combine(runs["bare"]), _combine(runs["sidecar"])
-            figures["rounds"] = rounds
             for which in cpu:
+                figures[which] = _combine([run for r in rounds for run in r[which]])
                 figures[which]["cpu_us_per_call"] = 1e6 * cpu[which] / max(1, figures[which]["requests"])
             # NB: the sidecar's periodic liveness probe (GET /version) and the watches it reopens when
             # they fall silent run on their own clock, whatever the calls; they are counted apart.
@@ -478,7 +474,7 @@ def run(*, duration: float = DURATION, print_table: bool = True) -> dict[str, An
             figures["api_requests_per_call"] = figures["api_requests_during_load"] / max(
                 1, figures["sidecar"]["requests"]
             )
-            figures["round_ratios"] = [r["sidecar"]["rps"] / r["bare"]["rps"] for r in rounds]
+            figures["round_ratios"] = [_combine(r["sidecar"])["rps"] / _combine(r["bare"])["rps"] for r in rounds]
             # NB: median_low: with an even number of rounds, the lower of the two middle ones
             figures["throughput_ratio"] = statistics.median_low(figures["round_ratios"])
             figures["rss_mb"] = _rss_mb(sidecar.pid)
