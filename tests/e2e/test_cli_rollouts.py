@@ -18,9 +18,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import kubernetes
 import pytest
 from click.testing import CliRunner
 from helpers.demo_app import HELD_AT_20_PERCENT, create_deployment
+from helpers.rbac import wait_allowed
 from helpers.tiers import SLOWDOWN
 
 from kubectl_gate.cli import cli
@@ -211,7 +213,10 @@ def _operator(apiserver, namespace, user):
             "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
         }
     )
-    return apiserver.write_kubeconfig(Path(f"/tmp/kc-{token}"), token=token, namespace=namespace)
+    config = apiserver.write_kubeconfig(Path(f"/tmp/kc-{token}"), token=token, namespace=namespace)
+    with kubernetes.config.new_client_from_config(config_file=str(config)) as client:
+        wait_allowed(client, namespace=namespace, verb="patch", group="piggysec.com", resource="canarygates")
+    return config
 
 
 def test_two_users_change_gates_concurrently_nothing_lost_everything_audited(gate, rollouts, apiserver, namespace):

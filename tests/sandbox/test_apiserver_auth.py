@@ -16,6 +16,7 @@ import uuid
 
 import kubernetes
 import pytest
+from helpers.rbac import wait_allowed
 from kubernetes.client import ApiException
 
 G, V, P = "piggysec.com", "v1alpha1", "canarygates"
@@ -100,7 +101,9 @@ def test_role_binding_grants_take_effect(api_client, as_user, crds, namespace):
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
         },
     )
-    co = kubernetes.client.CustomObjectsApi(as_user("bob"))
+    bob = as_user("bob")
+    wait_allowed(bob, namespace=namespace, verb="list", group=G, resource=P)
+    co = kubernetes.client.CustomObjectsApi(bob)
     assert len(co.list_namespaced_custom_object(G, V, namespace, P)["items"]) == 2
     co.patch_namespaced_custom_object(G, V, namespace, P, "a", {"metadata": {"annotations": {"x": "y"}}})
     co.patch_namespaced_custom_object_status(G, V, namespace, P, "b", {"status": {"phase": "Waiting"}})
@@ -129,8 +132,9 @@ def test_group_in_cluster_role_binding(api_client, as_user, crds, namespace):
         }
     )
     try:
-        co = kubernetes.client.CustomObjectsApi(as_user("carol", [f"readers-{namespace}"]))
-        assert co.list_cluster_custom_object(G, V, P)["kind"] == "CanaryGateList"
+        carol = as_user("carol", [f"readers-{namespace}"])
+        wait_allowed(carol, verb="list", group=G, resource=P)
+        assert kubernetes.client.CustomObjectsApi(carol).list_cluster_custom_object(G, V, P)["kind"] == "CanaryGateList"
     finally:
         rbac.delete_cluster_role_binding(role)
         rbac.delete_cluster_role(role)
@@ -149,7 +153,8 @@ def test_self_subject_access_review(api_client, as_user, crds, namespace):
             "subjects": [{"kind": "User", "name": "dave", "apiGroup": "rbac.authorization.k8s.io"}],
         },
     )
-    authz = kubernetes.client.AuthorizationV1Api(as_user("dave"))
+    dave = as_user("dave")
+    authz = kubernetes.client.AuthorizationV1Api(dave)
 
     def can(verb: str) -> bool:
         review = authz.create_self_subject_access_review(
@@ -157,7 +162,7 @@ def test_self_subject_access_review(api_client, as_user, crds, namespace):
         )
         return review.status.allowed
 
-    assert can("patch") is True
+    wait_allowed(dave, namespace=namespace, verb="patch", group=G, resource=P)  # the review says allowed
     assert can("delete") is False
     rules = authz.create_self_subject_rules_review({"spec": {"namespace": namespace}})
     assert {"api_groups": [G], "resources": [P], "verbs": ["patch"]} in [

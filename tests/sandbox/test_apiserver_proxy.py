@@ -24,6 +24,7 @@ import uuid
 
 import kubernetes
 import pytest
+from helpers.rbac import wait_allowed
 from helpers.tiers import emulator_only, real_tier
 from kubernetes.client import ApiException
 
@@ -47,6 +48,21 @@ def mint(apiserver, user: str) -> str:
     token = f"tok-{uuid.uuid4().hex}"
     apiserver.add_token(token, user)
     return token
+
+
+@pytest.fixture
+def client_of(apiserver, tmp_path):
+    """``client_of(token)`` → an ApiClient authenticated with that bearer token."""
+    clients = []
+
+    def make(token: str) -> kubernetes.client.ApiClient:
+        path = apiserver.write_kubeconfig(tmp_path / f"user-{len(clients)}.yaml", token=token)
+        clients.append(kubernetes.config.new_client_from_config(config_file=str(path)))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 class Upstream:
@@ -359,7 +375,7 @@ def test_non_loopback_endpoint_is_refused(apiserver, core, namespace, raw):
 
 
 # -- RBAC ---------------------------------------------------------------------------------------------------
-def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
+def test_rbac_on_services_proxy(api_client, apiserver, client_of, core, namespace, raw):
     make_service(core, namespace)  # NB: no endpoints: a 503 past authorization, on both tiers
     user = f"viewer-{namespace}"
     token = mint(apiserver, user)
@@ -388,6 +404,7 @@ def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
     )
+    wait_allowed(client_of(token), namespace=namespace, verb="get", resource="services")
     assert raw("GET", path, token=token)[0] == 403  # a grant on services is none on services/proxy
     rbac.patch_namespaced_role(
         "proxy-get",
@@ -399,6 +416,7 @@ def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
             ]
         },
     )
+    wait_allowed(client_of(token), namespace=namespace, verb="get", resource="services", subresource="proxy")
     code, _, body = raw("GET", path, token=token)
     assert status_of(body) == (503, "ServiceUnavailable", 'no endpoints available for service "gate"')
     assert raw("HEAD", path, token=token)[0] == 503  # HEAD is "get" too
@@ -410,7 +428,7 @@ def test_rbac_on_services_proxy(api_client, apiserver, core, namespace, raw):
     )
 
 
-def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, core, namespace, echo, raw, backend):
+def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, client_of, core, namespace, echo, raw, backend):
     make_service(core, namespace, annotations={ENDPOINT: echo.url})
     user = f"viewer-{namespace}"
     token = mint(apiserver, user)
@@ -433,6 +451,7 @@ def test_rbac_granted_proxy_reaches_the_backend(api_client, apiserver, core, nam
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
         },
     )
+    wait_allowed(client_of(token), namespace=namespace, verb="get", resource="services", subresource="proxy")
     code, _, body = raw("GET", path, token=token)
     assert (code, json.loads(body)["path"]) == (200, "/version")
 
