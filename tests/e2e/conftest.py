@@ -41,13 +41,12 @@ import pytest
 import yaml
 from helpers import recorders
 from helpers.demo_app import create_deployment, new_revision, set_gate_live
+from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, subject_allowed
 from helpers.tiers import REAL, SLOWDOWN
 
 from canarygate.kube.client import Kube
 
 ROOT = Path(__file__).resolve().parents[2]
-SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
-SIDECAR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:canary-gate")
 TIME_SCALE = 0.03
 
 
@@ -195,20 +194,12 @@ def sidecar_kubeconfig(_sandbox, kubeconfig, crds, tmp_path_factory) -> str:
 
 
 def _may_watch_canarygates(admin_config: str) -> bool:
-    """Asked by the admin (a SubjectAccessReview), so the sidecar's own audit trail stays its own."""
     import kubernetes
 
     with kubernetes.config.new_client_from_config(config_file=admin_config) as client:
-        review = kubernetes.client.AuthorizationV1Api(client).create_subject_access_review(
-            {
-                "spec": {
-                    "user": SIDECAR_USER,
-                    "groups": [*SIDECAR_GROUPS, "system:authenticated"],
-                    "resourceAttributes": {"group": "piggysec.com", "resource": "canarygates", "verb": "watch"},
-                }
-            }
+        return subject_allowed(
+            client, SIDECAR_USER, SIDECAR_GROUPS, group="piggysec.com", resource="canarygates", verb="watch"
         )
-    return bool(review.status.allowed)
 
 
 @pytest.fixture

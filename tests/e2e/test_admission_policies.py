@@ -22,6 +22,7 @@ import kubernetes
 import pytest
 import yaml
 from helpers.as_user import AsUser, demo_canarygate
+from helpers.rbac import SIDECAR_USER
 from helpers.tiers import REAL
 
 from canarygate.annotations import LiveChange, RolloutMark
@@ -39,7 +40,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 RUN = uuid.uuid4().hex[:8]
 RUN_LABEL = "canarygate-e2e/policies"
-SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
 FORGED = "alice@example.com"
 
 
@@ -89,15 +89,19 @@ class Bench(AsUser):
         )
 
     def user(self, name: str, *roles: str, namespace: str | None = None, groups=()) -> str:
-        """A kubeconfig for ``name``, bound in ``namespace`` to the shipped ClusterRoles ``roles``."""
+        """A kubeconfig for ``name``, bound in ``namespace`` to the shipped ClusterRoles ``roles``
+        (each of which reads CanaryGates: returned once that grant has reached the authorizer)."""
         namespace = namespace or self.ns
         token = f"{name}-{uuid.uuid4().hex}"
         self.apiserver.add_token(token, name, groups)
         for role in roles:
             self.bind(name, role, namespace)
-        return self.apiserver.write_kubeconfig(
+        config = self.apiserver.write_kubeconfig(
             self.tmp / f"{name}-{namespace}.kubeconfig", token=token, namespace=namespace
         )
+        if roles:
+            self.wait_can(config, "get", "canarygates.piggysec.com", namespace)
+        return config
 
     def bind(self, user: str, role: str, namespace: str, kind: str = "ClusterRole") -> None:
         ref = self.names.get(role, role) if kind == "ClusterRole" else role
@@ -366,6 +370,7 @@ def test_approve_verb_is_required_only_where_the_namespace_opts_in(bench):
     )
     editor = bench.user("erin")
     bench.bind("erin", "patch-only", bench.ns, kind="Role")
+    bench.wait_can(editor, "patch", "canarygates.piggysec.com")
     approver = bench.user("frank", "canary-gate-approver")
     # Not opted in: patch is enough.
     assert bench.gate(editor, "open", "confirm-promotion", "demo").returncode == 0
@@ -437,6 +442,7 @@ def test_a_cross_namespace_target_needs_update_on_canaries_there(bench, other_na
         namespace=other_namespace,
     )
     bench.bind("grace", "canary-updater", other_namespace, kind="Role")
+    bench.wait_can(manager, "update", "canaries.flagger.app/cross", other_namespace)
     proc = bench.kubectl(manager, "apply", "-f", "-", input=cross)
     assert proc.returncode == 0, proc.stderr
 
@@ -445,6 +451,7 @@ def test_gates_of_an_existing_cross_namespace_canarygate_can_still_be_changed(be
     bench.create_gate("cross", target_ns=other_namespace)  # by an admin, who may
     approver = bench.user("heidi", "canary-gate-approver")
     bench.bind("heidi", "canary-gate-viewer", other_namespace)  # to read the Canary there
+    bench.wait_can(approver, "get", "canaries.flagger.app", other_namespace)
     proc = bench.gate(approver, "open", "confirm-promotion", "cross")
     assert proc.returncode == 0, proc.stderr
 

@@ -11,7 +11,6 @@ replicas at once many times, passes exactly once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, wait_subject_allowed
+from helpers.tiers import REAL
 
 from canarygate import errors
 from canarygate.kube.canarygates import write_live_change
@@ -26,12 +27,13 @@ from canarygate.kube.client import MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from gate_sidecar.leader import LEASES
 
-pytestmark = pytest.mark.e2e
+#: With the other module that binds the reconciler ClusterRole to the sidecar's account: one worker runs
+#: both (make e2e distributes by group), so no worker removes that binding while another relies on it.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reconciler-role")]
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILE = ROOT / "deploy" / "sidecar" / "reconcile"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
-REAL = bool(os.environ.get("GATE_E2E_KUBECONFIG"))
 #: Real Flagger and RBAC propagation are slower: waits are stretched (they end when their condition holds).
 SLOW = 3.0 if REAL else 1.0
 LEASE_SECONDS = 4.0
@@ -56,6 +58,12 @@ def lease_roles(apiserver, api_client, namespace):
         doc = yaml.safe_load((RECONCILE / name).read_text())
         doc["metadata"]["namespace"] = namespace
         apiserver.apply(doc)
+    if REAL:  # kube-apiserver's authorizer sees new bindings a moment after they are written
+        for attributes in (
+            {"group": "flagger.app", "resource": "canaries", "verb": "create"},
+            {"group": "coordination.k8s.io", "resource": "leases", "verb": "create", "namespace": namespace},
+        ):
+            wait_subject_allowed(api_client, SIDECAR_USER, SIDECAR_GROUPS, **attributes)
     yield
     for path in made:
         admin.request("DELETE", path)

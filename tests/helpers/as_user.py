@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,19 @@ class AsUser:
             text=True,
             timeout=60,
         )
+
+    def can(self, config: str, verb: str, resource: str, namespace: str | None = None) -> bool:
+        """``kubectl auth can-i VERB RESOURCE`` as that user, in ``namespace`` (default: the bench's);
+        ``resource`` may name one object (``canaries.flagger.app/cross``)."""
+        proc = self.kubectl_fixture(
+            "auth", "can-i", verb, resource, "-n", namespace or self.ns, kubeconfig=config, check=False
+        )
+        return proc.stdout.strip() == "yes"
+
+    def wait_can(self, config: str, verb: str, resource: str, namespace: str | None = None) -> None:
+        """Return once the user may: RBAC bindings (and aggregation) take a moment to reach
+        kube-apiserver's authorizer, which reads them from informers."""
+        deadline = time.monotonic() + 60
+        while not self.can(config, verb, resource, namespace):
+            assert time.monotonic() < deadline, f"{verb} {resource} never allowed"
+            time.sleep(0.5)

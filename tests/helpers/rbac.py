@@ -12,6 +12,9 @@ import time
 
 import kubernetes
 
+#: The sidecar's service account in the shipped manifests (deploy/sidecar), as kube-apiserver names it.
+SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
+SIDECAR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:canary-gate")
 SAFETY_NET = 60.0  # seconds: how long a grant may take to reach the authorizer; never an assertion on speed
 
 
@@ -43,4 +46,38 @@ def wait_allowed(
     deadline = time.monotonic() + SAFETY_NET
     while not authz.create_self_subject_access_review({"spec": spec}).status.allowed:
         assert time.monotonic() < deadline, f"{verb} {resource} {subresource} in {namespace!r}: never allowed"
+        time.sleep(0.2)
+
+
+def subject_allowed(
+    client: kubernetes.client.ApiClient,
+    user: str,
+    groups: tuple[str, ...] | list[str] = (),
+    **attributes: str,
+) -> bool:
+    """Whether ``user`` (with ``groups``) may, asked by ``client``'s admin with a SubjectAccessReview
+    so the user's own audit trail stays its own. ``attributes``: ``verb``, ``resource``, ``group``,
+    ``namespace``... (``resourceAttributes``). Only kube-apiserver serves SubjectAccessReviews."""
+    review = kubernetes.client.AuthorizationV1Api(client).create_subject_access_review(
+        {
+            "spec": {
+                "user": user,
+                "groups": [*groups, "system:authenticated"],
+                "resourceAttributes": attributes,
+            }
+        }
+    )
+    return bool(review.status.allowed)
+
+
+def wait_subject_allowed(
+    client: kubernetes.client.ApiClient,
+    user: str,
+    groups: tuple[str, ...] | list[str] = (),
+    **attributes: str,
+) -> None:
+    """Return once ``subject_allowed``; fails the test after ``SAFETY_NET`` seconds."""
+    deadline = time.monotonic() + SAFETY_NET
+    while not subject_allowed(client, user, groups, **attributes):
+        assert time.monotonic() < deadline, f"{user} never allowed {attributes}"
         time.sleep(0.2)

@@ -36,8 +36,9 @@ def co(api_client):
     return kubernetes.client.CustomObjectsApi(api_client)
 
 
-def collect(co, namespace, *, until, timeout=5, **kw):
-    """Events of a watch (type, name, object) until ``until(events)`` or the server ends it."""
+def collect(co, namespace, *, until, timeout=15, **kw):
+    """Events of a watch (type, name, object) until ``until(events)`` or the server ends it
+    (``timeout``: its timeoutSeconds, room for a loaded server; ``until`` ends it sooner)."""
     events = []
     w = watch.Watch()
     for ev in w.stream(co.list_namespaced_custom_object, G, V, namespace, P, timeout_seconds=timeout, **kw):
@@ -111,10 +112,10 @@ def test_timeout_seconds_ends_the_stream(co, crds, namespace):
 
     try:
         events = collect(
-            co, namespace, resource_version=rv, timeout=2, until=write_b_once_a_arrives, _request_timeout=SAFETY_NET
+            co, namespace, resource_version=rv, timeout=6, until=write_b_once_a_arrives, _request_timeout=SAFETY_NET
         )
     except urllib3.exceptions.TimeoutError:
-        pytest.fail(f"the server did not end the watch (timeoutSeconds=2; gave up after {SAFETY_NET} s)")
+        pytest.fail(f"the server did not end the watch (timeoutSeconds=6; gave up after {SAFETY_NET} s)")
     assert [(t, n) for t, n, _ in events] == [("ADDED", "a"), ("ADDED", "b")]
 
 
@@ -140,7 +141,7 @@ def test_compact_expires_a_recent_resource_version(co, apiserver, crds, namespac
     assert e.value.status == 410
 
 
-def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout=5.0):
+def raw_watch(api_client, path: str, query: str, *, headers=None, until, timeout=SAFETY_NET):
     """Read a watch stream line by line, calling ``until(events)`` after each event; stops when it is true."""
     cfg = api_client.configuration
     http = urllib3.PoolManager(
@@ -177,7 +178,7 @@ def test_send_initial_events_ends_with_marked_bookmark(api_client, co, crds, nam
     path = f"/apis/{G}/{V}/namespaces/{namespace}/{P}"
     q = (
         "allowWatchBookmarks=true&fieldSelector=metadata.name%3Da&resourceVersionMatch=NotOlderThan"
-        "&sendInitialEvents=true&timeoutSeconds=5&watch=true"
+        "&sendInitialEvents=true&timeoutSeconds=15&watch=true"
     )
     events = raw_watch(api_client, path, q, until=lambda evs: evs[-1]["type"] == "BOOKMARK")
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
