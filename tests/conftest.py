@@ -129,14 +129,17 @@ def kubectl(kubeconfig, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def crds(api_client) -> list[str]:
-    """Install the CRDs (create, or leave as they are if present) and wait until Established."""
+    """Install the CRDs (create, or leave as they are if present) and wait until Established and in
+    discovery (kube-apiserver publishes a new group's discovery a moment after Established)."""
     ext = kubernetes.client.ApiextensionsV1Api(api_client)
-    names = []
+    names, served = [], []
     for path in CRD_FILES:
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc:
                 continue
             names.append(doc["metadata"]["name"])
+            spec = doc["spec"]
+            served += [(spec["group"], v["name"], spec["names"]["plural"]) for v in spec["versions"] if v["served"]]
             try:
                 ext.create_custom_resource_definition(doc)
             except kubernetes.client.ApiException as e:
@@ -151,4 +154,19 @@ def crds(api_client) -> list[str]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {name} not Established")
             time.sleep(0.2)
+    for group, version, plural in served:
+        while not _discovered(api_client, group, version, plural):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{plural}.{group}/{version} not in discovery")
+            time.sleep(0.2)
     return names
+
+
+def _discovered(api_client, group: str, version: str, plural: str) -> bool:
+    try:
+        listing = kubernetes.client.CustomObjectsApi(api_client).get_api_resources(group, version)
+    except kubernetes.client.ApiException as e:
+        if e.status == 404:
+            return False
+        raise
+    return any(r.name == plural for r in listing.resources)
