@@ -205,7 +205,7 @@ def test_a_one_step_approval_asked_of_two_replicas_at_once_passes_once(
         return process.call(STEP, body(namespace, "demo"))  # NB: a 200 here would use the approval
 
     # Wait until both caches hold it, by /readyz only (asking would use it): then ask both at once.
-    time.sleep(1.0)
+    time.sleep(1.0 * SLOW)
     answers: list[int] = []
     lock = threading.Lock()
 
