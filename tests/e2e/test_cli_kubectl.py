@@ -15,12 +15,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from helpers.cli import SEED
+from helpers.rbac import wait_granted
 from helpers.tiers import real_tier
 
 pytestmark = pytest.mark.e2e
@@ -176,15 +176,14 @@ def open_gate(flags: list[str], namespace: str, config: str = "/nonexistent/kube
 
 def wait_allowed(kubectl, namespace: str, token_flags: list[str], *extra: str) -> None:
     """RBAC bindings take a moment to reach the real authorizer."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    def allowed() -> bool:
         proc = kubectl(
             "auth", "can-i", "patch", "canarygates.piggysec.com", "-n", namespace, *token_flags, *extra, check=False
         )
-        if proc.stdout.strip() == "yes":
-            return
-        assert time.monotonic() < deadline, proc
-        time.sleep(0.5)
+        return proc.stdout.strip() == "yes"
+
+    wait_granted(allowed, f"patch canarygates.piggysec.com in {namespace} {' '.join(extra)}")
 
 
 def test_server_token_and_ca_flags_need_no_kubeconfig(apiserver, demo, kubectl, tmp_path):

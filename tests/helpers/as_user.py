@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from helpers.rbac import wait_granted
 
 BIN = Path(sys.executable).parent
 
@@ -62,7 +63,4 @@ class AsUser:
     def wait_can(self, config: str, verb: str, resource: str, namespace: str | None = None) -> None:
         """Return once the user may: RBAC bindings (and aggregation) take a moment to reach
         kube-apiserver's authorizer, which reads them from informers."""
-        deadline = time.monotonic() + 60
-        while not self.can(config, verb, resource, namespace):
-            assert time.monotonic() < deadline, f"{verb} {resource} never allowed"
-            time.sleep(0.5)
+        wait_granted(lambda: self.can(config, verb, resource, namespace), f"{verb} {resource}")

@@ -9,6 +9,7 @@ here, then asserts on what the grantee sees.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import kubernetes
 
@@ -16,6 +17,15 @@ import kubernetes
 SIDECAR_USER = "system:serviceaccount:canary-gate:canary-gate-sidecar"
 SIDECAR_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:canary-gate")
 SAFETY_NET = 60.0  # seconds: how long a grant may take to reach the authorizer; never an assertion on speed
+
+
+def wait_granted(allowed: Callable[[], bool], what: str) -> None:
+    """Return once ``allowed()`` (asked of the authorizer); fails the test with ``what`` after
+    ``SAFETY_NET`` seconds."""
+    deadline = time.monotonic() + SAFETY_NET
+    while not allowed():
+        assert time.monotonic() < deadline, f"never allowed: {what}"
+        time.sleep(0.2)
 
 
 def wait_allowed(
@@ -43,10 +53,10 @@ def wait_allowed(
             "subresource": subresource,
         }
     }
-    deadline = time.monotonic() + SAFETY_NET
-    while not authz.create_self_subject_access_review({"spec": spec}).status.allowed:
-        assert time.monotonic() < deadline, f"{verb} {resource} {subresource} in {namespace!r}: never allowed"
-        time.sleep(0.2)
+    wait_granted(
+        lambda: authz.create_self_subject_access_review({"spec": spec}).status.allowed,
+        f"{verb} {resource} {subresource} in {namespace!r}",
+    )
 
 
 def subject_allowed(
@@ -77,7 +87,4 @@ def wait_subject_allowed(
     **attributes: str,
 ) -> None:
     """Return once ``subject_allowed``; fails the test after ``SAFETY_NET`` seconds."""
-    deadline = time.monotonic() + SAFETY_NET
-    while not subject_allowed(client, user, groups, **attributes):
-        assert time.monotonic() < deadline, f"{user} never allowed {attributes}"
-        time.sleep(0.2)
+    wait_granted(lambda: subject_allowed(client, user, groups, **attributes), f"{user} {attributes}")
