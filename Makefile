@@ -46,12 +46,11 @@ E2E_TESTS ?= tests/e2e tests/sandbox/test_apiserver_crud.py tests/sandbox/test_a
 	tests/sandbox/test_apiserver_keepalive.py tests/sandbox/test_apiserver_proxy.py tests/sandbox/test_kubectl.py \
 	tests/sandbox/test_rbac.py tests/sandbox/test_deployments.py tests/packaging/test_krew_real.py
 .PHONY: e2e cluster binaries-e2e
-# Tests run in parallel namespaces (those of one xdist_group on one worker: they share a cluster-wide
-# object); those that stop or hang the API server (marked disruptive) run alone after.
+# Tests run in parallel namespaces; those that stop or hang the API server (marked disruptive) run alone after.
 e2e: $(STAMP)
 	mkdir -p $(dir $(E2E_KUBECONFIG))
 	$(PY) -m sandbox.cluster --kubeconfig-out $(E2E_KUBECONFIG) -- bash -c '\
-		$(PY) -m pytest -p no:cacheprovider -n $(E2E_WORKERS) --dist loadgroup --timeout=1200 -m "not disruptive" $(E2E_TESTS); a=$$?; \
+		$(PY) -m pytest -p no:cacheprovider -n $(E2E_WORKERS) --timeout=1200 -m "not disruptive" $(E2E_TESTS); a=$$?; \
 		CANARYGATE_E2E_DISRUPTIVE=1 $(PY) -m pytest -p no:cacheprovider --timeout=1200 -m disruptive $(E2E_TESTS); b=$$?; \
 		[ $$a = 0 ] && [ $$b = 0 ]'
 

@@ -41,7 +41,7 @@ import pytest
 import yaml
 from helpers import recorders
 from helpers.demo_app import create_deployment, new_revision, set_gate_live
-from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, subject_allowed
+from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, subject_allowed, wait_subject_allowed
 from helpers.tiers import REAL, SLOWDOWN
 
 from canarygate.kube.client import Kube
@@ -200,6 +200,29 @@ def _may_watch_canarygates(admin_config: str) -> bool:
         return subject_allowed(
             client, SIDECAR_USER, SIDECAR_GROUPS, group="piggysec.com", resource="canarygates", verb="watch"
         )
+
+
+@pytest.fixture
+def reconciler_role(apiserver, sidecar_kubeconfig, api_client):
+    """deploy/sidecar/reconcile's ClusterRole, unchanged, bound to the sidecar's account.
+
+    Removed after the test on the emulator only: on the real tier every worker's sidecar shares the
+    account and the binding, so a worker removing it would refuse another's reconciling mid-test (the
+    run's cluster goes with the run)."""
+    root = ROOT / "deploy" / "sidecar" / "reconcile"
+    docs = [yaml.safe_load((root / name).read_text()) for name in ("clusterrole.yaml", "clusterrolebinding.yaml")]
+    for doc in docs:
+        apiserver.apply(doc)
+    if REAL:  # kube-apiserver's authorizer sees a new binding a moment after it is written
+        wait_subject_allowed(
+            api_client, SIDECAR_USER, SIDECAR_GROUPS, group="flagger.app", resource="canaries", verb="create"
+        )
+    yield
+    if not REAL:
+        admin = Kube(api_client, timeout=10)
+        for doc in reversed(docs):
+            plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}[doc["kind"]]
+            admin.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/{plural}/{doc['metadata']['name']}")
 
 
 @pytest.fixture

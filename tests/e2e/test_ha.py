@@ -21,15 +21,12 @@ import yaml
 from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, wait_subject_allowed
 from helpers.tiers import REAL
 
-from canarygate import errors
 from canarygate.kube.canarygates import write_live_change
 from canarygate.kube.client import MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from gate_sidecar.leader import LEASES
 
-#: With the other module that binds the reconciler ClusterRole to the sidecar's account: one worker runs
-#: both (make e2e distributes by group), so no worker removes that binding while another relies on it.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reconciler-role")]
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILE = ROOT / "deploy" / "sidecar" / "reconcile"
@@ -41,32 +38,23 @@ STEP = "confirm-traffic-increase"
 
 
 @pytest.fixture
-def lease_roles(apiserver, api_client, namespace):
-    """The reconcile component's roles, unchanged, its Lease Role bound in the test's namespace (both
-    tiers run the sidecar as its own service account). The ClusterRole and its binding are removed
-    after only when this test made them (another module may be using them)."""
-    admin = Kube(api_client, timeout=10)
-    paths = (f"{RBAC}/clusterrolebindings/canary-gate-reconciler", f"{RBAC}/clusterroles/canary-gate-reconciler")
-    made = []
-    for path, name in zip(paths, ("clusterrolebinding.yaml", "clusterrole.yaml"), strict=True):
-        try:
-            admin.request("GET", path)
-        except errors.NotFound:
-            made.append(path)
-        apiserver.apply(yaml.safe_load((RECONCILE / name).read_text()))
+def lease_roles(apiserver, api_client, namespace, reconciler_role):
+    """The reconcile component's roles, unchanged: its ClusterRole (``reconciler_role``) and its
+    Lease Role bound in the test's namespace (both tiers run the sidecar as its own service account)."""
     for name in ("role.yaml", "rolebinding.yaml"):
         doc = yaml.safe_load((RECONCILE / name).read_text())
         doc["metadata"]["namespace"] = namespace
         apiserver.apply(doc)
-    if REAL:  # kube-apiserver's authorizer sees new bindings a moment after they are written
-        for attributes in (
-            {"group": "flagger.app", "resource": "canaries", "verb": "create"},
-            {"group": "coordination.k8s.io", "resource": "leases", "verb": "create", "namespace": namespace},
-        ):
-            wait_subject_allowed(api_client, SIDECAR_USER, SIDECAR_GROUPS, **attributes)
-    yield
-    for path in made:
-        admin.request("DELETE", path)
+    if REAL:  # kube-apiserver's authorizer sees a new binding a moment after it is written
+        wait_subject_allowed(
+            api_client,
+            SIDECAR_USER,
+            SIDECAR_GROUPS,
+            group="coordination.k8s.io",
+            resource="leases",
+            verb="create",
+            namespace=namespace,
+        )
 
 
 def create_gate(kube: Kube, namespace: str, name: str) -> None:

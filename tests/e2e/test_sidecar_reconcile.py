@@ -21,18 +21,14 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from helpers.demo_app import create_deployment, new_revision, set_gate_live
-from helpers.rbac import SIDECAR_GROUPS, SIDECAR_USER, wait_subject_allowed
-from helpers.tiers import REAL
+from helpers.rbac import SIDECAR_USER
 
 from canarygate.kube.client import MERGE_PATCH, Kube
 from canarygate.kube.resources import CANARIES, CANARYGATES
 from canarygate.rendering import GATE_NAME_KEY, HOOK_TYPES, SOURCE_ANNOTATION
 
-#: With the other module that binds the reconciler ClusterRole to the sidecar's account: one worker runs
-#: both (make e2e distributes by group), so no worker removes that binding while another relies on it.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reconciler-role")]
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILE = ROOT / "deploy" / "sidecar" / "reconcile"
@@ -40,25 +36,6 @@ RBAC = "/apis/rbac.authorization.k8s.io/v1"
 #: The account of the "without the reconciler role" test (not the sidecar's own).
 OTHER_SA = ("canary-gate-e2e", "sidecar-without-reconciler")
 USER_HOOK = {"name": "smoke", "type": "pre-rollout", "url": "http://tester.test/smoke", "timeout": "5s"}
-
-
-def _grant(apiserver) -> None:
-    for name in ("clusterrole.yaml", "clusterrolebinding.yaml"):
-        apiserver.apply(yaml.safe_load((RECONCILE / name).read_text()))
-
-
-@pytest.fixture(scope="module")
-def reconciler_role(apiserver, sidecar_kubeconfig, api_client):
-    """The reconcile component's ClusterRole and binding, for this module only."""
-    _grant(apiserver)
-    if REAL:  # kube-apiserver's authorizer sees a new binding a moment after it is written
-        wait_subject_allowed(
-            api_client, SIDECAR_USER, SIDECAR_GROUPS, group="flagger.app", resource="canaries", verb="create"
-        )
-    yield
-    admin = Kube(api_client, timeout=10)
-    for path in (f"{RBAC}/clusterrolebindings/canary-gate-reconciler", f"{RBAC}/clusterroles/canary-gate-reconciler"):
-        admin.request("DELETE", path)
 
 
 @pytest.fixture
