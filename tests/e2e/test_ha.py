@@ -30,7 +30,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILE = ROOT / "deploy" / "sidecar" / "reconcile"
-RBAC = "/apis/rbac.authorization.k8s.io/v1"
 #: Real Flagger and RBAC propagation are slower: waits are stretched (they end when their condition holds).
 SLOW = 3.0 if REAL else 1.0
 LEASE_SECONDS = 4.0
