@@ -219,10 +219,11 @@ def reconciler_role(apiserver, sidecar_kubeconfig, api_client):
         )
     yield
     if not REAL:
-        admin = Kube(api_client, timeout=10)
-        for doc in reversed(docs):
-            plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings"}[doc["kind"]]
-            admin.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/{plural}/{doc['metadata']['name']}")
+        import kubernetes
+
+        rbac = kubernetes.client.RbacAuthorizationV1Api(api_client)
+        rbac.delete_cluster_role_binding(docs[1]["metadata"]["name"])
+        rbac.delete_cluster_role(docs[0]["metadata"]["name"])
 
 
 @pytest.fixture

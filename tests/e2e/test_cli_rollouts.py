@@ -18,7 +18,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import kubernetes
 import pytest
 from click.testing import CliRunner
 from helpers.demo_app import HELD_AT_20_PERCENT, create_deployment
@@ -214,8 +213,7 @@ def _operator(apiserver, namespace, user):
         }
     )
     config = apiserver.write_kubeconfig(Path(f"/tmp/kc-{token}"), token=token, namespace=namespace)
-    with kubernetes.config.new_client_from_config(config_file=str(config)) as client:
-        wait_allowed(client, namespace=namespace, verb="patch", group="piggysec.com", resource="canarygates")
+    wait_allowed(str(config), namespace=namespace, verb="patch", group="piggysec.com", resource="canarygates")
     return config
 
 

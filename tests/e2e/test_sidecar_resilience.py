@@ -237,8 +237,7 @@ def test_the_shipped_role_is_enough_and_nothing_more(
         token = f"shipped-role-only-{namespace}"
         apiserver.add_token(token, user)
         config = str(apiserver.write_kubeconfig(tmp_path / "shipped-role-only", token=token))
-        with kubernetes.config.new_client_from_config(config_file=config) as client:
-            wait_allowed(client, verb="watch", group="piggysec.com", resource="canarygates", namespace=namespace)
+        wait_allowed(config, verb="watch", group="piggysec.com", resource="canarygates", namespace=namespace)
         own: Kube = connect_service(kubeconfig=config)[0]
         with pytest.raises(errors.Forbidden):
             own.request(

@@ -29,7 +29,7 @@ def wait_granted(allowed: Callable[[], bool], what: str) -> None:
 
 
 def wait_allowed(
-    client: kubernetes.client.ApiClient,
+    client: kubernetes.client.ApiClient | str,
     *,
     verb: str,
     resource: str,
@@ -42,7 +42,13 @@ def wait_allowed(
 
     Asks with SelfSubjectAccessReviews, which the same authorizer answers, so the grantee's next
     request sees the grant; fails the test if it is still refused after ``SAFETY_NET`` seconds.
+    ``client`` may be the grantee's kubeconfig path instead.
     """
+    if isinstance(client, str):
+        with kubernetes.config.new_client_from_config(config_file=client) as own:
+            return wait_allowed(
+                own, verb=verb, resource=resource, group=group, subresource=subresource, namespace=namespace
+            )
     authz = kubernetes.client.AuthorizationV1Api(client)
     spec = {
         "resourceAttributes": {

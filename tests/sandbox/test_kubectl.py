@@ -185,8 +185,7 @@ def test_auth_can_i(kubectl, api_client, crds, namespace, bob_kubeconfig):
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
         },
     )
-    with kubernetes.config.new_client_from_config(config_file=str(bob_kubeconfig)) as bob:
-        wait_allowed(bob, namespace=namespace, verb="patch", group=G, resource=P)
+    wait_allowed(str(bob_kubeconfig), namespace=namespace, verb="patch", group=G, resource=P)
     allowed = kubectl("auth", "can-i", "patch", "canarygates", "-n", namespace, kubeconfig=str(bob_kubeconfig))
     assert allowed.stdout.strip() == "yes"
     elsewhere = kubectl(
